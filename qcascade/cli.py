@@ -54,7 +54,7 @@ def resolve_train_config(args: argparse.Namespace):
     if args.pooled:
         flags["pooled"] = True
     if args.seed is not None:
-        flags["seed"] = args.seed
+        flags["train"] = {"seed": args.seed}
     return load_config(args.config, _merge(overrides, flags))
 
 

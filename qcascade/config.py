@@ -96,7 +96,7 @@ class HLSConfig:
     csim_windows: int = 300
 
     def __post_init__(self):
-        if not re.match(r"^[a-z0-9\-]+$", self.part):
+        if not re.match(r"^[A-Za-z0-9\-]+$", self.part):
             raise ConfigError(f"hls.part: {self.part!r} is not an FPGA part name")
         if not (math.isfinite(self.clock_period_ns) and self.clock_period_ns > 0):
             raise ConfigError("hls.clock_period_ns: must be a positive number")
@@ -108,9 +108,9 @@ class HLSConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """The whole run. ``seed`` seeds data generation order, initialisation and shuffling."""
+    """The whole run. Seeds: ``train.seed`` (initialisation, shuffling) and
+    ``data.synthetic.seed`` (the synthetic cohort)."""
 
-    seed: int = 1234
     pooled: bool = False
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

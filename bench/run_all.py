@@ -1,0 +1,102 @@
+"""`make bench`: run every benchmark and write BENCHMARKS.md (all numbers measured in this run).
+
+Sections: streaming of long-term SWEC files (windows/s, peak memory at two lengths), training
+throughput of the custom loop vs ``model.fit``, and timed end-to-end runs of ``train_qkeras.py``
+(``--quick`` and the full synthetic default, and the synthetic cohort read as a SWEC short-term
+folder) with their headline metrics. ``--only`` selects sections.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from qcascade.io_utils import atomic_write_text
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run_flow(name: str, args: list[str], out: Path) -> str:
+    cmd = [sys.executable, "train_qkeras.py", *args, "--out", str(out), "--force"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    shown = "python " + " ".join(cmd[1:])
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.splitlines()[-15:])
+        return f"### {name}\n`{shown}` FAILED (exit {proc.returncode}) after {wall:.0f} s:\n```\n{tail}\n```\n"
+    summary = json.loads((out / "summary.json").read_text())
+    keys = ["patient", "selected_electrode", "electrode_in_onset_zone", "tau", "complex_only_f1",
+            "cascade_f1", "routing_rate", "macs_ratio_vs_complex", "event_sensitivity", "fa_per_hour",
+            "csim_cascade_decision_agreement", "csim_routing_agreement"]
+    lines = [f"### {name}", f"`{shown}`: wall time **{wall / 60:.1f} min** on {_machine()}.", "",
+             "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for row in summary["units"]:
+        lines.append("| " + " | ".join(_fmt(row.get(k)) for k in keys) + " |")
+    lines.append("")
+    for row in summary["units"]:
+        ok_f1 = row["cascade_f1"] >= row["complex_only_f1"] - 0.01
+        lines.append(f"- {row['patient']}: cascade F1 >= complex-only F1 - 0.01: **{ok_f1}**; "
+                     f"routing rate <= 0.20: **{row['routing_rate'] <= 0.20}**; "
+                     f"MACs ratio >= 4: **{row['macs_ratio_vs_complex'] >= 4}**")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    return "n/a" if v is None else str(v)
+
+
+def _machine() -> str:
+    import os
+
+    return f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
+
+
+SECTIONS = ("streaming", "training", "quick", "full", "swec-short")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
+    ap.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    args = ap.parse_args(argv)
+    parts = ["# Benchmarks", "",
+             f"Written by `make bench` (`python -m bench.run_all`) on "
+             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {_machine()}. Every number below was "
+             "measured by that run.", ""]
+    work = ROOT / "bench" / "out"
+    if "streaming" in args.only:
+        from bench.bench_streaming import run as run_streaming
+        parts.append("## Streaming long-term SWEC files\n\n" + run_streaming())
+    if "training" in args.only:
+        from bench.bench_training import run as run_training
+        parts.append("## Training throughput\n\n" + run_training())
+    if {"quick", "full", "swec-short"} & set(args.only):
+        parts.append("## End-to-end runs of train_qkeras.py\n")
+    if "quick" in args.only:
+        parts.append(_run_flow("--quick profile", ["--quick"], work / "quick"))
+    if "full" in args.only:
+        parts.append(_run_flow("Full default (synthetic cohort)", [], work / "full"))
+    if "swec-short" in args.only:
+        from qcascade.data.synthetic import make_cohort, write_swec_short
+        data_dir = work / "swec_short_data"
+        if not (data_dir / ".complete").exists():
+            write_swec_short(make_cohort(seed=0), data_dir)
+            (data_dir / ".complete").write_text("ok\n")
+        parts.append(_run_flow("Synthetic cohort through the SWEC short-term loader",
+                               ["--dataset", "swec-short", "--data-dir", str(data_dir)], work / "swec_short"))
+    atomic_write_text(args.out, "\n".join(parts) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

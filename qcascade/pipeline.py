@@ -1,0 +1,157 @@
+"""The build: a list of named, resumable steps run per unit (one patient, or the pooled cohort).
+
+Each ``step_*`` reads what earlier steps wrote in the unit folder and writes its own outputs
+atomically; :func:`qcascade.rundir.run_steps` records completion and timing in ``steps.json``.
+``python train_qkeras.py --list-steps`` prints them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qcascade.config import RunConfig, load_config
+from qcascade.errors import DataError, RunDirError
+from qcascade.io_utils import atomic_write_json
+from qcascade.rundir import Step, prepare_run_dir, run_steps
+from qcascade.steps_hw import step_convert, step_csim
+from qcascade.steps_train import (step_baselines, step_calibrate, step_evaluate, step_finetune,
+                                  step_prepare_data, step_select_electrode, step_train_complex,
+                                  step_train_simple)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class UnitContext:
+    """What every step of one unit sees.
+
+    Attributes:
+        cfg: the resolved run config.
+        run_dir: ``projects/<run>``.
+        unit: patient id (or ``"pooled"``); the unit folder is ``run_dir / unit``.
+        recordings: the unit's recordings (lazily read :class:`qcascade.data.Recording` objects).
+        cache: in-process cache (windows, loaded models) shared by the steps of one invocation.
+    """
+
+    cfg: RunConfig
+    run_dir: Path
+    unit: str
+    recordings: list
+    cache: dict = field(default_factory=dict)
+
+    @property
+    def unit_dir(self) -> Path:
+        return self.run_dir / self.unit
+
+    def path(self, *parts: str) -> Path:
+        p = self.unit_dir.joinpath(*parts)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+
+def step_report(ctx: UnitContext) -> None:
+    """Per-unit report.md: metrics, plots, C simulation and hardware summary."""
+    from qcascade.report import write_unit_report
+
+    write_unit_report(ctx)
+
+
+STEPS = [
+    Step("step_prepare_data", step_prepare_data, "split recordings, window, fit normalisation (train only)"),
+    Step("step_train_simple", step_train_simple, "stage 1: ChannelSelector + simple model"),
+    Step("step_train_complex", step_train_complex, "stage 2: complex CNN, simple path frozen"),
+    Step("step_finetune", step_finetune, "stage 3: joint fine-tuning at a lower learning rate"),
+    Step("step_select_electrode", step_select_electrode, "hard selection of one electrode"),
+    Step("step_baselines", step_baselines, "complex-only and simple candidates A/B/C alone"),
+    Step("step_calibrate", step_calibrate, "fold BatchNorm, calibrate tau on validation windows"),
+    Step("step_evaluate", step_evaluate, "test metrics, events (SzCORE), tau sweep, plots"),
+    Step("step_convert", step_convert, "hls4ml Vitis projects for the simple and complex paths"),
+    Step("step_csim", step_csim, "C simulation vs QKeras, generated cascade top level + testbench"),
+    Step("step_report", step_report, "report.md with numbers, plots and hardware summary"),
+]
+HW_STEPS = {"step_convert", "step_csim"}
+
+
+def _discover(cfg: RunConfig, run_dir: Path) -> dict[str, list]:
+    from qcascade.data import discover
+
+    if cfg.data.dataset == "synthetic":
+        # The embedded cohort is written in the SWEC short-term layout so that the real loader
+        # reads it, exactly as it would read a user's recordings.
+        from qcascade.data.synthetic import make_cohort, write_swec_short
+
+        data_dir = run_dir / "synthetic_data"
+        if not (data_dir / ".complete").exists():
+            cohort = make_cohort(n_patients=cfg.data.synthetic.n_patients,
+                                 n_seizures=cfg.data.synthetic.n_seizures, seed=cfg.data.synthetic.seed)
+            write_swec_short(cohort, data_dir)
+            atomic_write_json(data_dir / "ground_truth.json",
+                              {p.patient_id: {"soz_electrodes": list(map(int, p.soz_electrodes))}
+                               for p in cohort})
+            (data_dir / ".complete").write_text("ok\n")
+        return discover("swec-short", data_dir, patients=cfg.data.patients)
+    return discover(cfg.data.dataset, Path(cfg.data.data_dir), patients=cfg.data.patients)
+
+
+def _steps_for(cfg: RunConfig) -> list[Step]:
+    return [s for s in STEPS if cfg.hls.enabled or s.name not in HW_STEPS]
+
+
+def run_pipeline(cfg: RunConfig, run_dir: Path, *, force: bool = False, from_step: str | None = None,
+                 until_step: str | None = None) -> dict:
+    """Run (or resume) the whole flow for every unit, then write ``summary.json``.
+
+    Returns:
+        The summary dict (a row per unit and the means).
+    """
+    run_dir = Path(run_dir)
+    resumed = prepare_run_dir(run_dir, cfg, force=force)
+    log.info("%s run directory %s", "resuming" if resumed else "new", run_dir)
+    by_patient = _discover(cfg, run_dir)
+    if not by_patient:
+        raise DataError(f"{cfg.data.data_dir or run_dir}: no recordings found")
+    units = {"pooled": [r for recs in by_patient.values() for r in recs]} if cfg.pooled else by_patient
+    steps = _steps_for(cfg)
+    for unit, recordings in units.items():
+        ctx = UnitContext(cfg, run_dir, unit, recordings)
+        run_steps(steps, ctx, ctx.unit_dir, from_step=from_step, until_step=until_step)
+    from qcascade.report import write_summary
+
+    return write_summary(run_dir, list(units))
+
+
+def rerun_steps(run_dir: Path, step_names: list[str], patients: list[str] | None = None) -> None:
+    """Rerun named steps of an existing run (``qcascade convert/csim/report --run``)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").exists():
+        raise RunDirError(f"{run_dir}: not a qcascade run directory (no config.yaml)")
+    cfg = load_config(run_dir / "config.yaml")
+    by_patient = _discover(cfg, run_dir)
+    units = {"pooled": [r for recs in by_patient.values() for r in recs]} if cfg.pooled else by_patient
+    wanted = [s for s in STEPS if s.name in step_names]
+    for unit, recordings in units.items():
+        if patients and unit not in patients:
+            continue
+        ctx = UnitContext(cfg, run_dir, unit, recordings)
+        done = (ctx.unit_dir / "steps.json")
+        if not done.exists():
+            raise RunDirError(f"{ctx.unit_dir}: no completed steps; run train_qkeras.py first")
+        for step in wanted:
+            log.info("[%s] %s ...", unit, step.name)
+            step.fn(ctx)
+    from qcascade.report import write_summary
+
+    write_summary(run_dir, list(units))
+
+
+def unit_seed(cfg: RunConfig, unit: str) -> int:
+    """A per-unit seed derived from the run seed (stable across processes)."""
+    return int(cfg.train.seed + sum(ord(c) * (i + 1) for i, c in enumerate(unit))) % (2**31 - 1)
+
+
+def as_int_list(a) -> list[int]:
+    return [int(v) for v in np.asarray(a).ravel()]

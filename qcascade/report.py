@@ -1,0 +1,151 @@
+"""Run reports: ``<unit>/report.md`` from what the steps measured, and ``summary.json`` for the run.
+
+Nothing here computes a metric: every number is read from files the steps wrote in this run
+(``metrics.json``, ``csim.json``, ``hw_summary.json``, ``steps.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from qcascade.io_utils import atomic_write_json, atomic_write_text
+
+METRIC_KEYS = ("accuracy", "sensitivity", "specificity", "f1", "auc")
+
+
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _fmt(v, digits: int = 3) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "n/a"
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _image(unit_dir: Path, name: str, caption: str) -> str:
+    return f"![{caption}]({name})\n" if (unit_dir / name).exists() else ""
+
+
+def metrics_markdown(m: dict, unit_dir: Path) -> str:
+    """The model-quality part of a unit report, from its ``metrics.json``."""
+    t = m["test"]
+    out = [f"- dataset `{m['dataset']}`, split `{m['split']}`, windows train/val/test = "
+           f"{m['n_windows']['train']}/{m['n_windows']['val']}/{m['n_windows']['test']}",
+           f"- selected electrode (0-based column): **{m['selected_electrode']}**"
+           + (f" (onset zone: {m['soz_electrodes']}, "
+              f"{'inside' if m['selected_electrode'] in m['soz_electrodes'] else 'OUTSIDE'})"
+              if m.get("soz_electrodes") is not None else ""),
+           f"- simple model **{m['simple_model']}**, tau = {m['tau']:.3f} "
+           f"(logit threshold |z1-z0| > {2 * math.atanh(m['tau']):.3f})", ""]
+    rows = [[name] + [t[name].get(k) for k in METRIC_KEYS] for name in ("simple_only", "complex_only", "cascade")]
+    out += ["### Test windows", _table(["model"] + list(METRIC_KEYS), rows), ""]
+    c = t["cascade"]
+    out += [f"Cascade routing rate **{_fmt(c['routing_rate'])}**, average MACs/window "
+            f"{c['avg_macs_per_window']:.0f}, **{_fmt(c['macs_ratio_vs_complex'], 1)}x** fewer than complex-only.", ""]
+    ev = t["events"]
+    out += ["### Events (SzCORE, timescoring)",
+            _table(["model", "sensitivity", "false alarms / h", "mean delay (s)"],
+                   [["cascade", ev["sensitivity"], ev["fa_per_hour"], ev["mean_delay_s"]]]
+                   + [[k, v["sensitivity"], v["fa_per_hour"], v["mean_delay_s"]]
+                      for k, v in t.get("events_by_model", {}).items()]), ""]
+    cand = m.get("candidates", {})
+    if cand:
+        out += ["### Simple candidates alone (on the selected electrode)",
+                _table(["candidate", "F1", "AUC", "MACs/window"],
+                       [[k, v["f1"], v["auc"], v["macs_per_window"]] for k, v in sorted(cand.items())]), ""]
+    out += ["### Plots", _image(unit_dir, "tau_sweep.png", "tau sweep: F1 vs average cost"),
+            _image(unit_dir, "training_curves.png", "training curves per stage"),
+            _image(unit_dir, "selector_weights.png", "selector weights"),
+            _image(unit_dir, "confusion.png", "confusion matrices")]
+    return "\n".join(out)
+
+
+def hardware_markdown(hw: dict) -> str:
+    """Latency/resources per submodel and for the cascade (vendor reports or ESTIMATE)."""
+    rows = []
+    for name in ("simple", "complex", "cascade_top"):
+        r = hw.get(name)
+        if r:
+            rows.append([name, r.get("source"), r.get("latency_cycles") or r.get("latency_worst"),
+                         r.get("ii"), r.get("lut"), r.get("ff"), r.get("dsp"), r.get("bram_18k")])
+    cas = hw.get("cascade", {})
+    text = ["## Hardware", _table(["block", "source", "latency (cycles)", "II", "LUT", "FF", "DSP", "BRAM18K"], rows), ""]
+    if cas:
+        text += [f"Cascade expected latency `L_simple + routing_rate x L_complex` = "
+                 f"{_fmt(cas.get('expected_latency_cycles'), 0)} cycles ({_fmt(cas.get('expected_latency_ns'), 0)} ns); "
+                 f"worst case {_fmt(cas.get('worst_latency_cycles'), 0)} cycles ({cas.get('source', '')}).", ""]
+    if hw.get("window_buffer"):
+        b = hw["window_buffer"]
+        text += [f"Window buffer in the top level: {b.get('bits')} bits, about {b.get('bram_18k')} BRAM18K.", ""]
+    if hw.get("rules"):
+        text += ["Estimate rules:"] + [f"- {r}" for r in hw["rules"]] + [""]
+    if hw.get("vendor_note"):
+        text += [hw["vendor_note"], ""]
+    return "\n".join(text)
+
+
+def write_unit_report(ctx) -> Path:
+    """Write ``<unit>/report.md`` from the unit's measured files."""
+    unit_dir = ctx.unit_dir
+    parts = [f"# qcascade report: {ctx.unit}", ""]
+    m = _read_json(unit_dir / "metrics.json")
+    if m is not None:
+        parts += [metrics_markdown(m, unit_dir), ""]
+    csim_md = unit_dir / "csim.md"
+    if csim_md.exists():
+        parts += [csim_md.read_text(), ""]
+    hw = _read_json(unit_dir / "hw_summary.json")
+    if hw is not None:
+        parts += [hardware_markdown(hw), ""]
+    steps = _read_json(unit_dir / "steps.json")
+    if steps:
+        parts += ["## Step timings", _table(["step", "seconds"], [[k, v] for k, v in steps["timings_s"].items()]), ""]
+    return atomic_write_text(unit_dir / "report.md", "\n".join(parts))
+
+
+def _summary_row(unit: str, m: dict) -> dict:
+    t = m["test"]
+    row = {"patient": unit, "selected_electrode": m["selected_electrode"], "simple_model": m["simple_model"],
+           "tau": m["tau"], "cascade_f1": t["cascade"]["f1"], "complex_only_f1": t["complex_only"]["f1"],
+           "simple_only_f1": t["simple_only"]["f1"], "routing_rate": t["cascade"]["routing_rate"],
+           "macs_ratio_vs_complex": t["cascade"]["macs_ratio_vs_complex"],
+           "event_sensitivity": t["events"]["sensitivity"], "fa_per_hour": t["events"]["fa_per_hour"]}
+    if m.get("soz_electrodes") is not None:
+        row["electrode_in_onset_zone"] = m["selected_electrode"] in m["soz_electrodes"]
+    if "csim" in m:
+        row["csim_cascade_decision_agreement"] = m["csim"]["cascade"]["decision_agreement"]
+        row["csim_routing_agreement"] = m["csim"]["cascade"]["routing_agreement"]
+    return row
+
+
+def write_summary(run_dir: Path, units: list[str]) -> dict:
+    """``summary.json`` (a row per unit and the means) and a top-level ``report.md``."""
+    rows = [_summary_row(u, m) for u in units if (m := _read_json(run_dir / u / "metrics.json"))]
+    means = {}
+    for key in rows[0] if rows else ():
+        vals = [r[key] for r in rows if isinstance(r.get(key), (int, float)) and not isinstance(r.get(key), bool)
+                and r[key] is not None and not (isinstance(r[key], float) and math.isnan(r[key]))]
+        if vals and key not in ("selected_electrode",):
+            means[key] = sum(vals) / len(vals)
+    summary = {"units": rows, "mean": means}
+    atomic_write_json(run_dir / "summary.json", summary)
+    if rows:
+        keys = list(rows[0])
+        md = ["# qcascade run summary", "", _table(keys, [[r.get(k) for k in keys] for r in rows]), "",
+              "Means: " + ", ".join(f"{k} {_fmt(v)}" for k, v in means.items()), "",
+              "Per-patient reports: " + ", ".join(f"[{u}]({u}/report.md)" for u in units)]
+        atomic_write_text(run_dir / "report.md", "\n".join(md) + "\n")
+    return summary

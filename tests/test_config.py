@@ -1,0 +1,75 @@
+"""The run config is strict: unknown keys, wrong types and bad values fail before any work."""
+
+import pytest
+import yaml
+
+from qcascade.config import RunConfig, config_hash, config_to_yaml, load_config
+from qcascade.errors import ConfigError
+
+
+def write(tmp_path, data):
+    p = tmp_path / "cfg.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
+def test_defaults_are_the_synthetic_full_run():
+    cfg = load_config()
+    assert cfg.data.dataset == "synthetic"
+    assert (cfg.train.epochs_stage1, cfg.train.epochs_stage2, cfg.train.epochs_stage3) == (10, 10, 5)
+    assert cfg.hls.io_type == "io_stream"
+
+
+def test_yaml_round_trip_preserves_config_and_hash(tmp_path):
+    cfg = load_config(overrides={"train": {"tau": 0.7}, "data": {"patients": ["ID1"]}})
+    again = load_config(write(tmp_path, yaml.safe_load(config_to_yaml(cfg))))
+    assert again == cfg
+    assert config_hash(again) == config_hash(cfg)
+    assert config_hash(load_config()) != config_hash(cfg)
+
+
+@pytest.mark.parametrize("data, key", [
+    ({"trian": {}}, "trian"),
+    ({"train": {"epochs_stage9": 1}}, "epochs_stage9"),
+    ({"data": {"synthetic": {"n_patient": 2}}}, "n_patient"),
+    ({"hls": {"clock": 5}}, "clock"),
+])
+def test_unknown_keys_are_errors_naming_the_key(tmp_path, data, key):
+    path = write(tmp_path, data)
+    with pytest.raises(ConfigError, match=key) as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("data, key", [
+    ({"train": {"tau": 1.5}}, "train.tau"),
+    ({"train": {"tau": 0.0}}, "train.tau"),
+    ({"train": {"epochs_stage2": -1}}, "train.epochs_stage2"),
+    ({"train": {"batch_size": "64"}}, "train.batch_size"),
+    ({"train": {"epochs_stage1": 2.5}}, "train.epochs_stage1"),
+    ({"data": {"dataset": "chbmit"}}, "data.dataset"),
+    ({"data": {"dataset": "swec-short"}}, "data.data_dir"),
+    ({"data": {"ictal_overlap": 0}}, "data.ictal_overlap"),
+    ({"hls": {"part": "xc; rm -rf /"}}, "hls.part"),
+    ({"hls": {"reuse_factor": 0}}, "hls.reuse_factor"),
+    ({"model": {"simple_model": "D"}}, "model.simple_model"),
+    ({"pooled": "yes"}, "pooled"),
+])
+def test_bad_values_are_errors_naming_the_key(tmp_path, data, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(write(tmp_path, data))
+
+
+def test_unreadable_and_invalid_yaml_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="missing.yaml"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [unclosed\n")
+    with pytest.raises(ConfigError, match="bad.yaml"):
+        load_config(bad)
+
+
+def test_config_is_immutable():
+    cfg = RunConfig()
+    with pytest.raises(Exception):
+        cfg.train.tau = 0.3
