@@ -73,8 +73,10 @@ def train_main(args: argparse.Namespace) -> int:
 
 def _setup_logging(verbose: bool) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    # Libraries (qkeras, hls4ml) log chatter on the root logger: keep it at WARNING.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    logging.getLogger("qcascade").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 def _run_guarded(fn, args) -> int:

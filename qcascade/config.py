@@ -118,6 +118,11 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     hls: HLSConfig = field(default_factory=HLSConfig)
 
+    def __post_init__(self):
+        if self.data.split == "lopo" and not self.pooled:
+            raise ConfigError("data.split: 'lopo' (leave-one-patient-out) needs pooled: true; "
+                              "patient-specific cascades are split leave-one-seizure-out")
+
 
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> RunConfig:
     """Load a run config from YAML (or defaults), then apply nested ``overrides``.

@@ -56,7 +56,9 @@ class UnitContext:
 def step_report(ctx: UnitContext) -> None:
     """Per-unit report.md: metrics, plots, C simulation and hardware summary."""
     from qcascade.report import write_unit_report
+    from qcascade.steps_hw import write_hw_summary
 
+    write_hw_summary(ctx)
     write_unit_report(ctx)
 
 
@@ -88,10 +90,7 @@ def _discover(cfg: RunConfig, run_dir: Path) -> dict[str, list]:
         if not (data_dir / ".complete").exists():
             cohort = make_cohort(n_patients=cfg.data.synthetic.n_patients,
                                  n_seizures=cfg.data.synthetic.n_seizures, seed=cfg.data.synthetic.seed)
-            write_swec_short(cohort, data_dir)
-            atomic_write_json(data_dir / "ground_truth.json",
-                              {p.patient_id: {"soz_electrodes": list(map(int, p.soz_electrodes))}
-                               for p in cohort})
+            write_swec_short(cohort, data_dir)  # also writes ground_truth.json (onset zones)
             (data_dir / ".complete").write_text("ok\n")
         return discover("swec-short", data_dir, patients=cfg.data.patients)
     return discover(cfg.data.dataset, Path(cfg.data.data_dir), patients=cfg.data.patients)

@@ -1,0 +1,360 @@
+"""Training-side build steps: data, the three training stages, selection, baselines, tau, evaluation.
+
+Each step writes into the unit folder (``ctx.unit_dir``) and reads what earlier steps wrote, so a
+run resumes in a fresh process. Windows are rebuilt deterministically from the recordings and the
+split saved in ``data.json`` (they are not stored: 128 electrodes x 512 samples per window).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+
+from qcascade.errors import DataError, RunDirError
+from qcascade.io_utils import atomic_path, atomic_write_json
+
+log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- data
+def windows(ctx) -> dict:
+    """Train/val/test :class:`qcascade.data.WindowSet` of the unit (cached per process)."""
+    if "windows" not in ctx.cache:
+        from qcascade.data import build_windowsets, make_cross_patient_splits, make_patient_splits
+
+        d = ctx.cfg.data
+        by_patient: dict = {}
+        for rec in ctx.recordings:
+            by_patient.setdefault(rec.patient_id, []).append(rec)
+        if d.split == "lopo":
+            splits = make_cross_patient_splits(by_patient, test_patient=sorted(by_patient)[-1])
+        else:  # leave-one-seizure-out within each patient (merged when pooled)
+            splits = {"train": [], "val": [], "test": []}
+            for recs in by_patient.values():
+                for name, part in make_patient_splits(recs).items():
+                    splits[name] += part
+        fs = int(d.sfreq)
+        sets, normalizer = build_windowsets(
+            splits, n_chans=d.n_chans, n_times=d.n_times, stride=int(round(d.stride_s * fs)),
+            train_nonictal_stride=int(round(d.train_nonictal_stride_s * fs)), ictal_overlap=d.ictal_overlap,
+            seed=ctx.cfg.train.seed)
+        for name, ws in sets.items():
+            if len(ws.y) == 0:
+                raise DataError(f"{ctx.unit}: the {name} split has no windows")
+        ctx.cache["windows"] = sets
+        ctx.cache["splits"] = splits
+        ctx.cache["normalizer"] = normalizer
+        saved = ctx.unit_dir / "data.json"
+        if saved.exists():
+            want = json.loads(saved.read_text())["n_windows"]
+            got = {k: int(len(v.y)) for k, v in sets.items()}
+            if want != got:
+                raise RunDirError(f"{saved}: the recordings changed since this run started "
+                                  f"(windows {want} then, {got} now); rerun with --force")
+    return ctx.cache["windows"]
+
+
+def step_prepare_data(ctx) -> None:
+    sets = windows(ctx)
+    splits = ctx.cache["splits"]
+    info = {
+        "unit": ctx.unit,
+        "split_scheme": ctx.cfg.data.split,
+        "records": {k: [r.record_id for r in v] for k, v in splits.items()},
+        "n_windows": {k: int(len(v.y)) for k, v in sets.items()},
+        "n_ictal": {k: int(np.sum(v.y)) for k, v in sets.items()},
+        "n_electrodes": int(np.sum(sets["train"].mask)),
+        "mask": [bool(m) for m in sets["train"].mask],
+    }
+    ctx.cache["normalizer"].save(ctx.path("normalizer.npz"))
+    atomic_write_json(ctx.path("data.json"), info)
+
+
+def _soz(ctx):
+    gt = ctx.run_dir / "synthetic_data" / "ground_truth.json"
+    if ctx.cfg.data.dataset == "synthetic" and gt.exists() and ctx.unit != "pooled":
+        return json.loads(gt.read_text())["patients"][ctx.unit]["soz_electrodes"]
+    return None
+
+
+# ----------------------------------------------------------------------------- models
+def _simple_name(cfg) -> str:
+    return f"simple_{cfg.model.simple_model}"
+
+
+def _int_bits(ctx, name: str, X_calib: np.ndarray) -> dict:
+    """Integer bits per layer, measured once on training windows and saved for resumes."""
+    from qcascade.models import build_calibrated_model
+
+    path = ctx.unit_dir / "checkpoints" / f"int_bits_{name}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    _, ib = build_calibrated_model(name, ctx.cfg.quant, X_calib, n_times=ctx.cfg.data.n_times,
+                                   **({} if name.startswith("simple") else {"n_chans": ctx.cfg.data.n_chans}))
+    atomic_write_json(path, ib)
+    return ib
+
+
+def model_factory(ctx, name: str):
+    """``() -> fresh model`` with the unit's measured integer bits (for baselines and resumes)."""
+    from qcascade.models import build_model
+
+    sets = windows(ctx)
+    X, mask = sets["train"].X, sets["train"].mask
+    calib = _single_channel_calib(X, mask) if name.startswith("simple") else X[:256]
+    ib = _int_bits(ctx, name, calib)
+    kw = {"n_times": ctx.cfg.data.n_times}
+    if not name.startswith("simple"):
+        kw["n_chans"] = ctx.cfg.data.n_chans
+    return lambda: build_model(name, ctx.cfg.quant, int_bits=ib, **kw)
+
+
+def _trainer(ctx, load: str | None):
+    """The unit's CascadeTrainer, built in the strategy scope, with weights of stage ``load``."""
+    if "trainer" not in ctx.cache:
+        from qcascade.models.selector import deployed_electrode
+        from qcascade.training.loop import set_determinism
+        from qcascade.training.stages import CascadeTrainer
+
+        sets = windows(ctx)
+        mask = sets["train"].mask
+        make_simple, make_complex = model_factory(ctx, _simple_name(ctx.cfg)), model_factory(ctx, "complex")
+        strategy = _strategy(ctx)
+        set_determinism(ctx.cfg.train.seed, ctx.cfg.train.deterministic_ops)
+        with strategy.scope():
+            selector = masked_selector(mask, ctx.cfg.train.temp_start)
+            selector(sets["train"].X[:2])  # create its variables
+            trainer = CascadeTrainer(selector, make_simple(), make_complex(), mask, ctx.cfg.train, strategy,
+                                     electrode_fn=lambda sel, X, m: deployed_electrode(sel.inner, X, m))
+        ctx.cache["trainer"] = trainer
+    trainer = ctx.cache["trainer"]
+    if load is not None and ctx.cache.get("loaded") != load:
+        ckpt = ctx.unit_dir / "checkpoints" / load
+        if not (ckpt / "state.json").exists():
+            raise RunDirError(f"{ckpt}: missing; rerun with --from-step of the stage that writes it")
+        for part in ("selector", "simple", "complex"):
+            load_weights(getattr(trainer, part), ckpt / f"{part}.npz")
+        trainer.load_state_dict(json.loads((ckpt / "state.json").read_text()))
+        ctx.cache["loaded"] = load
+    return trainer
+
+
+def _train_stage(ctx, stage: int, load: str | None) -> None:
+    sets = windows(ctx)
+    trainer = _trainer(ctx, load)
+    epochs = getattr(ctx.cfg.train, f"epochs_stage{stage}")
+    history = trainer.run_stage(stage, sets["train"].X, sets["train"].y, sets["val"].X, sets["val"].y,
+                                epochs=epochs)
+    ckpt = ctx.unit_dir / "checkpoints" / f"stage{stage}"
+    ckpt.mkdir(parents=True, exist_ok=True)
+    for part in ("selector", "simple", "complex"):
+        save_weights(getattr(trainer, part), ckpt / f"{part}.npz")
+    atomic_write_json(ckpt / "state.json", trainer.state_dict())  # written last: marks completeness
+    ctx.cache["loaded"] = f"stage{stage}"
+    atomic_write_json(ctx.path(f"history_stage{stage}.json"), history)
+
+
+def step_train_simple(ctx) -> None:
+    _train_stage(ctx, 1, None)
+
+
+def step_train_complex(ctx) -> None:
+    _train_stage(ctx, 2, "stage1")
+
+
+def step_finetune(ctx) -> None:
+    _train_stage(ctx, 3, "stage2")
+
+
+def masked_selector(mask: np.ndarray, temperature: float):
+    """The ChannelSelector with the unit's electrode mask bound: ``x -> (channel, weights)``."""
+    import tensorflow as tf
+
+    from qcascade.models.selector import ChannelSelector
+
+    class MaskedSelector(tf.keras.layers.Layer):
+        def __init__(self, **kw):
+            super().__init__(name="masked_selector", **kw)
+            self.inner = ChannelSelector(n_chans=len(mask), temperature=temperature)
+            self.temperature = self.inner.temperature
+            self.electrode_mask = tf.constant(np.asarray(mask, bool))
+
+        def call(self, x, training=None):
+            return self.inner(x, self.electrode_mask, training=training)
+
+    return MaskedSelector()
+
+
+def step_select_electrode(ctx) -> None:
+    """Hard selection of one electrode from training windows (never test)."""
+    from qcascade.models.selector import mean_selection_weights, plot_selection_weights, selection_entropy
+
+    sets = windows(ctx)
+    tr = sets["train"]
+    trainer = _trainer(ctx, "stage3")
+    electrode = trainer.deployed_electrode(tr.X)
+    weights = mean_selection_weights(trainer.selector.inner, tr.X, tr.mask)
+    soz = _soz(ctx)
+    plot_selection_weights(weights, tr.mask, ctx.path("selector_weights.png"),
+                           title=f"{ctx.unit}: selected electrode {electrode}" + (f", onset zone {soz}" if soz else ""))
+    _, w_batch = trainer.selector(tr.X[:256], training=False)
+    atomic_write_json(ctx.path("selection.json"), {
+        "selected_electrode": electrode, "soz_electrodes": soz, "in_onset_zone": None if soz is None else electrode in soz,
+        "mean_weights": [float(v) for v in weights], "max_mean_weight": float(weights.max()),
+        "entropy_nats": float(selection_entropy(w_batch)), "temperature": float(trainer.temperature.numpy())})
+
+
+def _electrode(ctx) -> int:
+    return int(json.loads((ctx.unit_dir / "selection.json").read_text())["selected_electrode"])
+
+
+# ----------------------------------------------------------------------------- baselines
+def step_baselines(ctx) -> None:
+    """Complex-only on all windows and each simple candidate alone, same budget, same test set."""
+    from qcascade.models.counting import count_macs
+    from qcascade.training.baselines import run_baselines
+
+    sets = windows(ctx)
+    tr, va, te = sets["train"], sets["val"], sets["test"]
+    names = ["simple_A", "simple_B", "simple_C"] if ctx.cfg.model.train_candidates else [_simple_name(ctx.cfg)]
+    factories = {n: model_factory(ctx, n) for n in names}
+    results = run_baselines(model_factory(ctx, "complex"), factories, _electrode(ctx), tr.X, tr.y, te.X, te.y,
+                            ctx.cfg.train, _strategy(ctx), va.X, va.y)
+    out = {}
+    for name, res in results.items():
+        res.model.save(ctx.path("baselines", f"{name}.h5"))
+        np.save(ctx.path("baselines", f"{name}_test_logits.npy"), res.test_logits)
+        out[name] = {**res.summary(), "macs_per_window": count_macs(res.model)["total"]}
+    atomic_write_json(ctx.path("baselines.json"), out)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _strategy(ctx):
+    if "strategy" not in ctx.cache:
+        from qcascade.training.loop import get_strategy
+
+        ctx.cache["strategy"] = get_strategy()
+    return ctx.cache["strategy"]
+
+
+def _single_channel_calib(X: np.ndarray, mask: np.ndarray, n: int = 64) -> np.ndarray:
+    """Calibration windows for a one-electrode model before the electrode is chosen.
+
+    Every live electrode of the first ``n`` windows becomes its own ``(512, 1)`` window: after
+    per-electrode normalisation their ranges are alike, and the choice is not known yet.
+    """
+    live = np.flatnonzero(mask)
+    sub = X[:n][:, :, live]
+    return np.ascontiguousarray(sub.transpose(0, 2, 1).reshape(-1, X.shape[1], 1))[:2048]
+
+
+def save_weights(model, path) -> None:
+    """Weights as an ``.npz`` list (works for models and custom layers alike), atomically."""
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, *model.get_weights())
+
+
+def load_weights(model, path) -> None:
+    with np.load(path) as z:
+        model.set_weights([z[f"arr_{i}"] for i in range(len(z.files))])
+
+
+# ----------------------------------------------------------------------------- deploy + evaluate
+def _predict(model, X: np.ndarray) -> np.ndarray:
+    return model.predict(X, batch_size=256, verbose=0)
+
+
+def deployed_models(ctx):
+    """The BN-folded QKeras export models ``(simple, complex)`` as saved (and reloaded) from disk."""
+    if "deployed" not in ctx.cache:
+        from qcascade.models import load_model
+
+        ctx.cache["deployed"] = (load_model(ctx.unit_dir / "deploy" / "simple.h5"),
+                                 load_model(ctx.unit_dir / "deploy" / "complex.h5"))
+    return ctx.cache["deployed"]
+
+
+def deploy_info(ctx) -> dict:
+    return json.loads((ctx.unit_dir / "deploy" / "deploy.json").read_text())
+
+
+def step_calibrate(ctx) -> None:
+    """Fold BatchNorm into the export models, then calibrate tau on validation windows only."""
+    from qcascade.models.counting import count_macs
+    from qcascade.models.folding import fold_batchnorm
+    from qcascade.training.tau import calibrate_tau, logit_threshold, plot_tau_sweep
+
+    sets = windows(ctx)
+    va = sets["val"]
+    e = _electrode(ctx)
+    trainer = _trainer(ctx, "stage3")
+    simple_f = fold_batchnorm(trainer.simple, ctx.cfg.quant)
+    complex_f = fold_batchnorm(trainer.complex, ctx.cfg.quant)
+    zs = _predict(simple_f, va.X[:, :, e:e + 1])
+    zc = _predict(complex_f, va.X)
+    ref = trainer.predict(va.X, electrode=e)
+    fold_err = {"simple_max_abs_logit_change": float(np.max(np.abs(zs - ref["simple_logits"]))),
+                "complex_max_abs_logit_change": float(np.max(np.abs(zc - ref["complex_logits"])))}
+    macs_s, macs_c = count_macs(simple_f)["total"], count_macs(complex_f)["total"]
+    tau, sweep = calibrate_tau(zs, zc, va.y, macs_s, macs_c, margin=ctx.cfg.train.tau_margin,
+                               grid=ctx.cfg.train.tau_grid())
+    plot_tau_sweep(sweep, ctx.path("tau_sweep.png"), chosen_tau=tau, macs_complex=macs_c,
+                   title=f"{ctx.unit}: validation tau sweep")
+    simple_f.save(ctx.path("deploy", "simple.h5"))
+    complex_f.save(ctx.path("deploy", "complex.h5"))
+    atomic_write_json(ctx.path("deploy", "deploy.json"), {
+        "selected_electrode": e, "simple_model": ctx.cfg.model.simple_model, "tau": tau,
+        "logit_threshold": logit_threshold(tau), "macs_simple": macs_s, "macs_complex": macs_c,
+        "bn_fold": fold_err, "tau_sweep_val": sweep})
+    ctx.cache.pop("deployed", None)
+
+
+def step_evaluate(ctx) -> None:
+    """Test metrics of simple-only, complex-only and the cascade; events; sweep; plots."""
+    from qcascade.evaluation import (cascade_efficiency, event_metrics, plot_confusion_matrix,
+                                     plot_training_curves, window_metrics)
+    from qcascade.training.tau import cascade_predict
+
+    sets = windows(ctx)
+    te = sets["test"]
+    dep = deploy_info(ctx)
+    e, tau = dep["selected_electrode"], dep["tau"]
+    simple_m, complex_m = deployed_models(ctx)
+    zs = _predict(simple_m, te.X[:, :, e:e + 1])
+    zc = _predict(complex_m, te.X)
+    pred, routed = cascade_predict(zs, zc, tau)
+    z_only = np.load(ctx.unit_dir / "baselines" / "complex_only_test_logits.npy")
+    np.savez(ctx.path("test_logits.npz"), simple=zs, complex=zc, complex_only=z_only, pred=pred, routed=routed,
+             y=te.y)
+    preds = {"simple_only": zs.argmax(1), "complex_only": z_only.argmax(1), "cascade": pred}
+    scores = {"simple_only": zs, "complex_only": z_only, "cascade": np.where(routed[:, None], zc, zs)}
+    test = {k: window_metrics(te.y, scores[k], preds[k]) for k in preds}
+    test["cascade"].update(cascade_efficiency(routed, dep["macs_simple"], dep["macs_complex"]))
+    ev = {k: event_metrics(te.y, preds[k], te.start_s, te.record_ids) for k in preds}
+    test["events"] = ev["cascade"]
+    test["events_by_model"] = {k: ev[k] for k in ("simple_only", "complex_only")}
+    sweep = []
+    for row in dep["tau_sweep_val"]:  # the same grid on test, for the accuracy-vs-cost curve
+        p, r = cascade_predict(zs, zc, row["tau"])
+        m = window_metrics(te.y, None, p)
+        sweep.append({"tau": row["tau"], "routing_rate": float(r.mean()), "f1": m["f1"],
+                      "sensitivity": m["sensitivity"], "specificity": m["specificity"],
+                      "avg_macs_per_window": dep["macs_simple"] + float(r.mean()) * dep["macs_complex"]})
+    base = json.loads((ctx.unit_dir / "baselines.json").read_text())
+    cand = {n.split("_")[1]: {"f1": b["test_metrics"]["f1"], "auc": b["test_metrics"]["auc"],
+                              "macs_per_window": b["macs_per_window"]}
+            for n, b in base.items() if n.startswith("simple_")}
+    data = json.loads((ctx.unit_dir / "data.json").read_text())
+    metrics = {"dataset": ctx.cfg.data.dataset, "patient": ctx.unit, "split": ctx.cfg.data.split,
+               "n_windows": data["n_windows"], "selected_electrode": e, "soz_electrodes": _soz(ctx),
+               "simple_model": dep["simple_model"], "tau": tau, "test": test, "tau_sweep": sweep,
+               "candidates": cand, "bn_fold": dep["bn_fold"]}
+    old = ctx.unit_dir / "metrics.json"
+    if old.exists() and "csim" in json.loads(old.read_text()):
+        metrics["csim"] = json.loads(old.read_text())["csim"]
+    plot_confusion_matrix(te.y, pred, ctx.path("confusion.png"), title=f"{ctx.unit}: cascade (test)")
+    hist = {f"stage{s}": json.loads((ctx.unit_dir / f"history_stage{s}.json").read_text()) for s in (1, 2, 3)}
+    plot_training_curves(hist, ctx.path("training_curves.png"))
+    atomic_write_json(ctx.path("metrics.json"), metrics)
