@@ -134,6 +134,7 @@ def write_hw_summary(ctx) -> dict | None:
     else the analytic ESTIMATE (labelled so)."""
     from qcascade.hls.estimate import estimate_from_layers
     from qcascade.hls.reports import parse_hls_dir, summarize_cascade
+    from qcascade.hls.toplevel import MANIFEST, load_manifest
     from qcascade.models.counting import count_macs
 
     if not (ctx.unit_dir / "deploy" / "deploy.json").exists():
@@ -142,10 +143,15 @@ def write_hw_summary(ctx) -> dict | None:
     simple_m, complex_m = deployed_models(ctx)
     metrics_path = ctx.unit_dir / "metrics.json"
     routing = json.loads(metrics_path.read_text())["test"]["cascade"]["routing_rate"] if metrics_path.exists() else 1.0
+    top_dir = ctx.unit_dir / "hls" / "cascade_top"
+    dirs = {}
+    if (top_dir / MANIFEST).exists():
+        from qcascade.hls.synth import design_dirs
+
+        dirs = design_dirs(top_dir)  # vendor reports of `qcascade synth` land in these folders
     stages, rules = {}, None
     for name, model in (("simple", simple_m), ("complex", complex_m)):
-        prj = ctx.unit_dir / "hls" / name
-        rep = parse_hls_dir(prj) if prj.exists() else None
+        rep = parse_hls_dir(dirs[name]) if name in dirs and dirs[name].exists() else None
         if rep and (rep.get("csynth") or rep.get("vsynth")):
             stages[name] = rep
         else:
@@ -155,9 +161,12 @@ def write_hw_summary(ctx) -> dict | None:
     cascade = summarize_cascade(stages["simple"], stages["complex"], routing, h.clock_period_ns)
     summary = {"simple": _flat(stages["simple"]), "complex": _flat(stages["complex"]), "cascade": cascade,
                "rules": rules if cascade.get("source") == "ESTIMATE" else None}
-    manifest = ctx.unit_dir / "hls" / "cascade_top" / "manifest.json"
-    if manifest.exists():
-        buf = json.loads(manifest.read_text()).get("window_buffer")
+    if "cascade" in dirs and dirs["cascade"].exists():
+        top_rep = parse_hls_dir(dirs["cascade"])
+        if top_rep and (top_rep.get("csynth") or top_rep.get("vsynth")):
+            summary["cascade_top"] = _flat(top_rep)
+    if (top_dir / MANIFEST).exists():
+        buf = load_manifest(top_dir).get("window_buffer")
         if buf:
             summary["window_buffer"] = {"bits": buf.get("bits"), "bram_18k": buf.get("bram18k_estimate")}
     if cascade.get("source") == "ESTIMATE":

@@ -1,0 +1,311 @@
+"""C simulation of the cascade: g++ build, and comparison with QKeras and hls4ml.
+
+``build_csim`` compiles each model copy into its own shared library (``-Wl,-Bsymbolic`` keeps
+each model's text-weight loader on its own ``WEIGHTS_DIR``) and links the top level and
+testbench against both. ``run_csim`` compares, on the same windows: each hls4ml model with
+its QKeras model, the C++ cascade with the Keras cascade, and the C++ gate with the Python
+reference gate fed the C++ logits (which must agree on every window).
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import string
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qcascade.errors import QCascadeError, ToolNotFoundError
+from qcascade.hls import toplevel as tl
+from qcascade.io_utils import atomic_write_json, atomic_write_text
+
+BUILD = "csim_build"
+CSIM_EXE = f"{BUILD}/cascade_csim"
+_FLAGS = ["-O2", "-std=c++17", "-fPIC"]
+
+
+def csim_commands(out_dir: Path, manifest: dict, cxx: str, werror: bool = False) -> list[list[tuple[str, list[str]]]]:
+    """The g++ build as groups of ``(name, argv)``; commands within a group are independent."""
+    b = Path(BUILD)
+    compiles, links, libs = [], [], []
+    for role in ("simple", "complex"):
+        m = manifest[role]
+        p, d = m["project"], Path(m["copy_dir"])
+        inc = ["-isystem", str(d / "firmware" / "ap_types")]
+        # -fno-gnu-unique: unique symbols would be shared across the libraries despite -Bsymbolic.
+        flags = _FLAGS + ["-fno-gnu-unique", f'-DWEIGHTS_DIR="{out_dir / d / "firmware" / "weights"}"'] + inc
+        compiles.append((f"{p}.o", [cxx, *flags, *_deps(b / f"{p}.o"), "-c", str(d / "firmware" / f"{p}.cpp"),
+                                    "-o", str(b / f"{p}.o")]))
+        compiles.append((f"{p}_bridge.o", [cxx, *flags, *_deps(b / f"{p}_bridge.o"), "-c", str(d / f"{p}_bridge.cpp"),
+                                           "-o", str(b / f"{p}_bridge.o")]))
+        links.append((f"lib{p}.so", [cxx, "-shared", "-Wl,-Bsymbolic", f"-Wl,-soname,lib{p}.so", "-o",
+                                     str(b / f"lib{p}.so"), str(b / f"{p}.o"), str(b / f"{p}_bridge.o")]))
+        libs.append(str(b / f"lib{p}.so"))
+    # HLS pragmas are for Vitis; (maybe-)uninitialized fires inside the bundled ap_private.h
+    # constructors once inlined at -O2 (false positives in hls4ml's bundled ap_types, not in our code).
+    warn = ["-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas", "-Wno-maybe-uninitialized",
+            "-Wno-uninitialized"] if werror else []
+    inc = ["-isystem", str(Path(manifest["simple"]["copy_dir"]) / "firmware" / "ap_types"), "-I", "."]
+    for src in ("cascade_top", "cascade_tb"):
+        compiles.append((f"{src}.o", [cxx, *_FLAGS, *warn, *inc, *_deps(b / f"{src}.o"), "-c", f"{src}.cpp",
+                                      "-o", str(b / f"{src}.o")]))
+    exe = [cxx, "-o", CSIM_EXE, str(b / "cascade_top.o"), str(b / "cascade_tb.o"), *libs, "-Wl,-rpath,$ORIGIN"]
+    return [compiles, links, [("cascade_csim", exe)]]
+
+
+def _deps(obj: Path) -> list[str]:
+    return ["-MMD", "-MF", f"{obj}.d"]
+
+
+def _up_to_date(out_dir: Path, cmd: list[str]) -> bool:
+    """True if the step's output is newer than its inputs (g++ -MMD lists) and its command is unchanged."""
+    out = out_dir / cmd[cmd.index("-o") + 1]
+    stamp = out.with_name(out.name + ".cmd")
+    if not out.is_file() or not stamp.is_file() or stamp.read_text() != shlex.join(cmd):
+        return False
+    if "-c" in cmd:
+        dep = out.with_name(out.name + ".d")
+        if not dep.is_file():
+            return False
+        inputs = dep.read_text().replace("\\\n", " ").split(":", 1)[-1].split()
+    else:
+        inputs = [a for a in cmd[1:] if a.endswith((".o", ".so")) and not a.startswith("-")
+                  and a != cmd[cmd.index("-o") + 1]]
+    mtime = out.stat().st_mtime
+    return all((out_dir / i).is_file() and (out_dir / i).stat().st_mtime <= mtime for i in inputs)
+
+
+def write_build_script(out_dir: Path, manifest: dict) -> Path:
+    """Write ``build_csim.sh`` (the same commands as :func:`build_csim`, for manual rebuilds)."""
+    lines = [" ".join(shlex.quote(a) for a in cmd).replace("'${CXX}'", '"${CXX}"')
+             for group in csim_commands(out_dir, manifest, "${CXX}") for _, cmd in group]
+    text = string.Template((tl.TEMPLATES / "build_csim.sh.in").read_text()).substitute(
+        build=BUILD, commands="\n".join(lines), exe=CSIM_EXE)
+    path = atomic_write_text(out_dir / "build_csim.sh", text)
+    path.chmod(0o755)
+    return path
+
+
+def build_csim(out_dir: str | Path, *, jobs: int = 1, cxx: str = "g++", werror: bool = False) -> Path:
+    """Compile the cascade C simulation with g++ and return the executable.
+
+    Steps whose output is newer than their inputs (per ``g++ -MMD``) and whose command is
+    unchanged are skipped, so a regenerated top level (e.g. a new tau) relinks without
+    recompiling the models.
+
+    Args:
+        out_dir: folder written by :func:`qcascade.hls.toplevel.generate_toplevel`.
+        jobs: parallel compiles (the machine may be shared: default 1).
+        cxx: compiler.
+        werror: compile the top level and testbench with ``-Wall -Werror``.
+
+    Raises:
+        ToolNotFoundError: ``cxx`` is not on PATH.
+        QCascadeError: a step failed (command and stderr in the message).
+    """
+    out_dir = Path(out_dir).resolve()
+    if shutil.which(cxx) is None:
+        raise ToolNotFoundError(f"{cxx!r} not found on PATH: needed to build the C simulation in {out_dir}")
+    (out_dir / BUILD).mkdir(exist_ok=True)
+    seconds: dict[str, float] = {}
+    for group in csim_commands(out_dir, tl.load_manifest(out_dir), cxx, werror):
+        pending, running = [], []
+        for name, cmd in group:
+            if _up_to_date(out_dir, cmd):
+                seconds[name] = 0.0
+            else:
+                pending.append((name, cmd))
+        while pending or running:
+            while pending and len(running) < max(1, jobs):
+                name, cmd = pending.pop(0)
+                proc = subprocess.Popen(cmd, cwd=out_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                running.append((name, cmd, proc, time.monotonic()))
+            name, cmd, proc, t0 = running.pop(0)
+            _, err = proc.communicate()
+            seconds[name] = round(time.monotonic() - t0, 2)
+            stamp = out_dir / (cmd[cmd.index("-o") + 1] + ".cmd")
+            if proc.returncode == 0:
+                stamp.write_text(shlex.join(cmd))
+            else:
+                stamp.unlink(missing_ok=True)
+                for *_, other, _ in running:
+                    other.kill()
+                    other.wait()
+                raise QCascadeError(f"{out_dir}: build step {name} failed:\n{shlex.join(cmd)}\n{err[-4000:]}")
+    atomic_write_json(out_dir / BUILD / "build_times.json", {"cxx": cxx, "jobs": jobs, "seconds": seconds,
+                                                             "total": round(sum(seconds.values()), 2)})
+    return out_dir / CSIM_EXE
+
+
+def run_cascade_binary(toplevel_dir: str | Path, X: np.ndarray, *, tag: str = "csim") -> dict[str, np.ndarray]:
+    """Run the built testbench on windows ``X``; return cls, used_complex, simple/complex logits."""
+    top = Path(toplevel_dir).resolve()
+    man = tl.load_manifest(top)
+    exe = top / man["csim_exe"]
+    if not exe.is_file():
+        raise QCascadeError(f"{exe}: not built; call build_csim({str(top)!r}) first")
+    data = tl.write_windows(top / "csim_data" / f"{tag}_windows.f32", X, man["n_times"], man["n_chans"])
+    out = data.with_name(f"{tag}_results.txt")
+    proc = subprocess.run([str(exe), str(data), str(out)], cwd=top, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise QCascadeError(f"{exe} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    rows = [line.split() for line in out.read_text().splitlines() if line.strip()]
+    if len(rows) != len(X) or any(len(r) != 6 for r in rows):
+        raise QCascadeError(f"{out}: expected {len(X)} lines of 6 fields")
+    num = np.array([[float("nan") if v == "NA" else float(v) for v in r] for r in rows], dtype=np.float64)
+    return {"cls": num[:, 0].astype(int), "used_complex": num[:, 1].astype(bool),
+            "simple_logits": num[:, 2:4], "complex_logits": num[:, 4:6], "results_file": out}
+
+
+def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_hls: Any, electrode: int,
+             tau: float, X_test: np.ndarray, toplevel_dir: str | Path, out_json: str | Path,
+             trace_on_mismatch: bool = True, strict: bool = True) -> dict:
+    """Compare QKeras, hls4ml and the C++ cascade on ``X_test`` and write ``out_json``.
+
+    Args:
+        simple_keras / complex_keras: QKeras models; the simple one takes ``(n, T, 1)``.
+        simple_hls / complex_hls: the compiled hls4ml models the top level was generated from.
+        electrode / tau: must equal the values the top level was generated with.
+        X_test: float windows ``(n, n_times, n_chans)``.
+        toplevel_dir: generated folder; built with :func:`build_csim` here if not built yet.
+        out_json: where ``csim.json`` is written (atomically).
+        trace_on_mismatch: on a decision mismatch, re-convert the model with per-layer tracing
+            and name the first layer that diverges from Keras (costs one model compile).
+        strict: raise QCascadeError (after writing the JSON) if the C++ gate and the Python
+            reference gate disagree on any window.
+
+    Returns:
+        ``simple``/``complex``: ``decision_agreement``, ``max_abs_logit_error``,
+        ``mean_abs_logit_error`` (hls4ml vs QKeras) and, on a mismatch, ``trace``;
+        ``cascade``: ``decision_agreement``, ``routing_agreement`` (C++ vs Keras cascade),
+        ``gate_agreement_cpp_vs_python``, ``routed_windows``, ``keras_routed_windows``,
+        ``cpp_vs_hls4ml_{simple,complex}_max_abs`` (expected 0), ``tau``, ``threshold``,
+        ``threshold_fixed``, ``results_file``.
+    """
+    top = Path(toplevel_dir).resolve()
+    man = tl.load_manifest(top)
+    X = np.ascontiguousarray(X_test, dtype=np.float32)
+    if X.ndim != 3 or X.shape[1:] != (man["n_times"], man["n_chans"]):
+        raise QCascadeError(f"X_test shape {X.shape} does not match the top level ({man['n_times']}, {man['n_chans']})")
+    if electrode != man["electrode"] or float(tau) != man["gate"]["tau"]:
+        raise QCascadeError(f"{top}: generated for electrode {man['electrode']}, tau {man['gate']['tau']}; "
+                            f"got electrode {electrode}, tau {tau}: regenerate the top level")
+    Xs = np.ascontiguousarray(X[:, :, electrode:electrode + 1])
+    keras = {"simple": _predict_keras(simple_keras, Xs), "complex": _predict_keras(complex_keras, X)}
+    hls = {"simple": _predict_hls(simple_hls, Xs), "complex": _predict_hls(complex_hls, X)}
+    result: dict[str, Any] = {name: _agreement(keras[name], hls[name]) for name in ("simple", "complex")}
+
+    if not (top / man["csim_exe"]).is_file():
+        build_csim(top)
+    cpp = run_cascade_binary(top, X)
+    used = cpp["used_complex"]
+    k_conf = tl.gate_reference(keras["simple"][:, 0], keras["simple"][:, 1], tau)
+    k_dec = np.where(k_conf, keras["simple"].argmax(1), keras["complex"].argmax(1))
+    py_conf = tl.gate_reference(cpp["simple_logits"][:, 0], cpp["simple_logits"][:, 1], tau)
+    result["cascade"] = {
+        "n_windows": int(len(X)),
+        "decision_agreement": float(np.mean(cpp["cls"] == k_dec)),
+        "routing_agreement": float(np.mean(used == ~k_conf)),
+        "gate_agreement_cpp_vs_python": float(np.mean(py_conf == ~used)),
+        "routed_windows": int(used.sum()),
+        "keras_routed_windows": int((~k_conf).sum()),
+        # The C++ models are the hls4ml models' code: their logits should be identical.
+        "cpp_vs_hls4ml_simple_max_abs": float(np.max(np.abs(cpp["simple_logits"] - hls["simple"]))),
+        "cpp_vs_hls4ml_complex_max_abs": float(np.max(np.abs(cpp["complex_logits"][used] - hls["complex"][used]),
+                                                      initial=0.0)),
+        "tau": float(tau), "threshold": man["gate"]["threshold"], "threshold_fixed": man["gate"]["value"],
+        "results_file": str(cpp["results_file"]),
+    }
+    if trace_on_mismatch:
+        for name, km, hm in (("simple", simple_keras, simple_hls), ("complex", complex_keras, complex_hls)):
+            bad = np.flatnonzero(keras[name].argmax(1) != hls[name].argmax(1))
+            if name == "simple":  # a gate flip is a mismatch too, even with equal argmax
+                h_conf = tl.gate_reference(hls[name][:, 0], hls[name][:, 1], tau)
+                bad = np.union1d(bad, np.flatnonzero(k_conf != h_conf))
+            if bad.size:
+                xin = Xs if name == "simple" else X
+                work = Path(out_json).parent / f"trace_{name}"
+                result[name]["trace"] = trace_first_divergence(km, hm, xin[bad[:8]], work)
+    atomic_write_json(out_json, result)
+    if strict and result["cascade"]["gate_agreement_cpp_vs_python"] != 1.0:
+        raise QCascadeError(f"C++ gate disagrees with the Python reference gate (see {out_json})")
+    return result
+
+
+def trace_first_divergence(keras_model: Any, hls_model: Any, X: np.ndarray, work_dir: str | Path,
+                           tol_lsb: float = 2.0) -> dict:
+    """Re-convert ``hls_model``'s Keras model with tracing; name the first layer off by > tol_lsb LSB."""
+    import copy
+
+    import hls4ml
+    import tensorflow as tf
+
+    cfg = hls_model.config.config
+    hls_cfg = copy.deepcopy(cfg["HLSConfig"])
+    layer_cfg = hls_cfg.setdefault("LayerName", {})
+    for layer in hls_model.get_layers():
+        layer_cfg.setdefault(layer.name, {})["Trace"] = True
+    traced = hls4ml.converters.convert_from_keras_model(
+        keras_model, hls_config=hls_cfg, output_dir=str(work_dir), project_name=cfg["ProjectName"],
+        namespace=cfg.get("WriterConfig", {}).get("Namespace"), backend=cfg["Backend"], io_type=cfg["IOType"],
+        part=cfg["Part"], clock_period=cfg["ClockPeriod"])
+    traced.compile()
+    _, h_trace = traced.trace(np.ascontiguousarray(X))
+    names = [lay.name for lay in keras_model.layers
+             if lay.name in h_trace and not isinstance(lay, tf.keras.layers.InputLayer)]
+    outs = tf.keras.Model(keras_model.inputs, [keras_model.get_layer(n).output for n in names]).predict(X, verbose=0)
+    k_trace = dict(zip(names, outs if len(names) > 1 else [outs]))
+    layers, first = [], None
+    for layer in traced.get_layers():
+        if layer.name not in k_trace:
+            continue
+        prec = layer.get_output_variable().type.precision
+        lsb = 2.0 ** -(prec.width - prec.integer) if hasattr(prec, "integer") else 1e-3
+        diff = float(np.max(np.abs(np.reshape(k_trace[layer.name], (len(X), -1)) -
+                                   np.reshape(h_trace[layer.name], (len(X), -1)))))
+        layers.append({"name": layer.name, "max_abs_diff": diff, "lsb": lsb})
+        if first is None and diff > tol_lsb * lsb:
+            first = layer.name
+    return {"first_diverging_layer": first, "n_windows": int(len(X)), "tol_lsb": tol_lsb, "layers": layers}
+
+
+def csim_markdown(result: dict) -> str:
+    """A markdown section for the run's report.md."""
+    lines = ["## C simulation (hls4ml / C++ cascade vs QKeras)", "",
+             "| model | decision agreement | max abs logit error | mean abs logit error |", "|---|---|---|---|"]
+    for name in ("simple", "complex"):
+        r = result[name]
+        lines.append(f"| {name} | {r['decision_agreement']:.4f} | {r['max_abs_logit_error']:.3g} | "
+                     f"{r['mean_abs_logit_error']:.3g} |")
+    c = result["cascade"]
+    lines += ["", f"C++ cascade on {c['n_windows']} windows (tau {c['tau']}, logit threshold {c['threshold']:.6g}, "
+              f"fixed-point {c['threshold_fixed']:.6g}):", "",
+              f"- decision agreement with the Keras cascade: {c['decision_agreement']:.4f}",
+              f"- routing agreement: {c['routing_agreement']:.4f} ({c['routed_windows']} routed in C++, "
+              f"{c['keras_routed_windows']} in Keras)",
+              f"- C++ gate vs Python reference gate on the C++ logits: {c['gate_agreement_cpp_vs_python']:.4f}"]
+    for name in ("simple", "complex"):
+        tr = result[name].get("trace")
+        if tr:
+            where = (f"first layer diverging from Keras: `{tr['first_diverging_layer']}`" if tr["first_diverging_layer"]
+                     else f"no layer differs from Keras by more than {tr['tol_lsb']:g} LSB (rounding near a tie)")
+            lines.append(f"- {name}: {where} ({tr['n_windows']} mismatching windows traced)")
+    return "\n".join(lines) + "\n"
+
+
+def _predict_keras(model: Any, X: np.ndarray) -> np.ndarray:
+    return np.asarray(model.predict(X, batch_size=64, verbose=0), dtype=np.float64).reshape(len(X), -1)
+
+
+def _predict_hls(model: Any, X: np.ndarray) -> np.ndarray:
+    return np.asarray(model.predict(X), dtype=np.float64).reshape(len(X), -1)
+
+
+def _agreement(k: np.ndarray, h: np.ndarray) -> dict:
+    err = np.abs(k - h)
+    return {"decision_agreement": float(np.mean(k.argmax(1) == h.argmax(1))),
+            "max_abs_logit_error": float(err.max()), "mean_abs_logit_error": float(err.mean())}

@@ -1,0 +1,403 @@
+"""Generate the C++ cascade top level that joins two hls4ml projects in one design.
+
+The generated folder (``out_dir``) is self-contained, so it can be copied to a machine with
+Vitis HLS / Vivado:
+
+* ``models/<project>/``: a copy of each hls4ml project with its include guards made unique
+  per namespace (both hls4ml projects use ``DEFINES_H_``, ``PARAMETERS_H_``, ``W2_H_``...) and
+  its text-weight loading switchable off with ``-DQCASCADE_WEIGHTS_INLINE``: one binary holding
+  both models must not load text weights, because the loader template expands one
+  ``WEIGHTS_DIR`` and equal instantiations are merged across the two models.
+* ``cascade_top.{h,cpp}``, ``cascade_tb.cpp``: the top level and its testbench.
+* ``build_csim.sh``: the g++ build of :func:`qcascade.hls.csim.build_csim`.
+* ``design.tcl`` (+ the generic flow scripts) in ``out_dir`` and each model copy: see
+  :mod:`qcascade.hls.synth`.
+* ``cascade_manifest.json``: all of the above as data (types, threshold, buffer cost, paths).
+"""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import keyword
+import math
+import re
+import shutil
+import string
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qcascade import __version__
+from qcascade.errors import ConfigError, QCascadeError
+from qcascade.io_utils import atomic_write_json, atomic_write_text
+
+TEMPLATES = Path(__file__).parent / "templates"
+MANIFEST = "cascade_manifest.json"
+TOP_NAME = "cascade_top"
+TB_INPUT = "tb_data/cascade_input.f32"
+CONTROL_PRAGMAS = {
+    "ap_ctrl_hs": "#pragma HLS INTERFACE ap_ctrl_hs port=return",
+    "s_axilite": "#pragma HLS INTERFACE s_axilite port=return bundle=control",
+}
+_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}\Z")
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:%+-]{0,127}\Z")
+_CXX_RESERVED = {"alignas", "alignof", "and", "asm", "auto", "bool", "char", "class", "concept", "const",
+                 "constexpr", "delete", "double", "enum", "explicit", "export", "extern", "float",
+                 "friend", "inline", "int", "long", "main", "mutable", "namespace", "new", "not", "or",
+                 "private", "protected", "public", "register", "requires", "short", "signed", "sizeof",
+                 "static", "std", "struct", "template", "this", "typedef", "typename", "union",
+                 "unsigned", "using", "virtual", "void", "volatile", "xor", "hls", "nnet", "ap_fixed",
+                 "ap_int", "ap_uint", "ap_ufixed"}
+
+
+# ---------------------------------------------------------------- validation (nothing unchecked reaches C++/TCL)
+def check_identifier(label: str, value: Any) -> str:
+    """Return ``value`` if it is a plain C++/TCL identifier, else raise ConfigError."""
+    if (not isinstance(value, str) or not _IDENT.match(value) or "__" in value
+            or value in _CXX_RESERVED or keyword.iskeyword(value)):
+        raise ConfigError(f"{label}: {value!r} is not a plain identifier ([A-Za-z][A-Za-z0-9_]*, no '__', "
+                          "not a C++ keyword)")
+    return value
+
+
+def check_token(label: str, value: Any) -> str:
+    """Return ``value`` if it is a safe token (part names, hashes, '27%'), else raise ConfigError."""
+    if not isinstance(value, str) or not _TOKEN.match(value):
+        raise ConfigError(f"{label}: {value!r} must match {_TOKEN.pattern}")
+    return value
+
+
+def check_int(label: str, value: Any, lo: int, hi: int) -> int:
+    """Return ``value`` if it is an int (not bool) in ``[lo, hi]``, else raise ConfigError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
+        raise ConfigError(f"{label}: {value!r} must be an integer in [{lo}, {hi}]")
+    return int(value)
+
+
+def check_number(label: str, value: Any, lo: float, hi: float, hi_open: bool = False) -> float:
+    """Return ``value`` as float if finite and in ``[lo, hi]`` (or ``[lo, hi)``), else raise."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    v = float(value) if ok else math.nan
+    if not (math.isfinite(v) and lo <= v and (v < hi if hi_open else v <= hi)):
+        raise ConfigError(f"{label}: {value!r} must be a finite number in [{lo}, {hi}{')' if hi_open else ']'}")
+    return v
+
+
+# ---------------------------------------------------------------- gate and buffer arithmetic
+def gate_threshold(tau: float) -> float:
+    """Logit-margin threshold ``2*atanh(tau)``: ``|p1-p0| > tau <=> |z1-z0| > 2*atanh(tau)``.
+
+    Every reference gate must call this one function: another atanh implementation may differ
+    in the last ulp and flip a comparison that lands exactly on the threshold.
+    """
+    return 2.0 * math.atanh(check_number("tau", tau, 0.0, 1.0, hi_open=True))
+
+
+def gate_reference(z0: Any, z1: Any, tau: float) -> np.ndarray:
+    """Python reference gate: True where the simple model is confident (its answer is final)."""
+    z0, z1 = np.asarray(z0, dtype=np.float64), np.asarray(z1, dtype=np.float64)
+    return np.abs(z1 - z0) > gate_threshold(tau)
+
+
+def quantize_threshold(tau: float, width: int, integer: int) -> dict:
+    """Fixed-point gate threshold for logits of type ``ap_fixed<width, integer>``.
+
+    Logit differences are exact multiples of the LSB ``2**-(width-integer)`` and, for an
+    integer ``k`` and a real ``t``, ``k > t <=> k > floor(t)``. Comparing the exact difference
+    with ``floor(t / LSB) * LSB`` (round toward minus infinity) therefore decides like the float
+    reference gate on every pair of fixed-point logits. Thresholds beyond the largest possible
+    ``|z1 - z0|`` are clamped to ``2**width`` LSBs (the gate never fires), which keeps equality.
+
+    Returns:
+        ``threshold`` (float reference), ``raw`` (LSB units), ``frac_bits``, ``value`` (the exact
+        constant), ``diff_width``/``diff_int`` (comparison type: two more integer bits than the
+        logits, so ``|z1 - z0|`` is exact).
+    """
+    width, integer = check_int("logit width", width, 1, 50), check_int("logit integer bits", integer, -64, 64)
+    frac, thr = width - integer, gate_threshold(tau)
+    raw = min(math.floor(math.ldexp(thr, frac)), 2**width)
+    return {"tau": float(tau), "threshold": thr, "raw": int(raw), "frac_bits": frac,
+            "value": math.ldexp(raw, -frac), "diff_width": width + 2, "diff_int": integer + 2,
+            "rounding": "floor to the logit LSB; exact for the strict '>' comparison"}
+
+
+def window_buffer_cost(n_times: int, n_chans: int, sample_bits: int) -> dict:
+    """Bits and a BRAM18K estimate of the window buffer (reshaped to one word per time step).
+
+    The estimate takes the best BRAM18K aspect ratio for an ``n_times`` deep,
+    ``n_chans*sample_bits`` wide memory; ``bram18k_lower_bound`` is ``ceil(bits / 18432)``.
+    """
+    width = n_chans * sample_bits
+    shapes = [(16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)]
+    best = min(math.ceil(n_times / d) * math.ceil(width / w) for d, w in shapes)
+    return {"bits": n_times * width, "word_bits": width, "depth": n_times, "bram18k_estimate": best,
+            "bram18k_lower_bound": math.ceil(n_times * width / 18432)}
+
+
+# ---------------------------------------------------------------- hls4ml project introspection
+_TYPE = re.compile(r"ap_(u?)(fixed|int)<\s*(\d+)\s*(?:,\s*(-?\d+))?[^<>]*>\Z")
+
+
+def parse_ap_type(text: str) -> dict:
+    """``ap_fixed<16,6,...>`` / ``ap_ufixed`` / ``ap_int`` / ``ap_uint`` -> width, integer, signed."""
+    m = _TYPE.match(text.replace(" ", ""))
+    if not m or (m.group(2) == "fixed") != (m.group(4) is not None):
+        raise ConfigError(f"unsupported element type {text!r}: expected ap_[u]fixed<W,I,...> or ap_[u]int<W>")
+    width = int(m.group(3))
+    return {"text": text, "width": width, "integer": int(m.group(4)) if m.group(4) else width,
+            "signed": m.group(1) == ""}
+
+
+def inspect_project(prj: str | Path, project: str, namespace: str) -> dict:
+    """Read the stream types, window shape and settings of a written hls4ml io_stream project."""
+    prj = Path(prj).resolve()
+    fw = prj / "firmware"
+    need = [fw / f"{project}.cpp", fw / f"{project}.h", fw / "defines.h", prj / f"{project}_bridge.cpp"]
+    for path in need:
+        if not path.is_file():
+            raise ConfigError(f"{path}: missing; is {prj} an hls4ml project named {project!r} (written)?")
+    cpp, header, defines = (p.read_text() for p in need[:3])
+    if f"namespace {namespace} {{" not in cpp:
+        raise ConfigError(f"{need[0]}: does not use namespace {namespace!r} (convert with namespace=...)")
+    if re.search(r"nnet::softmax\w*<", cpp):
+        raise ConfigError(f"{need[0]}: the model ends in a softmax; the gate needs logits "
+                          "(export without softmax or set its Strategy to 'Skip')")
+    proto = re.search(rf"void {project}\(\s*hls::stream<(\w+)>\s*&\s*\w+\s*,\s*hls::stream<(\w+)>\s*&\s*\w+\s*\)",
+                      header)
+    if not proto:
+        raise ConfigError(f"{need[1]}: expected one input and one output hls::stream (io_stream, one input)")
+
+    def array_type(name: str) -> dict:
+        m = re.search(rf"typedef nnet::array<(.+), ([0-9*\s]+)> {name};", defines)
+        if not m:
+            raise ConfigError(f"{need[2]}: no 'typedef nnet::array<...> {name};'")
+        size = math.prod(int(v) for v in m.group(2).split("*"))
+        return {"name": name, "elem": parse_ap_type(m.group(1)), "size": size}
+
+    inp, res = array_type(proto.group(1)), array_type(proto.group(2))
+    conv = re.search(rf"convert_data<float, {inp['name']}, ([0-9*]+)>", need[3].read_text())
+    if not conv:
+        raise ConfigError(f"{need[3]}: cannot read the input size")
+    total = math.prod(int(v) for v in conv.group(1).split("*"))
+    settings = dict(re.findall(r"^set (part|clock_period|clock_uncertainty) \"?([^\"\n]+)\"?$",
+                               (prj / "project.tcl").read_text() if (prj / "project.tcl").is_file() else "", re.M))
+    return {"project": project, "namespace": namespace, "source_dir": str(prj), "input": inp, "result": res,
+            "n_chans": inp["size"], "n_times": total // inp["size"], "settings": settings,
+            "weights_inline": "load_weights_from_txt" not in cpp}
+
+
+def check_pair(simple: dict, cplx: dict, n_times: int, n_chans: int) -> None:
+    """Raise ConfigError unless the two projects fit the cascade (shapes, types, shared code)."""
+    problems = []
+    if (simple["n_times"], simple["n_chans"]) != (n_times, 1):
+        problems.append(f"simple model input is {simple['n_times']}x{simple['n_chans']}, expected {n_times}x1")
+    if (cplx["n_times"], cplx["n_chans"]) != (n_times, n_chans):
+        problems.append(f"complex model input is {cplx['n_times']}x{cplx['n_chans']}, expected {n_times}x{n_chans}")
+    for info in (simple, cplx):
+        if info["result"]["size"] != 2:
+            problems.append(f"{info['project']}: output has {info['result']['size']} values, expected 2 logits")
+    # One quantization of the float window feeds both models: equal types keep both bit-exact.
+    a, b = simple["input"]["elem"]["text"], cplx["input"]["elem"]["text"]
+    if a.replace(" ", "") != b.replace(" ", ""):
+        problems.append(f"input element types differ ({a} vs {b}); set the same input precision")
+    types = [Path(i["source_dir"], "firmware", "nnet_utils", "nnet_types.h").read_bytes() for i in (simple, cplx)]
+    if types[0] != types[1]:
+        problems.append("nnet_utils/nnet_types.h differs: convert both projects with the same hls4ml")
+    if problems:
+        raise ConfigError("cannot join the hls4ml projects: " + "; ".join(problems))
+
+
+def same_setting(simple: dict, cplx: dict, key: str) -> str:
+    """A project.tcl setting both projects agree on (ConfigError otherwise)."""
+    a, b = simple["settings"].get(key), cplx["settings"].get(key)
+    if a is None or a != b:
+        raise ConfigError(f"project.tcl '{key}' missing or different ({a!r} vs {b!r}); pass it explicitly")
+    return a
+
+
+_GUARD = re.compile(r"^#ifndef (\w+)[ \t]*\n#define \1\b", re.M)
+_LOAD_BLOCK = "#ifndef __SYNTHESIS__\n    static bool loaded_weights"
+_WEIGHT_BLOCK = re.compile(r"^#ifndef __SYNTHESIS__\n(?=[^\n]*;\n#else\n)", re.M)
+_INLINE_COND = "#if !defined(__SYNTHESIS__) && !defined(QCASCADE_WEIGHTS_INLINE)\n"
+
+
+def copy_project(info: dict, dest: Path) -> None:
+    """Copy an hls4ml project to ``dest``, rewriting guards and the weight-loading switch.
+
+    Files whose content is unchanged keep their timestamps, so regenerating (e.g. for another
+    tau) does not force :func:`qcascade.hls.csim.build_csim` to recompile the models.
+    """
+    src, project, ns = Path(info["source_dir"]), info["project"], info["namespace"]
+    stage = dest.with_name(f".{dest.name}.staging")
+    if stage.exists():
+        shutil.rmtree(stage)
+    shutil.copytree(src / "firmware", stage / "firmware", ignore=shutil.ignore_patterns("*.so", "*.o"))
+    for name in (f"{project}_bridge.cpp", f"{project}_test.cpp", "project.tcl"):
+        if (src / name).is_file():
+            shutil.copy2(src / name, stage / name)
+    if (src / "tb_data").is_dir():
+        shutil.copytree(src / "tb_data", stage / "tb_data")
+    (stage / "tb_data").mkdir(exist_ok=True)
+    fw = stage / "firmware"
+    prefix = f"QCASCADE_{ns.upper()}_"
+    headers = [fw / "defines.h", fw / "parameters.h", fw / f"{project}.h", fw / "nnet_utils" / "nnet_code_gen.h"]
+    headers += sorted((fw / "weights").glob("*.h"))
+    for path in (h for h in headers if h.is_file()):
+        text = path.read_text()
+        m = _GUARD.search(text)
+        if m and not m.group(1).startswith(prefix):
+            g = m.group(1)
+            text = re.sub(rf"^(#ifndef|#define) {g}\b", rf"\1 {prefix}{g}", text, count=2, flags=re.M)
+        if path.parent.name == "weights":
+            text = _WEIGHT_BLOCK.sub(_INLINE_COND, text)
+        path.write_text(text)
+    cpp = fw / f"{project}.cpp"
+    text = cpp.read_text()
+    if "load_weights_from_txt" in text:
+        if text.count(_LOAD_BLOCK) != 1:
+            shutil.rmtree(stage)
+            raise ConfigError(f"{src / 'firmware' / cpp.name}: unexpected weight-loading code (hls4ml version?)")
+        cpp.write_text(text.replace(_LOAD_BLOCK, _INLINE_COND + _LOAD_BLOCK.split("\n", 1)[1]))
+    _sync_tree(stage, dest)
+    shutil.rmtree(stage)
+
+
+def _sync_tree(src: Path, dest: Path) -> None:
+    """Make ``dest`` equal to ``src``, touching only files whose bytes differ."""
+    wanted = {p.relative_to(src) for p in src.rglob("*") if p.is_file()}
+    if dest.exists():
+        for p in sorted(dest.rglob("*"), reverse=True):
+            rel = p.relative_to(dest)
+            if p.is_file() and rel not in wanted:
+                p.unlink()
+            elif p.is_dir() and not (src / rel).is_dir():
+                shutil.rmtree(p)
+    for sub in (p.relative_to(src) for p in src.rglob("*") if p.is_dir()):
+        (dest / sub).mkdir(parents=True, exist_ok=True)  # empty ones too (tb_data)
+    for rel in sorted(wanted):
+        target = dest / rel
+        if target.is_file() and filecmp.cmp(src / rel, target, shallow=False):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src / rel, target)  # a fresh mtime: stale objects must rebuild
+
+
+# ---------------------------------------------------------------- generation
+def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_project: str,
+                      simple_namespace: str, complex_prj: str | Path, complex_project: str,
+                      complex_namespace: str, electrode: int, tau: float, n_times: int, n_chans: int,
+                      config_hash: str, control: str = "ap_ctrl_hs", part: str | None = None,
+                      clock_period: float | None = None, tb_windows: np.ndarray | None = None) -> dict[str, Path]:
+    """Write the cascade top level, testbench, model copies and build scripts into ``out_dir``.
+
+    Args:
+        out_dir: output folder (created; the files it generates are overwritten).
+        simple_prj / complex_prj: hls4ml io_stream project folders (written or compiled).
+        simple_project / complex_project: their ``project_name`` (distinct identifiers).
+        simple_namespace / complex_namespace: their ``namespace`` (distinct identifiers).
+        electrode: electrode the simple model reads, ``0 <= electrode < n_chans``.
+        tau: confidence threshold on ``|p1 - p0|``, ``0 <= tau < 1``.
+        n_times / n_chans: window shape, checked against both projects.
+        config_hash: identifies the run configuration; written into ``cascade_top.h``.
+        control: block-level protocol, ``"ap_ctrl_hs"`` or ``"s_axilite"``.
+        part / clock_period: FPGA part and clock in ns; default: the projects' (must agree).
+        tb_windows: windows ``(n, n_times, n_chans)`` for the Vitis testbench; default four
+            seeded random windows (cosim of many 512x128 windows is slow).
+
+    Returns:
+        The written files by role: ``cascade_top_h``, ``cascade_top_cpp``, ``cascade_tb_cpp``,
+        ``build_csim_sh``, ``tb_input``, ``manifest``, ``design_{cascade,simple,complex}`` (design.tcl)
+        and ``qcascade_ooc_{...}`` (the Vivado OOC clock constraint).
+
+    Raises:
+        ConfigError: an invalid name or number, or projects that do not match the arguments.
+    """
+    from qcascade.hls import csim, synth  # both only format commands/scripts for this folder
+
+    names = {"simple_project": simple_project, "complex_project": complex_project,
+             "simple_namespace": simple_namespace, "complex_namespace": complex_namespace}
+    for label, name in names.items():
+        check_identifier(label, name)
+    if len(set(names.values()) | {TOP_NAME, "qcascade"}) != len(names) + 2:
+        raise ConfigError(f"project names and namespaces must be distinct (and not {TOP_NAME}/qcascade): {names}")
+    n_times, n_chans = check_int("n_times", n_times, 1, 1 << 20), check_int("n_chans", n_chans, 1, 1 << 14)
+    electrode = check_int("electrode", electrode, 0, n_chans - 1)
+    config_hash = check_token("config_hash", config_hash)
+    if control not in CONTROL_PRAGMAS:
+        raise ConfigError(f"control: {control!r} is not one of {sorted(CONTROL_PRAGMAS)}")
+    out_dir = Path(out_dir).resolve()
+    simple = inspect_project(simple_prj, simple_project, simple_namespace)
+    cplx = inspect_project(complex_prj, complex_project, complex_namespace)
+    check_pair(simple, cplx, n_times, n_chans)
+    part = check_token("part", part if part is not None else same_setting(simple, cplx, "part"))
+    clock = check_number("clock_period", clock_period if clock_period is not None
+                         else float(same_setting(simple, cplx, "clock_period")), 0.1, 1000.0)
+    uncertainty = check_token("clock_uncertainty", simple["settings"].get("clock_uncertainty", "12.5%"))
+
+    logit = simple["result"]["elem"]
+    gate = quantize_threshold(tau, logit["width"], logit["integer"])
+    buffer = window_buffer_cost(n_times, n_chans, cplx["input"]["elem"]["width"])
+    for info in (simple, cplx):
+        copy_project(info, out_dir / "models" / info["project"])
+        info["copy_dir"] = f"models/{info['project']}"
+    subs = {"version": __version__, "config_hash": config_hash, "top": TOP_NAME, **names,
+            "simple_input_t": simple["input"]["name"], "simple_result_t": simple["result"]["name"],
+            "complex_input_t": cplx["input"]["name"], "complex_result_t": cplx["result"]["name"],
+            "n_times": n_times, "n_chans": n_chans, "electrode": electrode, "tau": repr(float(tau)),
+            "threshold": repr(gate["threshold"]), "thr_raw": gate["raw"], "frac_bits": gate["frac_bits"],
+            "thr_value": repr(gate["value"]), "diff_width": gate["diff_width"], "diff_int": gate["diff_int"],
+            "control_pragma": CONTROL_PRAGMAS[control], "buffer_bits": buffer["bits"],
+            "buffer_bram": buffer["bram18k_estimate"], "tb_input": TB_INPUT}
+    paths = {role: _render(f"{name}.in", out_dir / name, subs) for role, name in
+             (("cascade_top_h", "cascade_top.h"), ("cascade_top_cpp", "cascade_top.cpp"),
+              ("cascade_tb_cpp", "cascade_tb.cpp"))}
+    manifest = {"qcascade_version": __version__, "config_hash": config_hash, "top": TOP_NAME,
+                "n_times": n_times, "n_chans": n_chans, "electrode": electrode, "control": control,
+                "part": part, "clock_period": clock, "clock_uncertainty": uncertainty, "gate": gate,
+                "window_buffer": buffer, "tb_input": TB_INPUT, "csim_exe": csim.CSIM_EXE,
+                "simple": {k: v for k, v in simple.items() if k != "settings"},
+                "complex": {k: v for k, v in cplx.items() if k != "settings"},
+                "designs": {"simple": simple["copy_dir"], "complex": cplx["copy_dir"], "cascade": "."}}
+    paths["build_csim_sh"] = csim.write_build_script(out_dir, manifest)
+    paths.update(synth.write_flow_scripts(out_dir, manifest))
+    if tb_windows is None:
+        tb_windows = np.random.default_rng(0).normal(0.0, 1.0, (4, n_times, n_chans))
+    paths["tb_input"] = write_windows(out_dir / TB_INPUT, tb_windows, n_times, n_chans)
+    paths["manifest"] = atomic_write_json(out_dir / MANIFEST, manifest)
+    return paths
+
+
+def build_csim(out_dir: str | Path, **kwargs: Any) -> Path:
+    """Compile the cascade C simulation with g++ (see :func:`qcascade.hls.csim.build_csim`)."""
+    from qcascade.hls import csim
+
+    return csim.build_csim(out_dir, **kwargs)
+
+
+def load_manifest(top_dir: str | Path) -> dict:
+    """Read ``cascade_manifest.json`` of a generated top-level folder."""
+    path = Path(top_dir) / MANIFEST
+    if not path.is_file():
+        raise QCascadeError(f"{path}: not found; run generate_toplevel() first")
+    return json.loads(path.read_text())
+
+
+def write_windows(path: str | Path, windows: np.ndarray, n_times: int, n_chans: int) -> Path:
+    """Write windows ``(n, n_times, n_chans)`` as raw little-endian float32 (testbench input)."""
+    x = np.asarray(windows)
+    if x.ndim != 3 or x.shape[1:] != (n_times, n_chans) or not np.all(np.isfinite(x)):
+        raise QCascadeError(f"{path}: windows must be finite with shape (n, {n_times}, {n_chans}), got {x.shape}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    np.ascontiguousarray(x, dtype="<f4").tofile(tmp)
+    tmp.replace(path)
+    return path
+
+
+def _render(template: str, dest: Path, subs: dict) -> Path:
+    path = atomic_write_text(dest, string.Template((TEMPLATES / template).read_text()).substitute(subs))
+    path.chmod(0o644)
+    return path

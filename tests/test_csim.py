@@ -1,0 +1,127 @@
+"""C simulation of the cascade with g++: C++ gate == Python gate, agreement with Keras.
+
+The fast case builds the C++ cascade for tiny 64x4 models and compares it with the Keras
+cascade; the slow case runs the whole ``run_csim`` (hls4ml compile and predict, 512x8 windows).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from qcascade.errors import QCascadeError
+from qcascade.hls import csim
+from qcascade.hls import toplevel as tl
+from test_toplevel import build_tiny_projects, toplevel_kwargs
+
+ELECTRODE = 1
+
+
+def windows(n: int, n_times: int, n_chans: int, seed: int = 0) -> np.ndarray:
+    # On a 2^-8 grid inside the input type's range, so hls4ml's input quantization is exact.
+    return np.round(np.random.default_rng(seed).normal(0, 1, (n, n_times, n_chans)) * 256) / 256
+
+
+def median_tau(simple_keras, X: np.ndarray) -> float:
+    """tau whose logit threshold is the median Keras margin: about half the windows are routed."""
+    z = simple_keras.predict(X[:, :, ELECTRODE:ELECTRODE + 1], verbose=0)
+    return float(np.tanh(np.median(np.abs(z[:, 1] - z[:, 0])) / 2))
+
+
+def keras_cascade(projects: dict, X: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
+    zs = projects["simple"]["keras"].predict(X[:, :, ELECTRODE:ELECTRODE + 1], verbose=0)
+    zc = projects["complex"]["keras"].predict(X, verbose=0)
+    confident = tl.gate_reference(zs[:, 0], zs[:, 1], tau)
+    return np.where(confident, zs.argmax(1), zc.argmax(1)), ~confident
+
+
+def test_cpp_cascade_matches_keras_fast(tmp_path):
+    """Default-run case (tiny 64x4 models, ~1 min): C++ cascade vs Keras and vs the Python gate."""
+    T, C, n = 64, 4, 200
+    projects = build_tiny_projects(tmp_path / "prj", T, C)
+    X = windows(n, T, C)
+    tau = median_tau(projects["simple"]["keras"], X)
+    top = tmp_path / "top"
+    tl.generate_toplevel(top, **toplevel_kwargs(projects, T, C, electrode=ELECTRODE, tau=tau))
+    exe = tl.build_csim(top, werror=True)
+    assert exe.is_file()
+    print("g++ build seconds:", json.loads((top / csim.BUILD / "build_times.json").read_text()))
+
+    cpp = csim.run_cascade_binary(top, X)
+    routed = cpp["used_complex"]
+    assert 0 < routed.sum() < n
+    python_gate = tl.gate_reference(cpp["simple_logits"][:, 0], cpp["simple_logits"][:, 1], tau)
+    assert np.array_equal(python_gate, ~routed)  # 100 %
+    assert np.all(np.isnan(cpp["complex_logits"][~routed])) and not np.any(np.isnan(cpp["complex_logits"][routed]))
+    k_dec, k_routed = keras_cascade(projects, X, tau)
+    assert np.mean(routed == k_routed) >= 0.99
+    assert np.mean(cpp["cls"] == k_dec) >= 0.99
+
+    # tau placed exactly on observed C++ margins: the strict '>' must match Python there too.
+    margins = np.sort(np.abs(cpp["simple_logits"][:, 1] - cpp["simple_logits"][:, 0]))
+    for margin in (margins[n // 2],):  # one more top-level build (~10 s): keep the default run short
+        edge_tau = float(np.tanh(margin / 2))  # 2*atanh(tau) is the margin to within an ulp
+        tl.generate_toplevel(top, **toplevel_kwargs(projects, T, C, electrode=ELECTRODE, tau=edge_tau))
+        tl.build_csim(top, werror=True)
+        times = json.loads((top / csim.BUILD / "build_times.json").read_text())["seconds"]
+        assert times["simple_mdl.o"] == 0.0 and times["complex_mdl.o"] == 0.0  # models not recompiled
+        edge = csim.run_cascade_binary(top, X)
+        py = tl.gate_reference(edge["simple_logits"][:, 0], edge["simple_logits"][:, 1], edge_tau)
+        assert np.array_equal(py, ~edge["used_complex"])
+
+
+def test_run_cascade_binary_requires_build(tmp_path):
+    with pytest.raises(QCascadeError):
+        csim.run_cascade_binary(tmp_path, np.zeros((1, 4, 2)))
+
+
+@pytest.mark.slow
+def test_run_csim_full(tmp_path):
+    """Tiny models at the real window length: hls4ml vs QKeras, C++ cascade vs Keras cascade."""
+    T, C, n = 512, 8, 200
+    projects = build_tiny_projects(tmp_path / "prj", T, C, compile=True)
+    X = windows(n, T, C)
+    tau = median_tau(projects["simple"]["keras"], X)
+    top = tmp_path / "top"
+    tl.generate_toplevel(top, **toplevel_kwargs(projects, T, C, electrode=ELECTRODE, tau=tau))
+    tl.build_csim(top, jobs=2)
+    print("g++ build seconds:", json.loads((top / csim.BUILD / "build_times.json").read_text()))
+    result = csim.run_csim(simple_keras=projects["simple"]["keras"], complex_keras=projects["complex"]["keras"],
+                           simple_hls=projects["simple"]["hls"], complex_hls=projects["complex"]["hls"],
+                           electrode=ELECTRODE, tau=tau, X_test=X, toplevel_dir=top, out_json=tmp_path / "csim.json")
+    print(json.dumps(result, indent=1))
+    c = result["cascade"]
+    assert c["gate_agreement_cpp_vs_python"] == 1.0
+    assert 0 < c["routed_windows"] < n
+    assert c["routing_agreement"] >= 0.99 and c["decision_agreement"] >= 0.99
+    assert c["cpp_vs_hls4ml_simple_max_abs"] == 0.0 and c["cpp_vs_hls4ml_complex_max_abs"] == 0.0
+    for name in ("simple", "complex"):
+        assert result[name]["decision_agreement"] >= 0.99
+        if result[name]["decision_agreement"] < 1.0:
+            assert result[name]["trace"]["layers"]
+    assert json.loads((tmp_path / "csim.json").read_text())["cascade"]["routed_windows"] == c["routed_windows"]
+    md = csim.csim_markdown(result)
+    assert "routing agreement" in md and "| simple |" in md
+    with pytest.raises(QCascadeError):  # generated for another tau
+        csim.run_csim(simple_keras=None, complex_keras=None, simple_hls=None, complex_hls=None, electrode=ELECTRODE,
+                      tau=tau / 2, X_test=X, toplevel_dir=top, out_json=tmp_path / "x.json")
+
+
+@pytest.mark.slow
+def test_trace_names_first_diverging_layer(tmp_path):
+    """A deliberately narrow conv result type must be named as the first diverging layer."""
+    import hls4ml
+
+    from test_toplevel import hls_config, tiny_model
+
+    model = tiny_model(64, 4, "complex", 2)
+    cfg = hls_config(model)
+    cfg["LayerName"]["complex_conv"]["Precision"]["result"] = "fixed<6,1>"  # wraps: far off Keras
+    hm = hls4ml.converters.convert_from_keras_model(model, hls_config=cfg, output_dir=str(tmp_path / "bad"),
+                                                    project_name="bad_mdl", namespace="bad_ns", backend="Vitis",
+                                                    io_type="io_stream")
+    trace = csim.trace_first_divergence(model, hm, windows(4, 64, 4).astype(np.float32), tmp_path / "trace")
+    assert trace["first_diverging_layer"] == "complex_conv"
+    assert [layer["name"] for layer in trace["layers"]][:2] == ["complex_conv", "complex_relu"]
