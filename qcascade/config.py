@@ -77,30 +77,48 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Which simple candidate the cascade deploys (all three are trained as baselines)."""
+    """Which simple candidate the cascade deploys (all three are trained as baselines), and how the
+    ChannelSelector's per-electrode logits start.
+
+    ``selector_init="separability"`` warm-starts each electrode's logit at
+    ``selector_init_scale * 2 * |AUC - 0.5|`` of its line length on the *training* windows (the
+    separability of the data analysis): from a uniform start, with few training steps, the
+    selector can lock onto an arbitrary electrode once the temperature is annealed. The logits are
+    then learned as usual. ``"uniform"`` starts every electrode at 0.
+    """
 
     simple_model: Literal["A", "B", "C"] = "A"
     train_candidates: bool = True
+    selector_init: Literal["separability", "uniform"] = "separability"
+    selector_init_scale: float = 0.25
+
+    def __post_init__(self):
+        if not 0.0 <= self.selector_init_scale <= 10.0:
+            raise ConfigError("model.selector_init_scale: must be in [0, 10]")
 
 
 @dataclass(frozen=True)
 class HLSConfig:
-    """hls4ml conversion and the vendor flow (FPGA part, clock, parallelism)."""
+    """hls4ml conversion and C simulation.
+
+    FPGA part, clock, ReuseFactor and Strategy live in the editable templates
+    ``hls_configs/<submodel>.yaml``; a value set here overrides the template for this run.
+    """
 
     enabled: bool = True
-    part: str = "xcu250-figd2104-2L-e"
-    clock_period_ns: float = 5.0
+    part: Optional[str] = None
+    clock_period_ns: Optional[float] = None
     io_type: Literal["io_stream"] = "io_stream"
-    reuse_factor: int = 1
-    strategy: Literal["Latency", "Resource"] = "Latency"
+    reuse_factor: Optional[int] = None
+    strategy: Optional[Literal["Latency", "Resource"]] = None
     csim_windows: int = 300
 
     def __post_init__(self):
-        if not re.match(r"^[A-Za-z0-9\-]+$", self.part):
+        if self.part is not None and not re.match(r"^[A-Za-z0-9\-]+$", self.part):
             raise ConfigError(f"hls.part: {self.part!r} is not an FPGA part name")
-        if not (math.isfinite(self.clock_period_ns) and self.clock_period_ns > 0):
+        if self.clock_period_ns is not None and not (math.isfinite(self.clock_period_ns) and self.clock_period_ns > 0):
             raise ConfigError("hls.clock_period_ns: must be a positive number")
-        if self.reuse_factor < 1:
+        if self.reuse_factor is not None and self.reuse_factor < 1:
             raise ConfigError("hls.reuse_factor: must be >= 1")
         if self.csim_windows < 10:
             raise ConfigError("hls.csim_windows: must be >= 10")

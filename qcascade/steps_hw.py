@@ -34,22 +34,38 @@ def _model_hash(ctx) -> str:
     return h.hexdigest()[:16]
 
 
+def hw_settings(ctx, template: str) -> dict:
+    """Part, clock, ReuseFactor, Strategy: the run config where set, else ``hls_configs/<template>.yaml``."""
+    from qcascade.hls.convert import load_template
+
+    t = load_template(template)
+    h = ctx.cfg.hls
+    return {"part": h.part or t.get("Part", "xcu250-figd2104-2L-e"),
+            "clock_period": float(h.clock_period_ns or t.get("ClockPeriod", 5.0)),
+            "reuse_factor": int(h.reuse_factor or t.get("Model", {}).get("ReuseFactor", 1)),
+            "strategy": h.strategy or t.get("Model", {}).get("Strategy", "Latency")}
+
+
 def _hls_config(ctx, name: str, model, calib_X: np.ndarray) -> dict:
     from qcascade.hls.convert import load_template, make_hls_config, read_hls_config_yaml, write_hls_config_yaml
 
     path = ctx.path("hls", f"{name}_config.yaml")
-    stamp = _model_hash(ctx)
+    template = f"simple_{ctx.cfg.model.simple_model}" if name == "simple" else "complex"
+    project, namespace = SUBMODELS[name]
+    s = hw_settings(ctx, template)
+    tmpl = load_template(template)
+    tmpl.update({"Part": s["part"], "ClockPeriod": s["clock_period"]})  # run config wins over template
+    tmpl.setdefault("Model", {}).update({"ReuseFactor": s["reuse_factor"], "Strategy": s["strategy"]})
+    # Regenerate when the deployed model or the template changes; keep hand edits otherwise.
+    stamp = _model_hash(ctx) + hashlib.sha256(json.dumps(tmpl, sort_keys=True).encode()).hexdigest()[:8]
     if path.exists():
         cfg = read_hls_config_yaml(path)
         if cfg.get("qcascade_model_hash") == stamp:
             log.info("using %s (delete it to measure the precisions again)", path)
             return cfg
-    template = f"simple_{ctx.cfg.model.simple_model}" if name == "simple" else "complex"
-    project, namespace = SUBMODELS[name]
-    h = ctx.cfg.hls
     cfg = make_hls_config(model, ctx.cfg.quant, calib_X, project_name=project, namespace=namespace,
-                          part=h.part, clock_period=h.clock_period_ns, reuse_factor=h.reuse_factor,
-                          strategy=h.strategy, io_type=h.io_type, overrides=load_template(template))
+                          part=s["part"], clock_period=s["clock_period"], reuse_factor=s["reuse_factor"],
+                          strategy=s["strategy"], io_type=ctx.cfg.hls.io_type, overrides=tmpl)
     cfg["qcascade_model_hash"] = stamp
     write_hls_config_yaml(cfg, path)
     return read_hls_config_yaml(path)
@@ -112,7 +128,8 @@ def step_csim(ctx) -> None:
                       complex_project=SUBMODELS["complex"][0], complex_namespace=SUBMODELS["complex"][1],
                       electrode=dep["selected_electrode"], tau=dep["tau"], n_times=ctx.cfg.data.n_times,
                       n_chans=ctx.cfg.data.n_chans, config_hash=config_hash(ctx.cfg),
-                      part=ctx.cfg.hls.part, clock_period=ctx.cfg.hls.clock_period_ns,
+                      part=hw_settings(ctx, "complex")["part"],
+                      clock_period=hw_settings(ctx, "complex")["clock_period"],
                       tb_windows=te.X[idx[:4]])
     res = run_csim(simple_keras=simple_m, complex_keras=complex_m, simple_hls=models["simple"],
                    complex_hls=models["complex"], electrode=dep["selected_electrode"], tau=dep["tau"],
@@ -139,7 +156,6 @@ def write_hw_summary(ctx) -> dict | None:
 
     if not (ctx.unit_dir / "deploy" / "deploy.json").exists():
         return None
-    h = ctx.cfg.hls
     simple_m, complex_m = deployed_models(ctx)
     metrics_path = ctx.unit_dir / "metrics.json"
     routing = json.loads(metrics_path.read_text())["test"]["cascade"]["routing_rate"] if metrics_path.exists() else 1.0
@@ -150,17 +166,20 @@ def write_hw_summary(ctx) -> dict | None:
 
         dirs = design_dirs(top_dir)  # vendor reports of `qcascade synth` land in these folders
     stages, rules = {}, None
+    settings = {"simple": hw_settings(ctx, f"simple_{ctx.cfg.model.simple_model}"),
+                "complex": hw_settings(ctx, "complex")}
+    clock = settings["complex"]["clock_period"]
     for name, model in (("simple", simple_m), ("complex", complex_m)):
         rep = parse_hls_dir(dirs[name]) if name in dirs and dirs[name].exists() else None
         if rep and (rep.get("csynth") or rep.get("vsynth")):
             stages[name] = rep
         else:
-            est = estimate_from_layers(count_macs(model)["per_layer"], h.reuse_factor, h.clock_period_ns)
+            est = estimate_from_layers(count_macs(model)["per_layer"], settings[name]["reuse_factor"], clock)
             rules = est.get("rules")
             stages[name] = est
-    cascade = summarize_cascade(stages["simple"], stages["complex"], routing, h.clock_period_ns)
+    cascade = summarize_cascade(stages["simple"], stages["complex"], routing, clock)
     summary = {"simple": _flat(stages["simple"]), "complex": _flat(stages["complex"]), "cascade": cascade,
-               "rules": rules if cascade.get("source") == "ESTIMATE" else None}
+               "rules": rules if cascade.get("source") == "ESTIMATE" else None, "settings": settings}
     if "cascade" in dirs and dirs["cascade"].exists():
         top_rep = parse_hls_dir(dirs["cascade"])
         if top_rep and (top_rep.get("csynth") or top_rep.get("vsynth")):

@@ -126,6 +126,9 @@ def _trainer(ctx, load: str | None):
         with strategy.scope():
             selector = masked_selector(mask, ctx.cfg.train.temp_start)
             selector(sets["train"].X[:2])  # create its variables
+            if ctx.cfg.model.selector_init == "separability":
+                prior = ctx.cfg.model.selector_init_scale * electrode_separability(sets["train"])
+                selector.inner.electrode_logits.assign(prior.astype(np.float32))
             trainer = CascadeTrainer(selector, make_simple(), make_complex(), mask, ctx.cfg.train, strategy,
                                      electrode_fn=lambda sel, X, m: deployed_electrode(sel.inner, X, m))
         ctx.cache["trainer"] = trainer
@@ -166,6 +169,25 @@ def step_train_complex(ctx) -> None:
 
 def step_finetune(ctx) -> None:
     _train_stage(ctx, 3, "stage2")
+
+
+def electrode_separability(ws) -> np.ndarray:
+    """``2 * |AUC - 0.5|`` of each electrode's line length on windows ``ws`` (0 for masked ones).
+
+    Returns:
+        ``(n_chans,)`` float in [0, 1]; 1 = the electrode's line length separates the classes.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    out = np.zeros(ws.X.shape[-1])
+    if len(np.unique(ws.y)) < 2:
+        return out
+    for lo in range(0, ws.X.shape[-1], 16):  # bounded temporaries: (n, 16) at a time
+        ll = np.abs(np.diff(ws.X[:, :, lo:lo + 16], axis=1)).mean(1)
+        for j in range(ll.shape[1]):
+            if ws.mask[lo + j]:
+                out[lo + j] = 2 * abs(roc_auc_score(ws.y, ll[:, j]) - 0.5)
+    return out
 
 
 def masked_selector(mask: np.ndarray, temperature: float):
