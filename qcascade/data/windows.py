@@ -1,0 +1,329 @@
+"""Cutting recordings into labelled windows, padding electrodes to ``n_chans`` and normalising.
+
+A window of ``n_times`` samples starting at sample ``s`` is ictal when the fraction of it inside
+ictal spans is ``>= ictal_overlap``. Windows never cross recording (file) boundaries. Electrodes are
+zero-padded to ``n_chans``; the boolean mask marks real, live electrodes (padded and dead ones are
+never selectable). The :class:`Normalizer` is fitted on training windows only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from qcascade.data.swec import SFREQ, Recording
+from qcascade.errors import DataError
+from qcascade.io_utils import atomic_path, atomic_write_json
+
+log = logging.getLogger(__name__)
+
+
+def window_starts_labels(n_samples: int, ictal_spans, n_times: int = 512, stride: int = 512,
+                         ictal_overlap: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Start samples ``(n_windows,)`` int64 and labels ``(n_windows,)`` int8 of a recording's windows."""
+    if n_samples < n_times:
+        return np.zeros(0, np.int64), np.zeros(0, np.int8)
+    starts = np.arange(0, n_samples - n_times + 1, stride, dtype=np.int64)
+    inside = np.zeros(len(starts), np.int64)
+    for s0, s1 in ictal_spans:
+        inside += np.clip(np.minimum(starts + n_times, s1) - np.maximum(starts, s0), 0, None)
+    return starts, (inside >= ictal_overlap * n_times - 1e-9).astype(np.int8)
+
+
+def _kept(starts: np.ndarray, labels: np.ndarray, stride: int, nonictal_stride: int | None) -> np.ndarray:
+    if nonictal_stride is None or nonictal_stride == stride:
+        return np.ones(len(starts), bool)
+    if nonictal_stride % stride:
+        raise ValueError(f"nonictal_stride ({nonictal_stride}) must be a multiple of stride ({stride})")
+    return (labels == 1) | (starts % nonictal_stride == 0)
+
+
+def iter_window_batches(recording: Recording, n_times: int = 512, stride: int = 512,
+                        ictal_overlap: float = 0.5, nonictal_stride: int | None = None,
+                        batch_size: int = 256, chunk_samples: int = 30 * 512):
+    """Stream a recording as batches ``(X, y, starts)``; memory is bounded by chunk and batch size.
+
+    Yields:
+        X: ``(b, n_times, n_electrodes)`` float32 raw (not padded, not normalised).
+        y: ``(b,)`` int8 labels; starts: ``(b,)`` int64 start samples at 512 Hz.
+
+    Raises:
+        DataError: the recording is shorter than one window.
+    """
+    starts, labels = window_starts_labels(recording.n_samples, recording.ictal_spans, n_times, stride,
+                                          ictal_overlap)
+    if len(starts) == 0:
+        raise DataError(f"{recording.source}: {recording.n_samples / SFREQ:.2f} s is shorter than one "
+                        f"window ({n_times} samples); no windows")
+    keep = _kept(starts, labels, stride, nonictal_stride)
+    starts, labels = starts[keep], labels[keep]
+    buf = np.zeros((0, recording.n_electrodes), np.float32)
+    buf_start, i, n_pending = 0, 0, 0
+    # Windows are copied out so a pending batch never pins old chunks in memory.
+    batch = np.empty((min(batch_size, len(starts)), n_times, recording.n_electrodes), np.float32)
+    for chunk in recording.iter_chunks(max(chunk_samples, n_times)):
+        buf = np.concatenate([buf, chunk]) if len(buf) else chunk
+        buf_end = buf_start + len(buf)
+        while i < len(starts) and starts[i] + n_times <= buf_end:
+            off = starts[i] - buf_start
+            batch[n_pending] = buf[off:off + n_times]
+            i, n_pending = i + 1, n_pending + 1
+            if n_pending == len(batch):
+                yield batch, labels[i - n_pending:i], starts[i - n_pending:i]
+                batch, n_pending = np.empty_like(batch), 0  # the consumer keeps the yielded one
+        drop = (starts[i] if i < len(starts) else buf_end) - buf_start
+        buf, buf_start = buf[drop:], buf_start + drop
+    if n_pending:
+        yield batch[:n_pending], labels[i - n_pending:i], starts[i - n_pending:i]
+
+
+def iter_windows(recording: Recording, n_times: int = 512, stride: int = 512, ictal_overlap: float = 0.5,
+                 **kwargs) -> Iterator[tuple[np.ndarray, int, int]]:
+    """Yield ``(window (n_times, n_electrodes) float32, label, start_sample)`` one at a time.
+
+    ``kwargs`` go to :func:`iter_window_batches` (``batch_size`` defaults to 32 here).
+    """
+    kwargs.setdefault("batch_size", 32)
+    for X, y, starts in iter_window_batches(recording, n_times, stride, ictal_overlap, **kwargs):
+        for window, label, start in zip(X, y, starts):
+            yield window, int(label), int(start)
+
+
+@dataclass
+class Normalizer:
+    """Per-electrode affine normalisation ``(x - center) / scale``; masked electrodes become 0.
+
+    Attributes:
+        center, scale: ``(n_chans,)`` float32.
+        mask: ``(n_chans,)`` bool, electrodes kept (others are zeroed).
+        method: ``"robust"`` (median, IQR / 1.349) or ``"zscore"`` (mean, std).
+        fitted_on: record ids of the windows the statistics came from (provenance).
+    """
+
+    center: np.ndarray
+    scale: np.ndarray
+    mask: np.ndarray
+    method: str = "robust"
+    fitted_on: tuple[str, ...] = ()
+
+    @classmethod
+    def fit(cls, X: np.ndarray, mask: np.ndarray, method: str = "robust", fitted_on: Sequence[str] = (),
+            max_windows: int = 2000, seed: int = 0) -> "Normalizer":
+        """Fit on ``X`` ``(n_windows, n_times, n_chans)``; ``mask`` is ``(n_chans,)`` or per window
+        ``(n_windows, n_chans)`` (pooled patients). At most ``max_windows`` random windows are used."""
+        if method not in ("robust", "zscore"):
+            raise ValueError(f"normalization must be 'robust' or 'zscore', got {method!r}")
+        n_chans = X.shape[-1]
+        win_mask = np.broadcast_to(mask, (len(X), n_chans))
+        pick = np.random.default_rng(seed).permutation(len(X))[:max_windows]
+        center, scale = np.zeros(n_chans, np.float32), np.ones(n_chans, np.float32)
+        for c in np.flatnonzero(win_mask.any(axis=0)):
+            rows = pick[win_mask[pick, c]]
+            values = X[rows, :, c].ravel().astype(np.float64)
+            if method == "robust":
+                q25, q50, q75 = np.percentile(values, [25, 50, 75])
+                center[c], s = q50, (q75 - q25) / 1.349
+            else:
+                center[c], s = values.mean(), values.std()
+            scale[c] = s if s > 1e-12 else 1.0
+        return cls(center, scale, win_mask.any(axis=0).copy(), method, tuple(sorted(set(fitted_on))))
+
+    def transform(self, X: np.ndarray, mask: np.ndarray | None = None, inplace: bool = False) -> np.ndarray:
+        """Normalise ``(..., n_chans)``; electrodes outside ``mask`` (default ``self.mask``) are zeroed."""
+        out = X if inplace else X.astype(np.float32, copy=True)
+        out -= self.center
+        out /= self.scale
+        out[..., ~(self.mask if mask is None else mask)] = 0.0
+        return out
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "center": self.center.tolist(), "scale": self.scale.tolist(),
+                "mask": self.mask.tolist(), "fitted_on": list(self.fitted_on)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Normalizer":
+        return cls(np.asarray(d["center"], np.float32), np.asarray(d["scale"], np.float32),
+                   np.asarray(d["mask"], bool), d["method"], tuple(d.get("fitted_on", ())))
+
+    def save(self, path) -> Path:
+        """Write atomically: ``.npz`` (NumPy arrays) or anything else as JSON."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            return atomic_write_json(path, self.to_dict())
+        with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, center=self.center, scale=self.scale, mask=self.mask, method=np.str_(self.method),
+                     fitted_on=np.array(self.fitted_on, dtype=str))
+        return path
+
+    @classmethod
+    def load(cls, path) -> "Normalizer":
+        path = Path(path)
+        if path.suffix != ".npz":
+            return cls.from_dict(json.loads(path.read_text()))
+        with np.load(path) as z:
+            return cls(z["center"], z["scale"], z["mask"], str(z["method"]), tuple(z["fitted_on"].tolist()))
+
+
+@dataclass
+class WindowSet:
+    """Windows of one split (one patient, or pooled patients).
+
+    Attributes:
+        X: ``(n_windows, n_times, n_chans)`` float32, padded and normalised.
+        y: ``(n_windows,)`` int64 labels (1 = ictal).
+        mask: ``(n_chans,)`` bool live electrodes (for pooled sets: live in any patient).
+        record_ids: ``(n_windows,)`` str, the recording each window comes from (provenance).
+        start_s: ``(n_windows,)`` float64 window start, seconds from the recording start.
+        patient_ids: ``(n_windows,)`` str.
+        patient_masks: patient id -> ``(n_chans,)`` bool live electrodes.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    mask: np.ndarray
+    record_ids: np.ndarray
+    start_s: np.ndarray
+    patient_ids: np.ndarray
+    patient_masks: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def patient_mask(recordings: Sequence[Recording], n_chans: int = 128) -> np.ndarray:
+    """``(n_chans,)`` bool: electrodes present and live in every one of a patient's recordings."""
+    n_el = recordings[0].n_electrodes
+    if n_el > n_chans:
+        raise DataError(f"{recordings[0].source}: {n_el} electrodes exceed n_chans={n_chans}")
+    mask = np.zeros(n_chans, bool)
+    mask[:n_el] = True
+    for rec in recordings:
+        mask[:n_el] &= ~rec.dead_electrodes()
+    if not mask.any():
+        raise DataError(f"patient {recordings[0].patient_id}: no live electrode")
+    return mask
+
+
+def _fill(recs: Sequence[Recording], n_chans: int, n_times: int, stride: int, ictal_overlap: float,
+          nonictal_stride: int | None, masks: dict) -> WindowSet:
+    counts = []
+    for rec in recs:
+        starts, labels = window_starts_labels(rec.n_samples, rec.ictal_spans, n_times, stride, ictal_overlap)
+        counts.append(int(_kept(starts, labels, stride, nonictal_stride).sum()))
+    X = np.zeros((sum(counts), n_times, n_chans), np.float32)
+    y, starts_all = np.zeros(len(X), np.int64), np.zeros(len(X), np.float64)
+    rids, pids = np.empty(len(X), object), np.empty(len(X), object)
+    pos = 0
+    for rec in recs:
+        for xb, yb, sb in iter_window_batches(rec, n_times, stride, ictal_overlap, nonictal_stride):
+            sl = slice(pos, pos + len(xb))
+            X[sl, :, :rec.n_electrodes] = xb
+            y[sl], starts_all[sl] = yb, sb / SFREQ
+            rids[sl], pids[sl] = rec.record_id, rec.patient_id
+            pos += len(xb)
+    union = np.zeros(n_chans, bool)
+    for pid in set(pids.tolist()):
+        union |= masks[pid]
+    return WindowSet(X, y, union, rids.astype(str), starts_all, pids.astype(str),
+                     {p: masks[p] for p in sorted(set(pids.tolist()))})
+
+
+def check_no_leak(splits: dict[str, Sequence[Recording]]) -> None:
+    """Raise if a recording or a seizure of ``val``/``test`` also appears in ``train``."""
+    train = splits.get("train", [])
+    train_records = {r.record_id for r in train}
+    train_seizures = {s for r in train for s in r.seizure_ids}
+    for name, recs in splits.items():
+        if name == "train":
+            continue
+        for rec in recs:
+            if rec.record_id in train_records or train_seizures & set(rec.seizure_ids):
+                raise DataError(f"split leak: {rec.record_id} ({name}) shares a recording or seizure with train")
+
+
+def build_windowsets(splits: dict[str, Sequence[Recording]], n_chans: int = 128, n_times: int = 512,
+                     stride: int = 512, ictal_overlap: float = 0.5, train_nonictal_stride: int | None = None,
+                     normalization: str = "robust", seed: int = 0) -> tuple[dict[str, WindowSet], Normalizer]:
+    """Window, pad and normalise every split; the normalizer sees the ``train`` windows only.
+
+    Args:
+        splits: ``{"train": [...], "val": [...], "test": [...]}`` from :mod:`qcascade.data.splits`.
+        n_chans: electrodes after padding.
+        n_times: samples per window (at 512 Hz).
+        stride: hop between windows, samples.
+        ictal_overlap: minimum ictal fraction for label 1.
+        train_nonictal_stride: hop for non-ictal *training* windows (multiple of ``stride``;
+            None = ``stride``); thins the majority class and memory.
+        normalization: ``"robust"`` or ``"zscore"``.
+        seed: picks the windows the normalizer is fitted on.
+
+    Returns:
+        ``({split: WindowSet}, Normalizer)``.
+    """
+    check_no_leak(splits)
+    by_patient: dict[str, list[Recording]] = {}
+    for recs in splits.values():
+        for rec in recs:
+            by_patient.setdefault(rec.patient_id, []).append(rec)
+    masks = {pid: patient_mask(recs, n_chans) for pid, recs in by_patient.items()}
+    out = {}
+    for name, recs in splits.items():
+        nonictal = train_nonictal_stride if name == "train" else None
+        out[name] = _fill(recs, n_chans, n_times, stride, ictal_overlap, nonictal, masks)
+    train = out["train"]
+    if len(train) == 0:
+        raise DataError("no training windows")
+    win_masks = np.stack([masks[p] for p in train.patient_ids]) if len(train.patient_masks) > 1 else train.mask
+    normalizer = Normalizer.fit(train.X, win_masks, normalization, train.record_ids.tolist(), seed=seed)
+    for ws in out.values():
+        for pid, m in ws.patient_masks.items():
+            rows = np.flatnonzero(ws.patient_ids == pid)
+            for lo in range(0, len(rows), 1024):  # bounded temporaries
+                idx = rows[lo:lo + 1024]
+                ws.X[idx] = normalizer.transform(ws.X[idx], m)
+    return out, normalizer
+
+
+def iter_padded_batches(recordings: Sequence[Recording], normalizer: Normalizer, n_chans: int = 128,
+                        n_times: int = 512, stride: int = 512, ictal_overlap: float = 0.5,
+                        batch_size: int = 256):
+    """Stream normalised, padded batches ``(X (b, n_times, n_chans), y, record_id, starts_s)``.
+
+    For evaluating long recordings without holding their windows in memory.
+    """
+    for rec in recordings:
+        mask = patient_mask([rec], n_chans) & normalizer.mask
+        for xb, yb, sb in iter_window_batches(rec, n_times, stride, ictal_overlap, batch_size=batch_size):
+            X = np.zeros((len(xb), n_times, n_chans), np.float32)
+            X[:, :, :rec.n_electrodes] = xb
+            yield normalizer.transform(X, mask, inplace=True), yb.astype(np.int64), rec.record_id, sb / SFREQ
+
+
+def as_tf_dataset(source, batch_size: int = 64, shuffle: bool = False, seed: int = 0, **stream_kwargs):
+    """A ``tf.data.Dataset`` of ``(X, y)`` batches; TensorFlow is imported only here.
+
+    Args:
+        source: a :class:`WindowSet` (in memory), or ``(recordings, normalizer)`` to stream with
+            :func:`iter_padded_batches` (``stream_kwargs`` go there).
+    """
+    import tensorflow as tf
+
+    if isinstance(source, WindowSet):
+        ds = tf.data.Dataset.from_tensor_slices((source.X, source.y))
+        if shuffle:
+            ds = ds.shuffle(len(source), seed=seed, reshuffle_each_iteration=True)
+        return ds.batch(batch_size)
+    recordings, normalizer = source
+    n_times, n_chans = stream_kwargs.get("n_times", 512), stream_kwargs.get("n_chans", 128)
+
+    def gen():
+        for X, y, _, _ in iter_padded_batches(recordings, normalizer, batch_size=batch_size, **stream_kwargs):
+            yield X, y
+
+    sig = (tf.TensorSpec((None, n_times, n_chans), tf.float32), tf.TensorSpec((None,), tf.int64))
+    return tf.data.Dataset.from_generator(gen, output_signature=sig)
