@@ -16,11 +16,11 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
 
     Args:
         path: final destination.
-        suffix: suffix for the temporary file (some writers, e.g. ``np.savez`` or h5py, care).
+        suffix: ending of the temporary file name (Keras picks the format from ``.h5``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp.", suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -53,3 +53,29 @@ def _to_builtin(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def atomic_save_npz(path: str | os.PathLike, *arrays, **named) -> Path:
+    """``np.savez`` to ``path`` atomically (through a file object: savez would append ``.npz``)."""
+    import numpy as np
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, *arrays, **named)
+    return Path(path)
+
+
+def atomic_save_npy(path: str | os.PathLike, array) -> Path:
+    """``np.save`` to ``path`` atomically."""
+    import numpy as np
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, array)
+    return Path(path)
+
+
+def atomic_save_keras(model, path: str | os.PathLike) -> Path:
+    """``model.save`` (HDF5, QKeras objects included) to ``path`` atomically."""
+    with atomic_path(path, suffix=".h5") as tmp:
+        tmp.unlink()  # h5py refuses to overwrite some empty files; let Keras create it
+        model.save(tmp)
+    return Path(path)

@@ -13,7 +13,7 @@ import logging
 import numpy as np
 
 from qcascade.errors import DataError, RunDirError
-from qcascade.io_utils import atomic_path, atomic_write_json
+from qcascade.io_utils import atomic_save_keras, atomic_save_npy, atomic_save_npz, atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -246,8 +246,8 @@ def step_baselines(ctx) -> None:
                             ctx.cfg.train, _strategy(ctx), va.X, va.y)
     out = {}
     for name, res in results.items():
-        res.model.save(ctx.path("baselines", f"{name}.h5"))
-        np.save(ctx.path("baselines", f"{name}_test_logits.npy"), res.test_logits)
+        atomic_save_keras(res.model, ctx.path("baselines", f"{name}.h5"))
+        atomic_save_npy(ctx.path("baselines", f"{name}_test_logits.npy"), res.test_logits)
         out[name] = {**res.summary(), "macs_per_window": count_macs(res.model)["total"]}
     atomic_write_json(ctx.path("baselines.json"), out)
 
@@ -274,8 +274,7 @@ def _single_channel_calib(X: np.ndarray, mask: np.ndarray, n: int = 64) -> np.nd
 
 def save_weights(model, path) -> None:
     """Weights as an ``.npz`` list (works for models and custom layers alike), atomically."""
-    with atomic_path(path, suffix=".npz") as tmp:
-        np.savez(tmp, *model.get_weights())
+    atomic_save_npz(path, *model.get_weights())
 
 
 def load_weights(model, path) -> None:
@@ -324,8 +323,8 @@ def step_calibrate(ctx) -> None:
                                grid=ctx.cfg.train.tau_grid())
     plot_tau_sweep(sweep, ctx.path("tau_sweep.png"), chosen_tau=tau, macs_complex=macs_c,
                    title=f"{ctx.unit}: validation tau sweep")
-    simple_f.save(ctx.path("deploy", "simple.h5"))
-    complex_f.save(ctx.path("deploy", "complex.h5"))
+    atomic_save_keras(simple_f, ctx.path("deploy", "simple.h5"))
+    atomic_save_keras(complex_f, ctx.path("deploy", "complex.h5"))
     atomic_write_json(ctx.path("deploy", "deploy.json"), {
         "selected_electrode": e, "simple_model": ctx.cfg.model.simple_model, "tau": tau,
         "logit_threshold": logit_threshold(tau), "macs_simple": macs_s, "macs_complex": macs_c,
@@ -348,7 +347,7 @@ def step_evaluate(ctx) -> None:
     zc = _predict(complex_m, te.X)
     pred, routed = cascade_predict(zs, zc, tau)
     z_only = np.load(ctx.unit_dir / "baselines" / "complex_only_test_logits.npy")
-    np.savez(ctx.path("test_logits.npz"), simple=zs, complex=zc, complex_only=z_only, pred=pred, routed=routed,
+    atomic_save_npz(ctx.path("test_logits.npz"), simple=zs, complex=zc, complex_only=z_only, pred=pred, routed=routed,
              y=te.y)
     preds = {"simple_only": zs.argmax(1), "complex_only": z_only.argmax(1), "cascade": pred}
     scores = {"simple_only": zs, "complex_only": z_only, "cascade": np.where(routed[:, None], zc, zs)}
