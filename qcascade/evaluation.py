@@ -1,0 +1,274 @@
+"""Window-level, cascade-cost and event-level (SzCORE) metrics, plus PNG plot helpers.
+
+Undefined metrics are ``None`` (not NaN) so result dicts are valid JSON: ``auc`` when ``y``
+has one class only, ``sensitivity`` without ictal windows, ``specificity`` without
+inter-ictal windows, ``f1`` when there is neither a positive label nor a positive prediction.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+
+__all__ = [
+    "window_metrics", "cascade_efficiency", "evaluate_cascade", "event_metrics",
+    "plot_confusion_matrix", "plot_training_curves",
+]
+
+
+def _ratio(num: float, den: float) -> Optional[float]:
+    return float(num) / float(den) if den > 0 else None
+
+
+def _scores(prob_or_logits: np.ndarray) -> np.ndarray:
+    """Ranking score for the ictal class: ``z1 - z0`` for ``(n, 2)`` logits, else as given."""
+    s = np.asarray(prob_or_logits, np.float64)
+    if s.ndim == 2:
+        if s.shape[1] != 2:
+            raise ValueError(f"expected (n, 2) logits or (n,) scores, got shape {s.shape}")
+        return s[:, 1] - s[:, 0]  # monotone in p1, so the AUC is the same as on probabilities
+    return s.ravel()
+
+
+def window_metrics(y: np.ndarray, prob_or_logits: Optional[np.ndarray], pred: np.ndarray) -> dict:
+    """Per-window classification metrics.
+
+    Args:
+        y: ``(n,)`` true labels in {0, 1}.
+        prob_or_logits: ``(n,)`` ictal probability/score or ``(n, 2)`` logits (for the AUC);
+            None -> ``auc`` is None.
+        pred: ``(n,)`` hard predictions in {0, 1}.
+
+    Returns:
+        ``{"accuracy", "sensitivity", "specificity", "f1", "auc"}`` (floats or None).
+    """
+    y = np.asarray(y).astype(int).ravel()
+    pred = np.asarray(pred).astype(int).ravel()
+    if y.shape != pred.shape:
+        raise ValueError(f"y {y.shape} and pred {pred.shape} differ in shape")
+    tp = int(np.sum((y == 1) & (pred == 1)))
+    tn = int(np.sum((y == 0) & (pred == 0)))
+    fp = int(np.sum((y == 0) & (pred == 1)))
+    fn = int(np.sum((y == 1) & (pred == 0)))
+    auc = None
+    if prob_or_logits is not None and 0 < y.sum() < len(y):
+        from sklearn.metrics import roc_auc_score
+
+        auc = float(roc_auc_score(y, _scores(prob_or_logits)))
+    return {
+        "accuracy": _ratio(tp + tn, len(y)),
+        "sensitivity": _ratio(tp, tp + fn),
+        "specificity": _ratio(tn, tn + fp),
+        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+        "auc": auc,
+    }
+
+
+def cascade_efficiency(routed: np.ndarray, macs_simple: float, macs_complex: float) -> dict:
+    """Average inference cost of the cascade.
+
+    Args:
+        routed: ``(n,)`` bool, True where the complex model was run.
+        macs_simple: MACs of the simple path (always run; the deployed selector is an index).
+        macs_complex: MACs of the complex model.
+
+    Returns:
+        ``{"routing_rate", "avg_macs_per_window" (= simple + routing_rate * complex),
+        "macs_ratio_vs_complex" (= complex / avg; > 1 means cheaper than complex-only)}``.
+    """
+    routed = np.asarray(routed, bool).ravel()
+    rate = float(routed.mean()) if routed.size else 0.0
+    avg = float(macs_simple) + rate * float(macs_complex)
+    return {"routing_rate": rate, "avg_macs_per_window": avg,
+            "macs_ratio_vs_complex": _ratio(macs_complex, avg)}
+
+
+def evaluate_cascade(simple_logits: np.ndarray, complex_logits: np.ndarray, y: np.ndarray,
+                     tau: float, macs_simple: float, macs_complex: float) -> dict:
+    """Hard-gated cascade metrics: :func:`window_metrics` merged with :func:`cascade_efficiency`.
+
+    The AUC uses the logits of whichever model answered each window.
+    """
+    from qcascade.training.tau import cascade_predict
+
+    pred, routed = cascade_predict(simple_logits, complex_logits, tau)
+    logits = np.where(routed[:, None], complex_logits, simple_logits)
+    out = window_metrics(y, logits, pred)
+    out.update(cascade_efficiency(routed, macs_simple, macs_complex))
+    out["tau"] = float(tau)
+    return out
+
+
+def _windows_to_mask(starts: np.ndarray, flags: np.ndarray, ends: np.ndarray, n_samples: int,
+                     fs: float) -> np.ndarray:
+    mask = np.zeros(n_samples, bool)
+    for s, e in zip(starts[flags], ends[flags]):
+        mask[int(round(s * fs)):max(int(round(e * fs)), int(round(s * fs)) + 1)] = True
+    return mask
+
+
+def event_metrics(
+    y_true_windows: np.ndarray,
+    y_pred_windows: np.ndarray,
+    window_starts_s: np.ndarray,
+    record_ids: Sequence,
+    fs: float = 1.0,
+    window_s: Optional[float] = None,
+    params: Optional[Mapping[str, float]] = None,
+) -> dict:
+    """SzCORE event scoring (``timescoring``), per record, aggregated over records.
+
+    Each window covers ``[start, start + window_s)``; if ``window_s`` is None it covers up to
+    the next window's start in its record (the last one gets the median hop), i.e. windows are
+    treated as non-overlapping hops. Windows are rasterised to a mask at ``fs`` Hz per record
+    (time 0 = record start), reference and hypothesis alike, then scored with
+    ``timescoring.scoring.EventScoring`` and its default (SzCORE) parameters: 30 s tolerance
+    before / 60 s after, any overlap, events split at 5 min and merged when < 90 s apart.
+
+    Args:
+        y_true_windows: ``(n,)`` labels in {0, 1}.
+        y_pred_windows: ``(n,)`` predictions in {0, 1}.
+        window_starts_s: ``(n,)`` window start times in seconds from the record start.
+        record_ids: ``(n,)`` record identifier of each window (any hashable).
+        fs: rasterisation rate of the annotation masks in Hz (1 Hz suits 1 s hops).
+        window_s: window duration in seconds, or None (see above).
+        params: overrides of ``EventScoring.Parameters`` (e.g. ``{"toleranceStart": 30}``).
+
+    Returns:
+        ``{"sensitivity": sum TP / sum reference events (None if no events),
+        "fa_per_hour": sum FP / total hours, "mean_delay_s": mean over detected reference
+        events of max(0, first predicted ictal time within [onset - toleranceStart, offset]
+        - onset) (None if none detected), "n_events", "n_detected", "n_false_alarms",
+        "hours"}``. Delays use the reference events before timescoring's merge/split.
+    """
+    from timescoring.annotations import Annotation
+    from timescoring.scoring import EventScoring
+
+    y_true = np.asarray(y_true_windows).astype(bool).ravel()
+    y_pred = np.asarray(y_pred_windows).astype(bool).ravel()
+    starts = np.asarray(window_starts_s, np.float64).ravel()
+    recs = np.asarray(record_ids).ravel()
+    if not (len(y_true) == len(y_pred) == len(starts) == len(recs)):
+        raise ValueError("event_metrics: inputs must all have the same length")
+    param = EventScoring.Parameters(**dict(params or {}))
+    tp = ref_true = fp = n_delay = 0
+    delays: list[float] = []
+    seconds = 0.0
+    for rec in dict.fromkeys(recs.tolist()):  # first-seen order, deterministic
+        sel = np.flatnonzero(recs == rec)
+        sel = sel[np.argsort(starts[sel], kind="stable")]
+        st = starts[sel]
+        if window_s is not None:
+            ends = st + window_s
+        else:
+            hop = float(np.median(np.diff(st))) if len(st) > 1 else 1.0
+            ends = np.append(st[1:], st[-1] + hop)
+        n_samples = int(np.ceil(ends.max() * fs))
+        ref_mask = _windows_to_mask(st, y_true[sel], ends, n_samples, fs)
+        hyp_mask = _windows_to_mask(st, y_pred[sel], ends, n_samples, fs)
+        ref, hyp = Annotation(ref_mask, fs), Annotation(hyp_mask, fs)
+        score = EventScoring(ref, hyp, param)
+        tp += int(score.tp)
+        ref_true += int(score.refTrue)
+        fp += int(score.fp)
+        seconds += n_samples / fs
+        hyp_on = st[y_pred[sel]]
+        for onset, offset in ref.events:
+            hits = hyp_on[(hyp_on >= onset - param.toleranceStart) & (hyp_on <= offset)]
+            if hits.size:
+                delays.append(max(0.0, float(hits.min()) - onset))
+    n_delay = len(delays)
+    return {
+        "sensitivity": _ratio(tp, ref_true),
+        "fa_per_hour": _ratio(fp, seconds / 3600.0),
+        "mean_delay_s": float(np.mean(delays)) if n_delay else None,
+        "n_events": ref_true,
+        "n_detected": tp,
+        "n_false_alarms": fp,
+        "hours": seconds / 3600.0,
+    }
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion_matrix(y: np.ndarray, pred: np.ndarray, path: str | Path, title: str = "") -> Path:
+    """Write a 2x2 confusion-matrix PNG (rows: true, columns: predicted; counts and row %)."""
+    from qcascade.io_utils import atomic_path
+
+    plt = _pyplot()
+    y = np.asarray(y).astype(int).ravel()
+    pred = np.asarray(pred).astype(int).ravel()
+    cm = np.array([[np.sum((y == t) & (pred == p)) for p in (0, 1)] for t in (0, 1)])
+    fig, ax = plt.subplots(figsize=(3.6, 3.2))
+    ax.imshow(cm, cmap="Blues")
+    for t in (0, 1):
+        row = max(cm[t].sum(), 1)
+        for p in (0, 1):
+            ax.text(p, t, f"{cm[t, p]}\n{100 * cm[t, p] / row:.1f}%", ha="center", va="center",
+                    color="white" if cm[t, p] > cm.max() / 2 else "black")
+    ax.set_xticks([0, 1], ["inter-ictal", "ictal"])
+    ax.set_yticks([0, 1], ["inter-ictal", "ictal"])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_training_curves(histories: Mapping[str, Mapping[str, Sequence[Any]]], path: str | Path,
+                         keys: Sequence[str] = ("total", "simple", "complex", "routing", "sparsity"),
+                         val_keys: Sequence[str] = ("val_simple_f1", "val_complex_f1",
+                                                    "val_cascade_f1", "val_routing_rate")) -> Path:
+    """Write a PNG of loss terms (left) and validation metrics (right) over consecutive stages.
+
+    Args:
+        histories: ``{stage_name: history}`` as returned by ``CascadeTrainer.run_stage``
+            (per-epoch lists; missing or None values are skipped).
+        path: output PNG.
+        keys, val_keys: which history entries to draw.
+    """
+    from qcascade.io_utils import atomic_path
+
+    plt = _pyplot()
+    fig, (ax_l, ax_v) = plt.subplots(1, 2, figsize=(10, 3.8))
+    offset = 0
+    labelled: set[str] = set()
+    for name, h in histories.items():
+        n = max((len(v) for v in h.values() if isinstance(v, list)), default=0)
+        for ax, ks in ((ax_l, keys), (ax_v, val_keys)):
+            for i, k in enumerate(ks):
+                vals = h.get(k) or []
+                pts = [(offset + e + 1, v) for e, v in enumerate(vals) if v is not None]
+                if pts:
+                    xs, ys = zip(*pts)
+                    ax.plot(xs, ys, marker=".", color=f"C{i}",
+                            label=None if k in labelled else k)
+                    labelled.add(k)
+        if n:
+            offset += n
+            for ax in (ax_l, ax_v):
+                ax.axvline(offset + 0.5, color="grey", lw=0.5, ls=":")
+    ax_l.set_yscale("symlog", linthresh=1e-2)
+    for ax, t in ((ax_l, "training loss terms"), (ax_v, "validation")):
+        ax.set_xlabel("epoch (all stages)")
+        ax.set_title(t)
+        handles, labels = ax.get_legend_handles_labels()
+        if handles:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,142 @@
+"""Training of the cascaded seizure detector: config, loss, custom loop, stages, tau, baselines.
+
+Only :class:`TrainConfig` lives here, and this module must not import tensorflow: the lead's
+config loader embeds ``TrainConfig`` as the ``train:`` YAML section and should stay fast to
+import. The TensorFlow code lives in the submodules (``loss``, ``loop``, ``stages``, ``tau``,
+``baselines``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from qcascade.errors import ConfigError
+
+__all__ = ["TrainConfig"]
+
+_CLASS_WEIGHTING = ("balanced", "none")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of cascade training (the ``train:`` section of the run config).
+
+    Loss: ``a_simple*L_simple + a_complex*L_complex + a_routing*L_routing + a_sparsity*L_sparsity``
+    (see :mod:`qcascade.training.loss`). Class imbalance is handled with per-window class
+    weights (``class_weighting="balanced"``: ``w_c = n / (2 n_c)``), not resampling, so one
+    epoch is exactly one pass over the training windows and budgets compare exactly.
+
+    Attributes:
+        seed: seed for weights init, shuffling and dropout (``tf.keras.utils.set_random_seed``).
+        batch_size: global batch size (split across replicas under ``MirroredStrategy``).
+        epochs_stage1: epochs of stage 1 (selector + simple model).
+        epochs_stage2: epochs of stage 2 (complex model; selector and simple frozen).
+        epochs_stage3: epochs of stage 3 (all jointly).
+        lr_stage1: Adam learning rate of stage 1.
+        lr_stage2: Adam learning rate of stage 2 (also used by the complex-only baseline).
+        lr_stage3: Adam learning rate of stage 3 (lower: fine-tuning).
+        lr_simple_baseline: Adam learning rate of the simple-alone baselines.
+        a_simple: weight of the simple model's cross-entropy.
+        a_complex: weight of the routing-weighted complex cross-entropy.
+        a_routing: weight of the mean soft routing probability (share sent to complex).
+        a_sparsity: weight of the normalised selector entropy (pushes to one electrode).
+        tau: confidence threshold of the training-time soft gate, in (0, 1). The deployed
+            threshold is re-calibrated on validation windows (``tau.calibrate_tau``).
+        gate_sharpness: ``k`` in ``r = sigmoid(k * (tau - |p1 - p0|))``.
+        temp_start: selector softmax temperature at the first epoch of stage 1.
+        temp_end: temperature at the last epoch of stage 1 (geometric schedule), kept after.
+        class_weighting: ``"balanced"`` or ``"none"``.
+        tau_margin: allowed drop of val sensitivity and F1 vs complex-only when calibrating tau.
+        tau_grid_size: number of evenly spaced tau values in [0, 1] for calibration.
+        deterministic_ops: call ``tf.config.experimental.enable_op_determinism()`` (global to
+            the process, cannot be undone). Off by default: it cut the complex model's training
+            throughput by ~35-70 % on 2 CPU cores (bench/bench_training.py), and seeded CPU
+            runs already reproduced exactly in our tests without it.
+    """
+
+    seed: int = 0
+    batch_size: int = 64
+    epochs_stage1: int = 10
+    epochs_stage2: int = 10
+    epochs_stage3: int = 5
+    lr_stage1: float = 3e-3
+    lr_stage2: float = 1e-3
+    lr_stage3: float = 3e-4
+    lr_simple_baseline: float = 3e-3
+    a_simple: float = 1.0
+    a_complex: float = 1.0
+    a_routing: float = 0.05
+    a_sparsity: float = 0.05
+    tau: float = 0.5
+    gate_sharpness: float = 10.0
+    temp_start: float = 1.0
+    temp_end: float = 0.05
+    class_weighting: str = "balanced"
+    tau_margin: float = 0.01
+    tau_grid_size: int = 101
+    deterministic_ops: bool = False
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            want = {"int": int, "float": (int, float), "str": str, "bool": bool}[f.type]
+            # bool is an int subclass: reject True for an int field and 1 for a bool field.
+            bad_bool = (f.type != "bool") and isinstance(value, bool)
+            if not isinstance(value, want) or bad_bool or (f.type == "bool" and not isinstance(value, bool)):
+                raise ConfigError(f"train.{f.name}: expected {f.type}, got {value!r}")
+            if f.type == "float":
+                if not math.isfinite(value):
+                    raise ConfigError(f"train.{f.name}: must be finite, got {value!r}")
+                object.__setattr__(self, f.name, float(value))
+        for name in ("epochs_stage1", "epochs_stage2", "epochs_stage3"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name}: must be >= 0, got {getattr(self, name)}")
+        if self.batch_size < 1:
+            raise ConfigError(f"train.batch_size: must be >= 1, got {self.batch_size}")
+        if self.seed < 0:
+            raise ConfigError(f"train.seed: must be >= 0, got {self.seed}")
+        for name in ("lr_stage1", "lr_stage2", "lr_stage3", "lr_simple_baseline",
+                     "gate_sharpness", "temp_start", "temp_end"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"train.{name}: must be > 0, got {getattr(self, name)}")
+        for name in ("a_simple", "a_complex", "a_routing", "a_sparsity"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name}: must be >= 0, got {getattr(self, name)}")
+        if not 0.0 < self.tau < 1.0:
+            raise ConfigError(f"train.tau: must be in (0, 1), got {self.tau}")
+        if self.temp_end > self.temp_start:
+            raise ConfigError(
+                f"train.temp_end: must be <= temp_start ({self.temp_start}), got {self.temp_end}")
+        if self.class_weighting not in _CLASS_WEIGHTING:
+            raise ConfigError(
+                f"train.class_weighting: must be one of {_CLASS_WEIGHTING}, got {self.class_weighting!r}")
+        if not 0.0 <= self.tau_margin < 1.0:
+            raise ConfigError(f"train.tau_margin: must be in [0, 1), got {self.tau_margin}")
+        if self.tau_grid_size < 2:
+            raise ConfigError(f"train.tau_grid_size: must be >= 2, got {self.tau_grid_size}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of all fields (JSON/YAML-serialisable)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> "TrainConfig":
+        """Build from a mapping (e.g. the parsed ``train:`` YAML section); unknown keys raise.
+
+        Raises:
+            ConfigError: on an unknown key or an invalid value (naming the key).
+        """
+        d = dict(d or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"train.{unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
+        return cls(**d)
+
+    def tau_grid(self) -> tuple[float, ...]:
+        """The calibration grid: ``tau_grid_size`` evenly spaced values from 0 to 1 inclusive."""
+        n = self.tau_grid_size
+        return tuple(round(i / (n - 1), 6) for i in range(n))

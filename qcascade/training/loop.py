@@ -1,0 +1,297 @@
+"""Custom distributed training loop (``tf.GradientTape`` + ``tf.function`` + ``tf.distribute``).
+
+Design: the window arrays stay in ONE host tensor captured by the step function; the
+distributed ``tf.data`` pipeline only carries shuffled int32 index batches, and each replica
+gathers its windows inside the step. This avoids copying ~0.5 GB of windows through
+``tf.data`` (and its graph rewrites under ``experimental_distribute_dataset``) while keeping
+the standard custom-loop structure: ``strategy.run(replica_step)`` per batch, each replica's
+loss summed over its windows and divided by the GLOBAL batch size, gradients summed across
+replicas by the optimizer.
+
+Training batches are fixed-size (``drop_remainder=True``; the dropped tail differs every
+epoch because the order is reshuffled) so the step is traced once and every replica always
+gets the same number of windows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "get_strategy", "set_determinism", "class_weights", "global_batch_for", "index_dataset",
+    "run_epochs", "make_predict_fn", "predict_in_batches", "EpochCallback",
+]
+
+# Called after every epoch with (epoch index, logs); logs include loss terms and val metrics.
+EpochCallback = Callable[[int, dict], Any]
+
+
+def get_strategy() -> tf.distribute.Strategy:
+    """Pick the distribution strategy for the visible devices.
+
+    Several GPUs -> ``MirroredStrategy`` over them; otherwise several logical CPUs (e.g. set up
+    with ``tf.config.set_logical_device_configuration``) -> ``MirroredStrategy`` over them;
+    otherwise the default (no-op) strategy.
+    """
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy([d.name for d in gpus])
+    if len(gpus) == 1:
+        return tf.distribute.get_strategy()
+    cpus = tf.config.list_logical_devices("CPU")
+    if len(cpus) > 1:
+        # NCCL is GPU-only; reduce on the host.
+        return tf.distribute.MirroredStrategy(
+            [d.name for d in cpus], cross_device_ops=tf.distribute.ReductionToOneDevice())
+    return tf.distribute.get_strategy()
+
+
+_DETERMINISM_ON = False
+
+
+def set_determinism(seed: int, deterministic_ops: bool = True) -> None:
+    """Seed python/numpy/TF RNGs and (once per process) enable TF op determinism.
+
+    ``enable_op_determinism`` is process-global and cannot be switched off again, so it is
+    only ever turned on, never off.
+    """
+    global _DETERMINISM_ON
+    tf.keras.utils.set_random_seed(int(seed))
+    if deterministic_ops and not _DETERMINISM_ON:
+        tf.config.experimental.enable_op_determinism()
+        _DETERMINISM_ON = True
+
+
+def class_weights(y: np.ndarray, mode: str = "balanced") -> np.ndarray:
+    """Per-class weights, ``(2,)`` float32; ``balanced``: ``n / (2 * n_c)`` (mean weight 1).
+
+    A class absent from ``y`` gets weight 1 (nothing to rebalance).
+    """
+    y = np.asarray(y).astype(np.int64).ravel()
+    if mode == "none":
+        return np.ones(2, np.float32)
+    counts = np.bincount(y, minlength=2).astype(np.float64)
+    w = np.where(counts > 0, len(y) / (2.0 * np.maximum(counts, 1)), 1.0)
+    return w.astype(np.float32)
+
+
+def global_batch_for(n: int, batch_size: int, n_replicas: int) -> int:
+    """Global batch size actually used: ``batch_size`` capped at ``n``, a multiple of replicas.
+
+    Raises:
+        ValueError: if there are fewer windows than replicas.
+    """
+    gb = min(int(batch_size), int(n))
+    gb -= gb % n_replicas
+    if gb < n_replicas or gb == 0:
+        raise ValueError(f"{n} training windows is too few for {n_replicas} replica(s)")
+    return gb
+
+
+def index_dataset(n: int, global_batch: int, seed: int, shuffle: bool = True) -> tf.data.Dataset:
+    """Batches of window indices, ``(global_batch,)`` int32, reshuffled every epoch."""
+    ds = tf.data.Dataset.range(n)
+    if shuffle:
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(global_batch, drop_remainder=True).map(lambda i: tf.cast(i, tf.int32))
+    return ds.prefetch(2)
+
+
+def run_epochs(
+    strategy: tf.distribute.Strategy,
+    replica_step: Callable[[tf.Tensor], Mapping[str, tf.Tensor]],
+    n: int,
+    global_batch: int,
+    epochs: int,
+    seed: int,
+    *,
+    on_epoch_start: Optional[Callable[[int], Mapping[str, float]]] = None,
+    on_epoch_end: Optional[Callable[[int], Mapping[str, Any]]] = None,
+    callbacks: Sequence[EpochCallback] = (),
+    verbose: int = 1,
+    desc: str = "",
+) -> dict[str, list]:
+    """Run ``epochs`` passes of ``replica_step`` over shuffled index batches.
+
+    Args:
+        strategy: distribution strategy (models/optimizer variables created in its scope).
+        replica_step: per-replica function ``idx (local_batch,) int32 -> {name: scalar}``;
+            it applies the gradients itself and returns terms already divided by the global
+            batch size (they are SUM-reduced across replicas here).
+        n: number of training windows.
+        global_batch: global batch size (see :func:`global_batch_for`).
+        epochs: number of epochs.
+        seed: shuffle seed.
+        on_epoch_start: called before each epoch; may return extra logs (e.g. temperature).
+        on_epoch_end: called after each epoch; returns extra logs (e.g. validation metrics).
+        callbacks: called with ``(epoch, logs)`` after each epoch.
+        verbose: 0 silent, 1 progress bar per epoch.
+        desc: label printed before each epoch's bar.
+
+    Returns:
+        History: ``{name: [value per epoch]}`` for every loss term and extra log, plus
+        ``seconds`` and ``windows_per_s`` (training windows / wall time of the train steps).
+    """
+    dist_ds = strategy.experimental_distribute_dataset(index_dataset(n, global_batch, seed))
+    steps = n // global_batch
+
+    @tf.function
+    def dist_step(idx):
+        per_replica = strategy.run(replica_step, args=(idx,))
+        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+                for k, v in per_replica.items()}
+
+    history: dict[str, list] = {}
+    for epoch in range(epochs):
+        extra_start = dict(on_epoch_start(epoch) or {}) if on_epoch_start else {}
+        if verbose:
+            print(f"{desc} epoch {epoch + 1}/{epochs}", flush=True)
+        bar = tf.keras.utils.Progbar(steps, verbose=verbose, unit_name="batch")
+        sums: dict[str, float] = {}
+        t0 = time.perf_counter()
+        for i, idx in enumerate(dist_ds):
+            logs = {k: float(v) for k, v in dist_step(idx).items()}
+            for k, v in logs.items():
+                sums[k] = sums.get(k, 0.0) + v
+            bar.update(i + 1, values=[("loss", logs.get("total", 0.0))])
+        seconds = time.perf_counter() - t0
+        epoch_logs: dict[str, Any] = {k: v / max(steps, 1) for k, v in sums.items()}
+        epoch_logs["seconds"] = seconds
+        epoch_logs["windows_per_s"] = steps * global_batch / seconds if seconds > 0 else None
+        epoch_logs.update(extra_start)
+        if on_epoch_end:
+            epoch_logs.update(on_epoch_end(epoch) or {})
+        if verbose:
+            shown = ", ".join(f"{k}={v:.4g}" for k, v in epoch_logs.items() if isinstance(v, float))
+            print(f"  {shown}", flush=True)
+        for key in list(history) + [k for k in epoch_logs if k not in history]:  # stable order
+            history.setdefault(key, [None] * epoch).append(_jsonable(epoch_logs.get(key)))
+        for cb in callbacks:
+            cb(epoch, dict(epoch_logs))
+    return history
+
+
+def make_predict_fn(fn: Callable[[tf.Tensor], Any], sample_shape: Sequence[int]) -> Callable:
+    """Wrap ``fn(x_batch)`` in a ``tf.function`` traced once for any batch size."""
+    spec = tf.TensorSpec([None, *sample_shape], tf.float32)
+    return tf.function(fn, input_signature=[spec])
+
+
+def predict_in_batches(fn: Callable, X: np.ndarray, batch_size: int = 256) -> Any:
+    """Apply a (wrapped) predict function over ``X`` in batches; concatenate as numpy.
+
+    Args:
+        fn: from :func:`make_predict_fn`; returns a tensor or a dict of tensors.
+        X: ``(n, ...)`` float32 windows.
+        batch_size: inference batch size (no gradients, so larger than the training batch).
+
+    Returns:
+        ``np.ndarray`` or ``{name: np.ndarray}`` with leading dimension ``n``.
+    """
+    outs: list = []
+    for s in range(0, len(X), batch_size):
+        outs.append(fn(tf.convert_to_tensor(X[s:s + batch_size], tf.float32)))
+    if not outs:
+        raise ValueError("predict_in_batches: empty input")
+    if isinstance(outs[0], Mapping):
+        return {k: np.concatenate([o[k].numpy() for o in outs]) for k in outs[0]}
+    return np.concatenate([o.numpy() for o in outs])
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (np.generic,)):
+        v = v.item()
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
+    return v
+
+
+def optimizer_for(strategy: tf.distribute.Strategy, lr: float, variables: Iterable[tf.Variable]):
+    """Adam created (and its slots built) inside the strategy scope, before any tracing."""
+    variables = list(variables)
+    with strategy.scope():
+        opt = tf.keras.optimizers.Adam(learning_rate=lr)
+        if variables:
+            opt.build(variables)
+    return opt
+
+
+def fit_classifier(
+    model: tf.keras.Model,
+    X: np.ndarray,
+    y: np.ndarray,
+    schedule: Sequence[tuple[int, float]],
+    *,
+    strategy: Optional[tf.distribute.Strategy] = None,
+    batch_size: int = 64,
+    seed: int = 0,
+    class_weighting: str = "balanced",
+    X_val: Optional[np.ndarray] = None,
+    y_val: Optional[np.ndarray] = None,
+    callbacks: Sequence[EpochCallback] = (),
+    verbose: int = 1,
+    desc: str = "",
+) -> dict[str, list]:
+    """Train a plain 2-class classifier with the custom loop (class-weighted CE).
+
+    Args:
+        model: ``(batch, *X.shape[1:]) -> (batch, 2)`` logits, built in ``strategy.scope()``.
+        X: ``(n, ...)`` float32 windows; y: ``(n,)`` labels in {0, 1}.
+        schedule: ``[(epochs, learning_rate), ...]`` phases, each with a fresh Adam (mirrors
+            the cascade, where every stage starts a new optimizer).
+        strategy, batch_size, seed, class_weighting: as in :class:`~qcascade.training.TrainConfig`.
+        X_val, y_val: optional validation windows (val accuracy/F1 logged per epoch).
+        callbacks, verbose, desc: see :func:`run_epochs`.
+
+    Returns:
+        History ``{name: [per epoch]}`` over all phases (``loss``, ``windows_per_s``, ``val_*``).
+    """
+    from qcascade.evaluation import window_metrics  # local: evaluation imports sklearn
+
+    strategy = strategy or tf.distribute.get_strategy()
+    X_t = tf.convert_to_tensor(np.asarray(X, np.float32))
+    y_np = np.asarray(y).astype(np.int32)
+    y_t = tf.convert_to_tensor(y_np)
+    w_t = tf.convert_to_tensor(class_weights(y_np, class_weighting)[y_np])
+    gb = global_batch_for(len(y_np), batch_size, strategy.num_replicas_in_sync)
+    predict = make_predict_fn(lambda x: model(x, training=False), X.shape[1:])
+
+    def on_epoch_end(_epoch):
+        if X_val is None:
+            return {}
+        logits = predict_in_batches(predict, X_val)
+        m = window_metrics(y_val, logits, logits.argmax(1))
+        return {"val_f1": m["f1"], "val_sensitivity": m["sensitivity"], "val_accuracy": m["accuracy"]}
+
+    history: dict[str, list] = {}
+    for phase, (epochs, lr) in enumerate(schedule):
+        if epochs <= 0:
+            continue
+        opt = optimizer_for(strategy, lr, model.trainable_variables)
+
+        def replica_step(idx, opt=opt):
+            x, yb, wb = tf.gather(X_t, idx), tf.gather(y_t, idx), tf.gather(w_t, idx)
+            with tf.GradientTape() as tape:
+                logits = model(x, training=True)
+                ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yb, logits=logits)
+                loss = tf.reduce_sum(ce * wb) / gb
+            grads = tape.gradient(loss, model.trainable_variables)
+            opt.apply_gradients(zip(grads, model.trainable_variables))
+            return {"total": loss}
+
+        h = run_epochs(strategy, replica_step, len(y_np), gb, epochs, seed + 7919 * phase,
+                       on_epoch_end=on_epoch_end, callbacks=callbacks, verbose=verbose,
+                       desc=f"{desc} phase {phase + 1}")
+        h["lr"] = [lr] * epochs
+        for k, v in h.items():
+            history.setdefault(k, []).extend(v)
+    if "total" in history:
+        history["loss"] = history.pop("total")
+    return history

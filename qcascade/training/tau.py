@@ -1,0 +1,168 @@
+"""Hard cascade gate and calibration of its confidence threshold tau on validation windows.
+
+Gate: the simple model's answer is final when ``|p1 - p0| > tau`` with ``p = softmax(z)``.
+For two classes ``p1 - p0 = tanh((z1 - z0) / 2)``, and tanh is strictly increasing, so
+
+    |p1 - p0| > tau   <=>   |z1 - z0| > 2 * atanh(tau)        (0 <= tau < 1)
+
+which is what :func:`cascade_predict` evaluates: no softmax/exp at inference (what the FPGA
+does), and no float saturation (for large logits ``p1 - p0`` rounds to exactly 1.0 in float32,
+while the logit difference keeps its resolution). ``tau = 1`` gives an infinite threshold: every
+window is routed (complex-only); ``tau = 0`` routes only exact ties.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+
+from qcascade.errors import DataError
+from qcascade.evaluation import window_metrics
+
+log = logging.getLogger(__name__)
+
+__all__ = ["logit_threshold", "cascade_predict", "calibrate_tau", "plot_tau_sweep", "DEFAULT_GRID"]
+
+DEFAULT_GRID: tuple[float, ...] = tuple(round(i / 100, 2) for i in range(101))
+
+
+def logit_threshold(tau: float) -> float:
+    """``2 * atanh(tau)``: the |logit difference| above which the simple model is confident."""
+    if not 0.0 <= tau <= 1.0:
+        raise ValueError(f"tau must be in [0, 1], got {tau}")
+    return float("inf") if tau >= 1.0 else float(2.0 * np.arctanh(tau))
+
+
+def cascade_predict(simple_logits: np.ndarray, complex_logits: np.ndarray,
+                    tau: float) -> tuple[np.ndarray, np.ndarray]:
+    """Hard-gated cascade decision.
+
+    Args:
+        simple_logits: ``(n, 2)`` logits of the simple model (on the deployed electrode).
+        complex_logits: ``(n, 2)`` logits of the complex model (only read where routed).
+        tau: confidence threshold in [0, 1].
+
+    Returns:
+        ``pred (n,) int64`` in {0, 1} and ``routed (n,) bool`` (True: complex model decided).
+    """
+    zs = np.asarray(simple_logits, np.float64)
+    zc = np.asarray(complex_logits, np.float64)
+    if zs.shape != zc.shape or zs.ndim != 2 or zs.shape[1] != 2:
+        raise ValueError(f"expected two (n, 2) logit arrays, got {zs.shape} and {zc.shape}")
+    routed = ~(np.abs(zs[:, 1] - zs[:, 0]) > logit_threshold(tau))
+    pred = np.where(routed, zc.argmax(1), zs.argmax(1)).astype(np.int64)
+    return pred, routed
+
+
+def calibrate_tau(
+    simple_logits_val: np.ndarray,
+    complex_logits_val: np.ndarray,
+    y_val: np.ndarray,
+    macs_simple: float,
+    macs_complex: float,
+    margin: float = 0.01,
+    grid: Optional[Sequence[float]] = None,
+    reference: Optional[Mapping[str, Optional[float]]] = None,
+) -> tuple[float, list[dict]]:
+    """Pick the tau with the smallest validation routing rate that keeps quality.
+
+    A tau qualifies when the cascade's val sensitivity AND F1 are both
+    ``>= complex-only value - margin`` (complex-only = the same complex model on every val
+    window). Among qualifying taus: lowest routing rate, then highest F1, then lowest tau.
+    Use validation windows only, never test windows.
+
+    Fallback (only possible when the grid lacks 1.0, since tau = 1 IS complex-only): if no tau
+    qualifies, return the one with the highest routing rate (closest to complex-only; ties ->
+    highest F1), and log a warning. Rows carry ``meets_margin`` so callers can tell.
+
+    Args:
+        simple_logits_val, complex_logits_val: ``(n, 2)`` validation logits.
+        y_val: ``(n,)`` validation labels; must contain ictal windows.
+        macs_simple, macs_complex: MACs per window of the simple path and complex model.
+        margin: allowed absolute drop of sensitivity and F1.
+        grid: tau values in [0, 1]; default ``DEFAULT_GRID`` (0, 0.01, ..., 1).
+        reference: optional ``{"sensitivity", "f1"}`` on the same val windows to hold the
+            cascade to instead of its own complex model (e.g. the complex-only baseline's val
+            metrics, when the cascade's complex model specialised on routed windows).
+
+    Returns:
+        ``(tau, sweep)``; sweep rows (one per grid value, in grid order):
+        ``{"tau", "routing_rate", "f1", "sensitivity", "specificity", "avg_macs_per_window",
+        "accuracy", "meets_margin"}``.
+
+    Raises:
+        DataError: if ``y_val`` has no ictal window (sensitivity undefined).
+    """
+    y = np.asarray(y_val).astype(int).ravel()
+    zc = np.asarray(complex_logits_val)
+    ref = dict(reference) if reference is not None else window_metrics(y, None, zc.argmax(1))
+    if y.sum() == 0 or ref.get("sensitivity") is None:
+        raise DataError("calibrate_tau: validation windows contain no ictal window; cannot calibrate tau")
+    ref_f1 = ref["f1"] or 0.0
+    sweep = []
+    for tau in (DEFAULT_GRID if grid is None else grid):
+        pred, routed = cascade_predict(simple_logits_val, zc, float(tau))
+        m = window_metrics(y, None, pred)
+        rate = float(routed.mean())
+        f1 = m["f1"] or 0.0
+        ok = (m["sensitivity"] >= ref["sensitivity"] - margin - 1e-12) and (f1 >= ref_f1 - margin - 1e-12)
+        sweep.append({
+            "tau": float(tau), "routing_rate": rate, "f1": m["f1"],
+            "sensitivity": m["sensitivity"], "specificity": m["specificity"],
+            "avg_macs_per_window": float(macs_simple) + rate * float(macs_complex),
+            "accuracy": m["accuracy"], "meets_margin": bool(ok),
+        })
+    if not sweep:
+        raise ValueError("calibrate_tau: empty grid")
+    ok_rows = [r for r in sweep if r["meets_margin"]]
+    if ok_rows:
+        best = min(ok_rows, key=lambda r: (r["routing_rate"], -(r["f1"] or 0.0), r["tau"]))
+    else:
+        best = max(sweep, key=lambda r: (r["routing_rate"], r["f1"] or 0.0))
+        log.warning("calibrate_tau: no tau keeps val sensitivity/F1 within %.3g of complex-only "
+                    "(sens %.3f, F1 %.3f); falling back to tau=%.3g (routing rate %.3f)",
+                    margin, ref["sensitivity"], ref_f1, best["tau"], best["routing_rate"])
+    return best["tau"], sweep
+
+
+def plot_tau_sweep(sweep: Sequence[dict], path: str | Path, chosen_tau: Optional[float] = None,
+                   macs_complex: Optional[float] = None, title: str = "") -> Path:
+    """PNG of val accuracy and F1 vs average MACs per window, one point per tau.
+
+    Args:
+        sweep: rows from :func:`calibrate_tau`.
+        path: output PNG.
+        chosen_tau: highlighted with a marker if given.
+        macs_complex: draws the complex-only cost as a vertical line if given.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from qcascade.io_utils import atomic_path
+
+    rows = sorted(sweep, key=lambda r: r["avg_macs_per_window"])
+    x = [r["avg_macs_per_window"] for r in rows]
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for key, color in (("accuracy", "C0"), ("f1", "C1"), ("sensitivity", "C2")):
+        ax.plot(x, [np.nan if r.get(key) is None else r[key] for r in rows], ".-", color=color,
+                label=key, lw=1)
+    if chosen_tau is not None:
+        r = min(rows, key=lambda r: abs(r["tau"] - chosen_tau))
+        ax.axvline(r["avg_macs_per_window"], color="k", ls="--", lw=0.8,
+                   label=f"tau={chosen_tau:.2f} (routing {100 * r['routing_rate']:.1f}%)")
+    if macs_complex is not None:
+        ax.axvline(macs_complex, color="grey", ls=":", lw=0.8, label="complex-only cost")
+    ax.set_xlabel("average MACs per window")
+    ax.set_ylabel("validation metric")
+    ax.set_title(title or "cascade: quality vs cost (tau sweep)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    return Path(path)

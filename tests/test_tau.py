@@ -1,0 +1,108 @@
+"""Hard gate (logit form == probability form), tau calibration on validation logits, sweep plot."""
+
+import logging
+
+import numpy as np
+import pytest
+
+from qcascade.errors import DataError
+from qcascade.training.tau import calibrate_tau, cascade_predict, logit_threshold, plot_tau_sweep
+
+KEYS = {"tau", "routing_rate", "f1", "sensitivity", "specificity", "avg_macs_per_window"}
+
+
+def softmax(z):
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+@pytest.mark.parametrize("tau", [0.0, 0.05, 0.3, 0.5, 0.77, 0.95, 0.999])
+def test_logit_gate_equals_probability_gate(tau):
+    rng = np.random.default_rng(int(tau * 1000))
+    zs = rng.normal(scale=3.0, size=(2000, 2))
+    zc = rng.normal(size=(2000, 2))
+    p = softmax(zs)
+    confident_prob = np.abs(p[:, 1] - p[:, 0]) > tau
+    pred, routed = cascade_predict(zs, zc, tau)
+    # exact equality except for values within float rounding of the threshold
+    near = np.isclose(np.abs(zs[:, 1] - zs[:, 0]), logit_threshold(tau), rtol=1e-9, atol=1e-12)
+    assert np.array_equal(~routed[~near], confident_prob[~near])
+    np.testing.assert_array_equal(pred, np.where(routed, zc.argmax(1), zs.argmax(1)))
+
+
+def test_gate_extremes_and_saturated_logits():
+    zs = np.array([[0.0, 0.0], [0.0, 40.0], [30.0, 0.0], [1.0, 1.5]])
+    zc = np.array([[5.0, 0.0], [5.0, 0.0], [0.0, 5.0], [0.0, 5.0]])
+    pred, routed = cascade_predict(zs, zc, 1.0)
+    assert routed.all() and np.array_equal(pred, [0, 0, 1, 1])  # tau=1: complex-only
+    pred, routed = cascade_predict(zs, zc, 0.0)
+    assert np.array_equal(routed, [True, False, False, False])  # only the exact tie routes
+    # |p1 - p0| of [0, 40] is 1.0 in float32 yet the logit form still ranks it as confident
+    _, routed = cascade_predict(zs, zc, 0.999999)
+    assert not routed[1] and routed[3]
+    with pytest.raises(ValueError):
+        logit_threshold(1.2)
+
+
+def make_val(n_easy=80, n_hard=20, seed=0):
+    """Simple model: confident and right on easy windows, unsure and wrong-ish on hard ones.
+    Complex model: right everywhere."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n_easy + n_hard)
+    y[:5] = 1
+    sign = np.where(y == 1, 1.0, -1.0)
+    d_simple = np.concatenate([sign[:n_easy] * 6.0, -sign[n_easy:] * 0.3])  # |p1-p0|: 0.995 / 0.149
+    zs = np.stack([np.zeros_like(d_simple), d_simple], 1)
+    zc = np.stack([np.zeros(len(y)), sign * 4.0], 1)
+    return zs, zc, y
+
+
+def test_calibrate_picks_smallest_routing_rate_within_margin():
+    zs, zc, y = make_val()
+    tau, sweep = calibrate_tau(zs, zc, y, macs_simple=100, macs_complex=10_000)
+    assert all(KEYS <= set(r) for r in sweep) and len(sweep) == 101
+    chosen = next(r for r in sweep if r["tau"] == tau)
+    assert chosen["routing_rate"] == pytest.approx(0.2)  # exactly the hard windows
+    assert chosen["f1"] == 1.0 and chosen["sensitivity"] == 1.0
+    assert chosen["avg_macs_per_window"] == pytest.approx(100 + 0.2 * 10_000)
+    assert 0.149 < tau <= 0.995
+    assert min(r["routing_rate"] for r in sweep if r["meets_margin"]) == pytest.approx(0.2)
+
+
+def test_calibrate_large_margin_allows_no_routing():
+    zs, zc, y = make_val()
+    tau, sweep = calibrate_tau(zs, zc, y, 100, 10_000, margin=0.9)
+    assert next(r for r in sweep if r["tau"] == tau)["routing_rate"] == 0.0
+
+
+def test_calibrate_fallback_without_tau_one_in_grid(caplog):
+    zs, zc, y = make_val()
+    zs = -zs  # simple model confidently wrong everywhere: nothing qualifies below tau=1
+    with caplog.at_level(logging.WARNING):
+        tau, sweep = calibrate_tau(zs, zc, y, 100, 10_000, grid=[0.1, 0.5, 0.9])
+    assert not any(r["meets_margin"] for r in sweep)
+    chosen = next(r for r in sweep if r["tau"] == tau)
+    assert chosen["routing_rate"] == max(r["routing_rate"] for r in sweep)
+    assert "falling back" in caplog.text
+    tau1, _ = calibrate_tau(zs, zc, y, 100, 10_000, grid=[0.1, 0.5, 1.0])
+    assert tau1 == 1.0  # tau=1 is complex-only, which always qualifies
+
+
+def test_calibrate_requires_ictal_validation_windows():
+    zs, zc, y = make_val()
+    with pytest.raises(DataError, match="no ictal"):
+        calibrate_tau(zs, zc, np.zeros_like(y), 100, 10_000)
+
+
+def test_plot_tau_sweep_writes_png(tmp_path):
+    zs, zc, y = make_val()
+    tau, sweep = calibrate_tau(zs, zc, y, 100, 10_000)
+    out = plot_tau_sweep(sweep, tmp_path / "sweep.png", chosen_tau=tau, macs_complex=10_000)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_calibrate_against_an_external_reference():
+    zs, zc, y = make_val()
+    # a weaker reference (e.g. a complex-only baseline with F1 0.8) lets the cascade route less
+    tau, sweep = calibrate_tau(zs, zc, y, 100, 10_000, reference={"sensitivity": 0.8, "f1": 0.8})
+    assert next(r for r in sweep if r["tau"] == tau)["routing_rate"] < 0.2
