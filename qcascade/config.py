@@ -32,7 +32,7 @@ class SyntheticConfig:
     """The embedded synthetic cohort (see :mod:`qcascade.data.synthetic`)."""
 
     n_patients: int = 3
-    n_seizures: int = 4
+    n_seizures: int = 5
     seed: int = 0
 
     def __post_init__(self):
@@ -53,7 +53,7 @@ class DataConfig:
     n_chans: int = 128
     sfreq: float = 512.0
     stride_s: float = 1.0
-    train_nonictal_stride_s: float = 2.0
+    train_nonictal_stride_s: float = 1.0
     ictal_overlap: float = 0.5
     split: Literal["loso", "lopo"] = "loso"
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)

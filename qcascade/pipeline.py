@@ -65,9 +65,9 @@ def step_report(ctx: UnitContext) -> None:
 STEPS = [
     Step("step_prepare_data", step_prepare_data, "split recordings, window, fit normalisation (train only)"),
     Step("step_train_simple", step_train_simple, "stage 1: ChannelSelector + simple model"),
-    Step("step_train_complex", step_train_complex, "stage 2: complex CNN, simple path frozen"),
-    Step("step_finetune", step_finetune, "stage 3: joint fine-tuning at a lower learning rate"),
-    Step("step_select_electrode", step_select_electrode, "hard selection of one electrode"),
+    Step("step_select_electrode", step_select_electrode, "hard selection of the one electrode to deploy"),
+    Step("step_train_complex", step_train_complex, "stage 2: complex CNN, simple path frozen on that electrode"),
+    Step("step_finetune", step_finetune, "stage 3: simple + complex jointly at a lower learning rate"),
     Step("step_baselines", step_baselines, "complex-only and simple candidates A/B/C alone"),
     Step("step_calibrate", step_calibrate, "fold BatchNorm, calibrate tau on validation windows"),
     Step("step_evaluate", step_evaluate, "test metrics, events (SzCORE), tau sweep, plots"),

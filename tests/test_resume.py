@@ -38,7 +38,7 @@ def test_kill_during_stage2_resumes_at_stage2(tmp_path):
     proc = subprocess.Popen(_cmd(cfg, out), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 600
-    while "step_train_simple" not in _completed(out):
+    while "step_select_electrode" not in _completed(out):
         assert proc.poll() is None, proc.stderr.read()[-3000:]
         assert time.time() < deadline, "stage 1 did not finish in time"
         time.sleep(0.5)
@@ -53,5 +53,6 @@ def test_kill_during_stage2_resumes_at_stage2(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "step_train_simple: already done, skipped" in done.stderr
     assert "step_train_complex ..." in done.stderr
-    assert _completed(out) == ["step_prepare_data", "step_train_simple", "step_train_complex", "step_finetune"]
+    assert _completed(out) == ["step_prepare_data", "step_train_simple", "step_select_electrode",
+                               "step_train_complex", "step_finetune"]
     assert stage1_ckpt.stat().st_mtime_ns == stamp  # stage 1 was not redone

@@ -128,7 +128,7 @@ def test_generated_cpp_compiles_with_werror(generated):
 @pytest.mark.parametrize("field,value", [
     ("simple_project", "x; system(\"rm -rf /\")"), ("simple_namespace", "a b"), ("complex_namespace", "std"),
     ("complex_project", "simple_mdl"), ("config_hash", "abc\n#include <evil>"), ("electrode", 4),
-    ("electrode", True), ("tau", 1.0), ("tau", float("nan")), ("tau", -0.1), ("n_times", 65), ("n_chans", 3),
+    ("electrode", True), ("tau", 1.5), ("tau", float("nan")), ("tau", -0.1), ("n_times", 65), ("n_chans", 3),
     ("simple_namespace", "simple__ns")])
 def test_invalid_configuration_is_rejected(projects, tmp_path, field, value):
     kwargs = toplevel_kwargs(projects, 64, 4)
@@ -189,3 +189,11 @@ def test_softmax_output_rejected(projects, tmp_path):
     kwargs.update(simple_prj=tmp_path / "soft", simple_project="soft_mdl", simple_namespace="soft_ns")
     with pytest.raises(ConfigError, match="softmax"):
         tl.generate_toplevel(tmp_path / "top", **kwargs)
+
+
+def test_tau_one_routes_every_window():
+    # tau = 1 is what calibration picks when only the complex model keeps the quality.
+    gate = tl.quantize_threshold(1.0, 16, 6)
+    assert gate["raw"] == 2**16 and math.isinf(gate["threshold"])
+    z = np.array([[-31.9, 31.9], [0.0, 0.0], [5.0, -5.0]])
+    assert not tl.gate_reference(z[:, 0], z[:, 1], 1.0).any()

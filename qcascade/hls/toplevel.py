@@ -90,9 +90,11 @@ def gate_threshold(tau: float) -> float:
     """Logit-margin threshold ``2*atanh(tau)``: ``|p1-p0| > tau <=> |z1-z0| > 2*atanh(tau)``.
 
     Every reference gate must call this one function: another atanh implementation may differ
-    in the last ulp and flip a comparison that lands exactly on the threshold.
+    in the last ulp and flip a comparison that lands exactly on the threshold. ``tau = 1`` (the
+    calibration's "route every window") gives an infinite threshold: the gate never fires.
     """
-    return 2.0 * math.atanh(check_number("tau", tau, 0.0, 1.0, hi_open=True))
+    tau = check_number("tau", tau, 0.0, 1.0)
+    return math.inf if tau == 1.0 else 2.0 * math.atanh(tau)
 
 
 def gate_reference(z0: Any, z1: Any, tau: float) -> np.ndarray:
@@ -117,7 +119,7 @@ def quantize_threshold(tau: float, width: int, integer: int) -> dict:
     """
     width, integer = check_int("logit width", width, 1, 50), check_int("logit integer bits", integer, -64, 64)
     frac, thr = width - integer, gate_threshold(tau)
-    raw = min(math.floor(math.ldexp(thr, frac)), 2**width)
+    raw = 2**width if math.isinf(thr) else min(math.floor(math.ldexp(thr, frac)), 2**width)
     return {"tau": float(tau), "threshold": thr, "raw": int(raw), "frac_bits": frac,
             "value": math.ldexp(raw, -frac), "diff_width": width + 2, "diff_int": integer + 2,
             "rounding": "floor to the logit LSB; exact for the strict '>' comparison"}

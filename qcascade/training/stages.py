@@ -133,8 +133,9 @@ class CascadeTrainer:
             self.temperature.assign(value)
 
     def _trainables(self, stage: int) -> list[tf.Variable]:
-        models = {1: (self.selector, self.simple), 2: (self.complex,),
-                  3: (self.selector, self.simple, self.complex)}[stage]
+        joint = (self.simple, self.complex) if self.electrode is not None else (
+            self.selector, self.simple, self.complex)
+        models = {1: (self.selector, self.simple), 2: (self.complex,), 3: joint}[stage]
         skip = {id(self.temperature)} if self.temperature is not None else set()
         seen, out = set(skip), []
         for m in models:
@@ -154,7 +155,12 @@ class CascadeTrainer:
         Args:
             stage: 1, 2 or 3.
             X_train: ``(n, T, C)`` float32 windows; y_train: ``(n,)`` labels in {0, 1}.
-            X_val, y_val: validation windows for per-epoch metrics (soft selector path).
+            X_val, y_val: validation windows for per-epoch metrics (soft selector path in stage 1;
+                the deployed electrode in stages 2-3 once ``self.electrode`` is set).
+
+        Once :meth:`deployed_electrode` has fixed ``self.electrode`` (the pipeline does so after
+        stage 1), stages 2 and 3 feed the simple model that electrode (what the hardware reads)
+        instead of the soft selector mixture, and stage 3 no longer trains the selector.
             epochs: override ``cfg.epochs_stage{stage}``.
             callbacks: called with ``(epoch, logs)`` after every epoch.
             verbose: 1 prints a progress bar per epoch, 0 is silent.
@@ -190,11 +196,16 @@ class CascadeTrainer:
 
         # Stages 2-3 run at temp_end even when resumed without load_state_dict.
         self._set_temperature(self.temperature_for(stage, 0, epochs))
+        # Once the deployed electrode is fixed (after stage 1), stages 2-3 train on what the
+        # hardware computes: the simple model reads that one electrode, not the soft mixture.
+        hard = self.electrode if stage > 1 else None
+        onehot = None if hard is None else tf.one_hot(hard, len(self.mask), dtype=tf.float32)
         if stage == 2:
             # Selector and simple model are frozen (training=False): their per-window outputs
             # are constants, computed once instead of every step (same loss, less work).
-            pre = self.predict(X_train, with_complex=False)
-            gate = per_window_gate_terms(y_t, pre["simple_logits"], pre["sel_weights"], w_t,
+            pre = self.predict(X_train, electrode=hard, with_complex=False)
+            sel_w = pre["sel_weights"] if hard is None else tf.tile(onehot[None, :], [len(y_np), 1])
+            gate = per_window_gate_terms(y_t, pre["simple_logits"], sel_w, w_t,
                                          tau=cfg.tau, sharpness=cfg.gate_sharpness,
                                          n_active=self.n_active)
             frozen_kw = {k: v for k, v in loss_kw.items()
@@ -211,7 +222,11 @@ class CascadeTrainer:
                 opt.apply_gradients(zip(grads, variables))
                 return terms
             with tf.GradientTape() as tape:
-                channel, weights = call_selector(self.selector, x, self._mask_t, train_sel)
+                if hard is None:
+                    channel, weights = call_selector(self.selector, x, self._mask_t, train_sel)
+                else:
+                    channel = x[:, :, hard:hard + 1]
+                    weights = tf.tile(onehot[None, :], [tf.shape(x)[0], 1])
                 simple_logits = self.simple(channel, training=train_simple)
                 complex_logits = self.complex(x, training=train_complex) if stage > 1 else None
                 terms = cascade_loss_terms(yb, simple_logits, complex_logits, weights, wb, **loss_kw)
@@ -244,7 +259,7 @@ class CascadeTrainer:
         return hist
 
     def _val_metrics(self, X_val: np.ndarray, y_val: np.ndarray, stage: int) -> dict[str, Any]:
-        out = self.predict(X_val, with_complex=stage > 1)
+        out = self.predict(X_val, electrode=self.electrode if stage > 1 else None, with_complex=stage > 1)
         zs = out["simple_logits"]
         ms = window_metrics(y_val, zs, zs.argmax(1))
         logs = {"val_simple_f1": ms["f1"], "val_simple_sensitivity": ms["sensitivity"],

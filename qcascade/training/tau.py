@@ -33,7 +33,11 @@ def logit_threshold(tau: float) -> float:
     """``2 * atanh(tau)``: the |logit difference| above which the simple model is confident."""
     if not 0.0 <= tau <= 1.0:
         raise ValueError(f"tau must be in [0, 1], got {tau}")
-    return float("inf") if tau >= 1.0 else float(2.0 * np.arctanh(tau))
+    # One implementation for Python, training and the generated C++ constant: another atanh may
+    # differ in the last ulp and flip a window that lands exactly on the threshold.
+    from qcascade.hls.toplevel import gate_threshold
+
+    return gate_threshold(float(tau))
 
 
 def cascade_predict(simple_logits: np.ndarray, complex_logits: np.ndarray,
