@@ -152,6 +152,7 @@ def _train_stage(ctx, stage: int, load: str | None) -> None:
     epochs = getattr(ctx.cfg.train, f"epochs_stage{stage}")
     history = trainer.run_stage(stage, sets["train"].X, sets["train"].y, sets["val"].X, sets["val"].y,
                                 epochs=epochs)
+    _refresh_batchnorm(trainer, sets["train"].X[:2048], stage)
     ckpt = ctx.unit_dir / "checkpoints" / f"stage{stage}"
     ckpt.mkdir(parents=True, exist_ok=True)
     for part in ("selector", "simple", "complex"):
@@ -159,6 +160,24 @@ def _train_stage(ctx, stage: int, load: str | None) -> None:
     atomic_write_json(ckpt / "state.json", trainer.state_dict())  # written last: marks completeness
     ctx.cache["loaded"] = f"stage{stage}"
     atomic_write_json(ctx.path(f"history_stage{stage}.json"), history)
+
+
+def _refresh_batchnorm(trainer, X: np.ndarray, stage: int) -> None:
+    """Exact BN statistics of the trained models on training windows, before they are saved.
+
+    Short trainings leave BN moving averages lagging; the frozen simple model of stage 2, the
+    validation metrics and the folded export models all run in inference mode.
+    """
+    from qcascade.models.folding import refresh_batchnorm
+
+    if trainer.electrode is not None:
+        channel = X[:, :, trainer.electrode:trainer.electrode + 1]
+    else:  # stage 1: the simple model was trained on the selector's mixture
+        channel = np.concatenate([trainer.selector(X[i:i + 256], training=False)[0].numpy()
+                                  for i in range(0, len(X), 256)])
+    refresh_batchnorm(trainer.simple, channel)
+    if stage > 1:
+        refresh_batchnorm(trainer.complex, X)
 
 
 def step_train_simple(ctx) -> None:

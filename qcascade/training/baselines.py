@@ -61,6 +61,14 @@ def _build(factory: ModelFactory, strategy: tf.distribute.Strategy, cfg: TrainCo
         return factory()
 
 
+def _refresh_bn(model: tf.keras.Model, X: np.ndarray) -> None:
+    """Exact BatchNorm statistics on the training windows (short trainings leave the moving
+    averages lagging, and inference then collapses to one class)."""
+    from qcascade.models.folding import refresh_batchnorm
+
+    refresh_batchnorm(model, X[:2048])
+
+
 def _evaluate(model: tf.keras.Model, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, dict]:
     fn = make_predict_fn(lambda x: model(x, training=False), X.shape[1:])
     logits = predict_in_batches(fn, X)
@@ -81,6 +89,7 @@ def train_complex_only(complex_factory: ModelFactory, X_train: np.ndarray, y_tra
                           strategy=strategy, batch_size=cfg.batch_size, seed=cfg.seed + 2000,
                           class_weighting=cfg.class_weighting, X_val=X_val, y_val=y_val,
                           verbose=verbose, desc="baseline complex_only")
+    _refresh_bn(model, X_train)
     logits, metrics = _evaluate(model, X_test, y_test)
     return BaselineResult("complex_only", model, hist, logits, metrics)
 
@@ -106,6 +115,7 @@ def train_simple_alone(name: str, simple_factory: ModelFactory, electrode: int,
                           strategy=strategy, batch_size=cfg.batch_size, seed=cfg.seed + 1000,
                           class_weighting=cfg.class_weighting, X_val=Xva, y_val=y_val,
                           verbose=verbose, desc=f"baseline {name}")
+    _refresh_bn(model, Xtr)
     logits, metrics = _evaluate(model, Xte, y_test)
     return BaselineResult(name, model, hist, logits, metrics, electrode=int(electrode))
 

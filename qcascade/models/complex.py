@@ -1,0 +1,109 @@
+"""Complex multi-electrode CNN with CBAM attention: ``(batch, 512, 128)`` -> 2 logits.
+
+Built only from layers that hls4ml 1.3.0 converts *correctly in io_stream* (see the shared facts
+note): no broadcasting Multiply, no shared layers, no Lambda.
+
+Shapes (n_times=512, n_chans=128, F=32 block-1 filters)::
+
+    input 512x128 -> input_quant
+    block1: QConv1D k5 s4 (128->F) -> BN -> ReLU16            128xF          [block1, 16 bit]
+    CBAM channel: GAP, GMP -> Reshape(1,F) each -> Concat -> 2xF
+                  -> 1x1 QConv1D F->F/4 -> ReLU -> 1x1 QConv1D F/4->F -> GAP (mean over avg|max)
+                  -> hard sigmoid -> Reshape(1,F) -> UpSampling1D(128) -> Multiply  128xF
+    CBAM temporal: Permute -> 128x... GAP/GMP over channels -> Reshape(128,1) each -> Concat 128x2
+                  -> QConv1D k7 (2->1) -> hard sigmoid -> frozen all-ones 1x1 conv (1->F)
+                  -> Multiply -> cbam_q                                     [attention, 16 bit]
+    block2..4: QSeparableConv1D (k5/k5/k3) -> BN -> ReLU8 -> MaxPool2       [dwsep, 8 bit]
+               128xF -> 64x48 -> 32x64 -> 16x64
+    GAP -> QDense(2) -> logits                                              [classifier, 16 bit]
+
+The CBAM MLP is "shared" between the avg- and max-pooled descriptors by stacking them as two
+time steps of a 1x1-conv MLP (one layer, applied once). Averaging the two MLP outputs instead of
+summing them only halves the sigmoid's input scale, which training absorbs.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from qcascade import quant
+from qcascade.models.simple import BN_MOMENTUM, _Ctx, classifier_head, frozen_conv, model_input
+from qcascade.quant import QuantPolicy
+
+BLOCK1_FILTERS = 32
+DWSEP = (("block2", 48, 5), ("block3", 64, 5), ("block4", 64, 3))
+CBAM_REDUCTION = 4
+CBAM_KERNEL = 7
+
+
+def _cbam(x, ctx: _Ctx, n_steps: int, n_filt: int):
+    """CBAM on a ``(n_steps, n_filt)`` map; returns the re-weighted map, same shape."""
+    import tensorflow as tf
+    from qkeras import QActivation, QConv1D
+
+    L, p = tf.keras.layers, ctx.policy
+    g = "attention"
+    # Channel attention.
+    avg = L.Reshape((1, n_filt), name="cbam_ch_avg_r")(L.GlobalAveragePooling1D(name="cbam_ch_avg")(x))
+    mx = L.Reshape((1, n_filt), name="cbam_ch_max_r")(L.GlobalMaxPooling1D(name="cbam_ch_max")(x))
+    d = L.Concatenate(axis=1, name="cbam_ch_stack")([avg, mx])  # (2, F): [avg; max]
+    d = QConv1D(max(1, n_filt // CBAM_REDUCTION), 1, kernel_quantizer=ctx.wq(g),
+                bias_quantizer=ctx.bq(), name="cbam_ch_mlp1")(d)
+    d = ctx.relu("cbam_ch_mlp1_relu", g)(d)
+    d = QConv1D(n_filt, 1, kernel_quantizer=ctx.wq(g), bias_quantizer=ctx.bq(), name="cbam_ch_mlp2")(d)
+    d = L.GlobalAveragePooling1D(name="cbam_ch_sum")(d)  # (F,) = (mlp(avg) + mlp(max)) / 2
+    a = QActivation(quant.sigmoid_quantizer(p, g), name="cbam_ch_sigmoid")(d)
+    a = L.UpSampling1D(n_steps, name="cbam_ch_bcast")(L.Reshape((1, n_filt), name="cbam_ch_r")(a))
+    x = L.Multiply(name="cbam_ch_scale")([x, a])
+    x = ctx.qbits("cbam_ch_q", p.relu_int_bits, g)(x)
+    # Temporal attention: mean and max over channels, via Permute + global pooling over "time".
+    t = L.Permute((2, 1), name="cbam_t_perm")(x)  # (F, T)
+    tm = L.Reshape((n_steps, 1), name="cbam_t_avg_r")(L.GlobalAveragePooling1D(name="cbam_t_avg")(t))
+    tx = L.Reshape((n_steps, 1), name="cbam_t_max_r")(L.GlobalMaxPooling1D(name="cbam_t_max")(t))
+    s = L.Concatenate(axis=-1, name="cbam_t_stack")([tm, tx])  # (T, 2)
+    s = QConv1D(1, CBAM_KERNEL, padding="same", kernel_quantizer=ctx.wq(g), bias_quantizer=ctx.bq(),
+                name="cbam_t_conv")(s)
+    s = QActivation(quant.sigmoid_quantizer(p, g), name="cbam_t_sigmoid")(s)
+    # Broadcast (T,1) -> (T,F) by a frozen all-ones 1x1 conv (exact: weights 1.0, no bias).
+    s = frozen_conv(s, ctx, "cbam_t_bcast", np.ones((1, 1, n_filt)), int_bits=1, bits=p.bits(g))
+    x = L.Multiply(name="cbam_t_scale")([x, s])
+    return ctx.qbits("cbam_q", p.relu_int_bits, g)(x)
+
+
+def build_complex(policy: QuantPolicy, n_times: int = 512, n_chans: int = 128, *,
+                  int_bits: Mapping[str, int] | None = None, dropout: float = 0.2,
+                  block1_filters: int = BLOCK1_FILTERS):
+    """Build the complex model (see module docstring for the layer list and groups).
+
+    Args:
+        policy: quantization policy (groups block1/attention/dwsep/classifier).
+        n_times: samples per window (divisible by 32).
+        n_chans: electrodes.
+        int_bits: per-layer integer-bit overrides from profiling (``*_relu`` / ``*_q`` names).
+        dropout: before the classifier (training only; removed at export).
+        block1_filters: F.
+    """
+    import tensorflow as tf
+    from qkeras import QConv1D, QSeparableConv1D
+
+    L = tf.keras.layers
+    ctx = _Ctx(policy, "block1", int_bits)
+    inp, x = model_input(policy, n_times, n_chans)
+    x = QConv1D(block1_filters, 5, strides=4, padding="same", use_bias=False,
+                kernel_quantizer=ctx.wq("block1"), name="block1_conv")(x)
+    x = L.BatchNormalization(momentum=BN_MOMENTUM, name="block1_bn")(x)
+    x = ctx.relu("block1_relu", "block1")(x)
+    n_steps = n_times // 4
+    x = _cbam(x, ctx, n_steps, block1_filters)
+    for name, filters, k in DWSEP:
+        x = QSeparableConv1D(filters, k, padding="same", use_bias=False,
+                             depthwise_quantizer=ctx.wq("dwsep"), pointwise_quantizer=ctx.wq("dwsep"),
+                             name=f"{name}_dw")(x)
+        x = L.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+        x = ctx.relu(f"{name}_relu", "dwsep")(x)
+        x = L.MaxPooling1D(2, name=f"{name}_pool")(x)
+    x = L.GlobalAveragePooling1D(name="gap")(x)
+    x = L.Dropout(dropout, name="dropout")(x)
+    return tf.keras.Model(inp, classifier_head(x, ctx, "classifier"), name="complex")
