@@ -49,7 +49,9 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
               f"{'inside' if m['selected_electrode'] in m['soz_electrodes'] else 'OUTSIDE'})"
               if m.get("soz_electrodes") is not None else ""),
            f"- simple model **{m['simple_model']}**, tau = {m['tau']:.3f} "
-           f"(logit threshold |z1-z0| > {2 * math.atanh(m['tau']):.3f})", ""]
+           + (f"(logit threshold |z1-z0| > {2 * math.atanh(m['tau']):.3f})" if m["tau"] < 1
+              else "(tau = 1: every window goes to the complex model; the simple path does not pay off here)"),
+           ""]
     rows = [[name] + [t[name].get(k) for k in METRIC_KEYS] for name in ("simple_only", "complex_only", "cascade")]
     out += ["### Test windows", _table(["model"] + list(METRIC_KEYS), rows), ""]
     c = t["cascade"]

@@ -78,9 +78,10 @@ def calibrate_tau(
     window). Among qualifying taus: lowest routing rate, then highest F1, then lowest tau.
     Use validation windows only, never test windows.
 
-    Fallback (only possible when the grid lacks 1.0, since tau = 1 IS complex-only): if no tau
-    qualifies, return the one with the highest routing rate (closest to complex-only; ties ->
-    highest F1), and log a warning. Rows carry ``meets_margin`` so callers can tell.
+    Fallback (when the grid lacks 1.0, or when ``reference`` is another model that even the
+    cascade's complex model on every window cannot match): if no tau qualifies, return the one
+    with the highest validation F1 (ties -> lower routing rate), and log a warning. Rows carry
+    ``meets_margin`` so callers can tell.
 
     Args:
         simple_logits_val, complex_logits_val: ``(n, 2)`` validation logits.
@@ -125,7 +126,7 @@ def calibrate_tau(
     if ok_rows:
         best = min(ok_rows, key=lambda r: (r["routing_rate"], -(r["f1"] or 0.0), r["tau"]))
     else:
-        best = max(sweep, key=lambda r: (r["routing_rate"], r["f1"] or 0.0))
+        best = max(sweep, key=lambda r: (r["f1"] or 0.0, -r["routing_rate"]))
         log.warning("calibrate_tau: no tau keeps val sensitivity/F1 within %.3g of complex-only "
                     "(sens %.3f, F1 %.3f); falling back to tau=%.3g (routing rate %.3f)",
                     margin, ref["sensitivity"], ref_f1, best["tau"], best["routing_rate"])
