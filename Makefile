@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo quick test test-slow test-all bench clean-venv
+.PHONY: venv demo quick test test-slow test-all bench models-table clean-venv
 
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test-slow: $(STAMP)
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q $(ARGS)
+
+# Regenerates the model table in README.md (builds, trains briefly, converts and compiles each model).
+models-table: $(STAMP)
+	$(PY) -m qcascade.models.summary --out docs/models.md --readme README.md --bits-study
 
 bench: $(STAMP)
 	$(PY) -m bench.run_all --out BENCHMARKS.md

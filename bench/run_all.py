@@ -27,7 +27,8 @@ def _run_flow(name: str, args: list[str], out: Path) -> str:
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - t0
-    shown = "python " + " ".join(cmd[1:])
+    shown = "python " + " ".join(str(Path(c).relative_to(ROOT)) if str(c).startswith(str(ROOT) + "/") else str(c)
+                                 for c in cmd[1:])
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.splitlines()[-15:])
         return f"### {name}\n`{shown}` FAILED (exit {proc.returncode}) after {wall:.0f} s:\n```\n{tail}\n```\n"
