@@ -28,7 +28,7 @@ from scipy.stats import rankdata
 from qcascade.data.swec import SFREQ, Recording
 from qcascade.data.windows import iter_window_batches
 from qcascade.errors import DataError
-from qcascade.io_utils import atomic_path, atomic_write_json, atomic_write_text
+from qcascade.io_utils import atomic_save_figure, atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -269,8 +269,7 @@ def _markdown(r: dict) -> str:
 
 
 def _savefig(fig, path: Path) -> None:
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
+    atomic_save_figure(fig, path, dpi=100)
 
 
 def _plots(per_patient: dict, easy: dict, out_dir: Path) -> None:

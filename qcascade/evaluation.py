@@ -202,7 +202,7 @@ def _pyplot():
 
 def plot_confusion_matrix(y: np.ndarray, pred: np.ndarray, path: str | Path, title: str = "") -> Path:
     """Write a 2x2 confusion-matrix PNG (rows: true, columns: predicted; counts and row %)."""
-    from qcascade.io_utils import atomic_path
+    from qcascade.io_utils import atomic_save_figure
 
     plt = _pyplot()
     y = np.asarray(y).astype(int).ravel()
@@ -221,9 +221,7 @@ def plot_confusion_matrix(y: np.ndarray, pred: np.ndarray, path: str | Path, tit
     ax.set_ylabel("true")
     ax.set_title(title)
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    atomic_save_figure(fig, path, dpi=120)
     return Path(path)
 
 
@@ -239,7 +237,7 @@ def plot_training_curves(histories: Mapping[str, Mapping[str, Sequence[Any]]], p
         path: output PNG.
         keys, val_keys: which history entries to draw.
     """
-    from qcascade.io_utils import atomic_path
+    from qcascade.io_utils import atomic_save_figure
 
     plt = _pyplot()
     fig, (ax_l, ax_v) = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -268,7 +266,5 @@ def plot_training_curves(histories: Mapping[str, Mapping[str, Sequence[Any]]], p
         if handles:
             ax.legend(fontsize=7)
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    atomic_save_figure(fig, path, dpi=120)
     return Path(path)

@@ -79,3 +79,13 @@ def atomic_save_keras(model, path: str | os.PathLike) -> Path:
         tmp.unlink()  # h5py refuses to overwrite some empty files; let Keras create it
         model.save(tmp)
     return Path(path)
+
+
+def atomic_save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Save a matplotlib figure as PNG atomically, then close it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    plt.close(fig)
+    return Path(path)

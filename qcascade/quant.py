@@ -91,13 +91,10 @@ class QuantPolicy:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "QuantPolicy":
-        """Build from a YAML mapping; unknown keys are a :class:`ConfigError`."""
-        d = dict(d or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown quant keys {unknown}; known: {sorted(known)}")
-        return cls(**d)
+        """Build from a YAML mapping; unknown keys and wrong types are a :class:`ConfigError`."""
+        from qcascade.strict_yaml import from_dict
+
+        return from_dict(cls, d, path="quant")
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,7 @@ def test_config_rejects_bad_values_naming_the_field(field, value):
 
 
 def test_config_unknown_key():
-    with pytest.raises(ConfigError, match="train.epochs:"):
+    with pytest.raises(ConfigError, match=r"'epochs' in 'train'"):
         TrainConfig.from_dict({"epochs": 3})
 
 

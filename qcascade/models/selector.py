@@ -154,7 +154,7 @@ def plot_selection_weights(weights: np.ndarray, mask: np.ndarray, path, title: s
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from qcascade.io_utils import atomic_path
+    from qcascade.io_utils import atomic_save_figure
 
     w = np.asarray(weights, np.float64)
     w = w.mean(0) if w.ndim == 2 else w
@@ -168,6 +168,4 @@ def plot_selection_weights(weights: np.ndarray, mask: np.ndarray, path, title: s
     ax.set_ylabel("mean selection weight")
     ax.set_title(title or "electrode selection weights")
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    atomic_save_figure(fig, path, dpi=100)

@@ -129,12 +129,9 @@ class TrainConfig:
         Raises:
             ConfigError: on an unknown key or an invalid value (naming the key).
         """
-        d = dict(d or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"train.{unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
-        return cls(**d)
+        from qcascade.strict_yaml import from_dict
+
+        return from_dict(cls, d, path="train")
 
     def tau_grid(self) -> tuple[float, ...]:
         """The calibration grid: ``tau_grid_size`` evenly spaced values from 0 to 1 inclusive."""

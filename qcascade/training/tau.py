@@ -148,7 +148,7 @@ def plot_tau_sweep(sweep: Sequence[dict], path: str | Path, chosen_tau: Optional
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from qcascade.io_utils import atomic_path
+    from qcascade.io_utils import atomic_save_figure
 
     rows = sorted(sweep, key=lambda r: r["avg_macs_per_window"])
     x = [r["avg_macs_per_window"] for r in rows]
@@ -167,7 +167,5 @@ def plot_tau_sweep(sweep: Sequence[dict], path: str | Path, chosen_tau: Optional
     ax.set_title(title or "cascade: quality vs cost (tau sweep)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    atomic_save_figure(fig, path, dpi=120)
     return Path(path)
