@@ -130,6 +130,10 @@ def _summary_row(unit: str, m: dict) -> dict:
     if "csim" in m:
         row["csim_cascade_decision_agreement"] = m["csim"]["cascade"]["decision_agreement"]
         row["csim_routing_agreement"] = m["csim"]["cascade"]["routing_agreement"]
+        if "probe_tau" in m["csim"]:
+            p = m["csim"]["probe_tau"]
+            row["csim_probe_tau_routed"] = p["routed_windows"]
+            row["csim_probe_tau_routing_agreement"] = p["routing_agreement"]
     return row
 
 

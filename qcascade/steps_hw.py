@@ -123,18 +123,31 @@ def step_csim(ctx) -> None:
     te = windows(ctx)["test"]
     idx = _csim_windows(te.y, ctx.cfg.hls.csim_windows, ctx.cfg.train.seed)
     top_dir = ctx.unit_dir / "hls" / "cascade_top"
-    generate_toplevel(top_dir, simple_prj=ctx.unit_dir / "hls" / "simple", simple_project=SUBMODELS["simple"][0],
-                      simple_namespace=SUBMODELS["simple"][1], complex_prj=ctx.unit_dir / "hls" / "complex",
-                      complex_project=SUBMODELS["complex"][0], complex_namespace=SUBMODELS["complex"][1],
-                      electrode=dep["selected_electrode"], tau=dep["tau"], n_times=ctx.cfg.data.n_times,
-                      n_chans=ctx.cfg.data.n_chans, config_hash=config_hash(ctx.cfg),
-                      part=hw_settings(ctx, "complex")["part"],
-                      clock_period=hw_settings(ctx, "complex")["clock_period"],
-                      tb_windows=te.X[idx[:4]])
-    res = run_csim(simple_keras=simple_m, complex_keras=complex_m, simple_hls=models["simple"],
-                   complex_hls=models["complex"], electrode=dep["selected_electrode"], tau=dep["tau"],
-                   X_test=te.X[idx], toplevel_dir=top_dir, out_json=ctx.path("csim.json"))
-    atomic_write_text(ctx.path("csim.md"), csim_markdown(res))
+    X = te.X[idx]
+
+    def simulate(tau: float, out_json):
+        # Regenerating for another tau recompiles only the top level and testbench.
+        generate_toplevel(top_dir, simple_prj=ctx.unit_dir / "hls" / "simple", simple_project=SUBMODELS["simple"][0],
+                          simple_namespace=SUBMODELS["simple"][1], complex_prj=ctx.unit_dir / "hls" / "complex",
+                          complex_project=SUBMODELS["complex"][0], complex_namespace=SUBMODELS["complex"][1],
+                          electrode=dep["selected_electrode"], tau=tau, n_times=ctx.cfg.data.n_times,
+                          n_chans=ctx.cfg.data.n_chans, config_hash=config_hash(ctx.cfg),
+                          part=hw_settings(ctx, "complex")["part"],
+                          clock_period=hw_settings(ctx, "complex")["clock_period"], tb_windows=X[:4])
+        return run_csim(simple_keras=simple_m, complex_keras=complex_m, simple_hls=models["simple"],
+                        complex_hls=models["complex"], electrode=dep["selected_electrode"], tau=tau,
+                        X_test=X, toplevel_dir=top_dir, out_json=out_json)
+
+    # The calibrated tau may route (almost) nothing or everything; a probe tau at the median
+    # confidence of the C-simulated simple model exercises both paths of the top level. The
+    # deployed top level (calibrated tau) is generated last, so it is what stays on disk.
+    z = models["simple"].predict(np.ascontiguousarray(X[:, :, dep["selected_electrode"]:][:, :, :1]))
+    z = np.asarray(z, np.float64).reshape(len(X), -1)
+    probe_tau = float(np.clip(np.round(np.tanh(np.median(np.abs(z[:, 1] - z[:, 0])) / 2), 3), 0.001, 0.999))
+    probe = simulate(probe_tau, ctx.path("csim_probe_tau.json"))
+    res = simulate(dep["tau"], ctx.path("csim.json"))
+    atomic_write_text(ctx.path("csim.md"), csim_markdown(res) + "\n\n### Probe tau (both paths exercised)\n\n"
+                      + csim_markdown(probe))
     mpath = ctx.unit_dir / "metrics.json"
     metrics = json.loads(mpath.read_text())
     metrics["csim"] = {
@@ -143,6 +156,9 @@ def step_csim(ctx) -> None:
     metrics["csim"]["cascade"] = {k: res["cascade"][k] for k in
                                   ("decision_agreement", "routing_agreement", "gate_agreement_cpp_vs_python")}
     metrics["csim"]["n_windows"] = int(len(idx))
+    metrics["csim"]["probe_tau"] = {"tau": probe_tau, "routed_windows": probe["cascade"]["routed_windows"],
+                                    **{k: probe["cascade"][k] for k in
+                                       ("decision_agreement", "routing_agreement", "gate_agreement_cpp_vs_python")}}
     atomic_write_json(mpath, metrics)
 
 

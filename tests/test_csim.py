@@ -71,6 +71,11 @@ def test_cpp_cascade_matches_keras_fast(tmp_path):
         py = tl.gate_reference(edge["simple_logits"][:, 0], edge["simple_logits"][:, 1], edge_tau)
         assert np.array_equal(py, ~edge["used_complex"])
 
+    # Regenerated for another tau but not rebuilt: the stale binary must not be run.
+    tl.generate_toplevel(top, **toplevel_kwargs(projects, T, C, electrode=ELECTRODE, tau=tau))
+    with pytest.raises(QCascadeError, match="older than the generated sources"):
+        csim.run_cascade_binary(top, X)
+
 
 def test_run_cascade_binary_requires_build(tmp_path):
     with pytest.raises(QCascadeError):

@@ -148,6 +148,10 @@ def run_cascade_binary(toplevel_dir: str | Path, X: np.ndarray, *, tag: str = "c
     exe = top / man["csim_exe"]
     if not exe.is_file():
         raise QCascadeError(f"{exe}: not built; call build_csim({str(top)!r}) first")
+    sources = [top / f for f in ("cascade_top.h", "cascade_top.cpp", "cascade_tb.cpp") if (top / f).is_file()]
+    if any(src.stat().st_mtime > exe.stat().st_mtime for src in sources):
+        # e.g. regenerated for another tau: the old binary would answer for the old one.
+        raise QCascadeError(f"{exe}: older than the generated sources; call build_csim({str(top)!r}) first")
     data = tl.write_windows(top / "csim_data" / f"{tag}_windows.f32", X, man["n_times"], man["n_chans"])
     out = data.with_name(f"{tag}_results.txt")
     proc = subprocess.run([str(exe), str(data), str(out)], cwd=top, capture_output=True, text=True)
@@ -199,8 +203,9 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
     hls = {"simple": _predict_hls(simple_hls, Xs), "complex": _predict_hls(complex_hls, X)}
     result: dict[str, Any] = {name: _agreement(keras[name], hls[name]) for name in ("simple", "complex")}
 
-    if not (top / man["csim_exe"]).is_file():
-        build_csim(top)
+    # Always (incrementally) rebuild: a binary left from an earlier generation (another tau or
+    # electrode) would otherwise be run against the new manifest.
+    build_csim(top)
     cpp = run_cascade_binary(top, X)
     used = cpp["used_complex"]
     k_conf = tl.gate_reference(keras["simple"][:, 0], keras["simple"][:, 1], tau)
