@@ -1,0 +1,57 @@
+"""End-to-end runs of train_qkeras.py (slow: minutes each; `make test-slow`)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(args, tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "train_qkeras.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
+
+
+@pytest.mark.slow
+def test_quick_profile_ends_with_hls_projects_csim_and_report(tmp_path):
+    out = tmp_path / "quick"
+    _run(["--quick", "--out", str(out)], tmp_path)
+    unit = out / "ID1"
+    for f in ("metrics.json", "csim.json", "report.md", "hw_summary.json", "deploy/simple.h5",
+              "hls/simple/firmware/qc_simple.cpp", "hls/complex/firmware/qc_complex.cpp",
+              "hls/cascade_top/cascade_top.cpp", "hls/cascade_top/cascade_tb.cpp"):
+        assert (unit / f).exists(), f
+    m = json.loads((unit / "metrics.json").read_text())
+    assert m["selected_electrode"] in m["soz_electrodes"]
+    c = m["csim"]
+    assert c["simple"]["decision_agreement"] >= 0.995 and c["complex"]["decision_agreement"] >= 0.995
+    assert c["cascade"]["routing_agreement"] >= 0.99
+    assert c["cascade"]["gate_agreement_cpp_vs_python"] == 1.0
+    assert 0 < c["probe_tau"]["routed_windows"] < c["n_windows"]
+    assert c["probe_tau"]["gate_agreement_cpp_vs_python"] == 1.0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["units"][0]["patient"] == "ID1"
+    # A finished run is not redone.
+    again = _run(["--quick", "--out", str(out)], tmp_path)
+    assert "step_csim: already done, skipped" in again.stderr
+
+
+@pytest.mark.slow
+def test_pooled_cascade_over_two_patients(tmp_path):
+    cfg = tmp_path / "pooled.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "data": {"synthetic": {"n_patients": 2, "n_seizures": 3}}, "model": {"train_candidates": False},
+        "train": {"epochs_stage1": 2, "epochs_stage2": 2, "epochs_stage3": 1}, "hls": {"enabled": False}}))
+    out = tmp_path / "pooled"
+    _run(["--config", str(cfg), "--pooled", "--out", str(out)], tmp_path)
+    m = json.loads((out / "pooled" / "metrics.json").read_text())
+    data = json.loads((out / "pooled" / "data.json").read_text())
+    assert m["patient"] == "pooled"
+    assert {r.split("_")[0] for r in data["records"]["test"]} == {"ID1", "ID2"}  # each patient's last seizure
+    assert data["mask"][m["selected_electrode"]]
