@@ -31,12 +31,12 @@ def _run_flow(name: str, args: list[str], out: Path) -> str:
                                  for c in cmd[1:])
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.splitlines()[-15:])
-        return f"### {name}\n`{shown}` FAILED (exit {proc.returncode}) after {wall:.0f} s:\n```\n{tail}\n```\n"
+        return f"## End-to-end: {name}\n`{shown}` FAILED (exit {proc.returncode}) after {wall:.0f} s:\n```\n{tail}\n```\n"
     summary = json.loads((out / "summary.json").read_text())
     keys = ["patient", "selected_electrode", "electrode_in_onset_zone", "tau", "complex_only_f1",
             "cascade_f1", "routing_rate", "macs_ratio_vs_complex", "event_sensitivity", "fa_per_hour",
             "csim_cascade_decision_agreement", "csim_routing_agreement"]
-    lines = [f"### {name}", f"`{shown}`: wall time **{wall / 60:.1f} min** on {_machine()}.", "",
+    lines = [f"## End-to-end: {name}", f"`{shown}`: wall time **{wall / 60:.1f} min** on {_machine()}.", "",
              "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     for row in summary["units"]:
         lines.append("| " + " | ".join(_fmt(row.get(k)) for k in keys) + " |")
@@ -55,6 +55,13 @@ def _fmt(v) -> str:
     return "n/a" if v is None else str(v)
 
 
+def _commit() -> str:
+    proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()
+    return (proc.stdout.strip() or "unknown") + ("+changes" if dirty else "")
+
+
 def _machine() -> str:
     import os
 
@@ -64,36 +71,49 @@ def _machine() -> str:
 SECTIONS = ("streaming", "training", "quick", "full", "swec-short")
 
 
+def _section(name: str) -> str:
+    if name == "streaming":
+        from bench.bench_streaming import run as run_streaming
+        return "## Streaming long-term SWEC files\n\n" + run_streaming()
+    if name == "training":
+        from bench.bench_training import run as run_training
+        return "## Training throughput\n\n" + run_training()
+    work = ROOT / "bench" / "out"
+    if name == "quick":
+        return _run_flow("--quick profile", ["--quick"], work / "quick")
+    if name == "full":
+        return _run_flow("Full default (synthetic cohort)", [], work / "full")
+    from qcascade.data.synthetic import make_cohort, write_swec_short
+    data_dir = work / "swec_short_data"
+    if not (data_dir / ".complete").exists():
+        write_swec_short(make_cohort(seed=0), data_dir)
+        (data_dir / ".complete").write_text("ok\n")
+    return _run_flow("Synthetic cohort through the SWEC short-term loader",
+                     ["--dataset", "swec-short", "--data-dir", str(data_dir)], work / "swec_short")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
-    ap.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    ap.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+                    help="rerun these sections; the others keep their last measured text")
     args = ap.parse_args(argv)
+    # Each section is kept in its own file with its own time stamp, so rerunning one section
+    # does not discard (or pretend to re-measure) the others.
+    sections_dir = ROOT / "bench" / "sections"
+    for name in args.only:
+        stamp = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC at commit {_commit()}, {_machine()}"
+        atomic_write_text(sections_dir / f"{name}.md", f"<!-- measured {stamp} -->\n{_section(name)}")
     parts = ["# Benchmarks", "",
-             f"Written by `make bench` (`python -m bench.run_all`) on "
-             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {_machine()}. Every number below was "
-             "measured by that run.", ""]
-    work = ROOT / "bench" / "out"
-    if "streaming" in args.only:
-        from bench.bench_streaming import run as run_streaming
-        parts.append("## Streaming long-term SWEC files\n\n" + run_streaming())
-    if "training" in args.only:
-        from bench.bench_training import run as run_training
-        parts.append("## Training throughput\n\n" + run_training())
-    if {"quick", "full", "swec-short"} & set(args.only):
-        parts.append("## End-to-end runs of train_qkeras.py\n")
-    if "quick" in args.only:
-        parts.append(_run_flow("--quick profile", ["--quick"], work / "quick"))
-    if "full" in args.only:
-        parts.append(_run_flow("Full default (synthetic cohort)", [], work / "full"))
-    if "swec-short" in args.only:
-        from qcascade.data.synthetic import make_cohort, write_swec_short
-        data_dir = work / "swec_short_data"
-        if not (data_dir / ".complete").exists():
-            write_swec_short(make_cohort(seed=0), data_dir)
-            (data_dir / ".complete").write_text("ok\n")
-        parts.append(_run_flow("Synthetic cohort through the SWEC short-term loader",
-                               ["--dataset", "swec-short", "--data-dir", str(data_dir)], work / "swec_short"))
+             "Written by `make bench` (`python -m bench.run_all`; `--only SECTION` reruns one section). "
+             "Every number below was measured by the run named in its section header.", ""]
+    for name in SECTIONS:
+        f = sections_dir / f"{name}.md"
+        if f.exists():
+            text = f.read_text()
+            stamp = text.splitlines()[0].removeprefix("<!-- measured ").removesuffix(" -->")
+            parts.append(f"<!-- section {name}: measured {stamp} -->\n_Measured {stamp}._\n\n"
+                         + "\n".join(text.splitlines()[1:]))
     atomic_write_text(args.out, "\n".join(parts) + "\n")
     print(f"wrote {args.out}")
     return 0
