@@ -9,6 +9,8 @@ reference gate fed the C++ logits (which must agree on every window).
 
 from __future__ import annotations
 
+import logging
+
 import shlex
 import shutil
 import string
@@ -26,6 +28,8 @@ from qcascade.io_utils import atomic_write_json, atomic_write_text
 BUILD = "csim_build"
 CSIM_EXE = f"{BUILD}/cascade_csim"
 _FLAGS = ["-O2", "-std=c++17", "-fPIC"]
+
+log = logging.getLogger(__name__)
 
 
 def csim_commands(out_dir: Path, manifest: dict, cxx: str, werror: bool = False) -> list[list[tuple[str, list[str]]]]:
@@ -234,7 +238,14 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
             if bad.size:
                 xin = Xs if name == "simple" else X
                 work = Path(out_json).parent / f"trace_{name}"
-                result[name]["trace"] = trace_first_divergence(km, hm, xin[bad[:8]], work)
+                try:
+                    result[name]["trace"] = trace_first_divergence(km, hm, xin[bad[:8]], work)
+                except Exception as exc:  # noqa: BLE001 - a diagnostic must not fail the comparison
+                    # hls4ml 1.3.0's trace() has failed on some stream graphs (a layer without a
+                    # trace name); the agreement numbers above stand without it.
+                    log.warning("per-layer trace of %s failed: %s", name, exc)
+                    result[name]["trace"] = {"error": f"{type(exc).__name__}: {exc}",
+                                             "mismatched_windows": [int(i) for i in bad[:8]]}
     atomic_write_json(out_json, result)
     if strict and result["cascade"]["gate_agreement_cpp_vs_python"] != 1.0:
         raise QCascadeError(f"C++ gate disagrees with the Python reference gate (see {out_json})")
