@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 
@@ -73,9 +74,14 @@ def step_prepare_data(ctx) -> None:
 
 
 def _soz(ctx):
-    gt = ctx.run_dir / "synthetic_data" / "ground_truth.json"
-    if ctx.cfg.data.dataset == "synthetic" and gt.exists() and ctx.unit != "pooled":
-        return json.loads(gt.read_text())["patients"][ctx.unit]["soz_electrodes"]
+    """Onset-zone electrodes when the data came from qcascade's synthetic generator (which writes
+    ``ground_truth.json`` next to the recordings), else None: real recordings carry no such label."""
+    if ctx.unit == "pooled":
+        return None
+    root = ctx.run_dir / "synthetic_data" if ctx.cfg.data.dataset == "synthetic" else Path(ctx.cfg.data.data_dir)
+    gt = root / "ground_truth.json"
+    if gt.exists():
+        return json.loads(gt.read_text()).get("patients", {}).get(ctx.unit, {}).get("soz_electrodes")
     return None
 
 
