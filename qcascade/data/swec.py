@@ -37,7 +37,7 @@ from typing import Iterator
 import numpy as np
 
 from qcascade.data.matio import load_small_vars, open_matrix
-from qcascade.data.resample import StreamingDecimator, n_decimated
+from qcascade.data.resample import decimate_stream, n_decimated
 from qcascade.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -128,10 +128,16 @@ class Recording:
         Raises:
             DataError: non-finite samples with ``nan_policy="raise"``, or an unreadable file.
         """
+        counts = {"zero_filled": 0}
+        yield from decimate_stream(self._clean_native(chunk_samples * self.factor, counts), self.factor,
+                                   self.n_electrodes)
+        if counts["zero_filled"]:
+            log.warning("%s: zero-filled %d NaN/Inf samples", self.source, counts["zero_filled"])
+
+    def _clean_native(self, chunk_native: int, counts: dict) -> Iterator[np.ndarray]:
+        """Native-rate chunks with dead electrodes zeroed and NaN/Inf handled per ``nan_policy``."""
         dead = self.dead_electrodes()
-        decimator = StreamingDecimator(self.factor, self.n_electrodes)
-        n_zero_filled = 0
-        for start, raw in self._read_native(chunk_samples * self.factor):
+        for start, raw in self._read_native(chunk_native):
             raw[:, dead] = 0.0
             bad = ~np.isfinite(raw)
             if bad.any():
@@ -141,16 +147,9 @@ class Recording:
                         f"{self.source}: NaN/Inf sample(s) on electrode(s) {sorted(set(cols.tolist()))[:10]}, "
                         f"first at sample {start + rows[0]} ({(start + rows[0]) / self.sfreq:.2f} s); "
                         f"use nan_policy='zero' to zero-fill")
-                n_zero_filled += int(bad.sum())
+                counts["zero_filled"] += int(bad.sum())
                 raw[bad] = 0.0
-            out = decimator.process(raw)
-            if len(out):
-                yield out
-        tail = decimator.flush()
-        if len(tail):
-            yield tail
-        if n_zero_filled:
-            log.warning("%s: zero-filled %d NaN/Inf samples", self.source, n_zero_filled)
+            yield raw
 
     def load(self) -> np.ndarray:
         """The whole recording, ``(n_samples, n_electrodes)`` float32 at 512 Hz (small files only)."""

@@ -75,23 +75,29 @@ def _evaluate(model: tf.keras.Model, X: np.ndarray, y: np.ndarray) -> tuple[np.n
     return logits, window_metrics(y, logits, logits.argmax(1))
 
 
+def _train_and_test(name: str, factory: ModelFactory, X_train: np.ndarray, y_train: np.ndarray,
+                    X_test: np.ndarray, y_test: np.ndarray, schedule, seed_offset: int, cfg: TrainConfig,
+                    strategy: tf.distribute.Strategy, X_val, y_val, verbose: int, electrode=None) -> BaselineResult:
+    """Build in the strategy scope, train with ``schedule``, refresh BN, evaluate on the test windows."""
+    model = _build(factory, strategy, cfg)
+    set_determinism(cfg.seed + seed_offset, cfg.deterministic_ops)
+    hist = fit_classifier(model, X_train, y_train, schedule, strategy=strategy, batch_size=cfg.batch_size,
+                          seed=cfg.seed + 1000 * seed_offset, class_weighting=cfg.class_weighting,
+                          X_val=X_val, y_val=y_val, verbose=verbose, desc=f"baseline {name}")
+    _refresh_bn(model, X_train)
+    logits, metrics = _evaluate(model, X_test, y_test)
+    return BaselineResult(name, model, hist, logits, metrics, electrode=electrode)
+
+
 def train_complex_only(complex_factory: ModelFactory, X_train: np.ndarray, y_train: np.ndarray,
                        X_test: np.ndarray, y_test: np.ndarray, cfg: TrainConfig,
                        strategy: Optional[tf.distribute.Strategy] = None,
                        X_val: Optional[np.ndarray] = None, y_val: Optional[np.ndarray] = None,
                        verbose: int = 1) -> BaselineResult:
     """Complex-only baseline on ``(n, T, C)`` windows (budget: stage 2 + stage 3 epochs)."""
-    strategy = strategy or tf.distribute.get_strategy()
-    model = _build(complex_factory, strategy, cfg)
-    set_determinism(cfg.seed + 2, cfg.deterministic_ops)
-    hist = fit_classifier(model, X_train, y_train,
-                          [(cfg.epochs_stage2, cfg.lr_stage2), (cfg.epochs_stage3, cfg.lr_stage3)],
-                          strategy=strategy, batch_size=cfg.batch_size, seed=cfg.seed + 2000,
-                          class_weighting=cfg.class_weighting, X_val=X_val, y_val=y_val,
-                          verbose=verbose, desc="baseline complex_only")
-    _refresh_bn(model, X_train)
-    logits, metrics = _evaluate(model, X_test, y_test)
-    return BaselineResult("complex_only", model, hist, logits, metrics)
+    schedule = [(cfg.epochs_stage2, cfg.lr_stage2), (cfg.epochs_stage3, cfg.lr_stage3)]
+    return _train_and_test("complex_only", complex_factory, X_train, y_train, X_test, y_test, schedule, 2,
+                           cfg, strategy or tf.distribute.get_strategy(), X_val, y_val, verbose)
 
 
 def train_simple_alone(name: str, simple_factory: ModelFactory, electrode: int,
@@ -104,20 +110,12 @@ def train_simple_alone(name: str, simple_factory: ModelFactory, electrode: int,
 
     The electrode is sliced once here (``(n, T, 1)``), so training reads 1/C of the data.
     """
-    strategy = strategy or tf.distribute.get_strategy()
     sl = slice(electrode, electrode + 1)
     Xtr, Xte = np.ascontiguousarray(X_train[:, :, sl]), np.ascontiguousarray(X_test[:, :, sl])
     Xva = None if X_val is None else np.ascontiguousarray(X_val[:, :, sl])
-    model = _build(simple_factory, strategy, cfg)
-    set_determinism(cfg.seed + 1, cfg.deterministic_ops)
-    hist = fit_classifier(model, Xtr, y_train,
-                          [(cfg.epochs_stage1, cfg.lr_stage1), (cfg.epochs_stage3, cfg.lr_stage3)],
-                          strategy=strategy, batch_size=cfg.batch_size, seed=cfg.seed + 1000,
-                          class_weighting=cfg.class_weighting, X_val=Xva, y_val=y_val,
-                          verbose=verbose, desc=f"baseline {name}")
-    _refresh_bn(model, Xtr)
-    logits, metrics = _evaluate(model, Xte, y_test)
-    return BaselineResult(name, model, hist, logits, metrics, electrode=int(electrode))
+    schedule = [(cfg.epochs_stage1, cfg.lr_stage1), (cfg.epochs_stage3, cfg.lr_stage3)]
+    return _train_and_test(name, simple_factory, Xtr, y_train, Xte, y_test, schedule, 1, cfg,
+                           strategy or tf.distribute.get_strategy(), Xva, y_val, verbose, electrode=int(electrode))
 
 
 def run_baselines(complex_factory: Optional[ModelFactory],
