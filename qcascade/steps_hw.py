@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 
 import numpy as np
@@ -71,9 +72,14 @@ def _hls_config(ctx, name: str, model, calib_X: np.ndarray) -> dict:
     return read_hls_config_yaml(path)
 
 
+def build_jobs() -> int:
+    """Concurrent g++ builds: one per core, at most one per submodel."""
+    return max(1, min(len(SUBMODELS), os.cpu_count() or 1))
+
+
 def hls_models(ctx, compile: bool = True) -> dict:
     """Convert (and compile) both submodels from their YAML configs; cached per process."""
-    from qcascade.hls.convert import convert_model
+    from qcascade.hls.convert import compile_models, convert_model
 
     if "hls" in ctx.cache:
         return ctx.cache["hls"]
@@ -89,7 +95,9 @@ def hls_models(ctx, compile: bool = True) -> dict:
             shutil.rmtree(prj_dir)  # generated code only; its config lives in <name>_config.yaml
         cfg = {k: v for k, v in cfg.items() if k != "qcascade_model_hash"}
         out[name] = convert_model(model, cfg, prj_dir, project_name=project, namespace=namespace,
-                                  io_type=ctx.cfg.hls.io_type, compile=compile)
+                                  io_type=ctx.cfg.hls.io_type, compile=False)
+    if compile:
+        compile_models(list(out.values()), jobs=build_jobs())
     ctx.cache["hls"] = out
     return out
 
@@ -124,6 +132,7 @@ def step_csim(ctx) -> None:
     idx = _csim_windows(te.y, ctx.cfg.hls.csim_windows, ctx.cfg.train.seed)
     top_dir = ctx.unit_dir / "hls" / "cascade_top"
     X = te.X[idx]
+    predictions: dict = {}  # QKeras / hls4ml logits do not depend on tau: computed once
 
     def simulate(tau: float, out_json):
         # Regenerating for another tau recompiles only the top level and testbench.
@@ -136,7 +145,8 @@ def step_csim(ctx) -> None:
                           clock_period=hw_settings(ctx, "complex")["clock_period"], tb_windows=X[:4])
         return run_csim(simple_keras=simple_m, complex_keras=complex_m, simple_hls=models["simple"],
                         complex_hls=models["complex"], electrode=dep["selected_electrode"], tau=tau,
-                        X_test=X, toplevel_dir=top_dir, out_json=out_json)
+                        X_test=X, toplevel_dir=top_dir, out_json=out_json, jobs=build_jobs(),
+                        prediction_cache=predictions)
 
     # The calibrated tau may route (almost) nothing or everything; a probe tau at the median
     # confidence of the C-simulated simple model exercises both paths of the top level. The

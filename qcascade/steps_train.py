@@ -353,7 +353,7 @@ def step_calibrate(ctx) -> None:
     z_base = _predict(load_model(ctx.unit_dir / "baselines" / "complex_only.h5"), va.X)
     ref_base = window_metrics(va.y, z_base, z_base.argmax(1))
     tau, sweep = calibrate_tau(zs, zc, va.y, macs_s, macs_c, margin=ctx.cfg.train.tau_margin,
-                               grid=ctx.cfg.train.tau_grid(),
+                               grid=ctx.cfg.train.tau_grid(), routing_tolerance=ctx.cfg.train.tau_routing_tolerance,
                                reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]})
     plot_tau_sweep(sweep, ctx.path("tau_sweep.png"), chosen_tau=tau, macs_complex=macs_c,
                    title=f"{ctx.unit}: validation tau sweep")

@@ -28,8 +28,8 @@ pytest.importorskip("hls4ml")
 tf = pytest.importorskip("tensorflow")
 
 from qcascade.errors import ConfigError, QCascadeError  # noqa: E402
-from qcascade.hls.convert import (TEMPLATE_DIR, compare_keras_hls, convert_model, load_template,  # noqa: E402
-                                  lsb, make_hls_config, read_hls_config_yaml, trace_divergence,
+from qcascade.hls.convert import (TEMPLATE_DIR, compare_keras_hls, compile_models, convert_model,  # noqa: E402
+                                  load_template, lsb, make_hls_config, read_hls_config_yaml, trace_divergence,
                                   validate_identifier, write_hls_config_yaml)
 from qcascade.models import MODEL_REGISTRY, build_model  # noqa: E402
 from qcascade.models.folding import fold_batchnorm  # noqa: E402
@@ -88,6 +88,23 @@ def folded_c(policy):
 
 def _calib(n=32, seed=0):
     return np.random.default_rng(seed).normal(size=(n, 512, 1)).astype(np.float32)
+
+
+def test_concurrent_compile_gives_working_models(folded_c, policy, tmp_path):
+    """Two projects of one design built by concurrent g++ jobs both load and predict like Keras."""
+    X = _calib(48, seed=3)
+    models = []
+    for i in range(2):
+        cfg = make_hls_config(folded_c, policy, X, project_name=f"cc{i}_prj", namespace=f"cc{i}_ns")
+        models.append(convert_model(folded_c, cfg, tmp_path / f"cc{i}", project_name=f"cc{i}_prj",
+                                    namespace=f"cc{i}_ns", compile=False))
+    compile_models(models, jobs=2)
+    z = [np.asarray(m.predict(np.ascontiguousarray(X, dtype=np.float64))).reshape(len(X), -1) for m in models]
+    np.testing.assert_array_equal(z[0], z[1])
+    k = folded_c.predict(X, verbose=0)
+    assert np.mean(z[0].argmax(1) == k.argmax(1)) >= 0.95
+    assert all(m.qcascade_compile_seconds > 0 for m in models)
+    assert all(any((tmp_path / f"cc{i}" / "firmware").glob(f"cc{i}_prj-*.so")) for i in range(2))
 
 
 def test_config_has_explicit_types_for_logits_pools_and_merges(folded_c, policy):

@@ -45,7 +45,7 @@ def test_cpp_cascade_matches_keras_fast(tmp_path):
     tau = median_tau(projects["simple"]["keras"], X)
     top = tmp_path / "top"
     tl.generate_toplevel(top, **toplevel_kwargs(projects, T, C, electrode=ELECTRODE, tau=tau))
-    exe = tl.build_csim(top, werror=True)
+    exe = tl.build_csim(top, werror=True, jobs=2)
     assert exe.is_file()
     print("g++ build seconds:", json.loads((top / csim.BUILD / "build_times.json").read_text()))
 
@@ -75,6 +75,12 @@ def test_cpp_cascade_matches_keras_fast(tmp_path):
     tl.generate_toplevel(top, **toplevel_kwargs(projects, T, C, electrode=ELECTRODE, tau=tau))
     with pytest.raises(QCascadeError, match="older than the generated sources"):
         csim.run_cascade_binary(top, X)
+
+    # A failing step in a parallel build names the step and its compiler message.
+    (top / "cascade_tb.cpp").write_text("this is not C++;\n")
+    with pytest.raises(QCascadeError, match=r"(?s)build step cascade_tb.o failed.*error"):
+        tl.build_csim(top, jobs=2)
+    assert not (top / csim.BUILD / "cascade_tb.o.cmd").exists()  # the failed step is not stamped done
 
 
 def test_run_cascade_binary_requires_build(tmp_path):

@@ -106,3 +106,23 @@ def test_calibrate_against_an_external_reference():
     # a weaker reference (e.g. a complex-only baseline with F1 0.8) lets the cascade route less
     tau, sweep = calibrate_tau(zs, zc, y, 100, 10_000, reference={"sensitivity": 0.8, "f1": 0.8})
     assert next(r for r in sweep if r["tau"] == tau)["routing_rate"] < 0.2
+
+
+def test_routing_tolerance_prefers_the_most_cautious_tau_at_almost_the_same_cost():
+    # The simple model is right on every val window: tau = 0 routes nothing. One window is
+    # only moderately confident (|p1 - p0| = tanh(0.5) = 0.462), the rest at 0.995.
+    y = np.array([1] * 20 + [0] * 80)
+    d = np.where(y == 1, 6.0, -6.0)
+    d[0] = 1.0
+    zs = np.stack([np.zeros(len(y)), d], 1)
+    zc = np.stack([np.zeros(len(y)), np.where(y == 1, 4.0, -4.0)], 1)
+    tau0, _ = calibrate_tau(zs, zc, y, 100, 10_000, routing_tolerance=0.0)
+    assert tau0 == 0.0
+    tau, sweep = calibrate_tau(zs, zc, y, 100, 10_000, routing_tolerance=0.01)
+    chosen = next(r for r in sweep if r["tau"] == tau)
+    assert chosen["routing_rate"] == pytest.approx(0.01)  # the one moderate window goes to complex
+    assert tau == pytest.approx(0.99)  # largest tau below the easy windows' 0.995
+    tau_small, _ = calibrate_tau(zs, zc, y, 100, 10_000, routing_tolerance=0.005)
+    assert tau_small == pytest.approx(0.46)  # 0.5 % allows no routed window: stay below 0.462
+    with pytest.raises(ValueError, match="routing_tolerance"):
+        calibrate_tau(zs, zc, y, 100, 10_000, routing_tolerance=1.0)

@@ -308,6 +308,28 @@ def convert_model(model, hls_cfg: dict, out_dir, *, project_name: str, namespace
     return hls_model
 
 
+def compile_models(hls_models: list, jobs: int = 2) -> None:
+    """``compile()`` several converted models with their g++ builds running concurrently.
+
+    The projects are written one after the other (hls4ml's writer is not known to be
+    thread-safe); only the builds, which are subprocesses with their own working directory,
+    overlap. Sets ``qcascade_compile_seconds`` on each model (its own build's wall time).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    for m in hls_models:
+        m.write()
+
+    def build(m):
+        t0 = time.perf_counter()
+        m._compile()
+        m.qcascade_compile_seconds = time.perf_counter() - t0
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for future in [pool.submit(build, m) for m in hls_models]:
+            future.result()  # re-raises a failed build
+
+
 def hls_predict(hls_model, X: np.ndarray) -> np.ndarray:
     """``hls_model.predict`` on ``(n, n_times, n_chans)`` windows -> ``(n, 2)`` logits."""
     y = hls_model.predict(np.ascontiguousarray(X, dtype=np.float64))

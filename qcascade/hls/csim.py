@@ -9,12 +9,13 @@ reference gate fed the C++ logits (which must agree on every window).
 
 from __future__ import annotations
 
+import hashlib
 import logging
-
 import shlex
 import shutil
 import string
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ def csim_commands(out_dir: Path, manifest: dict, cxx: str, werror: bool = False)
     """The g++ build as groups of ``(name, argv)``; commands within a group are independent."""
     b = Path(BUILD)
     compiles, links, libs = [], [], []
-    for role in ("simple", "complex"):
+    for role in ("complex", "simple"):  # longest compile first, for parallel builds
         m = manifest[role]
         p, d = m["project"], Path(m["copy_dir"])
         inc = ["-isystem", str(d / "firmware" / "ap_types")]
@@ -126,19 +127,29 @@ def build_csim(out_dir: str | Path, *, jobs: int = 1, cxx: str = "g++", werror: 
         while pending or running:
             while pending and len(running) < max(1, jobs):
                 name, cmd = pending.pop(0)
-                proc = subprocess.Popen(cmd, cwd=out_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                running.append((name, cmd, proc, time.monotonic()))
-            name, cmd, proc, t0 = running.pop(0)
-            _, err = proc.communicate()
+                # stderr to a file: a pipe nobody reads while another job is awaited could fill up.
+                errf = tempfile.TemporaryFile(mode="w+")
+                proc = subprocess.Popen(cmd, cwd=out_dir, stdout=subprocess.DEVNULL, stderr=errf, text=True)
+                running.append((name, cmd, proc, time.monotonic(), errf))
+            done = next((job for job in running if job[2].poll() is not None), None)
+            if done is None:
+                time.sleep(0.05)
+                continue
+            running.remove(done)
+            name, cmd, proc, t0, errf = done
             seconds[name] = round(time.monotonic() - t0, 2)
+            errf.seek(0)
+            err = errf.read()
+            errf.close()
             stamp = out_dir / (cmd[cmd.index("-o") + 1] + ".cmd")
             if proc.returncode == 0:
                 stamp.write_text(shlex.join(cmd))
             else:
                 stamp.unlink(missing_ok=True)
-                for *_, other, _ in running:
+                for _, _, other, _, other_err in running:
                     other.kill()
                     other.wait()
+                    other_err.close()
                 raise QCascadeError(f"{out_dir}: build step {name} failed:\n{shlex.join(cmd)}\n{err[-4000:]}")
     atomic_write_json(out_dir / BUILD / "build_times.json", {"cxx": cxx, "jobs": jobs, "seconds": seconds,
                                                              "total": round(sum(seconds.values()), 2)})
@@ -171,7 +182,8 @@ def run_cascade_binary(toplevel_dir: str | Path, X: np.ndarray, *, tag: str = "c
 
 def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_hls: Any, electrode: int,
              tau: float, X_test: np.ndarray, toplevel_dir: str | Path, out_json: str | Path,
-             trace_on_mismatch: bool = True, strict: bool = True) -> dict:
+             trace_on_mismatch: bool = True, strict: bool = True, jobs: int = 1,
+             prediction_cache: dict | None = None) -> dict:
     """Compare QKeras, hls4ml and the C++ cascade on ``X_test`` and write ``out_json``.
 
     Args:
@@ -185,6 +197,10 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
             and name the first layer that diverges from Keras (costs one model compile).
         strict: raise QCascadeError (after writing the JSON) if the C++ gate and the Python
             reference gate disagree on any window.
+        jobs: concurrent g++ builds if the top level needs building.
+        prediction_cache: a dict kept by the caller across calls with the same models (e.g.
+            two taus on the same windows): the QKeras and hls4ml predictions, which do not
+            depend on tau, are computed once per distinct ``X_test``.
 
     Returns:
         ``simple``/``complex``: ``decision_agreement``, ``max_abs_logit_error``,
@@ -203,13 +219,17 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
         raise QCascadeError(f"{top}: generated for electrode {man['electrode']}, tau {man['gate']['tau']}; "
                             f"got electrode {electrode}, tau {tau}: regenerate the top level")
     Xs = np.ascontiguousarray(X[:, :, electrode:electrode + 1])
-    keras = {"simple": _predict_keras(simple_keras, Xs), "complex": _predict_keras(complex_keras, X)}
-    hls = {"simple": _predict_hls(simple_hls, Xs), "complex": _predict_hls(complex_hls, X)}
+    cache = {} if prediction_cache is None else prediction_cache
+    key = (electrode, hashlib.sha1(X.tobytes()).hexdigest())
+    if key not in cache:
+        cache[key] = ({"simple": _predict_keras(simple_keras, Xs), "complex": _predict_keras(complex_keras, X)},
+                      {"simple": _predict_hls(simple_hls, Xs), "complex": _predict_hls(complex_hls, X)})
+    keras, hls = cache[key]
     result: dict[str, Any] = {name: _agreement(keras[name], hls[name]) for name in ("simple", "complex")}
 
     # Always (incrementally) rebuild: a binary left from an earlier generation (another tau or
     # electrode) would otherwise be run against the new manifest.
-    build_csim(top)
+    build_csim(top, jobs=jobs)
     cpp = run_cascade_binary(top, X)
     used = cpp["used_complex"]
     k_conf = tl.gate_reference(keras["simple"][:, 0], keras["simple"][:, 1], tau)

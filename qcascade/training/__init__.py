@@ -50,6 +50,9 @@ class TrainConfig:
         temp_end: temperature at the last epoch of stage 1 (geometric schedule), kept after.
         class_weighting: ``"balanced"`` or ``"none"``.
         tau_margin: allowed drop of val sensitivity and F1 vs complex-only when calibrating tau.
+        tau_routing_tolerance: when calibrating tau, the largest qualifying tau whose val
+            routing rate is within this share of windows of the smallest qualifying rate wins
+            (see ``tau.calibrate_tau``); 0 picks the smallest routing rate outright.
         tau_grid_size: number of evenly spaced tau values in [0, 1] for calibration.
         deterministic_ops: call ``tf.config.experimental.enable_op_determinism()`` (global to
             the process, cannot be undone). Off by default: it cut the complex model's training
@@ -76,6 +79,7 @@ class TrainConfig:
     temp_end: float = 0.05
     class_weighting: str = "balanced"
     tau_margin: float = 0.01
+    tau_routing_tolerance: float = 0.01
     tau_grid_size: int = 101
     deterministic_ops: bool = False
 
@@ -115,6 +119,8 @@ class TrainConfig:
                 f"train.class_weighting: must be one of {_CLASS_WEIGHTING}, got {self.class_weighting!r}")
         if not 0.0 <= self.tau_margin < 1.0:
             raise ConfigError(f"train.tau_margin: must be in [0, 1), got {self.tau_margin}")
+        if not 0.0 <= self.tau_routing_tolerance < 1.0:
+            raise ConfigError(f"train.tau_routing_tolerance: must be in [0, 1), got {self.tau_routing_tolerance}")
         if self.tau_grid_size < 2:
             raise ConfigError(f"train.tau_grid_size: must be >= 2, got {self.tau_grid_size}")
 

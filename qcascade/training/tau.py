@@ -70,13 +70,22 @@ def calibrate_tau(
     margin: float = 0.01,
     grid: Optional[Sequence[float]] = None,
     reference: Optional[Mapping[str, Optional[float]]] = None,
+    routing_tolerance: float = 0.0,
 ) -> tuple[float, list[dict]]:
     """Pick the tau with the smallest validation routing rate that keeps quality.
 
     A tau qualifies when the cascade's val sensitivity AND F1 are both
     ``>= complex-only value - margin`` (complex-only = the same complex model on every val
-    window). Among qualifying taus: lowest routing rate, then highest F1, then lowest tau.
-    Use validation windows only, never test windows.
+    window). Among qualifying taus whose routing rate is within ``routing_tolerance`` of the
+    smallest qualifying one, the largest tau wins (ties in routing: highest F1 first when the
+    tolerance is 0). Use validation windows only, never test windows.
+
+    Why a tolerance: routing rates a few validation windows apart are not distinguishable on
+    one validation seizure, and the lowest-routing tau is often 0 when the simple model happened
+    to be perfect on it, i.e. a gate that never asks the complex model. The largest tau at
+    (almost) the same validation cost keeps the complex model for the simple model's least
+    confident windows; it costs at most ``routing_tolerance * macs_complex`` more MACs per
+    window on validation.
 
     Fallback (when the grid lacks 1.0, or when ``reference`` is another model that even the
     cascade's complex model on every window cannot match): if no tau qualifies, return the one
@@ -92,6 +101,8 @@ def calibrate_tau(
         reference: optional ``{"sensitivity", "f1"}`` on the same val windows to hold the
             cascade to instead of its own complex model (e.g. the complex-only baseline's val
             metrics, when the cascade's complex model specialised on routed windows).
+        routing_tolerance: share of validation windows (in [0, 1)) by which the chosen tau's
+            routing rate may exceed the smallest qualifying routing rate.
 
     Returns:
         ``(tau, sweep)``; sweep rows (one per grid value, in grid order):
@@ -122,8 +133,14 @@ def calibrate_tau(
         })
     if not sweep:
         raise ValueError("calibrate_tau: empty grid")
+    if not 0.0 <= routing_tolerance < 1.0:
+        raise ValueError(f"calibrate_tau: routing_tolerance must be in [0, 1), got {routing_tolerance}")
     ok_rows = [r for r in sweep if r["meets_margin"]]
-    if ok_rows:
+    if ok_rows and routing_tolerance > 0:
+        cheapest = min(r["routing_rate"] for r in ok_rows)
+        best = max((r for r in ok_rows if r["routing_rate"] <= cheapest + routing_tolerance + 1e-12),
+                   key=lambda r: r["tau"])
+    elif ok_rows:
         best = min(ok_rows, key=lambda r: (r["routing_rate"], -(r["f1"] or 0.0), r["tau"]))
     else:
         best = max(sweep, key=lambda r: (r["f1"] or 0.0, -r["routing_rate"]))
