@@ -97,8 +97,10 @@ def _int_bits(ctx, name: str, X_calib: np.ndarray) -> dict:
     path = ctx.unit_dir / "checkpoints" / f"int_bits_{name}.json"
     if path.exists():
         return json.loads(path.read_text())
-    _, ib = build_calibrated_model(name, ctx.cfg.quant, X_calib, n_times=ctx.cfg.data.n_times,
-                                   **({} if name.startswith("simple") else {"n_chans": ctx.cfg.data.n_chans}))
+    kw = {"n_times": ctx.cfg.data.n_times}
+    if not name.startswith("simple"):
+        kw["n_chans"] = ctx.cfg.data.n_chans
+    _, ib = build_calibrated_model(name, ctx.cfg.quant, X_calib, seed=ctx.cfg.train.seed, **kw)
     atomic_write_json(path, ib)
     return ib
 

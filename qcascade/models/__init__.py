@@ -54,7 +54,7 @@ def build_model(name: str, policy: QuantPolicy | None = None, **kw):
     return MODEL_REGISTRY[name](policy or QuantPolicy(), **kw)
 
 
-def build_calibrated_model(name: str, policy: QuantPolicy, X_calib: np.ndarray, **kw):
+def build_calibrated_model(name: str, policy: QuantPolicy, X_calib: np.ndarray, seed: int = 0, **kw):
     """Build, profile activation ranges on calibration windows, rebuild with measured int bits.
 
     The freshly initialised network, run with BatchNorm on batch statistics (what training converges
@@ -65,11 +65,18 @@ def build_calibrated_model(name: str, policy: QuantPolicy, X_calib: np.ndarray, 
         name: registry key.
         policy: quantization policy.
         X_calib: ``(n, n_times, n_chans)`` calibration windows (a few hundred suffice).
+        seed: seeds python/numpy/TF (``tf.keras.utils.set_random_seed``) before the profiling
+            network is initialised. Its random weights decide the measured integer bits, so
+            without a fixed seed they depended on whatever ran before in the process (a fresh
+            run then trained a differently quantized complex model than the run before it).
         **kw: forwarded to the builder (not ``int_bits``).
 
     Returns:
         ``(model, int_bits)`` where ``int_bits`` is ``{layer_name: integer bits}``.
     """
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(int(seed))
     probe = build_model(name, policy, **kw)
     ib = relu_int_bits_from_profile(profile_ranges(probe, X_calib, training=True), policy, probe)
     return build_model(name, policy, int_bits=ib, **kw), ib
