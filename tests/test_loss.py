@@ -111,16 +111,34 @@ def test_missing_complex_and_selector_terms_are_zero():
     assert t["complex"] == 0.0 and t["sparsity"] == 0.0
 
 
-def test_frozen_gate_form_equals_full_loss():
+@pytest.mark.parametrize("floor", [0.0, 0.3])
+def test_frozen_gate_form_equals_full_loss(floor):
     from qcascade.training.loss import frozen_gate_loss_terms, per_window_gate_terms
 
     rng = np.random.default_rng(1)
     zs, zc = rng.normal(size=(4, 2)).astype(np.float32), rng.normal(size=(4, 2)).astype(np.float32)
     sel = rng.dirichlet(np.ones(6), size=4).astype(np.float32)
     w = np.array([0.6, 2.0, 0.6, 2.0], np.float32)
-    kw = dict(a_simple=0.9, a_complex=1.3, a_routing=0.2, a_sparsity=0.4, global_batch_size=8)
+    kw = dict(a_simple=0.9, a_complex=1.3, a_routing=0.2, a_sparsity=0.4, global_batch_size=8,
+              complex_weight_floor=floor)
     full = cascade_loss_terms(tf.constant(Y), zs, zc, sel, w, n_active=6, tau=0.4, sharpness=7.0, **kw)
     g = per_window_gate_terms(tf.constant(Y), zs, sel, w, tau=0.4, sharpness=7.0, n_active=6)
     frozen = frozen_gate_loss_terms(tf.constant(Y), zc, g["r"], g["simple_ce"], g["entropy"], w, **kw)
     for k in full:
         assert float(frozen[k]) == pytest.approx(float(full[k]), rel=1e-6)
+
+
+def test_complex_weight_floor_keeps_confident_windows_in_the_complex_term():
+    wrong_complex = np.where(np.eye(2)[Y] > 0, -5.0, 5.0).astype(np.float32)
+    ce = weighted_ce(Y, wrong_complex).numpy().mean()
+    r = float(soft_routing(tf.constant(CONFIDENT), 0.5, 10.0).numpy().mean())
+    t0 = terms(CONFIDENT, wrong_complex)
+    t3 = terms(CONFIDENT, wrong_complex, complex_weight_floor=0.3)
+    assert t0["complex"] == pytest.approx(r * ce, rel=1e-4)  # floor 0: routed windows only
+    assert t3["complex"] == pytest.approx((0.3 + 0.7 * r) * ce, rel=1e-4)
+    t_all = terms(UNSURE, wrong_complex, complex_weight_floor=1.0)
+    assert t_all["complex"] == pytest.approx(ce, rel=1e-5)  # floor 1: every window, weight 1
+    zs = tf.Variable(UNSURE + 0.1)
+    with tf.GradientTape() as tape:
+        t = cascade_loss_terms(tf.constant(Y), zs, tf.constant(wrong_complex), None, complex_weight_floor=0.3)
+    assert tape.gradient(t["complex"], zs) is None  # still no gradient into the gate

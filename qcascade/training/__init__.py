@@ -43,6 +43,9 @@ class TrainConfig:
         a_complex: weight of the routing-weighted complex cross-entropy.
         a_routing: weight of the mean soft routing probability (share sent to complex).
         a_sparsity: weight of the normalised selector entropy (pushes to one electrode).
+        complex_weight_floor: the complex CE of each window is weighted by
+            ``floor + (1 - floor) * r`` (r = soft routing probability); 0 trains the complex
+            model on routed windows only (``loss.complex_weights``).
         tau: confidence threshold of the training-time soft gate, in (0, 1). The deployed
             threshold is re-calibrated on validation windows (``tau.calibrate_tau``).
         gate_sharpness: ``k`` in ``r = sigmoid(k * (tau - |p1 - p0|))``.
@@ -73,6 +76,7 @@ class TrainConfig:
     a_complex: float = 1.0
     a_routing: float = 0.05
     a_sparsity: float = 0.05
+    complex_weight_floor: float = 0.0
     tau: float = 0.5
     gate_sharpness: float = 10.0
     temp_start: float = 1.0
@@ -109,6 +113,8 @@ class TrainConfig:
         for name in ("a_simple", "a_complex", "a_routing", "a_sparsity"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name}: must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.complex_weight_floor <= 1.0:
+            raise ConfigError(f"train.complex_weight_floor: must be in [0, 1], got {self.complex_weight_floor}")
         if not 0.0 < self.tau < 1.0:
             raise ConfigError(f"train.tau: must be in (0, 1), got {self.tau}")
         if self.temp_end > self.temp_start:

@@ -100,6 +100,7 @@ def cascade_loss_terms(
     sharpness: float = 10.0,
     n_active: Optional[int] = None,
     global_batch_size: Optional[int] = None,
+    complex_weight_floor: float = 0.0,
 ) -> dict[str, tf.Tensor]:
     """All cascade loss terms for one (local) batch.
 
@@ -114,6 +115,8 @@ def cascade_loss_terms(
         n_active: unmasked electrode count for the entropy normalisation.
         global_batch_size: divisor for the batch sums; defaults to this batch's size
             (pass the global size under a distribution strategy).
+        complex_weight_floor: each window's complex CE is weighted by
+            ``floor + (1 - floor) * r`` (see :func:`complex_weights`); 0 = routed windows only.
 
     Returns:
         Dict of scalar float32 tensors: ``simple``, ``complex``, ``routing``, ``sparsity``
@@ -127,7 +130,7 @@ def cascade_loss_terms(
         l_complex = tf.constant(0.0)
     else:
         ce_c = weighted_ce(y, complex_logits, sample_weight)
-        l_complex = tf.reduce_sum(tf.stop_gradient(r) * ce_c) / gbs
+        l_complex = tf.reduce_sum(complex_weights(r, complex_weight_floor) * ce_c) / gbs
     if sel_weights is None:
         l_sparsity = tf.constant(0.0)
     else:
@@ -135,6 +138,18 @@ def cascade_loss_terms(
     total = a_simple * l_simple + a_complex * l_complex + a_routing * l_routing + a_sparsity * l_sparsity
     return {"total": total, "simple": l_simple, "complex": l_complex,
             "routing": l_routing, "sparsity": l_sparsity}
+
+
+def complex_weights(r: tf.Tensor, floor: float = 0.0) -> tf.Tensor:
+    """Per-window weight of the complex model's CE: ``floor + (1 - floor) * r``, no gradient to r.
+
+    ``floor = 0`` trains the complex model on routed windows only. The simple model is more
+    confident on its training windows than on unseen ones, so the windows the deployed gate
+    routes at test time are under-represented among the routed *training* windows; a floor keeps
+    every window in the complex model's training with the routed ones weighted up.
+    """
+    r = tf.stop_gradient(r)
+    return r if floor == 0.0 else floor + (1.0 - floor) * r
 
 
 def per_window_gate_terms(y, simple_logits, sel_weights, sample_weight=None, *, tau: float = 0.5,
@@ -153,19 +168,21 @@ def frozen_gate_loss_terms(
     y: tf.Tensor, complex_logits: tf.Tensor, r: tf.Tensor, simple_ce: tf.Tensor, entropy: tf.Tensor,
     sample_weight: Optional[tf.Tensor] = None, *, a_simple: float = 1.0, a_complex: float = 1.0,
     a_routing: float = 0.05, a_sparsity: float = 0.05, global_batch_size: Optional[int] = None,
+    complex_weight_floor: float = 0.0,
 ) -> dict[str, tf.Tensor]:
     """:func:`cascade_loss_terms` from precomputed per-window gate terms (same values).
 
     Args:
         y: ``(batch,)`` labels; complex_logits: ``(batch, 2)``.
         r, simple_ce, entropy: ``(batch,)`` from :func:`per_window_gate_terms`.
-        sample_weight, a_*, global_batch_size: as in :func:`cascade_loss_terms`.
+        sample_weight, a_*, global_batch_size, complex_weight_floor: as in :func:`cascade_loss_terms`.
     """
     gbs = tf.cast(tf.shape(y)[0] if global_batch_size is None else global_batch_size, tf.float32)
     l_simple = tf.reduce_sum(simple_ce) / gbs
     l_routing = tf.reduce_sum(r) / gbs
     l_sparsity = tf.reduce_sum(entropy) / gbs
-    l_complex = tf.reduce_sum(tf.stop_gradient(r) * weighted_ce(y, complex_logits, sample_weight)) / gbs
+    l_complex = tf.reduce_sum(complex_weights(r, complex_weight_floor)
+                              * weighted_ce(y, complex_logits, sample_weight)) / gbs
     total = a_simple * l_simple + a_complex * l_complex + a_routing * l_routing + a_sparsity * l_sparsity
     return {"total": total, "simple": l_simple, "complex": l_complex,
             "routing": l_routing, "sparsity": l_sparsity}

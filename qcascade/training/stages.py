@@ -192,7 +192,8 @@ class CascadeTrainer:
         train_sel, train_simple, train_complex = stage in (1, 3), stage in (1, 3), stage in (2, 3)
         loss_kw = dict(a_simple=cfg.a_simple, a_complex=cfg.a_complex, a_routing=cfg.a_routing,
                        a_sparsity=cfg.a_sparsity, tau=cfg.tau, sharpness=cfg.gate_sharpness,
-                       n_active=self.n_active, global_batch_size=gb)
+                       n_active=self.n_active, global_batch_size=gb,
+                       complex_weight_floor=cfg.complex_weight_floor)
 
         # Stages 2-3 run at temp_end even when resumed without load_state_dict.
         self._set_temperature(self.temperature_for(stage, 0, epochs))
@@ -209,7 +210,7 @@ class CascadeTrainer:
                                          tau=cfg.tau, sharpness=cfg.gate_sharpness,
                                          n_active=self.n_active)
             frozen_kw = {k: v for k, v in loss_kw.items()
-                         if k.startswith("a_") or k == "global_batch_size"}
+                         if k.startswith("a_") or k in ("global_batch_size", "complex_weight_floor")}
 
         def replica_step(idx):
             x, yb, wb = tf.gather(X_t, idx), tf.gather(y_t, idx), tf.gather(w_t, idx)
