@@ -57,7 +57,10 @@ def _fmt(v) -> str:
 
 def _commit() -> str:
     proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+    # The benchmark's own outputs (written by earlier sections of this run) do not make the
+    # measured code dirty.
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                            ":(exclude)BENCHMARKS.md", ":(exclude)bench/sections"], cwd=ROOT,
                            capture_output=True, text=True).stdout.strip()
     return (proc.stdout.strip() or "unknown") + ("+changes" if dirty else "")
 
