@@ -356,6 +356,7 @@ def step_calibrate(ctx) -> None:
     ref_base = window_metrics(va.y, z_base, z_base.argmax(1))
     tau, sweep = calibrate_tau(zs, zc, va.y, macs_s, macs_c, margin=ctx.cfg.train.tau_margin,
                                grid=ctx.cfg.train.tau_grid(), routing_tolerance=ctx.cfg.train.tau_routing_tolerance,
+                               reference_f1=ctx.cfg.train.tau_reference_f1,
                                reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]})
     plot_tau_sweep(sweep, ctx.path("tau_sweep.png"), chosen_tau=tau, macs_complex=macs_c,
                    title=f"{ctx.unit}: validation tau sweep")

@@ -126,3 +126,19 @@ def test_routing_tolerance_prefers_the_most_cautious_tau_at_almost_the_same_cost
     assert tau_small == pytest.approx(0.46)  # 0.5 % allows no routed window: stay below 0.462
     with pytest.raises(ValueError, match="routing_tolerance"):
         calibrate_tau(zs, zc, y, 100, 10_000, routing_tolerance=1.0)
+
+
+def test_best_reference_keeps_a_clearly_better_cascade():
+    # Simple model right and confident on 96 windows, wrong and unsure on 4; complex right on all.
+    # A weak external complex-only reference (F1 0.8) is met without routing; holding F1 to the
+    # best cascade on the grid (1.0, routing the 4 unsure windows) keeps that quality instead.
+    zs, zc, y = make_val(n_easy=96, n_hard=4)
+    ref = {"sensitivity": 0.8, "f1": 0.8}
+    tau_c, sweep_c = calibrate_tau(zs, zc, y, 100, 10_000, reference=ref, reference_f1="complex_only")
+    assert next(r for r in sweep_c if r["tau"] == tau_c)["routing_rate"] == 0.0
+    tau_b, sweep_b = calibrate_tau(zs, zc, y, 100, 10_000, reference=ref, reference_f1="best")
+    chosen = next(r for r in sweep_b if r["tau"] == tau_b)
+    assert chosen["f1"] == 1.0 and chosen["routing_rate"] == pytest.approx(0.04)
+    assert all(r["reference_f1"] == 1.0 for r in sweep_b)
+    with pytest.raises(ValueError, match="reference_f1"):
+        calibrate_tau(zs, zc, y, 100, 10_000, reference_f1="oracle")

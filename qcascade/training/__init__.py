@@ -56,6 +56,9 @@ class TrainConfig:
         tau_routing_tolerance: when calibrating tau, the largest qualifying tau whose val
             routing rate is within this share of windows of the smallest qualifying rate wins
             (see ``tau.calibrate_tau``); 0 picks the smallest routing rate outright.
+        tau_reference_f1: ``"best"`` (default) holds the calibrated cascade's val F1 within
+            ``tau_margin`` of the better of complex-only and the best cascade F1 over the tau
+            grid; ``"complex_only"`` of complex-only alone (``tau.calibrate_tau``).
         tau_grid_size: number of evenly spaced tau values in [0, 1] for calibration.
         deterministic_ops: call ``tf.config.experimental.enable_op_determinism()`` (global to
             the process, cannot be undone). Off by default: it cut the complex model's training
@@ -84,6 +87,7 @@ class TrainConfig:
     class_weighting: str = "balanced"
     tau_margin: float = 0.01
     tau_routing_tolerance: float = 0.01
+    tau_reference_f1: str = "best"
     tau_grid_size: int = 101
     deterministic_ops: bool = False
 
@@ -127,6 +131,8 @@ class TrainConfig:
             raise ConfigError(f"train.tau_margin: must be in [0, 1), got {self.tau_margin}")
         if not 0.0 <= self.tau_routing_tolerance < 1.0:
             raise ConfigError(f"train.tau_routing_tolerance: must be in [0, 1), got {self.tau_routing_tolerance}")
+        if self.tau_reference_f1 not in ("best", "complex_only"):
+            raise ConfigError(f"train.tau_reference_f1: must be 'best' or 'complex_only', got {self.tau_reference_f1!r}")
         if self.tau_grid_size < 2:
             raise ConfigError(f"train.tau_grid_size: must be >= 2, got {self.tau_grid_size}")
 
