@@ -196,6 +196,14 @@ def _patient_dirs(root: Path, patients) -> list[Path]:
     return list(dirs.values())
 
 
+def _file_geometry(path: Path, sfreq: float, expected_axis: int, layout: str):
+    """``(decimation factor, EEG shape, time axis, native samples, samples at 512 Hz)`` of one file."""
+    factor = _factor(path, sfreq)
+    shape = _shape_of(path)
+    axis = resolve_time_axis(path, shape, expected=expected_axis, layout=layout)
+    return factor, shape, axis, shape[axis], n_decimated(shape[axis], factor)
+
+
 def _shape_of(path: Path) -> tuple[int, int]:
     with open_matrix(path, "EEG") as reader:
         return reader.shape
@@ -233,11 +241,7 @@ def discover_short(root: Path, patients=None, sfreq: float = 512.0, pre_ictal_s:
             raise DataError(f"{pdir}: no Sz<k>.mat files")
         pid = re.sub(r"[a-z]$", "", pdir.name) if merge_suffixed else pdir.name
         for k, path in files:
-            factor = _factor(path, sfreq)
-            shape = _shape_of(path)
-            axis = resolve_time_axis(path, shape, expected=0, layout="short-term")
-            n_native = shape[axis]
-            n = n_decimated(n_native, factor)
+            factor, shape, axis, n_native, n = _file_geometry(path, sfreq, expected_axis=0, layout="short-term")
             start, stop = int(round(pre_ictal_s * SFREQ)), n - int(round(post_ictal_s * SFREQ))
             if stop <= start:
                 raise DataError(f"{path}: {n_native / sfreq:.1f} s is too short for {pre_ictal_s:.0f} s "
@@ -291,11 +295,7 @@ def discover_long(root: Path, patients=None, segment_s: float = 3600.0,
         covered = np.zeros(len(begin), bool)
         recs = []
         for hour, path in files:
-            factor = _factor(path, fs)
-            shape = _shape_of(path)
-            axis = resolve_time_axis(path, shape, expected=1, layout="long-term")
-            n_native = shape[axis]
-            n = n_decimated(n_native, factor)
+            factor, shape, axis, n_native, n = _file_geometry(path, fs, expected_axis=1, layout="long-term")
             t0, duration = (hour - 1) * segment_s, n_native / fs
             spans, sz_ids = [], []
             for i, (b, e) in enumerate(zip(begin, end)):
