@@ -78,8 +78,8 @@ def calibrate_tau(
     A tau qualifies when the cascade's val sensitivity AND F1 are both
     ``>= reference value - margin`` (reference = ``reference`` if given, else the same complex
     model on every val window; with ``reference_f1="best"`` the F1 reference is raised to the
-    best cascade F1 on the grid). Among qualifying taus whose routing rate is within ``routing_tolerance`` of the
-    smallest qualifying one, the largest tau wins (ties in routing: highest F1 first when the
+    best cascade F1 on the grid). Among qualifying taus whose routing rate is within
+    ``routing_tolerance`` of the smallest qualifying one, the largest tau wins (ties in routing: highest F1 first when the
     tolerance is 0). Use validation windows only, never test windows.
 
     Why a tolerance: routing rates a few validation windows apart are not distinguishable on
@@ -124,6 +124,8 @@ def calibrate_tau(
     ref = dict(reference) if reference is not None else window_metrics(y, None, zc.argmax(1))
     if y.sum() == 0 or ref.get("sensitivity") is None:
         raise DataError("calibrate_tau: validation windows contain no ictal window; cannot calibrate tau")
+    if not 0.0 <= routing_tolerance < 1.0:
+        raise ValueError(f"calibrate_tau: routing_tolerance must be in [0, 1), got {routing_tolerance}")
     if reference_f1 not in ("complex_only", "best"):
         raise ValueError(f"calibrate_tau: reference_f1 must be 'complex_only' or 'best', got {reference_f1!r}")
     sweep = []
@@ -147,8 +149,6 @@ def calibrate_tau(
                                  and (r["f1"] or 0.0) >= ref_f1 - margin - 1e-12)
         if reference_f1 == "best":
             r["reference_f1"] = ref_f1
-    if not 0.0 <= routing_tolerance < 1.0:
-        raise ValueError(f"calibrate_tau: routing_tolerance must be in [0, 1), got {routing_tolerance}")
     ok_rows = [r for r in sweep if r["meets_margin"]]
     if ok_rows and routing_tolerance > 0:
         cheapest = min(r["routing_rate"] for r in ok_rows)
