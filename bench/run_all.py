@@ -33,7 +33,7 @@ def _run_flow(name: str, args: list[str], out: Path) -> str:
         tail = "\n".join(proc.stderr.splitlines()[-15:])
         return f"## End-to-end: {name}\n`{shown}` FAILED (exit {proc.returncode}) after {wall:.0f} s:\n```\n{tail}\n```\n"
     summary = json.loads((out / "summary.json").read_text())
-    keys = ["patient", "selected_electrode", "electrode_in_onset_zone", "tau", "complex_only_f1",
+    keys = ["patient", "selected_electrode", "electrode_in_onset_zone", "gate", "tau", "complex_only_f1",
             "cascade_f1", "routing_rate", "macs_ratio_vs_complex", "event_sensitivity", "fa_per_hour",
             "csim_cascade_decision_agreement", "csim_routing_agreement"]
     lines = [f"## End-to-end: {name}", f"`{shown}`: wall time **{wall / 60:.1f} min** on {_machine()}.", "",
@@ -46,6 +46,14 @@ def _run_flow(name: str, args: list[str], out: Path) -> str:
         lines.append(f"- {row['patient']}: cascade F1 >= complex-only F1 - 0.01: **{ok_f1}**; "
                      f"routing rate <= 0.20: **{row['routing_rate'] <= 0.20}**; "
                      f"MACs ratio >= 4: **{row['macs_ratio_vs_complex'] >= 4}**")
+    gates = [k[len("f1_gate_"):] for k in summary["units"][0] if k.startswith("f1_gate_")]
+    if gates:
+        lines += ["", "Every gate rule at the tau calibrated for it on validation (test F1 / routing rate; "
+                  "`confidence` is the textbook `|p1 - p0| > tau`):", "",
+                  "| patient | complex-only F1 | " + " | ".join(gates) + " |", "|" + "---|" * (len(gates) + 2)]
+        for row in summary["units"]:
+            lines.append(f"| {row['patient']} | {_fmt(row['complex_only_f1'])} | " + " | ".join(
+                f"{_fmt(row.get('f1_gate_' + g))} / {_fmt(row.get('routing_gate_' + g))}" for g in gates) + " |")
     return "\n".join(lines) + "\n"
 
 

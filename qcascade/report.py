@@ -48,8 +48,8 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
            + (f" (onset zone: {m['soz_electrodes']}, "
               f"{'inside' if m['selected_electrode'] in m['soz_electrodes'] else 'OUTSIDE'})"
               if m.get("soz_electrodes") is not None else ""),
-           f"- simple model **{m['simple_model']}**, tau = {m['tau']:.3f} "
-           + (f"(logit threshold |z1-z0| > {2 * math.atanh(m['tau']):.3f})" if m["tau"] < 1
+           f"- simple model **{m['simple_model']}**, gate `{m.get('gate', 'confidence')}`, tau = {m['tau']:.3f} "
+           + (f"(logit threshold {2 * math.atanh(m['tau']):.3f})" if m["tau"] < 1
               else "(tau = 1: every window goes to the complex model; the simple path does not pay off here)"),
            ""]
     rows = [[name] + [t[name].get(k) for k in METRIC_KEYS] for name in ("simple_only", "complex_only", "cascade")]
@@ -57,6 +57,11 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
     c = t["cascade"]
     out += [f"Cascade routing rate **{_fmt(c['routing_rate'])}**, average MACs/window "
             f"{c['avg_macs_per_window']:.0f}, **{_fmt(c['macs_ratio_vs_complex'], 1)}x** fewer than complex-only.", ""]
+    if m.get("gate_variants"):
+        out += ["### Gate rules compared (each at the tau calibrated for it on validation)",
+                _table(["gate", "tau", "F1", "sensitivity", "specificity", "routing rate", "MACs ratio"],
+                       [[k, v["tau"], v["f1"], v["sensitivity"], v["specificity"], v["routing_rate"],
+                         v["macs_ratio_vs_complex"]] for k, v in m["gate_variants"].items()]), ""]
     ev = t["events"]
     out += ["### Events (SzCORE, timescoring)",
             _table(["model", "sensitivity", "false alarms / h", "mean delay (s)"],
@@ -121,10 +126,13 @@ def write_unit_report(ctx) -> Path:
 def _summary_row(unit: str, m: dict) -> dict:
     t = m["test"]
     row = {"patient": unit, "selected_electrode": m["selected_electrode"], "simple_model": m["simple_model"],
-           "tau": m["tau"], "cascade_f1": t["cascade"]["f1"], "complex_only_f1": t["complex_only"]["f1"],
+           "gate": m.get("gate", "confidence"), "tau": m["tau"], "cascade_f1": t["cascade"]["f1"], "complex_only_f1": t["complex_only"]["f1"],
            "simple_only_f1": t["simple_only"]["f1"], "routing_rate": t["cascade"]["routing_rate"],
            "macs_ratio_vs_complex": t["cascade"]["macs_ratio_vs_complex"],
            "event_sensitivity": t["events"]["sensitivity"], "fa_per_hour": t["events"]["fa_per_hour"]}
+    for name, v in m.get("gate_variants", {}).items():
+        row[f"f1_gate_{name}"] = v["f1"]
+        row[f"routing_gate_{name}"] = v["routing_rate"]
     if m.get("soz_electrodes") is not None:
         row["electrode_in_onset_zone"] = m["selected_electrode"] in m["soz_electrodes"]
     if "csim" in m:

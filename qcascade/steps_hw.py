@@ -124,6 +124,8 @@ def step_csim(ctx) -> None:
     """hls4ml C simulation per submodel and the generated cascade top level, vs QKeras."""
     from qcascade.hls.csim import csim_markdown, run_csim
     from qcascade.hls.toplevel import generate_toplevel
+    from qcascade.steps_train import gate_rule
+    from qcascade.training.gate import cascade_decide
 
     models = hls_models(ctx)
     simple_m, complex_m = deployed_models(ctx)
@@ -133,8 +135,13 @@ def step_csim(ctx) -> None:
     top_dir = ctx.unit_dir / "hls" / "cascade_top"
     X = te.X[idx]
     predictions: dict = {}  # QKeras / hls4ml logits do not depend on tau: computed once
+    rule = gate_rule(dep.get("gate"), te)
+    full = np.load(ctx.unit_dir / "test_logits.npz")  # deployed QKeras models on every test window
 
     def simulate(tau: float, out_json):
+        # The hold input of each simulated window: its predecessor's final class in the QKeras
+        # cascade over the whole test recording (the windows simulated are a subset).
+        prev = cascade_decide(full["simple"], full["complex"], tau, **rule)["prev_cls"][idx]
         # Regenerating for another tau recompiles only the top level and testbench.
         generate_toplevel(top_dir, simple_prj=ctx.unit_dir / "hls" / "simple", simple_project=SUBMODELS["simple"][0],
                           simple_namespace=SUBMODELS["simple"][1], complex_prj=ctx.unit_dir / "hls" / "complex",
@@ -142,11 +149,12 @@ def step_csim(ctx) -> None:
                           electrode=dep["selected_electrode"], tau=tau, n_times=ctx.cfg.data.n_times,
                           n_chans=ctx.cfg.data.n_chans, config_hash=config_hash(ctx.cfg),
                           part=hw_settings(ctx, "complex")["part"],
-                          clock_period=hw_settings(ctx, "complex")["clock_period"], tb_windows=X[:4])
+                          clock_period=hw_settings(ctx, "complex")["clock_period"], tb_windows=X[:4],
+                          confirm_ictal=rule["confirm_ictal"], hold=rule["hold"], tb_prev_cls=prev[:4])
         return run_csim(simple_keras=simple_m, complex_keras=complex_m, simple_hls=models["simple"],
                         complex_hls=models["complex"], electrode=dep["selected_electrode"], tau=tau,
                         X_test=X, toplevel_dir=top_dir, out_json=out_json, jobs=build_jobs(),
-                        prediction_cache=predictions)
+                        prediction_cache=predictions, prev_cls=prev)
 
     # The calibrated tau may route (almost) nothing or everything; a probe tau at the median
     # confidence of the C-simulated simple model exercises both paths of the top level. The

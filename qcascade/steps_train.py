@@ -336,6 +336,7 @@ def step_calibrate(ctx) -> None:
     from qcascade.models import load_model
     from qcascade.models.counting import count_macs
     from qcascade.models.folding import fold_batchnorm
+    from qcascade.training.gate import GateRule
     from qcascade.training.tau import calibrate_tau, logit_threshold, plot_tau_sweep
 
     sets = windows(ctx)
@@ -354,38 +355,79 @@ def step_calibrate(ctx) -> None:
     # complex model: the cascade must stay within the margin of what it replaces.
     z_base = _predict(load_model(ctx.unit_dir / "baselines" / "complex_only.h5"), va.X)
     ref_base = window_metrics(va.y, z_base, z_base.argmax(1))
+    gate = {"confirm_ictal": ctx.cfg.train.gate_confirm_ictal, "hold": ctx.cfg.train.gate_hold}
     tau, sweep = calibrate_tau(zs, zc, va.y, macs_s, macs_c, margin=ctx.cfg.train.tau_margin,
                                grid=ctx.cfg.train.tau_grid(), routing_tolerance=ctx.cfg.train.tau_routing_tolerance,
                                reference_f1=ctx.cfg.train.tau_reference_f1,
-                               reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]})
+                               reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]},
+                               **gate_rule(gate, va))
+    # The same calibration for every gate rule, so the report can compare them at their own taus.
+    variants = {}
+    for confirm in (False, True):
+        for hold in (False, True):
+            rule = {"confirm_ictal": confirm, "hold": hold}
+            t_v, _ = calibrate_tau(zs, zc, va.y, macs_s, macs_c, margin=ctx.cfg.train.tau_margin,
+                                   grid=ctx.cfg.train.tau_grid(), routing_tolerance=ctx.cfg.train.tau_routing_tolerance,
+                                   reference_f1=ctx.cfg.train.tau_reference_f1,
+                                   reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]},
+                                   **gate_rule(rule, va))
+            variants[GateRule(**rule).describe()] = {**rule, "tau": t_v}
     plot_tau_sweep(sweep, ctx.path("tau_sweep.png"), chosen_tau=tau, macs_complex=macs_c,
                    title=f"{ctx.unit}: validation tau sweep")
     atomic_save_keras(simple_f, ctx.path("deploy", "simple.h5"))
     atomic_save_keras(complex_f, ctx.path("deploy", "complex.h5"))
     atomic_write_json(ctx.path("deploy", "deploy.json"), {
-        "selected_electrode": e, "simple_model": ctx.cfg.model.simple_model, "tau": tau,
+        "selected_electrode": e, "simple_model": ctx.cfg.model.simple_model, "tau": tau, "gate": gate,
         "logit_threshold": logit_threshold(tau), "macs_simple": macs_s, "macs_complex": macs_c,
-        "bn_fold": fold_err, "complex_only_val": ref_base, "tau_sweep_val": sweep})
+        "bn_fold": fold_err, "complex_only_val": ref_base, "tau_sweep_val": sweep, "gate_variants": variants})
     ctx.cache.pop("deployed", None)
+
+
+def gate_rule(gate: dict | None, ws) -> dict:
+    """Keyword arguments of ``training.gate.cascade_decide`` for the deployed gate on window set ``ws``.
+
+    ``gate`` is ``deploy.json``'s ``gate``; run folders from before the switches existed have
+    none and deployed the textbook gate.
+    """
+    gate = gate or {"confirm_ictal": False, "hold": False}
+    return {"confirm_ictal": bool(gate["confirm_ictal"]), "hold": bool(gate["hold"]),
+            "record_ids": ws.record_ids, "start_s": ws.start_s}
+
+
+def _gate_variants(dep: dict, zs: np.ndarray, zc: np.ndarray, te) -> dict:
+    """Test F1 and routing of every gate rule at the tau calibrated for it on validation."""
+    from qcascade.evaluation import window_metrics
+    from qcascade.training.gate import cascade_predict
+
+    out = {}
+    for name, v in dep.get("gate_variants", {}).items():
+        p, r = cascade_predict(zs, zc, v["tau"], **gate_rule(v, te))
+        m = window_metrics(te.y, None, p)
+        out[name] = {"tau": v["tau"], "f1": m["f1"], "sensitivity": m["sensitivity"],
+                     "specificity": m["specificity"], "routing_rate": float(r.mean()),
+                     "macs_ratio_vs_complex": dep["macs_complex"] / (dep["macs_simple"] + float(r.mean()) * dep["macs_complex"])}
+    return out
 
 
 def step_evaluate(ctx) -> None:
     """Test metrics of simple-only, complex-only and the cascade; events; sweep; plots."""
     from qcascade.evaluation import (cascade_efficiency, event_metrics, plot_confusion_matrix,
                                      plot_training_curves, window_metrics)
-    from qcascade.training.tau import cascade_predict
+    from qcascade.training.gate import GateRule, cascade_decide, cascade_predict
 
     sets = windows(ctx)
     te = sets["test"]
     dep = deploy_info(ctx)
     e, tau = dep["selected_electrode"], dep["tau"]
+    rule = gate_rule(dep.get("gate"), te)
     simple_m, complex_m = deployed_models(ctx)
     zs = _predict(simple_m, te.X[:, :, e:e + 1])
     zc = _predict(complex_m, te.X)
-    pred, routed = cascade_predict(zs, zc, tau)
+    dec = cascade_decide(zs, zc, tau, **rule)
+    pred, routed = dec["pred"], dec["routed"]
     z_only = np.load(ctx.unit_dir / "baselines" / "complex_only_test_logits.npy")
     atomic_save_npz(ctx.path("test_logits.npz"), simple=zs, complex=zc, complex_only=z_only, pred=pred, routed=routed,
-             y=te.y)
+                    prev_cls=dec["prev_cls"], y=te.y)
     preds = {"simple_only": zs.argmax(1), "complex_only": z_only.argmax(1), "cascade": pred}
     scores = {"simple_only": zs, "complex_only": z_only, "cascade": np.where(routed[:, None], zc, zs)}
     test = {k: window_metrics(te.y, scores[k], preds[k]) for k in preds}
@@ -395,7 +437,7 @@ def step_evaluate(ctx) -> None:
     test["events_by_model"] = {k: ev[k] for k in ("simple_only", "complex_only")}
     sweep = []
     for row in dep["tau_sweep_val"]:  # the same grid on test, for the accuracy-vs-cost curve
-        p, r = cascade_predict(zs, zc, row["tau"])
+        p, r = cascade_predict(zs, zc, row["tau"], **rule)
         m = window_metrics(te.y, None, p)
         sweep.append({"tau": row["tau"], "routing_rate": float(r.mean()), "f1": m["f1"],
                       "sensitivity": m["sensitivity"], "specificity": m["specificity"],
@@ -408,7 +450,9 @@ def step_evaluate(ctx) -> None:
     metrics = {"dataset": ctx.cfg.data.dataset, "patient": ctx.unit, "split": ctx.cfg.data.split,
                "n_windows": data["n_windows"], "selected_electrode": e, "soz_electrodes": _soz(ctx),
                "simple_model": dep["simple_model"], "tau": tau, "test": test, "tau_sweep": sweep,
-               "candidates": cand, "bn_fold": dep["bn_fold"]}
+               "candidates": cand, "bn_fold": dep["bn_fold"],
+               "gate": GateRule(rule["confirm_ictal"], rule["hold"]).describe(),
+               "gate_variants": _gate_variants(dep, zs, zc, te)}
     old = ctx.unit_dir / "metrics.json"
     if old.exists() and "csim" in json.loads(old.read_text()):
         metrics["csim"] = json.loads(old.read_text())["csim"]

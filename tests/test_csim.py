@@ -71,6 +71,21 @@ def test_cpp_cascade_matches_keras_fast(tmp_path):
         py = tl.gate_reference(edge["simple_logits"][:, 0], edge["simple_logits"][:, 1], edge_tau)
         assert np.array_equal(py, ~edge["used_complex"])
 
+    # confirm_ictal + hold: the top level takes each window's prev_cls; prev_cls = 1 always routes.
+    prev = (np.random.default_rng(3).random(n) < 0.3).astype(int)
+    tl.generate_toplevel(top, confirm_ictal=True, hold=True,
+                         **toplevel_kwargs(projects, T, C, electrode=ELECTRODE, tau=tau))
+    assert "QCASCADE_GATE_HOLD 1" in (top / "cascade_top.h").read_text()
+    tl.build_csim(top, werror=True)
+    with pytest.raises(QCascadeError, match="prev_cls"):
+        csim.run_cascade_binary(top, X)
+    held = csim.run_cascade_binary(top, X, prev_cls=prev)
+    py = tl.gate_reference(held["simple_logits"][:, 0], held["simple_logits"][:, 1], tau, confirm_ictal=True)
+    assert np.array_equal(py & (prev == 0), ~held["used_complex"])  # 100 %
+    assert held["used_complex"][prev == 1].all() and (~held["used_complex"]).any()
+    zs = held["simple_logits"]
+    assert np.all(zs[~held["used_complex"]].argmax(1) == 0)  # only interictal answers were final
+
     # Regenerated for another tau but not rebuilt: the stale binary must not be run.
     tl.generate_toplevel(top, **toplevel_kwargs(projects, T, C, electrode=ELECTRODE, tau=tau))
     with pytest.raises(QCascadeError, match="older than the generated sources"):

@@ -156,6 +156,19 @@ def test_quantized_threshold_decides_like_float_gate(width, integer):
         assert q["value"] == q["raw"] * lsb
 
 
+@pytest.mark.parametrize("width,integer", [(16, 6), (8, 3)])
+def test_quantized_threshold_decides_like_float_gate_confirm_ictal(width, integer):
+    """confirm_ictal: the C++ compares z0 - z1 (negated difference) with the same floor constant."""
+    lsb = 2.0 ** (integer - width)
+    k = np.arange(-(2**width), 2**width + 1)
+    for tau in (0.0, 0.3, 0.9, math.tanh(37 * lsb / 2)):
+        q = tl.quantize_threshold(tau, width, integer)
+        cpp = -k > q["raw"]
+        ref = tl.gate_reference(np.zeros(k.size), k * lsb, tau, confirm_ictal=True)
+        assert np.array_equal(cpp, ref), tau
+        assert ref[k < 0].any() and not ref[k >= 0].any()  # only interictal answers can be final
+
+
 def test_buffer_cost_full_size():
     cost = tl.window_buffer_cost(512, 128, 16)
     assert cost["bits"] == 1_048_576 and cost["bram18k_estimate"] == 57 and cost["bram18k_lower_bound"] == 57

@@ -31,7 +31,7 @@ import numpy as np
 
 from qcascade import __version__
 from qcascade.errors import ConfigError, QCascadeError
-from qcascade.io_utils import atomic_write_json, atomic_write_text
+from qcascade.io_utils import atomic_path, atomic_write_json, atomic_write_text
 
 TEMPLATES = Path(__file__).parent / "templates"
 MANIFEST = "cascade_manifest.json"
@@ -40,6 +40,11 @@ TB_INPUT = "tb_data/cascade_input.f32"
 CONTROL_PRAGMAS = {
     "ap_ctrl_hs": "#pragma HLS INTERFACE ap_ctrl_hs port=return",
     "s_axilite": "#pragma HLS INTERFACE s_axilite port=return bundle=control",
+}
+# The hold's prev_cls input: a plain wire with the block protocol, a register with AXI-Lite.
+HOLD_PRAGMAS = {
+    "ap_ctrl_hs": "#pragma HLS INTERFACE ap_none port=prev_cls",
+    "s_axilite": "#pragma HLS INTERFACE s_axilite port=prev_cls bundle=control",
 }
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}\Z")
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:%+-]{0,127}\Z")
@@ -97,10 +102,14 @@ def gate_threshold(tau: float) -> float:
     return math.inf if tau == 1.0 else 2.0 * math.atanh(tau)
 
 
-def gate_reference(z0: Any, z1: Any, tau: float) -> np.ndarray:
-    """Python reference gate: True where the simple model is confident (its answer is final)."""
+def gate_reference(z0: Any, z1: Any, tau: float, confirm_ictal: bool = False) -> np.ndarray:
+    """Python reference gate: True where the simple model's answer is final (before the hold).
+
+    ``confirm_ictal``: only a confident interictal answer is final, ``z0 - z1 > 2*atanh(tau)``.
+    """
     z0, z1 = np.asarray(z0, dtype=np.float64), np.asarray(z1, dtype=np.float64)
-    return np.abs(z1 - z0) > gate_threshold(tau)
+    diff = np.asarray(z1, np.float64) - np.asarray(z0, np.float64)
+    return (-diff if confirm_ictal else np.abs(diff)) > gate_threshold(tau)
 
 
 def quantize_threshold(tau: float, width: int, integer: int) -> dict:
@@ -291,7 +300,9 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
                       simple_namespace: str, complex_prj: str | Path, complex_project: str,
                       complex_namespace: str, electrode: int, tau: float, n_times: int, n_chans: int,
                       config_hash: str, control: str = "ap_ctrl_hs", part: str | None = None,
-                      clock_period: float | None = None, tb_windows: np.ndarray | None = None) -> dict[str, Path]:
+                      clock_period: float | None = None, tb_windows: np.ndarray | None = None,
+                      confirm_ictal: bool = False, hold: bool = False,
+                      tb_prev_cls: np.ndarray | None = None) -> dict[str, Path]:
     """Write the cascade top level, testbench, model copies and build scripts into ``out_dir``.
 
     Args:
@@ -307,6 +318,9 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
         part / clock_period: FPGA part and clock in ns; default: the projects' (must agree).
         tb_windows: windows ``(n, n_times, n_chans)`` for the Vitis testbench; default four
             seeded random windows (cosim of many 512x128 windows is slow).
+        confirm_ictal / hold: the gate's switches (``qcascade.training.gate``); with ``hold``
+            the top level gets a ``prev_cls`` input.
+        tb_prev_cls: ``(n,)`` prev_cls of the testbench windows (with ``hold``); default 0.
 
     Returns:
         The written files by role: ``cascade_top_h``, ``cascade_top_cpp``, ``cascade_tb_cpp``,
@@ -340,6 +354,9 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
 
     logit = simple["result"]["elem"]
     gate = quantize_threshold(tau, logit["width"], logit["integer"])
+    gate.update(confirm_ictal=bool(confirm_ictal), hold=bool(hold))
+    rule = ("confirm" if confirm_ictal else "confidence") + ("+hold" if hold else "")
+    formula = ("z0 - z1" if confirm_ictal else "|z1 - z0|") + " > 2*atanh(tau)" + (" and prev_cls == 0" if hold else "")
     buffer = window_buffer_cost(n_times, n_chans, cplx["input"]["elem"]["width"])
     for info in (simple, cplx):
         copy_project(info, out_dir / "models" / info["project"])
@@ -351,7 +368,9 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
             "threshold": repr(gate["threshold"]), "thr_raw": gate["raw"], "frac_bits": gate["frac_bits"],
             "thr_value": repr(gate["value"]), "diff_width": gate["diff_width"], "diff_int": gate["diff_int"],
             "control_pragma": CONTROL_PRAGMAS[control], "buffer_bits": buffer["bits"],
-            "buffer_bram": buffer["bram18k_estimate"], "tb_input": TB_INPUT}
+            "buffer_bram": buffer["bram18k_estimate"], "tb_input": TB_INPUT, "gate_rule": rule,
+            "gate_formula": formula, "confirm_ictal": int(bool(confirm_ictal)), "hold": int(bool(hold)),
+            "hold_pragma": HOLD_PRAGMAS[control]}
     paths = {role: _render(f"{name}.in", out_dir / name, subs) for role, name in
              (("cascade_top_h", "cascade_top.h"), ("cascade_top_cpp", "cascade_top.cpp"),
               ("cascade_tb_cpp", "cascade_tb.cpp"))}
@@ -366,7 +385,10 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
     paths.update(synth.write_flow_scripts(out_dir, manifest))
     if tb_windows is None:
         tb_windows = np.random.default_rng(0).normal(0.0, 1.0, (4, n_times, n_chans))
-    paths["tb_input"] = write_windows(out_dir / TB_INPUT, tb_windows, n_times, n_chans)
+    if hold and tb_prev_cls is None:
+        tb_prev_cls = np.zeros(len(tb_windows), np.int64)
+    paths["tb_input"] = write_windows(out_dir / TB_INPUT, tb_windows, n_times, n_chans,
+                                      prev_cls=tb_prev_cls if hold else None)
     paths["manifest"] = atomic_write_json(out_dir / MANIFEST, manifest)
     return paths
 
@@ -386,13 +408,23 @@ def load_manifest(top_dir: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
-def write_windows(path: str | Path, windows: np.ndarray, n_times: int, n_chans: int) -> Path:
-    """Write windows ``(n, n_times, n_chans)`` as raw little-endian float32 (testbench input)."""
+def write_windows(path: str | Path, windows: np.ndarray, n_times: int, n_chans: int,
+                  prev_cls: np.ndarray | None = None) -> Path:
+    """Write windows ``(n, n_times, n_chans)`` as raw little-endian float32 (testbench input).
+
+    ``prev_cls`` ``(n,)`` in {0, 1} (the gate's hold input) goes to ``<path>.prev``, a byte each.
+    """
     x = np.asarray(windows)
     if x.ndim != 3 or x.shape[1:] != (n_times, n_chans) or not np.all(np.isfinite(x)):
         raise QCascadeError(f"{path}: windows must be finite with shape (n, {n_times}, {n_chans}), got {x.shape}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if prev_cls is not None:
+        prev = np.asarray(prev_cls).ravel()
+        if prev.shape != (len(x),) or not np.isin(prev, (0, 1)).all():
+            raise QCascadeError(f"{path}.prev: prev_cls must be {len(x)} values in {{0, 1}}, got shape {prev.shape}")
+        with atomic_path(path.with_name(path.name + ".prev")) as tmp_prev:
+            tmp_prev.write_bytes(prev.astype(np.uint8).tobytes())
     tmp = path.with_name(f".{path.name}.tmp")
     np.ascontiguousarray(x, dtype="<f4").tofile(tmp)
     tmp.replace(path)

@@ -11,11 +11,18 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
+import tensorflow as tf
 
 from qcascade.errors import ConfigError
 from qcascade.models.complex import build_complex
 from qcascade.models.simple import build_simple_a, build_simple_b, build_simple_c
 from qcascade.quant import QuantPolicy, profile_ranges, relu_int_bits_from_profile
+
+# Keras 2's default Dropout RNG is a legacy stateful op inside tf.function: two fresh runs with
+# one seed drew different masks after a few epochs (measured: stage-2 losses identical for 5
+# epochs, then apart; identical for every epoch with dropout 0). tf.random.Generator keeps its
+# state in a variable and repeats exactly. Process-global; must precede any layer construction.
+tf.keras.backend.experimental.enable_tf_random_generator()
 
 MODEL_REGISTRY: dict[str, Callable[..., Any]] = {
     "simple_A": build_simple_a,

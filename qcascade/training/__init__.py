@@ -45,10 +45,18 @@ class TrainConfig:
         a_sparsity: weight of the normalised selector entropy (pushes to one electrode).
         complex_weight_floor: the complex CE of each window is weighted by
             ``floor + (1 - floor) * r`` (r = soft routing probability); 0 trains the complex
-            model on routed windows only (``loss.complex_weights``).
+            model on routed windows only (``loss.complex_weights``). Default 1: every window
+            counts fully, because the gate's hold routes windows no per-window soft gate sees
+            (ictal windows the simple model confidently calls interictal).
         tau: confidence threshold of the training-time soft gate, in (0, 1). The deployed
             threshold is re-calibrated on validation windows (``tau.calibrate_tau``).
         gate_sharpness: ``k`` in ``r = sigmoid(k * (tau - |p1 - p0|))``.
+        gate_confirm_ictal: only a confident *interictal* simple answer (``p0 - p1 > tau``) is
+            final; the complex model confirms every ictal call (``training.gate``). The
+            training-time soft gate follows: ``r = sigmoid(k * (tau + p1 - p0))``.
+        gate_hold: after a window is decided ictal, the next window of the same recording
+            goes to the complex model (a seizure in progress stays with it). Off with
+            ``gate_confirm_ictal`` off gives the textbook gate ``|p1 - p0| > tau``.
         temp_start: selector softmax temperature at the first epoch of stage 1.
         temp_end: temperature at the last epoch of stage 1 (geometric schedule), kept after.
         class_weighting: ``"balanced"`` or ``"none"``.
@@ -79,9 +87,11 @@ class TrainConfig:
     a_complex: float = 1.0
     a_routing: float = 0.05
     a_sparsity: float = 0.05
-    complex_weight_floor: float = 0.0
+    complex_weight_floor: float = 1.0
     tau: float = 0.5
     gate_sharpness: float = 10.0
+    gate_confirm_ictal: bool = True
+    gate_hold: bool = True
     temp_start: float = 1.0
     temp_end: float = 0.05
     class_weighting: str = "balanced"

@@ -4,7 +4,10 @@
 
 * ``L_simple``: class-weighted cross-entropy of the simple model on every window.
 * ``r = sigmoid(k * (tau - |p1 - p0|))``: the soft, differentiable gate, i.e. the probability
-  that the window is routed to the complex model (``|p1 - p0| = |tanh((z1 - z0) / 2)|``).
+  that the window is routed to the complex model (``|p1 - p0| = |tanh((z1 - z0) / 2)|``);
+  with ``confirm_ictal`` (only confident interictal answers are final, ``training.gate``)
+  ``r = sigmoid(k * (tau + p1 - p0))``. The gate's hold depends on the previous window's
+  decision and has no per-window soft form: ``complex_weight_floor`` covers the windows it routes.
 * ``L_complex``: class-weighted cross-entropy of the complex model, each window weighted by
   ``stop_gradient(r)``, normalised by the batch size (NOT by ``sum(r)``), so a confident simple
   model (``r -> 0`` everywhere) makes the term vanish. ``r`` is a *data weight* here: letting
@@ -32,20 +35,24 @@ __all__ = ["soft_routing", "selection_entropy", "weighted_ce", "cascade_loss_ter
 _EPS = 1e-12
 
 
-def soft_routing(simple_logits: tf.Tensor, tau: float, sharpness: float) -> tf.Tensor:
+def soft_routing(simple_logits: tf.Tensor, tau: float, sharpness: float,
+                 confirm_ictal: bool = False) -> tf.Tensor:
     """Probability of routing each window to the complex model.
 
     Args:
         simple_logits: ``(batch, 2)`` logits of the simple model.
-        tau: confidence threshold in (0, 1); the hard gate routes when ``|p1 - p0| <= tau``.
+        tau: confidence threshold in (0, 1); the hard gate routes when ``|p1 - p0| <= tau``
+            (with ``confirm_ictal``: when ``p0 - p1 <= tau``).
         sharpness: slope ``k`` of the sigmoid; ``k -> inf`` recovers the hard gate.
+        confirm_ictal: only confident interictal answers are final.
 
     Returns:
         ``(batch,)`` float32 in (0, 1).
     """
     z = tf.cast(simple_logits, tf.float32)
     # softmax over 2 classes: p1 - p0 = tanh((z1 - z0) / 2), numerically safe for large logits.
-    confidence = tf.abs(tf.tanh((z[:, 1] - z[:, 0]) / 2.0))
+    p_diff = tf.tanh((z[:, 1] - z[:, 0]) / 2.0)
+    confidence = -p_diff if confirm_ictal else tf.abs(p_diff)
     return tf.sigmoid(sharpness * (tau - confidence))
 
 
@@ -101,6 +108,7 @@ def cascade_loss_terms(
     n_active: Optional[int] = None,
     global_batch_size: Optional[int] = None,
     complex_weight_floor: float = 0.0,
+    confirm_ictal: bool = False,
 ) -> dict[str, tf.Tensor]:
     """All cascade loss terms for one (local) batch.
 
@@ -111,7 +119,7 @@ def cascade_loss_terms(
         sel_weights: ``(batch, n_chans)`` selector weights, or None (sparsity term is 0).
         sample_weight: ``(batch,)`` class weights, or None for 1.
         a_simple, a_complex, a_routing, a_sparsity: term weights.
-        tau, sharpness: soft-gate parameters (see :func:`soft_routing`).
+        tau, sharpness, confirm_ictal: soft-gate parameters (see :func:`soft_routing`).
         n_active: unmasked electrode count for the entropy normalisation.
         global_batch_size: divisor for the batch sums; defaults to this batch's size
             (pass the global size under a distribution strategy).
@@ -123,7 +131,7 @@ def cascade_loss_terms(
         (unweighted terms) and ``total`` (weighted sum, the value to differentiate).
     """
     gbs = tf.cast(tf.shape(y)[0] if global_batch_size is None else global_batch_size, tf.float32)
-    r = soft_routing(simple_logits, tau, sharpness)
+    r = soft_routing(simple_logits, tau, sharpness, confirm_ictal)
     l_simple = tf.reduce_sum(weighted_ce(y, simple_logits, sample_weight)) / gbs
     l_routing = tf.reduce_sum(r) / gbs
     if complex_logits is None:
@@ -153,13 +161,14 @@ def complex_weights(r: tf.Tensor, floor: float = 0.0) -> tf.Tensor:
 
 
 def per_window_gate_terms(y, simple_logits, sel_weights, sample_weight=None, *, tau: float = 0.5,
-                          sharpness: float = 10.0, n_active: Optional[int] = None) -> dict[str, tf.Tensor]:
+                          sharpness: float = 10.0, n_active: Optional[int] = None,
+                          confirm_ictal: bool = False) -> dict[str, tf.Tensor]:
     """Per-window ``r``, weighted simple CE and selector entropy, each ``(n,)``.
 
     With the selector and simple model frozen (stage 2) these are constants, so the trainer
     computes them once per stage instead of re-running both models every step.
     """
-    return {"r": soft_routing(simple_logits, tau, sharpness),
+    return {"r": soft_routing(simple_logits, tau, sharpness, confirm_ictal),
             "simple_ce": weighted_ce(y, simple_logits, sample_weight),
             "entropy": selection_entropy(sel_weights, n_active)}
 

@@ -193,7 +193,7 @@ class CascadeTrainer:
         loss_kw = dict(a_simple=cfg.a_simple, a_complex=cfg.a_complex, a_routing=cfg.a_routing,
                        a_sparsity=cfg.a_sparsity, tau=cfg.tau, sharpness=cfg.gate_sharpness,
                        n_active=self.n_active, global_batch_size=gb,
-                       complex_weight_floor=cfg.complex_weight_floor)
+                       complex_weight_floor=cfg.complex_weight_floor, confirm_ictal=cfg.gate_confirm_ictal)
 
         # Stages 2-3 run at temp_end even when resumed without load_state_dict.
         self._set_temperature(self.temperature_for(stage, 0, epochs))
@@ -208,6 +208,7 @@ class CascadeTrainer:
             sel_w = pre["sel_weights"] if hard is None else tf.tile(onehot[None, :], [len(y_np), 1])
             gate = per_window_gate_terms(y_t, pre["simple_logits"], sel_w, w_t,
                                          tau=cfg.tau, sharpness=cfg.gate_sharpness,
+                                         confirm_ictal=cfg.gate_confirm_ictal,
                                          n_active=self.n_active)
             frozen_kw = {k: v for k, v in loss_kw.items()
                          if k.startswith("a_") or k in ("global_batch_size", "complex_weight_floor")}
@@ -267,7 +268,10 @@ class CascadeTrainer:
                 "val_complex_f1": None, "val_cascade_f1": None, "val_routing_rate": None}
         if stage > 1:
             zc = out["complex_logits"]
-            pred, routed = cascade_predict(zs, zc, self.cfg.tau)
+            # In-training monitor: the windows in the given order are one sequence for the hold
+            # (calibration and evaluation pass the recordings and start times).
+            pred, routed = cascade_predict(zs, zc, self.cfg.tau, confirm_ictal=self.cfg.gate_confirm_ictal,
+                                           hold=self.cfg.gate_hold)
             logs["val_complex_f1"] = window_metrics(y_val, zc, zc.argmax(1))["f1"]
             logs["val_cascade_f1"] = window_metrics(y_val, None, pred)["f1"]
             logs["val_routing_rate"] = float(routed.mean())

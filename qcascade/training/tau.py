@@ -1,6 +1,7 @@
-"""Hard cascade gate and calibration of its confidence threshold tau on validation windows.
+"""Calibration of the cascade gate's threshold tau on validation windows.
 
-Gate: the simple model's answer is final when ``|p1 - p0| > tau`` with ``p = softmax(z)``.
+The gate itself (and its ``confirm_ictal``/``hold`` switches) is in :mod:`qcascade.training.gate`.
+Textbook gate: the simple model's answer is final when ``|p1 - p0| > tau`` with ``p = softmax(z)``.
 For two classes ``p1 - p0 = tanh((z1 - z0) / 2)``, and tanh is strictly increasing, so
 
     |p1 - p0| > tau   <=>   |z1 - z0| > 2 * atanh(tau)        (0 <= tau < 1)
@@ -21,6 +22,7 @@ import numpy as np
 
 from qcascade.errors import DataError
 from qcascade.evaluation import window_metrics
+from qcascade.training.gate import cascade_predict
 
 log = logging.getLogger(__name__)
 
@@ -40,27 +42,6 @@ def logit_threshold(tau: float) -> float:
     return gate_threshold(float(tau))
 
 
-def cascade_predict(simple_logits: np.ndarray, complex_logits: np.ndarray,
-                    tau: float) -> tuple[np.ndarray, np.ndarray]:
-    """Hard-gated cascade decision.
-
-    Args:
-        simple_logits: ``(n, 2)`` logits of the simple model (on the deployed electrode).
-        complex_logits: ``(n, 2)`` logits of the complex model (only read where routed).
-        tau: confidence threshold in [0, 1].
-
-    Returns:
-        ``pred (n,) int64`` in {0, 1} and ``routed (n,) bool`` (True: complex model decided).
-    """
-    zs = np.asarray(simple_logits, np.float64)
-    zc = np.asarray(complex_logits, np.float64)
-    if zs.shape != zc.shape or zs.ndim != 2 or zs.shape[1] != 2:
-        raise ValueError(f"expected two (n, 2) logit arrays, got {zs.shape} and {zc.shape}")
-    routed = ~(np.abs(zs[:, 1] - zs[:, 0]) > logit_threshold(tau))
-    pred = np.where(routed, zc.argmax(1), zs.argmax(1)).astype(np.int64)
-    return pred, routed
-
-
 def calibrate_tau(
     simple_logits_val: np.ndarray,
     complex_logits_val: np.ndarray,
@@ -72,6 +53,7 @@ def calibrate_tau(
     reference: Optional[Mapping[str, Optional[float]]] = None,
     routing_tolerance: float = 0.0,
     reference_f1: str = "complex_only",
+    **rule,
 ) -> tuple[float, list[dict]]:
     """Pick the tau with the smallest validation routing rate that keeps quality.
 
@@ -110,6 +92,8 @@ def calibrate_tau(
             a tau whose cascade is clearly better than complex-only on validation is not traded
             for a little less routing (sensitivity stays held to the reference). Each row then
             carries ``reference_f1``.
+        **rule: the gate's switches and window order (``confirm_ictal``, ``hold``,
+            ``record_ids``, ``start_s``), as in :func:`qcascade.training.gate.cascade_decide`.
 
     Returns:
         ``(tau, sweep)``; sweep rows (one per grid value, in grid order):
@@ -130,7 +114,7 @@ def calibrate_tau(
         raise ValueError(f"calibrate_tau: reference_f1 must be 'complex_only' or 'best', got {reference_f1!r}")
     sweep = []
     for tau in (DEFAULT_GRID if grid is None else grid):
-        pred, routed = cascade_predict(simple_logits_val, zc, float(tau))
+        pred, routed = cascade_predict(simple_logits_val, zc, float(tau), **rule)
         m = window_metrics(y, None, pred)
         rate = float(routed.mean())
         sweep.append({
