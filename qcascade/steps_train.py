@@ -356,22 +356,19 @@ def step_calibrate(ctx) -> None:
     z_base = _predict(load_model(ctx.unit_dir / "baselines" / "complex_only.h5"), va.X)
     ref_base = window_metrics(va.y, z_base, z_base.argmax(1))
     gate = {"confirm_ictal": ctx.cfg.train.gate_confirm_ictal, "hold": ctx.cfg.train.gate_hold}
-    tau, sweep = calibrate_tau(zs, zc, va.y, macs_s, macs_c, margin=ctx.cfg.train.tau_margin,
-                               grid=ctx.cfg.train.tau_grid(), routing_tolerance=ctx.cfg.train.tau_routing_tolerance,
-                               reference_f1=ctx.cfg.train.tau_reference_f1,
-                               reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]},
-                               **gate_rule(gate, va))
-    # The same calibration for every gate rule, so the report can compare them at their own taus.
-    variants = {}
+    # Every gate rule is calibrated the same way, so the report can compare them at their own
+    # taus; the configured one is deployed.
+    calibrated, variants = {}, {}
     for confirm in (False, True):
         for hold in (False, True):
             rule = {"confirm_ictal": confirm, "hold": hold}
-            t_v, _ = calibrate_tau(zs, zc, va.y, macs_s, macs_c, margin=ctx.cfg.train.tau_margin,
-                                   grid=ctx.cfg.train.tau_grid(), routing_tolerance=ctx.cfg.train.tau_routing_tolerance,
-                                   reference_f1=ctx.cfg.train.tau_reference_f1,
-                                   reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]},
-                                   **gate_rule(rule, va))
-            variants[GateRule(**rule).describe()] = {**rule, "tau": t_v}
+            name = GateRule(**rule).describe()
+            calibrated[name] = calibrate_tau(
+                zs, zc, va.y, macs_s, macs_c, margin=ctx.cfg.train.tau_margin, grid=ctx.cfg.train.tau_grid(),
+                routing_tolerance=ctx.cfg.train.tau_routing_tolerance, reference_f1=ctx.cfg.train.tau_reference_f1,
+                reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]}, **gate_rule(rule, va))
+            variants[name] = {**rule, "tau": calibrated[name][0]}
+    tau, sweep = calibrated[GateRule(**gate).describe()]
     plot_tau_sweep(sweep, ctx.path("tau_sweep.png"), chosen_tau=tau, macs_complex=macs_c,
                    title=f"{ctx.unit}: validation tau sweep")
     atomic_save_keras(simple_f, ctx.path("deploy", "simple.h5"))
