@@ -150,7 +150,7 @@ def step_csim(ctx) -> None:
                           n_chans=ctx.cfg.data.n_chans, config_hash=config_hash(ctx.cfg),
                           part=hw_settings(ctx, "complex")["part"],
                           clock_period=hw_settings(ctx, "complex")["clock_period"], tb_windows=X[:4],
-                          confirm_ictal=rule["confirm_ictal"], hold=rule["hold"], tb_prev_cls=prev[:4])
+                          gate_rule=rule["rule"], tb_prev_cls=prev[:4])
         return run_csim(simple_keras=simple_m, complex_keras=complex_m, simple_hls=models["simple"],
                         complex_hls=models["complex"], electrode=dep["selected_electrode"], tau=tau,
                         X_test=X, toplevel_dir=top_dir, out_json=out_json, jobs=build_jobs(),

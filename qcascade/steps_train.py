@@ -336,7 +336,7 @@ def step_calibrate(ctx) -> None:
     from qcascade.models import load_model
     from qcascade.models.counting import count_macs
     from qcascade.models.folding import fold_batchnorm
-    from qcascade.training.gate import GateRule
+    from qcascade.training.gate import GATE_RULES
     from qcascade.training.tau import calibrate_tau, logit_threshold, plot_tau_sweep
 
     sets = windows(ctx)
@@ -355,40 +355,33 @@ def step_calibrate(ctx) -> None:
     # complex model: the cascade must stay within the margin of what it replaces.
     z_base = _predict(load_model(ctx.unit_dir / "baselines" / "complex_only.h5"), va.X)
     ref_base = window_metrics(va.y, z_base, z_base.argmax(1))
-    gate = {"confirm_ictal": ctx.cfg.train.gate_confirm_ictal, "hold": ctx.cfg.train.gate_hold}
     # Every gate rule is calibrated the same way, so the report can compare them at their own
     # taus; the configured one is deployed.
-    calibrated, variants = {}, {}
-    for confirm in (False, True):
-        for hold in (False, True):
-            rule = {"confirm_ictal": confirm, "hold": hold}
-            name = GateRule(**rule).describe()
-            calibrated[name] = calibrate_tau(
-                zs, zc, va.y, macs_s, macs_c, margin=ctx.cfg.train.tau_margin, grid=ctx.cfg.train.tau_grid(),
-                routing_tolerance=ctx.cfg.train.tau_routing_tolerance, reference_f1=ctx.cfg.train.tau_reference_f1,
-                reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]}, **gate_rule(rule, va))
-            variants[name] = {**rule, "tau": calibrated[name][0]}
-    tau, sweep = calibrated[GateRule(**gate).describe()]
+    calibrated = {rule: calibrate_tau(
+        zs, zc, va.y, macs_s, macs_c, margin=ctx.cfg.train.tau_margin, grid=ctx.cfg.train.tau_grid(),
+        routing_tolerance=ctx.cfg.train.tau_routing_tolerance, reference_f1=ctx.cfg.train.tau_reference_f1,
+        reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]}, **gate_rule(rule, va))
+        for rule in GATE_RULES}
+    tau, sweep = calibrated[ctx.cfg.train.gate]
     plot_tau_sweep(sweep, ctx.path("tau_sweep.png"), chosen_tau=tau, macs_complex=macs_c,
                    title=f"{ctx.unit}: validation tau sweep")
     atomic_save_keras(simple_f, ctx.path("deploy", "simple.h5"))
     atomic_save_keras(complex_f, ctx.path("deploy", "complex.h5"))
     atomic_write_json(ctx.path("deploy", "deploy.json"), {
-        "selected_electrode": e, "simple_model": ctx.cfg.model.simple_model, "tau": tau, "gate": gate,
+        "selected_electrode": e, "simple_model": ctx.cfg.model.simple_model, "tau": tau, "gate": ctx.cfg.train.gate,
         "logit_threshold": logit_threshold(tau), "macs_simple": macs_s, "macs_complex": macs_c,
-        "bn_fold": fold_err, "complex_only_val": ref_base, "tau_sweep_val": sweep, "gate_variants": variants})
+        "bn_fold": fold_err, "complex_only_val": ref_base, "tau_sweep_val": sweep,
+        "gate_variants": {rule: {"tau": t_r} for rule, (t_r, _) in calibrated.items()}})
     ctx.cache.pop("deployed", None)
 
 
-def gate_rule(gate: dict | None, ws) -> dict:
-    """Keyword arguments of ``training.gate.cascade_decide`` for the deployed gate on window set ``ws``.
+def gate_rule(rule: str | None, ws) -> dict:
+    """Keyword arguments of ``training.gate.cascade_decide`` for gate ``rule`` on window set ``ws``.
 
-    ``gate`` is ``deploy.json``'s ``gate``; run folders from before the switches existed have
-    none and deployed the textbook gate.
+    ``rule`` is ``deploy.json``'s ``gate``; run folders from before the gate rules existed have
+    none and deployed the textbook ``confidence`` gate.
     """
-    gate = gate or {"confirm_ictal": False, "hold": False}
-    return {"confirm_ictal": bool(gate["confirm_ictal"]), "hold": bool(gate["hold"]),
-            "record_ids": ws.record_ids, "start_s": ws.start_s}
+    return {"rule": rule or "confidence", "record_ids": ws.record_ids, "start_s": ws.start_s}
 
 
 def _gate_variants(dep: dict, zs: np.ndarray, zc: np.ndarray, te) -> dict:
@@ -398,7 +391,7 @@ def _gate_variants(dep: dict, zs: np.ndarray, zc: np.ndarray, te) -> dict:
 
     out = {}
     for name, v in dep.get("gate_variants", {}).items():
-        p, r = cascade_predict(zs, zc, v["tau"], **gate_rule(v, te))
+        p, r = cascade_predict(zs, zc, v["tau"], **gate_rule(name, te))
         m = window_metrics(te.y, None, p)
         out[name] = {"tau": v["tau"], "f1": m["f1"], "sensitivity": m["sensitivity"],
                      "specificity": m["specificity"], "routing_rate": float(r.mean()),
@@ -410,7 +403,7 @@ def step_evaluate(ctx) -> None:
     """Test metrics of simple-only, complex-only and the cascade; events; sweep; plots."""
     from qcascade.evaluation import (cascade_efficiency, event_metrics, plot_confusion_matrix,
                                      plot_training_curves, window_metrics)
-    from qcascade.training.gate import GateRule, cascade_decide, cascade_predict
+    from qcascade.training.gate import cascade_decide, cascade_predict
 
     sets = windows(ctx)
     te = sets["test"]
@@ -448,7 +441,7 @@ def step_evaluate(ctx) -> None:
                "n_windows": data["n_windows"], "selected_electrode": e, "soz_electrodes": _soz(ctx),
                "simple_model": dep["simple_model"], "tau": tau, "test": test, "tau_sweep": sweep,
                "candidates": cand, "bn_fold": dep["bn_fold"],
-               "gate": GateRule(rule["confirm_ictal"], rule["hold"]).describe(),
+               "gate": rule["rule"],
                "gate_variants": _gate_variants(dep, zs, zc, te)}
     old = ctx.unit_dir / "metrics.json"
     if old.exists() and "csim" in json.loads(old.read_text()):

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from qcascade.errors import QCascadeError
+from qcascade.errors import ConfigError, QCascadeError
 from qcascade.hls import csim
 from qcascade.hls import toplevel as tl
 from test_toplevel import build_tiny_projects, toplevel_kwargs
@@ -71,20 +71,23 @@ def test_cpp_cascade_matches_keras_fast(tmp_path):
         py = tl.gate_reference(edge["simple_logits"][:, 0], edge["simple_logits"][:, 1], edge_tau)
         assert np.array_equal(py, ~edge["used_complex"])
 
-    # confirm_ictal + hold: the top level takes each window's prev_cls; prev_cls = 1 always routes.
-    prev = (np.random.default_rng(3).random(n) < 0.3).astype(int)
-    tl.generate_toplevel(top, confirm_ictal=True, hold=True,
-                         **toplevel_kwargs(projects, T, C, electrode=ELECTRODE, tau=tau))
-    assert "QCASCADE_GATE_HOLD 1" in (top / "cascade_top.h").read_text()
-    tl.build_csim(top, werror=True)
-    with pytest.raises(QCascadeError, match="prev_cls"):
-        csim.run_cascade_binary(top, X)
-    held = csim.run_cascade_binary(top, X, prev_cls=prev)
-    py = tl.gate_reference(held["simple_logits"][:, 0], held["simple_logits"][:, 1], tau, confirm_ictal=True)
-    assert np.array_equal(py & (prev == 0), ~held["used_complex"])  # 100 %
-    assert held["used_complex"][prev == 1].all() and (~held["used_complex"]).any()
-    zs = held["simple_logits"]
-    assert np.all(zs[~held["used_complex"]].argmax(1) == 0)  # only interictal answers were final
+    # Rules that read the previous decision: the top level takes each window's prev_cls.
+    prev = (np.random.default_rng(3).random(n) < 0.4).astype(int)
+    for rule in ("confirm_changes", "confirm_ictal_hold"):
+        tl.generate_toplevel(top, gate_rule=rule, **toplevel_kwargs(projects, T, C, electrode=ELECTRODE, tau=tau))
+        assert "QCASCADE_GATE_USES_PREV 1" in (top / "cascade_top.h").read_text()
+        tl.build_csim(top, werror=True)
+        with pytest.raises(QCascadeError, match="prev_cls"):
+            csim.run_cascade_binary(top, X)
+        out = csim.run_cascade_binary(top, X, prev_cls=prev)
+        zs = out["simple_logits"]
+        py = tl.gate_reference(zs[:, 0], zs[:, 1], tau, rule, prev)
+        assert np.array_equal(py, ~out["used_complex"]), rule  # 100 %
+        assert (~out["used_complex"]).any() and out["used_complex"].any()
+        final_cls = zs[~out["used_complex"]].argmax(1)
+        assert np.array_equal(final_cls, prev[~out["used_complex"]])  # only continuations are final
+    with pytest.raises(ConfigError, match="gate_rule"):
+        tl.generate_toplevel(top, gate_rule="hold", **toplevel_kwargs(projects, T, C, electrode=ELECTRODE, tau=tau))
 
     # Regenerated for another tau but not rebuilt: the stale binary must not be run.
     tl.generate_toplevel(top, **toplevel_kwargs(projects, T, C, electrode=ELECTRODE, tau=tau))

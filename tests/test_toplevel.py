@@ -157,14 +157,14 @@ def test_quantized_threshold_decides_like_float_gate(width, integer):
 
 
 @pytest.mark.parametrize("width,integer", [(16, 6), (8, 3)])
-def test_quantized_threshold_decides_like_float_gate_confirm_ictal(width, integer):
-    """confirm_ictal: the C++ compares z0 - z1 (negated difference) with the same floor constant."""
+def test_quantized_threshold_decides_like_float_gate_confirm_ictal_hold(width, integer):
+    """confirm_ictal_hold: the C++ compares z0 - z1 (negated difference) with the same floor constant."""
     lsb = 2.0 ** (integer - width)
     k = np.arange(-(2**width), 2**width + 1)
     for tau in (0.0, 0.3, 0.9, math.tanh(37 * lsb / 2)):
         q = tl.quantize_threshold(tau, width, integer)
         cpp = -k > q["raw"]
-        ref = tl.gate_reference(np.zeros(k.size), k * lsb, tau, confirm_ictal=True)
+        ref = tl.gate_reference(np.zeros(k.size), k * lsb, tau, "confirm_ictal_hold", np.zeros(k.size))
         assert np.array_equal(cpp, ref), tau
         assert ref[k < 0].any() and not ref[k >= 0].any()  # only interictal answers can be final
 

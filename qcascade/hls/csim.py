@@ -160,7 +160,7 @@ def run_cascade_binary(toplevel_dir: str | Path, X: np.ndarray, *, tag: str = "c
                        prev_cls: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Run the built testbench on windows ``X``; return cls, used_complex, simple/complex logits.
 
-    ``prev_cls`` ``(n,)``: the hold input of each window (required when the gate holds).
+    ``prev_cls`` ``(n,)``: each window's previous-decision input (required when the gate rule reads it).
     """
     top = Path(toplevel_dir).resolve()
     man = tl.load_manifest(top)
@@ -171,11 +171,11 @@ def run_cascade_binary(toplevel_dir: str | Path, X: np.ndarray, *, tag: str = "c
     if any(src.stat().st_mtime > exe.stat().st_mtime for src in sources):
         # e.g. regenerated for another tau: the old binary would answer for the old one.
         raise QCascadeError(f"{exe}: older than the generated sources; call build_csim({str(top)!r}) first")
-    hold = bool(man["gate"].get("hold", False))
-    if hold and prev_cls is None:
-        raise QCascadeError(f"{top}: the gate holds after ictal windows; pass each window's prev_cls")
+    with_prev = bool(man["gate"].get("uses_prev", False))
+    if with_prev and prev_cls is None:
+        raise QCascadeError(f"{top}: gate rule {man['gate']['rule']!r} reads the previous decision; pass prev_cls")
     data = tl.write_windows(top / "csim_data" / f"{tag}_windows.f32", X, man["n_times"], man["n_chans"],
-                            prev_cls=prev_cls if hold else None)
+                            prev_cls=prev_cls if with_prev else None)
     out = data.with_name(f"{tag}_results.txt")
     proc = subprocess.run([str(exe), str(data), str(out)], cwd=top, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -209,9 +209,9 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
         prediction_cache: a dict kept by the caller across calls with the same models (e.g.
             two taus on the same windows): the QKeras and hls4ml predictions, which do not
             depend on tau, are computed once per distinct ``X_test``.
-        prev_cls: ``(n,)`` the final class of each window's predecessor in its recording (the
-            hold input; required when the top level was generated with the hold). The gate
-            rule itself is read from the top level's manifest.
+        prev_cls: ``(n,)`` the final class of each window's predecessor in its recording
+            (required when the top level's gate rule reads it). The rule itself is read from
+            the top level's manifest.
 
     Returns:
         ``simple``/``complex``: ``decision_agreement``, ``max_abs_logit_error``,
@@ -241,13 +241,17 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
     # Always (incrementally) rebuild: a binary left from an earlier generation (another tau or
     # electrode) would otherwise be run against the new manifest.
     build_csim(top, jobs=jobs)
-    confirm, hold = bool(man["gate"].get("confirm_ictal", False)), bool(man["gate"].get("hold", False))
-    held = np.zeros(len(X), bool) if not hold or prev_cls is None else np.asarray(prev_cls).ravel() == 1
-    cpp = run_cascade_binary(top, X, prev_cls=prev_cls)
+    rule = man["gate"].get("rule", "confidence")
+    prev = None if prev_cls is None else np.asarray(prev_cls).ravel()
+    cpp = run_cascade_binary(top, X, prev_cls=prev)
     used = cpp["used_complex"]
-    k_conf = tl.gate_reference(keras["simple"][:, 0], keras["simple"][:, 1], tau, confirm) & ~held
+
+    def final(z):
+        return tl.gate_reference(z[:, 0], z[:, 1], tau, rule, prev)
+
+    k_conf = final(keras["simple"])
     k_dec = np.where(k_conf, keras["simple"].argmax(1), keras["complex"].argmax(1))
-    py_conf = tl.gate_reference(cpp["simple_logits"][:, 0], cpp["simple_logits"][:, 1], tau, confirm) & ~held
+    py_conf = final(cpp["simple_logits"])
     result["cascade"] = {
         "n_windows": int(len(X)),
         "decision_agreement": float(np.mean(cpp["cls"] == k_dec)),
@@ -259,8 +263,7 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
         "cpp_vs_hls4ml_simple_max_abs": float(np.max(np.abs(cpp["simple_logits"] - hls["simple"]))),
         "cpp_vs_hls4ml_complex_max_abs": float(np.max(np.abs(cpp["complex_logits"][used] - hls["complex"][used]),
                                                       initial=0.0)),
-        "gate": ("confirm" if confirm else "confidence") + ("+hold" if hold else ""),
-        "held_windows": int(held.sum()),
+        "gate": rule,
         "tau": float(tau), "threshold": man["gate"]["threshold"], "threshold_fixed": man["gate"]["value"],
         "results_file": str(cpp["results_file"]),
     }
@@ -268,7 +271,7 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
         for name, km, hm in (("simple", simple_keras, simple_hls), ("complex", complex_keras, complex_hls)):
             bad = np.flatnonzero(keras[name].argmax(1) != hls[name].argmax(1))
             if name == "simple":  # a gate flip is a mismatch too, even with equal argmax
-                h_conf = tl.gate_reference(hls[name][:, 0], hls[name][:, 1], tau, confirm) & ~held
+                h_conf = final(hls[name])
                 bad = np.union1d(bad, np.flatnonzero(k_conf != h_conf))
             if bad.size:
                 xin = Xs if name == "simple" else X

@@ -32,6 +32,7 @@ import numpy as np
 from qcascade import __version__
 from qcascade.errors import ConfigError, QCascadeError
 from qcascade.io_utils import atomic_path, atomic_write_json, atomic_write_text
+from qcascade.training.gate import GATE_RULES, uses_prev
 
 TEMPLATES = Path(__file__).parent / "templates"
 MANIFEST = "cascade_manifest.json"
@@ -41,10 +42,16 @@ CONTROL_PRAGMAS = {
     "ap_ctrl_hs": "#pragma HLS INTERFACE ap_ctrl_hs port=return",
     "s_axilite": "#pragma HLS INTERFACE s_axilite port=return bundle=control",
 }
-# The hold's prev_cls input: a plain wire with the block protocol, a register with AXI-Lite.
-HOLD_PRAGMAS = {
+# The prev_cls input: a plain wire with the block protocol, a register with AXI-Lite.
+PREV_PRAGMAS = {
     "ap_ctrl_hs": "#pragma HLS INTERFACE ap_none port=prev_cls",
     "s_axilite": "#pragma HLS INTERFACE s_axilite port=prev_cls bundle=control",
+}
+# What the generated header says the rule is (qcascade.training.gate documents each).
+GATE_FORMULAS = {
+    "confidence": "|z1 - z0| > 2*atanh(tau)",
+    "confirm_changes": "|z1 - z0| > 2*atanh(tau) and (z1 > z0) == prev_cls",
+    "confirm_ictal_hold": "z0 - z1 > 2*atanh(tau) and prev_cls == 0",
 }
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}\Z")
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:%+-]{0,127}\Z")
@@ -102,14 +109,16 @@ def gate_threshold(tau: float) -> float:
     return math.inf if tau == 1.0 else 2.0 * math.atanh(tau)
 
 
-def gate_reference(z0: Any, z1: Any, tau: float, confirm_ictal: bool = False) -> np.ndarray:
-    """Python reference gate: True where the simple model's answer is final (before the hold).
+def gate_reference(z0: Any, z1: Any, tau: float, rule: str = "confidence", prev_cls: Any = None) -> np.ndarray:
+    """Python reference gate: True where the simple model's answer is final.
 
-    ``confirm_ictal``: only a confident interictal answer is final, ``z0 - z1 > 2*atanh(tau)``.
+    ``rule`` and ``prev_cls`` as in :func:`qcascade.training.gate.simple_is_final` (the one
+    definition of the rules; this wrapper takes the two logit columns).
     """
-    z0, z1 = np.asarray(z0, dtype=np.float64), np.asarray(z1, dtype=np.float64)
-    diff = np.asarray(z1, np.float64) - np.asarray(z0, np.float64)
-    return (-diff if confirm_ictal else np.abs(diff)) > gate_threshold(tau)
+    from qcascade.training.gate import simple_is_final
+
+    z = np.stack([np.asarray(z0, np.float64).ravel(), np.asarray(z1, np.float64).ravel()], 1)
+    return simple_is_final(z, tau, rule, prev_cls)
 
 
 def quantize_threshold(tau: float, width: int, integer: int) -> dict:
@@ -301,8 +310,7 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
                       complex_namespace: str, electrode: int, tau: float, n_times: int, n_chans: int,
                       config_hash: str, control: str = "ap_ctrl_hs", part: str | None = None,
                       clock_period: float | None = None, tb_windows: np.ndarray | None = None,
-                      confirm_ictal: bool = False, hold: bool = False,
-                      tb_prev_cls: np.ndarray | None = None) -> dict[str, Path]:
+                      gate_rule: str = "confidence", tb_prev_cls: np.ndarray | None = None) -> dict[str, Path]:
     """Write the cascade top level, testbench, model copies and build scripts into ``out_dir``.
 
     Args:
@@ -318,9 +326,9 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
         part / clock_period: FPGA part and clock in ns; default: the projects' (must agree).
         tb_windows: windows ``(n, n_times, n_chans)`` for the Vitis testbench; default four
             seeded random windows (cosim of many 512x128 windows is slow).
-        confirm_ictal / hold: the gate's switches (``qcascade.training.gate``); with ``hold``
-            the top level gets a ``prev_cls`` input.
-        tb_prev_cls: ``(n,)`` prev_cls of the testbench windows (with ``hold``); default 0.
+        gate_rule: one of ``qcascade.training.gate.GATE_RULES``; the rules that read the
+            previous window's final class give the top level a ``prev_cls`` input.
+        tb_prev_cls: ``(n,)`` prev_cls of the testbench windows (those rules); default 0.
 
     Returns:
         The written files by role: ``cascade_top_h``, ``cascade_top_cpp``, ``cascade_tb_cpp``,
@@ -354,9 +362,10 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
 
     logit = simple["result"]["elem"]
     gate = quantize_threshold(tau, logit["width"], logit["integer"])
-    gate.update(confirm_ictal=bool(confirm_ictal), hold=bool(hold))
-    rule = ("confirm" if confirm_ictal else "confidence") + ("+hold" if hold else "")
-    formula = ("z0 - z1" if confirm_ictal else "|z1 - z0|") + " > 2*atanh(tau)" + (" and prev_cls == 0" if hold else "")
+    if gate_rule not in GATE_RULES:
+        raise ConfigError(f"gate_rule: must be one of {GATE_RULES}, got {gate_rule!r}")
+    with_prev = uses_prev(gate_rule)
+    gate.update(rule=gate_rule, uses_prev=with_prev)
     buffer = window_buffer_cost(n_times, n_chans, cplx["input"]["elem"]["width"])
     for info in (simple, cplx):
         copy_project(info, out_dir / "models" / info["project"])
@@ -368,9 +377,9 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
             "threshold": repr(gate["threshold"]), "thr_raw": gate["raw"], "frac_bits": gate["frac_bits"],
             "thr_value": repr(gate["value"]), "diff_width": gate["diff_width"], "diff_int": gate["diff_int"],
             "control_pragma": CONTROL_PRAGMAS[control], "buffer_bits": buffer["bits"],
-            "buffer_bram": buffer["bram18k_estimate"], "tb_input": TB_INPUT, "gate_rule": rule,
-            "gate_formula": formula, "confirm_ictal": int(bool(confirm_ictal)), "hold": int(bool(hold)),
-            "hold_pragma": HOLD_PRAGMAS[control]}
+            "buffer_bram": buffer["bram18k_estimate"], "tb_input": TB_INPUT, "gate_rule": gate_rule,
+            "gate_formula": GATE_FORMULAS[gate_rule], "gate_rule_id": GATE_RULES.index(gate_rule),
+            "uses_prev": int(with_prev), "prev_pragma": PREV_PRAGMAS[control]}
     paths = {role: _render(f"{name}.in", out_dir / name, subs) for role, name in
              (("cascade_top_h", "cascade_top.h"), ("cascade_top_cpp", "cascade_top.cpp"),
               ("cascade_tb_cpp", "cascade_tb.cpp"))}
@@ -385,10 +394,10 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
     paths.update(synth.write_flow_scripts(out_dir, manifest))
     if tb_windows is None:
         tb_windows = np.random.default_rng(0).normal(0.0, 1.0, (4, n_times, n_chans))
-    if hold and tb_prev_cls is None:
+    if with_prev and tb_prev_cls is None:
         tb_prev_cls = np.zeros(len(tb_windows), np.int64)
     paths["tb_input"] = write_windows(out_dir / TB_INPUT, tb_windows, n_times, n_chans,
-                                      prev_cls=tb_prev_cls if hold else None)
+                                      prev_cls=tb_prev_cls if with_prev else None)
     paths["manifest"] = atomic_write_json(out_dir / MANIFEST, manifest)
     return paths
 
@@ -412,7 +421,8 @@ def write_windows(path: str | Path, windows: np.ndarray, n_times: int, n_chans: 
                   prev_cls: np.ndarray | None = None) -> Path:
     """Write windows ``(n, n_times, n_chans)`` as raw little-endian float32 (testbench input).
 
-    ``prev_cls`` ``(n,)`` in {0, 1} (the gate's hold input) goes to ``<path>.prev``, a byte each.
+    ``prev_cls`` ``(n,)`` in {0, 1} (the gate's previous-decision input) goes to ``<path>.prev``,
+    a byte each.
     """
     x = np.asarray(windows)
     if x.ndim != 3 or x.shape[1:] != (n_times, n_chans) or not np.all(np.isfinite(x)):

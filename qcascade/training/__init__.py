@@ -18,6 +18,7 @@ from qcascade.errors import ConfigError
 __all__ = ["TrainConfig"]
 
 _CLASS_WEIGHTING = ("balanced", "none")
+_GATE_RULES = ("confidence", "confirm_changes", "confirm_ictal_hold")  # = training.gate.GATE_RULES
 
 
 @dataclass(frozen=True)
@@ -46,17 +47,18 @@ class TrainConfig:
         complex_weight_floor: the complex CE of each window is weighted by
             ``floor + (1 - floor) * r`` (r = soft routing probability); 0 trains the complex
             model on routed windows only (``loss.complex_weights``). Default 1: every window
-            counts fully, because the gate's hold routes windows no per-window soft gate sees
-            (ictal windows the simple model confidently calls interictal).
+            counts fully, because the sequential gate rules route windows no per-window soft
+            gate sees (ictal windows the simple model confidently calls interictal).
         tau: confidence threshold of the training-time soft gate, in (0, 1). The deployed
             threshold is re-calibrated on validation windows (``tau.calibrate_tau``).
         gate_sharpness: ``k`` in ``r = sigmoid(k * (tau - |p1 - p0|))``.
-        gate_confirm_ictal: only a confident *interictal* simple answer (``p0 - p1 > tau``) is
-            final; the complex model confirms every ictal call (``training.gate``). The
-            training-time soft gate follows: ``r = sigmoid(k * (tau + p1 - p0))``.
-        gate_hold: after a window is decided ictal, the next window of the same recording
-            goes to the complex model (a seizure in progress stays with it). Off with
-            ``gate_confirm_ictal`` off gives the textbook gate ``|p1 - p0| > tau``.
+        gate: the deployed gate rule (``training.gate``): ``"confidence"`` (textbook,
+            ``|p1 - p0| > tau``), ``"confirm_changes"`` (default: the simple answer is final
+            only when confident AND equal to the previous window's final class, so the complex
+            model confirms every change of state) or ``"confirm_ictal_hold"`` (only a confident
+            interictal answer outside a seizure is final). The training-time soft gate is
+            ``sigmoid(k * (tau - |p1 - p0|))``, and ``sigmoid(k * (tau + p1 - p0))`` for
+            ``confirm_ictal_hold``.
         temp_start: selector softmax temperature at the first epoch of stage 1.
         temp_end: temperature at the last epoch of stage 1 (geometric schedule), kept after.
         class_weighting: ``"balanced"`` or ``"none"``.
@@ -90,8 +92,7 @@ class TrainConfig:
     complex_weight_floor: float = 1.0
     tau: float = 0.5
     gate_sharpness: float = 10.0
-    gate_confirm_ictal: bool = True
-    gate_hold: bool = True
+    gate: str = "confirm_changes"
     temp_start: float = 1.0
     temp_end: float = 0.05
     class_weighting: str = "balanced"
@@ -143,6 +144,8 @@ class TrainConfig:
             raise ConfigError(f"train.tau_routing_tolerance: must be in [0, 1), got {self.tau_routing_tolerance}")
         if self.tau_reference_f1 not in ("best", "complex_only"):
             raise ConfigError(f"train.tau_reference_f1: must be 'best' or 'complex_only', got {self.tau_reference_f1!r}")
+        if self.gate not in _GATE_RULES:
+            raise ConfigError(f"train.gate: must be one of {_GATE_RULES}, got {self.gate!r}")
         if self.tau_grid_size < 2:
             raise ConfigError(f"train.tau_grid_size: must be >= 2, got {self.tau_grid_size}")
 

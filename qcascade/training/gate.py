@@ -2,70 +2,77 @@
 
 The simple model's logits ``z`` give ``p1 - p0 = tanh((z1 - z0) / 2)``, so every rule on the
 probabilities is a rule on the logit difference ``d = z1 - z0`` with ``T = 2 * atanh(tau)``
-(``tau = 1``: ``T = inf``). Three switches make the rule (``TrainConfig.gate_*``):
+(``tau = 1``: ``T = inf``). ``s`` is the simple model's class (``d > 0``) and ``prev`` the final
+class of the previous window of the same recording (0 at a recording's start). The simple
+model's answer is final when (``TrainConfig.gate``):
 
-* **confidence** (both switches off, the textbook cascade): the simple answer is final when
-  ``|p1 - p0| > tau``, i.e. ``|d| > T``; otherwise the complex model decides.
-* ``confirm_ictal``: only a confident *interictal* answer is final, ``p0 - p1 > tau``
-  (``-d > T``). Every window the simple model calls ictal, or is unsure about, is decided by
-  the complex model: a one-electrode model's alarms are confirmed by the all-electrode one.
-* ``hold``: after a window is decided ictal, the next window of the same recording goes to the
-  complex model whatever the simple model says, until the complex model calls a window
-  interictal. A seizure in progress stays with the model that sees every electrode.
+* ``confidence`` (the textbook cascade): ``|d| > T``, i.e. ``|p1 - p0| > tau``;
+* ``confirm_changes`` (default): ``|d| > T`` **and** ``s == prev``. The simple model may only
+  *continue* the current state on its own; every change it proposes (a seizure onset, a false
+  alarm, a drop-out in the middle of a seizure, the seizure's end) is confirmed or rejected by
+  the complex model, which also decides whenever the simple model is unsure;
+* ``confirm_ictal_hold``: ``-d > T`` **and** ``prev == 0``: only a confident interictal answer
+  outside a seizure is final; every ictal call and every window after an ictal decision goes to
+  the complex model (routes the whole seizure).
 
-Why the two switches exist (measured, BENCHMARKS.md): the single-electrode model's errors are
-often *confident* -- ictal windows under a movement artefact, or late phases of a seizure longer
-than any training seizure, that it calls interictal with ``|p1 - p0| > 0.96``. No tau routes
-them, so the textbook gate lost up to 0.04 F1 against the complex model on every window. Those
-errors fall inside seizures the simple model has already flagged, which is what ``hold``
-catches; ``confirm_ictal`` removes the simple model's confident false alarms. The cost is
-routing about the seizure burden plus the false-alarm rate (a few % on long recordings).
+Why not the textbook rule (measured, BENCHMARKS.md / README): the single-electrode model's errors
+are often *confident* -- ictal windows under an artefact burst, or late phases of a seizure longer
+than any training seizure, called interictal with ``|p1 - p0| > 0.96``. No tau routes them. They
+are changes of state, which ``confirm_changes`` hands to the complex model at the cost of a few
+windows per seizure; ``confirm_ictal_hold`` catches them too but routes every seizure window.
 
-The generated C++ top level (``qcascade.hls.toplevel``) implements the same rule: the hold
-needs the previous window's final class, which the host (or stream controller) passes in.
+The generated C++ top level (``qcascade.hls.toplevel``) implements the same rules; with a rule
+that reads ``prev`` it has a one-bit ``prev_cls`` input the host feeds from the last result.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
-__all__ = ["GateRule", "simple_is_final", "cascade_decide", "cascade_predict"]
+__all__ = ["GATE_RULES", "check_rule", "uses_prev", "simple_is_final", "cascade_decide", "cascade_predict"]
+
+#: The gate rules, in the order of the C++ macro ``QCASCADE_GATE_RULE`` (0, 1, 2).
+GATE_RULES = ("confidence", "confirm_changes", "confirm_ictal_hold")
 
 
-@dataclass(frozen=True)
-class GateRule:
-    """The gate's switches (see the module docstring); the default is the textbook gate."""
-
-    confirm_ictal: bool = False
-    hold: bool = False
-
-    @classmethod
-    def from_config(cls, train_cfg) -> "GateRule":
-        """The rule of a :class:`~qcascade.training.TrainConfig`."""
-        return cls(confirm_ictal=bool(train_cfg.gate_confirm_ictal), hold=bool(train_cfg.gate_hold))
-
-    def describe(self) -> str:
-        """A short name for reports: ``confidence``, ``confirm``, ``confidence+hold``, ``confirm+hold``."""
-        return ("confirm" if self.confirm_ictal else "confidence") + ("+hold" if self.hold else "")
+def check_rule(rule: str) -> str:
+    """``rule`` if it is one of :data:`GATE_RULES`, else ValueError."""
+    if rule not in GATE_RULES:
+        raise ValueError(f"gate rule must be one of {GATE_RULES}, got {rule!r}")
+    return rule
 
 
-def simple_is_final(simple_logits: np.ndarray, tau: float, confirm_ictal: bool = False) -> np.ndarray:
-    """``(n,)`` bool: the simple model's answer is final on this window (before the hold).
+def uses_prev(rule: str) -> bool:
+    """Whether ``rule`` reads the previous window's final class (the C++ ``prev_cls`` input)."""
+    return check_rule(rule) != "confidence"
+
+
+def simple_is_final(simple_logits: np.ndarray, tau: float, rule: str = "confidence",
+                    prev_cls: Optional[np.ndarray] = None) -> np.ndarray:
+    """``(n,)`` bool: the simple model's answer is final on this window.
 
     Args:
         simple_logits: ``(n, 2)`` logits.
         tau: threshold in [0, 1].
-        confirm_ictal: only a confident interictal answer is final.
+        rule: one of :data:`GATE_RULES`.
+        prev_cls: ``(n,)`` the previous window's final class; required unless ``rule`` is
+            ``confidence``.
     """
     from qcascade.training.tau import logit_threshold
 
     z = np.asarray(simple_logits, np.float64)
     d = z[:, 1] - z[:, 0]
-    margin = -d if confirm_ictal else np.abs(d)
-    return margin > logit_threshold(tau)
+    thr = logit_threshold(tau)
+    if check_rule(rule) == "confidence":
+        return np.abs(d) > thr
+    if prev_cls is None:
+        raise ValueError(f"gate rule {rule!r} needs prev_cls")
+    prev = np.asarray(prev_cls).ravel()
+    if rule == "confirm_changes":
+        return (np.abs(d) > thr) & ((d > 0).astype(int) == prev)
+    return (-d > thr) & (prev == 0)
 
 
 def _sequence_order(n: int, record_ids: Optional[np.ndarray], start_s: Optional[np.ndarray]):
@@ -82,8 +89,7 @@ def _sequence_order(n: int, record_ids: Optional[np.ndarray], start_s: Optional[
 
 
 def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: float, *,
-                   confirm_ictal: bool = False, hold: bool = False,
-                   record_ids: Optional[np.ndarray] = None,
+                   rule: str = "confidence", record_ids: Optional[np.ndarray] = None,
                    start_s: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
     """Hard-gated cascade decisions.
 
@@ -91,37 +97,39 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
         simple_logits: ``(n, 2)`` logits of the simple model (on the deployed electrode).
         complex_logits: ``(n, 2)`` logits of the complex model (only read where routed).
         tau: confidence threshold in [0, 1].
-        confirm_ictal, hold: the gate's switches (module docstring).
-        record_ids, start_s: ``(n,)`` recording and start time of each window, for the hold:
-            windows are taken in time order within each recording and the hold never crosses
-            recordings. Without them, the windows are one recording in the given order.
+        rule: one of :data:`GATE_RULES` (module docstring).
+        record_ids, start_s: ``(n,)`` recording and start time of each window: windows are
+            taken in time order within each recording, and ``prev`` never crosses recordings.
+            Without them, the windows are one recording in the given order.
 
     Returns:
         ``pred`` ``(n,) int64`` final class, ``routed`` ``(n,) bool`` (the complex model
         decided), ``prev_cls`` ``(n,) int64`` the final class of the previous window of the same
-        recording (0 for a recording's first window): what the C++ top level's hold input gets.
+        recording (0 for a recording's first window): what the C++ top level's input gets.
     """
     zs = np.asarray(simple_logits, np.float64)
     zc = np.asarray(complex_logits, np.float64)
     if zs.shape != zc.shape or zs.ndim != 2 or zs.shape[1] != 2:
         raise ValueError(f"expected two (n, 2) logit arrays, got {zs.shape} and {zc.shape}")
-    final = simple_is_final(zs, tau, confirm_ictal)
     s_cls, c_cls = zs.argmax(1), zc.argmax(1)  # ties -> class 0, like the C++ `z1 > z0`
     n = len(zs)
     prev = np.zeros(n, np.int64)
     order, first = _sequence_order(n, record_ids, start_s)
-    if not hold:
-        routed = ~final
+    if not uses_prev(rule):
+        routed = ~simple_is_final(zs, tau, rule)
         pred = np.where(routed, c_cls, s_cls).astype(np.int64)
         prev[order[1:]] = np.where(first[1:], 0, pred[order[:-1]])
         return {"pred": pred, "routed": routed, "prev_cls": prev}
+    # Sequential: each decision depends on the last. The rule is evaluated for both values of
+    # prev at once (vectorised), then the walk only picks one per window.
+    final_if = {p: simple_is_final(zs, tau, rule, np.full(n, p)) for p in (0, 1)}
     routed = np.zeros(n, bool)
     pred = np.zeros(n, np.int64)
     last = 0
-    for pos, i in enumerate(order.tolist()):  # sequential: each decision depends on the last
+    for pos, i in enumerate(order.tolist()):
         p = 0 if first[pos] else last
         prev[i] = p
-        r = p == 1 or not final[i]
+        r = not final_if[p][i]
         routed[i] = r
         last = int(c_cls[i] if r else s_cls[i])
         pred[i] = last
@@ -129,7 +137,7 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
 
 
 def cascade_predict(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: float,
-                    **rule) -> tuple[np.ndarray, np.ndarray]:
+                    **kw) -> tuple[np.ndarray, np.ndarray]:
     """``(pred, routed)`` of :func:`cascade_decide` (same arguments)."""
-    out = cascade_decide(simple_logits, complex_logits, tau, **rule)
+    out = cascade_decide(simple_logits, complex_logits, tau, **kw)
     return out["pred"], out["routed"]

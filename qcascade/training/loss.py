@@ -5,9 +5,10 @@
 * ``L_simple``: class-weighted cross-entropy of the simple model on every window.
 * ``r = sigmoid(k * (tau - |p1 - p0|))``: the soft, differentiable gate, i.e. the probability
   that the window is routed to the complex model (``|p1 - p0| = |tanh((z1 - z0) / 2)|``);
-  with ``confirm_ictal`` (only confident interictal answers are final, ``training.gate``)
-  ``r = sigmoid(k * (tau + p1 - p0))``. The gate's hold depends on the previous window's
-  decision and has no per-window soft form: ``complex_weight_floor`` covers the windows it routes.
+  with ``confirm_ictal`` (gate rule ``confirm_ictal_hold``: only confident interictal answers
+  can be final, ``training.gate``) ``r = sigmoid(k * (tau + p1 - p0))``. The parts of the rules
+  that read the previous window's decision have no per-window soft form:
+  ``complex_weight_floor`` covers the windows they route.
 * ``L_complex``: class-weighted cross-entropy of the complex model, each window weighted by
   ``stop_gradient(r)``, normalised by the batch size (NOT by ``sum(r)``), so a confident simple
   model (``r -> 0`` everywhere) makes the term vanish. ``r`` is a *data weight* here: letting
