@@ -360,7 +360,7 @@ def step_calibrate(ctx) -> None:
     calibrated = {rule: calibrate_tau(
         zs, zc, va.y, macs_s, macs_c, margin=ctx.cfg.train.tau_margin, grid=ctx.cfg.train.tau_grid(),
         routing_tolerance=ctx.cfg.train.tau_routing_tolerance, reference_f1=ctx.cfg.train.tau_reference_f1,
-        reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]}, **gate_rule(rule, va))
+        margin_windows=ctx.cfg.train.tau_margin_windows, reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]}, **gate_rule(rule, va))
         for rule in GATE_RULES}
     tau, sweep = calibrated[ctx.cfg.train.gate]
     plot_tau_sweep(sweep, ctx.path("tau_sweep.png"), chosen_tau=tau, macs_complex=macs_c,

@@ -142,3 +142,21 @@ def test_best_reference_keeps_a_clearly_better_cascade():
     assert all(r["reference_f1"] == 1.0 for r in sweep_b)
     with pytest.raises(ValueError, match="reference_f1"):
         calibrate_tau(zs, zc, y, 100, 10_000, reference_f1="oracle")
+
+
+def test_margin_is_never_finer_than_one_validation_window():
+    """One missed ictal window out of 20 (sensitivity -0.05) decides nothing with margin_windows=1."""
+    y = np.array([0] * 80 + [1] * 20)
+    zc = np.stack([np.zeros(100), np.where(y == 1, 4.0, -4.0)], 1)  # complex: perfect
+    d = np.where(y == 1, 6.0, -6.0)
+    d[85] = -6.0  # the simple model confidently misses one ictal window
+    d[90] = -0.2  # and is unsure (and wrong) about another
+    zs = np.stack([np.zeros(100), d], 1)
+    kw = dict(macs_simple=1.0, macs_complex=100.0, margin=0.01, grid=[0.0, 0.5, 1.0])
+    tau_strict, rows = calibrate_tau(zs, zc, y, **kw)
+    assert tau_strict == 1.0 and rows[0]["margin"] == 0.01  # only complex-only keeps sensitivity
+    tau_win, rows = calibrate_tau(zs, zc, y, margin_windows=1, **kw)
+    assert tau_win == 0.5 and rows[0]["margin"] == pytest.approx(1 / 20)
+    assert rows[1]["routing_rate"] == 0.01 and rows[1]["sensitivity"] == 0.95
+    with pytest.raises(ValueError, match="margin_windows"):
+        calibrate_tau(zs, zc, y, margin_windows=-1, **kw)

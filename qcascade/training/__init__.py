@@ -63,6 +63,9 @@ class TrainConfig:
         temp_end: temperature at the last epoch of stage 1 (geometric schedule), kept after.
         class_weighting: ``"balanced"`` or ``"none"``.
         tau_margin: allowed drop of val sensitivity and F1 vs complex-only when calibrating tau.
+        tau_margin_windows: the margin is at least this many validation ictal windows'
+            worth (``n / n_ictal_val``); a margin finer than one window cannot be judged on
+            one validation seizure (``tau.calibrate_tau``). 0: ``tau_margin`` alone.
         tau_routing_tolerance: when calibrating tau, the largest qualifying tau whose val
             routing rate is within this share of windows of the smallest qualifying rate wins
             (see ``tau.calibrate_tau``); 0 picks the smallest routing rate outright.
@@ -97,6 +100,7 @@ class TrainConfig:
     temp_end: float = 0.05
     class_weighting: str = "balanced"
     tau_margin: float = 0.01
+    tau_margin_windows: int = 1
     tau_routing_tolerance: float = 0.01
     tau_reference_f1: str = "best"
     tau_grid_size: int = 101
@@ -140,6 +144,8 @@ class TrainConfig:
                 f"train.class_weighting: must be one of {_CLASS_WEIGHTING}, got {self.class_weighting!r}")
         if not 0.0 <= self.tau_margin < 1.0:
             raise ConfigError(f"train.tau_margin: must be in [0, 1), got {self.tau_margin}")
+        if self.tau_margin_windows < 0:
+            raise ConfigError(f"train.tau_margin_windows: must be >= 0, got {self.tau_margin_windows}")
         if not 0.0 <= self.tau_routing_tolerance < 1.0:
             raise ConfigError(f"train.tau_routing_tolerance: must be in [0, 1), got {self.tau_routing_tolerance}")
         if self.tau_reference_f1 not in ("best", "complex_only"):

@@ -53,6 +53,7 @@ def calibrate_tau(
     reference: Optional[Mapping[str, Optional[float]]] = None,
     routing_tolerance: float = 0.0,
     reference_f1: str = "complex_only",
+    margin_windows: int = 0,
     **rule,
 ) -> tuple[float, list[dict]]:
     """Pick the tau with the smallest validation routing rate that keeps quality.
@@ -81,6 +82,10 @@ def calibrate_tau(
         y_val: ``(n,)`` validation labels; must contain ictal windows.
         macs_simple, macs_complex: MACs per window of the simple path and complex model.
         margin: allowed absolute drop of sensitivity and F1.
+        margin_windows: the margin is at least this many validation ictal windows,
+            ``margin_windows / n_ictal``: with 30 ictal validation windows one window moves
+            sensitivity by 0.033, so a margin of 0.01 would demand equality and let a one-window
+            difference decide between a cheap cascade and routing everything.
         grid: tau values in [0, 1]; default ``DEFAULT_GRID`` (0, 0.01, ..., 1).
         reference: optional ``{"sensitivity", "f1"}`` on the same val windows to hold the
             cascade to instead of its own complex model (e.g. the complex-only baseline's val
@@ -125,12 +130,16 @@ def calibrate_tau(
         })
     if not sweep:
         raise ValueError("calibrate_tau: empty grid")
+    if margin_windows < 0:
+        raise ValueError(f"calibrate_tau: margin_windows must be >= 0, got {margin_windows}")
+    margin = max(float(margin), margin_windows / float(y.sum()))
     ref_f1 = ref["f1"] or 0.0
     if reference_f1 == "best":
         ref_f1 = max([ref_f1] + [r["f1"] or 0.0 for r in sweep if r["tau"] < 1.0])
     for r in sweep:
         r["meets_margin"] = bool(r["sensitivity"] >= ref["sensitivity"] - margin - 1e-12
                                  and (r["f1"] or 0.0) >= ref_f1 - margin - 1e-12)
+        r["margin"] = margin
         if reference_f1 == "best":
             r["reference_f1"] = ref_f1
     ok_rows = [r for r in sweep if r["meets_margin"]]
