@@ -54,7 +54,7 @@ def _run_flow(name: str, args: list[str], out: Path) -> str:
         for row in summary["units"]:
             lines.append(f"| {row['patient']} | {_fmt(row['complex_only_f1'])} | " + " | ".join(
                 f"{_fmt(row.get('f1_gate_' + g))} / {_fmt(row.get('routing_gate_' + g))}" for g in gates) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n"  # a blank line ends the table before the next section
 
 
 def _fmt(v) -> str:
