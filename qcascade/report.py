@@ -126,7 +126,8 @@ def write_unit_report(ctx) -> Path:
 def _summary_row(unit: str, m: dict) -> dict:
     t = m["test"]
     row = {"patient": unit, "selected_electrode": m["selected_electrode"], "simple_model": m["simple_model"],
-           "gate": m.get("gate", "confidence"), "tau": m["tau"], "cascade_f1": t["cascade"]["f1"], "complex_only_f1": t["complex_only"]["f1"],
+           "gate": m.get("gate", "confidence"), "tau": m["tau"], "cascade_f1": t["cascade"]["f1"],
+           "complex_only_f1": t["complex_only"]["f1"],
            "simple_only_f1": t["simple_only"]["f1"], "routing_rate": t["cascade"]["routing_rate"],
            "macs_ratio_vs_complex": t["cascade"]["macs_ratio_vs_complex"],
            "event_sensitivity": t["events"]["sensitivity"], "fa_per_hour": t["events"]["fa_per_hour"]}

@@ -139,8 +139,8 @@ def step_csim(ctx) -> None:
     full = np.load(ctx.unit_dir / "test_logits.npz")  # deployed QKeras models on every test window
 
     def simulate(tau: float, out_json):
-        # The hold input of each simulated window: its predecessor's final class in the QKeras
-        # cascade over the whole test recording (the windows simulated are a subset).
+        # The prev_cls input of each simulated window: its predecessor's final class in the
+        # QKeras cascade over the whole test recording (the windows simulated are a subset).
         prev = cascade_decide(full["simple"], full["complex"], tau, **rule)["prev_cls"][idx]
         # Regenerating for another tau recompiles only the top level and testbench.
         generate_toplevel(top_dir, simple_prj=ctx.unit_dir / "hls" / "simple", simple_project=SUBMODELS["simple"][0],

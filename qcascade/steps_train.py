@@ -357,18 +357,20 @@ def step_calibrate(ctx) -> None:
     ref_base = window_metrics(va.y, z_base, z_base.argmax(1))
     # Every gate rule is calibrated the same way, so the report can compare them at their own
     # taus; the configured one is deployed.
+    train = ctx.cfg.train
     calibrated = {rule: calibrate_tau(
-        zs, zc, va.y, macs_s, macs_c, margin=ctx.cfg.train.tau_margin, grid=ctx.cfg.train.tau_grid(),
-        routing_tolerance=ctx.cfg.train.tau_routing_tolerance, reference_f1=ctx.cfg.train.tau_reference_f1,
-        margin_windows=ctx.cfg.train.tau_margin_windows, reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]}, **gate_rule(rule, va))
+        zs, zc, va.y, macs_s, macs_c, margin=train.tau_margin, grid=train.tau_grid(),
+        routing_tolerance=train.tau_routing_tolerance, reference_f1=train.tau_reference_f1,
+        margin_windows=train.tau_margin_windows,
+        reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]}, **gate_rule(rule, va))
         for rule in GATE_RULES}
-    tau, sweep = calibrated[ctx.cfg.train.gate]
+    tau, sweep = calibrated[train.gate]
     plot_tau_sweep(sweep, ctx.path("tau_sweep.png"), chosen_tau=tau, macs_complex=macs_c,
                    title=f"{ctx.unit}: validation tau sweep")
     atomic_save_keras(simple_f, ctx.path("deploy", "simple.h5"))
     atomic_save_keras(complex_f, ctx.path("deploy", "complex.h5"))
     atomic_write_json(ctx.path("deploy", "deploy.json"), {
-        "selected_electrode": e, "simple_model": ctx.cfg.model.simple_model, "tau": tau, "gate": ctx.cfg.train.gate,
+        "selected_electrode": e, "simple_model": ctx.cfg.model.simple_model, "tau": tau, "gate": train.gate,
         "logit_threshold": logit_threshold(tau), "macs_simple": macs_s, "macs_complex": macs_c,
         "bn_fold": fold_err, "complex_only_val": ref_base, "tau_sweep_val": sweep,
         "gate_variants": {rule: {"tau": t_r} for rule, (t_r, _) in calibrated.items()}})
@@ -386,16 +388,16 @@ def gate_rule(rule: str | None, ws) -> dict:
 
 def _gate_variants(dep: dict, zs: np.ndarray, zc: np.ndarray, te) -> dict:
     """Test F1 and routing of every gate rule at the tau calibrated for it on validation."""
-    from qcascade.evaluation import window_metrics
+    from qcascade.evaluation import cascade_efficiency, window_metrics
     from qcascade.training.gate import cascade_predict
 
     out = {}
     for name, v in dep.get("gate_variants", {}).items():
         p, r = cascade_predict(zs, zc, v["tau"], **gate_rule(name, te))
         m = window_metrics(te.y, None, p)
-        out[name] = {"tau": v["tau"], "f1": m["f1"], "sensitivity": m["sensitivity"],
-                     "specificity": m["specificity"], "routing_rate": float(r.mean()),
-                     "macs_ratio_vs_complex": dep["macs_complex"] / (dep["macs_simple"] + float(r.mean()) * dep["macs_complex"])}
+        eff = cascade_efficiency(r, dep["macs_simple"], dep["macs_complex"])
+        out[name] = {"tau": v["tau"], "f1": m["f1"], "sensitivity": m["sensitivity"], "specificity": m["specificity"],
+                     "routing_rate": eff["routing_rate"], "macs_ratio_vs_complex": eff["macs_ratio_vs_complex"]}
     return out
 
 
