@@ -74,9 +74,10 @@ class TrainConfig:
             grid; ``"complex_only"`` of complex-only alone (``tau.calibrate_tau``).
         tau_grid_size: number of evenly spaced tau values in [0, 1] for calibration.
         deterministic_ops: call ``tf.config.experimental.enable_op_determinism()`` (global to
-            the process, cannot be undone). Off by default: it cut the complex model's training
-            throughput by ~35-70 % on 2 CPU cores (bench/bench_training.py), and seeded CPU
-            runs already reproduced exactly in our tests without it.
+            the process, cannot be undone). Off by default: it once cut the complex model's
+            training throughput by ~35-70 % on 2 CPU cores (bench/bench_training.py; no cost in
+            the latest BENCHMARKS.md), and it did not remove the run-to-run drift that README
+            ("Reproducibility") describes.
     """
 
     seed: int = 0
