@@ -123,3 +123,9 @@ def test_config_gate_rule():
     assert TrainConfig.from_dict({"gate": "confidence"}).gate == "confidence"
     with pytest.raises(ConfigError, match="train.gate"):
         TrainConfig.from_dict({"gate": "hold"})
+
+
+def test_config_and_gate_module_list_the_same_rules():
+    from qcascade.training import _GATE_RULES  # kept separate so the config loader needs no numpy/TF
+
+    assert _GATE_RULES == GATE_RULES
