@@ -57,6 +57,12 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
     c = t["cascade"]
     out += [f"Cascade routing rate **{_fmt(c['routing_rate'])}**, average MACs/window "
             f"{c['avg_macs_per_window']:.0f}, **{_fmt(c['macs_ratio_vs_complex'], 1)}x** fewer than complex-only.", ""]
+    pair = m.get("complex_vs_complex_only")
+    if pair:
+        out += [f"Paired baseline: complex-only starts from the cascade complex model's initial weights "
+                f"and sees the same batches; on the test windows the two complex models differ by at most "
+                f"{_fmt(pair['max_abs_logit_diff'])} in a logit and agree on "
+                f"{_fmt(pair['decision_agreement'])} of the decisions.", ""]
     if m.get("gate_variants"):
         out += ["### Gate rules compared (each at the tau calibrated for it on validation)",
                 _table(["gate", "tau", "F1", "sensitivity", "specificity", "routing rate", "MACs ratio"],

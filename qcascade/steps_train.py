@@ -106,7 +106,14 @@ def _int_bits(ctx, name: str, X_calib: np.ndarray) -> dict:
 
 
 def model_factory(ctx, name: str):
-    """``() -> fresh model`` with the unit's measured integer bits (for baselines and resumes)."""
+    """``() -> fresh model`` with the unit's measured integer bits (for baselines and resumes).
+
+    The factory seeds itself, so a model's initial weights and dropout generators depend on
+    ``train.seed`` and ``name`` only, not on what was built before it: the cascade's complex
+    model and the complex-only baseline start from the same weights (paired comparison).
+    """
+    import tensorflow as tf
+
     from qcascade.models import build_model
 
     sets = windows(ctx)
@@ -116,7 +123,13 @@ def model_factory(ctx, name: str):
     kw = {"n_times": ctx.cfg.data.n_times}
     if not name.startswith("simple"):
         kw["n_chans"] = ctx.cfg.data.n_chans
-    return lambda: build_model(name, ctx.cfg.quant, int_bits=ib, **kw)
+    seed = ctx.cfg.train.seed
+
+    def build():
+        tf.keras.utils.set_random_seed(seed)
+        return build_model(name, ctx.cfg.quant, int_bits=ib, **kw)
+
+    return build
 
 
 def _trainer(ctx, load: str | None):
@@ -263,8 +276,10 @@ def _electrode(ctx) -> int:
 
 # ----------------------------------------------------------------------------- baselines
 def step_baselines(ctx) -> None:
-    """Complex-only on all windows and each simple candidate alone, same budget, same test set."""
+    """Complex-only on all windows and each simple candidate alone, same budget, same test set,
+    each BN-folded as the cascade's models are deployed."""
     from qcascade.models.counting import count_macs
+    from qcascade.models.folding import fold_batchnorm
     from qcascade.training.baselines import run_baselines
 
     sets = windows(ctx)
@@ -272,7 +287,8 @@ def step_baselines(ctx) -> None:
     names = ["simple_A", "simple_B", "simple_C"] if ctx.cfg.model.train_candidates else [_simple_name(ctx.cfg)]
     factories = {n: model_factory(ctx, n) for n in names}
     results = run_baselines(model_factory(ctx, "complex"), factories, _electrode(ctx), tr.X, tr.y, te.X, te.y,
-                            ctx.cfg.train, _strategy(ctx), va.X, va.y)
+                            ctx.cfg.train, _strategy(ctx), va.X, va.y,
+                            export=lambda m: fold_batchnorm(m, ctx.cfg.quant))
     out = {}
     for name, res in results.items():
         atomic_save_keras(res.model, ctx.path("baselines", f"{name}.h5"))
@@ -443,6 +459,9 @@ def step_evaluate(ctx) -> None:
                "n_windows": data["n_windows"], "selected_electrode": e, "soz_electrodes": _soz(ctx),
                "simple_model": dep["simple_model"], "tau": tau, "test": test, "tau_sweep": sweep,
                "candidates": cand, "bn_fold": dep["bn_fold"],
+               "complex_vs_complex_only": {
+                   "max_abs_logit_diff": float(np.max(np.abs(zc - z_only))) if len(zc) else 0.0,
+                   "decision_agreement": float(np.mean(zc.argmax(1) == z_only.argmax(1))) if len(zc) else 1.0},
                "gate": rule["rule"],
                "gate_variants": _gate_variants(dep, zs, zc, te)}
     old = ctx.unit_dir / "metrics.json"

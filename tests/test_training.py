@@ -208,6 +208,62 @@ def test_baselines_budget_and_test_metrics():
         json.dumps(r.summary())
 
 
+def seeded_standin_factory(n_chans, filters=8, seed=0):
+    """A factory that seeds itself (as the pipeline's do), with a Dropout layer."""
+    import tensorflow as tf
+
+    def build():
+        tf.keras.utils.set_random_seed(seed)
+        inp = tf.keras.Input((T, n_chans))
+        x = tf.keras.layers.Conv1D(filters, 9, activation="relu", name="conv")(inp)
+        x = tf.keras.layers.GlobalAveragePooling1D(name="pool")(x)
+        x = tf.keras.layers.Dropout(0.3, name="dropout")(x)
+        return tf.keras.Model(inp, tf.keras.layers.Dense(2, name="dense")(x), name="complex_standin")
+
+    return build
+
+
+def test_reseed_dropout_makes_masks_a_function_of_the_seed():
+    import tensorflow as tf
+
+    from qcascade.training.loop import reseed_dropout
+
+    make = seeded_standin_factory(C)
+    a = make()
+    tf.keras.utils.set_random_seed(123)  # b's dropout stream is seeded differently ...
+    b = tf.keras.models.clone_model(a)
+    b.set_weights(a.get_weights())
+    x = tf.ones((4, T, C))
+    assert not np.array_equal(a(x, training=True).numpy(), b(x, training=True).numpy())
+    assert reseed_dropout(a, 7) == reseed_dropout(b, 7) == 1  # ... until both restart from one seed
+    np.testing.assert_array_equal(a(x, training=True).numpy(), b(x, training=True).numpy())
+
+
+def test_complex_only_baseline_is_paired_with_the_cascade_complex_model():
+    """Same initial weights, batches and dropout masks: with the complex CE on every window
+    (``complex_weight_floor`` 1) the baseline IS the cascade's complex model, weight for weight,
+    so the test comparison measures the gate alone."""
+    import tensorflow as tf
+
+    from qcascade.training.baselines import train_complex_only
+    from qcascade.training.stages import CascadeTrainer
+
+    cfg = TrainConfig(**FAST)
+    X, y = toy_data(128)
+    Xt, yt = toy_data(64, seed=2)
+    make_complex = seeded_standin_factory(C)
+    tf.keras.utils.set_random_seed(cfg.seed)
+    sel, simple = standin_selector(), standin_model(1)
+    sel.build((None, T, C))
+    tr = CascadeTrainer(sel, simple, make_complex(), MASK, cfg)
+    for stage in (1, 2, 3):
+        tr.run_stage(stage, X, y, verbose=0)
+    base = train_complex_only(make_complex, X, y, Xt, yt, cfg, verbose=0)
+    assert base.history["loss"] == tr.history["stage2"]["complex"] + tr.history["stage3"]["complex"]
+    for w_cascade, w_base in zip(tr.complex.weights, base.model.weights):
+        np.testing.assert_array_equal(w_cascade.numpy(), w_base.numpy())
+
+
 # ---------------------------------------------------------------- integration with the real models
 def test_real_selector_with_standin_models():
     """The real ChannelSelector (mask passed at call time) trains and anneals in stage 1."""

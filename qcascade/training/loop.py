@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+import zlib
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
@@ -24,9 +25,14 @@ import tensorflow as tf
 
 log = logging.getLogger(__name__)
 
+# Dropout draws from a seeded tf.random.Generator, not Keras 2's legacy stateful op (which drew
+# different masks in two fresh runs with one seed; see qcascade.models, which sets it too).
+# Process-global; it must precede the construction of any layer that is trained here.
+tf.keras.backend.experimental.enable_tf_random_generator()
+
 __all__ = [
     "get_strategy", "set_determinism", "class_weights", "global_batch_for", "index_dataset",
-    "run_epochs", "make_predict_fn", "predict_in_batches", "EpochCallback",
+    "run_epochs", "make_predict_fn", "predict_in_batches", "EpochCallback", "stage_seed", "reseed_dropout",
 ]
 
 # Called after every epoch with (epoch index, logs); logs include loss terms and val metrics.
@@ -67,6 +73,50 @@ def set_determinism(seed: int, deterministic_ops: bool = True) -> None:
     if deterministic_ops and not _DETERMINISM_ON:
         tf.config.experimental.enable_op_determinism()
         _DETERMINISM_ON = True
+
+
+def stage_seed(seed: int, stage: int) -> int:
+    """Global, shuffle and dropout seed of training stage ``stage`` (1-3); the baselines' phases reuse
+    the seeds of the stages whose budget they mirror, so both arms see the same batches."""
+    return int(seed) + 1000 * int(stage)
+
+
+def reseed_dropout(model: tf.keras.Model, seed: int) -> int:
+    """Restart every dropout mask stream of ``model`` from ``seed``.
+
+    Keras seeds each Dropout layer's generator once, from Python's RNG when the layer is built,
+    and the stream then runs on across stages. Restarting it at every stage makes a stage's
+    masks a function of ``seed`` alone: a run resumed at stage 3 draws the masks an
+    uninterrupted run draws, and the complex-only baseline (same initial weights, same batch
+    order) draws the masks the cascade's complex model draws.
+
+    Args:
+        model: a Keras model (nested layers included).
+        seed: stage seed; each layer's stream starts at ``seed`` plus a stable hash of its
+            model and layer name.
+
+    Returns:
+        Number of generators restarted.
+
+    Raises:
+        RuntimeError: a layer of ``model`` draws from Keras' legacy RNG (it was built before
+            ``enable_tf_random_generator``), whose masks cannot be restarted.
+    """
+    n = 0
+    for layer in model.submodules:
+        rng = getattr(layer, "_random_generator", None)
+        if not isinstance(layer, tf.keras.layers.Layer) or rng is None:
+            continue
+        rng_type = getattr(rng, "_rng_type", None)
+        if rng_type == "stateful":
+            rng._maybe_init()  # no-op once the layer is built
+            salt = zlib.crc32(f"{model.name}/{layer.name}".encode()) % 1_000_003
+            rng._generator.reset_from_seed(int(seed) + salt)
+            n += 1
+        elif rng_type == "legacy_stateful":
+            raise RuntimeError(f"{model.name}/{layer.name} draws from Keras' legacy RNG: import "
+                               "qcascade.training.loop before building the model")
+    return n
 
 
 def class_weights(y: np.ndarray, mode: str = "balanced") -> np.ndarray:
@@ -232,6 +282,7 @@ def fit_classifier(
     strategy: Optional[tf.distribute.Strategy] = None,
     batch_size: int = 64,
     seed: int = 0,
+    phase_seeds: Optional[Sequence[int]] = None,
     class_weighting: str = "balanced",
     X_val: Optional[np.ndarray] = None,
     y_val: Optional[np.ndarray] = None,
@@ -247,6 +298,8 @@ def fit_classifier(
         schedule: ``[(epochs, learning_rate), ...]`` phases, each with a fresh Adam (mirrors
             the cascade, where every stage starts a new optimizer).
         strategy, batch_size, seed, class_weighting: as in :class:`~qcascade.training.TrainConfig`.
+        phase_seeds: global, shuffle and dropout seed of each phase (default ``seed + 7919 * phase``);
+            the baselines pass the seeds of the cascade stages they mirror (:func:`stage_seed`).
         X_val, y_val: optional validation windows (val accuracy/F1 logged per epoch).
         callbacks, verbose, desc: see :func:`run_epochs`.
 
@@ -270,11 +323,19 @@ def fit_classifier(
         m = window_metrics(y_val, logits, logits.argmax(1))
         return {"val_f1": m["f1"], "val_sensitivity": m["sensitivity"], "val_accuracy": m["accuracy"]}
 
+    if phase_seeds is None:
+        phase_seeds = [seed + 7919 * phase for phase in range(len(schedule))]
+    if len(phase_seeds) != len(schedule):
+        raise ValueError(f"{len(phase_seeds)} phase seeds for {len(schedule)} schedule phases")
     history: dict[str, list] = {}
-    for phase, (epochs, lr) in enumerate(schedule):
+    for phase, ((epochs, lr), phase_seed) in enumerate(zip(schedule, phase_seeds)):
         if epochs <= 0:
             continue
         opt = optimizer_for(strategy, lr, model.trainable_variables)
+        # What a cascade stage does at its start: the tf.data shuffle order depends on the global
+        # seed too, so it is set here, not just the shuffle op's seed.
+        tf.keras.utils.set_random_seed(int(phase_seed))
+        reseed_dropout(model, phase_seed)
 
         def replica_step(idx, opt=opt):
             x, yb, wb = tf.gather(X_t, idx), tf.gather(y_t, idx), tf.gather(w_t, idx)
@@ -286,7 +347,7 @@ def fit_classifier(
             opt.apply_gradients(zip(grads, model.trainable_variables))
             return {"total": loss}
 
-        h = run_epochs(strategy, replica_step, len(y_np), gb, epochs, seed + 7919 * phase,
+        h = run_epochs(strategy, replica_step, len(y_np), gb, epochs, phase_seed,
                        on_epoch_end=on_epoch_end, callbacks=callbacks, verbose=verbose,
                        desc=f"{desc} phase {phase + 1}")
         h["lr"] = [lr] * epochs

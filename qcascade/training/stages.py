@@ -8,9 +8,10 @@
 
 The selector temperature is annealed geometrically from ``temp_start`` (first epoch of stage
 1) to ``temp_end`` (last epoch of stage 1) and kept at ``temp_end`` afterwards. Every stage
-starts a fresh Adam and re-seeds with ``seed + stage``, so a pipeline that reloads the models
-saved after stage s (plus :meth:`CascadeTrainer.state_dict`) and runs stage s+1 gets the same
-result as an uninterrupted run.
+starts a fresh Adam, re-seeds the global RNGs and restarts every dropout stream from
+:func:`~qcascade.training.loop.stage_seed` (also the shuffle seed), so a pipeline that reloads
+the models saved after stage s (plus :meth:`CascadeTrainer.state_dict`) and runs stage s+1
+gets the same result as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import tensorflow as tf
 from qcascade.evaluation import window_metrics
 from qcascade.training import TrainConfig
 from qcascade.training.loop import (EpochCallback, class_weights, global_batch_for, make_predict_fn,
-                                    optimizer_for, predict_in_batches, run_epochs, set_determinism)
+                                    optimizer_for, predict_in_batches, reseed_dropout, run_epochs,
+                                    set_determinism, stage_seed)
 from qcascade.training.loss import cascade_loss_terms, frozen_gate_loss_terms, per_window_gate_terms
 from qcascade.training.gate import cascade_predict
 
@@ -180,7 +182,9 @@ class CascadeTrainer:
         cfg = self.cfg
         epochs = getattr(cfg, f"epochs_stage{stage}") if epochs is None else int(epochs)
         lr = getattr(cfg, f"lr_stage{stage}")
-        set_determinism(cfg.seed + stage, cfg.deterministic_ops)
+        set_determinism(stage_seed(cfg.seed, stage), cfg.deterministic_ops)
+        for part in (self.selector, self.simple, self.complex):
+            reseed_dropout(part, stage_seed(cfg.seed, stage))
 
         y_np = np.asarray(y_train).astype(np.int32).ravel()
         X_t = tf.convert_to_tensor(np.asarray(X_train, np.float32))
@@ -249,7 +253,7 @@ class CascadeTrainer:
         def on_epoch_end(_epoch):
             return self._val_metrics(X_val, y_val, stage) if X_val is not None else {}
 
-        hist = run_epochs(self.strategy, replica_step, len(y_np), gb, epochs, cfg.seed + 1000 * stage,
+        hist = run_epochs(self.strategy, replica_step, len(y_np), gb, epochs, stage_seed(cfg.seed, stage),
                           on_epoch_start=on_epoch_start, on_epoch_end=on_epoch_end,
                           callbacks=callbacks, verbose=verbose, desc=f"stage {stage}")
         # Leave the temperature where the schedule ends, so saved weights + state are consistent.
