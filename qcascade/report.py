@@ -140,6 +140,8 @@ def _summary_row(unit: str, m: dict) -> dict:
     for name, v in m.get("gate_variants", {}).items():
         row[f"f1_gate_{name}"] = v["f1"]
         row[f"routing_gate_{name}"] = v["routing_rate"]
+    if m.get("complex_vs_complex_only"):
+        row["complex_vs_complex_only_max_abs_logit_diff"] = m["complex_vs_complex_only"]["max_abs_logit_diff"]
     if m.get("soz_electrodes") is not None:
         row["electrode_in_onset_zone"] = m["selected_electrode"] in m["soz_electrodes"]
     if "csim" in m:
