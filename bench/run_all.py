@@ -34,7 +34,7 @@ def _run_flow(name: str, args: list[str], out: Path) -> str:
         return f"## End-to-end: {name}\n`{shown}` FAILED (exit {proc.returncode}) after {wall:.0f} s:\n```\n{tail}\n```\n"
     summary = json.loads((out / "summary.json").read_text())
     keys = ["patient", "selected_electrode", "electrode_in_onset_zone", "gate", "tau", "complex_only_f1",
-            "cascade_f1", "routing_rate", "macs_ratio_vs_complex", "event_sensitivity", "fa_per_hour",
+            "cascade_complex_f1", "cascade_f1", "routing_rate", "macs_ratio_vs_complex", "event_sensitivity", "fa_per_hour",
             "csim_cascade_decision_agreement", "csim_routing_agreement", "complex_vs_complex_only_max_abs_logit_diff"]
     lines = [f"## End-to-end: {name}", f"`{shown}`: wall time **{wall / 60:.1f} min** on {_machine()}.", "",
              "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]

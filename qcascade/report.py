@@ -52,8 +52,10 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
            + (f"(logit threshold {2 * math.atanh(m['tau']):.3f})" if m["tau"] < 1
               else "(tau = 1: every window goes to the complex model; the simple path does not pay off here)"),
            ""]
-    rows = [[name] + [t[name].get(k) for k in METRIC_KEYS] for name in ("simple_only", "complex_only", "cascade")]
-    out += ["### Test windows", _table(["model"] + list(METRIC_KEYS), rows), ""]
+    rows = [[name] + [t[name].get(k) for k in METRIC_KEYS]
+            for name in ("simple_only", "complex_only", "cascade_complex", "cascade") if name in t]
+    out += ["### Test windows", _table(["model"] + list(METRIC_KEYS), rows),
+            "`cascade_complex` is the cascade's own complex model on every window.", ""]
     c = t["cascade"]
     out += [f"Cascade routing rate **{_fmt(c['routing_rate'])}**, average MACs/window "
             f"{c['avg_macs_per_window']:.0f}, **{_fmt(c['macs_ratio_vs_complex'], 1)}x** fewer than complex-only.", ""]
@@ -134,6 +136,7 @@ def _summary_row(unit: str, m: dict) -> dict:
     row = {"patient": unit, "selected_electrode": m["selected_electrode"], "simple_model": m["simple_model"],
            "gate": m.get("gate", "confidence"), "tau": m["tau"], "cascade_f1": t["cascade"]["f1"],
            "complex_only_f1": t["complex_only"]["f1"],
+           "cascade_complex_f1": t["cascade_complex"]["f1"] if "cascade_complex" in t else None,
            "simple_only_f1": t["simple_only"]["f1"], "routing_rate": t["cascade"]["routing_rate"],
            "macs_ratio_vs_complex": t["cascade"]["macs_ratio_vs_complex"],
            "event_sensitivity": t["events"]["sensitivity"], "fa_per_hour": t["events"]["fa_per_hour"]}

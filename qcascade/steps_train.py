@@ -436,13 +436,17 @@ def step_evaluate(ctx) -> None:
     z_only = np.load(ctx.unit_dir / "baselines" / "complex_only_test_logits.npy")
     atomic_save_npz(ctx.path("test_logits.npz"), simple=zs, complex=zc, complex_only=z_only, pred=pred, routed=routed,
                     prev_cls=dec["prev_cls"], y=te.y)
-    preds = {"simple_only": zs.argmax(1), "complex_only": z_only.argmax(1), "cascade": pred}
-    scores = {"simple_only": zs, "complex_only": z_only, "cascade": np.where(routed[:, None], zc, zs)}
+    # "cascade_complex": the cascade's own complex model on every window, so a gap to complex-only
+    # can be split into what the gate did and how the two complex models differ.
+    preds = {"simple_only": zs.argmax(1), "complex_only": z_only.argmax(1), "cascade_complex": zc.argmax(1),
+             "cascade": pred}
+    scores = {"simple_only": zs, "complex_only": z_only, "cascade_complex": zc,
+              "cascade": np.where(routed[:, None], zc, zs)}
     test = {k: window_metrics(te.y, scores[k], preds[k]) for k in preds}
     test["cascade"].update(cascade_efficiency(routed, dep["macs_simple"], dep["macs_complex"]))
     ev = {k: event_metrics(te.y, preds[k], te.start_s, te.record_ids) for k in preds}
     test["events"] = ev["cascade"]
-    test["events_by_model"] = {k: ev[k] for k in ("simple_only", "complex_only")}
+    test["events_by_model"] = {k: ev[k] for k in ("simple_only", "complex_only", "cascade_complex")}
     sweep = []
     for row in dep["tau_sweep_val"]:  # the same grid on test, for the accuracy-vs-cost curve
         p, r = cascade_predict(zs, zc, row["tau"], **rule)

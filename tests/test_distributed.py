@@ -17,20 +17,28 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 sys.path.insert(0, TESTS_DIR)
-from test_training import FAST, C, INFORMATIVE, standin_model, standin_trainer, toy_data
+from test_training import (FAST, C, MASK, T, seeded_standin_factory, standin_model, standin_selector,
+                           toy_data)
 from qcascade.training import TrainConfig
 from qcascade.training.baselines import train_complex_only
 from qcascade.training.loop import get_strategy
+from qcascade.training.stages import CascadeTrainer
 
 strategy = get_strategy()
 cfg = TrainConfig(**{**FAST, "epochs_stage1": 4, "epochs_stage2": 3, "lr_stage1": 1e-2, "lr_stage2": 1e-2})
 X, y = toy_data(200)  # 200 % 32 != 0: the tail is dropped, batches split 16 + 16
 Xv, yv = toy_data(64, seed=1)
-tr = standin_trainer(cfg, strategy)
+make_complex = seeded_standin_factory(C)  # with Dropout: its generator is restarted per stage
+tf.keras.utils.set_random_seed(cfg.seed)
+with strategy.scope():
+    sel, simple = standin_selector(), standin_model(1)
+    sel.build((None, T, C))
+    cplx = make_complex()
+tr = CascadeTrainer(sel, simple, cplx, MASK, cfg, strategy)
 h1 = tr.run_stage(1, X, y, Xv, yv, verbose=0)
 h2 = tr.run_stage(2, X, y, Xv, yv, verbose=0)
 out = tr.predict(Xv)
-base = train_complex_only(lambda: standin_model(C), X, y, Xv, yv, cfg, strategy, verbose=0)
+base = train_complex_only(make_complex, X, y, Xv, yv, cfg, strategy, verbose=0)
 print("RESULT " + json.dumps({
     "strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync,
     "stage1_total": h1["total"], "stage2_complex": h2["complex"], "temperature": h1["temperature"],
@@ -58,3 +66,5 @@ def test_mirrored_strategy_on_two_logical_cpus_trains():
     assert r["temperature"][-1] == 0.05
     assert r["simple_shape"] == [64, 2] and r["complex_shape"] == [64, 2] and r["weights_shape"] == [64, 8]
     assert r["baseline_logits_shape"] == [64, 2]
+    # Paired under MirroredStrategy too: the baseline's first phase is the cascade's stage 2.
+    assert r["baseline_loss"][:len(r["stage2_complex"])] == r["stage2_complex"]

@@ -31,6 +31,7 @@ def test_quick_profile_ends_with_hls_projects_csim_and_report(tmp_path):
     assert m["selected_electrode"] in m["soz_electrodes"]
     # Paired baseline (complex CE on every window): the baseline is the cascade's complex model.
     assert m["complex_vs_complex_only"] == {"max_abs_logit_diff": 0.0, "decision_agreement": 1.0}
+    assert m["test"]["cascade_complex"] == m["test"]["complex_only"]
     assert "Paired baseline" in (unit / "report.md").read_text()
     c = m["csim"]
     assert c["simple"]["decision_agreement"] >= 0.995 and c["complex"]["decision_agreement"] >= 0.995

@@ -239,6 +239,35 @@ def test_reseed_dropout_makes_masks_a_function_of_the_seed():
     np.testing.assert_array_equal(a(x, training=True).numpy(), b(x, training=True).numpy())
 
 
+def test_resume_at_stage_3_draws_the_dropout_masks_of_an_uninterrupted_run():
+    import tensorflow as tf
+
+    from qcascade.training.stages import CascadeTrainer
+
+    cfg = TrainConfig(**FAST)
+    X, y = toy_data(128)
+    make_complex = seeded_standin_factory(C)
+
+    def trainer():
+        tf.keras.utils.set_random_seed(cfg.seed)
+        sel, simple = standin_selector(), standin_model(1)
+        sel.build((None, T, C))
+        return CascadeTrainer(sel, simple, make_complex(), MASK, cfg)
+
+    whole = trainer()
+    for stage in (1, 2):
+        whole.run_stage(stage, X, y, verbose=0)
+    snap = [m.get_weights() for m in (whole.selector, whole.simple, whole.complex)]
+    state = json.loads(json.dumps(whole.state_dict()))
+    h3 = whole.run_stage(3, X, y, verbose=0)
+
+    resumed = trainer()  # a fresh process: its dropout stream has not run through stage 2
+    for m, w in zip((resumed.selector, resumed.simple, resumed.complex), snap):
+        m.set_weights(w)
+    resumed.load_state_dict(state)
+    assert resumed.run_stage(3, X, y, verbose=0)["total"] == h3["total"]
+
+
 def test_complex_only_baseline_is_paired_with_the_cascade_complex_model():
     """Same initial weights, batches and dropout masks: with the complex CE on every window
     (``complex_weight_floor`` 1) the baseline IS the cascade's complex model, weight for weight,
