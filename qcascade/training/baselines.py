@@ -12,9 +12,10 @@ Paired design: each factory is called inside ``strategy.scope()`` after re-seedi
 ``cfg.seed``, and each phase uses the shuffle and dropout seeds of the cascade stage it mirrors
 (:func:`~qcascade.training.loop.stage_seed`). With the pipeline's factories, which seed
 themselves, the complex-only baseline starts from the cascade complex model's initial weights
-and sees the same batches in the same order: a difference between the two arms is the
-cascade's doing, not the luck of one initialisation (two complex models trained from different
-initial weights differed by up to 0.14 F1 on one test seizure).
+and sees the same batches in the same order, so the comparison is not decided by the luck of one
+initialisation (two complex models trained from different initial weights differed by up to
+0.14 F1 on one test seizure). The two training graphs still differ in the last bits of some
+gradients, so over long trainings the arms part numerically (README, "Baselines are paired").
 """
 
 from __future__ import annotations
