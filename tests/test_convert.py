@@ -24,8 +24,8 @@ import time
 import numpy as np
 import pytest
 
-pytest.importorskip("hls4ml")
-tf = pytest.importorskip("tensorflow")
+import hls4ml  # noqa: F401
+import tensorflow as tf
 
 from qcascade.errors import ConfigError, QCascadeError  # noqa: E402
 from qcascade.hls.convert import (TEMPLATE_DIR, compare_keras_hls, compile_models, convert_model,  # noqa: E402

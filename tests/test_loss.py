@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
+import tensorflow as tf
 
 from qcascade.training.loss import (cascade_loss_terms, selection_entropy, soft_routing,  # noqa: E402
                                     weighted_ce)

@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
-pytest.importorskip("qkeras")
+import tensorflow as tf
+import qkeras  # noqa: F401
 
 from qcascade.errors import ConfigError  # noqa: E402
 from qcascade.models import (MODEL_REGISTRY, SINGLE_CHANNEL, build_calibrated_model, build_model,  # noqa: E402

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
+import tensorflow as tf
 
 from qcascade.errors import ConfigError  # noqa: E402
 from qcascade.models.selector import (ChannelSelector, attach_selector, deployed_electrode,  # noqa: E402

@@ -298,7 +298,7 @@ def test_real_selector_with_standin_models():
     """The real ChannelSelector (mask passed at call time) trains and anneals in stage 1."""
     import tensorflow as tf
 
-    selector_mod = pytest.importorskip("qcascade.models.selector")
+    import qcascade.models.selector as selector_mod
     from qcascade.training.stages import CascadeTrainer, takes_mask
 
     cfg = TrainConfig(**{**FAST, "epochs_stage1": 2, "epochs_stage2": 1})
@@ -323,9 +323,9 @@ def test_real_models_through_stages_tau_and_baselines():
     """Real ChannelSelector / simple_A-C / complex (small T x C) through the whole training API."""
     import tensorflow as tf
 
-    models = pytest.importorskip("qcascade.models")
-    selector_mod = pytest.importorskip("qcascade.models.selector")
-    counting = pytest.importorskip("qcascade.models.counting")
+    import qcascade.models as models
+    import qcascade.models.selector as selector_mod
+    import qcascade.models.counting as counting
     from qcascade.evaluation import evaluate_cascade
     from qcascade.training.baselines import run_baselines
     from qcascade.training.stages import CascadeTrainer
