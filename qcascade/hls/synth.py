@@ -60,7 +60,7 @@ def write_flow_scripts(out_dir: Path, manifest: dict) -> dict[str, Path]:
             if not _REL_PATH.match(rel) or ".." in rel.split("/"):
                 raise ConfigError(f"unsafe path for the TCL flow: {rel!r}")
         subs = {"version": __version__, "config_hash": tl.check_token("config_hash", manifest["config_hash"]),
-                "top": tl.check_identifier("top", top), "part": tl.check_token("part", manifest["part"]),
+                "top": tl.check_identifier("top", top), "part": tl.check_part("part", manifest["part"]),
                 "clock_period": repr(tl.check_number("clock_period", manifest["clock_period"], 0.1, 1000.0)),
                 "clock_uncertainty": tl.check_token("clock_uncertainty", manifest["clock_uncertainty"]),
                 "sources": " ".join(sources), "tb_sources": " ".join(tb_sources), "tb_files": "tb_data"}
