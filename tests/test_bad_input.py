@@ -403,12 +403,41 @@ def test_hand_edited_hls_config_is_refused_by_convert(tmp_path, capsys, monkeypa
     monkeypatch.setattr(steps_hw, "deploy_info", lambda ctx: {"selected_electrode": 0})
     monkeypatch.setattr(steps_hw, "windows", lambda ctx: {"train": SimpleNamespace(X=np.zeros((4, 512, 128)))})
     monkeypatch.setattr(steps_hw, "_model_hash", lambda ctx: "0" * 16)
-    before = tree(tmp_path, skip=run)
+    (unit / "hls" / "simple").mkdir()
+    (unit / "hls" / "simple" / "project.tcl").write_text("set part \"xcu250-figd2104-2L-e\"\n")
+    before = tree(tmp_path)
     assert qcascade_main(["convert", "--run", str(run)]) == 2
     msg = error_line(capsys)
     assert str(edited) in msg and "Part" in msg
-    assert not (unit / "hls" / "simple").exists() and not (unit / "hls" / "simple" / "project.tcl").exists()
-    assert tree(tmp_path, skip=run) == before
+    # Refused before the previous project was deleted, and nothing was written anywhere.
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_toplevel_and_flow_script_fields_refuse_injected_text(tmp_path, payload):
+    from qcascade.hls import synth
+    from qcascade.hls import toplevel as tl
+    from qcascade.hls.identifiers import check_identifier, check_part, check_precision, check_token
+
+    for check in (check_identifier, check_part, check_token, check_precision):
+        with pytest.raises(ConfigError):
+            check("field", payload)
+    for field in ("simple_project", "complex_namespace", "config_hash"):
+        kwargs = dict(simple_prj=tmp_path, simple_project="qc_simple", simple_namespace="qc_simple_ns",
+                      complex_prj=tmp_path, complex_project="qc_complex", complex_namespace="qc_complex_ns",
+                      electrode=0, tau=0.5, n_times=512, n_chans=4, config_hash="abc123")
+        kwargs[field] = payload
+        with pytest.raises(ConfigError, match=field):
+            tl.generate_toplevel(tmp_path / "top", **kwargs)
+    manifest = {"top": "cascade_top", "config_hash": "abc", "part": "xcu250-figd2104-2L-e", "clock_period": 5.0,
+                "clock_uncertainty": "12.5%", "designs": {"simple": "models/qc_simple",
+                                                          "complex": "models/qc_complex", "cascade": "."},
+                **{r: {"project": f"qc_{r}", "copy_dir": f"models/qc_{r}"} for r in ("simple", "complex")}}
+    for key in ("part", "clock_uncertainty", "config_hash", "clock_period"):
+        bad = dict(manifest, **{key: payload})
+        with pytest.raises(ConfigError):
+            synth.write_flow_scripts(tmp_path / "flow", bad)
+    assert not list(tmp_path.rglob("design.tcl"))
 
 
 def test_gxx_commands_carry_no_run_path(tmp_path):
