@@ -190,6 +190,12 @@ def synth_main(args: argparse.Namespace | str | Path, steps: Sequence[str] | str
             top, _check_choice("steps", steps, STEPS), _check_choice("designs", designs, DESIGNS))]
         print(shell_commands(plan))
         return {"plan": [{k: str(v) if isinstance(v, Path) else v for k, v in p.items()} for p in plan]}
+    from qcascade.rundir import is_run_dir
+    from qcascade.runlock import RunLock
+
+    if is_run_dir(Path(run_dir)):  # not while a training run rewrites the same projects
+        with RunLock(run_dir):
+            return run_synth(run_dir, steps, designs)
     return run_synth(run_dir, steps, designs)
 
 
