@@ -170,13 +170,26 @@ def check_out_dir(run_dir: Path, cfg: RunConfig, *, force: bool) -> str:
     saved = run_dir / "config.hash"
     try:
         same = saved.read_text().strip() == config_hash(cfg)
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         same = False
+    if not same and _saved_config_matches(run_dir, cfg):
+        same = True  # config.hash damaged, config.yaml intact: prepare_run_dir rewrites the hash
     if not same:
         raise RunDirError(f"{run_dir}: holds a run made with a different config "
                           f"(see {run_dir / 'config.yaml'}); choose another --out, or pass "
                           "--force to replace it")
     return "resume"
+
+
+def _saved_config_matches(run_dir: Path, cfg: RunConfig) -> bool:
+    """True if the run's ``config.yaml`` resolves to ``cfg`` (used when ``config.hash`` is damaged)."""
+    from qcascade.config import load_config
+    from qcascade.errors import ConfigError
+
+    try:
+        return config_hash(load_config(run_dir / "config.yaml")) == config_hash(cfg)
+    except (ConfigError, OSError):
+        return False
 
 
 def prepare_run_dir(run_dir: Path, cfg: RunConfig, *, force: bool, lock: RunLock | None = None) -> bool:
@@ -199,6 +212,14 @@ def prepare_run_dir(run_dir: Path, cfg: RunConfig, *, force: bool, lock: RunLock
     run_dir = Path(run_dir)
     action = check_out_dir(run_dir, cfg, force=force)
     if action == "resume":
+        saved = run_dir / "config.hash"
+        try:
+            intact = saved.read_text().strip() == config_hash(cfg)
+        except (OSError, UnicodeDecodeError):
+            intact = False
+        if not intact:
+            log.warning("%s: damaged, but %s holds this config; rewriting it", saved, run_dir / "config.yaml")
+            atomic_write_text(saved, config_hash(cfg) + "\n")
         return True
     try:
         run_dir.mkdir(parents=True, exist_ok=True)

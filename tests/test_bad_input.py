@@ -451,3 +451,13 @@ def test_gxx_commands_carry_no_run_path(tmp_path):
     manifest["simple"]["project"] = 'qc"; system("id'
     with pytest.raises(ConfigError):
         csim_commands(out, manifest, "g++")
+
+
+def test_damaged_config_hash_is_rebuilt_from_config_yaml(tmp_path, caplog):
+    run = tmp_path / "run"
+    cfg = load_config()
+    prepare_run_dir(run, cfg, force=False)
+    good = (run / "config.hash").read_text()
+    (run / "config.hash").write_bytes(b"\x00\xff")
+    assert prepare_run_dir(run, cfg, force=False) is True  # resumed, not "a different config"
+    assert (run / "config.hash").read_text() == good and "config.hash: damaged" in caplog.text
