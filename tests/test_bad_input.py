@@ -461,3 +461,16 @@ def test_damaged_config_hash_is_rebuilt_from_config_yaml(tmp_path, caplog):
     (run / "config.hash").write_bytes(b"\x00\xff")
     assert prepare_run_dir(run, cfg, force=False) is True  # resumed, not "a different config"
     assert (run / "config.hash").read_text() == good and "config.hash: damaged" in caplog.text
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+@pytest.mark.parametrize("section, key, wrap", [("hls", "part", False), ("data", "patients", True),
+                                                ("hls", "strategy", False), ("hls", "clock_period_ns", False)])
+def test_run_config_strings_refuse_injected_text(tmp_path, capsys, payload, section, key, wrap):
+    cfg = tmp_path / "cfg.yaml"
+    import yaml
+
+    cfg.write_text(yaml.safe_dump({section: {key: [payload] if wrap else payload}}))
+    assert train_entry(["--config", str(cfg), "--out", str(tmp_path / "run")]) == 2
+    assert f"{section}.{key}" in error_line(capsys)
+    assert not (tmp_path / "run").exists()
