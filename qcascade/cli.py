@@ -55,7 +55,9 @@ def resolve_train_config(args: argparse.Namespace):
         flags["pooled"] = True
     if args.seed is not None:
         flags["train"] = {"seed": args.seed}
-    return load_config(args.config, _merge(overrides, flags))
+    # The user's own values are validated first: --quick must not overwrite (and so hide) a bad one.
+    cfg = load_config(args.config, flags)
+    return load_config(args.config, _merge(overrides, flags)) if args.quick else cfg
 
 
 def train_main(args: argparse.Namespace) -> int:

@@ -24,7 +24,12 @@ from qcascade.quant import QuantPolicy
 from qcascade.strict_yaml import from_dict, load_yaml, to_dict
 from qcascade.training import TrainConfig
 
-_PATIENT_ID = re.compile(r"^[A-Za-z0-9_\-]+$")
+_PATIENT_ID = re.compile(r"[A-Za-z0-9_\-]{1,64}\Z")
+_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]{0,63}\Z")  # \Z: a trailing newline is not a part name
+MAX_N_TIMES = 16384  # 32 s at 512 Hz; the models are built for 1 s windows
+MAX_N_CHANS = 1024
+# Keys added after runs existed: left out of config_hash at their default so old runs still resume.
+_HASH_OMIT_AT_DEFAULT = {("data", "nan_policy"): "raise"}
 
 
 @dataclass(frozen=True)
@@ -56,13 +61,17 @@ class DataConfig:
     train_nonictal_stride_s: float = 1.0
     ictal_overlap: float = 0.5
     split: Literal["loso", "lopo"] = "loso"
+    nan_policy: Literal["raise", "zero"] = "raise"
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
     def __post_init__(self):
         if self.dataset != "synthetic" and not self.data_dir:
             raise ConfigError(f"data.data_dir: required for dataset '{self.dataset}'")
-        if self.n_times < 16 or self.n_chans < 1:
-            raise ConfigError("data.n_times / data.n_chans: must be positive (n_times >= 16)")
+        if not 32 <= self.n_times <= MAX_N_TIMES or self.n_times % 32:
+            raise ConfigError(f"data.n_times: {self.n_times} must be a multiple of 32 in [32, {MAX_N_TIMES}] "
+                              "(the complex model pools by 32)")
+        if not 1 <= self.n_chans <= MAX_N_CHANS:
+            raise ConfigError(f"data.n_chans: {self.n_chans} must be in [1, {MAX_N_CHANS}]")
         if self.sfreq != 512.0:
             raise ConfigError("data.sfreq: models are built for 512 Hz; recordings are resampled to it")
         for key in ("stride_s", "train_nonictal_stride_s"):
@@ -114,7 +123,7 @@ class HLSConfig:
     csim_windows: int = 300
 
     def __post_init__(self):
-        if self.part is not None and not re.match(r"^[A-Za-z0-9\-]+$", self.part):
+        if self.part is not None and not _PART.match(self.part):
             raise ConfigError(f"hls.part: {self.part!r} is not an FPGA part name")
         if self.clock_period_ns is not None and not (math.isfinite(self.clock_period_ns) and self.clock_period_ns > 0):
             raise ConfigError("hls.clock_period_ns: must be a positive number")
@@ -181,7 +190,11 @@ def config_to_yaml(cfg: RunConfig) -> str:
 
 def config_hash(cfg: RunConfig) -> str:
     """Short stable hash of the resolved config (stamped into generated C++)."""
-    blob = json.dumps(to_dict(cfg), sort_keys=True).encode()
+    tree = to_dict(cfg)
+    for (section, key), default in _HASH_OMIT_AT_DEFAULT.items():
+        if tree.get(section, {}).get(key) == default:
+            del tree[section][key]
+    blob = json.dumps(tree, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
 
 

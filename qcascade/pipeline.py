@@ -16,7 +16,9 @@ import numpy as np
 from qcascade.config import RunConfig, load_config
 from qcascade.errors import DataError, RunDirError
 from qcascade.io_utils import atomic_write_json
-from qcascade.rundir import Step, prepare_run_dir, run_steps
+from qcascade.rundir import (Step, check_out_dir, check_run_path, check_step_names, prepare_run_dir,
+                             run_step_checked, run_steps)
+from qcascade.runlock import RunLock
 from qcascade.steps_hw import step_convert, step_csim
 from qcascade.steps_train import (step_baselines, step_calibrate, step_evaluate, step_finetune,
                                   step_prepare_data, step_select_electrode, step_train_complex,
@@ -92,8 +94,9 @@ def _discover(cfg: RunConfig, run_dir: Path) -> dict[str, list]:
                                  n_seizures=cfg.data.synthetic.n_seizures, seed=cfg.data.synthetic.seed)
             write_swec_short(cohort, data_dir)  # also writes ground_truth.json (onset zones)
             (data_dir / ".complete").write_text("ok\n")
-        return discover("swec-short", data_dir, patients=cfg.data.patients)
-    return discover(cfg.data.dataset, Path(cfg.data.data_dir), patients=cfg.data.patients)
+        return discover("swec-short", data_dir, patients=cfg.data.patients, nan_policy=cfg.data.nan_policy)
+    return discover(cfg.data.dataset, Path(cfg.data.data_dir), patients=cfg.data.patients,
+                    nan_policy=cfg.data.nan_policy)
 
 
 def _steps_for(cfg: RunConfig) -> list[Step]:
@@ -104,47 +107,71 @@ def run_pipeline(cfg: RunConfig, run_dir: Path, *, force: bool = False, from_ste
                  until_step: str | None = None) -> dict:
     """Run (or resume) the whole flow for every unit, then write ``summary.json``.
 
+    Everything a user can get wrong (step names, ``--out``, patients, data, sizes) is checked
+    before anything is written or deleted; the run directory is locked while the run uses it.
+
     Returns:
         The summary dict (a row per unit and the means).
     """
-    run_dir = Path(run_dir)
-    resumed = prepare_run_dir(run_dir, cfg, force=force)
-    log.info("%s run directory %s", "resuming" if resumed else "new", run_dir)
-    by_patient = _discover(cfg, run_dir)
-    if not by_patient:
-        raise DataError(f"{cfg.data.data_dir or run_dir}: no recordings found")
-    units = {"pooled": [r for recs in by_patient.values() for r in recs]} if cfg.pooled else by_patient
-    steps = _steps_for(cfg)
-    for unit, recordings in units.items():
-        ctx = UnitContext(cfg, run_dir, unit, recordings)
-        run_steps(steps, ctx, ctx.unit_dir, from_step=from_step, until_step=until_step)
-    from qcascade.report import write_summary
+    from qcascade.validate import check_memory, check_synthetic_patients
 
-    return write_summary(run_dir, list(units))
+    run_dir = Path(run_dir)
+    steps = _steps_for(cfg)
+    check_step_names([s.name for s in steps], from_step, until_step)
+    check_out_dir(run_dir, cfg, force=force)
+    by_patient = None
+    if cfg.data.dataset == "synthetic":
+        check_synthetic_patients(cfg)
+    else:
+        by_patient = _discover(cfg, run_dir)  # reads file headers only
+        if not by_patient:
+            raise DataError(f"{cfg.data.data_dir}: no recordings found")
+    check_memory(cfg, by_patient)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunDirError(f"{run_dir}: cannot create the run directory ({exc.strerror})") from exc
+    with RunLock(run_dir) as lock:
+        resumed = prepare_run_dir(run_dir, cfg, force=force, lock=lock)
+        log.info("%s run directory %s", "resuming" if resumed else "new", run_dir)
+        if by_patient is None:
+            by_patient = _discover(cfg, run_dir)
+        units = {"pooled": [r for recs in by_patient.values() for r in recs]} if cfg.pooled else by_patient
+        for unit, recordings in units.items():
+            ctx = UnitContext(cfg, run_dir, unit, recordings)
+            run_steps(steps, ctx, ctx.unit_dir, from_step=from_step, until_step=until_step)
+        from qcascade.report import write_summary
+
+        return write_summary(run_dir, list(units))
 
 
 def rerun_steps(run_dir: Path, step_names: list[str], patients: list[str] | None = None) -> None:
     """Rerun named steps of an existing run (``qcascade convert/csim/report --run``)."""
     run_dir = Path(run_dir)
+    check_run_path(run_dir, "--run")
     if not (run_dir / "config.yaml").exists():
         raise RunDirError(f"{run_dir}: not a qcascade run directory (no config.yaml)")
     cfg = load_config(run_dir / "config.yaml")
-    by_patient = _discover(cfg, run_dir)
-    units = {"pooled": [r for recs in by_patient.values() for r in recs]} if cfg.pooled else by_patient
-    wanted = [s for s in STEPS if s.name in step_names]
-    for unit, recordings in units.items():
-        if patients and unit not in patients:
-            continue
-        ctx = UnitContext(cfg, run_dir, unit, recordings)
-        done = (ctx.unit_dir / "steps.json")
-        if not done.exists():
-            raise RunDirError(f"{ctx.unit_dir}: no completed steps; run train_qkeras.py first")
-        for step in wanted:
-            log.info("[%s] %s ...", unit, step.name)
-            step.fn(ctx)
-    from qcascade.report import write_summary
+    with RunLock(run_dir):
+        by_patient = _discover(cfg, run_dir)
+        units = {"pooled": [r for recs in by_patient.values() for r in recs]} if cfg.pooled else by_patient
+        unknown = sorted(set(patients or ()) - set(units))
+        if unknown:
+            raise RunDirError(f"{run_dir}: no unit(s) {unknown} in this run (units: {', '.join(units)})")
+        wanted = [s for s in STEPS if s.name in step_names]
+        for unit, recordings in units.items():
+            if patients and unit not in patients:
+                continue
+            ctx = UnitContext(cfg, run_dir, unit, recordings)
+            done = (ctx.unit_dir / "steps.json")
+            if not done.exists():
+                raise RunDirError(f"{ctx.unit_dir}: no completed steps; run train_qkeras.py first")
+            for step in wanted:
+                log.info("[%s] %s ...", unit, step.name)
+                run_step_checked(step, ctx)
+        from qcascade.report import write_summary
 
-    write_summary(run_dir, list(units))
+        write_summary(run_dir, list(units))
 
 
 def unit_seed(cfg: RunConfig, unit: str) -> int:

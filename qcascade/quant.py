@@ -79,6 +79,22 @@ class QuantPolicy:
         for g in GROUPS:
             if not 2 <= self.bits(g) <= 32:
                 raise ConfigError(f"quant.{g}_bits must be in 2..32, got {self.bits(g)}")
+            # Every group's activation quantizers start at relu_int_bits integer bits (the
+            # profiled ranges usually need as many) plus a sign and at least one fraction bit;
+            # a narrower group fails only after training, when the models are folded.
+            need = max(self.relu_int_bits, self.weight_int_bits) + 2
+            if self.bits(g) < need:
+                raise ConfigError(f"quant.{g}_bits: {self.bits(g)} bits cannot hold the "
+                                  f"{max(self.relu_int_bits, self.weight_int_bits)} integer bits "
+                                  "(quant.relu_int_bits / quant.weight_int_bits) + sign + 1 fraction bit its "
+                                  f"quantizers need; use >= {need}")
+        for width, integer in (("bias_bits", "bias_int_bits"), ("input_bits", "input_int_bits"),
+                               ("logit_bits", "logit_int_bits")):
+            if getattr(self, integer) + 2 > getattr(self, width):
+                raise ConfigError(f"quant.{width}: {getattr(self, width)} bits cannot hold quant.{integer} = "
+                                  f"{getattr(self, integer)} integer bits + sign + 1 fraction bit")
+        if not 8 <= self.wide_bits <= 64:
+            raise ConfigError(f"quant.wide_bits must be in 8..64, got {self.wide_bits}")
 
     def bits(self, group: str) -> int:
         """Bit width of a layer group (one of :data:`GROUPS`)."""

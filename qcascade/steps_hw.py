@@ -83,6 +83,11 @@ def hls_models(ctx, compile: bool = True) -> dict:
 
     if "hls" in ctx.cache:
         return ctx.cache["hls"]
+    from qcascade.hls.convert import read_hls_config_yaml
+
+    for name in SUBMODELS:  # hand-edited configs are checked before models and windows are loaded
+        if (ctx.unit_dir / "hls" / f"{name}_config.yaml").exists():
+            read_hls_config_yaml(ctx.unit_dir / "hls" / f"{name}_config.yaml")
     simple_m, complex_m = deployed_models(ctx)
     e = deploy_info(ctx)["selected_electrode"]
     calib = windows(ctx)["train"].X[:256]

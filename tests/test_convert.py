@@ -146,7 +146,7 @@ def test_yaml_round_trip_and_templates(folded_c, policy, tmp_path):
                         overrides={"Nonsense": 1})
 
 
-@pytest.mark.parametrize("bad", ["", "1abc", "a-b", "namespace", "class", "a b", "x__y", None])
+@pytest.mark.parametrize("bad", ["", "1abc", "a-b", "namespace", "class", "a b", "x__y", None, "_ns2", "a\n"])
 def test_identifier_validation(bad):
     with pytest.raises(ConfigError):
         validate_identifier(bad, "project_name")
@@ -154,7 +154,7 @@ def test_identifier_validation(bad):
 
 def test_identifiers_ok():
     assert validate_identifier("simple_prj", "p") == "simple_prj"
-    assert validate_identifier("_ns2", "p") == "_ns2"
+    assert validate_identifier("ns2_x", "p") == "ns2_x"
 
 
 def test_softmax_models_are_rejected(policy):

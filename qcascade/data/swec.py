@@ -146,7 +146,7 @@ class Recording:
                     raise DataError(
                         f"{self.source}: NaN/Inf sample(s) on electrode(s) {sorted(set(cols.tolist()))[:10]}, "
                         f"first at sample {start + rows[0]} ({(start + rows[0]) / self.sfreq:.2f} s); "
-                        f"use nan_policy='zero' to zero-fill")
+                        "set data.nan_policy: zero in the run config to zero-fill them")
                 counts["zero_filled"] += int(bad.sum())
                 raw[bad] = 0.0
             yield raw
@@ -308,12 +308,32 @@ def discover_long(root: Path, patients=None, segment_s: float = 3600.0,
             recs.append(Recording(pid, f"{pid}_{hour}h", path, fs, n, shape[1 - axis], spans,
                                   tuple(sz_ids), axis, nan_policy, info={"n_samples_native": n_native,
                                                                           "start_s": t0}))
+        _check_fs_plausible(pdir / f"{pid}_info.mat", fs, recs, segment_s)
         if not covered.all():
             log.warning("%s: seizure(s) %s fall in no file present", pdir,
                         (np.flatnonzero(~covered) + 1).tolist())
         _check_electrodes(recs)
         out[pid] = recs
     return out
+
+
+def _check_fs_plausible(info: Path, fs: float, recs: list[Recording], segment_s: float, tol: float = 0.02) -> None:
+    """Refuse an info-file ``fs`` that makes the hour files the wrong length.
+
+    Hour ``h`` starts at ``(h - 1) * segment_s``, so every file but the last lasts ``segment_s``
+    and none lasts longer. A wrong ``fs`` (1024 for 512 Hz files) halves or doubles every duration
+    and would silently mislabel every seizure span.
+    """
+    last = recs[-1].record_id
+    for rec in recs:
+        duration = rec.info["n_samples_native"] / fs
+        too_long = duration > segment_s * (1 + tol)
+        too_short = rec.record_id != last and duration < segment_s * (1 - tol)
+        if too_long or too_short:
+            implied = rec.info["n_samples_native"] / segment_s
+            raise DataError(f"{info}: fs = {fs:g} Hz makes {rec.path.name} last {duration:.1f} s, but hour files "
+                            f"are {segment_s:g} s long (its {rec.info['n_samples_native']} samples imply "
+                            f"{implied:.0f} Hz); correct fs in {info.name}")
 
 
 def discover(dataset: str, data_dir=None, patients=None, **kwargs) -> dict[str, list[Recording]]:

@@ -33,28 +33,16 @@ from typing import Any
 import numpy as np
 
 from qcascade.errors import ConfigError, QCascadeError
+from qcascade.hls.identifiers import check_identifier, validate_hls_config
 from qcascade.io_utils import atomic_write_text
 from qcascade.quant import FixedType, QuantPolicy, int_bits_for_range, profile_ranges, quantizer_type
 
-_CXX_KEYWORDS = frozenset(
-    "alignas alignof and and_eq asm auto bitand bitor bool break case catch char char16_t char32_t "
-    "class compl concept const consteval constexpr constinit const_cast continue co_await co_return "
-    "co_yield decltype default delete do double dynamic_cast else enum explicit export extern false "
-    "float for friend goto if inline int long mutable namespace new noexcept not not_eq nullptr "
-    "operator or or_eq private protected public register reinterpret_cast requires return short "
-    "signed sizeof static static_assert static_cast struct switch template this thread_local throw "
-    "true try typedef typeid typename union unsigned using virtual void volatile wchar_t while xor "
-    "xor_eq main".split())
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "hls_configs"
 
 
 def validate_identifier(name: str, what: str) -> str:
-    """Raise :class:`ConfigError` unless ``name`` is a usable C/C++ identifier."""
-    if not isinstance(name, str) or not _IDENT.match(name) or name in _CXX_KEYWORDS or "__" in name:
-        raise ConfigError(f"{what} {name!r} is not a valid C++ identifier "
-                          "([A-Za-z_][A-Za-z0-9_]*, no keyword, no '__')")
-    return name
+    """Raise :class:`ConfigError` unless ``name`` is a usable C/C++ identifier (see :mod:`.identifiers`)."""
+    return check_identifier(what, name)
 
 
 _PASS = {"Reshape", "Permute", "UpSampling1D", "Dropout", "Flatten", "ZeroPadding1D",
@@ -186,7 +174,7 @@ def make_hls_config(model, policy: QuantPolicy, calib_X: np.ndarray, *, project_
     base["Model"]["ReuseFactor"] = int(reuse_factor)
     cfg = {"Backend": "Vitis", "Part": part, "ClockPeriod": float(clock_period), "IOType": io_type,
            "ProjectName": project_name, "Namespace": namespace, "HLSConfig": base}
-    return apply_overrides(cfg, overrides)
+    return validate_hls_config(apply_overrides(cfg, overrides), "hls config")
 
 
 def apply_overrides(cfg: dict, overrides: dict) -> dict:
@@ -236,15 +224,12 @@ def write_hls_config_yaml(cfg: dict, path) -> Path:
 
 def read_hls_config_yaml(path) -> dict:
     """Read a YAML config written by :func:`write_hls_config_yaml` (or a hand-edited template)."""
-    import yaml
+    from qcascade.strict_yaml import load_yaml
 
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read hls config: {exc}") from exc
+    data = load_yaml(path) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: hls config must be a mapping")
-    return data
+    return validate_hls_config(data, str(path))
 
 
 def _plain(x: Any) -> Any:
@@ -285,6 +270,7 @@ def convert_model(model, hls_cfg: dict, out_dir, *, project_name: str, namespace
 
     validate_identifier(project_name, "project_name")
     validate_identifier(namespace, "namespace")
+    validate_hls_config(hls_cfg, "hls config")  # nothing unchecked reaches project.tcl or the C++
     _check_exportable(model)
     hcfg = copy.deepcopy(hls_cfg["HLSConfig"])
     if trace:

@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from qcascade.errors import QCascadeError, ToolNotFoundError
+from qcascade.errors import ConfigError, QCascadeError, ToolNotFoundError
 from qcascade.hls import toplevel as tl
+from qcascade.hls.identifiers import check_identifier
 from qcascade.io_utils import atomic_write_json, atomic_write_text
 
 BUILD = "csim_build"
@@ -39,10 +40,15 @@ def csim_commands(out_dir: Path, manifest: dict, cxx: str, werror: bool = False)
     compiles, links, libs = [], [], []
     for role in ("complex", "simple"):  # longest compile first, for parallel builds
         m = manifest[role]
-        p, d = m["project"], Path(m["copy_dir"])
+        p = check_identifier(f"{role} project", m["project"])
+        d = Path("models") / p
+        if m["copy_dir"] != str(d):
+            raise ConfigError(f"{out_dir / tl.MANIFEST}: {role} copy_dir {m['copy_dir']!r} is not {str(d)!r}")
         inc = ["-isystem", str(d / "firmware" / "ap_types")]
         # -fno-gnu-unique: unique symbols would be shared across the libraries despite -Bsymbolic.
-        flags = _FLAGS + ["-fno-gnu-unique", f'-DWEIGHTS_DIR="{out_dir / d / "firmware" / "weights"}"'] + inc
+        # WEIGHTS_DIR is relative to the top-level folder (the testbench runs there): only validated
+        # identifiers reach the macro, never the run path.
+        flags = _FLAGS + ["-fno-gnu-unique", f'-DWEIGHTS_DIR="{d / "firmware" / "weights"}"'] + inc
         compiles.append((f"{p}.o", [cxx, *flags, *_deps(b / f"{p}.o"), "-c", str(d / "firmware" / f"{p}.cpp"),
                                     "-o", str(b / f"{p}.o")]))
         compiles.append((f"{p}_bridge.o", [cxx, *flags, *_deps(b / f"{p}_bridge.o"), "-c", str(d / f"{p}_bridge.cpp"),

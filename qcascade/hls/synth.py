@@ -60,7 +60,7 @@ def write_flow_scripts(out_dir: Path, manifest: dict) -> dict[str, Path]:
             if not _REL_PATH.match(rel) or ".." in rel.split("/"):
                 raise ConfigError(f"unsafe path for the TCL flow: {rel!r}")
         subs = {"version": __version__, "config_hash": tl.check_token("config_hash", manifest["config_hash"]),
-                "top": tl.check_identifier("top", top), "part": tl.check_token("part", manifest["part"]),
+                "top": tl.check_identifier("top", top), "part": tl.check_part("part", manifest["part"]),
                 "clock_period": repr(tl.check_number("clock_period", manifest["clock_period"], 0.1, 1000.0)),
                 "clock_uncertainty": tl.check_token("clock_uncertainty", manifest["clock_uncertainty"]),
                 "sources": " ".join(sources), "tb_sources": " ".join(tb_sources), "tb_files": "tb_data"}
@@ -190,6 +190,12 @@ def synth_main(args: argparse.Namespace | str | Path, steps: Sequence[str] | str
             top, _check_choice("steps", steps, STEPS), _check_choice("designs", designs, DESIGNS))]
         print(shell_commands(plan))
         return {"plan": [{k: str(v) if isinstance(v, Path) else v for k, v in p.items()} for p in plan]}
+    from qcascade.rundir import is_run_dir
+    from qcascade.runlock import RunLock
+
+    if is_run_dir(Path(run_dir)):  # not while a training run rewrites the same projects
+        with RunLock(run_dir):
+            return run_synth(run_dir, steps, designs)
     return run_synth(run_dir, steps, designs)
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import filecmp
 import json
-import keyword
 import math
 import re
 import shutil
@@ -31,6 +30,8 @@ import numpy as np
 
 from qcascade import __version__
 from qcascade.errors import ConfigError, QCascadeError
+# The checks live in one module; re-exported for the callers that import them from here.
+from qcascade.hls.identifiers import check_identifier, check_int, check_number, check_part, check_token  # noqa: F401
 from qcascade.io_utils import atomic_path, atomic_write_json, atomic_write_text
 from qcascade.training.gate import GATE_RULES, uses_prev
 
@@ -53,50 +54,6 @@ GATE_FORMULAS = {
     "confirm_changes": "|z1 - z0| > 2*atanh(tau) and (z1 > z0) == prev_cls",
     "confirm_ictal_hold": "z0 - z1 > 2*atanh(tau) and prev_cls == 0",
 }
-_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}\Z")
-_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:%+-]{0,127}\Z")
-_CXX_RESERVED = {"alignas", "alignof", "and", "asm", "auto", "bool", "char", "class", "concept", "const",
-                 "constexpr", "delete", "double", "enum", "explicit", "export", "extern", "float",
-                 "friend", "inline", "int", "long", "main", "mutable", "namespace", "new", "not", "or",
-                 "private", "protected", "public", "register", "requires", "short", "signed", "sizeof",
-                 "static", "std", "struct", "template", "this", "typedef", "typename", "union",
-                 "unsigned", "using", "virtual", "void", "volatile", "xor", "hls", "nnet", "ap_fixed",
-                 "ap_int", "ap_uint", "ap_ufixed"}
-
-
-# ---------------------------------------------------------------- validation (nothing unchecked reaches C++/TCL)
-def check_identifier(label: str, value: Any) -> str:
-    """Return ``value`` if it is a plain C++/TCL identifier, else raise ConfigError."""
-    if (not isinstance(value, str) or not _IDENT.match(value) or "__" in value
-            or value in _CXX_RESERVED or keyword.iskeyword(value)):
-        raise ConfigError(f"{label}: {value!r} is not a plain identifier ([A-Za-z][A-Za-z0-9_]*, no '__', "
-                          "not a C++ keyword)")
-    return value
-
-
-def check_token(label: str, value: Any) -> str:
-    """Return ``value`` if it is a safe token (part names, hashes, '27%'), else raise ConfigError."""
-    if not isinstance(value, str) or not _TOKEN.match(value):
-        raise ConfigError(f"{label}: {value!r} must match {_TOKEN.pattern}")
-    return value
-
-
-def check_int(label: str, value: Any, lo: int, hi: int) -> int:
-    """Return ``value`` if it is an int (not bool) in ``[lo, hi]``, else raise ConfigError."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-        raise ConfigError(f"{label}: {value!r} must be an integer in [{lo}, {hi}]")
-    return int(value)
-
-
-def check_number(label: str, value: Any, lo: float, hi: float, hi_open: bool = False) -> float:
-    """Return ``value`` as float if finite and in ``[lo, hi]`` (or ``[lo, hi)``), else raise."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    v = float(value) if ok else math.nan
-    if not (math.isfinite(v) and lo <= v and (v < hi if hi_open else v <= hi)):
-        raise ConfigError(f"{label}: {value!r} must be a finite number in [{lo}, {hi}{')' if hi_open else ']'}")
-    return v
-
-
 # ---------------------------------------------------------------- gate and buffer arithmetic
 def gate_threshold(tau: float) -> float:
     """Logit-margin threshold ``2*atanh(tau)``: ``|p1-p0| > tau <=> |z1-z0| > 2*atanh(tau)``.
@@ -355,7 +312,7 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
     simple = inspect_project(simple_prj, simple_project, simple_namespace)
     cplx = inspect_project(complex_prj, complex_project, complex_namespace)
     check_pair(simple, cplx, n_times, n_chans)
-    part = check_token("part", part if part is not None else same_setting(simple, cplx, "part"))
+    part = check_part("part", part if part is not None else same_setting(simple, cplx, "part"))
     clock = check_number("clock_period", clock_period if clock_period is not None
                          else float(same_setting(simple, cplx, "clock_period")), 0.1, 1000.0)
     uncertainty = check_token("clock_uncertainty", simple["settings"].get("clock_uncertainty", "12.5%"))

@@ -26,7 +26,7 @@ import warnings
 
 import numpy as np
 
-from qcascade.errors import QCascadeError
+from qcascade.errors import ConfigError, QCascadeError
 from qcascade.quant import QuantPolicy
 
 _LINEAR = {"QConv1D", "QDense", "QSeparableConv1D"}
@@ -152,8 +152,12 @@ def fold_batchnorm(model, policy: QuantPolicy | None = None, *, drop_dropout: bo
             kern_f = kern * s[:, None]
             bias_f = bias + (beta - mu * s) @ kern
         bits = int(kq.bits) if kq is not None else policy.bits("classifier")
-        kq_new = quantized_bits_(bits, int_bits_for_range(np.max(np.abs(kern_f))))
-        bq_new = quantized_bits_(policy.bias_bits, int_bits_for_range(np.max(np.abs(bias_f))))
+        try:
+            kq_new = quantized_bits_(bits, int_bits_for_range(np.max(np.abs(kern_f))))
+            bq_new = quantized_bits_(policy.bias_bits, int_bits_for_range(np.max(np.abs(bias_f))))
+        except ConfigError as exc:
+            raise ConfigError(f"layer {target.name!r}: its BatchNorm-folded weights need more bits ({exc}); "
+                              "raise the quant.*_bits of its group (or quant.bias_bits)") from None
         tcfg["pointwise_quantizer" if sep else "kernel_quantizer"] = _quant_cfg(kq_new)
         tcfg["bias_quantizer"] = _quant_cfg(bq_new)
         tcfg["use_bias"] = True

@@ -19,6 +19,7 @@ __all__ = ["TrainConfig"]
 
 _CLASS_WEIGHTING = ("balanced", "none")
 _GATE_RULES = ("confidence", "confirm_changes", "confirm_ictal_hold")  # = training.gate.GATE_RULES
+MAX_BATCH_SIZE = 4096  # a larger batch is a typo: one 512x128 batch of 4096 windows is already 1 GiB
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,8 @@ class TrainConfig:
         for name in ("epochs_stage1", "epochs_stage2", "epochs_stage3"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name}: must be >= 0, got {getattr(self, name)}")
-        if self.batch_size < 1:
-            raise ConfigError(f"train.batch_size: must be >= 1, got {self.batch_size}")
+        if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            raise ConfigError(f"train.batch_size: must be in [1, {MAX_BATCH_SIZE}], got {self.batch_size}")
         if self.seed < 0:
             raise ConfigError(f"train.seed: must be >= 0, got {self.seed}")
         for name in ("lr_stage1", "lr_stage2", "lr_stage3", "lr_simple_baseline",
