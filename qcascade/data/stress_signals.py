@@ -49,7 +49,7 @@ def discharge(rng, morphology: str, n: int) -> tuple[np.ndarray, int]:
         n_fast = min(int(lvfa * SFREQ), n // 2)
         out = np.zeros(n)
         out[:n_fast] = np.sin(_chirp_phase(rng.uniform(30, 45), rng.uniform(18, 25), n_fast, False))
-        out[:n_fast] *= np.linspace(0.15, 0.35, n_fast)  # low voltage, relative to the spike-wave
+        out[:n_fast] *= np.linspace(0.08, 0.25, n_fast)  # low voltage, relative to the spike-wave
         rest = n - n_fast
         sharp = np.linspace(2.0, 6.0, rest)
         sw = _spike_wave(_chirp_phase(rng.uniform(6.5, 9.0), rng.uniform(2.0, 3.5), rest), sharp) / 2.5
