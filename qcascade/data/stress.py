@@ -100,9 +100,9 @@ def _zones(rng, n_el: int, multifocal: bool) -> list[list[int]]:
     return zones if rng.random() < 0.5 else zones[::-1]
 
 
-def _background(r, n_times: int, n_el: int, exponent: float, state_sd: float) -> np.ndarray:
+def _background(r, n_times: int, n_el: int, exponent: float, knee_hz: float, state_sd: float) -> np.ndarray:
     """``(n_times, n_el)`` float32 unit-std aperiodic background, neighbours correlated, slowly modulated."""
-    noise = _powerlaw(r, n_times, n_el + 2, exponent=exponent)
+    noise = _powerlaw(r, n_times, n_el + 2, exponent=exponent, knee_hz=knee_hz)
     bg = noise[1:-1] * 0.5
     bg += 0.3 * (noise[:-2] + noise[2:])
     bg += 0.25 * noise[:1]
@@ -143,8 +143,9 @@ def make_stress_patient(patient_id: str, seed: int, n_electrodes: int, n_seizure
     line = sorted(rng.choice(live, n_line, replace=False).tolist())
     line_hz = float(rng.choice([50.0, 60.0]))
     morphs = [str(m) for m in rng.choice(MORPHOLOGIES, 2, replace=False)]
-    exponent, state_sd = rng.uniform(-3.0, -2.0), rng.uniform(0.1, 0.3)
-    base_amp, spike_rate, artefact_rate = rng.uniform(2.5, 6.0), rng.uniform(3, 15), rng.uniform(0.8, 2.5)
+    # Exponent and knee measured against Bonn C+D band powers (docs/stress_cohort.md).
+    exponent, knee_hz, state_sd = rng.uniform(-3.2, -2.5), rng.uniform(2.0, 6.0), rng.uniform(0.1, 0.3)
+    base_amp, spike_rate, artefact_rate = rng.uniform(2.5, 8.0), rng.uniform(3, 15), rng.uniform(0.8, 2.5)
     gains = rng.uniform(0.5, 1.5, n_el).astype(np.float32)
     spike_rates = np.full(n_el, rng.uniform(0.1, 0.5))
     spike_rates[in_zone] = spike_rate
@@ -156,11 +157,11 @@ def make_stress_patient(patient_id: str, seed: int, n_electrodes: int, n_seizure
         dur = r.uniform(*seizure_s)
         n_times = int(round((pre_ictal_s + dur + post_ictal_s) * SFREQ))
         onset, offset = int(round(pre_ictal_s * SFREQ)), n_times - int(round(post_ictal_s * SFREQ))
-        eeg = _background(r, n_times, n_el, exponent, state_sd)
+        eeg = _background(r, n_times, n_el, exponent, knee_hz, state_sd)
         zi = (k - 1) % len(zones) if multifocal else 0
         spread = str(r.choice(["focal", "spreading"] if multifocal else ["focal", "spreading", "generalised"],
                               p=[0.5, 0.5] if multifocal else [0.35, 0.45, 0.2]))
-        amp = base_amp * r.uniform(0.7, 1.3) if r.random() > 0.15 else r.uniform(1.2, 2.0)  # some subtle
+        amp = base_amp * r.uniform(0.7, 1.3) if r.random() > 0.15 else r.uniform(1.0, 2.0)  # some subtle
         morph = morphs[zi] if multifocal else morphs[int(r.random() < 0.3)]
         sz = add_seizure(r, eeg, onset, offset, zones[zi], morph, spread, amp, postictal=r.random() < 0.7,
                          max_radius=max(1, gap // 2) if multifocal else None)

@@ -33,12 +33,17 @@ def _chirp_phase(f0: float, f1: float, n: int, geometric: bool = True) -> np.nda
 
 
 def discharge(rng, morphology: str, n: int) -> tuple[np.ndarray, int]:
-    """The onset-zone waveform of one seizure: ``((n,) float32, n_fast)``.
+    """The onset-zone waveform of one seizure: ``((n,) float32, n_fast)``, unit RMS after the fast onset.
 
     ``n_fast`` is the length of a leading low-voltage fast segment (0 when the morphology has
-    none), during which the caller attenuates the background (decrement). Amplitudes are relative
-    (peak envelope about 1); the caller scales them.
+    none), during which the caller attenuates the background (decrement). The caller scales the
+    waveform (its RMS is then the amplitude in background standard deviations).
     """
+    wave, n_fast = _discharge(rng, morphology, n)
+    return (wave / np.sqrt(np.mean(wave[n_fast:] ** 2))).astype(np.float32), n_fast
+
+
+def _discharge(rng, morphology: str, n: int) -> tuple[np.ndarray, int]:
     t = np.arange(n) / SFREQ
     dur = n / SFREQ
     grow = np.clip(t / rng.uniform(2.0, 6.0), 0, 1)  # recruitment: amplitude builds up
@@ -52,21 +57,21 @@ def discharge(rng, morphology: str, n: int) -> tuple[np.ndarray, int]:
         out[:n_fast] *= np.linspace(0.08, 0.25, n_fast)  # low voltage, relative to the spike-wave
         rest = n - n_fast
         sharp = np.linspace(2.0, 6.0, rest)
-        sw = _spike_wave(_chirp_phase(rng.uniform(6.5, 9.0), rng.uniform(2.0, 3.5), rest), sharp) / 2.5
+        sw = _spike_wave(_chirp_phase(rng.uniform(6.5, 9.0), rng.uniform(3.0, 4.5), rest), sharp) / 2.5
         out[n_fast:] = sw * np.clip(np.arange(rest) / SFREQ / 3.0, 0, 1)
         return (out * fade).astype(np.float32), n_fast
     if morphology == "rhythmic_theta_delta":
-        phase = _chirp_phase(rng.uniform(5.0, 8.0), rng.uniform(2.0, 4.0), n)
+        phase = _chirp_phase(rng.uniform(5.0, 8.0), rng.uniform(2.5, 4.5), n)
         out = np.sin(phase) + rng.uniform(0.2, 0.5) * np.sin(2 * phase + rng.uniform(0, np.pi))
         return (out / 1.3 * grow * fade).astype(np.float32), 0
     if morphology == "polyspike":
-        slow = _chirp_phase(rng.uniform(2.5, 4.0), rng.uniform(1.2, 2.0), n)
+        slow = _chirp_phase(rng.uniform(3.0, 5.0), rng.uniform(2.0, 3.0), n)
         gate = (np.mod(slow, 2 * np.pi) < 2 * np.pi * rng.uniform(0.35, 0.6)).astype(float)
         fast = np.exp(8.0 * (np.cos(2 * np.pi * rng.uniform(12, 25) * t) - 1.0))
         out = gate * (fast - 0.1) - 0.25 * np.cos(slow - 2.0)  # spikes on a slow wave
         return (out * grow * fade).astype(np.float32), 0
     if morphology == "hypersynchronous":
-        phase = _chirp_phase(rng.uniform(0.8, 1.5), rng.uniform(3.0, 4.5), n)
+        phase = _chirp_phase(rng.uniform(1.0, 2.0), rng.uniform(4.0, 6.0), n)
         out = _spike_wave(phase, np.linspace(10.0, 4.0, n)) / 2.5
         return (out * fade).astype(np.float32), 0
     raise ValueError(f"unknown morphology {morphology!r} (have {MORPHOLOGIES})")
