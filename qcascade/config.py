@@ -51,7 +51,7 @@ class BonnConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if not self.sets or any(s not in ("A", "B", "C", "D", "E") for s in self.sets) or len(set(self.sets)) < len(self.sets):
+        if not self.sets or not set(self.sets) <= set("ABCDE") or len(set(self.sets)) < len(self.sets):
             raise ConfigError(f"data.bonn.sets: {list(self.sets)} must be distinct letters among A, B, C, D, E")
         if "E" not in self.sets or self.sets == ("E",):
             raise ConfigError("data.bonn.sets: needs E (ictal) and at least one seizure-free set")

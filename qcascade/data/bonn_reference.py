@@ -2,11 +2,11 @@
 k-fold cross-validation grouped by segment (the folds of ``info["fold_group"]``).
 
 SOURCES.txt beside the data reports, for C+D vs E on 174-sample windows at the native rate,
-accuracy 0.954, F1 0.954, AUC 0.990. Measured here with 10 seeded folds: accuracy and AUC agree,
-and its F1 is the *support-weighted* F1 over both classes (0.951); the ictal class's own F1, which
-is what the pipeline's ``metrics.json`` reports, is 0.925 on the same predictions. :func:`line_length_reference` reproduces that measurement on
-native-rate windows (a check of the reader) and on the pipeline's 512-sample windows at 512 Hz
-(a check of the resampling). Run::
+accuracy 0.954, F1 0.954, AUC 0.990. :func:`line_length_reference` repeats that measurement on
+native-rate windows (a check of the reader) and on the pipeline's 512-sample windows at 512 Hz (a
+check of the resampling). Measured with 10 seeded folds: accuracy and AUC agree, and the reference's
+F1 is the *support-weighted* F1 over both classes (0.951 here); the ictal class's own F1, which is
+what the pipeline's ``metrics.json`` reports, is 0.925 on the same predictions. Run::
 
     python -m qcascade.data.bonn_reference --data-dir ../shared/data/bonn [--sets C D E]
 """
@@ -41,7 +41,8 @@ def grouped_cv(features: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict:
     Returns:
         ``{"accuracy", "f1", "f1_weighted", "auc"}`` on the pooled held-out predictions (each window
         scored by the model that did not see its segment; ``f1`` is the ictal class's, as in the
-        pipeline's metrics, ``f1_weighted`` the support-weighted mean over both classes), plus ``"folds"``: the same per group, and ``"n_windows"``.
+        pipeline's metrics, ``f1_weighted`` the support-weighted mean over both classes), plus
+        ``"folds"``: the same per group, and ``"n_windows"``.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, f1_score, roc_auc_score

@@ -117,7 +117,8 @@ def cohort_features(patients, seed: int = 0) -> dict:
             acc[g] += part[g]
         for m, f in part["morphology"]:
             acc["morphology"].setdefault(m, []).append(f)
-    out = {g: np.concatenate(acc[g]) if acc[g] else np.zeros((0, len(FEATURES))) for g in ("ictal", "interictal", "artefact")}
+    out = {g: np.concatenate(acc[g]) if acc[g] else np.zeros((0, len(FEATURES)))
+           for g in ("ictal", "interictal", "artefact")}
     out["morphology"] = {m: np.concatenate(v) for m, v in sorted(acc["morphology"].items())}
     return out
 
@@ -156,8 +157,9 @@ def compare(bonn_dir, seed: int = 0, n_patients: int = 8) -> dict:
     from qcascade.data.synthetic import make_patient
 
     bonn = bonn_features(bonn_dir)
-    default = cohort_features((make_patient(f"ID{i + 1}", seed=int(np.random.SeedSequence([seed, i]).generate_state(1)[0]),
-                                            n_seizures=5) for i in range(3)), seed)
+    default_seeds = [int(np.random.SeedSequence([seed, i]).generate_state(1)[0]) for i in range(3)]  # as make_cohort
+    default = cohort_features((make_patient(f"ID{i + 1}", seed=s, n_seizures=5) for i, s in enumerate(default_seeds)),
+                              seed)
     stress = cohort_features(iter_stress_patients(n_patients, seed), seed)
     groups = {f"bonn/{g}": f for g, f in bonn.items()}
     for name, c in (("default", default), ("stress", stress)):
