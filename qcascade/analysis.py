@@ -310,7 +310,7 @@ def _plots(per_patient: dict, easy: dict, out_dir: Path) -> None:
 
 def add_analyze_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the ``qcascade analyze`` options to ``parser``."""
-    parser.add_argument("--dataset", choices=["synthetic", "swec-short", "swec-long"], default="synthetic")
+    parser.add_argument("--dataset", choices=["synthetic", "swec-short", "swec-long", "bonn"], default="synthetic")
     parser.add_argument("--data-dir", default=None, help="dataset folder (synthetic: generated in memory if absent)")
     parser.add_argument("--out", required=True, help="output folder for analysis.json/.md and plots")
     parser.add_argument("--patients", nargs="*", default=None, help="patient folder names (default: all)")

@@ -23,8 +23,8 @@ QUICK_OVERRIDES = {
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="YAML run config (defaults: the synthetic cohort)")
-    p.add_argument("--dataset", choices=["synthetic", "swec-short", "swec-long"])
-    p.add_argument("--data-dir", type=Path, help="root of a SWEC-ETHZ folder (ID<n>/...)")
+    p.add_argument("--dataset", choices=["synthetic", "swec-short", "swec-long", "bonn"])
+    p.add_argument("--data-dir", type=Path, help="root of a SWEC-ETHZ folder (ID<n>/...), or the Bonn folder")
     p.add_argument("--patient", action="append", metavar="ID",
                    help="restrict the run to this patient (repeatable)")
     p.add_argument("--pooled", action="store_true",

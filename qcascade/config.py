@@ -48,10 +48,27 @@ class SyntheticConfig:
 
 
 @dataclass(frozen=True)
+class BonnConfig:
+    """The Bonn dataset (see :mod:`qcascade.data.bonn`): which sets, and the grouped folds."""
+
+    sets: tuple[str, ...] = ("C", "D", "E")
+    n_folds: int = 10
+    seed: int = 0
+
+    def __post_init__(self):
+        if not self.sets or not set(self.sets) <= set("ABCDE") or len(set(self.sets)) < len(self.sets):
+            raise ConfigError(f"data.bonn.sets: {list(self.sets)} must be distinct letters among A, B, C, D, E")
+        if "E" not in self.sets or self.sets == ("E",):
+            raise ConfigError("data.bonn.sets: needs E (ictal) and at least one seizure-free set")
+        if not 2 <= self.n_folds <= 100:
+            raise ConfigError("data.bonn.n_folds: must be in [2, 100]")
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """Which recordings, how they are cut into windows, and how they are split."""
 
-    dataset: Literal["synthetic", "swec-short", "swec-long"] = "synthetic"
+    dataset: Literal["synthetic", "swec-short", "swec-long", "bonn"] = "synthetic"
     data_dir: Optional[str] = None
     patients: Optional[tuple[str, ...]] = None
     n_times: int = 512
@@ -63,6 +80,7 @@ class DataConfig:
     split: Literal["loso", "lopo"] = "loso"
     nan_policy: Literal["raise", "zero"] = "raise"
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    bonn: BonnConfig = field(default_factory=BonnConfig)
 
     def __post_init__(self):
         if self.dataset != "synthetic" and not self.data_dir:

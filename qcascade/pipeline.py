@@ -95,6 +95,10 @@ def _discover(cfg: RunConfig, run_dir: Path) -> dict[str, list]:
             write_swec_short(cohort, data_dir)  # also writes ground_truth.json (onset zones)
             (data_dir / ".complete").write_text("ok\n")
         return discover("swec-short", data_dir, patients=cfg.data.patients, nan_policy=cfg.data.nan_policy)
+    if cfg.data.dataset == "bonn":
+        b = cfg.data.bonn
+        return discover("bonn", Path(cfg.data.data_dir), patients=cfg.data.patients, sets=b.sets,
+                        n_folds=b.n_folds, seed=b.seed)
     return discover(cfg.data.dataset, Path(cfg.data.data_dir), patients=cfg.data.patients,
                     nan_policy=cfg.data.nan_policy)
 
