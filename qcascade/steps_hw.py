@@ -18,7 +18,7 @@ import shutil
 import numpy as np
 
 from qcascade.config import config_hash
-from qcascade.errors import ConfigError
+from qcascade.errors import ConfigError, QCascadeError
 from qcascade.io_utils import atomic_write_json, atomic_write_text
 from qcascade.steps_train import deploy_info, deployed_models, windows
 
@@ -226,6 +226,8 @@ def step_csim(ctx) -> None:
     probe_tau = float(np.clip(np.round(np.tanh(np.median(np.abs(z[:, 1] - z[:, 0])) / 2), 3), 0.001, 0.999))
     probe = simulate(probe_tau, ctx.path("csim_probe_tau.json"))
     res = simulate(dep["tau"], ctx.path("csim.json"))
+    res.update(_vitis_tb(top_dir, te, full, dep["tau"], rule))
+    atomic_write_json(ctx.path("csim.json"), res)
     atomic_write_text(ctx.path("csim.md"), csim_markdown(res) + "\n\n### Probe tau (both paths exercised)\n\n"
                       + csim_markdown(probe))
     mpath = ctx.unit_dir / "metrics.json"
@@ -242,6 +244,35 @@ def step_csim(ctx) -> None:
     atomic_write_json(mpath, metrics)
 
 
+CLOSED_LOOP_MAX_WINDOWS = 600  # C simulation of the complex model: ~0.1 s a window
+
+
+def _vitis_tb(top_dir, te, full, tau: float, rule: dict) -> dict:
+    """Testbench data (routed windows, both prev_cls) with expected results, and the closed loop."""
+    from qcascade.hls.testbench import closed_loop, run_tb, select_tb_windows, write_tb_data
+    from qcascade.training.gate import cascade_decide
+
+    prev = cascade_decide(full["simple"], full["complex"], tau, **rule)["prev_cls"]
+    idx, prev_sel = select_tb_windows(full["simple"], prev, tau, rule["rule"], n=16, min_routed=4)
+    tb = write_tb_data(top_dir, te.X[idx], prev_sel)
+    proc = run_tb(top_dir)  # as Vitis csim runs it: must pass against its own expected results
+    if proc.returncode != 0:
+        raise QCascadeError(f"{top_dir}: cascade_tb failed on its own expected results:\n{proc.stderr[-2000:]}")
+    # The recording with the most ictal windows, in time order, from its start.
+    rec = max(np.unique(te.record_ids), key=lambda r: (int(te.y[te.record_ids == r].sum()), str(r)))
+    order = np.flatnonzero(te.record_ids == rec)
+    order = order[np.argsort(te.start_s[order], kind="stable")]
+    if len(order) > CLOSED_LOOP_MAX_WINDOWS:
+        log.info("closed loop: first %d of %d windows of recording %s", CLOSED_LOOP_MAX_WINDOWS, len(order), rec)
+        order = order[:CLOSED_LOOP_MAX_WINDOWS]
+    loop = closed_loop(top_dir, te.X[order], tau=tau, rule=rule["rule"], keras_simple=full["simple"][order],
+                       keras_complex=full["complex"][order])
+    loop["recording"] = str(rec)
+    if loop["agreement_with_python_on_cpp_logits"] != 1.0:
+        raise QCascadeError(f"{top_dir}: closed-loop C++ cascade disagrees with the Python cascade: {loop}")
+    return {"vitis_tb": {k: tb[k] for k in ("n_windows", "n_routed", "prev_cls_values")}, "closed_loop": loop}
+
+
 def write_hw_summary(ctx) -> dict | None:
     """``hw_summary.json``: target, per-block resources/latency, layers, fit, real-time margin, energy.
 
@@ -249,7 +280,6 @@ def write_hw_summary(ctx) -> dict | None:
     design that does not fit its target is logged as an error; with ``strict`` it is refused
     (:class:`~qcascade.errors.QCascadeError`, after the summary is written).
     """
-    from qcascade.errors import QCascadeError
     from qcascade.hls.design import fit_banner, hw_summary
     from qcascade.hls.power import find_power_report, parse_power_report
     from qcascade.hls.reports import parse_hls_dir
