@@ -3,7 +3,7 @@
 Sections: streaming of long-term SWEC files (windows/s, peak memory at two lengths), training
 throughput of the custom loop vs ``model.fit``, and timed end-to-end runs of ``train_qkeras.py``
 (``--quick`` and the full synthetic default, and the synthetic cohort read as a SWEC short-term
-folder) with their headline metrics. ``--only`` selects sections.
+folder) with their headline metrics, and the hardware ESTIMATE of the finished run per FPGA target. ``--only`` selects sections.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def _machine() -> str:
     return f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
 
 
-SECTIONS = ("streaming", "training", "quick", "full", "swec-short")
+SECTIONS = ("streaming", "training", "quick", "full", "swec-short", "hardware")
 
 
 def _section(name: str) -> str:
@@ -89,6 +89,9 @@ def _section(name: str) -> str:
     if name == "training":
         from bench.bench_training import run as run_training
         return "## Training throughput\n\n" + run_training()
+    if name == "hardware":  # after quick/full: re-sizes the finished run for every target profile
+        from bench.bench_hardware import run as run_hardware
+        return "## Hardware ESTIMATE per target\n\n" + run_hardware()
     work = ROOT / "bench" / "out"
     if name == "quick":
         return _run_flow("--quick profile", ["--quick"], work / "quick")

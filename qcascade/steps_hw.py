@@ -61,22 +61,6 @@ def _templates(ctx) -> dict[str, str]:
     return {"simple": f"simple_{ctx.cfg.model.simple_model}", "complex": "complex"}
 
 
-def _describe(name: str, model, cfg: dict) -> list[dict]:
-    """Layer table of ``model`` converted in memory with ``cfg`` (nothing written, no compile)."""
-    import tempfile
-
-    import hls4ml
-
-    from qcascade.hls.sizing import describe_graph
-
-    with tempfile.TemporaryDirectory(prefix="qcascade_sizing_") as tmp:
-        g = hls4ml.converters.convert_from_keras_model(
-            model, output_dir=tmp, project_name=cfg["ProjectName"], namespace=cfg["Namespace"], backend="Vitis",
-            hls_config=copy.deepcopy(cfg["HLSConfig"]), io_type=cfg["IOType"], part=cfg["Part"],
-            clock_period=cfg["ClockPeriod"])
-        return describe_graph(g, name)
-
-
 def _hls_configs(ctx, models: dict, calib: dict) -> dict[str, dict]:
     """The run's hls configs (``hls/<name>_config.yaml``): measured types, sized ReuseFactors.
 
@@ -84,7 +68,7 @@ def _hls_configs(ctx, models: dict, calib: dict) -> dict[str, dict]:
     a ReuseFactor in the file survive a regeneration (see :mod:`qcascade.hls.design`).
     """
     from qcascade.hls.convert import load_template, make_hls_config, read_hls_config_yaml, write_hls_config_yaml
-    from qcascade.hls.design import plan_configs
+    from qcascade.hls.design import describe_config, plan_configs
     from qcascade.hls.targets import load_target
 
     h = ctx.cfg.hls
@@ -109,7 +93,7 @@ def _hls_configs(ctx, models: dict, calib: dict) -> dict[str, dict]:
                                      part=s["part"], clock_period=s["clock_period"], io_type=h.io_type,
                                      overrides=tmpl)
     rf = settings["complex"]["reuse_factor"] if h.reuse_factor else None
-    plan = plan_configs(cfgs, lambda name, cfg: _describe(name, models[name], cfg), templates=templates, old=old,
+    plan = plan_configs(cfgs, lambda name, cfg: describe_config(name, models[name], cfg), templates=templates, old=old,
                         target=load_target(h.target), clock_ns=settings["complex"]["clock_period"],
                         window_period_s=ctx.cfg.data.stride_s, safety=h.realtime_safety,
                         n_times=ctx.cfg.data.n_times, global_rf=rf, global_strategy=h.strategy)

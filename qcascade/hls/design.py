@@ -95,6 +95,20 @@ def plan_configs(cfgs: dict[str, dict], describe, *, templates: dict[str, dict],
             "plan": plan}
 
 
+def describe_config(name: str, model, cfg: dict) -> list[dict]:
+    """Layer table of ``model`` converted in memory with hls config ``cfg`` (nothing written or compiled)."""
+    import tempfile
+
+    import hls4ml
+
+    with tempfile.TemporaryDirectory(prefix="qcascade_sizing_") as tmp:
+        g = hls4ml.converters.convert_from_keras_model(
+            model, output_dir=tmp, project_name=cfg["ProjectName"], namespace=cfg["Namespace"], backend="Vitis",
+            hls_config=copy.deepcopy(cfg["HLSConfig"]), io_type=cfg["IOType"], part=cfg["Part"],
+            clock_period=cfg["ClockPeriod"])
+        return sizing.describe_graph(g, name)
+
+
 def _vendor_block(rep: dict) -> dict | None:
     cs, vs = rep.get("csynth") or {}, rep.get("vsynth") or {}
     if not (cs or vs):
