@@ -82,7 +82,7 @@ def _machine() -> str:
 SECTIONS = ("streaming", "training", "quick", "full", "swec-short", "hardware")
 
 
-def _section(name: str) -> str:
+def _section(name: str, hardware_run: Path | None = None) -> str:
     if name == "streaming":
         from bench.bench_streaming import run as run_streaming
         return "## Streaming long-term SWEC files\n\n" + run_streaming()
@@ -91,7 +91,7 @@ def _section(name: str) -> str:
         return "## Training throughput\n\n" + run_training()
     if name == "hardware":  # after quick/full: re-sizes the finished run for every target profile
         from bench.bench_hardware import run as run_hardware
-        return "## Hardware ESTIMATE per target\n\n" + run_hardware()
+        return "## Hardware ESTIMATE per target\n\n" + run_hardware(hardware_run)
     work = ROOT / "bench" / "out"
     if name == "quick":
         return _run_flow("--quick profile", ["--quick"], work / "quick")
@@ -111,13 +111,15 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     ap.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS),
                     help="rerun these sections; the others keep their last measured text")
+    ap.add_argument("--hardware-run", type=Path, help="finished run for the hardware section "
+                    "(default bench/out/full, else bench/out/quick)")
     args = ap.parse_args(argv)
     # Each section is kept in its own file with its own time stamp, so rerunning one section
     # does not discard (or pretend to re-measure) the others.
     sections_dir = ROOT / "bench" / "sections"
     for name in args.only:
         stamp = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC at commit {_commit()}, {_machine()}"
-        atomic_write_text(sections_dir / f"{name}.md", f"<!-- measured {stamp} -->\n{_section(name)}")
+        atomic_write_text(sections_dir / f"{name}.md", f"<!-- measured {stamp} -->\n{_section(name, args.hardware_run)}")
     parts = ["# Benchmarks", "",
              "Written by `make bench` (`python -m bench.run_all`; `--only SECTION` reruns one section). "
              "Every number below was measured by the run named in its section header.", ""]

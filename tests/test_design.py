@@ -73,3 +73,51 @@ def test_power_report_parser_rejects_other_files():
         pytest.skip(f"{rpt} not present")
     with pytest.raises(QCascadeError, match="Total On-Chip Power"):
         parse_power_report(rpt)
+
+
+def _ctx(tmp_path, strict: bool, rf_block1: int):
+    import json
+    from types import SimpleNamespace
+
+    from qcascade.config import load_config
+
+    unit = tmp_path / "ID1"
+    (unit / "hls").mkdir(parents=True)
+    for name, rows in _tables(rf_block1=rf_block1).items():
+        (unit / "hls" / f"{name}_layers.json").write_text(json.dumps(rows))
+
+    def path(*parts):
+        p = unit.joinpath(*parts)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    cfg = load_config(overrides={"hls": {"strict": strict}})
+    return SimpleNamespace(cfg=cfg, unit_dir=unit, run_dir=tmp_path, unit="ID1", path=path, cache={})
+
+
+def test_a_design_that_does_not_fit_is_loud_and_strict_refuses_it(tmp_path, caplog):
+    from qcascade.report import write_unit_report
+    from qcascade.steps_hw import write_hw_summary
+
+    ctx = _ctx(tmp_path / "loose", strict=False, rf_block1=1)  # 20,480 DSP multipliers on a 220-DSP part
+    summary = write_hw_summary(ctx)
+    assert summary["fits"] is False and (ctx.unit_dir / "hw_summary.json").exists()
+    assert any("DOES NOT FIT" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    report = write_unit_report(ctx).read_text().splitlines()
+    assert "DOES NOT FIT xc7z020" in report[2]  # right under the title
+    strict = _ctx(tmp_path / "strict", strict=True, rf_block1=1)
+    with pytest.raises(QCascadeError, match="hls.strict.*DOES NOT FIT"):
+        write_hw_summary(strict)
+    ok = _ctx(tmp_path / "ok", strict=True, rf_block1=2560)
+    assert write_hw_summary(ok)["fits"] is True
+
+
+def test_strict_flag_reaches_the_config():
+    import argparse
+
+    from qcascade.cli import add_train_arguments, resolve_train_config
+
+    p = argparse.ArgumentParser()
+    add_train_arguments(p)
+    assert resolve_train_config(p.parse_args(["--strict"])).hls.strict is True
+    assert resolve_train_config(p.parse_args([])).hls.strict is False
