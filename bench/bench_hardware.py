@@ -82,7 +82,8 @@ def run(run_dir: Path | None = None) -> str:
             s = estimate_unit(run_dir / unit, target, cfg.data.stride_s, cfg.hls.realtime_safety,
                               cfg.data.n_times, cfg.data.n_chans)
             c, e, t = s["cascade"], s["energy"], s["target"]
-            row = [target, t["part"], t["clock_period_ns"], unit, c["dsp"], c["bram_18k"], c["lut"], c["latency_cycles"],
+            row = [target, t["part"], t["clock_period_ns"], unit, c["dsp"], c["bram_18k"], c["lut"],
+                   c["latency_cycles"],
                    f"{s['realtime_margin']:.1f}", max(x["parallel_products"] for x in s["layers"]),
                    f"{e['simple_nj']:.0f}", f"{e['complex_nj']:.0f}", f"{e['cascade_nj_per_window']:.0f}",
                    f"{e['simple_fraction_of_complex']:.3f}", f"{e['routing_rate']:.3f}", s["fits"]]

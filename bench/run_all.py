@@ -119,7 +119,8 @@ def main(argv=None) -> int:
     sections_dir = ROOT / "bench" / "sections"
     for name in args.only:
         stamp = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC at commit {_commit()}, {_machine()}"
-        atomic_write_text(sections_dir / f"{name}.md", f"<!-- measured {stamp} -->\n{_section(name, args.hardware_run)}")
+        text = _section(name, args.hardware_run)
+        atomic_write_text(sections_dir / f"{name}.md", f"<!-- measured {stamp} -->\n{text}")
     parts = ["# Benchmarks", "",
              "Written by `make bench` (`python -m bench.run_all`; `--only SECTION` reruns one section). "
              "Every number below was measured by the run named in its section header.", ""]

@@ -115,7 +115,8 @@ def test_cascade_fit_margin_and_energy():
     assert cas["realtime_margin"] == pytest.approx(1.0 / (worst * 10e-9))
     assert cas["bram_18k"] == 12 + 100 + 57  # + the window buffer
     buf = cas["window_buffer"]
-    assert cas["energy_nj_per_window"] == pytest.approx(10 + buf["write_energy_nj"] + 0.25 * (100 + buf["read_energy_nj"]))
+    expected = 10 + buf["write_energy_nj"] + 0.25 * (100 + buf["read_energy_nj"])
+    assert cas["energy_nj_per_window"] == pytest.approx(expected)
     assert cas["simple_energy_fraction_of_complex"] == pytest.approx(0.1)
     assert cas["fits"] and cas["problems"] == []
     over = est.estimate_cascade(s, _model(600_000, 300, 100, 20_000, 100.0, parallel=5000), n_times=512,

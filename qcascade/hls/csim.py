@@ -346,7 +346,8 @@ def csim_markdown(result: dict) -> str:
               f"- C++ gate vs Python reference gate on the C++ logits: {c['gate_agreement_cpp_vs_python']:.4f}"]
     if result.get("vitis_tb"):
         tb = result["vitis_tb"]
-        lines.append(f"- Vitis testbench data: {tb['n_windows']} test windows, {tb['n_routed']} routed, prev_cls values "
+        lines.append(f"- Vitis testbench data: {tb['n_windows']} test windows, {tb['n_routed']} routed, "
+                     "prev_cls values "
                      f"{tb['prev_cls_values'] or 'n/a (gate without prev_cls)'}; expected results from this g++ run "
                      "(`cascade_tb` exits 1 on any difference)")
     if result.get("closed_loop"):

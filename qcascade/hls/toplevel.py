@@ -405,6 +405,9 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
         tb_prev_cls = np.zeros(len(tb_windows), np.int64)
     paths["tb_input"] = write_windows(out_dir / TB_INPUT, tb_windows, n_times, n_chans,
                                       prev_cls=tb_prev_cls if with_prev else None)
+    # New testbench input: expected results of an earlier generation no longer apply
+    # (qcascade.hls.testbench.write_tb_data writes them from the g++ C simulation).
+    (out_dir / TB_EXPECTED).unlink(missing_ok=True)
     paths["manifest"] = atomic_write_json(out_dir / MANIFEST, manifest)
     return paths
 
