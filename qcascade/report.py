@@ -181,6 +181,12 @@ def _summary_row(unit: str, m: dict) -> dict:
 def write_summary(run_dir: Path, units: list[str]) -> dict:
     """``summary.json`` (a row per unit and the means) and a top-level ``report.md``."""
     rows = [_summary_row(u, m) for u in units if (m := _read_json(run_dir / u / "metrics.json"))]
+    for row in rows:
+        hw = _read_json(run_dir / row["patient"] / "hw_summary.json")
+        if hw and hw.get("target"):
+            row.update(hw_target=hw["target"]["name"], hw_fits=hw.get("fits"),
+                       hw_realtime_margin=hw.get("realtime_margin"), hw_dsp=hw["cascade"].get("dsp"),
+                       hw_bram_18k=hw["cascade"].get("bram_18k"))
     means = {}
     for key in rows[0] if rows else ():
         vals = [r[key] for r in rows if isinstance(r.get(key), (int, float)) and not isinstance(r.get(key), bool)
