@@ -210,7 +210,7 @@ def step_csim(ctx) -> None:
     probe_tau = float(np.clip(np.round(np.tanh(np.median(np.abs(z[:, 1] - z[:, 0])) / 2), 3), 0.001, 0.999))
     probe = simulate(probe_tau, ctx.path("csim_probe_tau.json"))
     res = simulate(dep["tau"], ctx.path("csim.json"))
-    res.update(_vitis_tb(top_dir, te, full, dep["tau"], rule))
+    res.update(_vitis_tb(top_dir, te, full, dep["tau"], rule, simple_m, dep["selected_electrode"]))
     atomic_write_json(ctx.path("csim.json"), res)
     atomic_write_text(ctx.path("csim.md"), csim_markdown(res) + "\n\n### Probe tau (both paths exercised)\n\n"
                       + csim_markdown(probe))
@@ -231,14 +231,20 @@ def step_csim(ctx) -> None:
 CLOSED_LOOP_MAX_WINDOWS = 600  # C simulation of the complex model: ~0.1 s a window
 
 
-def _vitis_tb(top_dir, te, full, tau: float, rule: dict) -> dict:
+def _vitis_tb(top_dir, te, full, tau: float, rule: dict, simple_model, electrode: int) -> dict:
     """Testbench data (routed windows, both prev_cls) with expected results, and the closed loop."""
-    from qcascade.hls.testbench import closed_loop, run_tb, select_tb_windows, write_tb_data
+    from qcascade.hls.testbench import blend_candidates, closed_loop, run_tb, select_tb_windows, write_tb_data
     from qcascade.training.gate import cascade_decide
 
     prev = cascade_decide(full["simple"], full["complex"], tau, **rule)["prev_cls"]
-    idx, prev_sel = select_tb_windows(full["simple"], prev, tau, rule["rule"], n=16, min_routed=4)
-    tb = write_tb_data(top_dir, te.X[idx], prev_sel)
+    X, z = te.X, full["simple"]
+    extra = blend_candidates(X, te.y, z, prev, tau, rule["rule"], simple_model, electrode, want=4)
+    if extra is not None:  # the deployed tau routes (almost) no test window: add blended windows
+        X, z, prev = (np.concatenate([X, extra["X"]]), np.concatenate([z, extra["z"]]),
+                      np.concatenate([prev, extra["prev"]]))
+    idx, prev_sel = select_tb_windows(z, prev, tau, rule["rule"], n=16, min_routed=4)
+    tb = write_tb_data(top_dir, X[idx], prev_sel)
+    tb["n_blended"] = int(np.sum(idx >= len(te.X)))
     proc = run_tb(top_dir)  # as Vitis csim runs it: must pass against its own expected results
     if proc.returncode != 0:
         raise QCascadeError(f"{top_dir}: cascade_tb failed on its own expected results:\n{proc.stderr[-2000:]}")
@@ -254,7 +260,8 @@ def _vitis_tb(top_dir, te, full, tau: float, rule: dict) -> dict:
     loop["recording"] = str(rec)
     if loop["agreement_with_python_on_cpp_logits"] != 1.0:
         raise QCascadeError(f"{top_dir}: closed-loop C++ cascade disagrees with the Python cascade: {loop}")
-    return {"vitis_tb": {k: tb[k] for k in ("n_windows", "n_routed", "prev_cls_values")}, "closed_loop": loop}
+    return {"vitis_tb": {k: tb[k] for k in ("n_windows", "n_routed", "prev_cls_values", "n_blended")},
+            "closed_loop": loop}
 
 
 def write_hw_summary(ctx) -> dict | None:

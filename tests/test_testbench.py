@@ -89,3 +89,20 @@ def test_vitis_style_build_is_bit_exact_with_gcc_csim(built):
     proc = subprocess.run([str(exe)], cwd=top, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr  # every line equal to the g++ csim's
     assert "PASS" in proc.stdout
+
+
+def test_blend_candidates_only_when_the_gate_routes_too_little():
+    class Margin:  # a stand-in simple model: logits (0, mean of the window)
+        def predict(self, x, verbose=0):
+            m = x.mean(axis=(1, 2))
+            return np.stack([np.zeros_like(m), m], 1)
+
+    rng = np.random.default_rng(1)
+    y = np.array([0] * 20 + [1] * 20)
+    X = np.where(y[:, None, None] == 1, 3.0, -3.0) + rng.normal(0, 0.1, (40, 8, 2))
+    z = Margin().predict(X)
+    prev = np.zeros(40, int)
+    extra = tb.blend_candidates(X, y, z, prev, 0.5, "confidence", Margin(), 0)
+    assert extra is not None and len(extra["X"]) >= 4  # blends sit at margin ~0: routed
+    assert tb.blend_candidates(X, y, z, prev, 0.5, "confirm_changes", Margin(), 0) is None
+    assert tb.blend_candidates(X, y, np.zeros((40, 2)), prev, 0.5, "confidence", Margin(), 0) is None

@@ -1,7 +1,9 @@
 """The Vitis testbench data of a generated cascade top level, and the closed-loop check.
 
 * :func:`select_tb_windows` picks test windows that exercise the whole design: routed and
-  final windows and, for the gate rules that read it, both values of the previous class.
+  final windows and, for the gate rules that read it, both values of the previous class. When the
+  deployed ``confidence`` gate routes fewer than four test windows, :func:`blend_candidates` adds
+  averages of an ictal and a non-ictal test window (``vitis_tb.n_blended`` counts them).
 * :func:`write_tb_data` writes them as the testbench input and runs the g++ C simulation once to
   write the expected results (``tb_data/cascade_expected.txt``). ``cascade_tb`` run without
   arguments (as Vitis csim and cosim run it) compares every line with that file and exits 1 on a
@@ -69,6 +71,29 @@ def select_tb_windows(z_simple: np.ndarray, prev: np.ndarray, tau: float, rule: 
             if not np.any(sel == value):
                 sel[np.flatnonzero(~routed[idx])[-1] if np.any(~routed[idx]) else -1] = value
     return idx, sel
+
+
+def blend_candidates(X: np.ndarray, y: np.ndarray, z: np.ndarray, prev: np.ndarray, tau: float, rule: str,
+                     simple_model, electrode: int, want: int = 4, n_pairs: int = 256, seed: int = 0) -> dict | None:
+    """Extra candidate windows when the deployed gate routes fewer than ``want`` test windows.
+
+    Only needed for the ``confidence`` rule (the others can route any confident window through
+    prev_cls): averages of an ictal and a non-ictal test window sit between the classes, where
+    the simple model is unsure. Returns ``{"X", "z", "prev"}`` of the blends the QKeras simple model
+    routes, or None when the test windows suffice (or blends do not help).
+    """
+    if uses_prev(rule) or (~simple_is_final(np.asarray(z, np.float64), tau, rule)).sum() >= want:
+        return None
+    ictal, other = np.flatnonzero(np.asarray(y) == 1), np.flatnonzero(np.asarray(y) == 0)
+    if not len(ictal) or not len(other):
+        return None
+    rng = np.random.default_rng(seed)
+    Xb = 0.5 * (X[rng.choice(ictal, n_pairs)] + X[rng.choice(other, n_pairs)])
+    zb = np.asarray(simple_model.predict(Xb[:, :, electrode:electrode + 1], verbose=0), np.float64)
+    keep = ~simple_is_final(zb, tau, rule)
+    if not keep.any():
+        return None
+    return {"X": Xb[keep], "z": zb[keep], "prev": np.zeros(int(keep.sum()), np.int64)}
 
 
 def write_tb_data(top_dir: str | Path, X: np.ndarray, prev_cls: np.ndarray | None) -> dict:
