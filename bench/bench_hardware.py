@@ -69,21 +69,25 @@ def run(run_dir: Path | None = None) -> str:
     run_dir = Path(run_dir)
     cfg = load_config(run_dir / "config.yaml")
     units = [u["patient"] for u in json.loads((run_dir / "summary.json").read_text())["units"]]
-    head = ["target", "part", "clock ns", "unit", "DSP", "BRAM18K", "LUT", "worst latency (cycles)",
-            "real-time margin", "max parallel products", "E simple (nJ)", "E complex (nJ)",
+    head = ["target", "part", "clock ns", "unit", "DSP", "BRAM18K", "LUT", "DSP / BRAM / LUT used",
+            "worst latency (cycles)", "worst latency (ms)", "real-time margin", "max parallel products", "E simple (nJ)", "E complex (nJ)",
             "E cascade / window (nJ)", "simple / complex energy", "routing rate", "fits"]
     lines = [f"Run `{run_dir.relative_to(ROOT) if run_dir.is_relative_to(ROOT) else run_dir}` re-sized for each "
              f"target in memory (`python -m bench.bench_hardware {run_dir}`; the rules are in `hw_summary.json`). "
              f"Budget: window stride {cfg.data.stride_s} s / realtime_safety {cfg.hls.realtime_safety:g}. "
-             "All numbers are the analytic ESTIMATE (no Vitis/Vivado here); energy is dynamic energy only.", "",
+             "All numbers are the analytic ESTIMATE (no Vitis/Vivado here). Energy is dynamic energy only, from "
+             "per-operation constants that do not depend on the part (static power needs Vivado report_power); "
+             "cascade = E_simple + buffer write + routing rate x (E_complex + buffer replay).", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for target in available_targets():
         for unit in units:
             s = estimate_unit(run_dir / unit, target, cfg.data.stride_s, cfg.hls.realtime_safety,
                               cfg.data.n_times, cfg.data.n_chans)
             c, e, t = s["cascade"], s["energy"], s["target"]
+            u = c["utilisation"]
             row = [target, t["part"], t["clock_period_ns"], unit, c["dsp"], c["bram_18k"], c["lut"],
-                   c["latency_cycles"],
+                   f"{100 * u['dsp']:.0f} / {100 * u['bram_18k']:.0f} / {100 * u['lut']:.0f} %",
+                   c["latency_cycles"], f"{c['latency_cycles'] * t['clock_period_ns'] * 1e-6:.2f}",
                    f"{s['realtime_margin']:.1f}", max(x["parallel_products"] for x in s["layers"]),
                    f"{e['simple_nj']:.0f}", f"{e['complex_nj']:.0f}", f"{e['cascade_nj_per_window']:.0f}",
                    f"{e['simple_fraction_of_complex']:.3f}", f"{e['routing_rate']:.3f}", s["fits"]]
