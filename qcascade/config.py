@@ -193,8 +193,14 @@ def config_to_yaml(cfg: RunConfig) -> str:
 
 
 def config_hash(cfg: RunConfig) -> str:
-    """Short stable hash of the resolved config (stamped into generated C++)."""
-    blob = json.dumps(to_dict(cfg), sort_keys=True).encode()
+    """Short stable hash of the resolved config (stamped into generated C++).
+
+    ``hls.strict`` is left out: it only decides whether a non-fitting design is an error, so a run
+    can be resumed or re-reported with or without ``--strict``.
+    """
+    d = to_dict(cfg)
+    d["hls"] = {k: v for k, v in d["hls"].items() if k != "strict"}
+    blob = json.dumps(d, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
 
 

@@ -121,3 +121,10 @@ def test_strict_flag_reaches_the_config():
     add_train_arguments(p)
     assert resolve_train_config(p.parse_args(["--strict"])).hls.strict is True
     assert resolve_train_config(p.parse_args([])).hls.strict is False
+
+
+def test_strict_does_not_change_the_run_identity():
+    from qcascade.config import config_hash, load_config
+
+    assert config_hash(load_config(overrides={"hls": {"strict": True}})) == config_hash(load_config())
+    assert config_hash(load_config(overrides={"hls": {"target": "u250"}})) != config_hash(load_config())

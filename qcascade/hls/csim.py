@@ -348,8 +348,9 @@ def csim_markdown(result: dict) -> str:
         tb = result["vitis_tb"]
         lines.append(f"- Vitis testbench data: {tb['n_windows']} test windows, {tb['n_routed']} routed, "
                      "prev_cls values "
-                     f"{tb['prev_cls_values'] or 'n/a (gate without prev_cls)'}; expected results from this g++ run "
-                     "(`cascade_tb` exits 1 on any difference)")
+                     f"{tb['prev_cls_values'] or 'n/a (gate without prev_cls)'}"
+                     + (f" ({tb['n_blended']} blended from an ictal and a non-ictal window)" if tb.get("n_blended") else "")
+                     + "; expected results from this g++ run (`cascade_tb` exits 1 on any difference)")
     if result.get("closed_loop"):
         cl = result["closed_loop"]
         lines.append(f"- closed loop (class fed back inside the design) over recording {cl.get('recording')}: "
