@@ -72,7 +72,8 @@ def run(run_dir: Path | None = None) -> str:
     head = ["target", "part", "clock ns", "unit", "DSP", "BRAM18K", "LUT", "DSP / BRAM / LUT used",
             "worst latency (cycles)", "worst latency (ms)", "real-time margin", "max parallel products", "E simple (nJ)", "E complex (nJ)",
             "E cascade / window (nJ)", "simple / complex energy", "routing rate", "fits"]
-    lines = [f"Run `{run_dir.relative_to(ROOT) if run_dir.is_relative_to(ROOT) else run_dir}` re-sized for each "
+    shown = run_dir.relative_to(ROOT) if run_dir.is_relative_to(ROOT) else run_dir
+    lines = [f"Run `{shown}` re-sized for each "
              f"target in memory (`python -m bench.bench_hardware {run_dir}`; the rules are in `hw_summary.json`). "
              f"Budget: window stride {cfg.data.stride_s} s / realtime_safety {cfg.hls.realtime_safety:g}. "
              "All numbers are the analytic ESTIMATE (no Vitis/Vivado here). Energy is dynamic energy only, from "

@@ -349,7 +349,8 @@ def csim_markdown(result: dict) -> str:
         lines.append(f"- Vitis testbench data: {tb['n_windows']} test windows, {tb['n_routed']} routed, "
                      "prev_cls values "
                      f"{tb['prev_cls_values'] or 'n/a (gate without prev_cls)'}"
-                     + (f" ({tb['n_blended']} blended from an ictal and a non-ictal window)" if tb.get("n_blended") else "")
+                     + (f" ({tb['n_blended']} blended from an ictal and a non-ictal window)"
+                        if tb.get("n_blended") else "")
                      + "; expected results from this g++ run (`cascade_tb` exits 1 on any difference)")
     if result.get("closed_loop"):
         cl = result["closed_loop"]
