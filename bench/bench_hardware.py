@@ -70,7 +70,8 @@ def run(run_dir: Path | None = None) -> str:
     cfg = load_config(run_dir / "config.yaml")
     units = [u["patient"] for u in json.loads((run_dir / "summary.json").read_text())["units"]]
     head = ["target", "part", "clock ns", "unit", "DSP", "BRAM18K", "LUT", "DSP / BRAM / LUT used",
-            "worst latency (cycles)", "worst latency (ms)", "real-time margin", "max parallel products", "E simple (nJ)", "E complex (nJ)",
+            "worst latency (cycles)", "worst latency (ms)", "real-time margin", "max parallel products",
+            "E simple (nJ)", "E complex (nJ)",
             "E cascade / window (nJ)", "simple / complex energy", "routing rate", "fits"]
     shown = run_dir.relative_to(ROOT) if run_dir.is_relative_to(ROOT) else run_dir
     lines = [f"Run `{shown}` re-sized for each "
