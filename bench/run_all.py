@@ -3,7 +3,7 @@
 Sections: streaming of long-term SWEC files (windows/s, peak memory at two lengths), training
 throughput of the custom loop vs ``model.fit``, and timed end-to-end runs of ``train_qkeras.py``
 (``--quick`` and the full synthetic default, and the synthetic cohort read as a SWEC short-term
-folder) with their headline metrics. ``--only`` selects sections.
+folder) with their headline metrics, and the hardware ESTIMATE of the finished run per FPGA target. ``--only`` selects sections.
 """
 
 from __future__ import annotations
@@ -79,16 +79,19 @@ def _machine() -> str:
     return f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
 
 
-SECTIONS = ("streaming", "training", "quick", "full", "swec-short")
+SECTIONS = ("streaming", "training", "quick", "full", "swec-short", "hardware")
 
 
-def _section(name: str) -> str:
+def _section(name: str, hardware_run: Path | None = None) -> str:
     if name == "streaming":
         from bench.bench_streaming import run as run_streaming
         return "## Streaming long-term SWEC files\n\n" + run_streaming()
     if name == "training":
         from bench.bench_training import run as run_training
         return "## Training throughput\n\n" + run_training()
+    if name == "hardware":  # after quick/full: re-sizes the finished run for every target profile
+        from bench.bench_hardware import run as run_hardware
+        return "## Hardware ESTIMATE per target\n\n" + run_hardware(hardware_run)
     work = ROOT / "bench" / "out"
     if name == "quick":
         return _run_flow("--quick profile", ["--quick"], work / "quick")
@@ -108,13 +111,16 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     ap.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS),
                     help="rerun these sections; the others keep their last measured text")
+    ap.add_argument("--hardware-run", type=Path, help="finished run for the hardware section "
+                    "(default bench/out/full, else bench/out/quick)")
     args = ap.parse_args(argv)
     # Each section is kept in its own file with its own time stamp, so rerunning one section
     # does not discard (or pretend to re-measure) the others.
     sections_dir = ROOT / "bench" / "sections"
     for name in args.only:
         stamp = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC at commit {_commit()}, {_machine()}"
-        atomic_write_text(sections_dir / f"{name}.md", f"<!-- measured {stamp} -->\n{_section(name)}")
+        text = _section(name, args.hardware_run)
+        atomic_write_text(sections_dir / f"{name}.md", f"<!-- measured {stamp} -->\n{text}")
     parts = ["# Benchmarks", "",
              "Written by `make bench` (`python -m bench.run_all`; `--only SECTION` reruns one section). "
              "Every number below was measured by the run named in its section header.", ""]

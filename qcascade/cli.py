@@ -36,6 +36,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from-step", metavar="STEP", help="rerun from this step (see --list-steps)")
     p.add_argument("--until-step", metavar="STEP", help="stop after this step")
     p.add_argument("--list-steps", action="store_true", help="print the build steps and exit")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse a hardware design that does not fit hls.target (exit status 2)")
     p.add_argument("-v", "--verbose", action="store_true")
 
 
@@ -55,6 +57,8 @@ def resolve_train_config(args: argparse.Namespace):
         flags["pooled"] = True
     if args.seed is not None:
         flags["train"] = {"seed": args.seed}
+    if getattr(args, "strict", False):
+        flags["hls"] = {"strict": True}
     # The user's own values are validated first: --quick must not overwrite (and so hide) a bad one.
     cfg = load_config(args.config, flags)
     return load_config(args.config, _merge(overrides, flags)) if args.quick else cfg
@@ -104,6 +108,7 @@ def train_entry(argv: list[str]) -> int:
 def _run_dir_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", type=Path, required=True, help="run directory (projects/<run>)")
     p.add_argument("--patient", action="append", metavar="ID", help="only these units")
+    p.add_argument("--strict", action="store_true", help="refuse a design that does not fit hls.target")
     p.add_argument("-v", "--verbose", action="store_true")
 
 
@@ -111,7 +116,7 @@ def _unit_step_main(step_names: list[str]):
     def main(args: argparse.Namespace) -> int:
         from qcascade.pipeline import rerun_steps
 
-        rerun_steps(args.run, step_names, patients=args.patient)
+        rerun_steps(args.run, step_names, patients=args.patient, strict=getattr(args, "strict", False))
         return 0
     return main
 
@@ -157,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hls-dir", type=Path, help="any hls4ml output folder")
     p.add_argument("--json", action="store_true", help="print JSON (with --hls-dir)")
     p.add_argument("--patient", action="append", metavar="ID")
+    p.add_argument("--strict", action="store_true", help="refuse a design that does not fit hls.target")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(fn=report_main)
 

@@ -128,21 +128,34 @@ class ModelConfig:
 class HLSConfig:
     """hls4ml conversion and C simulation.
 
-    FPGA part, clock, ReuseFactor and Strategy live in the editable templates
-    ``hls_configs/<submodel>.yaml``; a value set here overrides the template for this run.
+    ``target`` names an FPGA profile in ``hls_configs/targets/`` (part, capacities, clock; see
+    :mod:`qcascade.hls.targets`); ``part`` may repeat the target's part but not contradict it.
+    ``clock_period_ns`` overrides the target's clock. ReuseFactor and Strategy are chosen per layer
+    from the real-time budget (window stride / ``realtime_safety``) and the target's DSP/BRAM
+    (:mod:`qcascade.hls.sizing`) unless ``reuse_factor``/``strategy`` (or the templates
+    ``hls_configs/<submodel>.yaml``) fix them. ``strict`` (``--strict``) refuses a design that does not
+    fit its target (resources, 4096 parallel products per layer, real time).
     """
 
     enabled: bool = True
+    target: str = "xc7z020"
     part: Optional[str] = None
     clock_period_ns: Optional[float] = None
     io_type: Literal["io_stream"] = "io_stream"
     reuse_factor: Optional[int] = None
     strategy: Optional[Literal["Latency", "Resource"]] = None
     csim_windows: int = 300
+    realtime_safety: float = 100.0
+    strict: bool = False
 
     def __post_init__(self):
+        from qcascade.hls.targets import load_target, resolve_part
+
         if self.part is not None and not _PART.match(self.part):
             raise ConfigError(f"hls.part: {self.part!r} is not an FPGA part name")
+        resolve_part(load_target(self.target), self.part)
+        if not (math.isfinite(self.realtime_safety) and self.realtime_safety >= 1):
+            raise ConfigError("hls.realtime_safety: must be a number >= 1")
         if self.clock_period_ns is not None and not (math.isfinite(self.clock_period_ns) and self.clock_period_ns > 0):
             raise ConfigError("hls.clock_period_ns: must be a positive number")
         if self.reuse_factor is not None and self.reuse_factor < 1:
@@ -207,8 +220,13 @@ def config_to_yaml(cfg: RunConfig) -> str:
 
 
 def config_hash(cfg: RunConfig) -> str:
-    """Short stable hash of the resolved config (stamped into generated C++)."""
+    """Short stable hash of the resolved config (stamped into generated C++).
+
+    ``hls.strict`` is left out: it only decides whether a non-fitting design is an error, so a run
+    can be resumed or re-reported with or without ``--strict``.
+    """
     tree = to_dict(cfg)
+    tree["hls"] = {k: v for k, v in tree["hls"].items() if k != "strict"}
     for (section, key), default in _HASH_OMIT_AT_DEFAULT.items():
         if tree.get(section, {}).get(key) == default:
             del tree[section][key]

@@ -149,13 +149,15 @@ def run_pipeline(cfg: RunConfig, run_dir: Path, *, force: bool = False, from_ste
         return write_summary(run_dir, list(units))
 
 
-def rerun_steps(run_dir: Path, step_names: list[str], patients: list[str] | None = None) -> None:
-    """Rerun named steps of an existing run (``qcascade convert/csim/report --run``)."""
+def rerun_steps(run_dir: Path, step_names: list[str], patients: list[str] | None = None,
+                strict: bool = False) -> None:
+    """Rerun named steps of an existing run (``qcascade convert/csim/report --run``); ``strict``
+    refuses a design that does not fit its target (``hls.strict``)."""
     run_dir = Path(run_dir)
     check_run_path(run_dir, "--run")
     if not (run_dir / "config.yaml").exists():
         raise RunDirError(f"{run_dir}: not a qcascade run directory (no config.yaml)")
-    cfg = load_config(run_dir / "config.yaml")
+    cfg = load_config(run_dir / "config.yaml", {"hls": {"strict": True}} if strict else None)
     with RunLock(run_dir):
         by_patient = _discover(cfg, run_dir)
         units = {"pooled": [r for recs in by_patient.values() for r in recs]} if cfg.pooled else by_patient

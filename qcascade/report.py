@@ -89,22 +89,39 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
 
 
 def hardware_markdown(hw: dict) -> str:
-    """Latency/resources per submodel and for the cascade (vendor reports or ESTIMATE)."""
+    """Target, fit, latency/resources per block, energy per window and sized layers."""
+    t = hw.get("target") or {}
     rows = []
-    for name in ("simple", "complex", "cascade_top"):
+    for name in ("simple", "complex", "cascade"):
         r = hw.get(name)
         if r:
-            rows.append([name, r.get("source"), r.get("latency_cycles") or r.get("latency_worst"),
-                         r.get("ii"), r.get("lut"), r.get("ff"), r.get("dsp"), r.get("bram_18k")])
+            rows.append([name, r.get("source"), r.get("latency_cycles"), r.get("ii"), r.get("lut"),
+                         r.get("dsp"), r.get("bram_18k")])
+    text = ["## Hardware", ""]
+    if t:
+        text += [f"Target `{t.get('name')}` ({t.get('part')}: {t.get('dsp')} DSP, {t.get('bram_18k')} BRAM18K, "
+                 f"{t.get('lut')} LUT) at {hw.get('budget', {}).get('clock_period_ns')} ns: "
+                 f"fits **{hw.get('fits')}**, real-time margin (window period / worst-case latency) "
+                 f"**{_fmt(hw.get('realtime_margin'), 1)}**.", ""]
+    text += [_table(["block", "source", "latency (cycles, worst)", "II", "LUT", "DSP", "BRAM18K"], rows), ""]
     cas = hw.get("cascade", {})
-    text = ["## Hardware", _table(["block", "source", "latency (cycles)", "II", "LUT", "FF", "DSP", "BRAM18K"], rows), ""]
-    if cas:
-        text += [f"Cascade expected latency `L_simple + routing_rate x L_complex` = "
-                 f"{_fmt(cas.get('expected_latency_cycles'), 0)} cycles ({_fmt(cas.get('expected_latency_ns'), 0)} ns); "
-                 f"worst case {_fmt(cas.get('worst_latency_cycles'), 0)} cycles ({cas.get('source', '')}).", ""]
-    if hw.get("window_buffer"):
-        b = hw["window_buffer"]
-        text += [f"Window buffer in the top level: {b.get('bits')} bits, about {b.get('bram_18k')} BRAM18K.", ""]
+    if cas.get("expected_latency_cycles") is not None:
+        text += [f"Cascade expected latency (routing rate {_fmt(cas.get('routing_rate'), 3)}): "
+                 f"{_fmt(cas.get('expected_latency_cycles'), 0)} cycles.", ""]
+    e = hw.get("energy")
+    if e:
+        frac = e.get("simple_fraction_of_complex")
+        text += [f"Energy per window ({e.get('source')}): simple {_fmt(e.get('simple_nj'), 1)} nJ, complex "
+                 f"{_fmt(e.get('complex_nj'), 1)} nJ, cascade `E_simple + buffer + routing_rate x (E_complex + "
+                 f"replay)` = **{_fmt(e.get('cascade_nj_per_window'), 1)} nJ**; the simple path costs "
+                 f"{_fmt(None if frac is None else 100 * frac, 1)} % of the complex path.", ""]
+    layers = hw.get("layers") or []
+    if layers:
+        text += ["Sized layers (ReuseFactor / Strategy chosen from the real-time budget and the target):", "",
+                 _table(["model", "layer", "ReuseFactor", "Strategy", "parallel products", "DSP", "BRAM18K",
+                         "latency (cycles)"],
+                        [[x["model"], x["name"], x["reuse_factor"], x["strategy"], x["parallel_products"], x["dsp"],
+                          x["bram_18k"], x["latency_cycles"]] for x in layers]), ""]
     if hw.get("rules"):
         text += ["Estimate rules:"] + [f"- {r}" for r in hw["rules"]] + [""]
     if hw.get("vendor_note"):
@@ -116,13 +133,17 @@ def write_unit_report(ctx) -> Path:
     """Write ``<unit>/report.md`` from the unit's measured files."""
     unit_dir = ctx.unit_dir
     parts = [f"# qcascade report: {ctx.unit}", ""]
+    hw = _read_json(unit_dir / "hw_summary.json")
+    if hw is not None and hw.get("fits") is False:
+        from qcascade.hls.design import fit_banner
+
+        parts += [f"> {fit_banner(hw)}", ""]  # loud, first thing in the report
     m = _read_json(unit_dir / "metrics.json")
     if m is not None:
         parts += [metrics_markdown(m, unit_dir), ""]
     csim_md = unit_dir / "csim.md"
     if csim_md.exists():
         parts += [csim_md.read_text(), ""]
-    hw = _read_json(unit_dir / "hw_summary.json")
     if hw is not None:
         parts += [hardware_markdown(hw), ""]
     steps = _read_json(unit_dir / "steps.json")
@@ -160,6 +181,12 @@ def _summary_row(unit: str, m: dict) -> dict:
 def write_summary(run_dir: Path, units: list[str]) -> dict:
     """``summary.json`` (a row per unit and the means) and a top-level ``report.md``."""
     rows = [_summary_row(u, m) for u in units if (m := _read_json(run_dir / u / "metrics.json"))]
+    for row in rows:
+        hw = _read_json(run_dir / row["patient"] / "hw_summary.json")
+        if hw and hw.get("target"):
+            row.update(hw_target=hw["target"]["name"], hw_fits=hw.get("fits"),
+                       hw_realtime_margin=hw.get("realtime_margin"), hw_dsp=hw["cascade"].get("dsp"),
+                       hw_bram_18k=hw["cascade"].get("bram_18k"))
     means = {}
     for key in rows[0] if rows else ():
         vals = [r[key] for r in rows if isinstance(r.get(key), (int, float)) and not isinstance(r.get(key), bool)

@@ -8,6 +8,7 @@ run ``qcascade convert --run ...`` again; it is regenerated only when the deploy
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -17,6 +18,7 @@ import shutil
 import numpy as np
 
 from qcascade.config import config_hash
+from qcascade.errors import ConfigError, QCascadeError
 from qcascade.io_utils import atomic_write_json, atomic_write_text
 from qcascade.steps_train import deploy_info, deployed_models, windows
 
@@ -36,40 +38,71 @@ def _model_hash(ctx) -> str:
 
 
 def hw_settings(ctx, template: str) -> dict:
-    """Part, clock, ReuseFactor, Strategy: the run config where set, else ``hls_configs/<template>.yaml``."""
-    from qcascade.hls.convert import load_template
+    """Target, part, clock: the run config's ``hls.target`` (clock overridable by ``hls.clock_period_ns``).
 
-    t = load_template(template)
+    A template ``hls_configs/<template>.yaml`` may not name another part than the target's.
+    """
+    from qcascade.hls.convert import TEMPLATE_DIR, load_template
+    from qcascade.hls.targets import load_target, resolve_part
+
     h = ctx.cfg.hls
-    return {"part": h.part or t.get("Part", "xcu250-figd2104-2L-e"),
-            "clock_period": float(h.clock_period_ns or t.get("ClockPeriod", 5.0)),
-            "reuse_factor": int(h.reuse_factor or t.get("Model", {}).get("ReuseFactor", 1)),
-            "strategy": h.strategy or t.get("Model", {}).get("Strategy", "Latency")}
+    target = load_target(h.target)
+    t = load_template(template)
+    if t.get("Part") not in (None, target.part):
+        raise ConfigError(f"{TEMPLATE_DIR / (template + '.yaml')}: Part {t['Part']!r} disagrees with hls.target "
+                          f"{target.name!r} ({target.part}); remove Part (the target sets it)")
+    return {"target": target.name, "part": resolve_part(target, h.part),
+            "clock_period": float(h.clock_period_ns or t.get("ClockPeriod") or target.clock_period_ns),
+            "reuse_factor": h.reuse_factor or (t.get("Model") or {}).get("ReuseFactor", "auto"),
+            "strategy": h.strategy or (t.get("Model") or {}).get("Strategy", "auto")}
 
 
-def _hls_config(ctx, name: str, model, calib_X: np.ndarray) -> dict:
+def _templates(ctx) -> dict[str, str]:
+    return {"simple": f"simple_{ctx.cfg.model.simple_model}", "complex": "complex"}
+
+
+def _hls_configs(ctx, models: dict, calib: dict) -> dict[str, dict]:
+    """The run's hls configs (``hls/<name>_config.yaml``): measured types, sized ReuseFactors.
+
+    Regenerated when the deployed models, the templates or the hls settings change; hand edits of
+    a ReuseFactor in the file survive a regeneration (see :mod:`qcascade.hls.design`).
+    """
     from qcascade.hls.convert import load_template, make_hls_config, read_hls_config_yaml, write_hls_config_yaml
+    from qcascade.hls.design import describe_config, plan_configs
+    from qcascade.hls.targets import load_target
 
-    path = ctx.path("hls", f"{name}_config.yaml")
-    template = f"simple_{ctx.cfg.model.simple_model}" if name == "simple" else "complex"
-    project, namespace = SUBMODELS[name]
-    s = hw_settings(ctx, template)
-    tmpl = load_template(template)
-    tmpl.update({"Part": s["part"], "ClockPeriod": s["clock_period"]})  # run config wins over template
-    tmpl.setdefault("Model", {}).update({"ReuseFactor": s["reuse_factor"], "Strategy": s["strategy"]})
-    # Regenerate when the deployed model or the template changes; keep hand edits otherwise.
-    stamp = _model_hash(ctx) + hashlib.sha256(json.dumps(tmpl, sort_keys=True).encode()).hexdigest()[:8]
-    if path.exists():
-        cfg = read_hls_config_yaml(path)
-        if cfg.get("qcascade_model_hash") == stamp:
-            log.info("using %s (delete it to measure the precisions again)", path)
-            return cfg
-    cfg = make_hls_config(model, ctx.cfg.quant, calib_X, project_name=project, namespace=namespace,
-                          part=s["part"], clock_period=s["clock_period"], reuse_factor=s["reuse_factor"],
-                          strategy=s["strategy"], io_type=ctx.cfg.hls.io_type, overrides=tmpl)
-    cfg["qcascade_model_hash"] = stamp
-    write_hls_config_yaml(cfg, path)
-    return read_hls_config_yaml(path)
+    h = ctx.cfg.hls
+    settings = {name: hw_settings(ctx, t) for name, t in _templates(ctx).items()}
+    templates = {name: load_template(t) for name, t in _templates(ctx).items()}
+    key = json.dumps({"t": templates, "s": settings, "safety": h.realtime_safety, "stride": ctx.cfg.data.stride_s},
+                     sort_keys=True, default=str)
+    stamp = _model_hash(ctx) + hashlib.sha256(key.encode()).hexdigest()[:8]
+    paths = {name: ctx.path("hls", f"{name}_config.yaml") for name in models}
+    old = {name: read_hls_config_yaml(p) if p.exists() else None for name, p in paths.items()}
+    if all(o is not None and o.get("qcascade_model_hash") == stamp for o in old.values()):
+        log.info("using %s (delete them to measure the precisions and size the layers again)",
+                 ", ".join(str(p) for p in paths.values()))
+        return old
+    cfgs = {}
+    for name, model in models.items():
+        project, namespace = SUBMODELS[name]
+        s, tmpl = settings[name], copy.deepcopy(templates[name])
+        tmpl.update({"Part": s["part"], "ClockPeriod": s["clock_period"]})  # the target wins over the template
+        tmpl.pop("Model", None)  # ReuseFactor/Strategy: sized below
+        cfgs[name] = make_hls_config(model, ctx.cfg.quant, calib[name], project_name=project, namespace=namespace,
+                                     part=s["part"], clock_period=s["clock_period"], io_type=h.io_type,
+                                     overrides=tmpl)
+    rf = settings["complex"]["reuse_factor"] if h.reuse_factor else None
+    plan = plan_configs(cfgs, lambda name, cfg: describe_config(name, models[name], cfg), templates=templates, old=old,
+                        target=load_target(h.target), clock_ns=settings["complex"]["clock_period"],
+                        window_period_s=ctx.cfg.data.stride_s, safety=h.realtime_safety,
+                        n_times=ctx.cfg.data.n_times, global_rf=rf, global_strategy=h.strategy)
+    log.info("sized for %s: worst-case cascade ~%d cycles (budget %d)", h.target, plan["latency_cycles"],
+             plan["budget_cycles"])
+    for name, cfg in cfgs.items():
+        cfg["qcascade_model_hash"] = stamp
+        write_hls_config_yaml(cfg, paths[name])
+    return {name: read_hls_config_yaml(p) for name, p in paths.items()}
 
 
 def build_jobs() -> int:
@@ -78,8 +111,13 @@ def build_jobs() -> int:
 
 
 def hls_models(ctx, compile: bool = True) -> dict:
-    """Convert (and compile) both submodels from their YAML configs; cached per process."""
+    """Convert (and compile) both submodels from their YAML configs; cached per process.
+
+    Stream FIFOs get the safe depths of :func:`qcascade.hls.sizing.fifo_depths`; each model's layer
+    table (ReuseFactors, FIFO depths, widths) goes to ``hls/<name>_layers.json`` for the estimate.
+    """
     from qcascade.hls.convert import compile_models, convert_model
+    from qcascade.hls.sizing import apply_fifo_depths, describe_graph, fifo_depths
 
     if "hls" in ctx.cache:
         return ctx.cache["hls"]
@@ -91,16 +129,24 @@ def hls_models(ctx, compile: bool = True) -> dict:
     simple_m, complex_m = deployed_models(ctx)
     e = deploy_info(ctx)["selected_electrode"]
     calib = windows(ctx)["train"].X[:256]
+    models = {"simple": simple_m, "complex": complex_m}
+    cfgs = _hls_configs(ctx, models, {"simple": calib[:, :, e:e + 1], "complex": calib})
     out = {}
-    for name, model, X in (("simple", simple_m, calib[:, :, e:e + 1]), ("complex", complex_m, calib)):
-        cfg = _hls_config(ctx, name, model, X)
+    for name, model in models.items():
         project, namespace = SUBMODELS[name]
         prj_dir = ctx.unit_dir / "hls" / name
         if prj_dir.exists():
             shutil.rmtree(prj_dir)  # generated code only; its config lives in <name>_config.yaml
-        cfg = {k: v for k, v in cfg.items() if k != "qcascade_model_hash"}
+        cfg = {k: v for k, v in cfgs[name].items() if not k.startswith("qcascade_")}
         out[name] = convert_model(model, cfg, prj_dir, project_name=project, namespace=namespace,
                                   io_type=ctx.cfg.hls.io_type, compile=False)
+        table = describe_graph(out[name], name)
+        depths = fifo_depths(table)
+        apply_fifo_depths(out[name], depths)
+        for row in table:
+            for o in row["outputs"]:
+                o["depth"] = depths[o["name"]]
+        atomic_write_json(ctx.path("hls", f"{name}_layers.json"), table)
     if compile:
         compile_models(list(out.values()), jobs=build_jobs())
     ctx.cache["hls"] = out
@@ -169,6 +215,8 @@ def step_csim(ctx) -> None:
     probe_tau = float(np.clip(np.round(np.tanh(np.median(np.abs(z[:, 1] - z[:, 0])) / 2), 3), 0.001, 0.999))
     probe = simulate(probe_tau, ctx.path("csim_probe_tau.json"))
     res = simulate(dep["tau"], ctx.path("csim.json"))
+    res.update(_vitis_tb(top_dir, te, full, dep["tau"], rule, simple_m, dep["selected_electrode"]))
+    atomic_write_json(ctx.path("csim.json"), res)
     atomic_write_text(ctx.path("csim.md"), csim_markdown(res) + "\n\n### Probe tau (both paths exercised)\n\n"
                       + csim_markdown(probe))
     mpath = ctx.unit_dir / "metrics.json"
@@ -185,63 +233,84 @@ def step_csim(ctx) -> None:
     atomic_write_json(mpath, metrics)
 
 
-def write_hw_summary(ctx) -> dict | None:
-    """Latency/resources per submodel and for the cascade: vendor reports where they exist,
-    else the analytic ESTIMATE (labelled so)."""
-    from qcascade.hls.estimate import estimate_from_layers
-    from qcascade.hls.reports import parse_hls_dir, summarize_cascade
-    from qcascade.hls.toplevel import MANIFEST, load_manifest
-    from qcascade.models.counting import count_macs
+CLOSED_LOOP_MAX_WINDOWS = 600  # C simulation of the complex model: ~0.1 s a window
 
-    if not (ctx.unit_dir / "deploy" / "deploy.json").exists():
-        return None
-    simple_m, complex_m = deployed_models(ctx)
+
+def _vitis_tb(top_dir, te, full, tau: float, rule: dict, simple_model, electrode: int) -> dict:
+    """Testbench data (routed windows, both prev_cls) with expected results, and the closed loop."""
+    from qcascade.hls.testbench import blend_candidates, closed_loop, run_tb, select_tb_windows, write_tb_data
+    from qcascade.training.gate import cascade_decide
+
+    prev = cascade_decide(full["simple"], full["complex"], tau, **rule)["prev_cls"]
+    X, z = te.X, full["simple"]
+    extra = blend_candidates(X, te.y, z, prev, tau, rule["rule"], simple_model, electrode, want=4)
+    if extra is not None:  # the deployed tau routes (almost) no test window: add blended windows
+        X, z, prev = (np.concatenate([X, extra["X"]]), np.concatenate([z, extra["z"]]),
+                      np.concatenate([prev, extra["prev"]]))
+    idx, prev_sel = select_tb_windows(z, prev, tau, rule["rule"], n=16, min_routed=4)
+    tb = write_tb_data(top_dir, X[idx], prev_sel)
+    tb["n_blended"] = int(np.sum(idx >= len(te.X)))
+    proc = run_tb(top_dir)  # as Vitis csim runs it: must pass against its own expected results
+    if proc.returncode != 0:
+        raise QCascadeError(f"{top_dir}: cascade_tb failed on its own expected results:\n{proc.stderr[-2000:]}")
+    # The recording with the most ictal windows, in time order, from its start.
+    rec = max(np.unique(te.record_ids), key=lambda r: (int(te.y[te.record_ids == r].sum()), str(r)))
+    order = np.flatnonzero(te.record_ids == rec)
+    order = order[np.argsort(te.start_s[order], kind="stable")]
+    if len(order) > CLOSED_LOOP_MAX_WINDOWS:
+        log.info("closed loop: first %d of %d windows of recording %s", CLOSED_LOOP_MAX_WINDOWS, len(order), rec)
+        order = order[:CLOSED_LOOP_MAX_WINDOWS]
+    loop = closed_loop(top_dir, te.X[order], tau=tau, rule=rule["rule"], keras_simple=full["simple"][order],
+                       keras_complex=full["complex"][order])
+    loop["recording"] = str(rec)
+    if loop["agreement_with_python_on_cpp_logits"] != 1.0:
+        raise QCascadeError(f"{top_dir}: closed-loop C++ cascade disagrees with the Python cascade: {loop}")
+    return {"vitis_tb": {k: tb[k] for k in ("n_windows", "n_routed", "prev_cls_values", "n_blended")},
+            "closed_loop": loop}
+
+
+def write_hw_summary(ctx) -> dict | None:
+    """``hw_summary.json``: target, per-block resources/latency, layers, fit, real-time margin, energy.
+
+    Vendor reports (``qcascade synth``) replace the analytic ESTIMATE for the blocks they cover. A
+    design that does not fit its target is logged as an error; with ``strict`` it is refused
+    (:class:`~qcascade.errors.QCascadeError`, after the summary is written).
+    """
+    from qcascade.hls.design import fit_banner, hw_summary
+    from qcascade.hls.power import find_power_report, parse_power_report
+    from qcascade.hls.reports import parse_hls_dir
+    from qcascade.hls.targets import load_target
+    from qcascade.hls.toplevel import MANIFEST
+
+    tables = {name: ctx.unit_dir / "hls" / f"{name}_layers.json" for name in SUBMODELS}
+    if not all(p.exists() for p in tables.values()):
+        return None  # not converted (yet)
+    tables = {name: json.loads(p.read_text()) for name, p in tables.items()}
     metrics_path = ctx.unit_dir / "metrics.json"
     routing = json.loads(metrics_path.read_text())["test"]["cascade"]["routing_rate"] if metrics_path.exists() else 1.0
     top_dir = ctx.unit_dir / "hls" / "cascade_top"
-    dirs = {}
+    vendor, power = {}, {}
     if (top_dir / MANIFEST).exists():
         from qcascade.hls.synth import design_dirs
 
-        dirs = design_dirs(top_dir)  # vendor reports of `qcascade synth` land in these folders
-    stages, rules = {}, None
-    settings = {"simple": hw_settings(ctx, f"simple_{ctx.cfg.model.simple_model}"),
-                "complex": hw_settings(ctx, "complex")}
-    clock = settings["complex"]["clock_period"]
-    for name, model in (("simple", simple_m), ("complex", complex_m)):
-        rep = parse_hls_dir(dirs[name]) if name in dirs and dirs[name].exists() else None
-        if rep and (rep.get("csynth") or rep.get("vsynth")):
-            stages[name] = rep
-        else:
-            est = estimate_from_layers(count_macs(model)["per_layer"], settings[name]["reuse_factor"], clock)
-            rules = est.get("rules")
-            stages[name] = est
-    cascade = summarize_cascade(stages["simple"], stages["complex"], routing, clock)
-    summary = {"simple": _flat(stages["simple"]), "complex": _flat(stages["complex"]), "cascade": cascade,
-               "rules": rules if cascade.get("source") == "ESTIMATE" else None, "settings": settings}
-    if "cascade" in dirs and dirs["cascade"].exists():
-        top_rep = parse_hls_dir(dirs["cascade"])
-        if top_rep and (top_rep.get("csynth") or top_rep.get("vsynth")):
-            summary["cascade_top"] = _flat(top_rep)
-    if (top_dir / MANIFEST).exists():
-        buf = load_manifest(top_dir).get("window_buffer")
-        if buf:
-            summary["window_buffer"] = {"bits": buf.get("bits"), "bram_18k": buf.get("bram18k_estimate")}
-    if cascade.get("source") == "ESTIMATE":
+        for name, d in design_dirs(top_dir).items():  # where `qcascade synth` puts vendor reports
+            if d.exists():
+                vendor[name] = parse_hls_dir(d)
+                rpt = find_power_report(d)
+                power[name] = parse_power_report(rpt) if rpt else None
+    settings = hw_settings(ctx, "complex")
+    sample_bits = next(r["result_bits"] for r in tables["complex"] if r["kind"] == "input")
+    summary = hw_summary(tables, target=load_target(ctx.cfg.hls.target), clock_ns=settings["clock_period"],
+                         window_period_s=ctx.cfg.data.stride_s, routing_rate=routing, n_times=ctx.cfg.data.n_times,
+                         n_chans=ctx.cfg.data.n_chans, sample_bits=sample_bits, vendor=vendor, power=power)
+    if summary["cascade"]["source"] == "ESTIMATE":
         summary["vendor_note"] = ("No Vitis HLS / Vivado reports in this run: numbers are an analytic ESTIMATE. "
                                   f"Run `qcascade synth --run {ctx.run_dir}` where `vitis-run` and `vivado` "
                                   f"are on PATH, then `qcascade report --run {ctx.run_dir}`.")
     atomic_write_json(ctx.path("hw_summary.json"), summary)
+    banner = fit_banner(summary)
+    if banner:
+        log.error("%s", banner.replace("**", ""))
+        if ctx.cfg.hls.strict:
+            raise QCascadeError(f"hls.strict: {banner.replace('**', '')}")
     return summary
-
-
-def _flat(stage: dict) -> dict:
-    """One row per block for the report, from a parse_hls_dir result or an estimate."""
-    if stage.get("source") == "ESTIMATE":
-        return {"source": "ESTIMATE", **{k: stage.get(k) for k in
-                                         ("latency_cycles", "ii", "lut", "ff", "dsp", "bram_18k")}}
-    cs, vs = stage.get("csynth") or {}, stage.get("vsynth") or {}
-    res = vs or cs
-    return {"source": "vivado synth" if vs else "csynth", "latency_cycles": cs.get("latency_worst"),
-            "ii": cs.get("ii"), "lut": res.get("lut"), "ff": res.get("ff"), "dsp": res.get("dsp"),
-            "bram_18k": res.get("bram_18k")}

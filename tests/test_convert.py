@@ -137,7 +137,12 @@ def test_yaml_round_trip_and_templates(folded_c, policy, tmp_path):
     for name in MODEL_REGISTRY:
         assert (TEMPLATE_DIR / f"{name}.yaml").exists(), name
         t = load_template(name)
-        assert t["IOType"] == "io_stream" and t["Model"]["Strategy"] in ("Latency", "Resource")
+        assert t["IOType"] == "io_stream" and t["Model"]["Strategy"] in ("auto", "Latency", "Resource")
+        assert "Part" not in t  # the target profile sets the part
+    # "auto" (sized later) leaves the keyword defaults in the measured config, never the string.
+    auto = make_hls_config(folded_c, policy, _calib(), project_name="c_prj", namespace="c_ns",
+                           overrides={"Model": {"ReuseFactor": "auto", "Strategy": "auto"}})
+    assert auto["HLSConfig"]["Model"]["ReuseFactor"] == 1 and auto["HLSConfig"]["Model"]["Strategy"] == "Latency"
     (tmp_path / "bad.yaml").write_text("- a list\n")
     with pytest.raises(ConfigError):
         read_hls_config_yaml(tmp_path / "bad.yaml")

@@ -39,6 +39,18 @@ def test_quick_profile_ends_with_hls_projects_csim_and_report(tmp_path):
     assert c["cascade"]["gate_agreement_cpp_vs_python"] == 1.0
     assert 0 < c["probe_tau"]["routed_windows"] < c["n_windows"]
     assert c["probe_tau"]["gate_agreement_cpp_vs_python"] == 1.0
+    # The default (low-power) target: the sized design fits and meets the real-time budget.
+    hw = json.loads((unit / "hw_summary.json").read_text())
+    assert hw["target"]["name"] == "xc7z020" and hw["fits"] is True, hw["problems"]
+    assert hw["realtime_margin"] >= 100
+    assert all(layer["parallel_products"] <= 4096 for layer in hw["layers"])
+    # The Vitis testbench data reach the complex path and both prev_cls values; the closed loop agrees.
+    cs = json.loads((unit / "csim.json").read_text())
+    assert cs["vitis_tb"]["n_windows"] >= 16 and cs["vitis_tb"]["n_routed"] >= 4
+    if m.get("gate", "confidence") != "confidence":
+        assert cs["vitis_tb"]["prev_cls_values"] == [0, 1]
+    assert cs["closed_loop"]["agreement_with_python_on_cpp_logits"] == 1.0
+    assert (unit / "hls" / "cascade_top" / "tb_data" / "cascade_expected.txt").exists()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["units"][0]["patient"] == "ID1"
     # A finished run is not redone.

@@ -1,69 +1,129 @@
-"""Tests of the analytic ESTIMATE (qcascade.hls.estimate) on tiny layer lists computed by hand."""
+"""The analytic ESTIMATE's rules, one layer kind at a time, and the cascade fit check."""
 
-from __future__ import annotations
+import math
 
 import pytest
 
-from qcascade.hls.estimate import estimate_from_layers
-
-# io_stream model: conv(16b x 16b) -> relu -> conv(8b weights x 6b input) -> dense(16b x 16b), RF = 2.
-LAYERS = [
-    {"name": "conv1", "class_name": "QConv1D", "n_mult": 3 * 1 * 8, "weight_bits": 16, "input_bits": 16,
-     "input_length": 130, "n_out_channels": 8},
-    {"name": "relu1", "class_name": "QActivation", "n_mult": 0, "weight_bits": None, "input_bits": None,
-     "input_length": 128},
-    {"name": "conv2", "class_name": "QConv1D", "n_mult": 3 * 8 * 8, "weight_bits": 8, "input_bits": 6,
-     "input_length": 130},
-    {"name": "dense", "class_name": "QDense", "n_mult": 8 * 1, "weight_bits": 16, "input_bits": 16,
-     "input_length": None},
-]
+from qcascade.hls import estimate as est
+from qcascade.hls.targets import load_target
 
 
-def test_estimate_by_hand():
-    est = estimate_from_layers(LAYERS, reuse_factor=2, clock_ns=5.0)
-    per = {layer["name"]: layer for layer in est["per_layer"]}
-    # conv1: 24 products / RF 2 = 12 multipliers, 16x16 -> 1 DSP each; 130 steps x II 2 = 260 cycles.
-    assert (per["conv1"]["parallel_mults"], per["conv1"]["dsp"], per["conv1"]["lut_mult"]) == (12, 12, 0)
-    assert per["conv1"]["latency_cycles"] == 260
-    # relu: no products, II 1: 128 cycles.
-    assert (per["relu1"]["dsp"], per["relu1"]["ii"], per["relu1"]["latency_cycles"]) == (0, 1, 128)
-    # conv2: 192 / 2 = 96 multipliers, 8x6 bits -> LUTs, ceil(48 / 2) = 24 LUTs each = 2304.
-    assert (per["conv2"]["on_dsp"], per["conv2"]["dsp"], per["conv2"]["lut_mult"]) == (False, 0, 2304)
-    assert per["conv2"]["latency_cycles"] == 260
-    # dense (one shot): 8 / 2 = 4 DSPs, RF + 1 = 3 cycles.
-    assert (per["dense"]["dsp"], per["dense"]["latency_cycles"], per["dense"]["streamed"]) == (4, 3, False)
-
-    assert est["source"] == "ESTIMATE"
-    assert (est["dsp"], est["lut_mult"]) == (16, 2304)
-    assert est["latency_cycles"] == 260 + 128 + 260 + 3 == 651
-    assert est["latency_ns"] == pytest.approx(651 * 5.0)
-    assert est["latency_cycles_lower_bound"] == 260 + 3  # slowest streamed layer + one-shot layers
-    assert est["latency_ns_lower_bound"] == pytest.approx(263 * 5.0)
-    assert (est["latency_best"], est["latency_worst"], est["ii"]) == (263, 651, 260)
-    assert (est["lut"], est["ff"], est["bram_18k"], est["clock_est_ns"]) == (None, None, None, None)
-    assert est["rules"] and all(isinstance(rule, str) for rule in est["rules"])
+def conv(**kw):
+    """block1 of the complex model: k5 x 128 ch -> 32 filters, stride 4, 513 padded steps -> 128."""
+    row = {"name": "block1_conv", "kind": "matmul", "in_steps": 513, "out_steps": 128, "products": 5 * 128 * 32,
+           "weight_bits": 16, "n_weights": 5 * 128 * 32, "input_bits": 16, "result_bits": 30,
+           "reuse_factor": 1, "strategy": "latency", "outputs": []}
+    row.update(kw)
+    return row
 
 
-def test_wide_product_takes_several_dsps_and_known_ii():
-    # 32-bit input x 16-bit weight: ceil(32/27) * ceil(16/18) = 2 DSP48E2 per product.
-    layer = {"name": "c", "class_name": "Conv1D", "n_mult": 10, "weight_bits": 16, "input_bits": 32,
-             "input_length": 50, "ii": 3}
-    est = estimate_from_layers([layer], reuse_factor=1, clock_ns=4.0)
-    assert (est["dsp"], est["per_layer"][0]["dsp_per_mult"]) == (20, 2)
-    assert est["latency_cycles"] == est["latency_cycles_lower_bound"] == 150  # achieved II 3 given
+def test_conv_io_stream_latency_strategy():
+    e = est.layer_estimate(conv(), family="zynq7")
+    assert e["parallel_products"] == 20480 and e["dsp"] == 20480  # 16x16: one DSP48E1 each
+    assert e["latency_cycles"] == 513  # the padded input length, not the 128 outputs
+    assert e["bram_18k"] == 0  # Latency-strategy weights are constants in the fabric
+    assert e["macs"] == 20480 * 128
 
 
-def test_threshold_is_exclusive():
-    # 10 x 16 bits: not both > 10 -> LUTs, ceil(160 / 2) = 80 LUTs per multiplier, RF 4 -> 1 multiplier.
-    layer = {"name": "d", "class_name": "Dense", "n_mult": 4, "weight_bits": 10, "input_bits": 16,
-             "input_length": None}
-    est = estimate_from_layers([layer], reuse_factor=4, clock_ns=5.0)
-    assert (est["dsp"], est["lut_mult"], est["latency_cycles"]) == (0, 80, 5)
+def test_conv_io_stream_resource_strategy_weights_in_bram():
+    e = est.layer_estimate(conv(reuse_factor=2560, strategy="resource"), family="zynq7")
+    assert e["parallel_products"] == 8 and e["dsp"] == 8
+    assert e["latency_cycles"] == 513 + 128 * 2560
+    # 2560 deep x 8*16 = 128 bit wide weights: 1024x18 -> 3 x 8 = 24 blocks, 512x36 -> 5 x 4 = 20 (best)
+    assert e["bram_18k"] == est.memory_cost(2560, 128)["bram_18k"] == 20
 
 
-def test_bad_inputs_name_the_problem():
-    with pytest.raises(ValueError, match="reuse_factor"):
-        estimate_from_layers(LAYERS, reuse_factor=0, clock_ns=5.0)
-    with pytest.raises(ValueError, match="'conv1'.*'input_length'"):
-        estimate_from_layers([{"name": "conv1", "n_mult": 3}], reuse_factor=1, clock_ns=5.0)
-    assert estimate_from_layers([], reuse_factor=1, clock_ns=5.0)["latency_cycles"] == 0
+def test_dsp_width_rules():
+    assert est.dsp_per_product(8, 16) == 0  # narrow operand: LUT multiplier
+    assert est.dsp_per_product(16, 16, "zynq7") == 1
+    assert est.dsp_per_product(26, 16, "zynq7") == 2 and est.dsp_per_product(26, 16, "zynquplus") == 1
+    e = est.layer_estimate(conv(weight_bits=8, input_bits=8, result_bits=20), family="zynq7")
+    assert e["dsp"] == 0 and e["lut"] == 20480 * (math.ceil(8 * 8 / 2) + 20)
+
+
+def test_dense_one_shot():
+    row = {"name": "classifier", "kind": "matmul", "in_steps": 1, "out_steps": 1, "products": 128,
+           "weight_bits": 16, "n_weights": 128, "input_bits": 11, "result_bits": 25}
+    assert est.layer_estimate({**row, "reuse_factor": 1, "strategy": "latency"})["latency_cycles"] == 1
+    e = est.layer_estimate({**row, "reuse_factor": 128, "strategy": "resource"})
+    assert e["latency_cycles"] == 1 + 128 and e["parallel_products"] == 1
+
+
+def test_depthwise_counts_one_product_per_input():
+    # hls4ml describe_graph: depthwise products = k * channels (not k * channels^2)
+    row = {"name": "block2_dw_depthwise", "kind": "matmul", "in_steps": 132, "out_steps": 128, "products": 160,
+           "weight_bits": 8, "n_weights": 160, "input_bits": 16, "result_bits": 28, "reuse_factor": 32,
+           "strategy": "resource", "outputs": [{"name": "dw", "depth": 2, "width_bits": 32 * 28}]}
+    e = est.layer_estimate(row)
+    assert e["parallel_products"] == 5
+    assert e["ff_fifo"] == 2 * 32 * 28  # the 28-bit depthwise output stream, at its real width
+
+
+def test_pooling_and_data_movement():
+    row = {"name": "a1_pool", "kind": "move", "in_steps": 256, "out_steps": 64, "result_bits": 16,
+           "outputs": [{"name": "p", "depth": 64, "width_bits": 16 * 16}]}
+    e = est.layer_estimate(row)
+    assert e["latency_cycles"] == 256 and e["dsp"] == 0 and e["parallel_products"] == 0
+    assert e["bram_18k"] == est.memory_cost(64, 256)["bram_18k"] == 8  # 64 x 256 bit: 512x36 -> 8 blocks
+    gap = est.layer_estimate({"name": "gap", "kind": "move", "in_steps": 16, "out_steps": 1})
+    assert gap["latency_cycles"] == 16
+
+
+def test_merge_multiply_shares_multipliers_over_reuse():
+    row = {"name": "cbam_t_scale", "kind": "merge", "in_steps": 128, "out_steps": 128, "products": 32,
+           "weight_bits": 16, "input_bits": 32, "result_bits": 32, "reuse_factor": 8}  # 16 x 32 bit
+    e = est.layer_estimate(row, family="zynquplus")
+    assert e["parallel_products"] == 4 and e["dsp"] == 4 * 2 and e["latency_cycles"] == 128 * 8
+
+
+def test_fifo_memory_rules():
+    assert est.memory_cost(2, 2048) == {"bits": 4096, "bram_18k": 0, "lut": 0, "ff": 4096}  # registers
+    assert est.memory_cost(16, 32) == {"bits": 512, "bram_18k": 0, "lut": 32, "ff": 0}  # one SRL32 per bit
+    big = est.memory_cost(513, 128 * 16)  # a second full copy of the window
+    assert big["bram_18k"] == 2 * 57 and big["bits"] == 513 * 2048
+    assert est.memory_cost(512, 128 * 16)["bram_18k"] == 57
+    with pytest.raises(ValueError):
+        est.memory_cost(-1, 3)
+
+
+def test_model_sum_and_errors():
+    rows = [conv(reuse_factor=2560, strategy="resource"),
+            {"name": "relu", "kind": "move", "in_steps": 128, "out_steps": 128}]
+    m = est.estimate_model(rows, clock_ns=10.0, family="zynq7")
+    assert m["latency_cycles"] == 513 + 128 * 2560 + 128 and m["latency_ns"] == 10.0 * m["latency_cycles"]
+    assert m["ii"] == 513 + 128 * 2560 and m["max_parallel_products"] == 8
+    with pytest.raises(ValueError, match="kind"):
+        est.layer_estimate({"name": "x", "kind": "weird", "in_steps": 1, "out_steps": 1})
+    with pytest.raises(ValueError, match="in_steps"):
+        est.layer_estimate({"name": "x", "kind": "move"})
+    with pytest.raises(ValueError):
+        est.estimate_model(rows, clock_ns=0)
+
+
+def _model(latency, dsp, bram, lut, energy, parallel=1):
+    return {"latency_cycles": latency, "dsp": dsp, "bram_18k": bram, "lut": lut, "energy_nj": energy,
+            "max_parallel_products": parallel}
+
+
+def test_cascade_fit_margin_and_energy():
+    t = load_target("xc7z020").as_dict()
+    s, c = _model(200_000, 4, 12, 1000, 10.0), _model(600_000, 20, 100, 20_000, 100.0)
+    cas = est.estimate_cascade(s, c, n_times=512, n_chans=128, sample_bits=16, routing_rate=0.25, clock_ns=10.0,
+                               window_period_s=1.0, target=t)
+    worst = 200_000 + 600_000 + 1024
+    assert cas["latency_cycles"] == worst
+    assert cas["realtime_margin"] == pytest.approx(1.0 / (worst * 10e-9))
+    assert cas["bram_18k"] == 12 + 100 + 57  # + the window buffer
+    buf = cas["window_buffer"]
+    expected = 10 + buf["write_energy_nj"] + 0.25 * (100 + buf["read_energy_nj"])
+    assert cas["energy_nj_per_window"] == pytest.approx(expected)
+    assert cas["simple_energy_fraction_of_complex"] == pytest.approx(0.1)
+    assert cas["fits"] and cas["problems"] == []
+    over = est.estimate_cascade(s, _model(600_000, 300, 100, 20_000, 100.0, parallel=5000), n_times=512,
+                                n_chans=128, sample_bits=16, routing_rate=0.25, clock_ns=10.0,
+                                window_period_s=1.0, target=t)
+    assert not over["fits"] and any("dsp" in p for p in over["problems"])
+    assert any("4096" in p for p in over["problems"])
+    slow = est.estimate_cascade(_model(10**8, 1, 1, 1, 1.0), c, n_times=512, n_chans=128, sample_bits=16,
+                                routing_rate=0.0, clock_ns=10.0, window_period_s=1.0, target=t)
+    assert slow["realtime_margin"] < 1 and not slow["fits"]

@@ -39,7 +39,7 @@ proc add_files {args} {
 proc read_xdc {path} { qc_record read_xdc $path; qc_check $path }
 foreach cmd {open_project set_top open_solution set_part create_clock set_clock_uncertainty config_compile
              config_array_partition csim_design csynth_design cosim_design export_design synth_design
-             opt_design report_utilization report_timing_summary report_timing} {
+             opt_design report_utilization report_timing_summary report_timing report_power} {
     proc $cmd {args} "qc_record $cmd {*}\$args"
 }
 """
@@ -103,6 +103,7 @@ def test_vivado_tcl_static(top, tmp_path):
     assert "CALL synth_design -top cascade_top -part xcvu13p-flga2577-2-e -mode out_of_context" in out
     assert "CALL report_utilization -file vivado_synth.rpt" in out
     assert any(line.startswith("CALL report_timing ") for line in out)
+    assert "CALL report_power -file vivado_power.rpt" in out  # read for the energy per window
     assert "ap_clk -period 5.0" in (top / "qcascade_ooc.xdc").read_text()
 
 

@@ -68,6 +68,25 @@ if {[qc_has cosim]} {
         add_files -tb [file join $qc_dir $qc_f] -cflags "$qc_cflags -DRTL_SIM"
     }
     cosim_design -rtl verilog
+    # cascade_tb already exits 1 (cosim FAIL) when a result differs from tb_data/cascade_expected.txt,
+    # the g++ C simulation's results; compare the files once more so the log says which line.
+    set qc_expected [file join $qc_dir tb_data cascade_expected.txt]
+    set qc_rtl_out [glob -nocomplain [file join ${qc_top}_prj solution1 sim wrapc tb_data rtl_cosim_results.txt]]
+    if {[file exists $qc_expected] && $qc_rtl_out ne ""} {
+        set qc_fa [open $qc_expected r]
+        set qc_fb [open [lindex $qc_rtl_out 0] r]
+        set qc_la [split [string trim [read $qc_fa]] "\n"]
+        set qc_lb [split [string trim [read $qc_fb]] "\n"]
+        close $qc_fa
+        close $qc_fb
+        if {$qc_la ne $qc_lb} {
+            puts "ERROR: C/RTL co-simulation results differ from the C simulation ($qc_expected)"
+            exit 1
+        }
+        puts "INFO: C/RTL co-simulation results equal the C simulation ([llength $qc_la] windows)"
+    } elseif {[file exists $qc_expected]} {
+        puts "WARNING: rtl_cosim_results.txt not found under ${qc_top}_prj/solution1/sim/wrapc; relying on cascade_tb's exit status"
+    }
 }
 if {[qc_has export]} {
     puts "***** EXPORT IP ($qc_top) *****"

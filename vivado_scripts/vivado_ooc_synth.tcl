@@ -3,7 +3,8 @@
 # Copied next to a generated design.tcl and qcascade_ooc.xdc by qcascade; run in that folder:
 #     vivado -mode batch -source vivado_ooc_synth.tcl
 # Writes vivado_synth.rpt (report_utilization: the layout hls4ml's report reader parses),
-# vivado_timing_summary.rpt and vivado_timing.rpt next to this script.
+# vivado_timing_summary.rpt, vivado_timing.rpt and vivado_power.rpt (report_power: vectorless, default
+# toggle rates; qcascade reads its Total On-Chip Power for the energy per window) next to this script.
 
 set qc_dir [file dirname [file normalize [info script]]]
 source [file join $qc_dir design.tcl]
@@ -21,4 +22,5 @@ opt_design -retarget -propconst -sweep -bram_power_opt -shift_register_opt
 report_utilization -file vivado_synth.rpt
 report_timing_summary -file vivado_timing_summary.rpt
 report_timing -max_paths 10 -file vivado_timing.rpt
+report_power -file vivado_power.rpt
 exit

@@ -150,7 +150,9 @@ def make_hls_config(model, policy: QuantPolicy, calib_X: np.ndarray, *, project_
     validate_identifier(namespace, "namespace")
     _check_exportable(model)
     # Template values win over the keyword defaults (they are the user-editable settings).
-    mo = overrides.get("Model", {}) or {}
+    # "auto" (hls_configs/*.yaml): sized later by qcascade.hls.design; the keyword default until then.
+    mo = {k: v for k, v in (overrides.get("Model", {}) or {}).items() if v != "auto"}
+    overrides = {**overrides, "Model": mo} if "Model" in overrides else overrides
     reuse_factor, strategy = mo.get("ReuseFactor", reuse_factor), mo.get("Strategy", strategy)
     part, clock_period = overrides.get("Part", part), overrides.get("ClockPeriod", clock_period)
     io_type = overrides.get("IOType", io_type)

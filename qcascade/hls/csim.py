@@ -166,7 +166,8 @@ def run_cascade_binary(toplevel_dir: str | Path, X: np.ndarray, *, tag: str = "c
                        prev_cls: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Run the built testbench on windows ``X``; return cls, used_complex, simple/complex logits.
 
-    ``prev_cls`` ``(n,)``: each window's previous-decision input (required when the gate rule reads it).
+    ``prev_cls`` ``(n,)``: each window's previous-decision input (required when the gate rule reads it):
+    0/1 loads that class, 2 keeps the design's state from the window before (closed loop).
     """
     top = Path(toplevel_dir).resolve()
     man = tl.load_manifest(top)
@@ -183,7 +184,8 @@ def run_cascade_binary(toplevel_dir: str | Path, X: np.ndarray, *, tag: str = "c
     data = tl.write_windows(top / "csim_data" / f"{tag}_windows.f32", X, man["n_times"], man["n_chans"],
                             prev_cls=prev_cls if with_prev else None)
     out = data.with_name(f"{tag}_results.txt")
-    proc = subprocess.run([str(exe), str(data), str(out)], cwd=top, capture_output=True, text=True)
+    # "-1 -": all windows, no expected file (these results are the reference, not checked against one).
+    proc = subprocess.run([str(exe), str(data), str(out), "-1", "-"], cwd=top, capture_output=True, text=True)
     if proc.returncode != 0:
         raise QCascadeError(f"{exe} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
     rows = [line.split() for line in out.read_text().splitlines() if line.strip()]
@@ -348,6 +350,20 @@ def csim_markdown(result: dict) -> str:
               f"- routing agreement: {c['routing_agreement']:.4f} ({c['routed_windows']} routed in C++, "
               f"{c['keras_routed_windows']} in Keras)",
               f"- C++ gate vs Python reference gate on the C++ logits: {c['gate_agreement_cpp_vs_python']:.4f}"]
+    if result.get("vitis_tb"):
+        tb = result["vitis_tb"]
+        lines.append(f"- Vitis testbench data: {tb['n_windows']} test windows, {tb['n_routed']} routed, "
+                     "prev_cls values "
+                     f"{tb['prev_cls_values'] or 'n/a (gate without prev_cls)'}"
+                     + (f" ({tb['n_blended']} blended from an ictal and a non-ictal window)"
+                        if tb.get("n_blended") else "")
+                     + "; expected results from this g++ run (`cascade_tb` exits 1 on any difference)")
+    if result.get("closed_loop"):
+        cl = result["closed_loop"]
+        lines.append(f"- closed loop (class fed back inside the design) over recording {cl.get('recording')}: "
+                     f"{cl['n_windows']} windows, {cl['n_routed']} routed; agreement with the Python cascade on the "
+                     f"C++ logits {cl['agreement_with_python_on_cpp_logits']:.4f}, with the QKeras cascade "
+                     f"{cl.get('agreement_with_keras_cascade', float('nan')):.4f}")
     for name in ("simple", "complex"):
         tr = result[name].get("trace")
         if tr:

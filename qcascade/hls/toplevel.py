@@ -39,14 +39,17 @@ TEMPLATES = Path(__file__).parent / "templates"
 MANIFEST = "cascade_manifest.json"
 TOP_NAME = "cascade_top"
 TB_INPUT = "tb_data/cascade_input.f32"
+TB_EXPECTED = "tb_data/cascade_expected.txt"  # the g++ C simulation's results on TB_INPUT
 CONTROL_PRAGMAS = {
     "ap_ctrl_hs": "#pragma HLS INTERFACE ap_ctrl_hs port=return",
     "s_axilite": "#pragma HLS INTERFACE s_axilite port=return bundle=control",
 }
-# The prev_cls input: a plain wire with the block protocol, a register with AXI-Lite.
+# prev_load / prev_cls: with the block protocol a valid-qualified input each, read (latched) once
+# per call; with AXI-Lite control registers.
 PREV_PRAGMAS = {
-    "ap_ctrl_hs": "#pragma HLS INTERFACE ap_none port=prev_cls",
-    "s_axilite": "#pragma HLS INTERFACE s_axilite port=prev_cls bundle=control",
+    "ap_ctrl_hs": "#pragma HLS INTERFACE ap_vld port=prev_load\n    #pragma HLS INTERFACE ap_vld port=prev_cls",
+    "s_axilite": "#pragma HLS INTERFACE s_axilite port=prev_load bundle=control\n"
+                 "    #pragma HLS INTERFACE s_axilite port=prev_cls bundle=control",
 }
 # What the generated header says the rule is (qcascade.training.gate documents each).
 GATE_FORMULAS = {
@@ -285,7 +288,8 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
             seeded random windows (cosim of many 512x128 windows is slow).
         gate_rule: one of ``qcascade.training.gate.GATE_RULES``; the rules that read the
             previous window's final class give the top level a ``prev_cls`` input.
-        tb_prev_cls: ``(n,)`` prev_cls of the testbench windows (those rules); default 0.
+        tb_prev_cls: ``(n,)`` prev_cls of the testbench windows (those rules); default 0. Values
+            0/1 load that previous class, 2 keeps the design's own state (closed loop).
 
     Returns:
         The written files by role: ``cascade_top_h``, ``cascade_top_cpp``, ``cascade_tb_cpp``,
@@ -336,14 +340,17 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
             "control_pragma": CONTROL_PRAGMAS[control], "buffer_bits": buffer["bits"],
             "buffer_bram": buffer["bram18k_estimate"], "tb_input": TB_INPUT, "gate_rule": gate_rule,
             "gate_formula": GATE_FORMULAS[gate_rule], "gate_rule_id": GATE_RULES.index(gate_rule),
-            "uses_prev": int(with_prev), "prev_pragma": PREV_PRAGMAS[control]}
+            "uses_prev": int(with_prev), "prev_pragma": PREV_PRAGMAS[control], "tb_expected": TB_EXPECTED,
+            "simple_logit_bits": logit["width"], "complex_logit_bits": cplx["result"]["elem"]["width"],
+            "result_bits": 8 * math.ceil((2 + 2 * logit["width"] + 2 * cplx["result"]["elem"]["width"]) / 8)}
     paths = {role: _render(f"{name}.in", out_dir / name, subs) for role, name in
              (("cascade_top_h", "cascade_top.h"), ("cascade_top_cpp", "cascade_top.cpp"),
               ("cascade_tb_cpp", "cascade_tb.cpp"))}
     manifest = {"qcascade_version": __version__, "config_hash": config_hash, "top": TOP_NAME,
                 "n_times": n_times, "n_chans": n_chans, "electrode": electrode, "control": control,
                 "part": part, "clock_period": clock, "clock_uncertainty": uncertainty, "gate": gate,
-                "window_buffer": buffer, "tb_input": TB_INPUT, "csim_exe": csim.CSIM_EXE,
+                "window_buffer": buffer, "tb_input": TB_INPUT, "tb_expected": TB_EXPECTED, "csim_exe": csim.CSIM_EXE,
+                "result_bits": subs["result_bits"],
                 "simple": {k: v for k, v in simple.items() if k != "settings"},
                 "complex": {k: v for k, v in cplx.items() if k != "settings"},
                 "designs": {"simple": simple["copy_dir"], "complex": cplx["copy_dir"], "cascade": "."}}
@@ -355,6 +362,9 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
         tb_prev_cls = np.zeros(len(tb_windows), np.int64)
     paths["tb_input"] = write_windows(out_dir / TB_INPUT, tb_windows, n_times, n_chans,
                                       prev_cls=tb_prev_cls if with_prev else None)
+    # New testbench input: expected results of an earlier generation no longer apply
+    # (qcascade.hls.testbench.write_tb_data writes them from the g++ C simulation).
+    (out_dir / TB_EXPECTED).unlink(missing_ok=True)
     paths["manifest"] = atomic_write_json(out_dir / MANIFEST, manifest)
     return paths
 
@@ -378,8 +388,8 @@ def write_windows(path: str | Path, windows: np.ndarray, n_times: int, n_chans: 
                   prev_cls: np.ndarray | None = None) -> Path:
     """Write windows ``(n, n_times, n_chans)`` as raw little-endian float32 (testbench input).
 
-    ``prev_cls`` ``(n,)`` in {0, 1} (the gate's previous-decision input) goes to ``<path>.prev``,
-    a byte each.
+    ``prev_cls`` ``(n,)`` goes to ``<path>.prev``, a byte each: 0/1 load that previous class into the
+    design's state (prev_load = 1), 2 keeps the state the previous window left (closed loop).
     """
     x = np.asarray(windows)
     if x.ndim != 3 or x.shape[1:] != (n_times, n_chans) or not np.all(np.isfinite(x)):
@@ -388,8 +398,8 @@ def write_windows(path: str | Path, windows: np.ndarray, n_times: int, n_chans: 
     path.parent.mkdir(parents=True, exist_ok=True)
     if prev_cls is not None:
         prev = np.asarray(prev_cls).ravel()
-        if prev.shape != (len(x),) or not np.isin(prev, (0, 1)).all():
-            raise QCascadeError(f"{path}.prev: prev_cls must be {len(x)} values in {{0, 1}}, got shape {prev.shape}")
+        if prev.shape != (len(x),) or not np.isin(prev, (0, 1, 2)).all():
+            raise QCascadeError(f"{path}.prev: prev_cls must be {len(x)} values in {{0, 1, 2}}, got shape {prev.shape}")
         with atomic_path(path.with_name(path.name + ".prev")) as tmp_prev:
             tmp_prev.write_bytes(prev.astype(np.uint8).tobytes())
     tmp = path.with_name(f".{path.name}.tmp")

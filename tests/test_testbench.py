@@ -1,0 +1,108 @@
+"""The Vitis testbench can fail: expected results, a corrupted line, TLAST, the closed loop and
+the Vitis-configuration build (one link, weights compiled in, C++14) against the g++ C simulation."""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+
+from qcascade.hls import testbench as tb
+from qcascade.hls import toplevel as tl
+from qcascade.training.gate import cascade_decide
+from test_csim import ELECTRODE, median_tau, windows
+from test_toplevel import build_tiny_projects, toplevel_kwargs
+
+T, C = 64, 4
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tb")
+    projects = build_tiny_projects(root / "prj", T, C)
+    X = windows(120, T, C, seed=5)
+    tau = median_tau(projects["simple"]["keras"], X)
+    top = root / "top"
+    tl.generate_toplevel(top, gate_rule="confirm_changes",
+                         **toplevel_kwargs(projects, T, C, electrode=ELECTRODE, tau=tau))
+    tl.build_csim(top, jobs=2)
+    zs = projects["simple"]["keras"].predict(X[:, :, ELECTRODE:ELECTRODE + 1], verbose=0)
+    zc = projects["complex"]["keras"].predict(X, verbose=0)
+    return {"top": top, "X": X, "tau": tau, "zs": zs, "zc": zc}
+
+
+def test_select_tb_windows_routed_and_both_prev():
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 2, (300, 2))
+    prev = np.zeros(300, int)  # a recording without a seizure: prev is always 0
+    idx, sel = tb.select_tb_windows(z, prev, 0.5, "confirm_changes", n=16, min_routed=4)
+    assert len(idx) == 16 and set(sel.tolist()) == {0, 1}
+    from qcascade.training.gate import simple_is_final
+    assert (~simple_is_final(z[idx], 0.5, "confirm_changes", sel)).sum() >= 4
+    idx, sel = tb.select_tb_windows(z, prev, 0.5, "confidence", n=16, min_routed=4)
+    assert (~simple_is_final(z[idx], 0.5, "confidence")).sum() >= 4
+
+
+def test_testbench_fails_on_a_corrupted_expected_line(built):
+    top = built["top"]
+    prev = cascade_decide(built["zs"], built["zc"], built["tau"], rule="confirm_changes")["prev_cls"]
+    idx, sel = tb.select_tb_windows(built["zs"], prev, built["tau"], "confirm_changes", n=16, min_routed=4)
+    info = tb.write_tb_data(top, built["X"][idx], sel)
+    assert info["n_windows"] == 16 and info["n_routed"] >= 4 and info["prev_cls_values"] == [0, 1]
+    ok = tb.run_tb(top)
+    assert ok.returncode == 0, ok.stderr
+    assert "PASS: all 16 windows" in ok.stdout
+    expected = top / tl.TB_EXPECTED
+    lines = expected.read_text().splitlines()
+    good = lines[5]
+    fields = good.split()
+    fields[0] = str(1 - int(fields[0]))  # flip the class of one window
+    lines[5] = " ".join(fields)
+    expected.write_text("\n".join(lines) + "\n")
+    bad = tb.run_tb(top)
+    assert bad.returncode == 1 and "MISMATCH window 5" in bad.stderr
+    lines[5] = good
+    expected.write_text("\n".join(lines[:-1]) + "\n")  # one line missing
+    assert tb.run_tb(top).returncode == 1
+    expected.write_text("\n".join(lines) + "\n")
+    assert tb.run_tb(top).returncode == 0
+
+
+def test_closed_loop_matches_python_cascade(built):
+    res = tb.closed_loop(built["top"], built["X"], tau=built["tau"], rule="confirm_changes",
+                         keras_simple=built["zs"], keras_complex=built["zc"])
+    assert res["agreement_with_python_on_cpp_logits"] == 1.0
+    assert res["agreement_with_keras_cascade"] >= 0.95
+    assert 0 < res["n_routed"] < len(built["X"])
+
+
+def test_vitis_style_build_is_bit_exact_with_gcc_csim(built):
+    """One link, weights compiled in, -std=c++14 -O0 (as design.tcl hands the design to Vitis)."""
+    top = built["top"]
+    prev = cascade_decide(built["zs"], built["zc"], built["tau"], rule="confirm_changes")["prev_cls"]
+    idx, sel = tb.select_tb_windows(built["zs"], prev, built["tau"], "confirm_changes", n=16, min_routed=4)
+    tb.write_tb_data(top, built["X"][idx], sel)  # expected: the g++ csim (shared libraries, text weights)
+    cmd = tb.vitis_style_command(top)
+    assert "-std=c++14" in cmd and "-DQCASCADE_WEIGHTS_INLINE" in cmd and "cascade_tb.cpp" in cmd
+    exe = tb.build_vitis_style(top)
+    proc = subprocess.run([str(exe)], cwd=top, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr  # every line equal to the g++ csim's
+    assert "PASS" in proc.stdout
+
+
+def test_blend_candidates_only_when_the_gate_routes_too_little():
+    class Margin:  # a stand-in simple model: logits (0, mean of the window)
+        def predict(self, x, verbose=0):
+            m = x.mean(axis=(1, 2))
+            return np.stack([np.zeros_like(m), m], 1)
+
+    rng = np.random.default_rng(1)
+    y = np.array([0] * 20 + [1] * 20)
+    X = np.where(y[:, None, None] == 1, 3.0, -3.0) + rng.normal(0, 0.1, (40, 8, 2))
+    z = Margin().predict(X)
+    prev = np.zeros(40, int)
+    extra = tb.blend_candidates(X, y, z, prev, 0.5, "confidence", Margin(), 0)
+    assert extra is not None and len(extra["X"]) >= 4  # blends sit at margin ~0: routed
+    assert tb.blend_candidates(X, y, z, prev, 0.5, "confirm_changes", Margin(), 0) is None
+    assert tb.blend_candidates(X, y, np.zeros((40, 2)), prev, 0.5, "confidence", Margin(), 0) is None
