@@ -100,10 +100,11 @@ def _check_clock_uncertainty(label: str, value: Any) -> Any:
 
 
 _LAYER_KEYS = {  # per-layer / per-type / Model keys hls4ml reads, and their check
-    "ReuseFactor": lambda k, v: check_int(k, v, 1, 1 << 20),
+    # "auto": chosen per layer from the real-time budget (qcascade.hls.design) before hls4ml sees it.
+    "ReuseFactor": lambda k, v: v if v == "auto" else check_int(k, v, 1, 1 << 20),
     "ParallelizationFactor": lambda k, v: check_int(k, v, 1, 1 << 20),
     "BramFactor": lambda k, v: check_int(k, v, 0, 1 << 40),
-    "Strategy": lambda k, v: _one_of(k, v, ("Latency", "Resource", "latency", "resource", "Skip")),
+    "Strategy": lambda k, v: _one_of(k, v, ("auto", "Latency", "Resource", "latency", "resource", "Skip")),
     "Trace": lambda k, v: _bool(k, v),
     "TraceOutput": lambda k, v: _bool(k, v),
     "ConvImplementation": lambda k, v: _one_of(k, v, ("LineBuffer", "Encoded")),
@@ -197,6 +198,8 @@ def validate_hls_config(cfg: dict, where: str) -> dict:
                 check_identifier(key, value)
             elif key == "qcascade_model_hash":
                 check_token(key, value)
+            elif key == "qcascade_auto":  # {layer: ReuseFactor} the sizing wrote (hand edits are detected)
+                _check_auto_record(key, value)
             elif key in ("Model", "LayerName", "LayerType", "HLSConfig"):
                 _check_hls_section(key, value)
             else:
@@ -205,6 +208,14 @@ def validate_hls_config(cfg: dict, where: str) -> dict:
     except ConfigError as exc:
         fail(exc)
     return cfg
+
+
+def _check_auto_record(key: str, value: Any) -> None:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: expected a mapping of layer name to ReuseFactor, got {value!r}")
+    for name, rf in value.items():
+        check_name(f"{key} entry", name)
+        check_int(f"{key}.{name}", rf, 1, 1 << 20)
 
 
 def _check_hls_section(key: str, value: Any) -> None:
