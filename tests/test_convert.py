@@ -20,6 +20,7 @@ Agreement criteria for every registered model (slow cases) and the simple_C smok
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -181,3 +182,29 @@ def test_trace_finds_first_diverging_layer(folded_c, policy, tmp_path):
     assert res["max_abs_logit_error"] > 0.01
     tr = trace_divergence(folded_c, hls_model, X[:4])
     assert tr["first_diverging_layer"] == "peak", tr["trace"]
+
+
+def test_a_missing_template_is_an_error_not_empty():
+    """A template that is not there must not silently drop the precisions and sizing."""
+    with pytest.raises(ConfigError, match="no_such_model.yaml"):
+        load_template("no_such_model")
+
+
+def test_the_wheel_ships_templates_targets_and_flow_scripts(tmp_path):
+    """``pip wheel .`` carries hls_configs/ (with targets/), vivado_scripts/ and the C++ templates."""
+    import subprocess
+    import sys
+    import zipfile
+
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path), str(root)], check=True, capture_output=True)
+    names = zipfile.ZipFile(next(tmp_path.glob("qcascade-*.whl"))).namelist()
+    for f in sorted(p.name for p in (root / "hls_configs").glob("*.yaml")):
+        assert f"qcascade/resources/hls_configs/{f}" in names
+    for f in sorted(p.name for p in (root / "hls_configs" / "targets").glob("*.yaml")):
+        assert f"qcascade/resources/hls_configs/targets/{f}" in names
+    for f in sorted(p.name for p in (root / "vivado_scripts").iterdir()):
+        assert f"qcascade/resources/vivado_scripts/{f}" in names
+    for f in sorted(p.name for p in (root / "qcascade" / "hls" / "templates").iterdir()):
+        assert f"qcascade/hls/templates/{f}" in names

@@ -36,8 +36,11 @@ from qcascade.errors import ConfigError, QCascadeError
 from qcascade.hls.identifiers import check_identifier, validate_hls_config
 from qcascade.io_utils import atomic_write_text
 from qcascade.quant import FixedType, QuantPolicy, int_bits_for_range, profile_ranges, quantizer_type
+from qcascade.package_data import HLS_CONFIGS, resource_dir
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "hls_configs"
+
+
+TEMPLATE_DIR = HLS_CONFIGS
 
 
 def validate_identifier(name: str, what: str) -> str:
@@ -211,9 +214,16 @@ def _check_exportable(model) -> None:
 
 
 def load_template(name: str) -> dict:
-    """User-tunable defaults from ``hls_configs/<name>.yaml`` (empty if missing)."""
-    path = TEMPLATE_DIR / f"{name}.yaml"
-    return read_hls_config_yaml(path) if path.exists() else {}
+    """User-tunable defaults from ``hls_configs/<name>.yaml``.
+
+    Raises:
+        ConfigError: no template for ``name`` (a missing template would silently drop the
+            precisions and sizing the converted design depends on).
+    """
+    path = resource_dir("hls_configs") / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{path}: hls4ml config template for '{name}' not found")
+    return read_hls_config_yaml(path)
 
 
 def write_hls_config_yaml(cfg: dict, path) -> Path:

@@ -37,9 +37,11 @@ _REL_PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]
 
 def scripts_dir() -> Path:
     """The repository's ``vivado_scripts/`` folder (generic flow scripts)."""
-    path = Path(__file__).resolve().parents[2] / "vivado_scripts"
+    from qcascade.package_data import resource_dir
+
+    path = resource_dir("vivado_scripts")
     if not all((path / s).is_file() for s in SCRIPTS):
-        raise QCascadeError(f"{path}: flow scripts {SCRIPTS} not found (qcascade must run from its source tree)")
+        raise QCascadeError(f"{path}: flow scripts {SCRIPTS} not found; reinstall qcascade")
     return path
 
 

@@ -14,8 +14,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from qcascade.errors import ConfigError
+from qcascade.package_data import HLS_CONFIGS
 
-TARGET_DIR = Path(__file__).resolve().parents[2] / "hls_configs" / "targets"
+TARGET_DIR = HLS_CONFIGS / "targets"
 DEFAULT_TARGET = "xc7z020"
 _NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
 _FIELDS = {"name": str, "part": str, "family": str, "dsp": int, "bram_18k": int, "lut": int, "ff": int,
