@@ -78,7 +78,9 @@ def train_main(args: argparse.Namespace) -> int:
 
 
 def _setup_logging(verbose: bool) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TF 2.14 logs cuDNN/cuFFT/cuBLAS "Unable to register factory" at ERROR on every import, GPU or
+    # not: only --verbose shows its C++ errors (Python exceptions still carry real failures).
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if verbose else "3")
     # Libraries (qkeras, hls4ml) log chatter on the root logger: keep it at WARNING.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
