@@ -38,8 +38,8 @@ class SyntheticConfig:
     def __post_init__(self):
         if self.n_patients < 1:
             raise ConfigError("data.synthetic.n_patients: must be >= 1")
-        if self.n_seizures < 3:
-            raise ConfigError("data.synthetic.n_seizures: must be >= 3 (train, validation and test seizures)")
+        if self.n_seizures < 2:
+            raise ConfigError("data.synthetic.n_seizures: must be >= 2 (a training and a test seizure)")
 
 
 @dataclass(frozen=True)
