@@ -42,8 +42,10 @@ def _image(unit_dir: Path, name: str, caption: str) -> str:
 def metrics_markdown(m: dict, unit_dir: Path) -> str:
     """The model-quality part of a unit report, from its ``metrics.json``."""
     t = m["test"]
-    out = [f"- dataset `{m['dataset']}`, split `{m['split']}`, windows train/val/test = "
-           f"{m['n_windows']['train']}/{m['n_windows']['val']}/{m['n_windows']['test']}",
+    dep = " of the deployed fold" if m.get("folds") else ""
+    out = [f"- dataset `{m['dataset']}`, split `{m['split']}`, windows train/val/test{dep} = "
+           f"{m['n_windows']['train']}/{m['n_windows']['val']}/{m['n_windows']['test']}"
+           + (f"; {m['n_test_windows_pooled']} test windows over all folds" if m.get("n_test_windows_pooled") else ""),
            f"- selected electrode (0-based column): **{m['selected_electrode']}**"
            + (f" (onset zone: {m['soz_electrodes']}, "
               f"{'inside' if m['selected_electrode'] in m['soz_electrodes'] else 'OUTSIDE'})"
@@ -70,7 +72,7 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
                 f"{_fmt(pair['max_abs_logit_diff'])} in a logit and agree on "
                 f"{_fmt(pair['decision_agreement'])} of the decisions.", ""]
     if m.get("gate_variants"):
-        out += ["### Gate rules compared (each at the tau calibrated for it on validation)",
+        out += ["### Gate rules compared (each at the tau calibrated for it on validation" + dep + ")",
                 _table(["gate", "tau", "F1", "sensitivity", "specificity", "routing rate", "MACs ratio"],
                        [[k, v["tau"], v["f1"], v["sensitivity"], v["specificity"], v["routing_rate"],
                          v["macs_ratio_vs_complex"]] for k, v in m["gate_variants"].items()]), ""]
