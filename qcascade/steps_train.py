@@ -180,7 +180,9 @@ def _train_stage(ctx, stage: int, load: str | None) -> None:
     epochs = getattr(ctx.cfg.train, f"epochs_stage{stage}")
     history = trainer.run_stage(stage, sets["train"].X, sets["train"].y, sets["val"].X, sets["val"].y,
                                 epochs=epochs)
-    _refresh_batchnorm(trainer, sets["train"].X[:2048], stage)
+    from qcascade.models.folding import bn_sample
+
+    _refresh_batchnorm(trainer, bn_sample(sets["train"].X), stage)
     ckpt = ctx.unit_dir / "checkpoints" / f"stage{stage}"
     ckpt.mkdir(parents=True, exist_ok=True)
     for part in ("selector", "simple", "complex"):
