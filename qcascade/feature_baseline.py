@@ -36,18 +36,24 @@ def window_features(X: np.ndarray, mask: np.ndarray, sfreq: float = 512.0, chunk
         ``(n, n_live * len(FEATURES))`` float64, electrode-major (all features of the first live
         electrode, then the next).
     """
+    from scipy import fft as sp_fft
+
     live = np.flatnonzero(np.asarray(mask, bool))
     n_times = X.shape[1]
     freqs = np.fft.rfftfreq(n_times, 1.0 / sfreq)
-    bands = [(freqs >= lo) & (freqs < hi) for lo, hi in BANDS]
+    # (n_freqs, n_bands) averaging matrix: band power = mean |FFT|^2 over the band's bins
+    avg = np.stack([((freqs >= lo) & (freqs < hi)) / max(1, ((freqs >= lo) & (freqs < hi)).sum())
+                    for lo, hi in BANDS], 1).astype(np.float32)
     out = np.empty((len(X), len(live), len(FEATURES)), np.float64)
     for lo in range(0, len(X), chunk):
-        x = np.asarray(X[lo:lo + chunk][:, :, live], np.float64)
-        out[lo:lo + len(x), :, 0] = np.abs(np.diff(x, axis=1)).mean(1)
-        out[lo:lo + len(x), :, 1] = np.log(x.var(1) + 1e-12)
-        power = np.abs(np.fft.rfft(x - x.mean(1, keepdims=True), axis=1)) ** 2
-        for j, b in enumerate(bands):
-            out[lo:lo + len(x), :, 2 + j] = np.log(power[:, b].mean(1) + 1e-12)
+        x = np.ascontiguousarray(X[lo:lo + chunk][:, :, live], np.float32)
+        sl = slice(lo, lo + len(x))
+        out[sl, :, 0] = np.abs(np.diff(x, axis=1)).mean(1)
+        x -= x.mean(1, keepdims=True)
+        out[sl, :, 1] = np.log((x * x).mean(1).astype(np.float64) + 1e-12)
+        spec = sp_fft.rfft(x, axis=1)
+        power = spec.real ** 2 + spec.imag ** 2  # (b, n_freqs, n_live) float32
+        out[sl, :, 2:] = np.log(np.matmul(power.transpose(0, 2, 1), avg).astype(np.float64) + 1e-12)
     return out.reshape(len(X), -1)
 
 
