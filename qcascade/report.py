@@ -138,6 +138,9 @@ def folds_markdown(m: dict) -> list[str]:
            f"Fold {m.get('deployed_fold', 0)} (the unit folder) holds the models that are deployed, converted and "
            "C-simulated; fold k >= 1 lives in `fold<k>/`.", "", "### Timelines (per test record)"]
     for f in folds:
+        if len(f.get("timelines", [])) < len(f["test_records"]):
+            out.append(f"Fold {f['fold']}: {len(f['timelines'])} of {len(f['test_records'])} test records drawn "
+                       "(records holding a seizure first).")
         for name in f.get("timelines", []):
             rel = name if f["dir"] == "." else f"{f['dir']}/{name}"
             out.append(f"![fold {f['fold']}: {name}]({rel})")

@@ -93,3 +93,19 @@ def test_fold_table_shows_mean_and_sd_and_links_timelines():
 @pytest.mark.parametrize("bad", [None])
 def test_glance_without_a_feature_baseline_is_empty(bad):
     assert glance_markdown({"test": {"feature_baseline": bad}}) == []
+
+
+def test_timelines_are_capped_with_seizure_records_first(tmp_path):
+    from qcascade.data.windows import WindowSet
+    from qcascade.timeline import plot_test_timelines
+
+    n_rec, per = 5, 6
+    y = np.zeros(n_rec * per, int)
+    y[4 * per:4 * per + 3] = 1  # only the last record holds a seizure
+    ws = WindowSet(np.random.default_rng(0).standard_normal((n_rec * per, 64, 2)).astype(np.float32), y,
+                   np.ones(2, bool), np.repeat([f"s{i}" for i in range(n_rec)], per),
+                   np.tile(np.arange(per, dtype=float), n_rec), np.array(["P"] * (n_rec * per)))
+    z = np.zeros((len(y), 2))
+    names = plot_test_timelines(tmp_path, ws, 1, z, z, np.zeros(len(y), bool), y, 0.5, "P", max_records=2)
+    assert names == ["timeline_s4.png", "timeline_s0.png"]
+    assert all((tmp_path / n).read_bytes()[:8] == PNG for n in names)
