@@ -111,7 +111,7 @@ class HLSConfig:
     io_type: Literal["io_stream"] = "io_stream"
     reuse_factor: Optional[int] = None
     strategy: Optional[Literal["Latency", "Resource"]] = None
-    csim_windows: int = 300
+    csim_windows: int = 128  # C simulation is per window: the largest cost of step_csim
 
     def __post_init__(self):
         if self.part is not None and not re.match(r"^[A-Za-z0-9\-]+$", self.part):

@@ -99,7 +99,7 @@ def _simple_name(cfg) -> str:
 
 def _int_bits(ctx, name: str, X_calib: np.ndarray) -> dict:
     """Integer bits per layer, measured once on training windows and saved for resumes."""
-    from qcascade.models import build_calibrated_model
+    from qcascade.models import calibrate_int_bits
 
     path = ctx.unit_dir / "checkpoints" / f"int_bits_{name}.json"
     if path.exists():
@@ -107,7 +107,7 @@ def _int_bits(ctx, name: str, X_calib: np.ndarray) -> dict:
     kw = {"n_times": ctx.cfg.data.n_times}
     if not name.startswith("simple"):
         kw["n_chans"] = ctx.cfg.data.n_chans
-    _, ib = build_calibrated_model(name, ctx.cfg.quant, X_calib, seed=ctx.cfg.train.seed, **kw)
+    ib = calibrate_int_bits(name, ctx.cfg.quant, X_calib, seed=ctx.cfg.train.seed, **kw)
     atomic_write_json(path, ib)
     return ib
 
