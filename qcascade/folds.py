@@ -228,7 +228,7 @@ def _mean_sd(vals: list) -> dict:
     v = [float(x) for x in vals if x is not None and not (isinstance(x, float) and math.isnan(x))]
     if not v:
         return {"mean": None, "sd": None, "n": 0}
-    return {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, "n": len(v)}
+    return {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)) if len(v) > 1 else None, "n": len(v)}
 
 
 FOLD_STATS = {  # name -> path into a fold's "test" dict
