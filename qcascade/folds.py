@@ -207,12 +207,15 @@ def step_folds(ctx) -> None:
     plan = [None] if single else fold_plan(ctx.recordings, "all")
     train_steps = STEPS[:[s.name for s in STEPS].index("step_folds")]
     t0 = time.perf_counter()
+    if len(plan) > 1:
+        _release(ctx.cache)  # fold 0's models are reloaded from disk by the steps that need them
     for fold in plan[1:]:
         fctx = FoldContext(cfg, ctx.run_dir, ctx.unit, ctx.recordings, fold)
         log.info("[%s] fold %d/%d (test %s) ...", ctx.unit, fold.index + 1, len(plan), ", ".join(fold.test_records))
         run_steps(train_steps, fctx, fctx.unit_dir)
+        fctx.cache.clear()
         del fctx
-        gc.collect()
+        _release({})
         done = fold.index
         log.info("[%s] fold %d/%d done; %.0f s for %d fold(s) in this process, about %.0f s to go",
                  ctx.unit, fold.index + 1, len(plan), time.perf_counter() - t0, done,
@@ -222,6 +225,22 @@ def step_folds(ctx) -> None:
     if old.exists() and "csim" in json.loads(old.read_text()):
         metrics["csim"] = json.loads(old.read_text())["csim"]
     atomic_write_json(ctx.path("metrics.json"), metrics)
+
+
+def _release(cache: dict) -> None:
+    """Drop the TensorFlow objects of ``cache`` and Keras' global state.
+
+    Measured: without it a 5-fold patient grew by about 1.2 GB of resident memory per fold
+    (models built in a loop stay referenced by Keras' global state), enough to exhaust a 23 GB
+    machine over a 3-patient run. Windows (numpy) stay cached.
+    """
+    import tensorflow as tf
+
+    for key in ("trainer", "loaded", "deployed", "hls", "strategy"):
+        cache.pop(key, None)
+    gc.collect()
+    tf.keras.backend.clear_session()
+    gc.collect()
 
 
 def _mean_sd(vals: list) -> dict:
