@@ -34,8 +34,9 @@ def _run_flow(name: str, args: list[str], out: Path) -> str:
         return f"## End-to-end: {name}\n`{shown}` FAILED (exit {proc.returncode}) after {wall:.0f} s:\n```\n{tail}\n```\n"
     summary = json.loads((out / "summary.json").read_text())
     keys = ["patient", "selected_electrode", "electrode_in_onset_zone", "gate", "tau", "complex_only_f1",
-            "cascade_complex_f1", "cascade_f1", "routing_rate", "macs_ratio_vs_complex", "event_sensitivity", "fa_per_hour",
-            "csim_cascade_decision_agreement", "csim_routing_agreement", "complex_vs_complex_only_max_abs_logit_diff"]
+            "cascade_complex_f1", "cascade_f1", "feature_baseline_f1", "routing_rate", "macs_ratio_vs_complex",
+            "event_sensitivity", "fa_per_hour", "fa_per_24h", "csim_cascade_decision_agreement", "csim_routing_agreement",
+            "complex_vs_complex_only_max_abs_logit_diff"]
     lines = [f"## End-to-end: {name}", f"`{shown}`: wall time **{wall / 60:.1f} min** on {_machine()}.", "",
              "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     for row in summary["units"]:
@@ -46,6 +47,7 @@ def _run_flow(name: str, args: list[str], out: Path) -> str:
         lines.append(f"- {row['patient']}: cascade F1 >= complex-only F1 - 0.01: **{ok_f1}**; "
                      f"routing rate <= 0.20: **{row['routing_rate'] <= 0.20}**; "
                      f"MACs ratio >= 4: **{row['macs_ratio_vs_complex'] >= 4}**")
+    lines += _fold_lines(summary["units"])
     gates = [k[len("f1_gate_"):] for k in summary["units"][0] if k.startswith("f1_gate_")]
     if gates:
         lines += ["", "Every gate rule at the tau calibrated for it on validation (test F1 / routing rate; "
@@ -55,6 +57,23 @@ def _run_flow(name: str, args: list[str], out: Path) -> str:
             lines.append(f"| {row['patient']} | {_fmt(row['complex_only_f1'])} | " + " | ".join(
                 f"{_fmt(row.get('f1_gate_' + g))} / {_fmt(row.get('routing_gate_' + g))}" for g in gates) + " |")
     return "\n".join(lines) + "\n\n"  # a blank line ends the table before the next section
+
+
+def _fold_lines(rows: list[dict]) -> list[str]:
+    """Mean +- sd over folds per patient, and every CNN that loses to the feature baseline."""
+    out = []
+    if any(r.get("n_folds") for r in rows):
+        cols = ("cascade_f1", "complex_only_f1", "feature_baseline_f1", "fa_per_hour")
+        out += ["", "Mean ± sd over folds (every seizure is the test once; the table above pools the test windows "
+                "of all folds):", "", "| patient | folds | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 2)]
+        for r in rows:
+            out.append(f"| {r['patient']} | {r.get('n_folds')} | " + " | ".join(
+                f"{_fmt(r.get(c + '_fold_mean'))} ± {_fmt(r.get(c + '_fold_sd'))}" for c in cols) + " |")
+    losers = [f"{r['patient']} {k}" for r in rows for k in ("cascade_f1", "complex_only_f1")
+              if r.get("feature_baseline_f1") is not None and r.get(k) is not None and r[k] < r["feature_baseline_f1"]]
+    out += ["", "CNNs below the feature baseline (line length, variance, band powers + logistic regression): "
+            + (", ".join(f"**{x}**" for x in losers) if losers else "none")]
+    return out
 
 
 def _fmt(v) -> str:
@@ -79,7 +98,7 @@ def _machine() -> str:
     return f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
 
 
-SECTIONS = ("streaming", "training", "quick", "full", "swec-short", "hardware")
+SECTIONS = ("streaming", "training", "quick", "full", "swec-short", "swec-short-2sz", "hardware")
 
 
 def _section(name: str, hardware_run: Path | None = None) -> str:
@@ -98,10 +117,14 @@ def _section(name: str, hardware_run: Path | None = None) -> str:
     if name == "full":
         return _run_flow("Full default (synthetic cohort)", [], work / "full")
     from qcascade.data.synthetic import make_cohort, write_swec_short
-    data_dir = work / "swec_short_data"
+    two = name == "swec-short-2sz"
+    data_dir = work / ("swec_short_2sz_data" if two else "swec_short_data")
     if not (data_dir / ".complete").exists():
-        write_swec_short(make_cohort(seed=0), data_dir)
+        write_swec_short(make_cohort(n_seizures=2, seed=0) if two else make_cohort(seed=0), data_dir)
         (data_dir / ".complete").write_text("ok\n")
+    if two:
+        return _run_flow("Two seizures per patient (SWEC short-term layout): train on one, test the other, both ways",
+                         ["--dataset", "swec-short", "--data-dir", str(data_dir)], work / "swec_short_2sz")
     return _run_flow("Synthetic cohort through the SWEC short-term loader",
                      ["--dataset", "swec-short", "--data-dir", str(data_dir)], work / "swec_short")
 

@@ -16,7 +16,7 @@ from qcascade.errors import QCascadeError
 
 QUICK_OVERRIDES = {
     "data": {"synthetic": {"n_patients": 1, "n_seizures": 3}},
-    "train": {"epochs_stage1": 4, "epochs_stage2": 3, "epochs_stage3": 2},
+    "train": {"epochs_stage1": 4, "epochs_stage2": 3, "epochs_stage3": 2, "folds": "first"},
     "hls": {"csim_windows": 64},
 }
 

@@ -43,8 +43,8 @@ class SyntheticConfig:
     def __post_init__(self):
         if self.n_patients < 1:
             raise ConfigError("data.synthetic.n_patients: must be >= 1")
-        if self.n_seizures < 3:
-            raise ConfigError("data.synthetic.n_seizures: must be >= 3 (train, validation and test seizures)")
+        if self.n_seizures < 2:
+            raise ConfigError("data.synthetic.n_seizures: must be >= 2 (a training and a test seizure)")
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ class HLSConfig:
     io_type: Literal["io_stream"] = "io_stream"
     reuse_factor: Optional[int] = None
     strategy: Optional[Literal["Latency", "Resource"]] = None
-    csim_windows: int = 300
+    csim_windows: int = 128  # C simulation is per window: the largest cost of step_csim
     realtime_safety: float = 100.0
     strict: bool = False
 

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 __all__ = [
-    "window_metrics", "cascade_efficiency", "evaluate_cascade", "event_metrics",
+    "window_metrics", "cascade_efficiency", "evaluate_cascade", "event_metrics", "sum_events",
     "plot_confusion_matrix", "plot_training_curves",
 ]
 
@@ -138,7 +138,8 @@ def event_metrics(
 
     Returns:
         ``{"sensitivity": sum TP / sum reference events (None if no events),
-        "fa_per_hour": sum FP / total hours, "mean_delay_s": mean over detected reference
+        "fa_per_hour": sum FP / total hours, "fa_per_24h": the same per 24 h (SzCORE's unit),
+        "mean_delay_s": mean over detected reference
         events of max(0, first predicted ictal time within [onset - toleranceStart, offset]
         - onset) (None if none detected), "n_events", "n_detected", "n_false_alarms",
         "hours"}``. Delays use the reference events before timescoring's merge/split.
@@ -183,12 +184,37 @@ def event_metrics(
     return {
         "sensitivity": _ratio(tp, ref_true),
         "fa_per_hour": _ratio(fp, seconds / 3600.0),
+        "fa_per_24h": _ratio(fp, seconds / 86400.0),
         "mean_delay_s": float(np.mean(delays)) if n_delay else None,
         "n_events": ref_true,
         "n_detected": tp,
         "n_false_alarms": fp,
         "hours": seconds / 3600.0,
     }
+
+
+def sum_events(parts: Sequence[Mapping[str, Any]]) -> dict:
+    """Pool :func:`event_metrics` results of disjoint test sets (e.g. the folds of a patient).
+
+    Counts and hours are summed; rates are recomputed from the sums; the mean delay is the mean
+    over all detected events (each part's mean weighted by its detections).
+
+    Args:
+        parts: results of :func:`event_metrics`.
+
+    Returns:
+        A dict with the keys of :func:`event_metrics`.
+    """
+    n_ev = sum(int(p["n_events"]) for p in parts)
+    n_det = sum(int(p["n_detected"]) for p in parts)
+    n_fa = sum(int(p["n_false_alarms"]) for p in parts)
+    hours = float(sum(float(p["hours"]) for p in parts))
+    delayed = [(p["mean_delay_s"], int(p["n_detected"])) for p in parts if p.get("mean_delay_s") is not None]
+    n_d = sum(w for _, w in delayed)
+    return {"sensitivity": _ratio(n_det, n_ev), "fa_per_hour": _ratio(n_fa, hours),
+            "fa_per_24h": _ratio(n_fa, hours / 24.0),
+            "mean_delay_s": sum(d * w for d, w in delayed) / n_d if n_d else None,
+            "n_events": n_ev, "n_detected": n_det, "n_false_alarms": n_fa, "hours": hours}
 
 
 def _pyplot():

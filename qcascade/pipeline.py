@@ -15,6 +15,8 @@ import numpy as np
 
 from qcascade.config import RunConfig, load_config
 from qcascade.errors import DataError, RunDirError
+from qcascade.feature_baseline import step_feature_baseline
+from qcascade.folds import step_folds
 from qcascade.io_utils import atomic_write_json
 from qcascade.rundir import (Step, check_out_dir, check_run_path, check_step_names, prepare_run_dir,
                              run_step_checked, run_steps)
@@ -71,8 +73,10 @@ STEPS = [
     Step("step_train_complex", step_train_complex, "stage 2: complex CNN, simple path frozen on that electrode"),
     Step("step_finetune", step_finetune, "stage 3: simple + complex jointly at a lower learning rate"),
     Step("step_baselines", step_baselines, "complex-only and simple candidates A/B/C alone"),
+    Step("step_feature_baseline", step_feature_baseline, "line length, energy, band powers + logistic regression"),
     Step("step_calibrate", step_calibrate, "fold BatchNorm, calibrate tau on validation windows"),
-    Step("step_evaluate", step_evaluate, "test metrics, events (SzCORE), tau sweep, plots"),
+    Step("step_evaluate", step_evaluate, "test metrics, events (SzCORE), tau sweep, timelines, plots"),
+    Step("step_folds", step_folds, "the other folds (train.folds: all), pooled test metrics"),
     Step("step_convert", step_convert, "hls4ml Vitis projects for the simple and complex paths"),
     Step("step_csim", step_csim, "C simulation vs QKeras, generated cascade top level + testbench"),
     Step("step_report", step_report, "report.md with numbers, plots and hardware summary"),

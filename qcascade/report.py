@@ -42,8 +42,10 @@ def _image(unit_dir: Path, name: str, caption: str) -> str:
 def metrics_markdown(m: dict, unit_dir: Path) -> str:
     """The model-quality part of a unit report, from its ``metrics.json``."""
     t = m["test"]
-    out = [f"- dataset `{m['dataset']}`, split `{m['split']}`, windows train/val/test = "
-           f"{m['n_windows']['train']}/{m['n_windows']['val']}/{m['n_windows']['test']}",
+    dep = " of the deployed fold" if m.get("folds") else ""
+    out = [f"- dataset `{m['dataset']}`, split `{m['split']}`, windows train/val/test{dep} = "
+           f"{m['n_windows']['train']}/{m['n_windows']['val']}/{m['n_windows']['test']}"
+           + (f"; {m['n_test_windows_pooled']} test windows over all folds" if m.get("n_test_windows_pooled") else ""),
            f"- selected electrode (0-based column): **{m['selected_electrode']}**"
            + (f" (onset zone: {m['soz_electrodes']}, "
               f"{'inside' if m['selected_electrode'] in m['soz_electrodes'] else 'OUTSIDE'})"
@@ -52,10 +54,14 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
            + (f"(logit threshold {2 * math.atanh(m['tau']):.3f})" if m["tau"] < 1
               else "(tau = 1: every window goes to the complex model; the simple path does not pay off here)"),
            ""]
+    out += glance_markdown(m)
     rows = [[name] + [t[name].get(k) for k in METRIC_KEYS]
-            for name in ("simple_only", "complex_only", "cascade_complex", "cascade") if name in t]
-    out += ["### Test windows", _table(["model"] + list(METRIC_KEYS), rows),
-            "`cascade_complex` is the cascade's own complex model on every window.", ""]
+            for name in ("simple_only", "complex_only", "cascade_complex", "cascade", "feature_baseline") if name in t]
+    pooled = f" (pooled over {len(m['folds'])} folds)" if m.get("folds") else ""
+    out += [f"### Test windows{pooled}", _table(["model"] + list(METRIC_KEYS), rows),
+            "`cascade_complex` is the cascade's own complex model on every window; `feature_baseline` is "
+            "line length, variance and band powers of every live electrode into a logistic regression.", ""]
+    out += folds_markdown(m)
     c = t["cascade"]
     out += [f"Cascade routing rate **{_fmt(c['routing_rate'])}**, average MACs/window "
             f"{c['avg_macs_per_window']:.0f}, **{_fmt(c['macs_ratio_vs_complex'], 1)}x** fewer than complex-only.", ""]
@@ -66,19 +72,22 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
                 f"{_fmt(pair['max_abs_logit_diff'])} in a logit and agree on "
                 f"{_fmt(pair['decision_agreement'])} of the decisions.", ""]
     if m.get("gate_variants"):
-        out += ["### Gate rules compared (each at the tau calibrated for it on validation)",
+        out += ["### Gate rules compared (each at the tau calibrated for it on validation" + dep + ")",
                 _table(["gate", "tau", "F1", "sensitivity", "specificity", "routing rate", "MACs ratio"],
                        [[k, v["tau"], v["f1"], v["sensitivity"], v["specificity"], v["routing_rate"],
                          v["macs_ratio_vs_complex"]] for k, v in m["gate_variants"].items()]), ""]
     ev = t["events"]
     out += ["### Events (SzCORE, timescoring)",
-            _table(["model", "sensitivity", "false alarms / h", "mean delay (s)"],
-                   [["cascade", ev["sensitivity"], ev["fa_per_hour"], ev["mean_delay_s"]]]
-                   + [[k, v["sensitivity"], v["fa_per_hour"], v["mean_delay_s"]]
-                      for k, v in t.get("events_by_model", {}).items()]), ""]
+            _table(["model", "sensitivity", "false alarms / h", "false alarms / 24 h", "mean delay (s)"],
+                   [["cascade", ev["sensitivity"], ev["fa_per_hour"], ev.get("fa_per_24h"), ev["mean_delay_s"]]]
+                   + [[k, v["sensitivity"], v["fa_per_hour"], v.get("fa_per_24h"), v["mean_delay_s"]]
+                      for k, v in t.get("events_by_model", {}).items()]),
+            f"{ev['n_detected']} of {ev['n_events']} seizures detected, {ev['n_false_alarms']} false alarm(s) "
+            f"in {ev['hours']:.2f} h of test recordings (timescoring defaults: 30 s before / 60 s after "
+            "tolerance, events merged when < 90 s apart, split at 5 min).", ""]
     cand = m.get("candidates", {})
     if cand:
-        out += ["### Simple candidates alone (on the selected electrode)",
+        out += ["### Simple candidates alone (on the selected electrode" + (", deployed fold" if pooled else "") + ")",
                 _table(["candidate", "F1", "AUC", "MACs/window"],
                        [[k, v["f1"], v["auc"], v["macs_per_window"]] for k, v in sorted(cand.items())]), ""]
     out += ["### Plots", _image(unit_dir, "tau_sweep.png", "tau sweep: F1 vs average cost"),
@@ -86,6 +95,56 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
             _image(unit_dir, "selector_weights.png", "selector weights"),
             _image(unit_dir, "confusion.png", "confusion matrices")]
     return "\n".join(out)
+
+
+def glance_markdown(m: dict) -> list[str]:
+    """At a glance: the CNNs against the classical feature baseline (flags a CNN that loses)."""
+    t = m["test"]
+    fb = t.get("feature_baseline")
+    if not fb or fb.get("f1") is None:
+        return []
+    lines = ["### At a glance", f"- feature baseline (logistic regression) F1 **{_fmt(fb['f1'])}**, AUC {_fmt(fb['auc'])}"]
+    for name in ("cascade", "complex_only", "cascade_complex"):
+        f1 = t.get(name, {}).get("f1")
+        if f1 is None:
+            continue
+        verdict = ("**LOSES to the feature baseline**" if f1 < fb["f1"] else "beats or ties the feature baseline")
+        lines.append(f"- {name} F1 {_fmt(f1)}: {verdict}")
+    return lines + [""]
+
+
+def folds_markdown(m: dict) -> list[str]:
+    """Per-fold table (each fold's own test records), mean +- sd over folds, and the timelines."""
+    folds = m.get("folds")
+    if not folds:
+        return []
+    rows = []
+    for f in folds:
+        t = f["test"]
+        rows.append([f["fold"], ", ".join(f["test_records"]), f["selected_electrode"], f["tau"], t["cascade"]["f1"],
+                     t["complex_only"]["f1"], t.get("feature_baseline", {}).get("f1"), t["cascade"]["routing_rate"],
+                     t["events"]["sensitivity"], t["events"]["fa_per_hour"]])
+    st = m.get("fold_stats", {})
+
+    def ms(key):
+        v = st.get(key) or {}
+        return f"{_fmt(v.get('mean'))} ± {_fmt(v.get('sd'))}" if v.get("mean") is not None else "n/a"
+
+    rows.append(["mean ± sd", "", "", "", ms("cascade_f1"), ms("complex_only_f1"), ms("feature_baseline_f1"),
+                 ms("routing_rate"), ms("event_sensitivity"), ms("fa_per_hour")])
+    out = ["### Folds (every seizure is the test once)",
+           _table(["fold", "test records", "electrode", "tau", "cascade F1", "complex-only F1", "feature F1",
+                   "routing", "event sens.", "FA / h"], rows),
+           f"Fold {m.get('deployed_fold', 0)} (the unit folder) holds the models that are deployed, converted and "
+           "C-simulated; fold k >= 1 lives in `fold<k>/`.", "", "### Timelines (per test record)"]
+    for f in folds:
+        if len(f.get("timelines", [])) < len(f["test_records"]):
+            out.append(f"Fold {f['fold']}: {len(f['timelines'])} of {len(f['test_records'])} test records drawn "
+                       "(records holding a seizure first).")
+        for name in f.get("timelines", []):
+            rel = name if f["dir"] == "." else f"{f['dir']}/{name}"
+            out.append(f"![fold {f['fold']}: {name}]({rel})")
+    return out + [""]
 
 
 def hardware_markdown(hw: dict) -> str:
@@ -160,7 +219,14 @@ def _summary_row(unit: str, m: dict) -> dict:
            "cascade_complex_f1": t["cascade_complex"]["f1"] if "cascade_complex" in t else None,
            "simple_only_f1": t["simple_only"]["f1"], "routing_rate": t["cascade"]["routing_rate"],
            "macs_ratio_vs_complex": t["cascade"]["macs_ratio_vs_complex"],
-           "event_sensitivity": t["events"]["sensitivity"], "fa_per_hour": t["events"]["fa_per_hour"]}
+           "event_sensitivity": t["events"]["sensitivity"], "fa_per_hour": t["events"]["fa_per_hour"],
+           "fa_per_24h": t["events"].get("fa_per_24h"),
+           "feature_baseline_f1": t.get("feature_baseline", {}).get("f1")}
+    if m.get("folds"):
+        row["n_folds"] = len(m["folds"])
+        for key in ("cascade_f1", "complex_only_f1", "feature_baseline_f1", "fa_per_hour"):
+            st = m.get("fold_stats", {}).get(key) or {}
+            row[f"{key}_fold_mean"], row[f"{key}_fold_sd"] = st.get("mean"), st.get("sd")
     for name, v in m.get("gate_variants", {}).items():
         row[f"f1_gate_{name}"] = v["f1"]
         row[f"routing_gate_{name}"] = v["routing_rate"]

@@ -23,24 +23,22 @@ log = logging.getLogger(__name__)
 def windows(ctx) -> dict:
     """Train/val/test :class:`qcascade.data.WindowSet` of the unit (cached per process)."""
     if "windows" not in ctx.cache:
-        from qcascade.data import build_windowsets, make_cross_patient_splits, make_patient_splits
+        from qcascade.data import build_windowsets
+        from qcascade.folds import carve_validation, unit_splits
 
         d = ctx.cfg.data
-        by_patient: dict = {}
-        for rec in ctx.recordings:
-            by_patient.setdefault(rec.patient_id, []).append(rec)
-        if d.split == "lopo":
-            splits = make_cross_patient_splits(by_patient, test_patient=sorted(by_patient)[-1])
-        else:  # leave-one-seizure-out within each patient (merged when pooled)
-            splits = {"train": [], "val": [], "test": []}
-            for recs in by_patient.values():
-                for name, part in make_patient_splits(recs).items():
-                    splits[name] += part
+        splits, carve = unit_splits(ctx)  # the fold's split (fold 0 for the unit itself)
         fs = int(d.sfreq)
         sets, normalizer = build_windowsets(
             splits, n_chans=d.n_chans, n_times=d.n_times, stride=int(round(d.stride_s * fs)),
             train_nonictal_stride=int(round(d.train_nonictal_stride_s * fs)), ictal_overlap=d.ictal_overlap,
             seed=ctx.cfg.train.seed)
+        blocks = []
+        for rec in carve:  # two-seizure patients: validation is a time block of the training record
+            sets["train"], val, block = carve_validation(sets["train"], rec, d.n_times)
+            sets["val"] = val if not len(sets["val"]) else _concat(sets["val"], val)
+            blocks.append(block)
+        ctx.cache["val_blocks"] = blocks
         for name, ws in sets.items():
             if len(ws.y) == 0:
                 raise DataError(f"{ctx.unit}: the {name} split has no windows")
@@ -57,6 +55,14 @@ def windows(ctx) -> dict:
     return ctx.cache["windows"]
 
 
+def _concat(a, b):
+    from qcascade.data.windows import WindowSet
+
+    return WindowSet(np.concatenate([a.X, b.X]), np.concatenate([a.y, b.y]), a.mask | b.mask,
+                     np.concatenate([a.record_ids, b.record_ids]), np.concatenate([a.start_s, b.start_s]),
+                     np.concatenate([a.patient_ids, b.patient_ids]), {**a.patient_masks, **b.patient_masks})
+
+
 def step_prepare_data(ctx) -> None:
     sets = windows(ctx)
     splits = ctx.cache["splits"]
@@ -64,6 +70,7 @@ def step_prepare_data(ctx) -> None:
         "unit": ctx.unit,
         "split_scheme": ctx.cfg.data.split,
         "records": {k: [r.record_id for r in v] for k, v in splits.items()},
+        "val_time_blocks": ctx.cache["val_blocks"],
         "n_windows": {k: int(len(v.y)) for k, v in sets.items()},
         "n_ictal": {k: int(np.sum(v.y)) for k, v in sets.items()},
         "n_electrodes": int(np.sum(sets["train"].mask)),
@@ -92,7 +99,7 @@ def _simple_name(cfg) -> str:
 
 def _int_bits(ctx, name: str, X_calib: np.ndarray) -> dict:
     """Integer bits per layer, measured once on training windows and saved for resumes."""
-    from qcascade.models import build_calibrated_model
+    from qcascade.models import calibrate_int_bits
 
     path = ctx.unit_dir / "checkpoints" / f"int_bits_{name}.json"
     if path.exists():
@@ -100,7 +107,7 @@ def _int_bits(ctx, name: str, X_calib: np.ndarray) -> dict:
     kw = {"n_times": ctx.cfg.data.n_times}
     if not name.startswith("simple"):
         kw["n_chans"] = ctx.cfg.data.n_chans
-    _, ib = build_calibrated_model(name, ctx.cfg.quant, X_calib, seed=ctx.cfg.train.seed, **kw)
+    ib = calibrate_int_bits(name, ctx.cfg.quant, X_calib, seed=ctx.cfg.train.seed, **kw)
     atomic_write_json(path, ib)
     return ib
 
@@ -173,7 +180,9 @@ def _train_stage(ctx, stage: int, load: str | None) -> None:
     epochs = getattr(ctx.cfg.train, f"epochs_stage{stage}")
     history = trainer.run_stage(stage, sets["train"].X, sets["train"].y, sets["val"].X, sets["val"].y,
                                 epochs=epochs)
-    _refresh_batchnorm(trainer, sets["train"].X[:2048], stage)
+    from qcascade.models.folding import bn_sample
+
+    _refresh_batchnorm(trainer, bn_sample(sets["train"].X), stage)
     ckpt = ctx.unit_dir / "checkpoints" / f"stage{stage}"
     ckpt.mkdir(parents=True, exist_ok=True)
     for part in ("selector", "simple", "complex"):
@@ -285,6 +294,8 @@ def step_baselines(ctx) -> None:
     sets = windows(ctx)
     tr, va, te = sets["train"], sets["val"], sets["test"]
     names = ["simple_A", "simple_B", "simple_C"] if ctx.cfg.model.train_candidates else [_simple_name(ctx.cfg)]
+    if getattr(ctx, "fold", None) is not None:
+        names = []  # the candidate study (which simple model to deploy) runs on the deployed fold only
     factories = {n: model_factory(ctx, n) for n in names}
     results = run_baselines(model_factory(ctx, "complex"), factories, _electrode(ctx), tr.X, tr.y, te.X, te.y,
                             ctx.cfg.train, _strategy(ctx), va.X, va.y,
@@ -434,19 +445,22 @@ def step_evaluate(ctx) -> None:
     dec = cascade_decide(zs, zc, tau, **rule)
     pred, routed = dec["pred"], dec["routed"]
     z_only = np.load(ctx.unit_dir / "baselines" / "complex_only_test_logits.npy")
+    p_feat = np.load(ctx.unit_dir / "baselines" / "feature_baseline_test_proba.npy")
     atomic_save_npz(ctx.path("test_logits.npz"), simple=zs, complex=zc, complex_only=z_only, pred=pred, routed=routed,
-                    prev_cls=dec["prev_cls"], y=te.y)
+                    prev_cls=dec["prev_cls"], y=te.y, feature=p_feat, start_s=te.start_s,
+                    record_ids=te.record_ids.astype(str))
     # "cascade_complex": the cascade's own complex model on every window, so a gap to complex-only
     # can be split into what the gate did and how the two complex models differ.
     preds = {"simple_only": zs.argmax(1), "complex_only": z_only.argmax(1), "cascade_complex": zc.argmax(1),
-             "cascade": pred}
+             "cascade": pred, "feature_baseline": (p_feat >= 0.5).astype(int)}
     scores = {"simple_only": zs, "complex_only": z_only, "cascade_complex": zc,
-              "cascade": np.where(routed[:, None], zc, zs)}
+              "cascade": np.where(routed[:, None], zc, zs), "feature_baseline": p_feat}
     test = {k: window_metrics(te.y, scores[k], preds[k]) for k in preds}
     test["cascade"].update(cascade_efficiency(routed, dep["macs_simple"], dep["macs_complex"]))
     ev = {k: event_metrics(te.y, preds[k], te.start_s, te.record_ids) for k in preds}
     test["events"] = ev["cascade"]
-    test["events_by_model"] = {k: ev[k] for k in ("simple_only", "complex_only", "cascade_complex")}
+    test["events_by_model"] = {k: ev[k] for k in ("simple_only", "complex_only", "cascade_complex",
+                                                  "feature_baseline")}
     sweep = []
     for row in dep["tau_sweep_val"]:  # the same grid on test, for the accuracy-vs-cost curve
         p, r = cascade_predict(zs, zc, row["tau"], **rule)
@@ -471,6 +485,12 @@ def step_evaluate(ctx) -> None:
     old = ctx.unit_dir / "metrics.json"
     if old.exists() and "csim" in json.loads(old.read_text()):
         metrics["csim"] = json.loads(old.read_text())["csim"]
+    from qcascade.timeline import plot_test_timelines
+
+    metrics["test_records"] = list(dict.fromkeys(te.record_ids.tolist()))
+    metrics["val_records"] = list(dict.fromkeys(sets["val"].record_ids.tolist()))
+    metrics["timelines"] = plot_test_timelines(ctx.unit_dir, te, e, zs, zc, routed, pred, tau, ctx.unit)
+    atomic_write_json(ctx.path("fold_metrics.json"), metrics)  # this fold alone (step_folds pools)
     plot_confusion_matrix(te.y, pred, ctx.path("confusion.png"), title=f"{ctx.unit}: cascade (test)")
     hist = {f"stage{s}": json.loads((ctx.unit_dir / f"history_stage{s}.json").read_text()) for s in (1, 2, 3)}
     plot_training_curves(hist, ctx.path("training_curves.png"))

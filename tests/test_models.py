@@ -177,6 +177,10 @@ def test_calibrated_int_bits_do_not_depend_on_earlier_rng_use(policy):
     assert measured[0] == measured[1] == measured[2]
     other = [build_calibrated_model("complex", policy, X, seed=s, n_times=512, n_chans=8)[1] for s in (1, 2, 3)]
     assert any(ib != measured[0] for ib in other), "int bits insensitive to the init: test cannot fail"
+    from qcascade.models import calibrate_int_bits
+
+    assert calibrate_int_bits("complex", policy, X, seed=0, n_times=512, n_chans=8) == measured[0]
+    assert calibrate_int_bits("complex", policy, X, seed=1, n_times=512, n_chans=8) == other[0]
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_REGISTRY))

@@ -81,12 +81,18 @@ def build_calibrated_model(name: str, policy: QuantPolicy, X_calib: np.ndarray, 
     Returns:
         ``(model, int_bits)`` where ``int_bits`` is ``{layer_name: integer bits}``.
     """
+    ib = calibrate_int_bits(name, policy, X_calib, seed, **kw)
+    return build_model(name, policy, int_bits=ib, **kw), ib
+
+
+def calibrate_int_bits(name: str, policy: QuantPolicy, X_calib: np.ndarray, seed: int = 0, **kw) -> dict:
+    """The ``int_bits`` of :func:`build_calibrated_model` without building the final model
+    (callers that build it later through a factory save one model construction)."""
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(int(seed))
     probe = build_model(name, policy, **kw)
-    ib = relu_int_bits_from_profile(profile_ranges(probe, X_calib, training=True), policy, probe)
-    return build_model(name, policy, int_bits=ib, **kw), ib
+    return relu_int_bits_from_profile(profile_ranges(probe, X_calib, training=True), policy, probe)
 
 
 def rebuild_with_int_bits(model, name: str, policy: QuantPolicy, int_bits: dict, **kw):
@@ -109,5 +115,5 @@ def load_model(path: str):
     return load_qmodel(str(path), compile=False)
 
 
-__all__ = ["MODEL_REGISTRY", "MODEL_GROUPS", "SINGLE_CHANNEL", "build_model", "build_calibrated_model",
+__all__ = ["MODEL_REGISTRY", "MODEL_GROUPS", "SINGLE_CHANNEL", "build_model", "build_calibrated_model", "calibrate_int_bits",
            "rebuild_with_int_bits", "load_model"]

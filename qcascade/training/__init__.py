@@ -79,6 +79,8 @@ class TrainConfig:
             training throughput by ~35-70 % on 2 CPU cores (bench/bench_training.py; no cost in
             the latest BENCHMARKS.md), and it did not remove the run-to-run drift that README
             ("Reproducibility") describes.
+        folds: ``"all"`` (every seizure of a patient is the test once, :mod:`qcascade.folds`)
+            or ``"first"`` (only the deployed fold: the last seizure is the test).
     """
 
     seed: int = 0
@@ -107,6 +109,7 @@ class TrainConfig:
     tau_reference_f1: str = "best"
     tau_grid_size: int = 101
     deterministic_ops: bool = False
+    folds: str = "all"
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -154,6 +157,8 @@ class TrainConfig:
             raise ConfigError(f"train.tau_reference_f1: must be 'best' or 'complex_only', got {self.tau_reference_f1!r}")
         if self.gate not in _GATE_RULES:
             raise ConfigError(f"train.gate: must be one of {_GATE_RULES}, got {self.gate!r}")
+        if self.folds not in ("all", "first"):
+            raise ConfigError(f"train.folds: must be 'all' or 'first', got {self.folds!r}")
         if self.tau_grid_size < 2:
             raise ConfigError(f"train.tau_grid_size: must be >= 2, got {self.tau_grid_size}")
 

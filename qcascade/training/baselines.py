@@ -74,9 +74,9 @@ def _build(factory: ModelFactory, strategy: tf.distribute.Strategy, cfg: TrainCo
 def _refresh_bn(model: tf.keras.Model, X: np.ndarray) -> None:
     """Exact BatchNorm statistics on the training windows (short trainings leave the moving
     averages lagging, and inference then collapses to one class)."""
-    from qcascade.models.folding import refresh_batchnorm
+    from qcascade.models.folding import bn_sample, refresh_batchnorm
 
-    refresh_batchnorm(model, X[:2048])
+    refresh_batchnorm(model, bn_sample(X))
 
 
 def _evaluate(model: tf.keras.Model, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, dict]:

@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from qcascade.evaluation import window_metrics
 from qcascade.training import TrainConfig
-from qcascade.training.loop import (EpochCallback, class_weights, global_batch_for, make_predict_fn,
+from qcascade.training.loop import (EpochCallback, ReleasableData, class_weights, global_batch_for, make_predict_fn,
                                     optimizer_for, predict_in_batches, reseed_dropout, run_epochs,
                                     set_determinism, stage_seed)
 from qcascade.training.loss import cascade_loss_terms, frozen_gate_loss_terms, per_window_gate_terms
@@ -187,7 +187,7 @@ class CascadeTrainer:
             reseed_dropout(part, stage_seed(cfg.seed, stage))
 
         y_np = np.asarray(y_train).astype(np.int32).ravel()
-        X_t = tf.convert_to_tensor(np.asarray(X_train, np.float32))
+        X_t = ReleasableData(X_train)  # emptied after the stage (see ReleasableData)
         y_t = tf.convert_to_tensor(y_np)
         w_t = tf.convert_to_tensor(class_weights(y_np, cfg.class_weighting)[y_np])
         gb = global_batch_for(len(y_np), cfg.batch_size, self.strategy.num_replicas_in_sync)
@@ -218,7 +218,7 @@ class CascadeTrainer:
                          if k.startswith("a_") or k in ("global_batch_size", "complex_weight_floor")}
 
         def replica_step(idx):
-            x, yb, wb = tf.gather(X_t, idx), tf.gather(y_t, idx), tf.gather(w_t, idx)
+            x, yb, wb = X_t.gather(idx), tf.gather(y_t, idx), tf.gather(w_t, idx)
             if stage == 2:
                 with tf.GradientTape() as tape:
                     complex_logits = self.complex(x, training=True)
@@ -256,6 +256,7 @@ class CascadeTrainer:
         hist = run_epochs(self.strategy, replica_step, len(y_np), gb, epochs, stage_seed(cfg.seed, stage),
                           on_epoch_start=on_epoch_start, on_epoch_end=on_epoch_end,
                           callbacks=callbacks, verbose=verbose, desc=f"stage {stage}")
+        X_t.release()
         # Leave the temperature where the schedule ends, so saved weights + state are consistent.
         self._set_temperature(self.temperature_for(stage, max(epochs - 1, 0), epochs))
         hist = {"stage": stage, "epochs": epochs, "lr": lr, "global_batch": gb, **hist}

@@ -1,0 +1,129 @@
+"""Fold plans (every seizure tested once, two-seizure patients, grouped folds) and fold pooling."""
+
+import json
+
+import numpy as np
+import pytest
+
+from qcascade.data.swec import Recording
+from qcascade.data.windows import build_windowsets
+from qcascade.errors import DataError
+from qcascade.evaluation import event_metrics, sum_events, window_metrics
+from qcascade.folds import carve_validation, fold_plan, pool_folds
+from qcascade.io_utils import atomic_save_npz, atomic_write_json
+
+FS = 512
+
+
+def rec(pid, rid, n_samples=FS * 60, spans=((FS * 20, FS * 30),), n_el=4, seed=0, info=None):
+    data = np.random.default_rng(seed).standard_normal((n_samples, n_el)).astype(np.float32)
+    return Recording(pid, rid, None, FS, n_samples, n_el, list(spans), (rid,) if spans else (), data=data,
+                     info=dict(info or {}))
+
+
+def test_every_seizure_is_the_test_once_and_fold0_is_the_single_split():
+    recs = [rec("P", f"P_Sz{i}") for i in range(5)] + [rec("P", "P_free", spans=())]
+    folds = fold_plan(recs)
+    assert len(folds) == 5
+    assert folds[0].test_records == ["P_Sz4"] and [r.record_id for r in folds[0].splits["val"]] == ["P_Sz3"]
+    assert sorted(f.test_records[0] for f in folds) == [f"P_Sz{i}" for i in range(5)]
+    for f in folds:
+        names = {k: {r.record_id for r in v} for k, v in f.splits.items()}
+        assert not (names["train"] & names["test"]) and not (names["val"] & names["test"])
+        assert not (names["train"] & names["val"]) and names["val"]
+        assert "P_free" in names["train"]
+    assert len(fold_plan(recs, "first")) == 1
+
+
+def test_two_seizures_give_two_folds_with_a_carved_validation_and_one_seizure_is_refused():
+    recs = [rec("P", "P_Sz1"), rec("P", "P_Sz2")]
+    folds = fold_plan(recs)
+    assert [f.test_records for f in folds] == [["P_Sz2"], ["P_Sz1"]]
+    assert [f.carve_from.record_id for f in folds] == ["P_Sz1", "P_Sz2"]
+    assert all(not f.splits["val"] for f in folds)
+    with pytest.raises(DataError, match="patient P: 1 seizure"):
+        fold_plan([rec("P", "P_Sz1"), rec("P", "P_free", spans=())])
+
+
+def test_fold_groups_are_the_folds():
+    recs = [rec("bonn", f"seg{i}", n_samples=FS * 4, spans=((0, FS * 4),) if i % 2 else (), info={"fold_group": i % 10})
+            for i in range(40)]
+    folds = fold_plan(recs)
+    assert len(folds) == 10
+    for k, f in enumerate(folds):
+        groups = {name: {r.info["fold_group"] for r in part} for name, part in f.splits.items()}
+        assert groups["test"] == {k} and groups["val"] == {(k + 1) % 10}
+        assert not (groups["train"] & (groups["test"] | groups["val"]))
+    tested = [r.record_id for f in folds for r in f.splits["test"]]
+    assert sorted(tested) == sorted(r.record_id for r in recs)  # each segment tested exactly once
+    with pytest.raises(DataError, match="fold group"):
+        fold_plan(recs[:2])
+
+
+def test_carved_validation_holds_ictal_windows_and_shares_no_sample_with_training():
+    train_rec, test_rec = rec("P", "P_Sz1", seed=1), rec("P", "P_Sz2", seed=2)
+    sets, _ = build_windowsets({"train": [train_rec], "val": [], "test": [test_rec]}, n_chans=8, n_times=FS,
+                               stride=FS // 2)
+    tr, va, block = carve_validation(sets["train"], train_rec, FS)
+    assert va.y.sum() > 0 and tr.y.sum() > 0  # the seizure's halves: one trains, one validates
+    assert block["start_s"] == pytest.approx(25.0)
+    for s in tr.start_s:  # no training window overlaps the validation block
+        assert s + 1.0 <= block["start_s"] + 1e-9 or s >= block["end_s"] - 1e-9
+    assert np.all((va.start_s >= block["start_s"]) & (va.start_s + 1.0 <= block["end_s"] + 1e-9))
+    assert len(tr) + len(va) < len(sets["train"])  # straddling windows are dropped
+
+
+def test_sum_events_pools_counts_and_recomputes_rates():
+    a = event_metrics(np.r_[np.zeros(100), np.ones(20), np.zeros(100)], np.r_[np.zeros(100), np.ones(20), np.zeros(100)],
+                      np.arange(220.0), ["a"] * 220)
+    b = event_metrics(np.zeros(3600), np.r_[np.zeros(1000), np.ones(5), np.zeros(2595)], np.arange(3600.0), ["b"] * 3600)
+    s = sum_events([a, b])
+    assert (s["n_events"], s["n_detected"], s["n_false_alarms"]) == (1, 1, 1)
+    assert s["hours"] == pytest.approx((220 + 3600) / 3600)
+    assert s["fa_per_hour"] == pytest.approx(1 / s["hours"])
+    assert s["fa_per_24h"] == pytest.approx(24 / s["hours"])
+    assert s["mean_delay_s"] == a["mean_delay_s"]
+
+
+def _fake_fold(d, rng, n, rid):
+    d.mkdir(parents=True, exist_ok=True)
+    y = np.r_[np.zeros(n - 10), np.ones(10)].astype(int)
+    simple, cplx, only = (rng.standard_normal((n, 2)) + 2 * np.c_[1 - y, y] for _ in range(3))
+    routed = rng.random(n) < 0.3
+    pred = np.where(routed, cplx.argmax(1), simple.argmax(1))
+    feat = np.clip(y * 0.7 + rng.random(n) * 0.5, 0, 1)
+    starts = np.arange(n, dtype=float)
+    atomic_save_npz(d / "test_logits.npz", simple=simple, complex=cplx, complex_only=only, pred=pred, routed=routed,
+                    y=y, feature=feat, start_s=starts, record_ids=np.array([rid] * n))
+    preds = {"simple_only": simple.argmax(1), "complex_only": only.argmax(1), "cascade_complex": cplx.argmax(1),
+             "cascade": pred, "feature_baseline": (feat >= 0.5).astype(int)}
+    ev = {k: event_metrics(y, p, starts, [rid] * n) for k, p in preds.items()}
+    test = {"cascade": window_metrics(y, None, pred), "feature_baseline": window_metrics(y, feat, preds["feature_baseline"]),
+            "complex_only": window_metrics(y, only, preds["complex_only"]), "events": ev["cascade"],
+            "events_by_model": {k: ev[k] for k in ("simple_only", "complex_only", "cascade_complex", "feature_baseline")}}
+    test["cascade"]["routing_rate"] = float(routed.mean())
+    atomic_write_json(d / "fold_metrics.json", {"tau": 0.3, "selected_electrode": 1, "test": test,
+                                                "test_records": [rid], "patient": "P", "candidates": {}})
+    atomic_write_json(d / "deploy" / "deploy.json", {"macs_simple": 100, "macs_complex": 1000})
+    return y, pred, feat, ev["cascade"]
+
+
+def test_pool_folds_scores_each_window_by_its_fold_and_sums_events(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "fold1" / "deploy").mkdir(parents=True)
+    (tmp_path / "deploy").mkdir()
+    y0, p0, f0, e0 = _fake_fold(tmp_path, rng, 200, "r0")
+    y1, p1, f1, e1 = _fake_fold(tmp_path / "fold1", rng, 300, "r1")
+    m = pool_folds([tmp_path, tmp_path / "fold1"])
+    y, pred = np.r_[y0, y1], np.r_[p0, p1]
+    assert m["test"]["cascade"]["f1"] == pytest.approx(window_metrics(y, None, pred)["f1"])
+    assert m["test"]["feature_baseline"]["f1"] == pytest.approx(window_metrics(y, None, np.r_[f0, f1] >= 0.5)["f1"])
+    assert m["test"]["events"]["n_events"] == e0["n_events"] + e1["n_events"]
+    assert m["test"]["events"]["hours"] == pytest.approx(e0["hours"] + e1["hours"])
+    assert [f["test_records"] for f in m["folds"]] == [["r0"], ["r1"]] and m["n_test_windows_pooled"] == 500
+    st = m["fold_stats"]["cascade_f1"]
+    per = [window_metrics(y0, None, p0)["f1"], window_metrics(y1, None, p1)["f1"]]
+    assert st["mean"] == pytest.approx(np.mean(per)) and st["sd"] == pytest.approx(np.std(per, ddof=1))
+    for key in ("tau", "selected_electrode", "candidates", "patient"):  # fold 0's keys are kept
+        assert key in m
+    json.dumps(m)
