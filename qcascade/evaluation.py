@@ -12,6 +12,8 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
+from qcascade.gate import cascade_predict
+
 __all__ = [
     "window_metrics", "cascade_efficiency", "evaluate_cascade", "event_metrics", "sum_events",
     "plot_confusion_matrix", "plot_training_curves",
@@ -91,7 +93,6 @@ def evaluate_cascade(simple_logits: np.ndarray, complex_logits: np.ndarray, y: n
 
     The AUC uses the logits of whichever model answered each window.
     """
-    from qcascade.training.tau import cascade_predict
 
     pred, routed = cascade_predict(simple_logits, complex_logits, tau)
     logits = np.where(routed[:, None], complex_logits, simple_logits)

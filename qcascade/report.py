@@ -10,6 +10,7 @@ import json
 import math
 from pathlib import Path
 
+from qcascade.gate import logit_threshold
 from qcascade.io_utils import atomic_write_json, atomic_write_text
 
 METRIC_KEYS = ("accuracy", "sensitivity", "specificity", "f1", "auc")
@@ -51,7 +52,7 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
               f"{'inside' if m['selected_electrode'] in m['soz_electrodes'] else 'OUTSIDE'})"
               if m.get("soz_electrodes") is not None else ""),
            f"- simple model **{m['simple_model']}**, gate `{m.get('gate', 'confidence')}`, tau = {m['tau']:.3f} "
-           + (f"(logit threshold {2 * math.atanh(m['tau']):.3f})" if m["tau"] < 1
+           + (f"(logit threshold {logit_threshold(m['tau']):.3f})" if m["tau"] < 1
               else "(tau = 1: every window goes to the complex model; the simple path does not pay off here)"),
            ""]
     out += glance_markdown(m)

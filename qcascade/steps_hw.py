@@ -176,7 +176,7 @@ def step_csim(ctx) -> None:
     from qcascade.hls.csim import csim_markdown, run_csim
     from qcascade.hls.toplevel import generate_toplevel
     from qcascade.steps_train import gate_rule
-    from qcascade.training.gate import cascade_decide
+    from qcascade.gate import cascade_decide
 
     models = hls_models(ctx)
     simple_m, complex_m = deployed_models(ctx)
@@ -239,7 +239,7 @@ CLOSED_LOOP_MAX_WINDOWS = 600  # C simulation of the complex model: ~0.1 s a win
 def _vitis_tb(top_dir, te, full, tau: float, rule: dict, simple_model, electrode: int) -> dict:
     """Testbench data (routed windows, both prev_cls) with expected results, and the closed loop."""
     from qcascade.hls.testbench import blend_candidates, closed_loop, run_tb, select_tb_windows, write_tb_data
-    from qcascade.training.gate import cascade_decide
+    from qcascade.gate import cascade_decide
 
     prev = cascade_decide(full["simple"], full["complex"], tau, **rule)["prev_cls"]
     X, z = te.X, full["simple"]

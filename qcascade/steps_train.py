@@ -363,7 +363,7 @@ def step_calibrate(ctx) -> None:
     from qcascade.models import load_model
     from qcascade.models.counting import count_macs
     from qcascade.models.folding import fold_batchnorm
-    from qcascade.training.gate import GATE_RULES
+    from qcascade.gate import GATE_RULES
     from qcascade.training.tau import calibrate_tau, logit_threshold, plot_tau_sweep
 
     sets = windows(ctx)
@@ -405,7 +405,7 @@ def step_calibrate(ctx) -> None:
 
 
 def gate_rule(rule: str | None, ws) -> dict:
-    """Keyword arguments of ``training.gate.cascade_decide`` for gate ``rule`` on window set ``ws``.
+    """Keyword arguments of ``qcascade.gate.cascade_decide`` for gate ``rule`` on window set ``ws``.
 
     ``rule`` is ``deploy.json``'s ``gate``; run folders from before the gate rules existed have
     none and deployed the textbook ``confidence`` gate.
@@ -416,7 +416,7 @@ def gate_rule(rule: str | None, ws) -> dict:
 def _gate_variants(dep: dict, zs: np.ndarray, zc: np.ndarray, te) -> dict:
     """Test F1 and routing of every gate rule at the tau calibrated for it on validation."""
     from qcascade.evaluation import cascade_efficiency, window_metrics
-    from qcascade.training.gate import cascade_predict
+    from qcascade.gate import cascade_predict
 
     out = {}
     for name, v in dep.get("gate_variants", {}).items():
@@ -432,7 +432,7 @@ def step_evaluate(ctx) -> None:
     """Test metrics of simple-only, complex-only and the cascade; events; sweep; plots."""
     from qcascade.evaluation import (cascade_efficiency, event_metrics, plot_confusion_matrix,
                                      plot_training_curves, window_metrics)
-    from qcascade.training.gate import cascade_decide, cascade_predict
+    from qcascade.gate import cascade_decide, cascade_predict
 
     sets = windows(ctx)
     te = sets["test"]

@@ -1,4 +1,4 @@
-"""The cascade gate's rules: confidence, confirm_changes, confirm_ictal_hold (qcascade.training.gate)."""
+"""The cascade gate's rules: confidence, confirm_changes, confirm_ictal_hold (qcascade.gate)."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from qcascade.errors import ConfigError
 from qcascade.training import TrainConfig
-from qcascade.training.gate import GATE_RULES, cascade_decide, cascade_predict, simple_is_final
+from qcascade.gate import GATE_RULES, cascade_decide, cascade_predict, simple_is_final
 from qcascade.training.loss import soft_routing
 from qcascade.training.tau import calibrate_tau, logit_threshold
 
@@ -99,7 +99,7 @@ def test_rule_matches_a_sequential_reference(rule):
 def test_soft_gate_follows_the_rule():
     z = tf.constant(logits([-6.0, 0.0, 6.0]), tf.float32)
     sym = soft_routing(z, 0.5, 10.0).numpy()
-    conf = soft_routing(z, 0.5, 10.0, confirm_ictal=True).numpy()
+    conf = soft_routing(z, 0.5, 10.0, rule="confirm_ictal_hold").numpy()
     assert sym[0] < 0.01 and sym[1] > 0.99 and sym[2] < 0.01
     assert conf[0] < 0.01 and conf[1] > 0.99 and conf[2] > 0.99  # a confident ictal call routes
 
@@ -123,9 +123,3 @@ def test_config_gate_rule():
     assert TrainConfig.from_dict({"gate": "confidence"}).gate == "confidence"
     with pytest.raises(ConfigError, match="train.gate"):
         TrainConfig.from_dict({"gate": "hold"})
-
-
-def test_config_and_gate_module_list_the_same_rules():
-    from qcascade.training import _GATE_RULES  # kept separate so the config loader needs no numpy/TF
-
-    assert _GATE_RULES == GATE_RULES

@@ -10,7 +10,7 @@ import pytest
 
 from qcascade.hls import testbench as tb
 from qcascade.hls import toplevel as tl
-from qcascade.training.gate import cascade_decide
+from qcascade.gate import cascade_decide
 from test_csim import ELECTRODE, median_tau, windows
 from test_toplevel import build_tiny_projects, toplevel_kwargs
 
@@ -38,7 +38,7 @@ def test_select_tb_windows_routed_and_both_prev():
     prev = np.zeros(300, int)  # a recording without a seizure: prev is always 0
     idx, sel = tb.select_tb_windows(z, prev, 0.5, "confirm_changes", n=16, min_routed=4)
     assert len(idx) == 16 and set(sel.tolist()) == {0, 1}
-    from qcascade.training.gate import simple_is_final
+    from qcascade.gate import simple_is_final
     assert (~simple_is_final(z[idx], 0.5, "confirm_changes", sel)).sum() >= 4
     idx, sel = tb.select_tb_windows(z, prev, 0.5, "confidence", n=16, min_routed=4)
     assert (~simple_is_final(z[idx], 0.5, "confidence")).sum() >= 4

@@ -21,7 +21,7 @@ import numpy as np
 
 from qcascade.errors import QCascadeError
 from qcascade.hls import toplevel as tl
-from qcascade.training.gate import cascade_decide, simple_is_final, uses_prev
+from qcascade.gate import cascade_decide, simple_is_final, uses_prev
 
 KEEP_STATE = 2  # .prev byte: keep the design's own previous class (closed loop)
 
@@ -136,7 +136,7 @@ def closed_loop(top_dir: str | Path, X: np.ndarray, *, tau: float, rule: str,
     """One recording in time order through the C++ design, its class fed back inside the design.
 
     Only the first window loads ``prev_cls = 0``; every later window keeps the design's state. The
-    result is compared with the Python cascade (:func:`qcascade.training.gate.cascade_decide`) on the
+    result is compared with the Python cascade (:func:`qcascade.gate.cascade_decide`) on the
     design's own logits (must agree on every window) and, if given, on the QKeras logits.
 
     Returns:

@@ -33,7 +33,7 @@ from qcascade.errors import ConfigError, QCascadeError
 # The checks live in one module; re-exported for the callers that import them from here.
 from qcascade.hls.identifiers import check_identifier, check_int, check_number, check_part, check_token  # noqa: F401
 from qcascade.io_utils import atomic_path, atomic_write_json, atomic_write_text
-from qcascade.training.gate import GATE_RULES, uses_prev
+from qcascade.gate import GATE_RULES, logit_threshold, quantize_threshold, simple_is_final, uses_prev
 
 TEMPLATES = Path(__file__).parent / "templates"
 MANIFEST = "cascade_manifest.json"
@@ -51,56 +51,21 @@ PREV_PRAGMAS = {
     "s_axilite": "#pragma HLS INTERFACE s_axilite port=prev_load bundle=control\n"
                  "    #pragma HLS INTERFACE s_axilite port=prev_cls bundle=control",
 }
-# What the generated header says the rule is (qcascade.training.gate documents each).
+# What the generated header says the rule is (qcascade.gate documents each).
 GATE_FORMULAS = {
     "confidence": "|z1 - z0| > 2*atanh(tau)",
     "confirm_changes": "|z1 - z0| > 2*atanh(tau) and (z1 > z0) == prev_cls",
     "confirm_ictal_hold": "z0 - z1 > 2*atanh(tau) and prev_cls == 0",
 }
 # ---------------------------------------------------------------- gate and buffer arithmetic
-def gate_threshold(tau: float) -> float:
-    """Logit-margin threshold ``2*atanh(tau)``: ``|p1-p0| > tau <=> |z1-z0| > 2*atanh(tau)``.
-
-    Every reference gate must call this one function: another atanh implementation may differ
-    in the last ulp and flip a comparison that lands exactly on the threshold. ``tau = 1`` (the
-    calibration's "route every window") gives an infinite threshold: the gate never fires.
-    """
-    tau = check_number("tau", tau, 0.0, 1.0)
-    return math.inf if tau == 1.0 else 2.0 * math.atanh(tau)
-
-
 def gate_reference(z0: Any, z1: Any, tau: float, rule: str = "confidence", prev_cls: Any = None) -> np.ndarray:
     """Python reference gate: True where the simple model's answer is final.
 
-    ``rule`` and ``prev_cls`` as in :func:`qcascade.training.gate.simple_is_final` (the one
+    ``rule`` and ``prev_cls`` as in :func:`qcascade.gate.simple_is_final` (the one
     definition of the rules; this wrapper takes the two logit columns).
     """
-    from qcascade.training.gate import simple_is_final
-
     z = np.stack([np.asarray(z0, np.float64).ravel(), np.asarray(z1, np.float64).ravel()], 1)
     return simple_is_final(z, tau, rule, prev_cls)
-
-
-def quantize_threshold(tau: float, width: int, integer: int) -> dict:
-    """Fixed-point gate threshold for logits of type ``ap_fixed<width, integer>``.
-
-    Logit differences are exact multiples of the LSB ``2**-(width-integer)`` and, for an
-    integer ``k`` and a real ``t``, ``k > t <=> k > floor(t)``. Comparing the exact difference
-    with ``floor(t / LSB) * LSB`` (round toward minus infinity) therefore decides like the float
-    reference gate on every pair of fixed-point logits. Thresholds beyond the largest possible
-    ``|z1 - z0|`` are clamped to ``2**width`` LSBs (the gate never fires), which keeps equality.
-
-    Returns:
-        ``threshold`` (float reference), ``raw`` (LSB units), ``frac_bits``, ``value`` (the exact
-        constant), ``diff_width``/``diff_int`` (comparison type: two more integer bits than the
-        logits, so ``|z1 - z0|`` is exact).
-    """
-    width, integer = check_int("logit width", width, 1, 50), check_int("logit integer bits", integer, -64, 64)
-    frac, thr = width - integer, gate_threshold(tau)
-    raw = 2**width if math.isinf(thr) else min(math.floor(math.ldexp(thr, frac)), 2**width)
-    return {"tau": float(tau), "threshold": thr, "raw": int(raw), "frac_bits": frac,
-            "value": math.ldexp(raw, -frac), "diff_width": width + 2, "diff_int": integer + 2,
-            "rounding": "floor to the logit LSB; exact for the strict '>' comparison"}
 
 
 def window_buffer_cost(n_times: int, n_chans: int, sample_bits: int) -> dict:
@@ -286,7 +251,7 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
         part / clock_period: FPGA part and clock in ns; default: the projects' (must agree).
         tb_windows: windows ``(n, n_times, n_chans)`` for the Vitis testbench; default four
             seeded random windows (cosim of many 512x128 windows is slow).
-        gate_rule: one of ``qcascade.training.gate.GATE_RULES``; the rules that read the
+        gate_rule: one of ``qcascade.gate.GATE_RULES``; the rules that read the
             previous window's final class give the top level a ``prev_cls`` input.
         tb_prev_cls: ``(n,)`` prev_cls of the testbench windows (those rules); default 0. Values
             0/1 load that previous class, 2 keeps the design's own state (closed loop).
@@ -322,7 +287,7 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
     uncertainty = check_token("clock_uncertainty", simple["settings"].get("clock_uncertainty", "12.5%"))
 
     logit = simple["result"]["elem"]
-    gate = quantize_threshold(tau, logit["width"], logit["integer"])
+    gate = quantize_threshold(check_number("tau", tau, 0.0, 1.0), logit["width"], logit["integer"])
     if gate_rule not in GATE_RULES:
         raise ConfigError(f"gate_rule: must be one of {GATE_RULES}, got {gate_rule!r}")
     with_prev = uses_prev(gate_rule)

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from qcascade.errors import ConfigError
+from qcascade.gate import GATE_RULES
 
 __all__ = ["TrainConfig"]
 
 _CLASS_WEIGHTING = ("balanced", "none")
-_GATE_RULES = ("confidence", "confirm_changes", "confirm_ictal_hold")  # = training.gate.GATE_RULES
 MAX_BATCH_SIZE = 4096  # a larger batch is a typo: one 512x128 batch of 4096 windows is already 1 GiB
 
 
@@ -53,7 +53,7 @@ class TrainConfig:
         tau: confidence threshold of the training-time soft gate, in (0, 1). The deployed
             threshold is re-calibrated on validation windows (``tau.calibrate_tau``).
         gate_sharpness: ``k`` in ``r = sigmoid(k * (tau - |p1 - p0|))``.
-        gate: the deployed gate rule (``training.gate``): ``"confidence"`` (textbook,
+        gate: the deployed gate rule (``qcascade.gate``): ``"confidence"`` (textbook,
             ``|p1 - p0| > tau``), ``"confirm_changes"`` (default: the simple answer is final
             only when confident AND equal to the previous window's final class, so the complex
             model confirms every change of state) or ``"confirm_ictal_hold"`` (only a confident
@@ -155,8 +155,8 @@ class TrainConfig:
             raise ConfigError(f"train.tau_routing_tolerance: must be in [0, 1), got {self.tau_routing_tolerance}")
         if self.tau_reference_f1 not in ("best", "complex_only"):
             raise ConfigError(f"train.tau_reference_f1: must be 'best' or 'complex_only', got {self.tau_reference_f1!r}")
-        if self.gate not in _GATE_RULES:
-            raise ConfigError(f"train.gate: must be one of {_GATE_RULES}, got {self.gate!r}")
+        if self.gate not in GATE_RULES:
+            raise ConfigError(f"train.gate: must be one of {GATE_RULES}, got {self.gate!r}")
         if self.folds not in ("all", "first"):
             raise ConfigError(f"train.folds: must be 'all' or 'first', got {self.folds!r}")
         if self.tau_grid_size < 2:

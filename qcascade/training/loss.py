@@ -5,8 +5,8 @@
 * ``L_simple``: class-weighted cross-entropy of the simple model on every window.
 * ``r = sigmoid(k * (tau - |p1 - p0|))``: the soft, differentiable gate, i.e. the probability
   that the window is routed to the complex model (``|p1 - p0| = |tanh((z1 - z0) / 2)|``);
-  with ``confirm_ictal`` (gate rule ``confirm_ictal_hold``: only confident interictal answers
-  can be final, ``training.gate``) ``r = sigmoid(k * (tau + p1 - p0))``. The parts of the rules
+  with gate rule ``confirm_ictal_hold`` (only confident interictal answers can be final,
+  :mod:`qcascade.gate`) ``r = sigmoid(k * (tau + p1 - p0))``. The parts of the rules
   that read the previous window's decision have no per-window soft form:
   ``complex_weight_floor`` covers the windows they route.
 * ``L_complex``: class-weighted cross-entropy of the complex model, each window weighted by
@@ -30,6 +30,8 @@ from typing import Optional
 
 import tensorflow as tf
 
+from qcascade.gate import check_rule
+
 __all__ = ["soft_routing", "selection_entropy", "weighted_ce", "cascade_loss_terms",
            "per_window_gate_terms", "frozen_gate_loss_terms"]
 
@@ -37,15 +39,16 @@ _EPS = 1e-12
 
 
 def soft_routing(simple_logits: tf.Tensor, tau: float, sharpness: float,
-                 confirm_ictal: bool = False) -> tf.Tensor:
+                 rule: str = "confidence") -> tf.Tensor:
     """Probability of routing each window to the complex model.
 
     Args:
         simple_logits: ``(batch, 2)`` logits of the simple model.
         tau: confidence threshold in (0, 1); the hard gate routes when ``|p1 - p0| <= tau``
-            (with ``confirm_ictal``: when ``p0 - p1 <= tau``).
+            (rule ``confirm_ictal_hold``: when ``p0 - p1 <= tau``).
         sharpness: slope ``k`` of the sigmoid; ``k -> inf`` recovers the hard gate.
-        confirm_ictal: only confident interictal answers are final.
+        rule: the deployed gate rule (:data:`qcascade.gate.GATE_RULES`); its per-window part is
+            softened (``confirm_changes`` routes like ``confidence`` window by window).
 
     Returns:
         ``(batch,)`` float32 in (0, 1).
@@ -53,7 +56,7 @@ def soft_routing(simple_logits: tf.Tensor, tau: float, sharpness: float,
     z = tf.cast(simple_logits, tf.float32)
     # softmax over 2 classes: p1 - p0 = tanh((z1 - z0) / 2), numerically safe for large logits.
     p_diff = tf.tanh((z[:, 1] - z[:, 0]) / 2.0)
-    confidence = -p_diff if confirm_ictal else tf.abs(p_diff)
+    confidence = -p_diff if check_rule(rule) == "confirm_ictal_hold" else tf.abs(p_diff)
     return tf.sigmoid(sharpness * (tau - confidence))
 
 
@@ -109,7 +112,7 @@ def cascade_loss_terms(
     n_active: Optional[int] = None,
     global_batch_size: Optional[int] = None,
     complex_weight_floor: float = 0.0,
-    confirm_ictal: bool = False,
+    rule: str = "confidence",
 ) -> dict[str, tf.Tensor]:
     """All cascade loss terms for one (local) batch.
 
@@ -120,7 +123,7 @@ def cascade_loss_terms(
         sel_weights: ``(batch, n_chans)`` selector weights, or None (sparsity term is 0).
         sample_weight: ``(batch,)`` class weights, or None for 1.
         a_simple, a_complex, a_routing, a_sparsity: term weights.
-        tau, sharpness, confirm_ictal: soft-gate parameters (see :func:`soft_routing`).
+        tau, sharpness, rule: soft-gate parameters (see :func:`soft_routing`).
         n_active: unmasked electrode count for the entropy normalisation.
         global_batch_size: divisor for the batch sums; defaults to this batch's size
             (pass the global size under a distribution strategy).
@@ -132,7 +135,7 @@ def cascade_loss_terms(
         (unweighted terms) and ``total`` (weighted sum, the value to differentiate).
     """
     gbs = tf.cast(tf.shape(y)[0] if global_batch_size is None else global_batch_size, tf.float32)
-    r = soft_routing(simple_logits, tau, sharpness, confirm_ictal)
+    r = soft_routing(simple_logits, tau, sharpness, rule)
     l_simple = tf.reduce_sum(weighted_ce(y, simple_logits, sample_weight)) / gbs
     l_routing = tf.reduce_sum(r) / gbs
     if complex_logits is None:
@@ -163,13 +166,13 @@ def complex_weights(r: tf.Tensor, floor: float = 0.0) -> tf.Tensor:
 
 def per_window_gate_terms(y, simple_logits, sel_weights, sample_weight=None, *, tau: float = 0.5,
                           sharpness: float = 10.0, n_active: Optional[int] = None,
-                          confirm_ictal: bool = False) -> dict[str, tf.Tensor]:
+                          rule: str = "confidence") -> dict[str, tf.Tensor]:
     """Per-window ``r``, weighted simple CE and selector entropy, each ``(n,)``.
 
     With the selector and simple model frozen (stage 2) these are constants, so the trainer
     computes them once per stage instead of re-running both models every step.
     """
-    return {"r": soft_routing(simple_logits, tau, sharpness, confirm_ictal),
+    return {"r": soft_routing(simple_logits, tau, sharpness, rule),
             "simple_ce": weighted_ce(y, simple_logits, sample_weight),
             "entropy": selection_entropy(sel_weights, n_active)}
 

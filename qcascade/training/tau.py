@@ -1,6 +1,6 @@
 """Calibration of the cascade gate's threshold tau on validation windows.
 
-The gate itself (and its ``confirm_ictal``/``hold`` switches) is in :mod:`qcascade.training.gate`.
+The gate rules and the logit threshold are in :mod:`qcascade.gate`.
 Textbook gate: the simple model's answer is final when ``|p1 - p0| > tau`` with ``p = softmax(z)``.
 For two classes ``p1 - p0 = tanh((z1 - z0) / 2)``, and tanh is strictly increasing, so
 
@@ -22,24 +22,13 @@ import numpy as np
 
 from qcascade.errors import DataError
 from qcascade.evaluation import window_metrics
-from qcascade.training.gate import cascade_predict
+from qcascade.gate import cascade_predict, logit_threshold
 
 log = logging.getLogger(__name__)
 
 __all__ = ["logit_threshold", "cascade_predict", "calibrate_tau", "plot_tau_sweep", "DEFAULT_GRID"]
 
 DEFAULT_GRID: tuple[float, ...] = tuple(round(i / 100, 2) for i in range(101))
-
-
-def logit_threshold(tau: float) -> float:
-    """``2 * atanh(tau)``: the |logit difference| above which the simple model is confident."""
-    if not 0.0 <= tau <= 1.0:
-        raise ValueError(f"tau must be in [0, 1], got {tau}")
-    # One implementation for Python, training and the generated C++ constant: another atanh may
-    # differ in the last ulp and flip a window that lands exactly on the threshold.
-    from qcascade.hls.toplevel import gate_threshold
-
-    return gate_threshold(float(tau))
 
 
 def calibrate_tau(
@@ -97,8 +86,8 @@ def calibrate_tau(
             a tau whose cascade is clearly better than complex-only on validation is not traded
             for a little less routing (sensitivity stays held to the reference). Each row then
             carries ``reference_f1``.
-        **rule: the gate's switches and window order (``confirm_ictal``, ``hold``,
-            ``record_ids``, ``start_s``), as in :func:`qcascade.training.gate.cascade_decide`.
+        **rule: the gate rule and window order (``rule``,
+            ``record_ids``, ``start_s``), as in :func:`qcascade.gate.cascade_decide`.
 
     Returns:
         ``(tau, sweep)``; sweep rows (one per grid value, in grid order):

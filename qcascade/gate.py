@@ -21,17 +21,20 @@ than any training seizure, called interictal with ``|p1 - p0| > 0.96``. No tau r
 are changes of state, which ``confirm_changes`` hands to the complex model at the cost of a few
 windows per seizure; ``confirm_ictal_hold`` catches them too but routes every seizure window.
 
-The generated C++ top level (``qcascade.hls.toplevel``) implements the same rules; with a rule
-that reads ``prev`` it has a one-bit ``prev_cls`` input the host feeds from the last result.
+The generated C++ top level (``qcascade.hls.toplevel``) implements the same rules with the
+fixed-point threshold of :func:`quantize_threshold`; training (the loss, tau calibration),
+evaluation and the report import them from here. This module depends on numpy only.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import numpy as np
 
-__all__ = ["GATE_RULES", "check_rule", "uses_prev", "simple_is_final", "cascade_decide", "cascade_predict"]
+__all__ = ["GATE_RULES", "check_rule", "uses_prev", "logit_threshold", "quantize_threshold", "simple_is_final",
+           "cascade_decide", "cascade_predict"]
 
 #: The gate rules, in the order of the C++ macro ``QCASCADE_GATE_RULE`` (0, 1, 2).
 GATE_RULES = ("confidence", "confirm_changes", "confirm_ictal_hold")
@@ -49,6 +52,52 @@ def uses_prev(rule: str) -> bool:
     return check_rule(rule) != "confidence"
 
 
+def logit_threshold(tau: float) -> float:
+    """``2 * atanh(tau)``: the |logit difference| above which the simple model is confident.
+
+    ``|p1 - p0| > tau <=> |z1 - z0| > 2*atanh(tau)``. Python, training and the generated C++
+    constant all call this one function: another atanh may differ in the last ulp and flip a window
+    that lands exactly on the threshold. ``tau = 1`` (calibration's "route every window") gives an
+    infinite threshold: the gate never fires.
+
+    Raises:
+        ValueError: ``tau`` is not a number in [0, 1].
+    """
+    if isinstance(tau, bool) or not isinstance(tau, (int, float, np.floating, np.integer)) \
+            or not 0.0 <= float(tau) <= 1.0:
+        raise ValueError(f"tau must be a number in [0, 1], got {tau!r}")
+    tau = float(tau)
+    return math.inf if tau == 1.0 else 2.0 * math.atanh(tau)
+
+
+def quantize_threshold(tau: float, width: int, integer: int) -> dict:
+    """Fixed-point gate threshold for logits of type ``ap_fixed<width, integer>``.
+
+    Logit differences are exact multiples of the LSB ``2**-(width-integer)`` and, for an
+    integer ``k`` and a real ``t``, ``k > t <=> k > floor(t)``. Comparing the exact difference
+    with ``floor(t / LSB) * LSB`` (round toward minus infinity) therefore decides like the float
+    reference gate on every pair of fixed-point logits. Thresholds beyond the largest possible
+    ``|z1 - z0|`` are clamped to ``2**width`` LSBs (the gate never fires), which keeps equality.
+
+    Returns:
+        ``threshold`` (float reference), ``raw`` (LSB units), ``frac_bits``, ``value`` (the exact
+        constant), ``diff_width``/``diff_int`` (comparison type: two more integer bits than the
+        logits, so ``|z1 - z0|`` is exact).
+
+    Raises:
+        ValueError: ``width`` not in [1, 50] or ``integer`` not in [-64, 64] (integers), or a bad tau.
+    """
+    for name, v, lo, hi in (("logit width", width, 1, 50), ("logit integer bits", integer, -64, 64)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
+            raise ValueError(f"{name}: expected an integer in [{lo}, {hi}], got {v!r}")
+    width, integer = int(width), int(integer)
+    frac, thr = width - integer, logit_threshold(tau)
+    raw = 2**width if math.isinf(thr) else min(math.floor(math.ldexp(thr, frac)), 2**width)
+    return {"tau": float(tau), "threshold": thr, "raw": int(raw), "frac_bits": frac,
+            "value": math.ldexp(raw, -frac), "diff_width": width + 2, "diff_int": integer + 2,
+            "rounding": "floor to the logit LSB; exact for the strict '>' comparison"}
+
+
 def simple_is_final(simple_logits: np.ndarray, tau: float, rule: str = "confidence",
                     prev_cls: Optional[np.ndarray] = None) -> np.ndarray:
     """``(n,)`` bool: the simple model's answer is final on this window.
@@ -60,8 +109,6 @@ def simple_is_final(simple_logits: np.ndarray, tau: float, rule: str = "confiden
         prev_cls: ``(n,)`` the previous window's final class; required unless ``rule`` is
             ``confidence``.
     """
-    from qcascade.training.tau import logit_threshold
-
     z = np.asarray(simple_logits, np.float64)
     d = z[:, 1] - z[:, 0]
     thr = logit_threshold(tau)
