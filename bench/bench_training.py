@@ -98,7 +98,7 @@ def worker(mode: str, n: int, epochs: int) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from qcascade.training import TrainConfig
+    from qcascade.config_train import TrainConfig
     from qcascade.training.loop import class_weights, fit_classifier, set_determinism
 
     rng = np.random.default_rng(0)

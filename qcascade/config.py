@@ -20,9 +20,10 @@ from typing import Literal, Optional
 import yaml
 
 from qcascade.errors import ConfigError
+from qcascade.hls.targets import load_target, resolve_part
 from qcascade.quant import QuantPolicy
 from qcascade.strict_yaml import from_dict, load_yaml, to_dict
-from qcascade.training import TrainConfig
+from qcascade.config_train import TrainConfig
 
 _PATIENT_ID = re.compile(r"[A-Za-z0-9_\-]{1,64}\Z")
 _PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]{0,63}\Z")  # \Z: a trailing newline is not a part name
@@ -149,8 +150,6 @@ class HLSConfig:
     strict: bool = False
 
     def __post_init__(self):
-        from qcascade.hls.targets import load_target, resolve_part
-
         if self.part is not None and not _PART.match(self.part):
             raise ConfigError(f"hls.part: {self.part!r} is not an FPGA part name")
         resolve_part(load_target(self.target), self.part)

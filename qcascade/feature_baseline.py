@@ -14,6 +14,7 @@ import logging
 import numpy as np
 
 from qcascade.io_utils import atomic_save_npy, atomic_write_json
+from qcascade.steps_data import windows
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,6 @@ def step_feature_baseline(ctx) -> None:
     ``baselines/feature_baseline_test_proba.npy`` (``(n_test,)`` ictal probability).
     """
     from qcascade.evaluation import window_metrics
-    from qcascade.steps_train import windows
 
     sets = windows(ctx)
     mask = sets["train"].mask

@@ -14,13 +14,12 @@ Fold plan of one patient (:func:`fold_plan`):
 
 Layout: fold 0 runs in the unit folder itself (its models are the ones deployed, converted and
 C-simulated); folds ``k >= 1`` run the same training steps in ``<unit>/fold<k>/``, each with its
-own ``steps.json``, so a killed run resumes inside the fold it was in. :func:`step_folds` then
+own ``steps.json``, so a killed run resumes inside the fold it was in. :func:`qcascade.steps_folds.step_folds` then
 pools the test windows of all folds into the unit's ``metrics.json``.
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import math
@@ -31,7 +30,6 @@ from typing import Sequence
 import numpy as np
 
 from qcascade.errors import DataError
-from qcascade.io_utils import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -193,54 +191,6 @@ class FoldContext:
 def fold_dirs(unit_dir: Path, n: int) -> list[Path]:
     """Folder of each fold: fold 0 is the unit folder itself."""
     return [unit_dir] + [unit_dir / f"fold{k}" for k in range(1, n)]
-
-
-def step_folds(ctx) -> None:
-    """Train and evaluate folds 1..n-1 (``train.folds: all``), then pool every fold's test windows."""
-    import time
-
-    from qcascade.pipeline import STEPS
-    from qcascade.rundir import run_steps
-
-    cfg = ctx.cfg
-    single = cfg.pooled or cfg.data.split == "lopo" or cfg.train.folds == "first"
-    plan = [None] if single else fold_plan(ctx.recordings, "all")
-    train_steps = STEPS[:[s.name for s in STEPS].index("step_folds")]
-    t0 = time.perf_counter()
-    if len(plan) > 1:
-        _release(ctx.cache)  # fold 0's models are reloaded from disk by the steps that need them
-    for fold in plan[1:]:
-        fctx = FoldContext(cfg, ctx.run_dir, ctx.unit, ctx.recordings, fold)
-        log.info("[%s] fold %d/%d (test %s) ...", ctx.unit, fold.index + 1, len(plan), ", ".join(fold.test_records))
-        run_steps(train_steps, fctx, fctx.unit_dir)
-        fctx.cache.clear()
-        del fctx
-        _release({})
-        done = fold.index
-        log.info("[%s] fold %d/%d done; %.0f s for %d fold(s) in this process, about %.0f s to go",
-                 ctx.unit, fold.index + 1, len(plan), time.perf_counter() - t0, done,
-                 (time.perf_counter() - t0) / done * (len(plan) - 1 - done))
-    metrics = pool_folds(fold_dirs(ctx.unit_dir, len(plan)))
-    old = ctx.unit_dir / "metrics.json"
-    if old.exists() and "csim" in json.loads(old.read_text()):
-        metrics["csim"] = json.loads(old.read_text())["csim"]
-    atomic_write_json(ctx.path("metrics.json"), metrics)
-
-
-def _release(cache: dict) -> None:
-    """Drop the TensorFlow objects of ``cache`` and Keras' global state.
-
-    Measured: without it a 5-fold patient grew by about 1.2 GB of resident memory per fold
-    (models built in a loop stay referenced by Keras' global state), enough to exhaust a 23 GB
-    machine over a 3-patient run. Windows (numpy) stay cached.
-    """
-    import tensorflow as tf
-
-    for key in ("trainer", "loaded", "deployed", "hls", "strategy"):
-        cache.pop(key, None)
-    gc.collect()
-    tf.keras.backend.clear_session()
-    gc.collect()
 
 
 def _mean_sd(vals: list) -> dict:

@@ -11,20 +11,15 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from qcascade.config import RunConfig, load_config
 from qcascade.errors import DataError, RunDirError
-from qcascade.feature_baseline import step_feature_baseline
-from qcascade.folds import step_folds
-from qcascade.io_utils import atomic_write_json
 from qcascade.rundir import (Step, check_out_dir, check_run_path, check_step_names, prepare_run_dir,
                              run_step_checked, run_steps)
 from qcascade.runlock import RunLock
-from qcascade.steps_hw import step_convert, step_csim
-from qcascade.steps_train import (step_baselines, step_calibrate, step_evaluate, step_finetune,
-                                  step_prepare_data, step_select_electrode, step_train_complex,
-                                  step_train_simple)
+from qcascade.report import write_summary, write_unit_report
+from qcascade.steps_folds import step_folds
+from qcascade.steps_hw import step_convert, step_csim, write_hw_summary
+from qcascade.train_steps import TRAIN_STEPS
 
 log = logging.getLogger(__name__)
 
@@ -59,23 +54,11 @@ class UnitContext:
 
 def step_report(ctx: UnitContext) -> None:
     """Per-unit report.md: metrics, plots, C simulation and hardware summary."""
-    from qcascade.report import write_unit_report
-    from qcascade.steps_hw import write_hw_summary
-
     write_hw_summary(ctx)
     write_unit_report(ctx)
 
 
-STEPS = [
-    Step("step_prepare_data", step_prepare_data, "split recordings, window, fit normalisation (train only)"),
-    Step("step_train_simple", step_train_simple, "stage 1: ChannelSelector + simple model"),
-    Step("step_select_electrode", step_select_electrode, "hard selection of the one electrode to deploy"),
-    Step("step_train_complex", step_train_complex, "stage 2: complex CNN, simple path frozen on that electrode"),
-    Step("step_finetune", step_finetune, "stage 3: simple + complex jointly at a lower learning rate"),
-    Step("step_baselines", step_baselines, "complex-only and simple candidates A/B/C alone"),
-    Step("step_feature_baseline", step_feature_baseline, "line length, energy, band powers + logistic regression"),
-    Step("step_calibrate", step_calibrate, "fold BatchNorm, calibrate tau on validation windows"),
-    Step("step_evaluate", step_evaluate, "test metrics, events (SzCORE), tau sweep, timelines, plots"),
+STEPS = TRAIN_STEPS + [
     Step("step_folds", step_folds, "the other folds (train.folds: all), pooled test metrics"),
     Step("step_convert", step_convert, "hls4ml Vitis projects for the simple and complex paths"),
     Step("step_csim", step_csim, "C simulation vs QKeras, generated cascade top level + testbench"),
@@ -148,8 +131,6 @@ def run_pipeline(cfg: RunConfig, run_dir: Path, *, force: bool = False, from_ste
         for unit, recordings in units.items():
             ctx = UnitContext(cfg, run_dir, unit, recordings)
             run_steps(steps, ctx, ctx.unit_dir, from_step=from_step, until_step=until_step)
-        from qcascade.report import write_summary
-
         return write_summary(run_dir, list(units))
 
 
@@ -177,17 +158,5 @@ def rerun_steps(run_dir: Path, step_names: list[str], patients: list[str] | None
             if not done.exists():
                 raise RunDirError(f"{ctx.unit_dir}: no completed steps; run train_qkeras.py first")
             for step in wanted:
-                log.info("[%s] %s ...", unit, step.name)
                 run_step_checked(step, ctx)
-        from qcascade.report import write_summary
-
         write_summary(run_dir, list(units))
-
-
-def unit_seed(cfg: RunConfig, unit: str) -> int:
-    """A per-unit seed derived from the run seed (stable across processes)."""
-    return int(cfg.train.seed + sum(ord(c) * (i + 1) for i, c in enumerate(unit))) % (2**31 - 1)
-
-
-def as_int_list(a) -> list[int]:
-    return [int(v) for v in np.asarray(a).ravel()]

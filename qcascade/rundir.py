@@ -303,15 +303,25 @@ def _run_tracked(step: Step, ctx, steplog: StepLog, names: Sequence[str], unit_d
     return {rel: st for rel, st in snapshot(unit_dir).items() if before.get(rel) != st}
 
 
-def run_step_checked(step: Step, ctx) -> None:
-    """Run one step outside :func:`run_steps` (``qcascade convert/csim/report``), naming a damaged input."""
+def run_step_checked(step: Step, ctx) -> float:
+    """Run one step outside :func:`run_steps` (``qcascade convert/csim/report``) and record it.
+
+    Like :func:`run_steps`, the step's completion, time and written state files go into the unit's
+    ``steps.json`` (the latest writer owns a file), so a later resume checks what the rerun wrote;
+    a damaged input is named.
+
+    Returns:
+        The step's wall time in seconds.
+    """
     steplog = StepLog.load(ctx.unit_dir / "steps.json")
-    names = [n for n in steplog.completed]
-    try:
-        step.fn(ctx)
-    except DAMAGE_ERRORS + (QCascadeError,) as exc:
-        _raise_if_damaged(steplog, names, ctx.unit_dir, only_changed=False, cause=exc, failed=step.name)
-        raise
+    names = list(steplog.completed) + ([step.name] if step.name not in steplog.completed else [])
+    log.info("[%s] %s ...", ctx.unit_dir.name, step.name)
+    t0 = time.perf_counter()
+    written = _run_tracked(step, ctx, steplog, names, ctx.unit_dir)
+    dt = time.perf_counter() - t0
+    steplog.mark(step.name, dt, written)
+    log.info("[%s] %s done in %.1f s", ctx.unit_dir.name, step.name, dt)
+    return dt
 
 
 def _raise_if_damaged(steplog: StepLog, names: Sequence[str], unit_dir: Path, *, only_changed: bool,

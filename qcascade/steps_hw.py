@@ -20,7 +20,8 @@ import numpy as np
 from qcascade.config import config_hash
 from qcascade.errors import ConfigError, QCascadeError
 from qcascade.io_utils import atomic_write_json, atomic_write_text
-from qcascade.steps_train import deploy_info, deployed_models, windows
+from qcascade.steps_data import windows
+from qcascade.steps_eval import deploy_info, deployed_models, gate_rule
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,6 @@ def step_csim(ctx) -> None:
     """hls4ml C simulation per submodel and the generated cascade top level, vs QKeras."""
     from qcascade.hls.csim import csim_markdown, run_csim
     from qcascade.hls.toplevel import generate_toplevel
-    from qcascade.steps_train import gate_rule
     from qcascade.gate import cascade_decide
 
     models = hls_models(ctx)

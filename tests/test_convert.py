@@ -29,9 +29,10 @@ import hls4ml  # noqa: F401
 import tensorflow as tf
 
 from qcascade.errors import ConfigError, QCascadeError  # noqa: E402
-from qcascade.hls.convert import (TEMPLATE_DIR, compare_keras_hls, compile_models, convert_model,  # noqa: E402
-                                  load_template, lsb, make_hls_config, read_hls_config_yaml, trace_divergence,
-                                  validate_identifier, write_hls_config_yaml)
+from qcascade.hls.compare import compare_keras_hls, lsb, trace_divergence  # noqa: E402
+from qcascade.hls.convert import (TEMPLATE_DIR, compile_models, convert_model, load_template,  # noqa: E402
+                                  make_hls_config, read_hls_config_yaml, validate_identifier,
+                                  write_hls_config_yaml)
 from qcascade.models import MODEL_REGISTRY, build_model  # noqa: E402
 from qcascade.models.folding import fold_batchnorm  # noqa: E402
 from qcascade.models.summary import convert_and_compare, model_inputs, trained_export_model  # noqa: E402

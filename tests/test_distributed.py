@@ -19,7 +19,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 sys.path.insert(0, TESTS_DIR)
 from test_training import (FAST, C, MASK, T, seeded_standin_factory, standin_model, standin_selector,
                            toy_data)
-from qcascade.training import TrainConfig
+from qcascade.config_train import TrainConfig
 from qcascade.training.baselines import train_complex_only
 from qcascade.training.loop import get_strategy
 from qcascade.training.stages import CascadeTrainer

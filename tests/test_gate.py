@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from qcascade.errors import ConfigError
-from qcascade.training import TrainConfig
+from qcascade.config_train import TrainConfig
 from qcascade.gate import GATE_RULES, cascade_decide, cascade_predict, simple_is_final
 from qcascade.training.loss import soft_routing
 from qcascade.training.tau import calibrate_tau, logit_threshold

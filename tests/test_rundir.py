@@ -72,3 +72,35 @@ def test_foreign_folder_is_refused(tmp_path):
     with pytest.raises(RunDirError, match="not a qcascade run directory"):
         prepare_run_dir(tmp_path, load_config(), force=False)
     assert (tmp_path / "notes.txt").exists()
+
+
+def test_rerun_of_one_step_goes_through_the_step_log(tmp_path):
+    """``qcascade convert/csim/report`` (run_step_checked) records time and written files like run_steps."""
+    from types import SimpleNamespace
+
+    from qcascade.rundir import StepLog, run_step_checked
+
+    calls = []
+    steps = make_steps(calls)
+    first = steps[0].fn
+    steps[0] = Step("step_a", lambda ctx: (first(ctx), (ctx / "a.json").write_text("{}")))
+    run_steps(steps, tmp_path, tmp_path, until_step="step_b")
+    assert "a.json" in StepLog.load(tmp_path / "steps.json").outputs["step_a"]
+    before = StepLog.load(tmp_path / "steps.json")
+    assert "step_c" not in before.completed
+
+    def rerun(ctx):
+        (ctx.unit_dir / "a.json").write_text('{"by": "step_c"}')  # takes over step_a's file
+        (ctx.unit_dir / "new.json").write_text("{}")
+
+    ctx = SimpleNamespace(unit_dir=tmp_path)
+    run_step_checked(Step("step_c", rerun), ctx)
+    after = StepLog.load(tmp_path / "steps.json")
+    assert after.completed == ["step_a", "step_b", "step_c"]
+    assert "step_c" in after.timings_s
+    assert set(after.outputs["step_c"]) == {"a.json", "new.json"}
+    assert "a.json" not in after.outputs["step_a"]  # the latest writer owns the file
+    # A resume sees nothing damaged: the rewritten file belongs to the step that rewrote it.
+    calls.clear()
+    run_steps(steps, tmp_path, tmp_path)
+    assert calls == []

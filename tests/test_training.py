@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from qcascade.errors import ConfigError
-from qcascade.training import TrainConfig
+from qcascade.config_train import TrainConfig
 
 T, C = 64, 8
 MASK = np.array([True] * 6 + [False] * 2)

@@ -334,32 +334,3 @@ def _check_fs_plausible(info: Path, fs: float, recs: list[Recording], segment_s:
             raise DataError(f"{info}: fs = {fs:g} Hz makes {rec.path.name} last {duration:.1f} s, but hour files "
                             f"are {segment_s:g} s long (its {rec.info['n_samples_native']} samples imply "
                             f"{implied:.0f} Hz); correct fs in {info.name}")
-
-
-def discover(dataset: str, data_dir=None, patients=None, **kwargs) -> dict[str, list[Recording]]:
-    """Recordings per patient for ``dataset`` in ``{"synthetic", "swec-short", "swec-long", "bonn"}``.
-
-    ``synthetic`` generates the default cohort in memory (``kwargs`` go to
-    :func:`qcascade.data.synthetic.make_cohort`) unless ``data_dir`` is given, in which case it is
-    read like ``swec-short`` (a folder written by ``write_swec_short``). ``bonn`` returns one unit
-    ``"bonn"`` (:func:`qcascade.data.bonn.discover_bonn`). Other ``kwargs`` go to
-    :func:`discover_short` / :func:`discover_long` / :func:`~qcascade.data.bonn.discover_bonn`.
-    """
-    if dataset == "synthetic":
-        if data_dir is None:
-            from qcascade.data.synthetic import cohort_recordings, make_cohort
-
-            recs = cohort_recordings(make_cohort(**kwargs))
-            return {p: r for p, r in recs.items() if not patients or p in patients}
-        dataset = "swec-short"
-    if data_dir is None:
-        raise DataError(f"dataset '{dataset}' needs a data directory")
-    if dataset == "swec-short":
-        return discover_short(Path(data_dir), patients, **kwargs)
-    if dataset == "swec-long":
-        return discover_long(Path(data_dir), patients, **kwargs)
-    if dataset == "bonn":
-        from qcascade.data.bonn import discover_bonn
-
-        return {u: r for u, r in discover_bonn(Path(data_dir), **kwargs).items() if not patients or u in patients}
-    raise DataError(f"unknown dataset '{dataset}' (synthetic, swec-short, swec-long, bonn)")

@@ -30,6 +30,7 @@ import scipy.fft as sp_fft
 from scipy.signal import resample_poly
 
 from qcascade.data.matwrite import write_mat
+from qcascade.data.swec import Recording
 from qcascade.io_utils import atomic_write_json
 
 SFREQ = 512.0
@@ -230,8 +231,6 @@ def make_cohort(n_patients: int = 3, seed: int = 0, n_seizures: int = 4, **patie
 
 def cohort_recordings(cohort: SyntheticCohort) -> dict:
     """In-memory :class:`~qcascade.data.swec.Recording` objects per patient (no disk)."""
-    from qcascade.data.swec import Recording
-
     out = {}
     for p in cohort.patients:
         out[p.patient_id] = [

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from qcascade.errors import ConfigError, QCascadeError, ToolNotFoundError
-from qcascade.hls import toplevel as tl
+from qcascade.hls import manifest as tl
 from qcascade.hls.identifiers import check_identifier
 from qcascade.io_utils import atomic_write_json, atomic_write_text
 

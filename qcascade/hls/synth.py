@@ -22,7 +22,8 @@ from typing import Any, Sequence
 
 from qcascade import __version__
 from qcascade.errors import ConfigError, QCascadeError, ToolNotFoundError
-from qcascade.hls import toplevel as tl
+from qcascade.hls import manifest as tl
+from qcascade.hls.identifiers import check_identifier, check_number, check_part, check_token
 from qcascade.io_utils import atomic_write_json, atomic_write_text
 
 STEPS = ("csim", "csynth", "cosim", "export", "vsynth")
@@ -61,10 +62,10 @@ def write_flow_scripts(out_dir: Path, manifest: dict) -> dict[str, Path]:
         for rel in sources + tb_sources:
             if not _REL_PATH.match(rel) or ".." in rel.split("/"):
                 raise ConfigError(f"unsafe path for the TCL flow: {rel!r}")
-        subs = {"version": __version__, "config_hash": tl.check_token("config_hash", manifest["config_hash"]),
-                "top": tl.check_identifier("top", top), "part": tl.check_part("part", manifest["part"]),
-                "clock_period": repr(tl.check_number("clock_period", manifest["clock_period"], 0.1, 1000.0)),
-                "clock_uncertainty": tl.check_token("clock_uncertainty", manifest["clock_uncertainty"]),
+        subs = {"version": __version__, "config_hash": check_token("config_hash", manifest["config_hash"]),
+                "top": check_identifier("top", top), "part": check_part("part", manifest["part"]),
+                "clock_period": repr(check_number("clock_period", manifest["clock_period"], 0.1, 1000.0)),
+                "clock_uncertainty": check_token("clock_uncertainty", manifest["clock_uncertainty"]),
                 "sources": " ".join(sources), "tb_sources": " ".join(tb_sources), "tb_files": "tb_data"}
         for name in ("design.tcl", "qcascade_ooc.xdc"):
             text = string.Template((tl.TEMPLATES / f"{name}.in").read_text()).substitute(subs)

@@ -18,25 +18,25 @@ Vitis HLS / Vivado:
 from __future__ import annotations
 
 import filecmp
-import json
 import math
 import re
 import shutil
 import string
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from qcascade import __version__
-from qcascade.errors import ConfigError, QCascadeError
+from qcascade.errors import ConfigError
 # The checks live in one module; re-exported for the callers that import them from here.
 from qcascade.hls.identifiers import check_identifier, check_int, check_number, check_part, check_token  # noqa: F401
-from qcascade.io_utils import atomic_path, atomic_write_json, atomic_write_text
-from qcascade.gate import GATE_RULES, logit_threshold, quantize_threshold, simple_is_final, uses_prev
+from qcascade.io_utils import atomic_write_json, atomic_write_text
+from qcascade.gate import GATE_RULES, quantize_threshold, uses_prev
+from qcascade.hls import csim, synth
+from qcascade.hls.csim import build_csim  # noqa: F401  (callers build from here)
+# Shared with csim/synth, which must not import this module; re-exported for existing callers.
+from qcascade.hls.manifest import MANIFEST, TEMPLATES, gate_reference, load_manifest, write_windows  # noqa: F401
 
-TEMPLATES = Path(__file__).parent / "templates"
-MANIFEST = "cascade_manifest.json"
 TOP_NAME = "cascade_top"
 TB_INPUT = "tb_data/cascade_input.f32"
 TB_EXPECTED = "tb_data/cascade_expected.txt"  # the g++ C simulation's results on TB_INPUT
@@ -58,16 +58,6 @@ GATE_FORMULAS = {
     "confirm_ictal_hold": "z0 - z1 > 2*atanh(tau) and prev_cls == 0",
 }
 # ---------------------------------------------------------------- gate and buffer arithmetic
-def gate_reference(z0: Any, z1: Any, tau: float, rule: str = "confidence", prev_cls: Any = None) -> np.ndarray:
-    """Python reference gate: True where the simple model's answer is final.
-
-    ``rule`` and ``prev_cls`` as in :func:`qcascade.gate.simple_is_final` (the one
-    definition of the rules; this wrapper takes the two logit columns).
-    """
-    z = np.stack([np.asarray(z0, np.float64).ravel(), np.asarray(z1, np.float64).ravel()], 1)
-    return simple_is_final(z, tau, rule, prev_cls)
-
-
 def window_buffer_cost(n_times: int, n_chans: int, sample_bits: int) -> dict:
     """Bits and a BRAM18K estimate of the window buffer (reshaped to one word per time step).
 
@@ -264,8 +254,6 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
     Raises:
         ConfigError: an invalid name or number, or projects that do not match the arguments.
     """
-    from qcascade.hls import csim, synth  # both only format commands/scripts for this folder
-
     names = {"simple_project": simple_project, "complex_project": complex_project,
              "simple_namespace": simple_namespace, "complex_namespace": complex_namespace}
     for label, name in names.items():
@@ -332,45 +320,6 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
     (out_dir / TB_EXPECTED).unlink(missing_ok=True)
     paths["manifest"] = atomic_write_json(out_dir / MANIFEST, manifest)
     return paths
-
-
-def build_csim(out_dir: str | Path, **kwargs: Any) -> Path:
-    """Compile the cascade C simulation with g++ (see :func:`qcascade.hls.csim.build_csim`)."""
-    from qcascade.hls import csim
-
-    return csim.build_csim(out_dir, **kwargs)
-
-
-def load_manifest(top_dir: str | Path) -> dict:
-    """Read ``cascade_manifest.json`` of a generated top-level folder."""
-    path = Path(top_dir) / MANIFEST
-    if not path.is_file():
-        raise QCascadeError(f"{path}: not found; run generate_toplevel() first")
-    return json.loads(path.read_text())
-
-
-def write_windows(path: str | Path, windows: np.ndarray, n_times: int, n_chans: int,
-                  prev_cls: np.ndarray | None = None) -> Path:
-    """Write windows ``(n, n_times, n_chans)`` as raw little-endian float32 (testbench input).
-
-    ``prev_cls`` ``(n,)`` goes to ``<path>.prev``, a byte each: 0/1 load that previous class into the
-    design's state (prev_load = 1), 2 keeps the state the previous window left (closed loop).
-    """
-    x = np.asarray(windows)
-    if x.ndim != 3 or x.shape[1:] != (n_times, n_chans) or not np.all(np.isfinite(x)):
-        raise QCascadeError(f"{path}: windows must be finite with shape (n, {n_times}, {n_chans}), got {x.shape}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if prev_cls is not None:
-        prev = np.asarray(prev_cls).ravel()
-        if prev.shape != (len(x),) or not np.isin(prev, (0, 1, 2)).all():
-            raise QCascadeError(f"{path}.prev: prev_cls must be {len(x)} values in {{0, 1, 2}}, got shape {prev.shape}")
-        with atomic_path(path.with_name(path.name + ".prev")) as tmp_prev:
-            tmp_prev.write_bytes(prev.astype(np.uint8).tobytes())
-    tmp = path.with_name(f".{path.name}.tmp")
-    np.ascontiguousarray(x, dtype="<f4").tofile(tmp)
-    tmp.replace(path)
-    return path
 
 
 def _render(template: str, dest: Path, subs: dict) -> Path:

@@ -100,7 +100,8 @@ def trained_export_model(name: str, policy: QuantPolicy, X: np.ndarray, y: np.nd
 
 def convert_and_compare(name: str, export, policy: QuantPolicy, X: np.ndarray, out_dir) -> dict:
     """make_hls_config (with ``hls_configs/<name>.yaml``) -> convert -> compile -> compare."""
-    from qcascade.hls.convert import compare_keras_hls, convert_model, load_template, make_hls_config
+    from qcascade.hls.compare import compare_keras_hls
+    from qcascade.hls.convert import convert_model, load_template, make_hls_config
 
     proj, ns = f"{name.lower()}_prj", f"{name.lower()}_ns"
     cfg = make_hls_config(export, policy, X, project_name=proj, namespace=ns,

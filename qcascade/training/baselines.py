@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from qcascade.evaluation import window_metrics
-from qcascade.training import TrainConfig
+from qcascade.config_train import TrainConfig
 from qcascade.training.loop import (fit_classifier, make_predict_fn, predict_in_batches, set_determinism,
                                     stage_seed)
 

@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from qcascade.evaluation import window_metrics
-from qcascade.training import TrainConfig
+from qcascade.config_train import TrainConfig
 from qcascade.training.loop import (EpochCallback, ReleasableData, class_weights, global_batch_for, make_predict_fn,
                                     optimizer_for, predict_in_batches, reseed_dropout, run_epochs,
                                     set_determinism, stage_seed)

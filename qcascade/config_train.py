@@ -1,0 +1,180 @@
+"""The ``train:`` section of the run config (:class:`TrainConfig`), beside the other sections.
+
+It lives here, below both :mod:`qcascade.config` and :mod:`qcascade.training`, so the config
+loader imports no training code (and no TensorFlow).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from qcascade.errors import ConfigError
+from qcascade.gate import GATE_RULES
+from qcascade.strict_yaml import from_dict
+
+__all__ = ["TrainConfig"]
+
+_CLASS_WEIGHTING = ("balanced", "none")
+MAX_BATCH_SIZE = 4096  # a larger batch is a typo: one 512x128 batch of 4096 windows is already 1 GiB
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of cascade training (the ``train:`` section of the run config).
+
+    Loss: ``a_simple*L_simple + a_complex*L_complex + a_routing*L_routing + a_sparsity*L_sparsity``
+    (see :mod:`qcascade.training.loss`). Class imbalance is handled with per-window class
+    weights (``class_weighting="balanced"``: ``w_c = n / (2 n_c)``), not resampling, so one
+    epoch is exactly one pass over the training windows and budgets compare exactly.
+
+    Attributes:
+        seed: seed for weights init, shuffling and dropout (``tf.keras.utils.set_random_seed``).
+        batch_size: global batch size (split across replicas under ``MirroredStrategy``).
+        epochs_stage1: epochs of stage 1 (selector + simple model).
+        epochs_stage2: epochs of stage 2 (complex model; selector and simple frozen).
+        epochs_stage3: epochs of stage 3 (all jointly).
+        lr_stage1: Adam learning rate of stage 1.
+        lr_stage2: Adam learning rate of stage 2 (also used by the complex-only baseline).
+        lr_stage3: Adam learning rate of stage 3 (lower: fine-tuning).
+        lr_simple_baseline: Adam learning rate of the simple-alone baselines.
+        a_simple: weight of the simple model's cross-entropy.
+        a_complex: weight of the routing-weighted complex cross-entropy.
+        a_routing: weight of the mean soft routing probability (share sent to complex).
+        a_sparsity: weight of the normalised selector entropy (pushes to one electrode).
+        complex_weight_floor: the complex CE of each window is weighted by
+            ``floor + (1 - floor) * r`` (r = soft routing probability); 0 trains the complex
+            model on routed windows only (``loss.complex_weights``). Default 1: every window
+            counts fully, because the sequential gate rules route windows no per-window soft
+            gate sees (ictal windows the simple model confidently calls interictal).
+        tau: confidence threshold of the training-time soft gate, in (0, 1). The deployed
+            threshold is re-calibrated on validation windows (``tau.calibrate_tau``).
+        gate_sharpness: ``k`` in ``r = sigmoid(k * (tau - |p1 - p0|))``.
+        gate: the deployed gate rule (``qcascade.gate``): ``"confidence"`` (textbook,
+            ``|p1 - p0| > tau``), ``"confirm_changes"`` (default: the simple answer is final
+            only when confident AND equal to the previous window's final class, so the complex
+            model confirms every change of state) or ``"confirm_ictal_hold"`` (only a confident
+            interictal answer outside a seizure is final). The training-time soft gate is
+            ``sigmoid(k * (tau - |p1 - p0|))``, and ``sigmoid(k * (tau + p1 - p0))`` for
+            ``confirm_ictal_hold``.
+        temp_start: selector softmax temperature at the first epoch of stage 1.
+        temp_end: temperature at the last epoch of stage 1 (geometric schedule), kept after.
+        class_weighting: ``"balanced"`` or ``"none"``.
+        tau_margin: allowed drop of val sensitivity and F1 vs complex-only when calibrating tau.
+        tau_margin_windows: the margin is at least this many validation ictal windows'
+            worth (``n / n_ictal_val``); a margin finer than one window cannot be judged on
+            one validation seizure (``tau.calibrate_tau``). 0: ``tau_margin`` alone.
+        tau_routing_tolerance: when calibrating tau, the largest qualifying tau whose val
+            routing rate is within this share of windows of the smallest qualifying rate wins
+            (see ``tau.calibrate_tau``); 0 picks the smallest routing rate outright.
+        tau_reference_f1: ``"best"`` (default) holds the calibrated cascade's val F1 within
+            ``tau_margin`` of the better of complex-only and the best cascade F1 over the tau
+            grid; ``"complex_only"`` of complex-only alone (``tau.calibrate_tau``).
+        tau_grid_size: number of evenly spaced tau values in [0, 1] for calibration.
+        deterministic_ops: call ``tf.config.experimental.enable_op_determinism()`` (global to
+            the process, cannot be undone). Off by default: it once cut the complex model's
+            training throughput by ~35-70 % on 2 CPU cores (bench/bench_training.py; no cost in
+            the latest BENCHMARKS.md), and it did not remove the run-to-run drift that README
+            ("Reproducibility") describes.
+        folds: ``"all"`` (every seizure of a patient is the test once, :mod:`qcascade.folds`)
+            or ``"first"`` (only the deployed fold: the last seizure is the test).
+    """
+
+    seed: int = 0
+    batch_size: int = 64
+    epochs_stage1: int = 10
+    epochs_stage2: int = 10
+    epochs_stage3: int = 5
+    lr_stage1: float = 3e-3
+    lr_stage2: float = 1e-3
+    lr_stage3: float = 3e-4
+    lr_simple_baseline: float = 3e-3
+    a_simple: float = 1.0
+    a_complex: float = 1.0
+    a_routing: float = 0.05
+    a_sparsity: float = 0.05
+    complex_weight_floor: float = 1.0
+    tau: float = 0.5
+    gate_sharpness: float = 10.0
+    gate: str = "confirm_changes"
+    temp_start: float = 1.0
+    temp_end: float = 0.05
+    class_weighting: str = "balanced"
+    tau_margin: float = 0.01
+    tau_margin_windows: int = 1
+    tau_routing_tolerance: float = 0.01
+    tau_reference_f1: str = "best"
+    tau_grid_size: int = 101
+    deterministic_ops: bool = False
+    folds: str = "all"
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            want = {"int": int, "float": (int, float), "str": str, "bool": bool}[f.type]
+            # bool is an int subclass: reject True for an int field and 1 for a bool field.
+            bad_bool = (f.type != "bool") and isinstance(value, bool)
+            if not isinstance(value, want) or bad_bool or (f.type == "bool" and not isinstance(value, bool)):
+                raise ConfigError(f"train.{f.name}: expected {f.type}, got {value!r}")
+            if f.type == "float":
+                if not math.isfinite(value):
+                    raise ConfigError(f"train.{f.name}: must be finite, got {value!r}")
+                object.__setattr__(self, f.name, float(value))
+        for name in ("epochs_stage1", "epochs_stage2", "epochs_stage3"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name}: must be >= 0, got {getattr(self, name)}")
+        if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            raise ConfigError(f"train.batch_size: must be in [1, {MAX_BATCH_SIZE}], got {self.batch_size}")
+        if self.seed < 0:
+            raise ConfigError(f"train.seed: must be >= 0, got {self.seed}")
+        for name in ("lr_stage1", "lr_stage2", "lr_stage3", "lr_simple_baseline",
+                     "gate_sharpness", "temp_start", "temp_end"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"train.{name}: must be > 0, got {getattr(self, name)}")
+        for name in ("a_simple", "a_complex", "a_routing", "a_sparsity"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name}: must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.complex_weight_floor <= 1.0:
+            raise ConfigError(f"train.complex_weight_floor: must be in [0, 1], got {self.complex_weight_floor}")
+        if not 0.0 < self.tau < 1.0:
+            raise ConfigError(f"train.tau: must be in (0, 1), got {self.tau}")
+        if self.temp_end > self.temp_start:
+            raise ConfigError(
+                f"train.temp_end: must be <= temp_start ({self.temp_start}), got {self.temp_end}")
+        if self.class_weighting not in _CLASS_WEIGHTING:
+            raise ConfigError(
+                f"train.class_weighting: must be one of {_CLASS_WEIGHTING}, got {self.class_weighting!r}")
+        if not 0.0 <= self.tau_margin < 1.0:
+            raise ConfigError(f"train.tau_margin: must be in [0, 1), got {self.tau_margin}")
+        if self.tau_margin_windows < 0:
+            raise ConfigError(f"train.tau_margin_windows: must be >= 0, got {self.tau_margin_windows}")
+        if not 0.0 <= self.tau_routing_tolerance < 1.0:
+            raise ConfigError(f"train.tau_routing_tolerance: must be in [0, 1), got {self.tau_routing_tolerance}")
+        if self.tau_reference_f1 not in ("best", "complex_only"):
+            raise ConfigError(f"train.tau_reference_f1: must be 'best' or 'complex_only', got {self.tau_reference_f1!r}")
+        if self.gate not in GATE_RULES:
+            raise ConfigError(f"train.gate: must be one of {GATE_RULES}, got {self.gate!r}")
+        if self.folds not in ("all", "first"):
+            raise ConfigError(f"train.folds: must be 'all' or 'first', got {self.folds!r}")
+        if self.tau_grid_size < 2:
+            raise ConfigError(f"train.tau_grid_size: must be >= 2, got {self.tau_grid_size}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of all fields (JSON/YAML-serialisable)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> "TrainConfig":
+        """Build from a mapping (e.g. the parsed ``train:`` YAML section); unknown keys raise.
+
+        Raises:
+            ConfigError: on an unknown key or an invalid value (naming the key).
+        """
+        return from_dict(cls, d, path="train")
+
+    def tau_grid(self) -> tuple[float, ...]:
+        """The calibration grid: ``tau_grid_size`` evenly spaced values from 0 to 1 inclusive."""
+        n = self.tau_grid_size
+        return tuple(round(i / (n - 1), 6) for i in range(n))

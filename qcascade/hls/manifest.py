@@ -1,0 +1,61 @@
+"""What the generated top-level folder holds and how to read it: the manifest, the testbench
+window file and the Python reference gate. A leaf shared by the generator (:mod:`.toplevel`),
+the C simulation (:mod:`.csim`) and the flow scripts (:mod:`.synth`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qcascade.errors import QCascadeError
+from qcascade.gate import simple_is_final
+from qcascade.io_utils import atomic_path
+
+TEMPLATES = Path(__file__).parent / "templates"
+MANIFEST = "cascade_manifest.json"
+
+
+def gate_reference(z0: Any, z1: Any, tau: float, rule: str = "confidence", prev_cls: Any = None) -> np.ndarray:
+    """Python reference gate: True where the simple model's answer is final.
+
+    ``rule`` and ``prev_cls`` as in :func:`qcascade.gate.simple_is_final` (the one
+    definition of the rules; this wrapper takes the two logit columns).
+    """
+    z = np.stack([np.asarray(z0, np.float64).ravel(), np.asarray(z1, np.float64).ravel()], 1)
+    return simple_is_final(z, tau, rule, prev_cls)
+
+
+def load_manifest(top_dir: str | Path) -> dict:
+    """Read ``cascade_manifest.json`` of a generated top-level folder."""
+    path = Path(top_dir) / MANIFEST
+    if not path.is_file():
+        raise QCascadeError(f"{path}: not found; run generate_toplevel() first")
+    return json.loads(path.read_text())
+
+
+def write_windows(path: str | Path, windows: np.ndarray, n_times: int, n_chans: int,
+                  prev_cls: np.ndarray | None = None) -> Path:
+    """Write windows ``(n, n_times, n_chans)`` as raw little-endian float32 (testbench input).
+
+    ``prev_cls`` ``(n,)`` goes to ``<path>.prev``, a byte each: 0/1 load that previous class into the
+    design's state (prev_load = 1), 2 keeps the state the previous window left (closed loop).
+    """
+    x = np.asarray(windows)
+    if x.ndim != 3 or x.shape[1:] != (n_times, n_chans) or not np.all(np.isfinite(x)):
+        raise QCascadeError(f"{path}: windows must be finite with shape (n, {n_times}, {n_chans}), got {x.shape}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if prev_cls is not None:
+        prev = np.asarray(prev_cls).ravel()
+        if prev.shape != (len(x),) or not np.isin(prev, (0, 1, 2)).all():
+            raise QCascadeError(f"{path}.prev: prev_cls must be {len(x)} values in {{0, 1, 2}}, got shape {prev.shape}")
+        with atomic_path(path.with_name(path.name + ".prev")) as tmp_prev:
+            tmp_prev.write_bytes(prev.astype(np.uint8).tobytes())
+    tmp = path.with_name(f".{path.name}.tmp")
+    np.ascontiguousarray(x, dtype="<f4").tofile(tmp)
+    tmp.replace(path)
+    return path

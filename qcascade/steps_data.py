@@ -1,0 +1,91 @@
+"""Data step: the unit's (or fold's) train/val/test windows and their split record.
+
+Windows are rebuilt deterministically from the recordings and the split saved in ``data.json``
+(they are not stored: 128 electrodes x 512 samples per window), so a run resumes in a fresh process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from qcascade.errors import DataError, RunDirError
+from qcascade.folds import carve_validation, unit_splits
+from qcascade.io_utils import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- data
+def windows(ctx) -> dict:
+    """Train/val/test :class:`qcascade.data.WindowSet` of the unit (cached per process)."""
+    if "windows" not in ctx.cache:
+        from qcascade.data import build_windowsets
+
+        d = ctx.cfg.data
+        splits, carve = unit_splits(ctx)  # the fold's split (fold 0 for the unit itself)
+        fs = int(d.sfreq)
+        sets, normalizer = build_windowsets(
+            splits, n_chans=d.n_chans, n_times=d.n_times, stride=int(round(d.stride_s * fs)),
+            train_nonictal_stride=int(round(d.train_nonictal_stride_s * fs)), ictal_overlap=d.ictal_overlap,
+            seed=ctx.cfg.train.seed)
+        blocks = []
+        for rec in carve:  # two-seizure patients: validation is a time block of the training record
+            sets["train"], val, block = carve_validation(sets["train"], rec, d.n_times)
+            sets["val"] = val if not len(sets["val"]) else _concat(sets["val"], val)
+            blocks.append(block)
+        ctx.cache["val_blocks"] = blocks
+        for name, ws in sets.items():
+            if len(ws.y) == 0:
+                raise DataError(f"{ctx.unit}: the {name} split has no windows")
+        ctx.cache["windows"] = sets
+        ctx.cache["splits"] = splits
+        ctx.cache["normalizer"] = normalizer
+        saved = ctx.unit_dir / "data.json"
+        if saved.exists():
+            want = json.loads(saved.read_text())["n_windows"]
+            got = {k: int(len(v.y)) for k, v in sets.items()}
+            if want != got:
+                raise RunDirError(f"{saved}: the recordings changed since this run started "
+                                  f"(windows {want} then, {got} now); rerun with --force")
+    return ctx.cache["windows"]
+
+
+def _concat(a, b):
+    from qcascade.data.windows import WindowSet
+
+    return WindowSet(np.concatenate([a.X, b.X]), np.concatenate([a.y, b.y]), a.mask | b.mask,
+                     np.concatenate([a.record_ids, b.record_ids]), np.concatenate([a.start_s, b.start_s]),
+                     np.concatenate([a.patient_ids, b.patient_ids]), {**a.patient_masks, **b.patient_masks})
+
+
+def step_prepare_data(ctx) -> None:
+    sets = windows(ctx)
+    splits = ctx.cache["splits"]
+    info = {
+        "unit": ctx.unit,
+        "split_scheme": ctx.cfg.data.split,
+        "records": {k: [r.record_id for r in v] for k, v in splits.items()},
+        "val_time_blocks": ctx.cache["val_blocks"],
+        "n_windows": {k: int(len(v.y)) for k, v in sets.items()},
+        "n_ictal": {k: int(np.sum(v.y)) for k, v in sets.items()},
+        "n_electrodes": int(np.sum(sets["train"].mask)),
+        "mask": [bool(m) for m in sets["train"].mask],
+    }
+    ctx.cache["normalizer"].save(ctx.path("normalizer.npz"))
+    atomic_write_json(ctx.path("data.json"), info)
+
+
+def onset_zone(ctx):
+    """Onset-zone electrodes when the data came from qcascade's synthetic generator (which writes
+    ``ground_truth.json`` next to the recordings), else None: real recordings carry no such label."""
+    if ctx.unit == "pooled":
+        return None
+    root = ctx.run_dir / "synthetic_data" if ctx.cfg.data.dataset == "synthetic" else Path(ctx.cfg.data.data_dir)
+    gt = root / "ground_truth.json"
+    if gt.exists():
+        return json.loads(gt.read_text()).get("patients", {}).get(ctx.unit, {}).get("soz_electrodes")
+    return None

@@ -1,0 +1,177 @@
+"""Deploy and evaluate steps: BatchNorm folding, tau calibration, test metrics.
+
+``deploy/deploy.json`` (written by :func:`step_calibrate`) is the record the hardware steps read:
+electrode, tau, gate rule, MACs of the two models.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+
+from qcascade.io_utils import atomic_save_keras, atomic_save_npz, atomic_write_json
+from qcascade.steps_data import onset_zone, windows
+from qcascade.steps_fit import get_trainer, selected_electrode
+
+log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- deploy + evaluate
+def _predict(model, X: np.ndarray) -> np.ndarray:
+    return model.predict(X, batch_size=256, verbose=0)
+
+
+def deployed_models(ctx):
+    """The BN-folded QKeras export models ``(simple, complex)`` as saved (and reloaded) from disk."""
+    if "deployed" not in ctx.cache:
+        from qcascade.models import load_model
+
+        ctx.cache["deployed"] = (load_model(ctx.unit_dir / "deploy" / "simple.h5"),
+                                 load_model(ctx.unit_dir / "deploy" / "complex.h5"))
+    return ctx.cache["deployed"]
+
+
+def deploy_info(ctx) -> dict:
+    return json.loads((ctx.unit_dir / "deploy" / "deploy.json").read_text())
+
+
+def step_calibrate(ctx) -> None:
+    """Fold BatchNorm into the export models, then calibrate tau on validation windows only."""
+    from qcascade.evaluation import window_metrics
+    from qcascade.models import load_model
+    from qcascade.models.counting import count_macs
+    from qcascade.models.folding import fold_batchnorm
+    from qcascade.gate import GATE_RULES
+    from qcascade.training.tau import calibrate_tau, logit_threshold, plot_tau_sweep
+
+    sets = windows(ctx)
+    va = sets["val"]
+    e = selected_electrode(ctx)
+    trainer = get_trainer(ctx, "stage3")
+    simple_f = fold_batchnorm(trainer.simple, ctx.cfg.quant)
+    complex_f = fold_batchnorm(trainer.complex, ctx.cfg.quant)
+    zs = _predict(simple_f, va.X[:, :, e:e + 1])
+    zc = _predict(complex_f, va.X)
+    ref = trainer.predict(va.X, electrode=e)
+    fold_err = {"simple_max_abs_logit_change": float(np.max(np.abs(zs - ref["simple_logits"]))),
+                "complex_max_abs_logit_change": float(np.max(np.abs(zc - ref["complex_logits"])))}
+    macs_s, macs_c = count_macs(simple_f)["total"], count_macs(complex_f)["total"]
+    # "Complex-only" is the honest baseline trained on every window, not the cascade's own
+    # complex model: the cascade must stay within the margin of what it replaces.
+    z_base = _predict(load_model(ctx.unit_dir / "baselines" / "complex_only.h5"), va.X)
+    ref_base = window_metrics(va.y, z_base, z_base.argmax(1))
+    # Every gate rule is calibrated the same way, so the report can compare them at their own
+    # taus; the configured one is deployed.
+    train = ctx.cfg.train
+    calibrated = {rule: calibrate_tau(
+        zs, zc, va.y, macs_s, macs_c, margin=train.tau_margin, grid=train.tau_grid(),
+        routing_tolerance=train.tau_routing_tolerance, reference_f1=train.tau_reference_f1,
+        margin_windows=train.tau_margin_windows,
+        reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]}, **gate_rule(rule, va))
+        for rule in GATE_RULES}
+    tau, sweep = calibrated[train.gate]
+    plot_tau_sweep(sweep, ctx.path("tau_sweep.png"), chosen_tau=tau, macs_complex=macs_c,
+                   title=f"{ctx.unit}: validation tau sweep")
+    atomic_save_keras(simple_f, ctx.path("deploy", "simple.h5"))
+    atomic_save_keras(complex_f, ctx.path("deploy", "complex.h5"))
+    atomic_write_json(ctx.path("deploy", "deploy.json"), {
+        "selected_electrode": e, "simple_model": ctx.cfg.model.simple_model, "tau": tau, "gate": train.gate,
+        "logit_threshold": logit_threshold(tau), "macs_simple": macs_s, "macs_complex": macs_c,
+        "bn_fold": fold_err, "complex_only_val": ref_base, "tau_sweep_val": sweep,
+        "gate_variants": {rule: {"tau": t_r} for rule, (t_r, _) in calibrated.items()}})
+    ctx.cache.pop("deployed", None)
+
+
+def gate_rule(rule: str | None, ws) -> dict:
+    """Keyword arguments of ``qcascade.gate.cascade_decide`` for gate ``rule`` on window set ``ws``.
+
+    ``rule`` is ``deploy.json``'s ``gate``; run folders from before the gate rules existed have
+    none and deployed the textbook ``confidence`` gate.
+    """
+    return {"rule": rule or "confidence", "record_ids": ws.record_ids, "start_s": ws.start_s}
+
+
+def _gate_variants(dep: dict, zs: np.ndarray, zc: np.ndarray, te) -> dict:
+    """Test F1 and routing of every gate rule at the tau calibrated for it on validation."""
+    from qcascade.evaluation import cascade_efficiency, window_metrics
+    from qcascade.gate import cascade_predict
+
+    out = {}
+    for name, v in dep.get("gate_variants", {}).items():
+        p, r = cascade_predict(zs, zc, v["tau"], **gate_rule(name, te))
+        m = window_metrics(te.y, None, p)
+        eff = cascade_efficiency(r, dep["macs_simple"], dep["macs_complex"])
+        out[name] = {"tau": v["tau"], "f1": m["f1"], "sensitivity": m["sensitivity"], "specificity": m["specificity"],
+                     "routing_rate": eff["routing_rate"], "macs_ratio_vs_complex": eff["macs_ratio_vs_complex"]}
+    return out
+
+
+def step_evaluate(ctx) -> None:
+    """Test metrics of simple-only, complex-only and the cascade; events; sweep; plots."""
+    from qcascade.evaluation import (cascade_efficiency, event_metrics, plot_confusion_matrix,
+                                     plot_training_curves, window_metrics)
+    from qcascade.gate import cascade_decide, cascade_predict
+
+    sets = windows(ctx)
+    te = sets["test"]
+    dep = deploy_info(ctx)
+    e, tau = dep["selected_electrode"], dep["tau"]
+    rule = gate_rule(dep.get("gate"), te)
+    simple_m, complex_m = deployed_models(ctx)
+    zs = _predict(simple_m, te.X[:, :, e:e + 1])
+    zc = _predict(complex_m, te.X)
+    dec = cascade_decide(zs, zc, tau, **rule)
+    pred, routed = dec["pred"], dec["routed"]
+    z_only = np.load(ctx.unit_dir / "baselines" / "complex_only_test_logits.npy")
+    p_feat = np.load(ctx.unit_dir / "baselines" / "feature_baseline_test_proba.npy")
+    atomic_save_npz(ctx.path("test_logits.npz"), simple=zs, complex=zc, complex_only=z_only, pred=pred, routed=routed,
+                    prev_cls=dec["prev_cls"], y=te.y, feature=p_feat, start_s=te.start_s,
+                    record_ids=te.record_ids.astype(str))
+    # "cascade_complex": the cascade's own complex model on every window, so a gap to complex-only
+    # can be split into what the gate did and how the two complex models differ.
+    preds = {"simple_only": zs.argmax(1), "complex_only": z_only.argmax(1), "cascade_complex": zc.argmax(1),
+             "cascade": pred, "feature_baseline": (p_feat >= 0.5).astype(int)}
+    scores = {"simple_only": zs, "complex_only": z_only, "cascade_complex": zc,
+              "cascade": np.where(routed[:, None], zc, zs), "feature_baseline": p_feat}
+    test = {k: window_metrics(te.y, scores[k], preds[k]) for k in preds}
+    test["cascade"].update(cascade_efficiency(routed, dep["macs_simple"], dep["macs_complex"]))
+    ev = {k: event_metrics(te.y, preds[k], te.start_s, te.record_ids) for k in preds}
+    test["events"] = ev["cascade"]
+    test["events_by_model"] = {k: ev[k] for k in ("simple_only", "complex_only", "cascade_complex",
+                                                  "feature_baseline")}
+    sweep = []
+    for row in dep["tau_sweep_val"]:  # the same grid on test, for the accuracy-vs-cost curve
+        p, r = cascade_predict(zs, zc, row["tau"], **rule)
+        m = window_metrics(te.y, None, p)
+        sweep.append({"tau": row["tau"], "routing_rate": float(r.mean()), "f1": m["f1"],
+                      "sensitivity": m["sensitivity"], "specificity": m["specificity"],
+                      "avg_macs_per_window": dep["macs_simple"] + float(r.mean()) * dep["macs_complex"]})
+    base = json.loads((ctx.unit_dir / "baselines.json").read_text())
+    cand = {n.split("_")[1]: {"f1": b["test_metrics"]["f1"], "auc": b["test_metrics"]["auc"],
+                              "macs_per_window": b["macs_per_window"]}
+            for n, b in base.items() if n.startswith("simple_")}
+    data = json.loads((ctx.unit_dir / "data.json").read_text())
+    metrics = {"dataset": ctx.cfg.data.dataset, "patient": ctx.unit, "split": ctx.cfg.data.split,
+               "n_windows": data["n_windows"], "selected_electrode": e, "soz_electrodes": onset_zone(ctx),
+               "simple_model": dep["simple_model"], "tau": tau, "test": test, "tau_sweep": sweep,
+               "candidates": cand, "bn_fold": dep["bn_fold"],
+               "complex_vs_complex_only": {
+                   "max_abs_logit_diff": float(np.max(np.abs(zc - z_only))) if len(zc) else 0.0,
+                   "decision_agreement": float(np.mean(zc.argmax(1) == z_only.argmax(1))) if len(zc) else 1.0},
+               "gate": rule["rule"],
+               "gate_variants": _gate_variants(dep, zs, zc, te)}
+    old = ctx.unit_dir / "metrics.json"
+    if old.exists() and "csim" in json.loads(old.read_text()):
+        metrics["csim"] = json.loads(old.read_text())["csim"]
+    from qcascade.timeline import plot_test_timelines
+
+    metrics["test_records"] = list(dict.fromkeys(te.record_ids.tolist()))
+    metrics["val_records"] = list(dict.fromkeys(sets["val"].record_ids.tolist()))
+    metrics["timelines"] = plot_test_timelines(ctx.unit_dir, te, e, zs, zc, routed, pred, tau, ctx.unit)
+    atomic_write_json(ctx.path("fold_metrics.json"), metrics)  # this fold alone (step_folds pools)
+    plot_confusion_matrix(te.y, pred, ctx.path("confusion.png"), title=f"{ctx.unit}: cascade (test)")
+    hist = {f"stage{s}": json.loads((ctx.unit_dir / f"history_stage{s}.json").read_text()) for s in (1, 2, 3)}
+    plot_training_curves(hist, ctx.path("training_curves.png"))
+    atomic_write_json(ctx.path("metrics.json"), metrics)

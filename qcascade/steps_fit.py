@@ -1,0 +1,264 @@
+"""Training steps: the three cascade stages, electrode selection and the baselines.
+
+Each step writes its checkpoints into the unit folder and reads what earlier steps wrote, so a
+run resumes in a fresh process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+
+from qcascade.errors import RunDirError
+from qcascade.io_utils import atomic_save_keras, atomic_save_npy, atomic_save_npz, atomic_write_json
+from qcascade.steps_data import onset_zone, windows
+
+log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- models
+def _simple_name(cfg) -> str:
+    return f"simple_{cfg.model.simple_model}"
+
+
+def _int_bits(ctx, name: str, X_calib: np.ndarray) -> dict:
+    """Integer bits per layer, measured once on training windows and saved for resumes."""
+    from qcascade.models import calibrate_int_bits
+
+    path = ctx.unit_dir / "checkpoints" / f"int_bits_{name}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    kw = {"n_times": ctx.cfg.data.n_times}
+    if not name.startswith("simple"):
+        kw["n_chans"] = ctx.cfg.data.n_chans
+    ib = calibrate_int_bits(name, ctx.cfg.quant, X_calib, seed=ctx.cfg.train.seed, **kw)
+    atomic_write_json(path, ib)
+    return ib
+
+
+def model_factory(ctx, name: str):
+    """``() -> fresh model`` with the unit's measured integer bits (for baselines and resumes).
+
+    The factory seeds itself, so a model's initial weights and dropout generators depend on
+    ``train.seed`` and ``name`` only, not on what was built before it: the cascade's complex
+    model and the complex-only baseline start from the same weights (paired comparison).
+    """
+    import tensorflow as tf
+
+    from qcascade.models import build_model
+
+    sets = windows(ctx)
+    X, mask = sets["train"].X, sets["train"].mask
+    calib = _single_channel_calib(X, mask) if name.startswith("simple") else X[:256]
+    ib = _int_bits(ctx, name, calib)
+    kw = {"n_times": ctx.cfg.data.n_times}
+    if not name.startswith("simple"):
+        kw["n_chans"] = ctx.cfg.data.n_chans
+    seed = ctx.cfg.train.seed
+
+    def build():
+        tf.keras.utils.set_random_seed(seed)
+        return build_model(name, ctx.cfg.quant, int_bits=ib, **kw)
+
+    return build
+
+
+def get_trainer(ctx, load: str | None):
+    """The unit's CascadeTrainer, built in the strategy scope, with weights of stage ``load``."""
+    if "trainer" not in ctx.cache:
+        from qcascade.models.selector import deployed_electrode
+        from qcascade.training.loop import set_determinism
+        from qcascade.training.stages import CascadeTrainer
+
+        sets = windows(ctx)
+        mask = sets["train"].mask
+        make_simple, make_complex = model_factory(ctx, _simple_name(ctx.cfg)), model_factory(ctx, "complex")
+        strategy = _strategy(ctx)
+        set_determinism(ctx.cfg.train.seed, ctx.cfg.train.deterministic_ops)
+        with strategy.scope():
+            selector = masked_selector(mask, ctx.cfg.train.temp_start)
+            selector(sets["train"].X[:2])  # create its variables
+            if ctx.cfg.model.selector_init == "separability":
+                prior = ctx.cfg.model.selector_init_scale * electrode_separability(sets["train"])
+                selector.inner.electrode_logits.assign(prior.astype(np.float32))
+            trainer = CascadeTrainer(selector, make_simple(), make_complex(), mask, ctx.cfg.train, strategy,
+                                     electrode_fn=lambda sel, X, m: deployed_electrode(sel.inner, X, m))
+        ctx.cache["trainer"] = trainer
+    trainer = ctx.cache["trainer"]
+    if load is not None and ctx.cache.get("loaded") != load:
+        ckpt = ctx.unit_dir / "checkpoints" / load
+        if not (ckpt / "state.json").exists():
+            raise RunDirError(f"{ckpt}: missing; rerun with --from-step of the stage that writes it")
+        for part in ("selector", "simple", "complex"):
+            load_weights(getattr(trainer, part), ckpt / f"{part}.npz")
+        trainer.load_state_dict(json.loads((ckpt / "state.json").read_text()))
+        ctx.cache["loaded"] = load
+    return trainer
+
+
+def _train_stage(ctx, stage: int, load: str | None) -> None:
+    sets = windows(ctx)
+    trainer = get_trainer(ctx, load)
+    if stage > 1:
+        trainer.electrode = selected_electrode(ctx)  # stages 2-3 train on the deployed electrode
+    epochs = getattr(ctx.cfg.train, f"epochs_stage{stage}")
+    history = trainer.run_stage(stage, sets["train"].X, sets["train"].y, sets["val"].X, sets["val"].y,
+                                epochs=epochs)
+    from qcascade.models.folding import bn_sample
+
+    _refresh_batchnorm(trainer, bn_sample(sets["train"].X), stage)
+    ckpt = ctx.unit_dir / "checkpoints" / f"stage{stage}"
+    ckpt.mkdir(parents=True, exist_ok=True)
+    for part in ("selector", "simple", "complex"):
+        save_weights(getattr(trainer, part), ckpt / f"{part}.npz")
+    atomic_write_json(ckpt / "state.json", trainer.state_dict())  # written last: marks completeness
+    ctx.cache["loaded"] = f"stage{stage}"
+    atomic_write_json(ctx.path(f"history_stage{stage}.json"), history)
+
+
+def _refresh_batchnorm(trainer, X: np.ndarray, stage: int) -> None:
+    """Exact BN statistics of the trained models on training windows, before they are saved.
+
+    Short trainings leave BN moving averages lagging; the frozen simple model of stage 2, the
+    validation metrics and the folded export models all run in inference mode.
+    """
+    from qcascade.models.folding import refresh_batchnorm
+
+    if trainer.electrode is not None:
+        channel = X[:, :, trainer.electrode:trainer.electrode + 1]
+    else:  # stage 1: the simple model was trained on the selector's mixture
+        channel = np.concatenate([trainer.selector(X[i:i + 256], training=False)[0].numpy()
+                                  for i in range(0, len(X), 256)])
+    refresh_batchnorm(trainer.simple, channel)
+    if stage > 1:
+        refresh_batchnorm(trainer.complex, X)
+
+
+def step_train_simple(ctx) -> None:
+    _train_stage(ctx, 1, None)
+
+
+def step_train_complex(ctx) -> None:
+    _train_stage(ctx, 2, "stage1")
+
+
+def step_finetune(ctx) -> None:
+    _train_stage(ctx, 3, "stage2")
+
+
+def electrode_separability(ws) -> np.ndarray:
+    """``2 * |AUC - 0.5|`` of each electrode's line length on windows ``ws`` (0 for masked ones).
+
+    Returns:
+        ``(n_chans,)`` float in [0, 1]; 1 = the electrode's line length separates the classes.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    out = np.zeros(ws.X.shape[-1])
+    if len(np.unique(ws.y)) < 2:
+        return out
+    for lo in range(0, ws.X.shape[-1], 16):  # bounded temporaries: (n, 16) at a time
+        ll = np.abs(np.diff(ws.X[:, :, lo:lo + 16], axis=1)).mean(1)
+        for j in range(ll.shape[1]):
+            if ws.mask[lo + j]:
+                out[lo + j] = 2 * abs(roc_auc_score(ws.y, ll[:, j]) - 0.5)
+    return out
+
+
+def masked_selector(mask: np.ndarray, temperature: float):
+    """The ChannelSelector with the unit's electrode mask bound: ``x -> (channel, weights)``."""
+    import tensorflow as tf
+
+    from qcascade.models.selector import ChannelSelector
+
+    class MaskedSelector(tf.keras.layers.Layer):
+        def __init__(self, **kw):
+            super().__init__(name="masked_selector", **kw)
+            self.inner = ChannelSelector(n_chans=len(mask), temperature=temperature)
+            self.temperature = self.inner.temperature
+            self.electrode_mask = tf.constant(np.asarray(mask, bool))
+
+        def call(self, x, training=None):
+            return self.inner(x, self.electrode_mask, training=training)
+
+    return MaskedSelector()
+
+
+def step_select_electrode(ctx) -> None:
+    """Hard selection of one electrode from training windows (never test)."""
+    from qcascade.models.selector import mean_selection_weights, plot_selection_weights, selection_entropy
+
+    sets = windows(ctx)
+    tr = sets["train"]
+    trainer = get_trainer(ctx, "stage1")
+    electrode = trainer.deployed_electrode(tr.X)
+    weights = mean_selection_weights(trainer.selector.inner, tr.X, tr.mask)
+    soz = onset_zone(ctx)
+    plot_selection_weights(weights, tr.mask, ctx.path("selector_weights.png"),
+                           title=f"{ctx.unit}: selected electrode {electrode}" + (f", onset zone {soz}" if soz else ""))
+    _, w_batch = trainer.selector(tr.X[:256], training=False)
+    atomic_write_json(ctx.path("selection.json"), {
+        "selected_electrode": electrode, "soz_electrodes": soz, "in_onset_zone": None if soz is None else electrode in soz,
+        "mean_weights": [float(v) for v in weights], "max_mean_weight": float(weights.max()),
+        "entropy_nats": float(selection_entropy(w_batch)), "temperature": float(trainer.temperature.numpy())})
+
+
+def selected_electrode(ctx) -> int:
+    return int(json.loads((ctx.unit_dir / "selection.json").read_text())["selected_electrode"])
+
+
+# ----------------------------------------------------------------------------- baselines
+def step_baselines(ctx) -> None:
+    """Complex-only on all windows and each simple candidate alone, same budget, same test set,
+    each BN-folded as the cascade's models are deployed."""
+    from qcascade.models.counting import count_macs
+    from qcascade.models.folding import fold_batchnorm
+    from qcascade.training.baselines import run_baselines
+
+    sets = windows(ctx)
+    tr, va, te = sets["train"], sets["val"], sets["test"]
+    names = ["simple_A", "simple_B", "simple_C"] if ctx.cfg.model.train_candidates else [_simple_name(ctx.cfg)]
+    if getattr(ctx, "fold", None) is not None:
+        names = []  # the candidate study (which simple model to deploy) runs on the deployed fold only
+    factories = {n: model_factory(ctx, n) for n in names}
+    results = run_baselines(model_factory(ctx, "complex"), factories, selected_electrode(ctx), tr.X, tr.y, te.X, te.y,
+                            ctx.cfg.train, _strategy(ctx), va.X, va.y,
+                            export=lambda m: fold_batchnorm(m, ctx.cfg.quant))
+    out = {}
+    for name, res in results.items():
+        atomic_save_keras(res.model, ctx.path("baselines", f"{name}.h5"))
+        atomic_save_npy(ctx.path("baselines", f"{name}_test_logits.npy"), res.test_logits)
+        out[name] = {**res.summary(), "macs_per_window": count_macs(res.model)["total"]}
+    atomic_write_json(ctx.path("baselines.json"), out)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _strategy(ctx):
+    if "strategy" not in ctx.cache:
+        from qcascade.training.loop import get_strategy
+
+        ctx.cache["strategy"] = get_strategy()
+    return ctx.cache["strategy"]
+
+
+def _single_channel_calib(X: np.ndarray, mask: np.ndarray, n: int = 64) -> np.ndarray:
+    """Calibration windows for a one-electrode model before the electrode is chosen.
+
+    Every live electrode of the first ``n`` windows becomes its own ``(512, 1)`` window: after
+    per-electrode normalisation their ranges are alike, and the choice is not known yet.
+    """
+    live = np.flatnonzero(mask)
+    sub = X[:n][:, :, live]
+    return np.ascontiguousarray(sub.transpose(0, 2, 1).reshape(-1, X.shape[1], 1))[:2048]
+
+
+def save_weights(model, path) -> None:
+    """Weights as an ``.npz`` list (works for models and custom layers alike), atomically."""
+    atomic_save_npz(path, *model.get_weights())
+
+
+def load_weights(model, path) -> None:
+    with np.load(path) as z:
+        model.set_weights([z[f"arr_{i}"] for i in range(len(z.files))])
