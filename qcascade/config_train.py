@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from qcascade.errors import ConfigError
-from qcascade.gate import GATE_RULES
+from qcascade.gate import DEFAULT_RULE, GATE_RULES
 from qcascade.strict_yaml import from_dict
 
 __all__ = ["TrainConfig"]
@@ -98,7 +98,7 @@ class TrainConfig:
     complex_weight_floor: float = 1.0
     tau: float = 0.5
     gate_sharpness: float = 10.0
-    gate: str = "confirm_changes"
+    gate: str = DEFAULT_RULE
     temp_start: float = 1.0
     temp_end: float = 0.05
     class_weighting: str = "balanced"

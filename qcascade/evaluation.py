@@ -88,13 +88,13 @@ def cascade_efficiency(routed: np.ndarray, macs_simple: float, macs_complex: flo
 
 
 def evaluate_cascade(simple_logits: np.ndarray, complex_logits: np.ndarray, y: np.ndarray,
-                     tau: float, macs_simple: float, macs_complex: float) -> dict:
+                     tau: float, macs_simple: float, macs_complex: float, **rule: Any) -> dict:
     """Hard-gated cascade metrics: :func:`window_metrics` merged with :func:`cascade_efficiency`.
 
-    The AUC uses the logits of whichever model answered each window.
+    ``rule`` (``rule``, ``record_ids``, ``start_s``) goes to :func:`qcascade.gate.cascade_decide`,
+    whose default rule is the pipeline's. The AUC uses the logits of whichever model answered each window.
     """
-
-    pred, routed = cascade_predict(simple_logits, complex_logits, tau)
+    pred, routed = cascade_predict(simple_logits, complex_logits, tau, **rule)
     logits = np.where(routed[:, None], complex_logits, simple_logits)
     out = window_metrics(y, logits, pred)
     out.update(cascade_efficiency(routed, macs_simple, macs_complex))

@@ -33,11 +33,13 @@ from typing import Optional
 
 import numpy as np
 
-__all__ = ["GATE_RULES", "check_rule", "uses_prev", "logit_threshold", "quantize_threshold", "simple_is_final",
+__all__ = ["GATE_RULES", "DEFAULT_RULE", "check_rule", "uses_prev", "logit_threshold", "quantize_threshold", "simple_is_final",
            "cascade_decide", "cascade_predict"]
 
 #: The gate rules, in the order of the C++ macro ``QCASCADE_GATE_RULE`` (0, 1, 2).
 GATE_RULES = ("confidence", "confirm_changes", "confirm_ictal_hold")
+#: The rule a run deploys unless ``train.gate`` says otherwise (the config default is this constant).
+DEFAULT_RULE = "confirm_changes"
 
 
 def check_rule(rule: str) -> str:
@@ -98,7 +100,7 @@ def quantize_threshold(tau: float, width: int, integer: int) -> dict:
             "rounding": "floor to the logit LSB; exact for the strict '>' comparison"}
 
 
-def simple_is_final(simple_logits: np.ndarray, tau: float, rule: str = "confidence",
+def simple_is_final(simple_logits: np.ndarray, tau: float, rule: str,
                     prev_cls: Optional[np.ndarray] = None) -> np.ndarray:
     """``(n,)`` bool: the simple model's answer is final on this window.
 
@@ -136,7 +138,7 @@ def _sequence_order(n: int, record_ids: Optional[np.ndarray], start_s: Optional[
 
 
 def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: float, *,
-                   rule: str = "confidence", record_ids: Optional[np.ndarray] = None,
+                   rule: str = DEFAULT_RULE, record_ids: Optional[np.ndarray] = None,
                    start_s: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
     """Hard-gated cascade decisions.
 

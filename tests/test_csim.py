@@ -33,7 +33,7 @@ def median_tau(simple_keras, X: np.ndarray) -> float:
 def keras_cascade(projects: dict, X: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
     zs = projects["simple"]["keras"].predict(X[:, :, ELECTRODE:ELECTRODE + 1], verbose=0)
     zc = projects["complex"]["keras"].predict(X, verbose=0)
-    confident = tl.gate_reference(zs[:, 0], zs[:, 1], tau)
+    confident = tl.gate_reference(zs[:, 0], zs[:, 1], tau, "confidence")
     return np.where(confident, zs.argmax(1), zc.argmax(1)), ~confident
 
 
@@ -52,7 +52,7 @@ def test_cpp_cascade_matches_keras_fast(tmp_path):
     cpp = csim.run_cascade_binary(top, X)
     routed = cpp["used_complex"]
     assert 0 < routed.sum() < n
-    python_gate = tl.gate_reference(cpp["simple_logits"][:, 0], cpp["simple_logits"][:, 1], tau)
+    python_gate = tl.gate_reference(cpp["simple_logits"][:, 0], cpp["simple_logits"][:, 1], tau, "confidence")
     assert np.array_equal(python_gate, ~routed)  # 100 %
     assert np.all(np.isnan(cpp["complex_logits"][~routed])) and not np.any(np.isnan(cpp["complex_logits"][routed]))
     k_dec, k_routed = keras_cascade(projects, X, tau)
@@ -68,7 +68,7 @@ def test_cpp_cascade_matches_keras_fast(tmp_path):
         times = json.loads((top / csim.BUILD / "build_times.json").read_text())["seconds"]
         assert times["simple_mdl.o"] == 0.0 and times["complex_mdl.o"] == 0.0  # models not recompiled
         edge = csim.run_cascade_binary(top, X)
-        py = tl.gate_reference(edge["simple_logits"][:, 0], edge["simple_logits"][:, 1], edge_tau)
+        py = tl.gate_reference(edge["simple_logits"][:, 0], edge["simple_logits"][:, 1], edge_tau, "confidence")
         assert np.array_equal(py, ~edge["used_complex"])
 
     # Rules that read the previous decision: the top level takes each window's prev_cls.

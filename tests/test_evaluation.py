@@ -40,7 +40,7 @@ def test_cascade_efficiency_and_evaluate_cascade():
                  "macs_ratio_vs_complex": pytest.approx(10_000 / 2600)}
     zs = np.array([[0.0, 5.0], [5.0, 0.0], [0.0, 0.1], [0.1, 0.0]])
     zc = np.array([[5.0, 0.0], [5.0, 0.0], [0.0, 5.0], [5.0, 0.0]])
-    out = evaluate_cascade(zs, zc, np.array([1, 0, 1, 0]), 0.5, 100, 10_000)
+    out = evaluate_cascade(zs, zc, np.array([1, 0, 1, 0]), 0.5, 100, 10_000, rule="confidence")
     assert out["routing_rate"] == 0.5 and out["accuracy"] == 1.0 and out["tau"] == 0.5
 
 

@@ -22,10 +22,10 @@ def logits(d):
 def test_textbook_rule_is_the_default_and_symmetric():
     zs = logits([-3.0, -0.5, 0.5, 3.0])
     zc = logits([5.0, 5.0, -5.0, -5.0])
-    pred, routed = cascade_predict(zs, zc, 0.5)
+    pred, routed = cascade_predict(zs, zc, 0.5, rule="confidence")
     assert routed.tolist() == [False, True, True, False]
     assert pred.tolist() == [0, 1, 0, 1]
-    assert simple_is_final(zs, 0.5).tolist() == [True, False, False, True]
+    assert simple_is_final(zs, 0.5, "confidence").tolist() == [True, False, False, True]
 
 
 def test_confirm_ictal_hold_sends_every_ictal_call_to_the_complex_model():
@@ -57,7 +57,7 @@ def test_confirm_changes_lets_the_simple_model_continue_but_not_change_state():
     assert out["pred"].tolist() == [0, 1, 1, 1, 1, 1, 0, 0, 0]
     assert out["prev_cls"].tolist() == [0, 0, 1, 1, 1, 1, 1, 0, 0]
     # the textbook gate keeps the drop-out and the false alarm
-    assert cascade_predict(logits(d), logits(c), 0.5)[0].tolist() == [0, 1, 1, 1, 0, 1, 0, 1, 0]
+    assert cascade_predict(logits(d), logits(c), 0.5, rule="confidence")[0].tolist() == [0, 1, 1, 1, 0, 1, 0, 1, 0]
 
 
 @pytest.mark.parametrize("rule", ["confirm_changes", "confirm_ictal_hold"])
@@ -98,7 +98,7 @@ def test_rule_matches_a_sequential_reference(rule):
 
 def test_soft_gate_follows_the_rule():
     z = tf.constant(logits([-6.0, 0.0, 6.0]), tf.float32)
-    sym = soft_routing(z, 0.5, 10.0).numpy()
+    sym = soft_routing(z, 0.5, 10.0, rule="confidence").numpy()
     conf = soft_routing(z, 0.5, 10.0, rule="confirm_ictal_hold").numpy()
     assert sym[0] < 0.01 and sym[1] > 0.99 and sym[2] < 0.01
     assert conf[0] < 0.01 and conf[1] > 0.99 and conf[2] > 0.99  # a confident ictal call routes
@@ -111,8 +111,9 @@ def test_calibration_uses_the_rule():
     d[14:17] = -4.0  # confidently missed, mid-seizure
     zc = logits(np.where(y == 1, 5.0, -5.0))
     kw = dict(macs_simple=1.0, macs_complex=100.0, margin=0.0, grid=[0.0, 0.5, 0.9, 1.0])
-    tau_plain, sweep_plain = calibrate_tau(logits(d), zc, y, **kw)
-    tau_hold, sweep_hold = calibrate_tau(logits(d), zc, y, rule="confirm_changes", **kw)
+    v0 = dict(routing_tolerance=0.0, reference_f1="complex_only", margin_windows=0)  # defaults then
+    tau_plain, sweep_plain = calibrate_tau(logits(d), zc, y, rule="confidence", **v0, **kw)
+    tau_hold, sweep_hold = calibrate_tau(logits(d), zc, y, rule="confirm_changes", **v0, **kw)
     assert tau_plain == 1.0  # the textbook gate must route everything to keep F1
     assert tau_hold < 1.0 and sweep_hold[0]["f1"] == 1.0 and sweep_hold[0]["routing_rate"] < 0.5
     assert sweep_plain[0]["f1"] < 1.0

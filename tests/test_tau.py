@@ -8,6 +8,15 @@ import pytest
 from qcascade.errors import DataError
 from qcascade.training.tau import calibrate_tau, cascade_predict, logit_threshold, plot_tau_sweep
 
+
+# The regime these tests were written for (the library defaults before they followed the config):
+# no routing tolerance, the complex-only F1 reference, no window margin, the textbook gate.
+V0 = {"routing_tolerance": 0.0, "reference_f1": "complex_only", "margin_windows": 0, "rule": "confidence"}
+
+
+def calibrate(*args, **kw):
+    return calibrate_tau(*args, **{**V0, **kw})
+
 KEYS = {"tau", "routing_rate", "f1", "sensitivity", "specificity", "avg_macs_per_window"}
 
 
@@ -23,7 +32,7 @@ def test_logit_gate_equals_probability_gate(tau):
     zc = rng.normal(size=(2000, 2))
     p = softmax(zs)
     confident_prob = np.abs(p[:, 1] - p[:, 0]) > tau
-    pred, routed = cascade_predict(zs, zc, tau)
+    pred, routed = cascade_predict(zs, zc, tau, rule="confidence")
     # exact equality except for values within float rounding of the threshold
     near = np.isclose(np.abs(zs[:, 1] - zs[:, 0]), logit_threshold(tau), rtol=1e-9, atol=1e-12)
     assert np.array_equal(~routed[~near], confident_prob[~near])
@@ -33,12 +42,12 @@ def test_logit_gate_equals_probability_gate(tau):
 def test_gate_extremes_and_saturated_logits():
     zs = np.array([[0.0, 0.0], [0.0, 40.0], [30.0, 0.0], [1.0, 1.5]])
     zc = np.array([[5.0, 0.0], [5.0, 0.0], [0.0, 5.0], [0.0, 5.0]])
-    pred, routed = cascade_predict(zs, zc, 1.0)
+    pred, routed = cascade_predict(zs, zc, 1.0, rule="confidence")
     assert routed.all() and np.array_equal(pred, [0, 0, 1, 1])  # tau=1: complex-only
-    pred, routed = cascade_predict(zs, zc, 0.0)
+    pred, routed = cascade_predict(zs, zc, 0.0, rule="confidence")
     assert np.array_equal(routed, [True, False, False, False])  # only the exact tie routes
     # |p1 - p0| of [0, 40] is 1.0 in float32 yet the logit form still ranks it as confident
-    _, routed = cascade_predict(zs, zc, 0.999999)
+    _, routed = cascade_predict(zs, zc, 0.999999, rule="confidence")
     assert not routed[1] and routed[3]
     with pytest.raises(ValueError):
         logit_threshold(1.2)
@@ -59,7 +68,7 @@ def make_val(n_easy=80, n_hard=20, seed=0):
 
 def test_calibrate_picks_smallest_routing_rate_within_margin():
     zs, zc, y = make_val()
-    tau, sweep = calibrate_tau(zs, zc, y, macs_simple=100, macs_complex=10_000)
+    tau, sweep = calibrate(zs, zc, y, macs_simple=100, macs_complex=10_000)
     assert all(KEYS <= set(r) for r in sweep) and len(sweep) == 101
     chosen = next(r for r in sweep if r["tau"] == tau)
     assert chosen["routing_rate"] == pytest.approx(0.2)  # exactly the hard windows
@@ -71,7 +80,7 @@ def test_calibrate_picks_smallest_routing_rate_within_margin():
 
 def test_calibrate_large_margin_allows_no_routing():
     zs, zc, y = make_val()
-    tau, sweep = calibrate_tau(zs, zc, y, 100, 10_000, margin=0.9)
+    tau, sweep = calibrate(zs, zc, y, 100, 10_000, margin=0.9)
     assert next(r for r in sweep if r["tau"] == tau)["routing_rate"] == 0.0
 
 
@@ -79,24 +88,24 @@ def test_calibrate_fallback_without_tau_one_in_grid(caplog):
     zs, zc, y = make_val()
     zs = -zs  # simple model confidently wrong everywhere: nothing qualifies below tau=1
     with caplog.at_level(logging.WARNING):
-        tau, sweep = calibrate_tau(zs, zc, y, 100, 10_000, grid=[0.1, 0.5, 0.9])
+        tau, sweep = calibrate(zs, zc, y, 100, 10_000, grid=[0.1, 0.5, 0.9])
     assert not any(r["meets_margin"] for r in sweep)
     chosen = next(r for r in sweep if r["tau"] == tau)
     assert chosen["f1"] == max(r["f1"] for r in sweep)  # best val F1 when nothing qualifies
     assert "falling back" in caplog.text
-    tau1, _ = calibrate_tau(zs, zc, y, 100, 10_000, grid=[0.1, 0.5, 1.0])
+    tau1, _ = calibrate(zs, zc, y, 100, 10_000, grid=[0.1, 0.5, 1.0])
     assert tau1 == 1.0  # tau=1 is complex-only, which always qualifies
 
 
 def test_calibrate_requires_ictal_validation_windows():
     zs, zc, y = make_val()
     with pytest.raises(DataError, match="no ictal"):
-        calibrate_tau(zs, zc, np.zeros_like(y), 100, 10_000)
+        calibrate(zs, zc, np.zeros_like(y), 100, 10_000)
 
 
 def test_plot_tau_sweep_writes_png(tmp_path):
     zs, zc, y = make_val()
-    tau, sweep = calibrate_tau(zs, zc, y, 100, 10_000)
+    tau, sweep = calibrate(zs, zc, y, 100, 10_000)
     out = plot_tau_sweep(sweep, tmp_path / "sweep.png", chosen_tau=tau, macs_complex=10_000)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -104,7 +113,7 @@ def test_plot_tau_sweep_writes_png(tmp_path):
 def test_calibrate_against_an_external_reference():
     zs, zc, y = make_val()
     # a weaker reference (e.g. a complex-only baseline with F1 0.8) lets the cascade route less
-    tau, sweep = calibrate_tau(zs, zc, y, 100, 10_000, reference={"sensitivity": 0.8, "f1": 0.8})
+    tau, sweep = calibrate(zs, zc, y, 100, 10_000, reference={"sensitivity": 0.8, "f1": 0.8})
     assert next(r for r in sweep if r["tau"] == tau)["routing_rate"] < 0.2
 
 
@@ -116,16 +125,16 @@ def test_routing_tolerance_prefers_the_most_cautious_tau_at_almost_the_same_cost
     d[0] = 1.0
     zs = np.stack([np.zeros(len(y)), d], 1)
     zc = np.stack([np.zeros(len(y)), np.where(y == 1, 4.0, -4.0)], 1)
-    tau0, _ = calibrate_tau(zs, zc, y, 100, 10_000, routing_tolerance=0.0)
+    tau0, _ = calibrate(zs, zc, y, 100, 10_000, routing_tolerance=0.0)
     assert tau0 == 0.0
-    tau, sweep = calibrate_tau(zs, zc, y, 100, 10_000, routing_tolerance=0.01)
+    tau, sweep = calibrate(zs, zc, y, 100, 10_000, routing_tolerance=0.01)
     chosen = next(r for r in sweep if r["tau"] == tau)
     assert chosen["routing_rate"] == pytest.approx(0.01)  # the one moderate window goes to complex
     assert tau == pytest.approx(0.99)  # largest tau below the easy windows' 0.995
-    tau_small, _ = calibrate_tau(zs, zc, y, 100, 10_000, routing_tolerance=0.005)
+    tau_small, _ = calibrate(zs, zc, y, 100, 10_000, routing_tolerance=0.005)
     assert tau_small == pytest.approx(0.46)  # 0.5 % allows no routed window: stay below 0.462
     with pytest.raises(ValueError, match="routing_tolerance"):
-        calibrate_tau(zs, zc, y, 100, 10_000, routing_tolerance=1.0)
+        calibrate(zs, zc, y, 100, 10_000, routing_tolerance=1.0)
 
 
 def test_best_reference_keeps_a_clearly_better_cascade():
@@ -134,14 +143,14 @@ def test_best_reference_keeps_a_clearly_better_cascade():
     # best cascade on the grid (1.0, routing the 4 unsure windows) keeps that quality instead.
     zs, zc, y = make_val(n_easy=96, n_hard=4)
     ref = {"sensitivity": 0.8, "f1": 0.8}
-    tau_c, sweep_c = calibrate_tau(zs, zc, y, 100, 10_000, reference=ref, reference_f1="complex_only")
+    tau_c, sweep_c = calibrate(zs, zc, y, 100, 10_000, reference=ref, reference_f1="complex_only")
     assert next(r for r in sweep_c if r["tau"] == tau_c)["routing_rate"] == 0.0
-    tau_b, sweep_b = calibrate_tau(zs, zc, y, 100, 10_000, reference=ref, reference_f1="best")
+    tau_b, sweep_b = calibrate(zs, zc, y, 100, 10_000, reference=ref, reference_f1="best")
     chosen = next(r for r in sweep_b if r["tau"] == tau_b)
     assert chosen["f1"] == 1.0 and chosen["routing_rate"] == pytest.approx(0.04)
     assert all(r["reference_f1"] == 1.0 for r in sweep_b)
     with pytest.raises(ValueError, match="reference_f1"):
-        calibrate_tau(zs, zc, y, 100, 10_000, reference_f1="oracle")
+        calibrate(zs, zc, y, 100, 10_000, reference_f1="oracle")
 
 
 def test_margin_is_never_finer_than_one_validation_window():
@@ -153,10 +162,10 @@ def test_margin_is_never_finer_than_one_validation_window():
     d[90] = -0.2  # and is unsure (and wrong) about another
     zs = np.stack([np.zeros(100), d], 1)
     kw = dict(macs_simple=1.0, macs_complex=100.0, margin=0.01, grid=[0.0, 0.5, 1.0])
-    tau_strict, rows = calibrate_tau(zs, zc, y, **kw)
+    tau_strict, rows = calibrate(zs, zc, y, **kw)
     assert tau_strict == 1.0 and rows[0]["margin"] == 0.01  # only complex-only keeps sensitivity
-    tau_win, rows = calibrate_tau(zs, zc, y, margin_windows=1, **kw)
+    tau_win, rows = calibrate(zs, zc, y, margin_windows=1, **kw)
     assert tau_win == 0.5 and rows[0]["margin"] == pytest.approx(1 / 20)
     assert rows[1]["routing_rate"] == 0.01 and rows[1]["sensitivity"] == 0.95
     with pytest.raises(ValueError, match="margin_windows"):
-        calibrate_tau(zs, zc, y, margin_windows=-1, **kw)
+        calibrate(zs, zc, y, margin_windows=-1, **kw)

@@ -151,7 +151,7 @@ def test_quantized_threshold_decides_like_float_gate(width, integer):
     for tau in taus:
         q = tl.quantize_threshold(tau, width, integer)
         cpp = np.abs(k) > q["raw"]  # what the C++ comparison computes, in LSB units
-        ref = tl.gate_reference(np.zeros(k.size), k * lsb, tau)
+        ref = tl.gate_reference(np.zeros(k.size), k * lsb, tau, "confidence")
         assert np.array_equal(cpp, ref), tau
         assert q["value"] == q["raw"] * lsb
 
@@ -209,4 +209,4 @@ def test_tau_one_routes_every_window():
     gate = tl.quantize_threshold(1.0, 16, 6)
     assert gate["raw"] == 2**16 and math.isinf(gate["threshold"])
     z = np.array([[-31.9, 31.9], [0.0, 0.0], [5.0, -5.0]])
-    assert not tl.gate_reference(z[:, 0], z[:, 1], 1.0).any()
+    assert not tl.gate_reference(z[:, 0], z[:, 1], 1.0, "confidence").any()

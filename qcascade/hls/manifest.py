@@ -19,7 +19,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 MANIFEST = "cascade_manifest.json"
 
 
-def gate_reference(z0: Any, z1: Any, tau: float, rule: str = "confidence", prev_cls: Any = None) -> np.ndarray:
+def gate_reference(z0: Any, z1: Any, tau: float, rule: str, prev_cls: Any = None) -> np.ndarray:
     """Python reference gate: True where the simple model's answer is final.
 
     ``rule`` and ``prev_cls`` as in :func:`qcascade.gate.simple_is_final` (the one

@@ -30,16 +30,18 @@ from typing import Optional
 
 import tensorflow as tf
 
-from qcascade.gate import check_rule
+from qcascade.config_train import TrainConfig
+from qcascade.gate import DEFAULT_RULE, check_rule
 
 __all__ = ["soft_routing", "selection_entropy", "weighted_ce", "cascade_loss_terms",
            "per_window_gate_terms", "frozen_gate_loss_terms"]
 
 _EPS = 1e-12
+_TRAIN = TrainConfig()  # library defaults are the defaults the pipeline runs (train: section)
 
 
 def soft_routing(simple_logits: tf.Tensor, tau: float, sharpness: float,
-                 rule: str = "confidence") -> tf.Tensor:
+                 rule: str = DEFAULT_RULE) -> tf.Tensor:
     """Probability of routing each window to the complex model.
 
     Args:
@@ -103,16 +105,16 @@ def cascade_loss_terms(
     sel_weights: Optional[tf.Tensor],
     sample_weight: Optional[tf.Tensor] = None,
     *,
-    a_simple: float = 1.0,
-    a_complex: float = 1.0,
-    a_routing: float = 0.05,
-    a_sparsity: float = 0.05,
-    tau: float = 0.5,
-    sharpness: float = 10.0,
+    a_simple: float = _TRAIN.a_simple,
+    a_complex: float = _TRAIN.a_complex,
+    a_routing: float = _TRAIN.a_routing,
+    a_sparsity: float = _TRAIN.a_sparsity,
+    tau: float = _TRAIN.tau,
+    sharpness: float = _TRAIN.gate_sharpness,
     n_active: Optional[int] = None,
     global_batch_size: Optional[int] = None,
-    complex_weight_floor: float = 0.0,
-    rule: str = "confidence",
+    complex_weight_floor: float = _TRAIN.complex_weight_floor,
+    rule: str = DEFAULT_RULE,
 ) -> dict[str, tf.Tensor]:
     """All cascade loss terms for one (local) batch.
 
@@ -152,7 +154,7 @@ def cascade_loss_terms(
             "routing": l_routing, "sparsity": l_sparsity}
 
 
-def complex_weights(r: tf.Tensor, floor: float = 0.0) -> tf.Tensor:
+def complex_weights(r: tf.Tensor, floor: float = _TRAIN.complex_weight_floor) -> tf.Tensor:
     """Per-window weight of the complex model's CE: ``floor + (1 - floor) * r``, no gradient to r.
 
     ``floor = 0`` trains the complex model on routed windows only. The simple model is more
@@ -164,9 +166,9 @@ def complex_weights(r: tf.Tensor, floor: float = 0.0) -> tf.Tensor:
     return r if floor == 0.0 else floor + (1.0 - floor) * r
 
 
-def per_window_gate_terms(y, simple_logits, sel_weights, sample_weight=None, *, tau: float = 0.5,
-                          sharpness: float = 10.0, n_active: Optional[int] = None,
-                          rule: str = "confidence") -> dict[str, tf.Tensor]:
+def per_window_gate_terms(y, simple_logits, sel_weights, sample_weight=None, *, tau: float = _TRAIN.tau,
+                          sharpness: float = _TRAIN.gate_sharpness, n_active: Optional[int] = None,
+                          rule: str = DEFAULT_RULE) -> dict[str, tf.Tensor]:
     """Per-window ``r``, weighted simple CE and selector entropy, each ``(n,)``.
 
     With the selector and simple model frozen (stage 2) these are constants, so the trainer
@@ -179,9 +181,10 @@ def per_window_gate_terms(y, simple_logits, sel_weights, sample_weight=None, *, 
 
 def frozen_gate_loss_terms(
     y: tf.Tensor, complex_logits: tf.Tensor, r: tf.Tensor, simple_ce: tf.Tensor, entropy: tf.Tensor,
-    sample_weight: Optional[tf.Tensor] = None, *, a_simple: float = 1.0, a_complex: float = 1.0,
-    a_routing: float = 0.05, a_sparsity: float = 0.05, global_batch_size: Optional[int] = None,
-    complex_weight_floor: float = 0.0,
+    sample_weight: Optional[tf.Tensor] = None, *, a_simple: float = _TRAIN.a_simple,
+    a_complex: float = _TRAIN.a_complex, a_routing: float = _TRAIN.a_routing,
+    a_sparsity: float = _TRAIN.a_sparsity, global_batch_size: Optional[int] = None,
+    complex_weight_floor: float = _TRAIN.complex_weight_floor,
 ) -> dict[str, tf.Tensor]:
     """:func:`cascade_loss_terms` from precomputed per-window gate terms (same values).
 

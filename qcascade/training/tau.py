@@ -20,6 +20,7 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
+from qcascade.config_train import TrainConfig
 from qcascade.errors import DataError
 from qcascade.evaluation import window_metrics
 from qcascade.gate import cascade_predict, logit_threshold
@@ -28,8 +29,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["logit_threshold", "cascade_predict", "calibrate_tau", "plot_tau_sweep", "DEFAULT_GRID"]
 
-DEFAULT_GRID: tuple[float, ...] = tuple(round(i / 100, 2) for i in range(101))
-
+_TRAIN = TrainConfig()  # library defaults are the defaults the pipeline runs (train: section)
+DEFAULT_GRID: tuple[float, ...] = _TRAIN.tau_grid()
 
 def calibrate_tau(
     simple_logits_val: np.ndarray,
@@ -37,12 +38,12 @@ def calibrate_tau(
     y_val: np.ndarray,
     macs_simple: float,
     macs_complex: float,
-    margin: float = 0.01,
+    margin: float = _TRAIN.tau_margin,
     grid: Optional[Sequence[float]] = None,
     reference: Optional[Mapping[str, Optional[float]]] = None,
-    routing_tolerance: float = 0.0,
-    reference_f1: str = "complex_only",
-    margin_windows: int = 0,
+    routing_tolerance: float = _TRAIN.tau_routing_tolerance,
+    reference_f1: str = _TRAIN.tau_reference_f1,
+    margin_windows: int = _TRAIN.tau_margin_windows,
     **rule,
 ) -> tuple[float, list[dict]]:
     """Pick the tau with the smallest validation routing rate that keeps quality.
