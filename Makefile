@@ -34,7 +34,7 @@ test-all: $(STAMP)
 
 # Regenerates the model table in README.md (builds, trains briefly, converts and compiles each model).
 models-table: $(STAMP)
-	$(PY) -m qcascade.models.summary --out docs/models.md --readme README.md --bits-study
+	$(PY) -m qcascade.models.summary --out docs/models.md --readme docs/design.md --bits-study
 
 bench: $(STAMP)
 	$(PY) -m bench.run_all --out BENCHMARKS.md

@@ -35,7 +35,13 @@ _HASH_OMIT_AT_DEFAULT = {("data", "nan_policy"): "raise"}
 
 @dataclass(frozen=True)
 class SyntheticConfig:
-    """The embedded synthetic cohort (see :mod:`qcascade.data.synthetic`)."""
+    """The embedded synthetic cohort (see :mod:`qcascade.data.synthetic`).
+
+    Attributes:
+        n_patients: patients ``ID1..IDn`` generated.
+        n_seizures: seizures per patient (>= 2: one trains, one tests).
+        seed: seed of the cohort (recordings, onset zones, artefacts).
+    """
 
     n_patients: int = 3
     n_seizures: int = 5
@@ -50,7 +56,13 @@ class SyntheticConfig:
 
 @dataclass(frozen=True)
 class BonnConfig:
-    """The Bonn dataset (see :mod:`qcascade.data.bonn`): which sets, and the grouped folds."""
+    """The Bonn dataset (see :mod:`qcascade.data.bonn`): which sets, and the grouped folds.
+
+    Attributes:
+        sets: Bonn sets read (E ictal, C/D intracranial seizure-free, A/B scalp).
+        n_folds: fold groups of the grouped cross-validation (stratified by set).
+        seed: seed of the fold assignment.
+    """
 
     sets: tuple[str, ...] = ("C", "D", "E")
     n_folds: int = 10
@@ -67,7 +79,21 @@ class BonnConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which recordings, how they are cut into windows, and how they are split."""
+    """Which recordings, how they are cut into windows, and how they are split.
+
+    Attributes:
+        dataset: ``synthetic`` (embedded cohort), ``swec-short``, ``swec-long`` or ``bonn``.
+        data_dir: root folder of the recordings (required unless ``synthetic``).
+        patients: restrict the run to these patient ids (``--patient``); null = all.
+        n_times: samples per window (a multiple of 32).
+        n_chans: electrodes per window (recordings are padded with a mask).
+        sfreq: sampling rate the models are built for (recordings are resampled to it).
+        stride_s: window stride in seconds (validation, test, hardware real-time budget).
+        train_nonictal_stride_s: stride of non-ictal training windows.
+        ictal_overlap: share of a window that must be ictal for an ictal label.
+        split: ``loso`` (per patient, leave one seizure out) or ``lopo`` (pooled, leave one patient out).
+        nan_policy: ``raise`` on NaN/Inf samples, or ``zero`` (zero-fill with a warning).
+    """
 
     dataset: Literal["synthetic", "swec-short", "swec-long", "bonn"] = "synthetic"
     data_dir: Optional[str] = None
@@ -113,6 +139,12 @@ class ModelConfig:
     separability of the data analysis): from a uniform start, with few training steps, the
     selector can lock onto an arbitrary electrode once the temperature is annealed. The logits are
     then learned as usual. ``"uniform"`` starts every electrode at 0.
+
+    Attributes:
+        simple_model: the deployed simple candidate: ``A`` 1D CNN, ``B`` band energies, ``C`` statistics.
+        train_candidates: also train all three candidates alone as baselines.
+        selector_init: ``separability`` or ``uniform`` start of the electrode logits.
+        selector_init_scale: scale of the separability warm start.
     """
 
     simple_model: Literal["A", "B", "C"] = "A"
@@ -136,6 +168,18 @@ class HLSConfig:
     (:mod:`qcascade.hls.sizing`) unless ``reuse_factor``/``strategy`` (or the templates
     ``hls_configs/<submodel>.yaml``) fix them. ``strict`` (``--strict``) refuses a design that does not
     fit its target (resources, 4096 parallel products per layer, real time).
+
+    Attributes:
+        enabled: run ``step_convert`` and ``step_csim``.
+        target: FPGA profile name in ``hls_configs/targets/`` (``xc7z020``, ``xczu3eg``, ``u250``).
+        part: FPGA part (must be the target's part).
+        clock_period_ns: clock period overriding the target's.
+        io_type: hls4ml I/O type (``io_stream`` only).
+        reuse_factor: one ReuseFactor for every layer instead of the sized per-layer values.
+        strategy: one Strategy for every layer instead of the sized per-layer values.
+        csim_windows: test windows C-simulated per run.
+        realtime_safety: the worst-case cascade latency must fit ``stride_s / realtime_safety``.
+        strict: refuse a design that does not fit its target (``--strict``).
     """
 
     enabled: bool = True
@@ -166,7 +210,11 @@ class HLSConfig:
 @dataclass(frozen=True)
 class RunConfig:
     """The whole run. Seeds: ``train.seed`` (initialisation, shuffling) and
-    ``data.synthetic.seed`` (the synthetic cohort)."""
+    ``data.synthetic.seed`` (the synthetic cohort).
+
+    Attributes:
+        pooled: one cross-patient cascade over all patients (``--pooled``) instead of one per patient.
+    """
 
     pooled: bool = False
     data: DataConfig = field(default_factory=DataConfig)

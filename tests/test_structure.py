@@ -122,3 +122,22 @@ def test_no_module_over_400_lines():
         if len(path.read_text().splitlines()) > MAX_LINES
     }
     assert not too_long, f"modules over {MAX_LINES} lines: {too_long}"
+
+
+def test_config_reference_is_up_to_date():
+    """docs/config.md is generated from the config dataclasses; regenerate it when they change."""
+    from qcascade.config_reference import reference_markdown
+
+    doc = PKG_ROOT.parent / "docs" / "config.md"
+    assert doc.read_text() == reference_markdown(), (
+        "docs/config.md is stale: run `python -m qcascade.config_reference --out docs/config.md`")
+
+
+def test_readme_is_a_short_users_document_with_working_doc_links():
+    import re
+
+    root = PKG_ROOT.parent
+    text = (root / "README.md").read_text()
+    assert len(text.splitlines()) <= 250, "README.md over 250 lines: move rationale to docs/"
+    missing = [p for p in re.findall(r"\]\(((?:docs/)?[\w./-]+\.md)\)", text) if not (root / p).exists()]
+    assert not missing, f"README links to missing files: {missing}"
