@@ -7,7 +7,6 @@ with status 2; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
@@ -81,10 +80,9 @@ def _setup_logging(verbose: bool) -> None:
     # TF 2.14 logs cuDNN/cuFFT/cuBLAS "Unable to register factory" at ERROR on every import, GPU or
     # not: only --verbose shows its C++ errors (Python exceptions still carry real failures).
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if verbose else "3")
-    # Libraries (qkeras, hls4ml) log chatter on the root logger: keep it at WARNING.
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S")
-    logging.getLogger("qcascade").setLevel(logging.DEBUG if verbose else logging.INFO)
+    from qcascade.progress import setup_console_logging
+
+    setup_console_logging(verbose)
 
 
 def _run_guarded(fn, args) -> int:

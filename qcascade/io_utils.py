@@ -87,11 +87,30 @@ def atomic_save_npy(path: str | os.PathLike, array) -> Path:
     return Path(path)
 
 
+def save_keras_h5(model, path: str | os.PathLike) -> None:
+    """Write ``model`` (architecture, QKeras objects and weights, no optimizer) as HDF5.
+
+    What ``model.save(path)`` writes for a ``.h5`` path, minus three messages that are harmless
+    for our uncompiled models: ``Model.save``'s "HDF5 is legacy" warning (the ``.h5`` format is the
+    one ``qkeras.utils.load_qmodel`` and hls4ml read), the legacy saver's "compiled metrics have
+    yet to be built" log line (it tries to build metrics of a model that was never compiled), and
+    ``keras.constraints.serialize``'s warning about QKeras quantizers in constraint slots.
+    """
+    import warnings
+
+    from keras.src.saving.legacy import hdf5_format
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"The `keras\.constraints\.serialize\(\)` API",
+                                category=UserWarning)
+        hdf5_format.save_model_to_hdf5(model, str(path), overwrite=True, include_optimizer=False)
+
+
 def atomic_save_keras(model, path: str | os.PathLike) -> Path:
-    """``model.save`` (HDF5, QKeras objects included) to ``path`` atomically."""
+    """:func:`save_keras_h5` to ``path`` atomically."""
     with atomic_path(path, suffix=".h5") as tmp:
         tmp.unlink()  # h5py refuses to overwrite some empty files; let Keras create it
-        model.save(tmp)
+        save_keras_h5(model, tmp)
     return Path(path)
 
 

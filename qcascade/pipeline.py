@@ -11,12 +11,13 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qcascade import progress
 from qcascade.config import RunConfig, load_config
 from qcascade.errors import DataError, RunDirError
 from qcascade.rundir import (Step, check_out_dir, check_run_path, check_step_names, prepare_run_dir,
                              run_step_checked, run_steps)
 from qcascade.runlock import RunLock
-from qcascade.report import write_summary, write_unit_report
+from qcascade import report
 from qcascade.steps_folds import step_folds
 from qcascade.steps_hw import step_convert, step_csim, write_hw_summary
 from qcascade.train_steps import TRAIN_STEPS
@@ -55,7 +56,7 @@ class UnitContext:
 def step_report(ctx: UnitContext) -> None:
     """Per-unit report.md: metrics, plots, C simulation and hardware summary."""
     write_hw_summary(ctx)
-    write_unit_report(ctx)
+    report.write_unit_report(ctx)
 
 
 STEPS = TRAIN_STEPS + [
@@ -124,14 +125,21 @@ def run_pipeline(cfg: RunConfig, run_dir: Path, *, force: bool = False, from_ste
         raise RunDirError(f"{run_dir}: cannot create the run directory ({exc.strerror})") from exc
     with RunLock(run_dir) as lock:
         resumed = prepare_run_dir(run_dir, cfg, force=force, lock=lock)
-        log.info("%s run directory %s", "resuming" if resumed else "new", run_dir)
-        if by_patient is None:
-            by_patient = _discover(cfg, run_dir)
-        units = {"pooled": [r for recs in by_patient.values() for r in recs]} if cfg.pooled else by_patient
-        for unit, recordings in units.items():
-            ctx = UnitContext(cfg, run_dir, unit, recordings)
-            run_steps(steps, ctx, ctx.unit_dir, from_step=from_step, until_step=until_step)
-        return write_summary(run_dir, list(units))
+        with progress.run_log(run_dir) as log_path:
+            log.info("%s run directory %s (full log: %s)", "resuming" if resumed else "new", run_dir, log_path.name)
+            if by_patient is None:
+                by_patient = _discover(cfg, run_dir)
+            units = {"pooled": [r for recs in by_patient.values() for r in recs]} if cfg.pooled else by_patient
+            names = [s.name for s in steps]
+            per_unit = names.index(until_step) + 1 if until_step else len(steps)
+            with progress.bar(per_unit * len(units), desc=run_dir.name):
+                for k, (unit, recordings) in enumerate(units.items()):
+                    progress.note(unit=f"{unit} ({k + 1}/{len(units)})")
+                    ctx = UnitContext(cfg, run_dir, unit, recordings)
+                    run_steps(steps, ctx, ctx.unit_dir, from_step=from_step, until_step=until_step)
+            summary = report.write_summary(run_dir, list(units))
+            log.info("done: %s", run_dir / "report.md")
+            return summary
 
 
 def rerun_steps(run_dir: Path, step_names: list[str], patients: list[str] | None = None,
@@ -143,20 +151,21 @@ def rerun_steps(run_dir: Path, step_names: list[str], patients: list[str] | None
     if not (run_dir / "config.yaml").exists():
         raise RunDirError(f"{run_dir}: not a qcascade run directory (no config.yaml)")
     cfg = load_config(run_dir / "config.yaml", {"hls": {"strict": True}} if strict else None)
-    with RunLock(run_dir):
+    with RunLock(run_dir), progress.run_log(run_dir, buffered=True):
         by_patient = _discover(cfg, run_dir)
         units = {"pooled": [r for recs in by_patient.values() for r in recs]} if cfg.pooled else by_patient
         unknown = sorted(set(patients or ()) - set(units))
         if unknown:
             raise RunDirError(f"{run_dir}: no unit(s) {unknown} in this run (units: {', '.join(units)})")
         wanted = [s for s in STEPS if s.name in step_names]
-        for unit, recordings in units.items():
-            if patients and unit not in patients:
-                continue
-            ctx = UnitContext(cfg, run_dir, unit, recordings)
-            done = (ctx.unit_dir / "steps.json")
-            if not done.exists():
-                raise RunDirError(f"{ctx.unit_dir}: no completed steps; run train_qkeras.py first")
-            for step in wanted:
-                run_step_checked(step, ctx)
-        write_summary(run_dir, list(units))
+        chosen = {u: r for u, r in units.items() if not patients or u in patients}
+        with progress.bar(len(wanted) * len(chosen), desc=run_dir.name):
+            for k, (unit, recordings) in enumerate(chosen.items()):
+                progress.note(unit=f"{unit} ({k + 1}/{len(chosen)})")
+                ctx = UnitContext(cfg, run_dir, unit, recordings)
+                done = (ctx.unit_dir / "steps.json")
+                if not done.exists():
+                    raise RunDirError(f"{ctx.unit_dir}: no completed steps; run train_qkeras.py first")
+                for step in wanted:
+                    run_step_checked(step, ctx)
+        report.write_summary(run_dir, list(units))

@@ -27,9 +27,11 @@ from qcascade.config import RunConfig, config_hash, config_to_yaml
 from qcascade.checkpoints import DAMAGE_ERRORS, find_damaged, snapshot
 from qcascade.errors import QCascadeError, RunDirError
 from qcascade.io_utils import atomic_write_json, atomic_write_text
+from qcascade import progress
 from qcascade.runlock import LOCK_NAME, RunLock
 
 log = logging.getLogger(__name__)
+step_log = logging.getLogger(progress.STEP_LOGGER)
 
 
 @dataclass
@@ -256,7 +258,7 @@ def check_step_names(names: Sequence[str], *steps: str | None) -> None:
 
 
 def run_steps(steps: Sequence[Step], ctx, unit_dir: Path, *, from_step: str | None = None,
-              until_step: str | None = None) -> StepLog:
+              until_step: str | None = None, count_progress: bool = True) -> StepLog:
     """Run ``steps`` in order for one unit, skipping those already completed.
 
     State files of completed steps that changed since they were written are checked first; a
@@ -269,6 +271,8 @@ def run_steps(steps: Sequence[Step], ctx, unit_dir: Path, *, from_step: str | No
         unit_dir: folder of this unit; ``steps.json`` records progress there.
         from_step: rerun this step and all after it even if completed.
         until_step: stop after this step.
+        count_progress: advance the run's progress bar per step (False for the steps of a fold,
+            which run inside one step of the unit).
     """
     names = [s.name for s in steps]
     check_step_names(names, from_step, until_step)
@@ -279,14 +283,17 @@ def run_steps(steps: Sequence[Step], ctx, unit_dir: Path, *, from_step: str | No
     _raise_if_damaged(steplog, names, unit_dir, only_changed=True)
     for step in steps:
         if step.name in steplog.completed:
-            log.info("[%s] %s: already done, skipped", unit_dir.name, step.name)
+            step_log.info("[%s] %s: already done, skipped", unit_dir.name, step.name)
         else:
-            log.info("[%s] %s ...", unit_dir.name, step.name)
+            progress.note(step=step.name)
+            step_log.info("[%s] %s ...", unit_dir.name, step.name)
             t0 = time.perf_counter()
             written = _run_tracked(step, ctx, steplog, names, unit_dir)
             dt = time.perf_counter() - t0
             steplog.mark(step.name, dt, written)
-            log.info("[%s] %s done in %.1f s", unit_dir.name, step.name, dt)
+            step_log.info("[%s] %s done in %.1f s", unit_dir.name, step.name, dt)
+        if count_progress:
+            progress.advance()
         if step.name == until_step:
             break
     return steplog
@@ -315,12 +322,14 @@ def run_step_checked(step: Step, ctx) -> float:
     """
     steplog = StepLog.load(ctx.unit_dir / "steps.json")
     names = list(steplog.completed) + ([step.name] if step.name not in steplog.completed else [])
-    log.info("[%s] %s ...", ctx.unit_dir.name, step.name)
+    progress.note(step=step.name)
+    step_log.info("[%s] %s ...", ctx.unit_dir.name, step.name)
     t0 = time.perf_counter()
     written = _run_tracked(step, ctx, steplog, names, ctx.unit_dir)
     dt = time.perf_counter() - t0
     steplog.mark(step.name, dt, written)
-    log.info("[%s] %s done in %.1f s", ctx.unit_dir.name, step.name, dt)
+    step_log.info("[%s] %s done in %.1f s", ctx.unit_dir.name, step.name, dt)
+    progress.advance()
     return dt
 
 

@@ -10,6 +10,7 @@ import json
 import logging
 import time
 
+from qcascade import progress
 from qcascade.folds import FoldContext, fold_dirs, fold_plan, pool_folds
 from qcascade.io_utils import atomic_write_json
 from qcascade.rundir import run_steps
@@ -29,7 +30,8 @@ def step_folds(ctx) -> None:
     for fold in plan[1:]:
         fctx = FoldContext(cfg, ctx.run_dir, ctx.unit, ctx.recordings, fold)
         log.info("[%s] fold %d/%d (test %s) ...", ctx.unit, fold.index + 1, len(plan), ", ".join(fold.test_records))
-        run_steps(TRAIN_STEPS, fctx, fctx.unit_dir)
+        progress.note(fold=f"{fold.index + 1}/{len(plan)}")
+        run_steps(TRAIN_STEPS, fctx, fctx.unit_dir, count_progress=False)
         fctx.cache.clear()
         del fctx
         _release({})
@@ -37,6 +39,7 @@ def step_folds(ctx) -> None:
         log.info("[%s] fold %d/%d done; %.0f s for %d fold(s) in this process, about %.0f s to go",
                  ctx.unit, fold.index + 1, len(plan), time.perf_counter() - t0, done,
                  (time.perf_counter() - t0) / done * (len(plan) - 1 - done))
+    progress.note(fold=None)
     metrics = pool_folds(fold_dirs(ctx.unit_dir, len(plan)))
     old = ctx.unit_dir / "metrics.json"
     if old.exists() and "csim" in json.loads(old.read_text()):

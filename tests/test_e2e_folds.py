@@ -52,8 +52,9 @@ def test_two_seizure_short_term_folder_runs_to_the_end_with_two_folds(tmp_path):
     summary = json.loads((out / "summary.json").read_text())["units"][0]
     assert summary["n_folds"] == 2 and summary["cascade_f1_fold_sd"] is not None
     # A killed or finished run is not redone, fold by fold.
-    again = _run(["--config", str(cfg), "--dataset", "swec-short", "--data-dir", str(data), "--out", str(out)])
-    assert "step_folds: already done, skipped" in again.stderr
+    log_size = (out / "run.log").stat().st_size  # step lines go to the run's full log (appended)
+    _run(["--config", str(cfg), "--dataset", "swec-short", "--data-dir", str(data), "--out", str(out)])
+    assert "step_folds: already done, skipped" in (out / "run.log").read_bytes()[log_size:].decode()
 
 
 @pytest.mark.slow
@@ -73,8 +74,10 @@ def test_fold_loop_resumes_inside_the_fold_it_was_in(tmp_path):
     steps = json.loads((unit / "steps.json").read_text())
     steps["completed"].remove("step_folds")
     (unit / "steps.json").write_text(json.dumps(steps))
+    log_size = (out / "run.log").stat().st_size
     again = _run(["--config", str(cfg), "--out", str(out)])
-    assert "step_train_complex ..." in again.stderr and "fold 3/3" in again.stderr
+    assert "step_train_complex ..." in (out / "run.log").read_bytes()[log_size:].decode()
+    assert "fold 3/3" in again.stderr
     assert (unit / "fold1" / "metrics.json").stat().st_mtime_ns == stamp
     m = json.loads((unit / "metrics.json").read_text())
     assert len(m["folds"]) == 3 and sorted(r for f in m["folds"] for r in f["test_records"]) == \

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from qcascade.data.bonn import discover_bonn
-from qcascade.data.swec import Recording, discover_long, discover_short
+import qcascade.data.swec as swec
+from qcascade.data.swec import Recording
 from qcascade.data.synthetic import cohort_recordings, make_cohort
 from qcascade.errors import DataError
 
@@ -27,9 +28,9 @@ def discover(dataset: str, data_dir=None, patients=None, **kwargs) -> dict[str, 
     if data_dir is None:
         raise DataError(f"dataset '{dataset}' needs a data directory")
     if dataset == "swec-short":
-        return discover_short(Path(data_dir), patients, **kwargs)
+        return swec.discover_short(Path(data_dir), patients, **kwargs)
     if dataset == "swec-long":
-        return discover_long(Path(data_dir), patients, **kwargs)
+        return swec.discover_long(Path(data_dir), patients, **kwargs)
     if dataset == "bonn":
         return {u: r for u, r in discover_bonn(Path(data_dir), **kwargs).items() if not patients or u in patients}
     raise DataError(f"unknown dataset '{dataset}' (synthetic, swec-short, swec-long, bonn)")

@@ -23,8 +23,10 @@ their input types.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,23 @@ from qcascade.package_data import HLS_CONFIGS, resource_dir
 
 
 TEMPLATE_DIR = HLS_CONFIGS
+
+
+@contextlib.contextmanager
+def hls4ml_quirks():
+    """Silence two warnings hls4ml 1.3.0 raises on every QKeras model, and only those.
+
+    * its Keras parser serialises each layer config, and ``keras.constraints.serialize`` warns
+      about the QKeras quantizers QKeras stores in the constraint slots;
+    * its pointwise-conv pass copies a layer's attributes into a new node, then sets ``strategy``
+      again (lowercase -> capitalised), which warns "Overriding attribute 'strategy'".
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"The `keras\.constraints\.serialize\(\)` API",
+                                category=UserWarning)
+        warnings.filterwarnings("ignore", message=r"Overriding attribute 'strategy' of layer .*\(PointwiseConv",
+                                category=UserWarning)
+        yield
 
 
 def validate_identifier(name: str, what: str) -> str:
@@ -159,9 +178,10 @@ def make_hls_config(model, policy: QuantPolicy, calib_X: np.ndarray, *, project_
     io_type = overrides.get("IOType", io_type)
     if io_type not in ("io_stream", "io_parallel"):
         raise ConfigError(f"IOType must be io_stream or io_parallel, got {io_type!r}")
-    base = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vitis",
-                                                default_precision="fixed<16,6>",
-                                                default_reuse_factor=int(reuse_factor))
+    with hls4ml_quirks():
+        base = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vitis",
+                                                    default_precision="fixed<16,6>",
+                                                    default_reuse_factor=int(reuse_factor))
     base["Model"]["Strategy"] = strategy
     types = infer_types(model, policy, calib_X)
     for lname, lcfg in base["LayerName"].items():
@@ -288,11 +308,12 @@ def convert_model(model, hls_cfg: dict, out_dir, *, project_name: str, namespace
             lcfg["Trace"] = True
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    hls_model = hls4ml.converters.convert_from_keras_model(
-        model, output_dir=str(out_dir), project_name=project_name, namespace=namespace,
-        backend="Vitis", hls_config=hcfg, io_type=io_type, part=hls_cfg.get("Part"),
-        clock_period=hls_cfg.get("ClockPeriod", 5.0), write_weights_txt=write_weights_txt,
-        input_data_tb=input_data_tb, output_data_tb=output_data_tb)
+    with hls4ml_quirks():
+        hls_model = hls4ml.converters.convert_from_keras_model(
+            model, output_dir=str(out_dir), project_name=project_name, namespace=namespace,
+            backend="Vitis", hls_config=hcfg, io_type=io_type, part=hls_cfg.get("Part"),
+            clock_period=hls_cfg.get("ClockPeriod", 5.0), write_weights_txt=write_weights_txt,
+            input_data_tb=input_data_tb, output_data_tb=output_data_tb)
     hls_model.qcascade_args = dict(model=model, hls_cfg=hls_cfg, out_dir=out_dir, io_type=io_type,
                                    project_name=project_name, namespace=namespace,
                                    write_weights_txt=write_weights_txt, traced=trace)

@@ -18,6 +18,7 @@ from pathlib import Path
 from qcascade.errors import ConfigError
 from qcascade.hls import estimate as est
 from qcascade.hls import sizing
+from qcascade.hls.convert import hls4ml_quirks
 from qcascade.hls.targets import Target
 
 log = logging.getLogger(__name__)
@@ -102,10 +103,11 @@ def describe_config(name: str, model, cfg: dict) -> list[dict]:
     import hls4ml
 
     with tempfile.TemporaryDirectory(prefix="qcascade_sizing_") as tmp:
-        g = hls4ml.converters.convert_from_keras_model(
-            model, output_dir=tmp, project_name=cfg["ProjectName"], namespace=cfg["Namespace"], backend="Vitis",
-            hls_config=copy.deepcopy(cfg["HLSConfig"]), io_type=cfg["IOType"], part=cfg["Part"],
-            clock_period=cfg["ClockPeriod"])
+        with hls4ml_quirks():
+            g = hls4ml.converters.convert_from_keras_model(
+                model, output_dir=tmp, project_name=cfg["ProjectName"], namespace=cfg["Namespace"],
+                backend="Vitis", hls_config=copy.deepcopy(cfg["HLSConfig"]), io_type=cfg["IOType"],
+                part=cfg["Part"], clock_period=cfg["ClockPeriod"])
         return sizing.describe_graph(g, name)
 
 

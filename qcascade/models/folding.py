@@ -22,11 +22,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import warnings
 
 import numpy as np
 
 from qcascade.errors import ConfigError, QCascadeError
+from qcascade.io_utils import save_keras_h5
 from qcascade.quant import QuantPolicy
 
 _LINEAR = {"QConv1D", "QDense", "QSeparableConv1D"}
@@ -90,9 +90,7 @@ def _legacy_arch(model) -> dict:
 
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "m.h5")
-        with warnings.catch_warnings():  # "HDF5 is legacy" / quantizer-serialisation chatter
-            warnings.simplefilter("ignore", UserWarning)
-            model.save(path, include_optimizer=False)
+        save_keras_h5(model, path)
         with h5py.File(path, "r") as f:
             raw = f.attrs["model_config"]
     return json.loads(raw.decode() if hasattr(raw, "decode") else raw)

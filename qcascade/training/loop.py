@@ -23,6 +23,8 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from qcascade import progress
+
 log = logging.getLogger(__name__)
 
 # Dropout draws from a seeded tf.random.Generator, not Keras 2's legacy stateful op (which drew
@@ -201,9 +203,10 @@ def run_epochs(
     history: dict[str, list] = {}
     for epoch in range(epochs):
         extra_start = dict(on_epoch_start(epoch) or {}) if on_epoch_start else {}
-        if verbose:
+        shown = bool(verbose) and progress.verbose()  # the CLI shows epochs only with --verbose
+        if shown:
             print(f"{desc} epoch {epoch + 1}/{epochs}", flush=True)
-        bar = tf.keras.utils.Progbar(steps, verbose=verbose, unit_name="batch")
+        bar = tf.keras.utils.Progbar(steps, verbose=1 if shown else 0, unit_name="batch")
         sums: dict[str, float] = {}
         t0 = time.perf_counter()
         for i, idx in enumerate(dist_ds):
@@ -218,9 +221,9 @@ def run_epochs(
         epoch_logs.update(extra_start)
         if on_epoch_end:
             epoch_logs.update(on_epoch_end(epoch) or {})
-        if verbose:
-            shown = ", ".join(f"{k}={v:.4g}" for k, v in epoch_logs.items() if isinstance(v, float))
-            print(f"  {shown}", flush=True)
+        line = ", ".join(f"{k}={v:.4g}" for k, v in epoch_logs.items() if isinstance(v, float))
+        # In run.log always; on the console with --verbose (under the epoch's bar).
+        log.debug("%s epoch %d/%d: %s", desc, epoch + 1, epochs, line)
         for key in list(history) + [k for k in epoch_logs if k not in history]:  # stable order
             history.setdefault(key, [None] * epoch).append(_jsonable(epoch_logs.get(key)))
         for cb in callbacks:
