@@ -47,8 +47,8 @@ TEMPLATE_DIR = HLS_CONFIGS
 def hls4ml_quirks():
     """Silence two warnings hls4ml 1.3.0 raises on every QKeras model, and only those.
 
-    * its Keras parser serialises each layer config, and ``keras.constraints.serialize`` warns
-      about the QKeras quantizers QKeras stores in the constraint slots;
+    * its Keras parser and its project writer serialise each layer config, and
+      ``keras.constraints.serialize`` warns about the QKeras quantizers in the constraint slots;
     * its pointwise-conv pass copies a layer's attributes into a new node, then sets ``strategy``
       again (lowercase -> capitalised), which warns "Overriding attribute 'strategy'".
     """
@@ -320,7 +320,8 @@ def convert_model(model, hls_cfg: dict, out_dir, *, project_name: str, namespace
     hls_model.qcascade_compile_seconds = None
     if compile:
         t0 = time.perf_counter()
-        hls_model.compile()
+        with hls4ml_quirks():  # compile() writes the project, serialising the Keras model again
+            hls_model.compile()
         hls_model.qcascade_compile_seconds = time.perf_counter() - t0
     return hls_model
 
@@ -334,8 +335,9 @@ def compile_models(hls_models: list, jobs: int = 2) -> None:
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    for m in hls_models:
-        m.write()
+    with hls4ml_quirks():  # the writer serialises the Keras model again
+        for m in hls_models:
+            m.write()
 
     def build(m):
         t0 = time.perf_counter()
