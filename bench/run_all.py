@@ -98,7 +98,26 @@ def _machine() -> str:
     return f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
 
 
-SECTIONS = ("streaming", "training", "quick", "full", "swec-short", "swec-short-2sz", "hardware")
+SECTIONS = ("streaming", "training", "quick", "full", "swec-short", "swec-short-2sz", "bonn", "hardware")
+BONN_DIR = ROOT.parent / "shared" / "data" / "bonn"  # the configs/bonn.yaml default (../shared/data/bonn)
+
+
+def _bonn_section(work: Path) -> str | None:
+    """Bonn through the whole flow (configs/bonn.yaml) and its window metrics beside the reference;
+    None (section kept as last measured) where the data folder is absent."""
+    if not BONN_DIR.is_dir():
+        print(f"bonn: {BONN_DIR} not found; section kept as last measured", file=sys.stderr)
+        return None
+    from qcascade.data.bonn_eval import bonn_markdown
+
+    out = work / "bonn"
+    text = _run_flow("Bonn intracranial EEG (sets C+D vs E, 10 folds grouped by segment, one electrode)",
+                     ["--config", "configs/bonn.yaml"], out)
+    res = out / "bonn" / "bonn_windows.json"
+    if not res.exists():
+        return text
+    return text + "### Bonn window metrics beside the line-length reference\n\n" + bonn_markdown(
+        json.loads(res.read_text())) + "\n"
 
 
 def _section(name: str, hardware_run: Path | None = None) -> str:
@@ -112,6 +131,8 @@ def _section(name: str, hardware_run: Path | None = None) -> str:
         from bench.bench_hardware import run as run_hardware
         return "## Hardware ESTIMATE per target\n\n" + run_hardware(hardware_run)
     work = ROOT / "bench" / "out"
+    if name == "bonn":
+        return _bonn_section(work)
     if name == "quick":
         return _run_flow("--quick profile", ["--quick"], work / "quick")
     if name == "full":
@@ -143,6 +164,8 @@ def main(argv=None) -> int:
     for name in args.only:
         stamp = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC at commit {_commit()}, {_machine()}"
         text = _section(name, args.hardware_run)
+        if text is None:
+            continue
         atomic_write_text(sections_dir / f"{name}.md", f"<!-- measured {stamp} -->\n{text}")
     parts = ["# Benchmarks", "",
              "Written by `make bench` (`python -m bench.run_all`; `--only SECTION` reruns one section). "

@@ -72,7 +72,7 @@ class DataConfig:
     data_dir: Optional[str] = None
     patients: Optional[tuple[str, ...]] = None
     n_times: int = 512
-    n_chans: int = 128
+    n_chans: Optional[int] = None  # None: 1 for bonn (one electrode per segment), else 128
     sfreq: float = 512.0
     stride_s: float = 1.0
     train_nonictal_stride_s: float = 1.0
@@ -85,6 +85,9 @@ class DataConfig:
     def __post_init__(self):
         if self.dataset != "synthetic" and not self.data_dir:
             raise ConfigError(f"data.data_dir: required for dataset '{self.dataset}'")
+        if self.n_chans is None:
+            # Bonn segments have one electrode: padding them to 128 would take 1.8 GB of zeros.
+            object.__setattr__(self, "n_chans", 1 if self.dataset == "bonn" else 128)
         if not 32 <= self.n_times <= MAX_N_TIMES or self.n_times % 32:
             raise ConfigError(f"data.n_times: {self.n_times} must be a multiple of 32 in [32, {MAX_N_TIMES}] "
                               "(the complex model pools by 32)")
