@@ -29,7 +29,7 @@ _PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]{0,63}\Z")  # \Z: a trailing newlin
 MAX_N_TIMES = 16384  # 32 s at 512 Hz; the models are built for 1 s windows
 MAX_N_CHANS = 1024
 # Keys added after runs existed: left out of config_hash at their default so old runs still resume.
-_HASH_OMIT_AT_DEFAULT = {("data", "nan_policy"): "raise"}
+_HASH_OMIT_AT_DEFAULT = {("data", "nan_policy"): "raise", ("data", "bonn", "segments_per_set"): None}
 
 
 @dataclass(frozen=True)
@@ -49,11 +49,15 @@ class SyntheticConfig:
 
 @dataclass(frozen=True)
 class BonnConfig:
-    """The Bonn dataset (see :mod:`qcascade.data.bonn`): which sets, and the grouped folds."""
+    """The Bonn dataset (see :mod:`qcascade.data.bonn`): which sets, and the grouped folds.
+
+    ``segments_per_set`` keeps the first N segments of each set (small test runs; None: all 100).
+    """
 
     sets: tuple[str, ...] = ("C", "D", "E")
     n_folds: int = 10
     seed: int = 0
+    segments_per_set: Optional[int] = None
 
     def __post_init__(self):
         if not self.sets or not set(self.sets) <= set("ABCDE") or len(set(self.sets)) < len(self.sets):
@@ -62,6 +66,9 @@ class BonnConfig:
             raise ConfigError("data.bonn.sets: needs E (ictal) and at least one seizure-free set")
         if not 2 <= self.n_folds <= 100:
             raise ConfigError("data.bonn.n_folds: must be in [2, 100]")
+        if self.segments_per_set is not None and not self.n_folds <= self.segments_per_set <= 100:
+            raise ConfigError(f"data.bonn.segments_per_set: must be in [n_folds={self.n_folds}, 100] "
+                              "(every fold needs a segment of each set)")
 
 
 @dataclass(frozen=True)
@@ -230,9 +237,12 @@ def config_hash(cfg: RunConfig) -> str:
     """
     tree = to_dict(cfg)
     tree["hls"] = {k: v for k, v in tree["hls"].items() if k != "strict"}
-    for (section, key), default in _HASH_OMIT_AT_DEFAULT.items():
-        if tree.get(section, {}).get(key) == default:
-            del tree[section][key]
+    for *parents, key in _HASH_OMIT_AT_DEFAULT:
+        node = tree
+        for name in parents:
+            node = node.get(name, {})
+        if key in node and node[key] == _HASH_OMIT_AT_DEFAULT[(*parents, key)]:
+            del node[key]
     blob = json.dumps(tree, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
 

@@ -194,7 +194,9 @@ def _bonn_section(ctx) -> str:
     from qcascade.data.bonn_eval import bonn_markdown, write_bonn_comparison
 
     b = ctx.cfg.data.bonn
-    res = write_bonn_comparison(ctx.unit_dir, ctx.cfg.data.data_dir, b.sets, b.n_folds, b.seed)
+    # getattr: a run whose process loaded the config before segments_per_set existed
+    per_set = getattr(b, "segments_per_set", None)
+    res = write_bonn_comparison(ctx.unit_dir, ctx.cfg.data.data_dir, b.sets, b.n_folds, b.seed, per_set)
     return "## Bonn: window metrics beside the line-length reference\n\n" + bonn_markdown(res)
 
 

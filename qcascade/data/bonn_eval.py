@@ -81,14 +81,15 @@ def pooled_window_metrics(unit_dir: Path) -> dict:
             "best_candidate_on_val": max(cand_val, key=cand_val.get) if cand_val else None}
 
 
-def write_bonn_comparison(unit_dir: Path, data_dir, sets: Sequence[str], n_folds: int, seed: int) -> dict:
+def write_bonn_comparison(unit_dir: Path, data_dir, sets: Sequence[str], n_folds: int, seed: int,
+                          per_set: int | None = None) -> dict:
     """Pooled metrics of the run plus the line-length reference on the same folds -> ``bonn_windows.json``."""
     from qcascade.data.bonn_reference import line_length_reference
     from qcascade.io_utils import atomic_write_json
 
     out = pooled_window_metrics(unit_dir)
-    ref = line_length_reference(data_dir, sets, native=True, n_folds=n_folds, seed=seed)
-    ref512 = line_length_reference(data_dir, sets, native=False, n_folds=n_folds, seed=seed)
+    ref = line_length_reference(data_dir, sets, native=True, n_folds=n_folds, seed=seed, per_set=per_set)
+    ref512 = line_length_reference(data_dir, sets, native=False, n_folds=n_folds, seed=seed, per_set=per_set)
     out["reference"] = {k: {m: r[m] for m in ("accuracy", "f1", "f1_weighted", "auc", "n_windows")}
                         for k, r in (("line_length_native", ref), ("line_length_512hz", ref512))}
     atomic_write_json(Path(unit_dir) / "bonn_windows.json", out)
