@@ -77,6 +77,14 @@ def test_pooled_window_metrics_pool_every_fold_and_pick_the_candidate_on_validat
                                                    "n_windows": 8} for k in ("line_length_native", "line_length_512hz")}})
     assert "deployed cascade 0.857 (< reference)" in text
     assert "best simple candidate on validation (simple_B)" in text and "F1 (class-weighted" in text
+    assert res["candidate_folds"] == [0, 1]
+    # The candidate study runs on the deployed fold only: candidates pool over the folds that have them.
+    for c in CANDIDATES:
+        (unit / "fold1" / "baselines" / f"{c}_test_logits.npy").unlink()
+    res = pooled_window_metrics(unit)
+    assert res["candidate_folds"] == [0] and res["models"]["simple_B"]["n_windows"] == 4
+    assert res["models"]["simple_B"]["f1"] == 0.0 and res["models"]["cascade"]["n_windows"] == 8
+    assert res["candidate_val_f1"]["simple_B"] == pytest.approx(0.9)
 
 
 @pytest.mark.slow

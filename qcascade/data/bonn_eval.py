@@ -9,8 +9,11 @@ Two F1s are given so the comparison with SOURCES.txt's 0.954 is like for like: t
 
 Every model's pooled predictions come from the run's own files: ``test_logits.npz`` (deployed
 simple, cascade, complex-only, feature baseline) and ``baselines/simple_<X>_test_logits.npy`` (the
-three simple candidates) of every fold folder. The best simple candidate is chosen on
-**validation** (mean over folds of its last-epoch validation F1), never on the test folds.
+three simple candidates) of every fold folder that has them: the candidate study (which simple model
+to deploy) runs on the deployed fold 0 only (``step_baselines``), so the candidates are pooled over
+the folds holding their logits (``candidate_folds``), while the deployed simple path
+(``simple_only``) is pooled over all folds. The best simple candidate is chosen on **validation**
+(mean over those folds of its last-epoch validation F1), never on the test folds.
 """
 
 from __future__ import annotations
@@ -46,24 +49,27 @@ def pooled_window_metrics(unit_dir: Path) -> dict:
     """Pooled test-window metrics of every model over the folds of a finished Bonn unit.
 
     Returns:
-        ``{"n_folds", "n_windows", "models": {name: {accuracy, f1, f1_weighted, auc}},
+        ``{"n_folds", "n_windows", "models": {name: {accuracy, f1, f1_weighted, auc, n_windows}},
+        "candidate_folds": [fold index, ...],
         "candidate_val_f1": {name: mean over folds}, "best_candidate_on_val": name}``.
     """
     dirs = fold_dirs_of(unit_dir)
     if not dirs:
         raise FileNotFoundError(f"{unit_dir}: no test_logits.npz (run the training steps first)")
-    ys, scores, preds = [], {m: [] for m in MODELS}, {m: [] for m in MODELS}
+    ys, scores, preds = {m: [] for m in MODELS}, {m: [] for m in MODELS}, {m: [] for m in MODELS}
+    cand_folds = []
     val_f1 = {c: [] for c in CANDIDATES}
-    for d in dirs:
+    for k, d in enumerate(dirs):
         z = np.load(d / "test_logits.npz")
-        ys.append(z["y"])
         routed = z["routed"].astype(bool)
         logits = {"simple_only": z["simple"], "complex_only": z["complex_only"], "cascade_complex": z["complex"],
                   "cascade": np.where(routed[:, None], z["complex"], z["simple"])}
         base = json.loads((d / "baselines.json").read_text()) if (d / "baselines.json").exists() else {}
+        if all((d / "baselines" / f"{c}_test_logits.npy").exists() for c in CANDIDATES):
+            cand_folds.append(k)
         for c in CANDIDATES:
             f = d / "baselines" / f"{c}_test_logits.npy"
-            if f.exists():
+            if k in cand_folds:
                 logits[c] = np.load(f)
                 hist = base.get(c, {}).get("history", {}).get("val_f1") or []
                 if hist:
@@ -71,13 +77,15 @@ def pooled_window_metrics(unit_dir: Path) -> dict:
         for m, v in logits.items():
             scores[m].append(v[:, 1] - v[:, 0])  # logit margin: monotone in P(ictal), so AUC is unchanged
             preds[m].append(z["pred"] if m == "cascade" else v.argmax(1))
+            ys[m].append(z["y"])
+        ys["feature_baseline"].append(z["y"])
         scores["feature_baseline"].append(z["feature"])
         preds["feature_baseline"].append((z["feature"] >= 0.5).astype(int))
-    y = np.concatenate(ys)
-    models = {m: _window_metrics(y, np.concatenate(scores[m]), np.concatenate(preds[m]))
-              for m in MODELS if len(scores[m]) == len(dirs)}
-    cand_val = {c: float(np.mean(v)) for c, v in val_f1.items() if len(v) == len(dirs)}
-    return {"n_folds": len(dirs), "n_windows": int(len(y)), "models": models, "candidate_val_f1": cand_val,
+    models = {m: {**_window_metrics(np.concatenate(ys[m]), np.concatenate(scores[m]), np.concatenate(preds[m])),
+                  "n_windows": int(sum(map(len, ys[m])))} for m in MODELS if ys[m]}
+    cand_val = {c: float(np.mean(v)) for c, v in val_f1.items() if v and len(v) == len(cand_folds)}
+    return {"n_folds": len(dirs), "n_windows": models["cascade"]["n_windows"], "models": models,
+            "candidate_folds": cand_folds, "candidate_val_f1": cand_val,
             "best_candidate_on_val": max(cand_val, key=cand_val.get) if cand_val else None}
 
 
@@ -110,12 +118,16 @@ def bonn_markdown(res: dict) -> str:
              "feature_baseline": "feature baseline (line length, energy, band powers + LR)",
              "simple_A": "simple candidate A", "simple_B": "simple candidate B", "simple_C": "simple candidate C"}
     rows += [(names[m], res["models"][m]) for m in MODELS if m in res["models"]]
+    cf = res.get("candidate_folds", [])
     lines = [f"Window metrics pooled over {res['n_folds']} folds ({res['n_windows']} test windows, each scored by "
              "the fold that held its segment out). Window metrics are primary on Bonn: every segment is wholly "
-             "ictal or wholly seizure-free, so event scoring is one event per ictal segment.", "",
-             "| model | accuracy | F1 (ictal class) | F1 (class-weighted, as SOURCES.txt) | AUC |", "|---|---|---|---|---|"]
-    lines += [f"| {n} | {_f(r['accuracy'])} | {_f(r['f1'])} | {_f(r['f1_weighted'])} | {_f(r['auc'])} |"
-              for n, r in rows]
+             "ictal or wholly seizure-free, so event scoring is one event per ictal segment. The simple "
+             f"candidates A/B/C are trained alone on fold(s) {', '.join(map(str, cf)) or 'none'} only (the "
+             "candidate study runs on the deployed fold); the deployed simple path is pooled over all folds.", "",
+             "| model | test windows | accuracy | F1 (ictal class) | F1 (class-weighted, as SOURCES.txt) | AUC |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {n} | {r.get('n_windows', '')} | {_f(r['accuracy'])} | {_f(r['f1'])} | {_f(r['f1_weighted'])} "
+              f"| {_f(r['auc'])} |" for n, r in rows]
     best = res.get("best_candidate_on_val")
     lines += ["", "Simple candidates' validation F1 (mean over folds, last epoch): "
               + ", ".join(f"{c} {_f(v)}" for c, v in res.get("candidate_val_f1", {}).items())
@@ -124,6 +136,9 @@ def bonn_markdown(res: dict) -> str:
     for label, key in (("ictal-class F1", "f1"), ("class-weighted F1", "f1_weighted")):
         r = ref[key]
         verdict = [f"deployed cascade {_f(cas[key])} ({'>=' if cas[key] >= r else '<'} reference)"] if cas else []
+        simple = res["models"].get("simple_only")
+        if simple:
+            verdict.append(f"deployed simple path {_f(simple[key])} ({'>=' if simple[key] >= r else '<'} reference)")
         if best and best in res["models"]:
             b = res["models"][best][key]
             verdict.append(f"best simple candidate on validation ({best}) {_f(b)} ({'>=' if b >= r else '<'} reference)")
