@@ -22,8 +22,19 @@ from qcascade.io_utils import atomic_write_text
 ROOT = Path(__file__).resolve().parents[1]
 
 
+RESUME = False  # --resume: continue the runs in bench/out (no --force), e.g. after an interrupted bench
+
+
+def _steps_minutes(out: Path) -> float:
+    """Minutes summed over every unit's (and fold's) steps.json: the run's compute, resumed or not."""
+    total = 0.0
+    for f in out.rglob("steps.json"):
+        total += sum(json.loads(f.read_text()).get("timings_s", {}).values())
+    return total / 60
+
+
 def _run_flow(name: str, args: list[str], out: Path) -> str:
-    cmd = [sys.executable, "train_qkeras.py", *args, "--out", str(out), "--force"]
+    cmd = [sys.executable, "train_qkeras.py", *args, "--out", str(out)] + ([] if RESUME else ["--force"])
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -37,7 +48,9 @@ def _run_flow(name: str, args: list[str], out: Path) -> str:
             "cascade_complex_f1", "cascade_f1", "feature_baseline_f1", "routing_rate", "macs_ratio_vs_complex",
             "event_sensitivity", "fa_per_hour", "fa_per_24h", "csim_cascade_decision_agreement", "csim_routing_agreement",
             "complex_vs_complex_only_max_abs_logit_diff"]
-    lines = [f"## End-to-end: {name}", f"`{shown}`: wall time **{wall / 60:.1f} min** on {_machine()}.", "",
+    resumed = (f" (resumed; the run's steps took {_steps_minutes(out):.1f} min in all, summed from its "
+               "steps.json files)") if RESUME else ""
+    lines = [f"## End-to-end: {name}", f"`{shown}`: wall time **{wall / 60:.1f} min**{resumed} on {_machine()}.", "",
              "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     for row in summary["units"]:
         lines.append("| " + " | ".join(_fmt(row.get(k)) for k in keys) + " |")
@@ -157,7 +170,11 @@ def main(argv=None) -> int:
                     help="rerun these sections; the others keep their last measured text")
     ap.add_argument("--hardware-run", type=Path, help="finished run for the hardware section "
                     "(default bench/out/full, else bench/out/quick)")
+    ap.add_argument("--resume", action="store_true", help="continue the end-to-end runs in bench/out "
+                    "(no --force); the section then gives the run's summed step times")
     args = ap.parse_args(argv)
+    global RESUME
+    RESUME = args.resume
     # Each section is kept in its own file with its own time stamp, so rerunning one section
     # does not discard (or pretend to re-measure) the others.
     sections_dir = ROOT / "bench" / "sections"
