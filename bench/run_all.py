@@ -26,9 +26,10 @@ RESUME = False  # --resume: continue the runs in bench/out (no --force), e.g. af
 
 
 def _steps_minutes(out: Path) -> float:
-    """Minutes summed over every unit's (and fold's) steps.json: the run's compute, resumed or not."""
+    """Minutes summed over the units' steps.json (step_folds holds folds 1..k-1): the run's compute,
+    resumed or not."""
     total = 0.0
-    for f in out.rglob("steps.json"):
+    for f in out.glob("*/steps.json"):
         total += sum(json.loads(f.read_text()).get("timings_s", {}).values())
     return total / 60
 
