@@ -22,8 +22,20 @@ from qcascade.io_utils import atomic_write_text
 ROOT = Path(__file__).resolve().parents[1]
 
 
+RESUME = False  # --resume: continue the runs in bench/out (no --force), e.g. after an interrupted bench
+
+
+def _steps_minutes(out: Path) -> float:
+    """Minutes summed over the units' steps.json (step_folds holds folds 1..k-1): the run's compute,
+    resumed or not."""
+    total = 0.0
+    for f in out.glob("*/steps.json"):
+        total += sum(json.loads(f.read_text()).get("timings_s", {}).values())
+    return total / 60
+
+
 def _run_flow(name: str, args: list[str], out: Path) -> str:
-    cmd = [sys.executable, "train_qkeras.py", *args, "--out", str(out), "--force"]
+    cmd = [sys.executable, "train_qkeras.py", *args, "--out", str(out)] + ([] if RESUME else ["--force"])
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -37,7 +49,9 @@ def _run_flow(name: str, args: list[str], out: Path) -> str:
             "cascade_complex_f1", "cascade_f1", "feature_baseline_f1", "routing_rate", "macs_ratio_vs_complex",
             "event_sensitivity", "fa_per_hour", "fa_per_24h", "csim_cascade_decision_agreement", "csim_routing_agreement",
             "complex_vs_complex_only_max_abs_logit_diff"]
-    lines = [f"## End-to-end: {name}", f"`{shown}`: wall time **{wall / 60:.1f} min** on {_machine()}.", "",
+    resumed = (f" (resumed; the run's steps took {_steps_minutes(out):.1f} min in all, summed from its "
+               "steps.json files)") if RESUME else ""
+    lines = [f"## End-to-end: {name}", f"`{shown}`: wall time **{wall / 60:.1f} min**{resumed} on {_machine()}.", "",
              "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     for row in summary["units"]:
         lines.append("| " + " | ".join(_fmt(row.get(k)) for k in keys) + " |")
@@ -98,7 +112,26 @@ def _machine() -> str:
     return f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
 
 
-SECTIONS = ("streaming", "training", "quick", "full", "swec-short", "swec-short-2sz", "hardware")
+SECTIONS = ("streaming", "training", "quick", "full", "swec-short", "swec-short-2sz", "bonn", "hardware")
+BONN_DIR = ROOT.parent / "shared" / "data" / "bonn"  # the configs/bonn.yaml default (../shared/data/bonn)
+
+
+def _bonn_section(work: Path) -> str | None:
+    """Bonn through the whole flow (configs/bonn.yaml) and its window metrics beside the reference;
+    None (section kept as last measured) where the data folder is absent."""
+    if not BONN_DIR.is_dir():
+        print(f"bonn: {BONN_DIR} not found; section kept as last measured", file=sys.stderr)
+        return None
+    from qcascade.data.bonn_eval import bonn_markdown
+
+    out = work / "bonn"
+    text = _run_flow("Bonn intracranial EEG (sets C+D vs E, 10 folds grouped by segment, one electrode)",
+                     ["--config", "configs/bonn.yaml"], out)
+    res = out / "bonn" / "bonn_windows.json"
+    if not res.exists():
+        return text
+    return text + "### Bonn window metrics beside the line-length reference\n\n" + bonn_markdown(
+        json.loads(res.read_text())) + "\n"
 
 
 def _section(name: str, hardware_run: Path | None = None) -> str:
@@ -112,6 +145,8 @@ def _section(name: str, hardware_run: Path | None = None) -> str:
         from bench.bench_hardware import run as run_hardware
         return "## Hardware ESTIMATE per target\n\n" + run_hardware(hardware_run)
     work = ROOT / "bench" / "out"
+    if name == "bonn":
+        return _bonn_section(work)
     if name == "quick":
         return _run_flow("--quick profile", ["--quick"], work / "quick")
     if name == "full":
@@ -136,13 +171,19 @@ def main(argv=None) -> int:
                     help="rerun these sections; the others keep their last measured text")
     ap.add_argument("--hardware-run", type=Path, help="finished run for the hardware section "
                     "(default bench/out/full, else bench/out/quick)")
+    ap.add_argument("--resume", action="store_true", help="continue the end-to-end runs in bench/out "
+                    "(no --force); the section then gives the run's summed step times")
     args = ap.parse_args(argv)
+    global RESUME
+    RESUME = args.resume
     # Each section is kept in its own file with its own time stamp, so rerunning one section
     # does not discard (or pretend to re-measure) the others.
     sections_dir = ROOT / "bench" / "sections"
     for name in args.only:
         stamp = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC at commit {_commit()}, {_machine()}"
         text = _section(name, args.hardware_run)
+        if text is None:
+            continue
         atomic_write_text(sections_dir / f"{name}.md", f"<!-- measured {stamp} -->\n{text}")
     parts = ["# Benchmarks", "",
              "Written by `make bench` (`python -m bench.run_all`; `--only SECTION` reruns one section). "

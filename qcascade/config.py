@@ -30,7 +30,7 @@ _PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]{0,63}\Z")  # \Z: a trailing newlin
 MAX_N_TIMES = 16384  # 32 s at 512 Hz; the models are built for 1 s windows
 MAX_N_CHANS = 1024
 # Keys added after runs existed: left out of config_hash at their default so old runs still resume.
-_HASH_OMIT_AT_DEFAULT = {("data", "nan_policy"): "raise"}
+_HASH_OMIT_AT_DEFAULT = {("data", "nan_policy"): "raise", ("data", "bonn", "segments_per_set"): None}
 
 
 @dataclass(frozen=True)
@@ -62,11 +62,13 @@ class BonnConfig:
         sets: Bonn sets read (E ictal, C/D intracranial seizure-free, A/B scalp).
         n_folds: fold groups of the grouped cross-validation (stratified by set).
         seed: seed of the fold assignment.
+        segments_per_set: keep the first N segments of each set (small test runs; None: all 100).
     """
 
     sets: tuple[str, ...] = ("C", "D", "E")
     n_folds: int = 10
     seed: int = 0
+    segments_per_set: Optional[int] = None
 
     def __post_init__(self):
         if not self.sets or not set(self.sets) <= set("ABCDE") or len(set(self.sets)) < len(self.sets):
@@ -75,6 +77,9 @@ class BonnConfig:
             raise ConfigError("data.bonn.sets: needs E (ictal) and at least one seizure-free set")
         if not 2 <= self.n_folds <= 100:
             raise ConfigError("data.bonn.n_folds: must be in [2, 100]")
+        if self.segments_per_set is not None and not self.n_folds <= self.segments_per_set <= 100:
+            raise ConfigError(f"data.bonn.segments_per_set: must be in [n_folds={self.n_folds}, 100] "
+                              "(every fold needs a segment of each set)")
 
 
 @dataclass(frozen=True)
@@ -99,7 +104,7 @@ class DataConfig:
     data_dir: Optional[str] = None
     patients: Optional[tuple[str, ...]] = None
     n_times: int = 512
-    n_chans: int = 128
+    n_chans: Optional[int] = None  # None: 1 for bonn (one electrode per segment), else 128
     sfreq: float = 512.0
     stride_s: float = 1.0
     train_nonictal_stride_s: float = 1.0
@@ -112,6 +117,9 @@ class DataConfig:
     def __post_init__(self):
         if self.dataset != "synthetic" and not self.data_dir:
             raise ConfigError(f"data.data_dir: required for dataset '{self.dataset}'")
+        if self.n_chans is None:
+            # Bonn segments have one electrode: padding them to 128 would take 1.8 GB of zeros.
+            object.__setattr__(self, "n_chans", 1 if self.dataset == "bonn" else 128)
         if not 32 <= self.n_times <= MAX_N_TIMES or self.n_times % 32:
             raise ConfigError(f"data.n_times: {self.n_times} must be a multiple of 32 in [32, {MAX_N_TIMES}] "
                               "(the complex model pools by 32)")
@@ -274,9 +282,12 @@ def config_hash(cfg: RunConfig) -> str:
     """
     tree = to_dict(cfg)
     tree["hls"] = {k: v for k, v in tree["hls"].items() if k != "strict"}
-    for (section, key), default in _HASH_OMIT_AT_DEFAULT.items():
-        if tree.get(section, {}).get(key) == default:
-            del tree[section][key]
+    for *parents, key in _HASH_OMIT_AT_DEFAULT:
+        node = tree
+        for name in parents:
+            node = node.get(name, {})
+        if key in node and node[key] == _HASH_OMIT_AT_DEFAULT[(*parents, key)]:
+            del node[key]
     blob = json.dumps(tree, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
 

@@ -86,7 +86,7 @@ def _discover(cfg: RunConfig, run_dir: Path) -> dict[str, list]:
     if cfg.data.dataset == "bonn":
         b = cfg.data.bonn
         return discover("bonn", Path(cfg.data.data_dir), patients=cfg.data.patients, sets=b.sets,
-                        n_folds=b.n_folds, seed=b.seed)
+                        n_folds=b.n_folds, seed=b.seed, per_set=b.segments_per_set)
     return discover(cfg.data.dataset, Path(cfg.data.data_dir), patients=cfg.data.patients,
                     nan_policy=cfg.data.nan_policy)
 

@@ -189,6 +189,17 @@ def hardware_markdown(hw: dict) -> str:
     return "\n".join(text)
 
 
+def _bonn_section(ctx) -> str:
+    """Bonn: pooled window metrics beside the line-length reference (:mod:`qcascade.data.bonn_eval`)."""
+    from qcascade.data.bonn_eval import bonn_markdown, write_bonn_comparison
+
+    b = ctx.cfg.data.bonn
+    # getattr: a run whose process loaded the config before segments_per_set existed
+    per_set = getattr(b, "segments_per_set", None)
+    res = write_bonn_comparison(ctx.unit_dir, ctx.cfg.data.data_dir, b.sets, b.n_folds, b.seed, per_set)
+    return "## Bonn: window metrics beside the line-length reference\n\n" + bonn_markdown(res)
+
+
 def write_unit_report(ctx) -> Path:
     """Write ``<unit>/report.md`` from the unit's measured files."""
     unit_dir = ctx.unit_dir
@@ -201,6 +212,8 @@ def write_unit_report(ctx) -> Path:
     m = _read_json(unit_dir / "metrics.json")
     if m is not None:
         parts += [metrics_markdown(m, unit_dir), ""]
+        if m.get("dataset") == "bonn":
+            parts += _bonn_section(ctx), ""
     csim_md = unit_dir / "csim.md"
     if csim_md.exists():
         parts += [csim_md.read_text(), ""]

@@ -91,12 +91,15 @@ def _source(data_dir: Path) -> tuple[str, Path]:
     return "zip", zips[0]
 
 
-def read_segments(data_dir, sets: Sequence[str] = DEFAULT_SETS) -> dict[str, np.ndarray]:
+def read_segments(data_dir, sets: Sequence[str] = DEFAULT_SETS,
+                  per_set: int | None = None) -> dict[str, np.ndarray]:
     """Native-rate segments of ``sets``: ``{segment id e.g. "S001": (4097,) int32}``, sorted by id.
 
     Args:
         data_dir: folder holding the zip (as shipped) or its extracted folders, or the zip itself.
         sets: set letters among A-E.
+        per_set: keep only the first ``per_set`` segments (by id) of each set (small test runs);
+            None keeps all.
 
     Raises:
         DataError: missing folder or set, bad zip, sha256 mismatch, malformed file (names the file).
@@ -127,7 +130,7 @@ def read_segments(data_dir, sets: Sequence[str] = DEFAULT_SETS) -> dict[str, np.
     out = {}
     with archive if archive is not None else contextlib.nullcontext():
         for s in sets:
-            for seg_id, name in sorted(found[s]):
+            for seg_id, name in sorted(found[s])[:per_set]:
                 where = f"{path}:{name}" if archive is not None else str(path / name)
                 try:
                     raw = archive.read(name) if archive is not None else (path / name).read_bytes()
@@ -165,14 +168,14 @@ def assign_fold_groups(segment_ids: Iterable[str], n_folds: int = 10, seed: int 
 
 
 def discover_bonn(data_dir, sets: Sequence[str] = DEFAULT_SETS, n_folds: int = 10,
-                  seed: int = 0) -> dict[str, list[Recording]]:
+                  seed: int = 0, per_set: int | None = None) -> dict[str, list[Recording]]:
     """One unit ``{"bonn": [Recording, ...]}``: in-memory ``(12083, 1)`` float32 segments at 512 Hz.
 
     ``record_id`` is ``"bonn_<segment id>"`` (e.g. ``"bonn_S001"``); set-E recordings have
     ``ictal_spans = [(0, 12083)]`` and ``seizure_ids = (record_id,)``; ``info`` holds ``set``,
-    ``native_sfreq`` and ``fold_group``.
+    ``native_sfreq`` and ``fold_group``. ``per_set``: see :func:`read_segments`.
     """
-    segments = read_segments(data_dir, sets)
+    segments = read_segments(data_dir, sets, per_set)
     groups = assign_fold_groups(segments, n_folds, seed)
     letter = {prefix: s for s, prefix in SETS.items()}
     recs = []

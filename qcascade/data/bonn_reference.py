@@ -66,7 +66,7 @@ def grouped_cv(features: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict:
 
 
 def line_length_reference(data_dir, sets: Sequence[str] = DEFAULT_SETS, native: bool = True,
-                          n_folds: int = 10, seed: int = 0) -> dict:
+                          n_folds: int = 10, seed: int = 0, per_set: int | None = None) -> dict:
     """Line length alone, standardised logistic regression, grouped k-fold CV (see module docstring).
 
     Args:
@@ -74,11 +74,12 @@ def line_length_reference(data_dir, sets: Sequence[str] = DEFAULT_SETS, native: 
         sets: set letters; E is the positive class.
         native: 174-sample windows at 173.61 Hz (True) or 512-sample windows after resampling to 512 Hz.
         n_folds, seed: fold assignment (:func:`qcascade.data.bonn.assign_fold_groups`).
+        per_set: only the first ``per_set`` segments of each set (as ``data.bonn.segments_per_set``).
 
     Returns:
         :func:`grouped_cv`'s dict plus ``"window_samples"`` and ``"rate_hz"``.
     """
-    segments = read_segments(data_dir, sets)
+    segments = read_segments(data_dir, sets, per_set)
     fold = assign_fold_groups(segments, n_folds, seed)
     ictal_prefixes = {SETS[s] for s in ICTAL_SETS}
     n_times = int(round(NATIVE_SFREQ)) if native else 512  # 174 samples ~ 1.002 s at 173.61 Hz
