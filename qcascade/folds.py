@@ -29,6 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
+from qcascade.artifacts import Artifacts, Deployment
 from qcascade.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,7 @@ class FoldContext:
     unit: str
     recordings: list
     fold: Fold
-    cache: dict = field(default_factory=dict)
+    artifacts: Artifacts = field(default_factory=Artifacts)
 
     @property
     def unit_dir(self) -> Path:
@@ -232,9 +233,9 @@ def pool_folds(dirs: Sequence[Path]) -> dict:
     preds = {k: v.argmax(1) for k, v in scores.items() if v.ndim == 2}
     preds["cascade"] = np.concatenate([z["pred"] for z in logs])
     preds["feature_baseline"] = (scores["feature_baseline"] >= 0.5).astype(int)
-    dep = json.loads((Path(dirs[0]) / "deploy" / "deploy.json").read_text())
+    dep = Deployment.load(Path(dirs[0]))
     test = {k: window_metrics(y, scores[k], preds[k]) for k in MODELS}
-    test["cascade"].update(cascade_efficiency(routed, dep["macs_simple"], dep["macs_complex"]))
+    test["cascade"].update(cascade_efficiency(routed, dep.macs_simple, dep.macs_complex))
     test["events"] = sum_events([m["test"]["events"] for m in per])
     test["events_by_model"] = {k: sum_events([m["test"]["events_by_model"][k] for m in per])
                                for k in per[0]["test"]["events_by_model"]}

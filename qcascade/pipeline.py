@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qcascade import progress
+from qcascade.artifacts import Artifacts
 from qcascade.config import RunConfig, load_config
 from qcascade.errors import DataError, RunDirError
 from qcascade.rundir import (Step, check_out_dir, check_run_path, check_step_names, prepare_run_dir,
@@ -34,14 +35,15 @@ class UnitContext:
         run_dir: ``projects/<run>``.
         unit: patient id (or ``"pooled"``); the unit folder is ``run_dir / unit``.
         recordings: the unit's recordings (lazily read :class:`qcascade.data.Recording` objects).
-        cache: in-process cache (windows, loaded models) shared by the steps of one invocation.
+        artifacts: the typed artifacts the steps of this process hand each other
+            (:class:`qcascade.artifacts.Artifacts`; files on disk are read on a resume).
     """
 
     cfg: RunConfig
     run_dir: Path
     unit: str
     recordings: list
-    cache: dict = field(default_factory=dict)
+    artifacts: Artifacts = field(default_factory=Artifacts)
 
     @property
     def unit_dir(self) -> Path:

@@ -225,7 +225,8 @@ def write_unit_report(ctx) -> Path:
     return atomic_write_text(unit_dir / "report.md", "\n".join(parts))
 
 
-def _summary_row(unit: str, m: dict) -> dict:
+def _summary_row(unit: str, m: dict, csim: dict | None = None) -> dict:
+    """One ``summary.json`` row from a unit's ``metrics.json`` (``m``) and ``csim.json`` (``csim``)."""
     t = m["test"]
     row = {"patient": unit, "selected_electrode": m["selected_electrode"], "simple_model": m["simple_model"],
            "gate": m.get("gate", "confidence"), "tau": m["tau"], "cascade_f1": t["cascade"]["f1"],
@@ -248,11 +249,11 @@ def _summary_row(unit: str, m: dict) -> dict:
         row["complex_vs_complex_only_max_abs_logit_diff"] = m["complex_vs_complex_only"]["max_abs_logit_diff"]
     if m.get("soz_electrodes") is not None:
         row["electrode_in_onset_zone"] = m["selected_electrode"] in m["soz_electrodes"]
-    if "csim" in m:
-        row["csim_cascade_decision_agreement"] = m["csim"]["cascade"]["decision_agreement"]
-        row["csim_routing_agreement"] = m["csim"]["cascade"]["routing_agreement"]
-        if "probe_tau" in m["csim"]:
-            p = m["csim"]["probe_tau"]
+    if csim:
+        row["csim_cascade_decision_agreement"] = csim["cascade"]["decision_agreement"]
+        row["csim_routing_agreement"] = csim["cascade"]["routing_agreement"]
+        if "probe_tau" in csim:
+            p = csim["probe_tau"]
             row["csim_probe_tau_routed"] = p["routed_windows"]
             row["csim_probe_tau_routing_agreement"] = p["routing_agreement"]
     return row
@@ -260,7 +261,8 @@ def _summary_row(unit: str, m: dict) -> dict:
 
 def write_summary(run_dir: Path, units: list[str]) -> dict:
     """``summary.json`` (a row per unit and the means) and a top-level ``report.md``."""
-    rows = [_summary_row(u, m) for u in units if (m := _read_json(run_dir / u / "metrics.json"))]
+    rows = [_summary_row(u, m, _read_json(run_dir / u / "csim.json"))
+            for u in units if (m := _read_json(run_dir / u / "metrics.json"))]
     for row in rows:
         hw = _read_json(run_dir / row["patient"] / "hw_summary.json")
         if hw and hw.get("target"):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qcascade.artifacts import PreparedData
 from qcascade.errors import DataError, RunDirError
 from qcascade.folds import carve_validation, unit_splits
 from qcascade.io_utils import atomic_write_json
@@ -21,8 +22,18 @@ log = logging.getLogger(__name__)
 
 # ----------------------------------------------------------------------------- data
 def windows(ctx) -> dict:
-    """Train/val/test :class:`qcascade.data.WindowSet` of the unit (cached per process)."""
-    if "windows" not in ctx.cache:
+    """Train/val/test :class:`qcascade.data.WindowSet` of the unit (``prepared_data(ctx).sets``)."""
+    return prepared_data(ctx).sets
+
+
+def prepared_data(ctx) -> PreparedData:
+    """The unit's (or fold's) :class:`~qcascade.artifacts.PreparedData`, built once per process.
+
+    Raises:
+        DataError: a split has no windows.
+        RunDirError: the recordings changed since ``data.json`` was written.
+    """
+    if ctx.artifacts.data is None:
         from qcascade.data import build_windowsets
 
         d = ctx.cfg.data
@@ -37,13 +48,9 @@ def windows(ctx) -> dict:
             sets["train"], val, block = carve_validation(sets["train"], rec, d.n_times)
             sets["val"] = val if not len(sets["val"]) else _concat(sets["val"], val)
             blocks.append(block)
-        ctx.cache["val_blocks"] = blocks
         for name, ws in sets.items():
             if len(ws.y) == 0:
                 raise DataError(f"{ctx.unit}: the {name} split has no windows")
-        ctx.cache["windows"] = sets
-        ctx.cache["splits"] = splits
-        ctx.cache["normalizer"] = normalizer
         saved = ctx.unit_dir / "data.json"
         if saved.exists():
             want = json.loads(saved.read_text())["n_windows"]
@@ -51,7 +58,8 @@ def windows(ctx) -> dict:
             if want != got:
                 raise RunDirError(f"{saved}: the recordings changed since this run started "
                                   f"(windows {want} then, {got} now); rerun with --force")
-    return ctx.cache["windows"]
+        ctx.artifacts.data = PreparedData(sets, splits, normalizer, blocks)
+    return ctx.artifacts.data
 
 
 def _concat(a, b):
@@ -63,19 +71,19 @@ def _concat(a, b):
 
 
 def step_prepare_data(ctx) -> None:
-    sets = windows(ctx)
-    splits = ctx.cache["splits"]
+    data = prepared_data(ctx)
+    sets, splits = data.sets, data.splits
     info = {
         "unit": ctx.unit,
         "split_scheme": ctx.cfg.data.split,
         "records": {k: [r.record_id for r in v] for k, v in splits.items()},
-        "val_time_blocks": ctx.cache["val_blocks"],
+        "val_time_blocks": data.val_blocks,
         "n_windows": {k: int(len(v.y)) for k, v in sets.items()},
         "n_ictal": {k: int(np.sum(v.y)) for k, v in sets.items()},
         "n_electrodes": int(np.sum(sets["train"].mask)),
         "mask": [bool(m) for m in sets["train"].mask],
     }
-    ctx.cache["normalizer"].save(ctx.path("normalizer.npz"))
+    data.normalizer.save(ctx.path("normalizer.npz"))
     atomic_write_json(ctx.path("data.json"), info)
 
 

@@ -1,7 +1,9 @@
 """Deploy and evaluate steps: BatchNorm folding, tau calibration, test metrics.
 
-``deploy/deploy.json`` (written by :func:`step_calibrate`) is the record the hardware steps read:
-electrode, tau, gate rule, MACs of the two models.
+:func:`step_calibrate` writes the :class:`~qcascade.artifacts.Deployment` (``deploy/deploy.json``:
+electrode, tau, gate rule, MACs of the two models, model paths) that evaluation and the hardware
+steps read; :func:`step_evaluate` writes this fold's ``fold_metrics.json`` (the unit's
+``metrics.json`` is written by ``step_folds`` alone).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 
 import numpy as np
 
+from qcascade.artifacts import Deployment, deployed_models, deployment, save_deployment
 from qcascade.io_utils import atomic_save_keras, atomic_save_npz, atomic_write_json
 from qcascade.steps_data import onset_zone, windows
 from qcascade.steps_fit import get_trainer, selected_electrode
@@ -21,20 +24,6 @@ log = logging.getLogger(__name__)
 # ----------------------------------------------------------------------------- deploy + evaluate
 def _predict(model, X: np.ndarray) -> np.ndarray:
     return model.predict(X, batch_size=256, verbose=0)
-
-
-def deployed_models(ctx):
-    """The BN-folded QKeras export models ``(simple, complex)`` as saved (and reloaded) from disk."""
-    if "deployed" not in ctx.cache:
-        from qcascade.models import load_model
-
-        ctx.cache["deployed"] = (load_model(ctx.unit_dir / "deploy" / "simple.h5"),
-                                 load_model(ctx.unit_dir / "deploy" / "complex.h5"))
-    return ctx.cache["deployed"]
-
-
-def deploy_info(ctx) -> dict:
-    return json.loads((ctx.unit_dir / "deploy" / "deploy.json").read_text())
 
 
 def step_calibrate(ctx) -> None:
@@ -74,35 +63,34 @@ def step_calibrate(ctx) -> None:
     tau, sweep = calibrated[train.gate]
     plot_tau_sweep(sweep, ctx.path("tau_sweep.png"), chosen_tau=tau, macs_complex=macs_c,
                    title=f"{ctx.unit}: validation tau sweep")
-    atomic_save_keras(simple_f, ctx.path("deploy", "simple.h5"))
-    atomic_save_keras(complex_f, ctx.path("deploy", "complex.h5"))
-    atomic_write_json(ctx.path("deploy", "deploy.json"), {
-        "selected_electrode": e, "simple_model": ctx.cfg.model.simple_model, "tau": tau, "gate": train.gate,
-        "logit_threshold": logit_threshold(tau), "macs_simple": macs_s, "macs_complex": macs_c,
-        "bn_fold": fold_err, "complex_only_val": ref_base, "tau_sweep_val": sweep,
-        "gate_variants": {rule: {"tau": t_r} for rule, (t_r, _) in calibrated.items()}})
-    ctx.cache.pop("deployed", None)
+    dep = Deployment(selected_electrode=e, simple_model=ctx.cfg.model.simple_model, tau=tau, gate=train.gate,
+                     logit_threshold=logit_threshold(tau), macs_simple=macs_s, macs_complex=macs_c, bn_fold=fold_err,
+                     complex_only_val=ref_base, tau_sweep_val=sweep,
+                     gate_variants={rule: {"tau": t_r} for rule, (t_r, _) in calibrated.items()})
+    atomic_save_keras(simple_f, ctx.path(dep.simple_path))
+    atomic_save_keras(complex_f, ctx.path(dep.complex_path))
+    save_deployment(ctx, dep)
 
 
 def gate_rule(rule: str | None, ws) -> dict:
     """Keyword arguments of ``qcascade.gate.cascade_decide`` for gate ``rule`` on window set ``ws``.
 
-    ``rule`` is ``deploy.json``'s ``gate``; run folders from before the gate rules existed have
-    none and deployed the textbook ``confidence`` gate.
+    ``rule`` is :attr:`Deployment.gate <qcascade.artifacts.Deployment.gate>`; None means the
+    textbook ``confidence`` gate.
     """
     return {"rule": rule or "confidence", "record_ids": ws.record_ids, "start_s": ws.start_s}
 
 
-def _gate_variants(dep: dict, zs: np.ndarray, zc: np.ndarray, te) -> dict:
+def _gate_variants(dep: Deployment, zs: np.ndarray, zc: np.ndarray, te) -> dict:
     """Test F1 and routing of every gate rule at the tau calibrated for it on validation."""
     from qcascade.evaluation import cascade_efficiency, window_metrics
     from qcascade.gate import cascade_predict
 
     out = {}
-    for name, v in dep.get("gate_variants", {}).items():
+    for name, v in dep.gate_variants.items():
         p, r = cascade_predict(zs, zc, v["tau"], **gate_rule(name, te))
         m = window_metrics(te.y, None, p)
-        eff = cascade_efficiency(r, dep["macs_simple"], dep["macs_complex"])
+        eff = cascade_efficiency(r, dep.macs_simple, dep.macs_complex)
         out[name] = {"tau": v["tau"], "f1": m["f1"], "sensitivity": m["sensitivity"], "specificity": m["specificity"],
                      "routing_rate": eff["routing_rate"], "macs_ratio_vs_complex": eff["macs_ratio_vs_complex"]}
     return out
@@ -116,9 +104,9 @@ def step_evaluate(ctx) -> None:
 
     sets = windows(ctx)
     te = sets["test"]
-    dep = deploy_info(ctx)
-    e, tau = dep["selected_electrode"], dep["tau"]
-    rule = gate_rule(dep.get("gate"), te)
+    dep = deployment(ctx)
+    e, tau = dep.selected_electrode, dep.tau
+    rule = gate_rule(dep.gate, te)
     simple_m, complex_m = deployed_models(ctx)
     zs = _predict(simple_m, te.X[:, :, e:e + 1])
     zc = _predict(complex_m, te.X)
@@ -136,18 +124,18 @@ def step_evaluate(ctx) -> None:
     scores = {"simple_only": zs, "complex_only": z_only, "cascade_complex": zc,
               "cascade": np.where(routed[:, None], zc, zs), "feature_baseline": p_feat}
     test = {k: window_metrics(te.y, scores[k], preds[k]) for k in preds}
-    test["cascade"].update(cascade_efficiency(routed, dep["macs_simple"], dep["macs_complex"]))
+    test["cascade"].update(cascade_efficiency(routed, dep.macs_simple, dep.macs_complex))
     ev = {k: event_metrics(te.y, preds[k], te.start_s, te.record_ids) for k in preds}
     test["events"] = ev["cascade"]
     test["events_by_model"] = {k: ev[k] for k in ("simple_only", "complex_only", "cascade_complex",
                                                   "feature_baseline")}
     sweep = []
-    for row in dep["tau_sweep_val"]:  # the same grid on test, for the accuracy-vs-cost curve
+    for row in dep.tau_sweep_val:  # the same grid on test, for the accuracy-vs-cost curve
         p, r = cascade_predict(zs, zc, row["tau"], **rule)
         m = window_metrics(te.y, None, p)
         sweep.append({"tau": row["tau"], "routing_rate": float(r.mean()), "f1": m["f1"],
                       "sensitivity": m["sensitivity"], "specificity": m["specificity"],
-                      "avg_macs_per_window": dep["macs_simple"] + float(r.mean()) * dep["macs_complex"]})
+                      "avg_macs_per_window": dep.macs_simple + float(r.mean()) * dep.macs_complex})
     base = json.loads((ctx.unit_dir / "baselines.json").read_text())
     cand = {n.split("_")[1]: {"f1": b["test_metrics"]["f1"], "auc": b["test_metrics"]["auc"],
                               "macs_per_window": b["macs_per_window"]}
@@ -155,16 +143,13 @@ def step_evaluate(ctx) -> None:
     data = json.loads((ctx.unit_dir / "data.json").read_text())
     metrics = {"dataset": ctx.cfg.data.dataset, "patient": ctx.unit, "split": ctx.cfg.data.split,
                "n_windows": data["n_windows"], "selected_electrode": e, "soz_electrodes": onset_zone(ctx),
-               "simple_model": dep["simple_model"], "tau": tau, "test": test, "tau_sweep": sweep,
-               "candidates": cand, "bn_fold": dep["bn_fold"],
+               "simple_model": dep.simple_model, "tau": tau, "test": test, "tau_sweep": sweep,
+               "candidates": cand, "bn_fold": dep.bn_fold,
                "complex_vs_complex_only": {
                    "max_abs_logit_diff": float(np.max(np.abs(zc - z_only))) if len(zc) else 0.0,
                    "decision_agreement": float(np.mean(zc.argmax(1) == z_only.argmax(1))) if len(zc) else 1.0},
                "gate": rule["rule"],
                "gate_variants": _gate_variants(dep, zs, zc, te)}
-    old = ctx.unit_dir / "metrics.json"
-    if old.exists() and "csim" in json.loads(old.read_text()):
-        metrics["csim"] = json.loads(old.read_text())["csim"]
     from qcascade.timeline import plot_test_timelines
 
     metrics["test_records"] = list(dict.fromkeys(te.record_ids.tolist()))
@@ -174,4 +159,3 @@ def step_evaluate(ctx) -> None:
     plot_confusion_matrix(te.y, pred, ctx.path("confusion.png"), title=f"{ctx.unit}: cascade (test)")
     hist = {f"stage{s}": json.loads((ctx.unit_dir / f"history_stage{s}.json").read_text()) for s in (1, 2, 3)}
     plot_training_curves(hist, ctx.path("training_curves.png"))
-    atomic_write_json(ctx.path("metrics.json"), metrics)

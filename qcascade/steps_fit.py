@@ -11,6 +11,7 @@ import logging
 
 import numpy as np
 
+from qcascade.artifacts import Selection, save_selection, selection
 from qcascade.errors import RunDirError
 from qcascade.io_utils import atomic_save_keras, atomic_save_npy, atomic_save_npz, atomic_write_json
 from qcascade.steps_data import onset_zone, windows
@@ -67,7 +68,8 @@ def model_factory(ctx, name: str):
 
 def get_trainer(ctx, load: str | None):
     """The unit's CascadeTrainer, built in the strategy scope, with weights of stage ``load``."""
-    if "trainer" not in ctx.cache:
+    art = ctx.artifacts
+    if art.trainer is None:
         from qcascade.models.selector import deployed_electrode
         from qcascade.training.loop import set_determinism
         from qcascade.training.stages import CascadeTrainer
@@ -85,16 +87,16 @@ def get_trainer(ctx, load: str | None):
                 selector.inner.electrode_logits.assign(prior.astype(np.float32))
             trainer = CascadeTrainer(selector, make_simple(), make_complex(), mask, ctx.cfg.train, strategy,
                                      electrode_fn=lambda sel, X, m: deployed_electrode(sel.inner, X, m))
-        ctx.cache["trainer"] = trainer
-    trainer = ctx.cache["trainer"]
-    if load is not None and ctx.cache.get("loaded") != load:
+        art.trainer, art.trainer_stage = trainer, None
+    trainer = art.trainer
+    if load is not None and art.trainer_stage != load:
         ckpt = ctx.unit_dir / "checkpoints" / load
         if not (ckpt / "state.json").exists():
             raise RunDirError(f"{ckpt}: missing; rerun with --from-step of the stage that writes it")
         for part in ("selector", "simple", "complex"):
             load_weights(getattr(trainer, part), ckpt / f"{part}.npz")
         trainer.load_state_dict(json.loads((ckpt / "state.json").read_text()))
-        ctx.cache["loaded"] = load
+        art.trainer_stage = load
     return trainer
 
 
@@ -114,7 +116,7 @@ def _train_stage(ctx, stage: int, load: str | None) -> None:
     for part in ("selector", "simple", "complex"):
         save_weights(getattr(trainer, part), ckpt / f"{part}.npz")
     atomic_write_json(ckpt / "state.json", trainer.state_dict())  # written last: marks completeness
-    ctx.cache["loaded"] = f"stage{stage}"
+    ctx.artifacts.trainer_stage = f"stage{stage}"
     atomic_write_json(ctx.path(f"history_stage{stage}.json"), history)
 
 
@@ -199,14 +201,15 @@ def step_select_electrode(ctx) -> None:
     plot_selection_weights(weights, tr.mask, ctx.path("selector_weights.png"),
                            title=f"{ctx.unit}: selected electrode {electrode}" + (f", onset zone {soz}" if soz else ""))
     _, w_batch = trainer.selector(tr.X[:256], training=False)
-    atomic_write_json(ctx.path("selection.json"), {
-        "selected_electrode": electrode, "soz_electrodes": soz, "in_onset_zone": None if soz is None else electrode in soz,
-        "mean_weights": [float(v) for v in weights], "max_mean_weight": float(weights.max()),
-        "entropy_nats": float(selection_entropy(w_batch)), "temperature": float(trainer.temperature.numpy())})
+    save_selection(ctx, Selection(
+        selected_electrode=int(electrode), soz_electrodes=soz, in_onset_zone=None if soz is None else electrode in soz,
+        mean_weights=[float(v) for v in weights], max_mean_weight=float(weights.max()),
+        entropy_nats=float(selection_entropy(w_batch)), temperature=float(trainer.temperature.numpy())))
 
 
 def selected_electrode(ctx) -> int:
-    return int(json.loads((ctx.unit_dir / "selection.json").read_text())["selected_electrode"])
+    """The electrode of the unit's :class:`~qcascade.artifacts.Selection`."""
+    return selection(ctx).selected_electrode
 
 
 # ----------------------------------------------------------------------------- baselines
@@ -236,11 +239,11 @@ def step_baselines(ctx) -> None:
 
 # ----------------------------------------------------------------------------- helpers
 def _strategy(ctx):
-    if "strategy" not in ctx.cache:
+    if ctx.artifacts.strategy is None:
         from qcascade.training.loop import get_strategy
 
-        ctx.cache["strategy"] = get_strategy()
-    return ctx.cache["strategy"]
+        ctx.artifacts.strategy = get_strategy()
+    return ctx.artifacts.strategy
 
 
 def _single_channel_calib(X: np.ndarray, mask: np.ndarray, n: int = 64) -> np.ndarray:

@@ -17,11 +17,12 @@ import shutil
 
 import numpy as np
 
+from qcascade.artifacts import Deployment, deployed_models, deployment
 from qcascade.config import config_hash
 from qcascade.errors import ConfigError, QCascadeError
 from qcascade.io_utils import atomic_write_json, atomic_write_text
 from qcascade.steps_data import windows
-from qcascade.steps_eval import deploy_info, deployed_models, gate_rule
+from qcascade.steps_eval import gate_rule
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,9 @@ SUBMODELS = {  # name -> (hls4ml project name, C++ namespace)
 
 def _model_hash(ctx) -> str:
     h = hashlib.sha256()
-    for f in ("simple.h5", "complex.h5", "deploy.json"):
-        h.update((ctx.unit_dir / "deploy" / f).read_bytes())
+    dep = deployment(ctx)
+    for f in (dep.simple_path, dep.complex_path, Deployment.FILE):
+        h.update((ctx.unit_dir / f).read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -120,15 +122,15 @@ def hls_models(ctx, compile: bool = True) -> dict:
     from qcascade.hls.convert import compile_models, convert_model
     from qcascade.hls.sizing import apply_fifo_depths, describe_graph, fifo_depths
 
-    if "hls" in ctx.cache:
-        return ctx.cache["hls"]
+    if ctx.artifacts.hls is not None:
+        return ctx.artifacts.hls
     from qcascade.hls.convert import read_hls_config_yaml
 
     for name in SUBMODELS:  # hand-edited configs are checked before models and windows are loaded
         if (ctx.unit_dir / "hls" / f"{name}_config.yaml").exists():
             read_hls_config_yaml(ctx.unit_dir / "hls" / f"{name}_config.yaml")
     simple_m, complex_m = deployed_models(ctx)
-    e = deploy_info(ctx)["selected_electrode"]
+    e = deployment(ctx).selected_electrode
     calib = windows(ctx)["train"].X[:256]
     models = {"simple": simple_m, "complex": complex_m}
     cfgs = _hls_configs(ctx, models, {"simple": calib[:, :, e:e + 1], "complex": calib})
@@ -150,7 +152,7 @@ def hls_models(ctx, compile: bool = True) -> dict:
         atomic_write_json(ctx.path("hls", f"{name}_layers.json"), table)
     if compile:
         compile_models(list(out.values()), jobs=build_jobs())
-    ctx.cache["hls"] = out
+    ctx.artifacts.hls = out
     return out
 
 
@@ -180,13 +182,13 @@ def step_csim(ctx) -> None:
 
     models = hls_models(ctx)
     simple_m, complex_m = deployed_models(ctx)
-    dep = deploy_info(ctx)
+    dep = deployment(ctx)
     te = windows(ctx)["test"]
     idx = _csim_windows(te.y, ctx.cfg.hls.csim_windows, ctx.cfg.train.seed)
     top_dir = ctx.unit_dir / "hls" / "cascade_top"
     X = te.X[idx]
     predictions: dict = {}  # QKeras / hls4ml logits do not depend on tau: computed once
-    rule = gate_rule(dep.get("gate"), te)
+    rule = gate_rule(dep.gate, te)
     full = np.load(ctx.unit_dir / "test_logits.npz")  # deployed QKeras models on every test window
 
     def simulate(tau: float, out_json):
@@ -197,40 +199,33 @@ def step_csim(ctx) -> None:
         generate_toplevel(top_dir, simple_prj=ctx.unit_dir / "hls" / "simple", simple_project=SUBMODELS["simple"][0],
                           simple_namespace=SUBMODELS["simple"][1], complex_prj=ctx.unit_dir / "hls" / "complex",
                           complex_project=SUBMODELS["complex"][0], complex_namespace=SUBMODELS["complex"][1],
-                          electrode=dep["selected_electrode"], tau=tau, n_times=ctx.cfg.data.n_times,
+                          electrode=dep.selected_electrode, tau=tau, n_times=ctx.cfg.data.n_times,
                           n_chans=ctx.cfg.data.n_chans, config_hash=config_hash(ctx.cfg),
                           part=hw_settings(ctx, "complex")["part"],
                           clock_period=hw_settings(ctx, "complex")["clock_period"], tb_windows=X[:4],
                           gate_rule=rule["rule"], tb_prev_cls=prev[:4])
         return run_csim(simple_keras=simple_m, complex_keras=complex_m, simple_hls=models["simple"],
-                        complex_hls=models["complex"], electrode=dep["selected_electrode"], tau=tau,
+                        complex_hls=models["complex"], electrode=dep.selected_electrode, tau=tau,
                         X_test=X, toplevel_dir=top_dir, out_json=out_json, jobs=build_jobs(),
                         prediction_cache=predictions, prev_cls=prev)
 
     # The calibrated tau may route (almost) nothing or everything; a probe tau at the median
     # confidence of the C-simulated simple model exercises both paths of the top level. The
     # deployed top level (calibrated tau) is generated last, so it is what stays on disk.
-    z = models["simple"].predict(np.ascontiguousarray(X[:, :, dep["selected_electrode"]:][:, :, :1]))
+    z = models["simple"].predict(np.ascontiguousarray(X[:, :, dep.selected_electrode:][:, :, :1]))
     z = np.asarray(z, np.float64).reshape(len(X), -1)
     probe_tau = float(np.clip(np.round(np.tanh(np.median(np.abs(z[:, 1] - z[:, 0])) / 2), 3), 0.001, 0.999))
     probe = simulate(probe_tau, ctx.path("csim_probe_tau.json"))
-    res = simulate(dep["tau"], ctx.path("csim.json"))
-    res.update(_vitis_tb(top_dir, te, full, dep["tau"], rule, simple_m, dep["selected_electrode"]))
+    res = simulate(dep.tau, ctx.path("csim.json"))
+    res.update(_vitis_tb(top_dir, te, full, dep.tau, rule, simple_m, dep.selected_electrode))
+    # The probe's summary travels in csim.json (its only writer is this step), so the report and
+    # summary read every C-simulation number from one file.
+    res["probe_tau"] = {"tau": probe_tau, "routed_windows": probe["cascade"]["routed_windows"],
+                        **{k: probe["cascade"][k] for k in
+                           ("decision_agreement", "routing_agreement", "gate_agreement_cpp_vs_python")}}
     atomic_write_json(ctx.path("csim.json"), res)
     atomic_write_text(ctx.path("csim.md"), csim_markdown(res) + "\n\n### Probe tau (both paths exercised)\n\n"
                       + csim_markdown(probe))
-    mpath = ctx.unit_dir / "metrics.json"
-    metrics = json.loads(mpath.read_text())
-    metrics["csim"] = {
-        name: {"decision_agreement": res[name]["decision_agreement"],
-               "max_abs_logit_error": res[name]["max_abs_logit_error"]} for name in ("simple", "complex")}
-    metrics["csim"]["cascade"] = {k: res["cascade"][k] for k in
-                                  ("decision_agreement", "routing_agreement", "gate_agreement_cpp_vs_python")}
-    metrics["csim"]["n_windows"] = int(len(idx))
-    metrics["csim"]["probe_tau"] = {"tau": probe_tau, "routed_windows": probe["cascade"]["routed_windows"],
-                                    **{k: probe["cascade"][k] for k in
-                                       ("decision_agreement", "routing_agreement", "gate_agreement_cpp_vs_python")}}
-    atomic_write_json(mpath, metrics)
 
 
 CLOSED_LOOP_MAX_WINDOWS = 600  # C simulation of the complex model: ~0.1 s a window

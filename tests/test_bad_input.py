@@ -400,7 +400,7 @@ def test_hand_edited_hls_config_is_refused_by_convert(tmp_path, capsys, monkeypa
                       "ProjectName: qc_simple\nNamespace: qc_simple_ns\nHLSConfig: {Model: {ReuseFactor: 1}}\n")
     monkeypatch.setattr(pipeline, "_discover", lambda cfg, run_dir: {"ID1": []})
     monkeypatch.setattr(steps_hw, "deployed_models", lambda ctx: (None, None))
-    monkeypatch.setattr(steps_hw, "deploy_info", lambda ctx: {"selected_electrode": 0})
+    monkeypatch.setattr(steps_hw, "deployment", lambda ctx: SimpleNamespace(selected_electrode=0))
     monkeypatch.setattr(steps_hw, "windows", lambda ctx: {"train": SimpleNamespace(X=np.zeros((4, 512, 128)))})
     monkeypatch.setattr(steps_hw, "_model_hash", lambda ctx: "0" * 16)
     (unit / "hls" / "simple").mkdir()

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from qcascade.artifacts import Artifacts
 from qcascade.errors import ConfigError, QCascadeError
 from qcascade.hls import design
 from qcascade.hls.power import parse_power_report
@@ -92,7 +93,7 @@ def _ctx(tmp_path, strict: bool, rf_block1: int):
         return p
 
     cfg = load_config(overrides={"hls": {"strict": strict}})
-    return SimpleNamespace(cfg=cfg, unit_dir=unit, run_dir=tmp_path, unit="ID1", path=path, cache={})
+    return SimpleNamespace(cfg=cfg, unit_dir=unit, run_dir=tmp_path, unit="ID1", path=path, artifacts=Artifacts())
 
 
 def test_a_design_that_does_not_fit_is_loud_and_strict_refuses_it(tmp_path, caplog):

@@ -70,7 +70,7 @@ def test_fold_loop_resumes_inside_the_fold_it_was_in(tmp_path):
     log = json.loads((unit / "fold2" / "steps.json").read_text())
     log["completed"] = log["completed"][:3]
     (unit / "fold2" / "steps.json").write_text(json.dumps(log))
-    stamp = (unit / "fold1" / "metrics.json").stat().st_mtime_ns
+    stamp = (unit / "fold1" / "fold_metrics.json").stat().st_mtime_ns
     steps = json.loads((unit / "steps.json").read_text())
     steps["completed"].remove("step_folds")
     (unit / "steps.json").write_text(json.dumps(steps))
@@ -78,7 +78,7 @@ def test_fold_loop_resumes_inside_the_fold_it_was_in(tmp_path):
     again = _run(["--config", str(cfg), "--out", str(out)])
     assert "step_train_complex ..." in (out / "run.log").read_bytes()[log_size:].decode()
     assert "fold 3/3" in again.stderr
-    assert (unit / "fold1" / "metrics.json").stat().st_mtime_ns == stamp
+    assert (unit / "fold1" / "fold_metrics.json").stat().st_mtime_ns == stamp
     m = json.loads((unit / "metrics.json").read_text())
     assert len(m["folds"]) == 3 and sorted(r for f in m["folds"] for r in f["test_records"]) == \
         ["ID1_Sz1", "ID1_Sz2", "ID1_Sz3"]

@@ -8,6 +8,7 @@ import pytest
 from qcascade.data.swec import Recording
 from qcascade.data.windows import build_windowsets
 from qcascade.errors import DataError
+from qcascade.artifacts import Deployment
 from qcascade.evaluation import event_metrics, sum_events, window_metrics
 from qcascade.folds import carve_validation, fold_plan, pool_folds
 from qcascade.io_utils import atomic_save_npz, atomic_write_json
@@ -104,7 +105,8 @@ def _fake_fold(d, rng, n, rid):
     test["cascade"]["routing_rate"] = float(routed.mean())
     atomic_write_json(d / "fold_metrics.json", {"tau": 0.3, "selected_electrode": 1, "test": test,
                                                 "test_records": [rid], "patient": "P", "candidates": {}})
-    atomic_write_json(d / "deploy" / "deploy.json", {"macs_simple": 100, "macs_complex": 1000})
+    Deployment(selected_electrode=1, simple_model="A", tau=0.3, logit_threshold=0.619, macs_simple=100,
+               macs_complex=1000).save(d)
     return y, pred, feat, ev["cascade"]
 
 

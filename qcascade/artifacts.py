@@ -1,0 +1,231 @@
+"""Typed artifacts the build steps hand each other, and the one way to read or write each.
+
+A step never reaches into another step's dict. What it needs comes through a loader here that
+returns the in-process copy when this process made (or already read) it, and otherwise reads the
+file the writing step left in the unit folder, so a resumed run (a fresh process, ``--from-step``,
+``qcascade convert --run``) sees the same record:
+
+============================  =====================  ======================================
+artifact                      written by             loader
+============================  =====================  ======================================
+:class:`PreparedData`         ``step_prepare_data``  :func:`qcascade.steps_data.prepared_data`
+                                                     (rebuilt from recordings; not stored)
+:class:`Selection`            ``step_select_``       :func:`selection` / :meth:`Selection.save`
+(``selection.json``)          ``electrode``
+:class:`Deployment`           ``step_calibrate``     :func:`deployment` / :func:`save_deployment`
+(``deploy/deploy.json``)
+:class:`DeployedModels`       ``step_calibrate``     :func:`deployed_models`
+(``deploy/*.h5``)
+============================  =====================  ======================================
+
+:class:`Artifacts` is the per-context holder (``ctx.artifacts``) of these records and of the
+process-only objects (trainer, distribution strategy, compiled hls4ml models) that are rebuilt
+from files on a resume.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from qcascade.errors import RunDirError
+from qcascade.io_utils import atomic_write_json
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise RunDirError(f"{path}: missing; rerun with --from-step of the step that writes it") from exc
+    if not isinstance(data, dict):
+        raise RunDirError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _from_json(cls, data: dict, path: Path):
+    """``cls(**data)`` for a record dataclass; a missing required key is named with its file."""
+    kw = {}
+    for f in fields(cls):
+        if f.name in data:
+            kw[f.name] = data[f.name]
+        elif f.default is MISSING and f.default_factory is MISSING:  # no default: the record needs it
+            raise RunDirError(f"{path}: key {f.name!r} missing; rerun with --from-step of the step that writes it")
+    return cls(**kw)
+
+
+# ----------------------------------------------------------------------------- records on disk
+@dataclass
+class Selection:
+    """The hard electrode choice of stage 1 (``selection.json``).
+
+    Attributes:
+        selected_electrode: index (0..n_chans-1) of the deployed electrode.
+        soz_electrodes: onset-zone electrodes when the data are synthetic, else None.
+        in_onset_zone: whether the choice is one of them (None without ground truth).
+        mean_weights: ``(n_chans,)`` mean selector weights on training windows.
+        max_mean_weight, entropy_nats, temperature: selector diagnostics.
+    """
+
+    selected_electrode: int
+    soz_electrodes: list | None = None
+    in_onset_zone: bool | None = None
+    mean_weights: list = field(default_factory=list)
+    max_mean_weight: float | None = None
+    entropy_nats: float | None = None
+    temperature: float | None = None
+
+    FILE = "selection.json"
+
+    @classmethod
+    def load(cls, unit_dir: Path) -> "Selection":
+        path = Path(unit_dir) / cls.FILE
+        sel = _from_json(cls, _read_json(path), path)
+        sel.selected_electrode = int(sel.selected_electrode)
+        return sel
+
+    def save(self, unit_dir: Path) -> Path:
+        return atomic_write_json(Path(unit_dir) / self.FILE, asdict(self))
+
+
+@dataclass
+class Deployment:
+    """What ``step_calibrate`` deploys (``deploy/deploy.json``); the hardware steps build from it.
+
+    Attributes:
+        selected_electrode: the simple path's electrode.
+        simple_model: simple model name (``"A"``, ``"B"`` or ``"C"``).
+        tau: calibrated confidence threshold in (0, 1).
+        gate: gate rule of :mod:`qcascade.gate` (runs from before the rules existed: ``confidence``).
+        logit_threshold: ``2 * atanh(tau)``, the margin the generated C++ compares against.
+        macs_simple, macs_complex: multiply-accumulates per window of each path.
+        bn_fold: max |logit change| of BatchNorm folding per model.
+        complex_only_val: validation metrics of the complex-only baseline (the reference).
+        tau_sweep_val: the validation sweep, one dict per tau of the grid.
+        gate_variants: ``{rule: {"tau": float}}``, every gate rule at its own calibrated tau.
+        simple_path, complex_path: BN-folded QKeras models, relative to the unit folder.
+    """
+
+    selected_electrode: int
+    simple_model: str
+    tau: float
+    logit_threshold: float
+    macs_simple: int
+    macs_complex: int
+    gate: str = "confidence"
+    bn_fold: dict = field(default_factory=dict)
+    complex_only_val: dict = field(default_factory=dict)
+    tau_sweep_val: list = field(default_factory=list)
+    gate_variants: dict = field(default_factory=dict)
+    simple_path: str = "deploy/simple.h5"
+    complex_path: str = "deploy/complex.h5"
+
+    FILE = "deploy/deploy.json"
+
+    @classmethod
+    def load(cls, unit_dir: Path) -> "Deployment":
+        path = Path(unit_dir) / cls.FILE
+        data = _read_json(path)
+        if data.get("gate") is None:
+            data.pop("gate", None)  # written before the gate rules existed: the confidence gate
+        dep = _from_json(cls, data, path)
+        dep.selected_electrode = int(dep.selected_electrode)
+        return dep
+
+    def save(self, unit_dir: Path) -> Path:
+        return atomic_write_json(Path(unit_dir) / self.FILE, asdict(self))
+
+
+# ----------------------------------------------------------------------------- in-process records
+@dataclass
+class PreparedData:
+    """The windows of one unit or fold, as ``step_prepare_data`` builds them (rebuilt on a resume).
+
+    Attributes:
+        sets: ``{"train"|"val"|"test": WindowSet}`` (``X`` ``(n, n_times, n_chans)``, ``y`` ``(n,)``).
+        splits: ``{"train"|"val"|"test": [Recording, ...]}``.
+        normalizer: the per-electrode normaliser fitted on training windows.
+        val_blocks: time blocks carved from training records for validation (two-seizure patients).
+    """
+
+    sets: dict
+    splits: dict
+    normalizer: Any
+    val_blocks: list = field(default_factory=list)
+
+
+@dataclass
+class DeployedModels:
+    """The BN-folded QKeras models of a :class:`Deployment`, loaded from its paths."""
+
+    simple: Any
+    complex: Any
+
+    def __iter__(self):  # ``simple, complex = deployed_models(ctx)``
+        return iter((self.simple, self.complex))
+
+
+@dataclass
+class Artifacts:
+    """Per-context (``ctx.artifacts``) holder of the typed artifacts and process-only objects.
+
+    Attributes:
+        data: :class:`PreparedData` once built.
+        selection, deployment: the on-disk records once written or read.
+        deployed: :class:`DeployedModels` once loaded.
+        trainer: the ``CascadeTrainer``; ``trainer_stage`` names the checkpoint its weights hold.
+        strategy: the ``tf.distribute`` strategy.
+        hls: ``{"simple"|"complex": hls4ml model}`` once converted (and compiled).
+    """
+
+    data: PreparedData | None = None
+    selection: Selection | None = None
+    deployment: Deployment | None = None
+    deployed: DeployedModels | None = None
+    trainer: Any = None
+    trainer_stage: str | None = None
+    strategy: Any = None
+    hls: dict | None = None
+
+    def release_models(self) -> None:
+        """Drop the TensorFlow / hls4ml objects (records and windows stay)."""
+        self.deployed = self.trainer = self.trainer_stage = self.strategy = self.hls = None
+
+
+# ----------------------------------------------------------------------------- loaders
+def selection(ctx) -> Selection:
+    """The unit's (or fold's) :class:`Selection`: in memory, else ``selection.json``."""
+    if ctx.artifacts.selection is None:
+        ctx.artifacts.selection = Selection.load(ctx.unit_dir)
+    return ctx.artifacts.selection
+
+
+def save_selection(ctx, sel: Selection) -> None:
+    sel.save(ctx.unit_dir)
+    ctx.artifacts.selection = sel
+
+
+def deployment(ctx) -> Deployment:
+    """The unit's (or fold's) :class:`Deployment`: in memory, else ``deploy/deploy.json``."""
+    if ctx.artifacts.deployment is None:
+        ctx.artifacts.deployment = Deployment.load(ctx.unit_dir)
+    return ctx.artifacts.deployment
+
+
+def save_deployment(ctx, dep: Deployment) -> None:
+    """Write ``deploy/deploy.json``; models loaded for an earlier deployment are dropped."""
+    dep.save(ctx.unit_dir)
+    ctx.artifacts.deployment = dep
+    ctx.artifacts.deployed = None
+
+
+def deployed_models(ctx) -> DeployedModels:
+    """The deployment's BN-folded QKeras models as saved (and reloaded) from disk."""
+    if ctx.artifacts.deployed is None:
+        from qcascade.models import load_model
+
+        dep = deployment(ctx)
+        ctx.artifacts.deployed = DeployedModels(load_model(ctx.unit_dir / dep.simple_path),
+                                                load_model(ctx.unit_dir / dep.complex_path))
+    return ctx.artifacts.deployed
