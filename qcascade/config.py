@@ -22,7 +22,7 @@ import yaml
 from qcascade.errors import ConfigError
 from qcascade.hls.targets import load_target, resolve_part
 from qcascade.quant import QuantPolicy
-from qcascade.strict_yaml import from_dict, load_yaml, to_dict
+from qcascade.strict_yaml import check_fields, from_dict, load_yaml, to_dict
 from qcascade.config_train import TrainConfig
 
 _PATIENT_ID = re.compile(r"[A-Za-z0-9_\-]{1,64}\Z")
@@ -48,6 +48,7 @@ class SyntheticConfig:
     seed: int = 0
 
     def __post_init__(self):
+        check_fields(self, "data.synthetic")
         if self.n_patients < 1:
             raise ConfigError("data.synthetic.n_patients: must be >= 1")
         if self.n_seizures < 2:
@@ -71,6 +72,7 @@ class BonnConfig:
     segments_per_set: Optional[int] = None
 
     def __post_init__(self):
+        check_fields(self, "data.bonn")
         if not self.sets or not set(self.sets) <= set("ABCDE") or len(set(self.sets)) < len(self.sets):
             raise ConfigError(f"data.bonn.sets: {list(self.sets)} must be distinct letters among A, B, C, D, E")
         if "E" not in self.sets or self.sets == ("E",):
@@ -115,6 +117,7 @@ class DataConfig:
     bonn: BonnConfig = field(default_factory=BonnConfig)
 
     def __post_init__(self):
+        check_fields(self, "data")
         if self.dataset != "synthetic" and not self.data_dir:
             raise ConfigError(f"data.data_dir: required for dataset '{self.dataset}'")
         if self.n_chans is None:
@@ -161,6 +164,7 @@ class ModelConfig:
     selector_init_scale: float = 0.25
 
     def __post_init__(self):
+        check_fields(self, "model")
         if not 0.0 <= self.selector_init_scale <= 10.0:
             raise ConfigError("model.selector_init_scale: must be in [0, 10]")
 
@@ -202,6 +206,7 @@ class HLSConfig:
     strict: bool = False
 
     def __post_init__(self):
+        check_fields(self, "hls")
         if self.part is not None and not _PART.match(self.part):
             raise ConfigError(f"hls.part: {self.part!r} is not an FPGA part name")
         resolve_part(load_target(self.target), self.part)
@@ -232,6 +237,7 @@ class RunConfig:
     hls: HLSConfig = field(default_factory=HLSConfig)
 
     def __post_init__(self):
+        check_fields(self, "")
         if self.data.split == "lopo" and not self.pooled:
             raise ConfigError("data.split: 'lopo' (leave-one-patient-out) needs pooled: true; "
                               "patient-specific cascades are split leave-one-seizure-out")

@@ -12,6 +12,7 @@ import dataclasses
 import inspect
 import re
 import sys
+import typing
 
 from qcascade.config import RunConfig
 from qcascade.io_utils import atomic_write_text
@@ -58,6 +59,14 @@ def _fmt(value) -> str:
     return f"`{text}`"
 
 
+def _type_name(cls, f: dataclasses.Field) -> str:
+    """The annotation as written, with a named ``Literal`` alias (``GateRule``) spelled out."""
+    hint = typing.get_type_hints(cls)[f.name]
+    if typing.get_origin(hint) is typing.Literal and "Literal" not in str(f.type):
+        return f"Literal[{', '.join(map(repr, typing.get_args(hint)))}]"
+    return str(f.type)
+
+
 def _sections(cls, prefix: str, out: list[tuple[str, type, list]]) -> None:
     rows, nested = [], []
     docs = _attribute_docs(cls)
@@ -66,7 +75,7 @@ def _sections(cls, prefix: str, out: list[tuple[str, type, list]]) -> None:
         if dataclasses.is_dataclass(value):
             nested.append((f"{prefix}{f.name}.", type(value)))
             continue
-        rows.append((f.name, str(f.type), _fmt(value), docs.get(f.name, "").replace("|", "\\|")))
+        rows.append((f.name, _type_name(cls, f), _fmt(value), docs.get(f.name, "").replace("|", "\\|")))
     out.append((prefix.rstrip(".") or "(top level)", cls, rows))
     for p, c in nested:
         _sections(c, p, out)

@@ -9,15 +9,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 from qcascade.errors import ConfigError
-from qcascade.gate import DEFAULT_RULE, GATE_RULES
-from qcascade.strict_yaml import from_dict
+from qcascade.gate import DEFAULT_RULE, GateRule
+from qcascade.strict_yaml import check_fields, from_dict
 
 __all__ = ["TrainConfig"]
 
-_CLASS_WEIGHTING = ("balanced", "none")
 MAX_BATCH_SIZE = 4096  # a larger batch is a typo: one 512x128 batch of 4096 windows is already 1 GiB
 
 
@@ -98,30 +97,24 @@ class TrainConfig:
     complex_weight_floor: float = 1.0
     tau: float = 0.5
     gate_sharpness: float = 10.0
-    gate: str = DEFAULT_RULE
+    gate: GateRule = DEFAULT_RULE
     temp_start: float = 1.0
     temp_end: float = 0.05
-    class_weighting: str = "balanced"
+    class_weighting: Literal["balanced", "none"] = "balanced"
     tau_margin: float = 0.01
     tau_margin_windows: int = 1
     tau_routing_tolerance: float = 0.01
-    tau_reference_f1: str = "best"
+    tau_reference_f1: Literal["best", "complex_only"] = "best"
     tau_grid_size: int = 101
     deterministic_ops: bool = False
-    folds: str = "all"
+    folds: Literal["all", "first"] = "all"
 
     def __post_init__(self) -> None:
+        check_fields(self, "train")  # types and Literal choices, as for a YAML file
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            want = {"int": int, "float": (int, float), "str": str, "bool": bool}[f.type]
-            # bool is an int subclass: reject True for an int field and 1 for a bool field.
-            bad_bool = (f.type != "bool") and isinstance(value, bool)
-            if not isinstance(value, want) or bad_bool or (f.type == "bool" and not isinstance(value, bool)):
-                raise ConfigError(f"train.{f.name}: expected {f.type}, got {value!r}")
-            if f.type == "float":
-                if not math.isfinite(value):
-                    raise ConfigError(f"train.{f.name}: must be finite, got {value!r}")
-                object.__setattr__(self, f.name, float(value))
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"train.{f.name}: must be finite, got {value!r}")
         for name in ("epochs_stage1", "epochs_stage2", "epochs_stage3"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name}: must be >= 0, got {getattr(self, name)}")
@@ -143,21 +136,12 @@ class TrainConfig:
         if self.temp_end > self.temp_start:
             raise ConfigError(
                 f"train.temp_end: must be <= temp_start ({self.temp_start}), got {self.temp_end}")
-        if self.class_weighting not in _CLASS_WEIGHTING:
-            raise ConfigError(
-                f"train.class_weighting: must be one of {_CLASS_WEIGHTING}, got {self.class_weighting!r}")
         if not 0.0 <= self.tau_margin < 1.0:
             raise ConfigError(f"train.tau_margin: must be in [0, 1), got {self.tau_margin}")
         if self.tau_margin_windows < 0:
             raise ConfigError(f"train.tau_margin_windows: must be >= 0, got {self.tau_margin_windows}")
         if not 0.0 <= self.tau_routing_tolerance < 1.0:
             raise ConfigError(f"train.tau_routing_tolerance: must be in [0, 1), got {self.tau_routing_tolerance}")
-        if self.tau_reference_f1 not in ("best", "complex_only"):
-            raise ConfigError(f"train.tau_reference_f1: must be 'best' or 'complex_only', got {self.tau_reference_f1!r}")
-        if self.gate not in GATE_RULES:
-            raise ConfigError(f"train.gate: must be one of {GATE_RULES}, got {self.gate!r}")
-        if self.folds not in ("all", "first"):
-            raise ConfigError(f"train.folds: must be 'all' or 'first', got {self.folds!r}")
         if self.tau_grid_size < 2:
             raise ConfigError(f"train.tau_grid_size: must be >= 2, got {self.tau_grid_size}")
 

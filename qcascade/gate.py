@@ -29,15 +29,17 @@ evaluation and the report import them from here. This module depends on numpy on
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Literal, Optional, get_args
 
 import numpy as np
 
-__all__ = ["GATE_RULES", "DEFAULT_RULE", "check_rule", "uses_prev", "logit_threshold", "quantize_threshold", "simple_is_final",
-           "cascade_decide", "cascade_predict"]
+__all__ = ["GATE_RULES", "GateRule", "DEFAULT_RULE", "check_rule", "uses_prev", "logit_threshold", "quantize_threshold",
+           "simple_is_final", "cascade_decide", "cascade_predict"]
 
+#: The type of ``train.gate`` (the strict config loader checks it and lists the choices).
+GateRule = Literal["confidence", "confirm_changes", "confirm_ictal_hold"]
 #: The gate rules, in the order of the C++ macro ``QCASCADE_GATE_RULE`` (0, 1, 2).
-GATE_RULES = ("confidence", "confirm_changes", "confirm_ictal_hold")
+GATE_RULES: tuple[str, ...] = get_args(GateRule)
 #: The rule a run deploys unless ``train.gate`` says otherwise (the config default is this constant).
 DEFAULT_RULE = "confirm_changes"
 

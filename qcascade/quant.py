@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from qcascade.errors import ConfigError
+from qcascade.strict_yaml import check_fields
 
 GROUPS = ("block1", "attention", "dwsep", "classifier", "simple")
 
@@ -69,12 +70,13 @@ class QuantPolicy:
     wide_bits: int = 32
 
     def __post_init__(self) -> None:
+        check_fields(self, "quant")  # types, as for a YAML file
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             if f.name == "headroom":
-                if not isinstance(v, (int, float)) or v < 1.0:
+                if not (math.isfinite(v) and v >= 1.0):
                     raise ConfigError(f"quant.headroom must be a number >= 1, got {v!r}")
-            elif not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            elif v < 0:
                 raise ConfigError(f"quant.{f.name} must be a non-negative int, got {v!r}")
         for g in GROUPS:
             if not 2 <= self.bits(g) <= 32:

@@ -53,6 +53,31 @@ def from_dict(cls: type, data: Any, path: str = "") -> Any:
         raise ConfigError(f"{path or 'config'}: {exc}") from exc
 
 
+def check_fields(obj: Any, path: str) -> None:
+    """Hold a config dataclass built in code to the rules a YAML file is held to.
+
+    Call it first in ``__post_init__``: every field is checked against its annotation exactly as
+    :func:`from_dict` checks YAML values (a ``Literal`` field names the key and lists its allowed
+    values; ``True`` is not an int; lists become tuples and ints become floats where annotated),
+    so no section hand-writes choice or type checks. Nested dataclass fields check themselves.
+
+    Args:
+        obj: a (frozen) dataclass instance; normalised values are set in place.
+        path: its key path (``"train"``, ``"data.bonn"``) for error messages.
+
+    Raises:
+        ConfigError: ``"<path>.<key>: <value> is not one of ..."`` or a wrong type.
+    """
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if not f.init or (dataclasses.is_dataclass(hints[f.name]) and isinstance(value, hints[f.name])):
+            continue
+        new = _convert(hints[f.name], value, _join(path, f.name))
+        if new is not value:
+            object.__setattr__(obj, f.name, new)
+
+
 def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 

@@ -73,3 +73,58 @@ def test_config_is_immutable():
     cfg = RunConfig()
     with pytest.raises(Exception):
         cfg.train.tau = 0.3
+
+
+def _literal_fields():
+    """(section path, key, allowed values) of every Literal-typed field of the config tree."""
+    import dataclasses
+    import typing
+
+    out, todo = [], [("", RunConfig())]
+    while todo:
+        path, obj = todo.pop()
+        hints = typing.get_type_hints(type(obj))
+        for f in dataclasses.fields(obj):
+            value, hint = getattr(obj, f.name), hints[f.name]
+            if dataclasses.is_dataclass(value):
+                todo.append((f"{path}{f.name}.", value))
+                continue
+            args = [a for a in typing.get_args(hint) if a is not type(None)] if typing.get_origin(hint) is typing.Union \
+                else [hint]
+            if len(args) == 1 and typing.get_origin(args[0]) is typing.Literal:
+                out.append((path.rstrip("."), f.name, typing.get_args(args[0])))
+    return sorted(out)
+
+
+def test_every_choice_key_is_a_literal_checked_by_the_loader():
+    found = {f"{s}.{k}" for s, k, _ in _literal_fields()}
+    # The choice keys once checked by hand in __post_init__ are Literal types now.
+    assert {"train.gate", "train.folds", "train.class_weighting", "train.tau_reference_f1", "data.dataset",
+            "data.split", "data.nan_policy", "model.simple_model", "model.selector_init", "hls.strategy"} <= found
+
+
+@pytest.mark.parametrize("section, key, choices", _literal_fields(), ids=lambda v: str(v))
+def test_a_bad_choice_names_the_file_the_key_and_the_allowed_values(tmp_path, section, key, choices):
+    tree: dict = {}
+    node = tree
+    for part in section.split("."):
+        node = node.setdefault(part, {})
+    node[key] = "not-a-choice"
+    path = write(tmp_path, tree)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}: {section}.{key}: 'not-a-choice'"), msg
+    assert all(repr(c) in msg for c in choices), msg
+
+
+def test_sections_built_in_code_are_checked_like_yaml():
+    from qcascade.config import ModelConfig
+    from qcascade.config_train import TrainConfig
+
+    with pytest.raises(ConfigError, match=r"^train\.gate: 'hold' is not one of 'confidence', 'confirm_changes'"):
+        TrainConfig(gate="hold")
+    with pytest.raises(ConfigError, match=r"^model\.simple_model: 'D' is not one of 'A', 'B', 'C'"):
+        ModelConfig(simple_model="D")
+    with pytest.raises(ConfigError, match=r"^model\.train_candidates: expected true/false"):
+        ModelConfig(train_candidates=1)
