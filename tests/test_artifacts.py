@@ -1,4 +1,4 @@
-"""Typed step artifacts (qcascade.artifacts) and one writing step per output file."""
+"""Typed step artifacts (qcascade.artifacts); one writer per file: tests/test_tiny_run.py."""
 
 from __future__ import annotations
 
@@ -7,11 +7,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import yaml
 
-from qcascade import rundir
 from qcascade.artifacts import Artifacts, Deployment, Selection, deployment, save_deployment, selection
-from qcascade.cli import train_entry
 from qcascade.errors import RunDirError
 
 
@@ -66,45 +63,3 @@ def test_loaders_use_the_process_copy_and_read_disk_after_a_resume(tmp_path):
     assert deployment(resumed) == deployment(ctx) and resumed.artifacts.deployment is not None
     Selection(selected_electrode=7, mean_weights=[0.5, 0.5]).save(tmp_path)
     assert selection(resumed).selected_electrode == 7
-
-
-TINY = {"data": {"synthetic": {"n_patients": 1, "n_seizures": 3}}, "model": {"train_candidates": False},
-        "train": {"epochs_stage1": 1, "epochs_stage2": 1, "epochs_stage3": 1, "folds": "first"},
-        "hls": {"enabled": False}}
-
-
-def test_every_output_file_has_exactly_one_writing_step(tmp_path, monkeypatch):
-    """A run's state files (what steps.json lists under ``outputs``) each have one writing step.
-
-    ``steps.json`` keeps only the latest writer of a file, so the writes are recorded as they
-    happen: a second step rewriting a file (as ``step_evaluate``, ``step_folds`` and ``step_csim``
-    once all wrote ``metrics.json``) fails here.
-    """
-    writers: dict[tuple[str, str], set] = {}
-    real = rundir._run_tracked
-
-    def spy(step, ctx, steplog, names, unit_dir):
-        written = real(step, ctx, steplog, names, unit_dir)
-        for rel in written:
-            writers.setdefault((str(unit_dir), rel), set()).add(step.name)
-        return written
-
-    monkeypatch.setattr(rundir, "_run_tracked", spy)
-    cfg = tmp_path / "tiny.yaml"
-    cfg.write_text(yaml.safe_dump(TINY))
-    run = tmp_path / "run"
-    assert train_entry(["--config", str(cfg), "--out", str(run)]) == 0
-    shared = {k: v for k, v in writers.items() if len(v) > 1}
-    assert not shared, shared
-    unit = run / "ID1"
-    outputs = json.loads((unit / "steps.json").read_text())["outputs"]
-    listed: dict[str, list] = {}
-    for step, files in outputs.items():
-        for rel in files:
-            listed.setdefault(rel, []).append(step)
-    assert {rel: s for rel, s in listed.items() if len(s) != 1} == {}
-    assert listed["metrics.json"] == ["step_folds"] and listed["fold_metrics.json"] == ["step_evaluate"]
-    assert listed["deploy/deploy.json"] == ["step_calibrate"] and listed["selection.json"] == ["step_select_electrode"]
-    assert set(listed) == {rel for (d, rel) in writers if d == str(unit)}
-    m = json.loads((unit / "metrics.json").read_text())
-    assert m["tau"] == Deployment.load(unit).tau and "csim" not in m

@@ -1,0 +1,90 @@
+"""One tiny run of train_qkeras.py (hardware steps off), checked two ways.
+
+* Every state file (what ``steps.json`` lists under ``outputs``) has exactly one writing step.
+  ``steps.json`` keeps only the latest writer of a file, so the run records each step's writes
+  as they happen: a second step rewriting a file (as ``step_evaluate``, ``step_folds`` and
+  ``step_csim`` once all wrote ``metrics.json``) fails here.
+* The console is quiet: no TF/CUDA registration errors, no Python or library warnings, one
+  progress bar (the environment's ``TF_CPP_MIN_LOG_LEVEL`` is removed, as for a user).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {"data": {"synthetic": {"n_patients": 1, "n_seizures": 3}}, "model": {"train_candidates": False},
+        "train": {"epochs_stage1": 1, "epochs_stage2": 1, "epochs_stage3": 1, "folds": "first"},
+        "hls": {"enabled": False}}
+# The CLI, with each step's written files recorded (unit folder, file) -> [steps].
+SPY = """
+import json, sys
+from qcascade import rundir
+from qcascade.cli import train_entry
+writers, real = {}, rundir._run_tracked
+def spy(step, ctx, steplog, names, unit_dir):
+    written = real(step, ctx, steplog, names, unit_dir)
+    for rel in written:
+        writers.setdefault(str(unit_dir) + "|" + rel, []).append(step.name)
+    return written
+rundir._run_tracked = spy
+rc = train_entry(sys.argv[2:])
+with open(sys.argv[1], "w") as f:
+    json.dump(writers, f)
+sys.exit(rc)
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("tiny")
+    cfg = tmp / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-c", SPY, str(tmp / "writers.json"), "--config", str(cfg),
+                           "--out", str(tmp / "run")], cwd=tmp, env=env, capture_output=True, text=True,
+                          timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return tmp / "run", json.loads((tmp / "writers.json").read_text()), proc.stderr
+
+
+def test_every_output_file_has_exactly_one_writing_step(tiny_run):
+    from qcascade.artifacts import Deployment
+
+    run, writers, _ = tiny_run
+    shared = {k: v for k, v in writers.items() if len(set(v)) > 1}
+    assert not shared, shared
+    unit = run / "ID1"
+    outputs = json.loads((unit / "steps.json").read_text())["outputs"]
+    listed: dict[str, list] = {}
+    for step, files in outputs.items():
+        for rel in files:
+            listed.setdefault(rel, []).append(step)
+    assert {rel: s for rel, s in listed.items() if len(s) != 1} == {}
+    assert set(listed) == {k.split("|", 1)[1] for k in writers if k.split("|", 1)[0] == str(unit)}
+    assert listed["metrics.json"] == ["step_folds"] and listed["fold_metrics.json"] == ["step_evaluate"]
+    assert listed["deploy/deploy.json"] == ["step_calibrate"] and listed["selection.json"] == ["step_select_electrode"]
+    m = json.loads((unit / "metrics.json").read_text())
+    assert m["tau"] == Deployment.load(unit).tau and "csim" not in m
+
+
+NOISE = re.compile(r"cuda|cudnn|cufft|cublas|tensorrt|unable to register|warning", re.IGNORECASE)
+
+
+def test_console_shows_no_tf_noise_no_warnings_and_one_progress_bar(tiny_run):
+    run, _, stderr = tiny_run
+    lines = [ln.strip() for ln in re.split(r"[\r\n]+", stderr) if ln.strip()]
+    assert [ln for ln in lines if NOISE.search(ln)] == []
+    bars = [ln for ln in lines if re.search(r"\d+%\|", ln)]
+    assert bars and all(ln.startswith(f"{run.name}:") for ln in bars), bars  # the run's bar only
+    assert bars[-1].startswith(f"{run.name}: 100%"), bars[-1]
+    assert not [ln for ln in lines if re.match(r"Epoch \d+/\d+|\d+/\d+ \[[=>.]+\]", ln)]  # no Keras progbars
