@@ -16,6 +16,8 @@ artifact                      written by             loader
 (``deploy/deploy.json``)
 :class:`DeployedModels`       ``step_calibrate``     :func:`deployed_models`
 (``deploy/*.h5``)
+:class:`WindowScores`         ``step_evaluate``      :meth:`WindowScores.load`
+(``test_logits.npz``)
 ============================  =====================  ======================================
 
 :class:`Artifacts` is the per-context holder (``ctx.artifacts``) of these records and of the
@@ -30,8 +32,10 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from qcascade.errors import RunDirError
-from qcascade.io_utils import atomic_write_json
+from qcascade.io_utils import atomic_save_npz, atomic_write_json
 
 
 def _read_json(path: Path) -> dict:
@@ -45,7 +49,8 @@ def _read_json(path: Path) -> dict:
 
 
 def _from_json(cls, data: dict, path: Path):
-    """``cls(**data)`` for a record dataclass; a missing required key is named with its file."""
+    """``cls(**data)`` for a record dataclass (keys it does not know are left out); a missing
+    required key is named with its file."""
     kw = {}
     for f in fields(cls):
         if f.name in data:
@@ -135,6 +140,53 @@ class Deployment:
 
     def save(self, unit_dir: Path) -> Path:
         return atomic_write_json(Path(unit_dir) / self.FILE, asdict(self))
+
+
+@dataclass
+class WindowScores:
+    """The deployed models on every test window of a unit or fold (``test_logits.npz``).
+
+    Written by ``step_evaluate``; read by ``step_folds`` (pooling) and ``step_csim`` (the
+    ``prev_cls`` of each C-simulated window). ``n`` = test windows.
+
+    Attributes:
+        simple, complex, complex_only: ``(n, 2)`` logits of the deployed simple and complex models
+            and of the complex-only baseline.
+        pred: ``(n,)`` the cascade's final class; routed: ``(n,)`` bool, sent to the complex model.
+        y: ``(n,)`` labels; feature: ``(n,)`` ictal probability of the feature baseline.
+        start_s: ``(n,)`` window start in its recording; record_ids: ``(n,)`` str.
+        prev_cls: ``(n,)`` the previous window's final class the gate saw (None: written before
+            the sequential gate rules).
+    """
+
+    simple: Any
+    complex: Any
+    complex_only: Any
+    pred: Any
+    routed: Any
+    y: Any
+    feature: Any
+    start_s: Any
+    record_ids: Any
+    prev_cls: Any = None
+
+    FILE = "test_logits.npz"
+
+    @classmethod
+    def load(cls, unit_dir: Path) -> "WindowScores":
+        path = Path(unit_dir) / cls.FILE
+        if not path.exists():
+            raise RunDirError(f"{path}: missing; rerun with --from-step step_evaluate")
+        with np.load(path) as z:
+            data = {k: z[k] for k in z.files}
+        scores = _from_json(cls, data, path)
+        scores.routed = np.asarray(scores.routed, bool)
+        return scores
+
+    def save(self, unit_dir: Path) -> Path:
+        arrays = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        arrays["record_ids"] = np.asarray(arrays["record_ids"]).astype(str)
+        return atomic_save_npz(Path(unit_dir) / self.FILE, **arrays)
 
 
 # ----------------------------------------------------------------------------- in-process records

@@ -29,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
-from qcascade.artifacts import Artifacts, Deployment
+from qcascade.artifacts import Artifacts, Deployment, WindowScores
 from qcascade.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -222,16 +222,16 @@ def pool_folds(dirs: Sequence[Path]) -> dict:
     from qcascade.evaluation import cascade_efficiency, sum_events, window_metrics
 
     per = [json.loads((d / "fold_metrics.json").read_text()) for d in dirs]
-    logs = [np.load(d / "test_logits.npz") for d in dirs]
-    y = np.concatenate([z["y"] for z in logs])
-    routed = np.concatenate([z["routed"] for z in logs]).astype(bool)
-    simple = np.concatenate([z["simple"] for z in logs])
-    cplx = np.concatenate([z["complex"] for z in logs])
-    scores = {"simple_only": simple, "complex_only": np.concatenate([z["complex_only"] for z in logs]),
+    logs = [WindowScores.load(d) for d in dirs]
+    y = np.concatenate([z.y for z in logs])
+    routed = np.concatenate([z.routed for z in logs])
+    simple = np.concatenate([z.simple for z in logs])
+    cplx = np.concatenate([z.complex for z in logs])
+    scores = {"simple_only": simple, "complex_only": np.concatenate([z.complex_only for z in logs]),
               "cascade_complex": cplx, "cascade": np.where(routed[:, None], cplx, simple),
-              "feature_baseline": np.concatenate([z["feature"] for z in logs])}
+              "feature_baseline": np.concatenate([z.feature for z in logs])}
     preds = {k: v.argmax(1) for k, v in scores.items() if v.ndim == 2}
-    preds["cascade"] = np.concatenate([z["pred"] for z in logs])
+    preds["cascade"] = np.concatenate([z.pred for z in logs])
     preds["feature_baseline"] = (scores["feature_baseline"] >= 0.5).astype(int)
     dep = Deployment.load(Path(dirs[0]))
     test = {k: window_metrics(y, scores[k], preds[k]) for k in MODELS}

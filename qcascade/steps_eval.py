@@ -13,8 +13,8 @@ import logging
 
 import numpy as np
 
-from qcascade.artifacts import Deployment, deployed_models, deployment, save_deployment
-from qcascade.io_utils import atomic_save_keras, atomic_save_npz, atomic_write_json
+from qcascade.artifacts import Deployment, WindowScores, deployed_models, deployment, save_deployment
+from qcascade.io_utils import atomic_save_keras, atomic_write_json
 from qcascade.steps_data import onset_zone, windows
 from qcascade.steps_fit import get_trainer, selected_electrode
 
@@ -114,9 +114,8 @@ def step_evaluate(ctx) -> None:
     pred, routed = dec["pred"], dec["routed"]
     z_only = np.load(ctx.unit_dir / "baselines" / "complex_only_test_logits.npy")
     p_feat = np.load(ctx.unit_dir / "baselines" / "feature_baseline_test_proba.npy")
-    atomic_save_npz(ctx.path("test_logits.npz"), simple=zs, complex=zc, complex_only=z_only, pred=pred, routed=routed,
-                    prev_cls=dec["prev_cls"], y=te.y, feature=p_feat, start_s=te.start_s,
-                    record_ids=te.record_ids.astype(str))
+    WindowScores(simple=zs, complex=zc, complex_only=z_only, pred=pred, routed=routed, prev_cls=dec["prev_cls"],
+                 y=te.y, feature=p_feat, start_s=te.start_s, record_ids=te.record_ids).save(ctx.unit_dir)
     # "cascade_complex": the cascade's own complex model on every window, so a gap to complex-only
     # can be split into what the gate did and how the two complex models differ.
     preds = {"simple_only": zs.argmax(1), "complex_only": z_only.argmax(1), "cascade_complex": zc.argmax(1),

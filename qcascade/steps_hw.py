@@ -17,7 +17,7 @@ import shutil
 
 import numpy as np
 
-from qcascade.artifacts import Deployment, deployed_models, deployment
+from qcascade.artifacts import Deployment, WindowScores, deployed_models, deployment
 from qcascade.config import config_hash
 from qcascade.errors import ConfigError, QCascadeError
 from qcascade.io_utils import atomic_write_json, atomic_write_text
@@ -189,7 +189,8 @@ def step_csim(ctx) -> None:
     X = te.X[idx]
     predictions: dict = {}  # QKeras / hls4ml logits do not depend on tau: computed once
     rule = gate_rule(dep.gate, te)
-    full = np.load(ctx.unit_dir / "test_logits.npz")  # deployed QKeras models on every test window
+    scores = WindowScores.load(ctx.unit_dir)  # deployed QKeras models on every test window
+    full = {"simple": scores.simple, "complex": scores.complex}
 
     def simulate(tau: float, out_json):
         # The prev_cls input of each simulated window: its predecessor's final class in the

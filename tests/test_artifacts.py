@@ -63,3 +63,24 @@ def test_loaders_use_the_process_copy_and_read_disk_after_a_resume(tmp_path):
     assert deployment(resumed) == deployment(ctx) and resumed.artifacts.deployment is not None
     Selection(selected_electrode=7, mean_weights=[0.5, 0.5]).save(tmp_path)
     assert selection(resumed).selected_electrode == 7
+
+
+def test_window_scores_round_trip_and_name_a_missing_array(tmp_path):
+    import numpy as np
+
+    from qcascade.artifacts import WindowScores
+
+    n = 5
+    z = np.arange(2 * n, dtype=np.float32).reshape(n, 2)
+    ws = WindowScores(simple=z, complex=-z, complex_only=z + 1, pred=np.array([0, 1, 1, 0, 1]),
+                      routed=np.array([1, 0, 0, 1, 0], bool), y=np.array([0, 1, 1, 0, 0]), feature=np.linspace(0, 1, n),
+                      start_s=np.arange(n, dtype=float), record_ids=np.array(["a"] * 3 + ["b"] * 2, object))
+    ws.save(tmp_path)
+    back = WindowScores.load(tmp_path)
+    assert back.prev_cls is None and back.routed.dtype == bool  # prev_cls: optional (older runs)
+    for name in ("simple", "complex", "complex_only", "pred", "y", "feature", "start_s"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(ws, name))
+    assert back.record_ids.tolist() == ["a", "a", "a", "b", "b"]
+    np.savez(tmp_path / "test_logits.npz", simple=z)
+    with pytest.raises(RunDirError, match=r"test_logits\.npz: key 'complex' missing"):
+        WindowScores.load(tmp_path)
