@@ -220,7 +220,7 @@ def step_baselines(ctx) -> None:
     sets = windows(ctx)
     tr, va, te = sets["train"], sets["val"], sets["test"]
     names = ["simple_A", "simple_B", "simple_C"] if ctx.cfg.model.train_candidates else [_simple_name(ctx.cfg)]
-    if getattr(ctx, "fold", None) is not None:
+    if getattr(ctx, "fold", None) is not None and ctx.cfg.model.candidate_folds == "deployed":
         names = []  # the candidate study (which simple model to deploy) runs on the deployed fold only
     factories = {n: model_factory(ctx, n) for n in names}
     results = run_baselines(model_factory(ctx, "complex"), factories, selected_electrode(ctx), tr.X, tr.y, te.X, te.y,

@@ -127,3 +127,34 @@ def test_pool_folds_scores_each_window_by_its_fold_and_sums_events(tmp_path):
     for key in ("tau", "selected_electrode", "candidates", "patient"):  # fold 0's keys are kept
         assert key in m
     json.dumps(m)
+
+
+def _candidate_files(d, y, logits, entries):
+    (d / "baselines").mkdir(parents=True, exist_ok=True)
+    atomic_save_npz(d / "test_logits.npz", y=np.asarray(y))
+    for c, z in logits.items():
+        np.save(d / "baselines" / f"{c}_test_logits.npy", np.asarray(z, float))
+    atomic_write_json(d / "baselines.json", entries)
+
+
+def test_pool_candidates_pools_the_folds_that_trained_them_and_chooses_on_validation(tmp_path):
+    from qcascade.folds import pool_candidates
+
+    hit, miss = [[0.0, 1.0], [0.0, 1.0], [1.0, 0.0]], [[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]
+    # A: the exported model's validation F1 counts, not the training history's last epoch.
+    entries = {"simple_A": {"val_metrics": {"f1": 0.9}, "history": {"val_f1": [0.1]}},
+               "simple_B": {"val_metrics": {"f1": 0.5}, "history": {"val_f1": [0.99]}},
+               "simple_C": {"history": {"val_f1": [0.2, 0.7]}}}  # an older run: no val_metrics
+    _candidate_files(tmp_path, [1, 1, 0], {"simple_A": hit, "simple_B": miss, "simple_C": hit}, entries)
+    _candidate_files(tmp_path / "fold1", [1, 1, 0], {"simple_A": miss, "simple_B": hit, "simple_C": hit},
+                     {**entries, "simple_A": {"val_metrics": {"f1": 0.7}}})
+    (tmp_path / "fold2").mkdir()  # a fold without the candidates (candidate_folds: deployed) is left out
+    atomic_save_npz(tmp_path / "fold2" / "test_logits.npz", y=np.array([1, 0]))
+    res = pool_candidates([tmp_path, tmp_path / "fold1", tmp_path / "fold2"])
+    assert res["folds"] == [0, 1]
+    a = res["models"]["A"]
+    assert a["n_windows"] == 6 and a["f1"] == pytest.approx(4 / 7)  # tp 2, fp 1, fn 2, tn 1
+    assert a["val_f1"] == pytest.approx(0.8) and res["models"]["C"]["val_f1"] == pytest.approx(0.7)
+    assert res["models"]["C"]["f1"] == 1.0
+    assert res["chosen_on_val"] == "A"  # C is better on test, but validation decides
+    assert pool_candidates([tmp_path / "fold2"]) == {"folds": [], "models": {}, "chosen_on_val": None}
