@@ -60,7 +60,8 @@ def step_calibrate(ctx) -> None:
     macs_s, macs_c = count_macs(simple_f)["total"], count_macs(complex_f)["total"]
     # "Complex-only" is the honest baseline trained on every window, not the cascade's own
     # complex model: the cascade must stay within the margin of what it replaces.
-    z_base = _predict(load_model(ctx.unit_dir / "baselines" / "complex_only.h5"), va.X)
+    base_m = ctx.cache.get("complex_only") or load_model(ctx.unit_dir / "baselines" / "complex_only.h5")
+    z_base = _predict(base_m, va.X)
     ref_base = window_metrics(va.y, z_base, z_base.argmax(1))
     # Every gate rule is calibrated the same way, so the report can compare them at their own
     # taus; the configured one is deployed.
@@ -81,7 +82,10 @@ def step_calibrate(ctx) -> None:
         "logit_threshold": logit_threshold(tau), "macs_simple": macs_s, "macs_complex": macs_c,
         "bn_fold": fold_err, "complex_only_val": ref_base, "tau_sweep_val": sweep,
         "gate_variants": {rule: {"tau": t_r} for rule, (t_r, _) in calibrated.items()}})
-    ctx.cache.pop("deployed", None)
+    # The models just saved, kept for step_evaluate in this process (a resumed run reloads them
+    # from the files; reloading gives bit-identical logits, measured). Saves two QKeras model
+    # loads and two predict traces per fold.
+    ctx.cache["deployed"] = (simple_f, complex_f)
 
 
 def gate_rule(rule: str | None, ws) -> dict:
@@ -175,3 +179,4 @@ def step_evaluate(ctx) -> None:
     hist = {f"stage{s}": json.loads((ctx.unit_dir / f"history_stage{s}.json").read_text()) for s in (1, 2, 3)}
     plot_training_curves(hist, ctx.path("training_curves.png"))
     atomic_write_json(ctx.path("metrics.json"), metrics)
+    ctx.cache.pop("deployed", None)  # the hardware steps convert the saved files, as `qcascade convert` does

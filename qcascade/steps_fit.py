@@ -231,6 +231,8 @@ def step_baselines(ctx) -> None:
         atomic_save_keras(res.model, ctx.path("baselines", f"{name}.h5"))
         atomic_save_npy(ctx.path("baselines", f"{name}_test_logits.npy"), res.test_logits)
         out[name] = {**res.summary(), "macs_per_window": count_macs(res.model)["total"]}
+    if "complex_only" in results:  # step_calibrate's reference, without reloading the file just saved
+        ctx.cache["complex_only"] = results["complex_only"].model
     atomic_write_json(ctx.path("baselines.json"), out)
 
 

@@ -56,7 +56,7 @@ def _release(cache: dict) -> None:
     """
     import tensorflow as tf
 
-    for key in ("trainer", "loaded", "deployed", "hls", "strategy"):
+    for key in ("trainer", "loaded", "deployed", "hls", "strategy", "complex_only"):
         cache.pop(key, None)
     gc.collect()
     tf.keras.backend.clear_session()
