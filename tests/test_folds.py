@@ -158,3 +158,30 @@ def test_pool_candidates_pools_the_folds_that_trained_them_and_chooses_on_valida
     assert res["models"]["C"]["f1"] == 1.0
     assert res["chosen_on_val"] == "A"  # C is better on test, but validation decides
     assert pool_candidates([tmp_path / "fold2"]) == {"folds": [], "models": {}, "chosen_on_val": None}
+
+
+def test_pooled_candidates_reach_metrics_report_and_summary(tmp_path):
+    from qcascade.report import _summary_row, metrics_markdown
+
+    rng = np.random.default_rng(1)
+    (tmp_path / "fold1" / "deploy").mkdir(parents=True)
+    (tmp_path / "deploy").mkdir()
+    for d, n, rid in ((tmp_path, 200, "r0"), (tmp_path / "fold1", 300, "r1")):
+        y, *_ = _fake_fold(d, rng, n, rid)
+        good = np.c_[1 - y, y].astype(float)
+        (d / "baselines").mkdir(exist_ok=True)
+        for c, z in (("simple_A", good), ("simple_B", 1 - good), ("simple_C", good)):
+            np.save(d / "baselines" / f"{c}_test_logits.npy", z)
+        atomic_write_json(d / "baselines.json", {"simple_A": {"val_metrics": {"f1": 0.6}},
+                                                 "simple_B": {"val_metrics": {"f1": 0.9}},
+                                                 "simple_C": {"val_metrics": {"f1": 0.7}}})
+    m = pool_folds([tmp_path, tmp_path / "fold1"])
+    cp = m["candidates_pooled"]
+    assert cp["folds"] == [0, 1] and cp["chosen_on_val"] == "B" and cp["models"]["B"]["f1"] == 0.0
+    assert cp["models"]["A"]["f1"] == 1.0 and cp["models"]["A"]["n_windows"] == 500
+    m.update(simple_model="A", gate="confidence", test_records=["r0"], dataset="synthetic", split="loso",
+             n_windows={"train": 1, "val": 1, "test": 200})
+    row = _summary_row("P", m)
+    assert row["candidate_chosen_on_val"] == "B" and row["candidate_chosen_f1"] == 0.0
+    text = metrics_markdown(m, tmp_path)
+    assert "Simple candidates alone, pooled over fold(s) 0, 1" in text and "Chosen on validation: **B**" in text
