@@ -229,6 +229,8 @@ class Artifacts:
         trainer: the ``CascadeTrainer``; ``trainer_stage`` names the checkpoint its weights hold.
         strategy: the ``tf.distribute`` strategy.
         hls: ``{"simple"|"complex": hls4ml model}`` once converted (and compiled).
+        complex_only: the complex-only baseline model step_baselines just trained (this process
+            only; step_calibrate otherwise loads ``baselines/complex_only.h5``).
     """
 
     data: PreparedData | None = None
@@ -239,10 +241,12 @@ class Artifacts:
     trainer_stage: str | None = None
     strategy: Any = None
     hls: dict | None = None
+    complex_only: Any = None
 
     def release_models(self) -> None:
         """Drop the TensorFlow / hls4ml objects (records and windows stay)."""
         self.deployed = self.trainer = self.trainer_stage = self.strategy = self.hls = None
+        self.complex_only = None
 
 
 # ----------------------------------------------------------------------------- loaders

@@ -154,12 +154,16 @@ class ModelConfig:
     Attributes:
         simple_model: the deployed simple candidate: ``A`` 1D CNN, ``B`` band energies, ``C`` statistics.
         train_candidates: also train all three candidates alone as baselines.
+        candidate_folds: where the candidates are trained alone: ``deployed`` (fold 0 only, the
+            fold whose models are deployed) or ``all`` (every fold, so their test windows pool
+            like the other models' and the choice rests on every fold's validation).
         selector_init: ``separability`` or ``uniform`` start of the electrode logits.
         selector_init_scale: scale of the separability warm start.
     """
 
     simple_model: Literal["A", "B", "C"] = "A"
     train_candidates: bool = True
+    candidate_folds: Literal["deployed", "all"] = "deployed"
     selector_init: Literal["separability", "uniform"] = "separability"
     selector_init_scale: float = 0.25
 

@@ -248,4 +248,50 @@ def pool_folds(dirs: Sequence[Path]) -> dict:
                      "timelines": m.get("timelines", []), "test": m["test"]} for k, (d, m) in enumerate(zip(dirs, per))]
     out["fold_stats"] = {name: _mean_sd([m["test"].get(a, {}).get(b) for m in per])
                          for name, (a, b) in FOLD_STATS.items()}
+    cand = pool_candidates(dirs)
+    if cand["models"]:
+        out["candidates_pooled"] = cand
     return out
+
+
+CANDIDATES = ("simple_A", "simple_B", "simple_C")
+
+
+def candidate_val_f1(entry: dict):
+    """Validation F1 of one ``baselines.json`` entry: of the exported model when recorded, else the
+    training history's last epoch (runs from before ``val_metrics`` existed); None without either."""
+    if entry.get("val_metrics"):
+        return entry["val_metrics"]["f1"]
+    hist = entry.get("history", {}).get("val_f1") or []
+    return float(hist[-1]) if hist else None
+
+
+def pool_candidates(dirs: Sequence[Path]) -> dict:
+    """The simple candidates trained alone, pooled over the folds that trained all of them.
+
+    ``model.candidate_folds: all`` trains them in every fold, ``deployed`` in fold 0 only. The
+    candidate to deploy is chosen on validation (mean over those folds of each exported model's
+    validation F1), never on test.
+
+    Returns:
+        ``{"folds": [fold index, ...], "models": {"A": {window metrics..., "val_f1"}, ...},
+        "chosen_on_val": "A" | None}``; ``models`` is empty when no fold trained them.
+    """
+    from qcascade.evaluation import window_metrics
+
+    dirs = [Path(d) for d in dirs]
+    have = [k for k, d in enumerate(dirs) if all((d / "baselines" / f"{c}_test_logits.npy").exists()
+                                                  for c in CANDIDATES)]
+    models = {}
+    for c in CANDIDATES:
+        if not have:
+            break
+        y = np.concatenate([np.load(dirs[k] / "test_logits.npz")["y"] for k in have])
+        z = np.concatenate([np.load(dirs[k] / "baselines" / f"{c}_test_logits.npy") for k in have])
+        vals = [candidate_val_f1(json.loads((dirs[k] / "baselines.json").read_text()).get(c, {})) for k in have]
+        m = window_metrics(y, z, z.argmax(1))
+        m["n_windows"] = int(len(y))
+        m["val_f1"] = float(np.mean(vals)) if all(v is not None for v in vals) else None
+        models[c.split("_")[1]] = m
+    scored = {k: v["val_f1"] for k, v in models.items() if v["val_f1"] is not None}
+    return {"folds": have, "models": models, "chosen_on_val": max(scored, key=scored.get) if scored else None}

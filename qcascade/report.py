@@ -91,6 +91,12 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
         out += ["### Simple candidates alone (on the selected electrode" + (", deployed fold" if pooled else "") + ")",
                 _table(["candidate", "F1", "AUC", "MACs/window"],
                        [[k, v["f1"], v["auc"], v["macs_per_window"]] for k, v in sorted(cand.items())]), ""]
+    cp = m.get("candidates_pooled")
+    if cp and cp.get("models"):
+        out += [f"### Simple candidates alone, pooled over fold(s) {', '.join(map(str, cp['folds']))}",
+                _table(["candidate", "validation F1 (mean over folds)", "test F1", "test AUC", "test windows"],
+                       [[k, v["val_f1"], v["f1"], v["auc"], v["n_windows"]] for k, v in sorted(cp["models"].items())]),
+                f"Chosen on validation: **{cp['chosen_on_val']}**." if cp.get("chosen_on_val") else "", ""]
     out += ["### Plots", _image(unit_dir, "tau_sweep.png", "tau sweep: F1 vs average cost"),
             _image(unit_dir, "training_curves.png", "training curves per stage"),
             _image(unit_dir, "selector_weights.png", "selector weights"),
@@ -242,6 +248,10 @@ def _summary_row(unit: str, m: dict, csim: dict | None = None) -> dict:
         for key in ("cascade_f1", "complex_only_f1", "feature_baseline_f1", "fa_per_hour"):
             st = m.get("fold_stats", {}).get(key) or {}
             row[f"{key}_fold_mean"], row[f"{key}_fold_sd"] = st.get("mean"), st.get("sd")
+    cp = m.get("candidates_pooled") or {}
+    if cp.get("chosen_on_val"):  # the simple candidate validation picks, and its pooled test F1
+        row["candidate_chosen_on_val"] = cp["chosen_on_val"]
+        row["candidate_chosen_f1"] = cp["models"][cp["chosen_on_val"]]["f1"]
     for name, v in m.get("gate_variants", {}).items():
         row[f"f1_gate_{name}"] = v["f1"]
         row[f"routing_gate_{name}"] = v["routing_rate"]

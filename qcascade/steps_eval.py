@@ -13,7 +13,8 @@ import logging
 
 import numpy as np
 
-from qcascade.artifacts import Deployment, WindowScores, deployed_models, deployment, save_deployment
+from qcascade.artifacts import (Deployment, DeployedModels, WindowScores, deployed_models, deployment,
+                                save_deployment)
 from qcascade.io_utils import atomic_save_keras, atomic_write_json
 from qcascade.steps_data import onset_zone, windows
 from qcascade.steps_fit import get_trainer, selected_electrode
@@ -49,7 +50,8 @@ def step_calibrate(ctx) -> None:
     macs_s, macs_c = count_macs(simple_f)["total"], count_macs(complex_f)["total"]
     # "Complex-only" is the honest baseline trained on every window, not the cascade's own
     # complex model: the cascade must stay within the margin of what it replaces.
-    z_base = _predict(load_model(ctx.unit_dir / "baselines" / "complex_only.h5"), va.X)
+    base_m = ctx.artifacts.complex_only or load_model(ctx.unit_dir / "baselines" / "complex_only.h5")
+    z_base = _predict(base_m, va.X)
     ref_base = window_metrics(va.y, z_base, z_base.argmax(1))
     # Every gate rule is calibrated the same way, so the report can compare them at their own
     # taus; the configured one is deployed.
@@ -70,6 +72,10 @@ def step_calibrate(ctx) -> None:
     atomic_save_keras(simple_f, ctx.path(dep.simple_path))
     atomic_save_keras(complex_f, ctx.path(dep.complex_path))
     save_deployment(ctx, dep)
+    # The models just saved, kept for step_evaluate in this process (a resumed run reloads them
+    # from the files; reloading gives bit-identical logits, measured). Saves two QKeras model
+    # loads and two predict traces per fold.
+    ctx.artifacts.deployed = DeployedModels(simple_f, complex_f)
 
 
 def gate_rule(rule: str | None, ws) -> dict:
@@ -158,3 +164,4 @@ def step_evaluate(ctx) -> None:
     plot_confusion_matrix(te.y, pred, ctx.path("confusion.png"), title=f"{ctx.unit}: cascade (test)")
     hist = {f"stage{s}": json.loads((ctx.unit_dir / f"history_stage{s}.json").read_text()) for s in (1, 2, 3)}
     plot_training_curves(hist, ctx.path("training_curves.png"))
+    ctx.artifacts.deployed = None  # the hardware steps convert the saved files, as `qcascade convert` does

@@ -223,7 +223,7 @@ def step_baselines(ctx) -> None:
     sets = windows(ctx)
     tr, va, te = sets["train"], sets["val"], sets["test"]
     names = ["simple_A", "simple_B", "simple_C"] if ctx.cfg.model.train_candidates else [_simple_name(ctx.cfg)]
-    if getattr(ctx, "fold", None) is not None:
+    if getattr(ctx, "fold", None) is not None and ctx.cfg.model.candidate_folds == "deployed":
         names = []  # the candidate study (which simple model to deploy) runs on the deployed fold only
     factories = {n: model_factory(ctx, n) for n in names}
     results = run_baselines(model_factory(ctx, "complex"), factories, selected_electrode(ctx), tr.X, tr.y, te.X, te.y,
@@ -234,6 +234,8 @@ def step_baselines(ctx) -> None:
         atomic_save_keras(res.model, ctx.path("baselines", f"{name}.h5"))
         atomic_save_npy(ctx.path("baselines", f"{name}_test_logits.npy"), res.test_logits)
         out[name] = {**res.summary(), "macs_per_window": count_macs(res.model)["total"]}
+    if "complex_only" in results:  # step_calibrate's reference, without reloading the file just saved
+        ctx.artifacts.complex_only = results["complex_only"].model
     atomic_write_json(ctx.path("baselines.json"), out)
 
 

@@ -129,3 +129,61 @@ def test_pool_folds_scores_each_window_by_its_fold_and_sums_events(tmp_path):
     for key in ("tau", "selected_electrode", "candidates", "patient"):  # fold 0's keys are kept
         assert key in m
     json.dumps(m)
+
+
+def _candidate_files(d, y, logits, entries):
+    (d / "baselines").mkdir(parents=True, exist_ok=True)
+    atomic_save_npz(d / "test_logits.npz", y=np.asarray(y))
+    for c, z in logits.items():
+        np.save(d / "baselines" / f"{c}_test_logits.npy", np.asarray(z, float))
+    atomic_write_json(d / "baselines.json", entries)
+
+
+def test_pool_candidates_pools_the_folds_that_trained_them_and_chooses_on_validation(tmp_path):
+    from qcascade.folds import pool_candidates
+
+    hit, miss = [[0.0, 1.0], [0.0, 1.0], [1.0, 0.0]], [[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]
+    # A: the exported model's validation F1 counts, not the training history's last epoch.
+    entries = {"simple_A": {"val_metrics": {"f1": 0.9}, "history": {"val_f1": [0.1]}},
+               "simple_B": {"val_metrics": {"f1": 0.5}, "history": {"val_f1": [0.99]}},
+               "simple_C": {"history": {"val_f1": [0.2, 0.7]}}}  # an older run: no val_metrics
+    _candidate_files(tmp_path, [1, 1, 0], {"simple_A": hit, "simple_B": miss, "simple_C": hit}, entries)
+    _candidate_files(tmp_path / "fold1", [1, 1, 0], {"simple_A": miss, "simple_B": hit, "simple_C": hit},
+                     {**entries, "simple_A": {"val_metrics": {"f1": 0.7}}})
+    (tmp_path / "fold2").mkdir()  # a fold without the candidates (candidate_folds: deployed) is left out
+    atomic_save_npz(tmp_path / "fold2" / "test_logits.npz", y=np.array([1, 0]))
+    res = pool_candidates([tmp_path, tmp_path / "fold1", tmp_path / "fold2"])
+    assert res["folds"] == [0, 1]
+    a = res["models"]["A"]
+    assert a["n_windows"] == 6 and a["f1"] == pytest.approx(4 / 7)  # tp 2, fp 1, fn 2, tn 1
+    assert a["val_f1"] == pytest.approx(0.8) and res["models"]["C"]["val_f1"] == pytest.approx(0.7)
+    assert res["models"]["C"]["f1"] == 1.0
+    assert res["chosen_on_val"] == "A"  # C is better on test, but validation decides
+    assert pool_candidates([tmp_path / "fold2"]) == {"folds": [], "models": {}, "chosen_on_val": None}
+
+
+def test_pooled_candidates_reach_metrics_report_and_summary(tmp_path):
+    from qcascade.report import _summary_row, metrics_markdown
+
+    rng = np.random.default_rng(1)
+    (tmp_path / "fold1" / "deploy").mkdir(parents=True)
+    (tmp_path / "deploy").mkdir()
+    for d, n, rid in ((tmp_path, 200, "r0"), (tmp_path / "fold1", 300, "r1")):
+        y, *_ = _fake_fold(d, rng, n, rid)
+        good = np.c_[1 - y, y].astype(float)
+        (d / "baselines").mkdir(exist_ok=True)
+        for c, z in (("simple_A", good), ("simple_B", 1 - good), ("simple_C", good)):
+            np.save(d / "baselines" / f"{c}_test_logits.npy", z)
+        atomic_write_json(d / "baselines.json", {"simple_A": {"val_metrics": {"f1": 0.6}},
+                                                 "simple_B": {"val_metrics": {"f1": 0.9}},
+                                                 "simple_C": {"val_metrics": {"f1": 0.7}}})
+    m = pool_folds([tmp_path, tmp_path / "fold1"])
+    cp = m["candidates_pooled"]
+    assert cp["folds"] == [0, 1] and cp["chosen_on_val"] == "B" and cp["models"]["B"]["f1"] == 0.0
+    assert cp["models"]["A"]["f1"] == 1.0 and cp["models"]["A"]["n_windows"] == 500
+    m.update(simple_model="A", gate="confidence", test_records=["r0"], dataset="synthetic", split="loso",
+             n_windows={"train": 1, "val": 1, "test": 200})
+    row = _summary_row("P", m)
+    assert row["candidate_chosen_on_val"] == "B" and row["candidate_chosen_f1"] == 0.0
+    text = metrics_markdown(m, tmp_path)
+    assert "Simple candidates alone, pooled over fold(s) 0, 1" in text and "Chosen on validation: **B**" in text

@@ -205,6 +205,7 @@ def test_baselines_budget_and_test_metrics():
     assert res["simple_A"].electrode == INFORMATIVE and res["simple_A"].test_logits.shape == (64, 2)
     for r in res.values():
         assert set(r.test_metrics) == {"accuracy", "sensitivity", "specificity", "f1", "auc"}
+        assert r.val_metrics == r.test_metrics  # validation = test windows here: the exported model on both
         json.dumps(r.summary())
 
 

@@ -10,10 +10,11 @@ Two F1s are given so the comparison with SOURCES.txt's 0.954 is like for like: t
 Every model's pooled predictions come from the run's own files: ``test_logits.npz`` (deployed
 simple, cascade, complex-only, feature baseline) and ``baselines/simple_<X>_test_logits.npy`` (the
 three simple candidates) of every fold folder that has them: the candidate study (which simple model
-to deploy) runs on the deployed fold 0 only (``step_baselines``), so the candidates are pooled over
-the folds holding their logits (``candidate_folds``), while the deployed simple path
-(``simple_only``) is pooled over all folds. The best simple candidate is chosen on **validation**
-(mean over those folds of its last-epoch validation F1), never on the test folds.
+to deploy) runs on every fold with ``model.candidate_folds: all`` (configs/bonn.yaml), on the
+deployed fold 0 only otherwise, so the candidates are pooled over the folds holding their logits
+(``candidate_folds``), while the deployed simple path (``simple_only``) is pooled over all folds.
+The best simple candidate is chosen on **validation** (mean over those folds of the exported
+model's validation F1), never on the test folds.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from qcascade.folds import candidate_val_f1
 
 CANDIDATES = ("simple_A", "simple_B", "simple_C")
 MODELS = ("cascade", "simple_only", "complex_only", "cascade_complex", "feature_baseline") + CANDIDATES
@@ -71,9 +74,9 @@ def pooled_window_metrics(unit_dir: Path) -> dict:
             f = d / "baselines" / f"{c}_test_logits.npy"
             if k in cand_folds:
                 logits[c] = np.load(f)
-                hist = base.get(c, {}).get("history", {}).get("val_f1") or []
-                if hist:
-                    val_f1[c].append(float(hist[-1]))
+                v = candidate_val_f1(base.get(c, {}))
+                if v is not None:
+                    val_f1[c].append(v)
         for m, v in logits.items():
             scores[m].append(v[:, 1] - v[:, 0])  # logit margin: monotone in P(ictal), so AUC is unchanged
             preds[m].append(z["pred"] if m == "cascade" else v.argmax(1))
@@ -104,6 +107,12 @@ def write_bonn_comparison(unit_dir: Path, data_dir, sets: Sequence[str], n_folds
     return out
 
 
+def _folds_text(cf: list, n: int) -> str:
+    if len(cf) == n:
+        return f"every fold ({n}), pooled like the other models"
+    return f"fold(s) {', '.join(map(str, cf)) or 'none'} only (the candidate study ran on the deployed fold)"
+
+
 def _f(v) -> str:
     return "n/a" if v is None else f"{v:.3f}"
 
@@ -122,14 +131,14 @@ def bonn_markdown(res: dict) -> str:
     lines = [f"Window metrics pooled over {res['n_folds']} folds ({res['n_windows']} test windows, each scored by "
              "the fold that held its segment out). Window metrics are primary on Bonn: every segment is wholly "
              "ictal or wholly seizure-free, so event scoring is one event per ictal segment. The simple "
-             f"candidates A/B/C are trained alone on fold(s) {', '.join(map(str, cf)) or 'none'} only (the "
-             "candidate study runs on the deployed fold); the deployed simple path is pooled over all folds.", "",
+             f"candidates A/B/C are trained alone on {_folds_text(cf, res['n_folds'])}; the deployed simple path is "
+             "pooled over all folds.", "",
              "| model | test windows | accuracy | F1 (ictal class) | F1 (class-weighted, as SOURCES.txt) | AUC |",
              "|---|---|---|---|---|---|"]
     lines += [f"| {n} | {r.get('n_windows', '')} | {_f(r['accuracy'])} | {_f(r['f1'])} | {_f(r['f1_weighted'])} "
               f"| {_f(r['auc'])} |" for n, r in rows]
     best = res.get("best_candidate_on_val")
-    lines += ["", "Simple candidates' validation F1 (mean over folds, last epoch): "
+    lines += ["", "Simple candidates' validation F1 (mean over folds, each exported model): "
               + ", ".join(f"{c} {_f(v)}" for c, v in res.get("candidate_val_f1", {}).items())
               + (f"; best on validation: **{best}**." if best else ".")]
     cas = res["models"].get("cascade")

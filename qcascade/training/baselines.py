@@ -50,6 +50,8 @@ class BaselineResult:
         test_logits: ``(n_test, 2)`` logits on the test windows.
         test_metrics: :func:`~qcascade.evaluation.window_metrics` on the test windows.
         electrode: input electrode (simple-alone), None for complex-only.
+        val_metrics: :func:`~qcascade.evaluation.window_metrics` of the returned (exported) model
+            on the validation windows, None without them: what a choice between models may use.
     """
 
     name: str
@@ -58,11 +60,12 @@ class BaselineResult:
     test_logits: np.ndarray
     test_metrics: dict
     electrode: Optional[int] = None
+    val_metrics: Optional[dict] = None
 
     def summary(self) -> dict[str, Any]:
         """JSON-serialisable summary (no model, no logits)."""
         return {"name": self.name, "electrode": self.electrode, "test_metrics": self.test_metrics,
-                "history": self.history}
+                "val_metrics": self.val_metrics, "history": self.history}
 
 
 def _build(factory: ModelFactory, strategy: tf.distribute.Strategy, cfg: TrainConfig) -> tf.keras.Model:
@@ -79,8 +82,10 @@ def _refresh_bn(model: tf.keras.Model, X: np.ndarray) -> None:
     refresh_batchnorm(model, bn_sample(X))
 
 
-def _evaluate(model: tf.keras.Model, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, dict]:
-    fn = make_predict_fn(lambda x: model(x, training=False), X.shape[1:])
+def _evaluate(model: tf.keras.Model, X: np.ndarray, y: np.ndarray, fn=None) -> tuple[np.ndarray, dict]:
+    """Logits ``(n, 2)`` and window metrics of ``model`` on ``X``; ``fn`` = a reusable predict
+    function of that model (one trace for test and validation)."""
+    fn = fn or make_predict_fn(lambda x: model(x, training=False), X.shape[1:])
     logits = predict_in_batches(fn, X)
     return logits, window_metrics(y, logits, logits.argmax(1))
 
@@ -101,8 +106,12 @@ def _train_and_test(name: str, factory: ModelFactory, X_train: np.ndarray, y_tra
     _refresh_bn(model, X_train)
     if export is not None:
         model = export(model)
-    logits, metrics = _evaluate(model, X_test, y_test)
-    return BaselineResult(name, model, hist, logits, metrics, electrode=electrode)
+    fn = make_predict_fn(lambda x: model(x, training=False), X_test.shape[1:])
+    logits, metrics = _evaluate(model, X_test, y_test, fn)
+    # The training history's validation F1 is taken before the BN refresh and export; the choice
+    # between candidates uses the model as it would be deployed.
+    val = None if X_val is None or not len(X_val) else _evaluate(model, X_val, y_val, fn)[1]
+    return BaselineResult(name, model, hist, logits, metrics, electrode=electrode, val_metrics=val)
 
 
 def train_complex_only(complex_factory: ModelFactory, X_train: np.ndarray, y_train: np.ndarray,
