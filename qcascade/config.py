@@ -149,20 +149,29 @@ class ModelConfig:
     then learned as usual. ``"uniform"`` starts every electrode at 0.
 
     Attributes:
-        simple_model: the deployed simple candidate: ``A`` 1D CNN, ``B`` band energies, ``C`` statistics.
-        train_candidates: also train all three candidates alone as baselines.
+        simple_model: the deployed simple candidate: ``A`` 1D CNN, ``B`` band energies, ``C`` statistics;
+            ``auto``: the cheapest candidate (MACs) whose validation F1, trained alone on the selected
+            electrode, is within ``simple_auto_margin`` of the best candidate's is deployed
+            (``qcascade.steps_choose``); the cascade's stages then train with ``A``.
+        train_candidates: also train all three candidates alone as baselines (required by ``auto``).
+        simple_auto_margin: the validation-F1 margin of ``simple_model: auto``.
         selector_init: ``separability`` or ``uniform`` start of the electrode logits.
         selector_init_scale: scale of the separability warm start.
     """
 
-    simple_model: Literal["A", "B", "C"] = "A"
+    simple_model: Literal["A", "B", "C", "auto"] = "A"
     train_candidates: bool = True
+    simple_auto_margin: float = 0.02
     selector_init: Literal["separability", "uniform"] = "separability"
     selector_init_scale: float = 0.25
 
     def __post_init__(self):
         if not 0.0 <= self.selector_init_scale <= 10.0:
             raise ConfigError("model.selector_init_scale: must be in [0, 10]")
+        if not 0.0 <= self.simple_auto_margin < 1.0:
+            raise ConfigError("model.simple_auto_margin: must be in [0, 1)")
+        if self.simple_model == "auto" and not self.train_candidates:
+            raise ConfigError("model.simple_model: auto needs model.train_candidates: true (it chooses among them)")
 
 
 @dataclass(frozen=True)
