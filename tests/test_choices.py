@@ -157,3 +157,46 @@ def test_simple_auto_picks_the_cheapest_within_the_margin():
     assert pick_cheapest_within(rows, 0.0)[0] == "A"
     rows["C"]["val_f1"] = 0.5
     assert pick_cheapest_within(rows, 0.05)[0] == "B"
+
+
+# ----------------------------------------------------------------------------- report
+def _metrics():
+    w = {"accuracy": 0.9, "sensitivity": 0.8, "specificity": 0.95, "f1": 0.85, "auc": 0.97}
+    cascade = {**w, "routing_rate": 0.08, "avg_macs_per_window": 1000.0, "macs_ratio_vs_complex": 12.5,
+               "events_missed_but_complex_detected": 1}
+    ev = {"sensitivity": 0.5, "fa_per_hour": 0.0, "fa_per_24h": 0.0, "mean_delay_s": 3.0, "n_events": 2,
+          "n_detected": 1, "n_false_alarms": 0, "hours": 0.2}
+    hidden = {"n_events": 2, "n_reference_detected": 2, "n_missed_but_reference_detected": 1,
+              "missed": [{"record": "ID4_Sz2", "onset_s": 180.0, "offset_s": 230.0}]}
+    fit = {"train": {"simple": 0.99, "complex_only": 1.0, "cascade_complex": 1.0, "cascade": 0.98},
+           "val": {"simple": 0.7, "complex_only": 0.4, "cascade_complex": 0.45, "cascade": 0.72}}
+    fit["gap"] = {k: fit["train"][k] - fit["val"][k] for k in fit["train"]}
+    choices = {"simple_model": {"mode": "auto", "chosen": "C", "auto_choice": "C", "margin": 0.02,
+                                "criterion": "cheapest within the margin",
+                                "candidates": {"A": {"val_f1": 0.8, "val_auc": 0.9, "macs_per_window": 60000},
+                                               "C": {"val_f1": 0.79, "val_auc": 0.88, "macs_per_window": 3000}},
+                                "analysis": {"recommended": "B", "reason": "B is better"}, "agrees_with_analysis": False},
+               "gate": {"mode": "auto", "chosen": "confirm_changes+probe10", "criterion": "fewest hidden",
+                        "auto_reason": "confirm_changes+probe10: ...", "margin": 0.03,
+                        "candidates": {"confirm_changes+probe10": {"tau": 0.5, "f1": 0.8, "sensitivity": 0.9,
+                                                                   "routing_rate": 0.1, "hidden_val": 0}}}}
+    return {"dataset": "swec-short", "split": "loso", "n_windows": {"train": 10, "val": 5, "test": 5},
+            "selected_electrode": 3, "soz_electrodes": [3, 4], "simple_model": "C", "tau": 0.5,
+            "gate": "confirm_changes", "probe_every": 10, "choices": choices, "fit_gap": fit,
+            "test": {"simple_only": w, "complex_only": w, "cascade": cascade, "events": ev,
+                     "hidden_seizures": {"vs_complex_only": hidden, "vs_cascade_complex": hidden}}}
+
+
+def test_report_has_the_choice_hidden_seizure_and_fit_gap_tables(tmp_path):
+    from qcascade.report import _summary_row, metrics_markdown
+
+    md = metrics_markdown(_metrics(), tmp_path)
+    assert "### Simple model chosen on validation" in md and "**DISAGREES**" in md and "recommends **B**" in md
+    assert "### Gate chosen on validation" in md and "| confirm_changes+probe10 | 0.500 | 0.800 |" in md
+    assert "### Hidden seizures (test)" in md and "ID4_Sz2 180-230 s" in md
+    assert "### Train vs validation F1 (the overfitting gap)" in md
+    assert "| 0 | complex_only | 1.000 | 0.400 | 0.600 |" in md
+    row = _summary_row("ID4", _metrics())
+    assert row["events_missed_but_complex_detected"] == 1 and row["probe_every"] == 10
+    assert row["train_f1_complex_only"] == 1.0 and row["val_f1_complex_only"] == 0.4
+    assert row["simple_model_analysis"] == "B" and row["simple_model_agrees_with_analysis"] is False
