@@ -80,6 +80,8 @@ def analysis_recommendation(ctx, exclude_records: set) -> dict:
     from qcascade.analysis import analyze_patient
 
     recs = [r for r in ctx.recordings if r.record_id not in exclude_records]
+    if len({r.patient_id for r in recs}) != 1:
+        return {"recommended": None, "error": "the analysis is per patient; this unit pools patients"}
     try:
         res = analyze_patient(recs, seed=ctx.cfg.train.seed)
     except DataError as exc:
