@@ -200,3 +200,28 @@ def test_report_has_the_choice_hidden_seizure_and_fit_gap_tables(tmp_path):
     assert row["events_missed_but_complex_detected"] == 1 and row["probe_every"] == 10
     assert row["train_f1_complex_only"] == 1.0 and row["val_f1_complex_only"] == 0.4
     assert row["simple_model_analysis"] == "B" and row["simple_model_agrees_with_analysis"] is False
+
+
+def test_fit_gap_scores_each_model_on_train_and_validation():
+    from qcascade.steps_choose import fit_gap
+
+    class Stub:  # logits (0, mean of the window - offset)
+        def __init__(self, offset):
+            self.offset = offset
+
+        def predict(self, x, batch_size=256, verbose=0):
+            m = x.mean(axis=(1, 2)) - self.offset
+            return np.stack([np.zeros_like(m), m], 1)
+
+    def ws(n, shift):
+        y = (np.arange(n) % 4 == 0).astype(int)
+        X = np.where(y[:, None, None] == 1, 1.0, -1.0) + shift + np.zeros((n, 8, 3))
+        return SimpleNamespace(X=X, y=y, **one_recording(n))
+
+    tr, va = ws(40, 0.0), ws(40, 1.5)  # validation windows drift upwards: every window looks ictal
+    dep = {"tau": 0.5, "gate": "confidence", "probe_every": 0}
+    out = fit_gap(None, tr, va, 1, Stub(0.0), Stub(0.0), Stub(10.0), dep,
+                  {"C": {"model": Stub(0.0), "val_logits": Stub(0.0).predict(va.X[:, :, 1:2])}})
+    assert out["train"]["simple"] == 1.0 and out["val"]["simple"] == pytest.approx(0.4)
+    assert out["train"]["complex_only"] is None or out["train"]["complex_only"] == 0.0
+    assert out["gap"]["cascade"] == pytest.approx(0.6) and out["gap"]["candidate_C"] == pytest.approx(0.6)
