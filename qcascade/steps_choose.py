@@ -114,7 +114,10 @@ def choose_simple(ctx, cands: dict, test_records: set) -> tuple[dict, object | N
     if cands:
         best_by_rule, reason = pick_cheapest_within(rows, margin)
         rec["auto_choice"], rec["auto_reason"] = best_by_rule, reason
-    rec["analysis"] = analysis_recommendation(ctx, test_records)
+    # Where no candidate was trained (folds k >= 1 with a fixed simple model) nothing is chosen, so
+    # the analysis (a second pass over the recordings) is skipped.
+    rec["analysis"] = (analysis_recommendation(ctx, test_records) if cands or mode == "auto"
+                       else {"recommended": None, "error": "no simple candidates in this fold"})
     model = None
     if mode == "auto":
         if not cands:
