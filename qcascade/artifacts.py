@@ -108,7 +108,14 @@ class Deployment:
         bn_fold: max |logit change| of BatchNorm folding per model.
         complex_only_val: validation metrics of the complex-only baseline (the reference).
         tau_sweep_val: the validation sweep, one dict per tau of the grid.
-        gate_variants: ``{rule: {"tau": float}}``, every gate rule at its own calibrated tau.
+        gate_variants: ``{name: {"tau": float, "rule": str, "probe_every": int}}``, every gate
+            variant (a rule, with and without the probe) at its own calibrated tau; names are
+            ``<rule>`` or ``<rule>+probe<P>``.
+        probe_every: the gate probe period ``P`` (0: no probe; :mod:`qcascade.gate`).
+        choices: ``{"simple_model": {...}, "gate": {...}}``: the candidates, criterion and choice of
+            ``model.simple_model`` / ``train.gate`` (``auto`` or fixed; :mod:`qcascade.steps_choose`).
+        fit_gap: ``{"train": {...}, "val": {...}, "gap": {...}}`` F1 of each model on training and
+            validation windows (the overfitting gap).
         simple_path, complex_path: BN-folded QKeras models, relative to the unit folder.
     """
 
@@ -123,6 +130,9 @@ class Deployment:
     complex_only_val: dict = field(default_factory=dict)
     tau_sweep_val: list = field(default_factory=list)
     gate_variants: dict = field(default_factory=dict)
+    probe_every: int = 0
+    choices: dict = field(default_factory=dict)
+    fit_gap: dict = field(default_factory=dict)
     simple_path: str = "deploy/simple.h5"
     complex_path: str = "deploy/complex.h5"
 
@@ -157,6 +167,8 @@ class WindowScores:
         start_s: ``(n,)`` window start in its recording; record_ids: ``(n,)`` str.
         prev_cls: ``(n,)`` the previous window's final class the gate saw (None: written before
             the sequential gate rules).
+        gap: ``(n,)`` windows since the complex model last saw one, as the gate probe counts them
+            (None: written before the probe existed).
     """
 
     simple: Any
@@ -169,6 +181,7 @@ class WindowScores:
     start_s: Any
     record_ids: Any
     prev_cls: Any = None
+    gap: Any = None
 
     FILE = "test_logits.npz"
 

@@ -152,18 +152,24 @@ class ModelConfig:
     then learned as usual. ``"uniform"`` starts every electrode at 0.
 
     Attributes:
-        simple_model: the deployed simple candidate: ``A`` 1D CNN, ``B`` band energies, ``C`` statistics.
-        train_candidates: also train all three candidates alone as baselines.
+        simple_model: the deployed simple candidate: ``A`` 1D CNN, ``B`` band energies, ``C`` statistics;
+            ``auto``: the cheapest candidate (MACs) whose validation F1, trained alone on the selected
+            electrode, is within ``simple_auto_margin`` of the best candidate's is deployed
+            (``qcascade.steps_choose``); the cascade's stages then train with ``A``.
+        train_candidates: also train all three candidates alone as baselines (required by ``auto``).
         candidate_folds: where the candidates are trained alone: ``deployed`` (fold 0 only, the
             fold whose models are deployed) or ``all`` (every fold, so their test windows pool
-            like the other models' and the choice rests on every fold's validation).
+            like the other models' and the choice rests on every fold's validation). With
+            ``simple_model: auto`` every fold trains them (each fold chooses on its own validation).
+        simple_auto_margin: the validation-F1 margin of ``simple_model: auto``.
         selector_init: ``separability`` or ``uniform`` start of the electrode logits.
         selector_init_scale: scale of the separability warm start.
     """
 
-    simple_model: Literal["A", "B", "C"] = "A"
+    simple_model: Literal["A", "B", "C", "auto"] = "A"
     train_candidates: bool = True
     candidate_folds: Literal["deployed", "all"] = "deployed"
+    simple_auto_margin: float = 0.02
     selector_init: Literal["separability", "uniform"] = "separability"
     selector_init_scale: float = 0.25
 
@@ -171,6 +177,10 @@ class ModelConfig:
         check_fields(self, "model")
         if not 0.0 <= self.selector_init_scale <= 10.0:
             raise ConfigError("model.selector_init_scale: must be in [0, 10]")
+        if not 0.0 <= self.simple_auto_margin < 1.0:
+            raise ConfigError("model.simple_auto_margin: must be in [0, 1)")
+        if self.simple_model == "auto" and not self.train_candidates:
+            raise ConfigError("model.simple_model: auto needs model.train_candidates: true (it chooses among them)")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
 from qcascade.errors import ConfigError
-from qcascade.gate import DEFAULT_RULE, GateRule
+from qcascade.gate import DEFAULT_RULE, MAX_PROBE, GateSetting
 from qcascade.strict_yaml import check_fields, from_dict
 
 __all__ = ["TrainConfig"]
@@ -57,7 +57,13 @@ class TrainConfig:
             model confirms every change of state) or ``"confirm_ictal_hold"`` (only a confident
             interictal answer outside a seizure is final). The training-time soft gate is
             ``sigmoid(k * (tau - |p1 - p0|))``, and ``sigmoid(k * (tau + p1 - p0))`` for
-            ``confirm_ictal_hold``.
+            ``confirm_ictal_hold``. ``"auto"`` calibrates every rule on validation and deploys the
+            one :func:`qcascade.training.tau.choose_gate` picks (the soft gate of training then
+            uses ``confirm_changes``).
+        gate_probe_every: probe period ``P`` of the deployed gate (:mod:`qcascade.gate`): the
+            complex model sees at least one window in every ``P`` of a recording whatever the
+            simple model says, so a seizure the one electrode cannot see still reaches it
+            (costs at most ``1/P`` routing). 0: no probe.
         temp_start: selector softmax temperature at the first epoch of stage 1.
         temp_end: temperature at the last epoch of stage 1 (geometric schedule), kept after.
         class_weighting: ``"balanced"`` or ``"none"``.
@@ -97,7 +103,8 @@ class TrainConfig:
     complex_weight_floor: float = 1.0
     tau: float = 0.5
     gate_sharpness: float = 10.0
-    gate: GateRule = DEFAULT_RULE
+    gate: GateSetting = DEFAULT_RULE
+    gate_probe_every: int = 0
     temp_start: float = 1.0
     temp_end: float = 0.05
     class_weighting: Literal["balanced", "none"] = "balanced"
@@ -142,6 +149,9 @@ class TrainConfig:
             raise ConfigError(f"train.tau_margin_windows: must be >= 0, got {self.tau_margin_windows}")
         if not 0.0 <= self.tau_routing_tolerance < 1.0:
             raise ConfigError(f"train.tau_routing_tolerance: must be in [0, 1), got {self.tau_routing_tolerance}")
+        if not (self.gate_probe_every == 0 or 1 <= self.gate_probe_every <= MAX_PROBE):
+            raise ConfigError(f"train.gate_probe_every: must be 0 (off) or in [1, {MAX_PROBE}], "
+                              f"got {self.gate_probe_every}")
         if self.tau_grid_size < 2:
             raise ConfigError(f"train.tau_grid_size: must be >= 2, got {self.tau_grid_size}")
 

@@ -16,6 +16,7 @@ from qcascade.gate import cascade_predict
 
 __all__ = [
     "window_metrics", "cascade_efficiency", "evaluate_cascade", "event_metrics", "sum_events",
+    "event_detections", "hidden_events", "sum_hidden",
     "plot_confusion_matrix", "plot_training_curves",
 ]
 
@@ -216,6 +217,75 @@ def sum_events(parts: Sequence[Mapping[str, Any]]) -> dict:
             "fa_per_24h": _ratio(n_fa, hours / 24.0),
             "mean_delay_s": sum(d * w for d, w in delayed) / n_d if n_d else None,
             "n_events": n_ev, "n_detected": n_det, "n_false_alarms": n_fa, "hours": hours}
+
+
+def event_detections(y_true_windows: np.ndarray, preds: Mapping[str, np.ndarray], window_starts_s: np.ndarray,
+                     record_ids: Sequence, fs: float = 1.0) -> list[dict]:
+    """Which model detects which reference seizure, event by event (SzCORE scoring per event).
+
+    Each reference event is scored alone against each model's whole hypothesis with
+    ``timescoring``'s default parameters (as :func:`event_metrics`), rasterised the same way.
+
+    Args:
+        y_true_windows: ``(n,)`` labels; ``preds``: ``{model: (n,) predictions}``.
+        window_starts_s, record_ids: ``(n,)`` as for :func:`event_metrics`.
+
+    Returns:
+        One dict per reference event, in record then time order:
+        ``{"record", "onset_s", "offset_s", "detected": {model: bool}}``.
+    """
+    from timescoring.annotations import Annotation
+    from timescoring.scoring import EventScoring
+
+    y = np.asarray(y_true_windows).astype(bool).ravel()
+    starts = np.asarray(window_starts_s, np.float64).ravel()
+    recs = np.asarray(record_ids).ravel()
+    param = EventScoring.Parameters()
+    out = []
+    for rec in dict.fromkeys(recs.tolist()):
+        sel = np.flatnonzero(recs == rec)
+        sel = sel[np.argsort(starts[sel], kind="stable")]
+        st = starts[sel]
+        hop = float(np.median(np.diff(st))) if len(st) > 1 else 1.0
+        ends = np.append(st[1:], st[-1] + hop)
+        n_samples = int(np.ceil(ends.max() * fs))
+        ref = Annotation(_windows_to_mask(st, y[sel], ends, n_samples, fs), fs)
+        hyps = {k: Annotation(_windows_to_mask(st, np.asarray(v).astype(bool).ravel()[sel], ends, n_samples, fs), fs)
+                for k, v in preds.items()}
+        for onset, offset in ref.events:
+            one = np.zeros(n_samples, bool)
+            one[int(round(onset * fs)):int(round(offset * fs))] = True
+            ref_one = Annotation(one, fs)
+            out.append({"record": str(rec), "onset_s": float(onset), "offset_s": float(offset),
+                        "detected": {k: EventScoring(ref_one, h, param).tp > 0 for k, h in hyps.items()}})
+    return out
+
+
+def hidden_events(y_true_windows: np.ndarray, cascade_pred: np.ndarray, reference_pred: np.ndarray,
+                  window_starts_s: np.ndarray, record_ids: Sequence) -> dict:
+    """Seizures the reference model (a complex model on every window) detects and the cascade misses.
+
+    Args:
+        y_true_windows, cascade_pred, reference_pred, window_starts_s, record_ids: ``(n,)`` each.
+
+    Returns:
+        ``{"n_events", "n_reference_detected", "n_missed_but_reference_detected", "missed": [{"record",
+        "onset_s", "offset_s"}]}``.
+    """
+    ev = event_detections(y_true_windows, {"cascade": cascade_pred, "reference": reference_pred},
+                          window_starts_s, record_ids)
+    missed = [{k: e[k] for k in ("record", "onset_s", "offset_s")} for e in ev
+              if e["detected"]["reference"] and not e["detected"]["cascade"]]
+    return {"n_events": len(ev), "n_reference_detected": sum(e["detected"]["reference"] for e in ev),
+            "n_missed_but_reference_detected": len(missed), "missed": missed}
+
+
+def sum_hidden(parts: Sequence[Mapping[str, Any]]) -> dict:
+    """Pool :func:`hidden_events` results of disjoint test sets (e.g. folds)."""
+    return {"n_events": sum(int(p["n_events"]) for p in parts),
+            "n_reference_detected": sum(int(p["n_reference_detected"]) for p in parts),
+            "n_missed_but_reference_detected": sum(int(p["n_missed_but_reference_detected"]) for p in parts),
+            "missed": [m for p in parts for m in p["missed"]]}
 
 
 def _pyplot():

@@ -219,7 +219,7 @@ def pool_folds(dirs: Sequence[Path]) -> dict:
     test windows (each scored by the fold that held it out; events and false alarms summed, hours
     = all tested hours); ``folds`` lists each fold; ``fold_stats`` = mean and sd over folds.
     """
-    from qcascade.evaluation import cascade_efficiency, sum_events, window_metrics
+    from qcascade.evaluation import cascade_efficiency, sum_events, sum_hidden, window_metrics
 
     per = [json.loads((d / "fold_metrics.json").read_text()) for d in dirs]
     logs = [WindowScores.load(d) for d in dirs]
@@ -239,13 +239,20 @@ def pool_folds(dirs: Sequence[Path]) -> dict:
     test["events"] = sum_events([m["test"]["events"] for m in per])
     test["events_by_model"] = {k: sum_events([m["test"]["events_by_model"][k] for m in per])
                                for k in per[0]["test"]["events_by_model"]}
+    if all("hidden_seizures" in m["test"] for m in per):
+        test["hidden_seizures"] = {k: sum_hidden([m["test"]["hidden_seizures"][k] for m in per])
+                                   for k in per[0]["test"]["hidden_seizures"]}
+        test["cascade"]["events_missed_but_complex_detected"] = \
+            test["hidden_seizures"]["vs_complex_only"]["n_missed_but_reference_detected"]
     out = dict(per[0])
     out["test"] = test
     out["n_test_windows_pooled"] = int(len(y))
     out["deployed_fold"] = 0
     out["folds"] = [{"fold": k, "dir": "." if k == 0 else Path(d).name, "test_records": m["test_records"],
                      "val_records": m.get("val_records"), "tau": m["tau"], "selected_electrode": m["selected_electrode"],
-                     "timelines": m.get("timelines", []), "test": m["test"]} for k, (d, m) in enumerate(zip(dirs, per))]
+                     "timelines": m.get("timelines", []), "test": m["test"], "gate": m.get("gate"),
+                     "probe_every": m.get("probe_every"), "simple_model": m.get("simple_model"),
+                     "fit_gap": m.get("fit_gap")} for k, (d, m) in enumerate(zip(dirs, per))]
     out["fold_stats"] = {name: _mean_sd([m["test"].get(a, {}).get(b) for m in per])
                          for name, (a, b) in FOLD_STATS.items()}
     cand = pool_candidates(dirs)

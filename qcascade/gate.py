@@ -15,6 +15,15 @@ model's answer is final when (``TrainConfig.gate``):
   outside a seizure is final; every ictal call and every window after an ictal decision goes to
   the complex model (routes the whole seizure).
 
+**Probe** (``probe_every = P > 0``, any rule; ``TrainConfig.gate_probe_every``): the simple
+model's answer is never final on a window that follows ``P - 1`` windows of the same recording in
+a row that the complex model did not see (``gap >= P - 1``; ``gap`` counts them and restarts at 0
+after every routed window and at a recording's start). The complex model so sees at least one window
+in every ``P``: a seizure that the one electrode cannot see at all (a multifocal patient's other
+onset zone) is still put in front of the complex model; with ``confirm_changes``, once it calls a
+probe ictal, the simple model's confident "interictal" is a change of state, so the complex model
+keeps the seizure. It costs at most ``1 / P`` of the windows, less where the rule routes anyway.
+
 Why not the textbook rule (measured, BENCHMARKS.md / README): the single-electrode model's errors
 are often *confident* -- ictal windows under an artefact burst, or late phases of a seizure longer
 than any training seizure, called interictal with ``|p1 - p0| > 0.96``. No tau routes them. They
@@ -33,8 +42,9 @@ from typing import Literal, Optional, get_args
 
 import numpy as np
 
-__all__ = ["GATE_RULES", "GateRule", "DEFAULT_RULE", "check_rule", "uses_prev", "logit_threshold", "quantize_threshold",
-           "simple_is_final", "cascade_decide", "cascade_predict"]
+__all__ = ["GATE_RULES", "GateRule", "GateSetting", "DEFAULT_RULE", "AUTO", "MAX_PROBE", "check_rule", "check_probe",
+           "uses_prev", "uses_state", "training_rule", "logit_threshold", "quantize_threshold", "simple_is_final",
+           "cascade_decide", "cascade_predict"]
 
 #: The type of ``train.gate`` (the strict config loader checks it and lists the choices).
 GateRule = Literal["confidence", "confirm_changes", "confirm_ictal_hold"]
@@ -42,6 +52,12 @@ GateRule = Literal["confidence", "confirm_changes", "confirm_ictal_hold"]
 GATE_RULES: tuple[str, ...] = get_args(GateRule)
 #: The rule a run deploys unless ``train.gate`` says otherwise (the config default is this constant).
 DEFAULT_RULE = "confirm_changes"
+#: ``train.gate: auto``: the rule is chosen per patient on validation (``tau.choose_gate``).
+AUTO = "auto"
+#: The type of ``train.gate``: a rule, or ``auto``.
+GateSetting = Literal[GateRule, "auto"]
+#: Largest probe period: the C++ gap counter is 16 bits wide.
+MAX_PROBE = 65535
 
 
 def check_rule(rule: str) -> str:
@@ -54,6 +70,28 @@ def check_rule(rule: str) -> str:
 def uses_prev(rule: str) -> bool:
     """Whether ``rule`` reads the previous window's final class (the C++ ``prev_cls`` input)."""
     return check_rule(rule) != "confidence"
+
+
+def check_probe(probe_every) -> int:
+    """``probe_every`` as an int if it is 0 (off) or in [1, :data:`MAX_PROBE`], else ValueError."""
+    if isinstance(probe_every, bool) or not isinstance(probe_every, (int, np.integer)) \
+            or not (probe_every == 0 or 1 <= probe_every <= MAX_PROBE):
+        raise ValueError(f"probe_every must be 0 (off) or an integer in [1, {MAX_PROBE}], got {probe_every!r}")
+    return int(probe_every)
+
+
+def uses_state(rule: str, probe_every: int = 0) -> bool:
+    """Whether the gate carries state across windows (previous class and/or the probe's gap).
+
+    The C++ top level then has the ``prev_load``/``prev_cls`` (and, with a probe, ``prev_gap``)
+    inputs and keeps the state itself between windows.
+    """
+    return uses_prev(rule) or check_probe(probe_every) > 0
+
+
+def training_rule(gate: str) -> str:
+    """The rule of the training-time soft gate for ``train.gate`` (``auto`` trains with the default)."""
+    return DEFAULT_RULE if gate == AUTO else check_rule(gate)
 
 
 def logit_threshold(tau: float) -> float:
@@ -103,7 +141,8 @@ def quantize_threshold(tau: float, width: int, integer: int) -> dict:
 
 
 def simple_is_final(simple_logits: np.ndarray, tau: float, rule: str,
-                    prev_cls: Optional[np.ndarray] = None) -> np.ndarray:
+                    prev_cls: Optional[np.ndarray] = None, gap: Optional[np.ndarray] = None,
+                    probe_every: int = 0) -> np.ndarray:
     """``(n,)`` bool: the simple model's answer is final on this window.
 
     Args:
@@ -112,18 +151,24 @@ def simple_is_final(simple_logits: np.ndarray, tau: float, rule: str,
         rule: one of :data:`GATE_RULES`.
         prev_cls: ``(n,)`` the previous window's final class; required unless ``rule`` is
             ``confidence``.
+        gap: ``(n,)`` windows in a row before this one that the complex model did not see;
+            required when ``probe_every > 0``.
+        probe_every: the probe period ``P`` (0: no probe); ``gap >= P - 1`` routes the window.
     """
     z = np.asarray(simple_logits, np.float64)
     d = z[:, 1] - z[:, 0]
     thr = logit_threshold(tau)
+    if check_probe(probe_every) and gap is None:
+        raise ValueError(f"probe_every={probe_every} needs gap")
+    probe_ok = np.ones(len(d), bool) if not probe_every else np.asarray(gap).ravel() < probe_every - 1
     if check_rule(rule) == "confidence":
-        return np.abs(d) > thr
+        return (np.abs(d) > thr) & probe_ok
     if prev_cls is None:
         raise ValueError(f"gate rule {rule!r} needs prev_cls")
     prev = np.asarray(prev_cls).ravel()
     if rule == "confirm_changes":
-        return (np.abs(d) > thr) & ((d > 0).astype(int) == prev)
-    return (-d > thr) & (prev == 0)
+        return (np.abs(d) > thr) & ((d > 0).astype(int) == prev) & probe_ok
+    return (-d > thr) & (prev == 0) & probe_ok
 
 
 def _sequence_order(n: int, record_ids: Optional[np.ndarray], start_s: Optional[np.ndarray]):
@@ -141,7 +186,7 @@ def _sequence_order(n: int, record_ids: Optional[np.ndarray], start_s: Optional[
 
 def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: float, *,
                    rule: str = DEFAULT_RULE, record_ids: Optional[np.ndarray] = None,
-                   start_s: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
+                   start_s: Optional[np.ndarray] = None, probe_every: int = 0) -> dict[str, np.ndarray]:
     """Hard-gated cascade decisions.
 
     Args:
@@ -152,11 +197,14 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
         record_ids, start_s: ``(n,)`` recording and start time of each window: windows are
             taken in time order within each recording, and ``prev`` never crosses recordings.
             Without them, the windows are one recording in the given order.
+        probe_every: probe period ``P`` (module docstring); 0: no probe.
 
     Returns:
         ``pred`` ``(n,) int64`` final class, ``routed`` ``(n,) bool`` (the complex model
         decided), ``prev_cls`` ``(n,) int64`` the final class of the previous window of the same
-        recording (0 for a recording's first window): what the C++ top level's input gets.
+        recording (0 for a recording's first window), ``gap`` ``(n,) int64`` the windows in a
+        row before this one that the complex model did not see (0 at a recording's start): what
+        the C++ top level's state inputs get.
     """
     zs = np.asarray(simple_logits, np.float64)
     zc = np.asarray(complex_logits, np.float64)
@@ -165,26 +213,43 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
     s_cls, c_cls = zs.argmax(1), zc.argmax(1)  # ties -> class 0, like the C++ `z1 > z0`
     n = len(zs)
     prev = np.zeros(n, np.int64)
+    gap = np.zeros(n, np.int64)
+    probe = check_probe(probe_every)
     order, first = _sequence_order(n, record_ids, start_s)
-    if not uses_prev(rule):
+    if not uses_state(rule, probe):
         routed = ~simple_is_final(zs, tau, rule)
         pred = np.where(routed, c_cls, s_cls).astype(np.int64)
         prev[order[1:]] = np.where(first[1:], 0, pred[order[:-1]])
-        return {"pred": pred, "routed": routed, "prev_cls": prev}
-    # Sequential: each decision depends on the last. The rule is evaluated for both values of
-    # prev at once (vectorised), then the walk only picks one per window.
-    final_if = {p: simple_is_final(zs, tau, rule, np.full(n, p)) for p in (0, 1)}
+        gap = _gaps(routed, order, first)
+        return {"pred": pred, "routed": routed, "prev_cls": prev, "gap": gap}
+    # Sequential: each decision depends on the last. The rule without the probe is evaluated for
+    # both values of prev at once (vectorised), then the walk only picks one per window.
+    final_if = {p: simple_is_final(zs, tau, rule, np.full(n, p)) if uses_prev(rule) else simple_is_final(zs, tau, rule)
+                for p in (0, 1)}
     routed = np.zeros(n, bool)
     pred = np.zeros(n, np.int64)
-    last = 0
+    last, g = 0, 0
     for pos, i in enumerate(order.tolist()):
-        p = 0 if first[pos] else last
-        prev[i] = p
-        r = not final_if[p][i]
+        if first[pos]:
+            last, g = 0, 0
+        prev[i], gap[i] = last, g
+        r = not final_if[last][i] or (probe > 0 and g >= probe - 1)
         routed[i] = r
+        g = 0 if r else g + 1
         last = int(c_cls[i] if r else s_cls[i])
         pred[i] = last
-    return {"pred": pred, "routed": routed, "prev_cls": prev}
+    return {"pred": pred, "routed": routed, "prev_cls": prev, "gap": gap}
+
+
+def _gaps(routed: np.ndarray, order: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """``(n,)`` windows in a row before each one (same recording) that were not routed."""
+    gap = np.zeros(len(routed), np.int64)
+    g = 0
+    for pos, i in enumerate(order.tolist()):
+        g = 0 if first[pos] else g
+        gap[i] = g
+        g = 0 if routed[i] else g + 1
+    return gap
 
 
 def cascade_predict(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: float,

@@ -74,9 +74,13 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
                 f"{_fmt(pair['decision_agreement'])} of the decisions.", ""]
     if m.get("gate_variants"):
         out += ["### Gate rules compared (each at the tau calibrated for it on validation" + dep + ")",
-                _table(["gate", "tau", "F1", "sensitivity", "specificity", "routing rate", "MACs ratio"],
+                _table(["gate", "tau", "F1", "sensitivity", "specificity", "routing rate", "MACs ratio",
+                        "hidden seizures (vs complex-only / own complex)"],
                        [[k, v["tau"], v["f1"], v["sensitivity"], v["specificity"], v["routing_rate"],
-                         v["macs_ratio_vs_complex"]] for k, v in m["gate_variants"].items()]), ""]
+                         v["macs_ratio_vs_complex"],
+                         f"{_fmt(v.get('hidden_vs_complex_only'))} / {_fmt(v.get('hidden_vs_cascade_complex'))}"]
+                        for k, v in m["gate_variants"].items()]), ""]
+    out += choices_markdown(m) + hidden_markdown(m) + fit_gap_markdown(m)
     ev = t["events"]
     out += ["### Events (SzCORE, timescoring)",
             _table(["model", "sensitivity", "false alarms / h", "false alarms / 24 h", "mean delay (s)"],
@@ -102,6 +106,62 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
             _image(unit_dir, "selector_weights.png", "selector weights"),
             _image(unit_dir, "confusion.png", "confusion matrices")]
     return "\n".join(out)
+
+
+def choices_markdown(m: dict) -> list[str]:
+    """The simple model and the gate chosen on validation, with every candidate's numbers."""
+    ch = m.get("choices") or {}
+    out = []
+    sm = ch.get("simple_model")
+    if sm:
+        an = sm.get("analysis") or {}
+        flag = {True: "agrees", False: "**DISAGREES**", None: "n/a"}[sm.get("agrees_with_analysis")]
+        out += ["### Simple model chosen on validation" + (" (deployed fold)" if m.get("folds") else ""),
+                f"- `model.simple_model: {sm['mode']}` deploys **{sm['chosen']}**; by the rule ({sm['criterion']}, "
+                f"margin {_fmt(sm['margin'])}): {sm.get('auto_choice', 'n/a')}",
+                f"- `qcascade analyze` on the training and validation recordings recommends "
+                f"**{an.get('recommended') or 'n/a'}** ({an.get('reason') or an.get('error', '')}): {flag}", "",
+                _table(["candidate", "val F1", "val AUC", "MACs/window"],
+                       [[k, v["val_f1"], v["val_auc"], v["macs_per_window"]] for k, v in sorted(sm["candidates"].items())]),
+                ""]
+    g = ch.get("gate")
+    if g:
+        out += ["### Gate chosen on validation" + (" (deployed fold)" if m.get("folds") else ""),
+                f"- `train.gate` {g['mode']}: deployed **{g['chosen']}**; auto rule ({g['criterion']}): "
+                f"{g['auto_reason']}", "",
+                _table(["variant", "tau", "val F1", "val sensitivity", "val routing", "val hidden seizures"],
+                       [[k, v["tau"], v["f1"], v["sensitivity"], v["routing_rate"], v["hidden_val"]]
+                        for k, v in g["candidates"].items()]), ""]
+    return out
+
+
+def hidden_markdown(m: dict) -> list[str]:
+    """Seizures a complex model detects on every window that the deployed cascade misses."""
+    h = m["test"].get("hidden_seizures")
+    if not h:
+        return []
+    rows = [[k, v["n_events"], v["n_reference_detected"], v["n_missed_but_reference_detected"],
+             "; ".join(f"{e['record']} {e['onset_s']:.0f}-{e['offset_s']:.0f} s" for e in v["missed"]) or "-"]
+            for k, v in h.items()]
+    return ["### Hidden seizures (test)", _table(["reference", "seizures", "detected by reference",
+                                                  "missed by the cascade", "which"], rows),
+            f"Gate `{m.get('gate')}`, probe every {m.get('probe_every') or 'off'} window(s).", ""]
+
+
+def fit_gap_markdown(m: dict) -> list[str]:
+    """F1 on the training vs the validation windows per model (the overfitting gap), per fold."""
+    folds = m.get("folds") or [{"fold": 0, "fit_gap": m.get("fit_gap")}]
+    rows = []
+    for f in folds:
+        fg = f.get("fit_gap")
+        if not fg:
+            continue
+        for k in fg["train"]:
+            rows.append([f["fold"], k, fg["train"][k], fg["val"][k], fg["gap"][k]])
+    if not rows:
+        return []
+    return ["### Train vs validation F1 (the overfitting gap)",
+            _table(["fold", "model", "train F1", "val F1", "train - val"], rows), ""]
 
 
 def glance_markdown(m: dict) -> list[str]:
@@ -255,6 +315,16 @@ def _summary_row(unit: str, m: dict, csim: dict | None = None) -> dict:
     for name, v in m.get("gate_variants", {}).items():
         row[f"f1_gate_{name}"] = v["f1"]
         row[f"routing_gate_{name}"] = v["routing_rate"]
+    row["probe_every"] = m.get("probe_every", 0)
+    row["events_missed_but_complex_detected"] = t["cascade"].get("events_missed_but_complex_detected")
+    ch = m.get("choices") or {}
+    if ch.get("simple_model"):
+        row["simple_model_analysis"] = (ch["simple_model"].get("analysis") or {}).get("recommended")
+        row["simple_model_agrees_with_analysis"] = ch["simple_model"].get("agrees_with_analysis")
+    for split in ("train", "val"):
+        for k, v in ((m.get("fit_gap") or {}).get(split) or {}).items():
+            if not k.startswith("candidate_"):
+                row[f"{split}_f1_{k}"] = v
     if m.get("complex_vs_complex_only"):
         row["complex_vs_complex_only_max_abs_logit_diff"] = m["complex_vs_complex_only"]["max_abs_logit_diff"]
     if m.get("soz_electrodes") is not None:

@@ -28,12 +28,14 @@ def _predict(model, X: np.ndarray) -> np.ndarray:
 
 
 def step_calibrate(ctx) -> None:
-    """Fold BatchNorm into the export models, then calibrate tau on validation windows only."""
+    """Fold BatchNorm into the export models; on validation windows only, choose the simple model
+    (``model.simple_model: auto``), calibrate tau of every gate variant and choose the gate
+    (``train.gate: auto``); measure the train-vs-validation F1 gap (:mod:`qcascade.steps_choose`)."""
     from qcascade.evaluation import window_metrics
     from qcascade.models import load_model
     from qcascade.models.counting import count_macs
     from qcascade.models.folding import fold_batchnorm
-    from qcascade.gate import GATE_RULES
+    from qcascade.steps_choose import candidate_validation, choose_gate_variant, choose_simple, fit_gap, gate_candidates
     from qcascade.training.tau import calibrate_tau, logit_threshold, plot_tau_sweep
 
     sets = windows(ctx)
@@ -47,28 +49,38 @@ def step_calibrate(ctx) -> None:
     ref = trainer.predict(va.X, electrode=e)
     fold_err = {"simple_max_abs_logit_change": float(np.max(np.abs(zs - ref["simple_logits"]))),
                 "complex_max_abs_logit_change": float(np.max(np.abs(zc - ref["complex_logits"])))}
+    cands = candidate_validation(ctx, va, e)
+    simple_choice, chosen_model = choose_simple(ctx, cands, set(sets["test"].record_ids.tolist()))
+    if chosen_model is not None:  # simple_model: auto deploys the chosen candidate trained alone (BN-folded)
+        simple_f, zs = chosen_model, cands[simple_choice["chosen"]]["val_logits"]
     macs_s, macs_c = count_macs(simple_f)["total"], count_macs(complex_f)["total"]
     # "Complex-only" is the honest baseline trained on every window, not the cascade's own
     # complex model: the cascade must stay within the margin of what it replaces.
-    base_m = ctx.artifacts.complex_only or load_model(ctx.unit_dir / "baselines" / "complex_only.h5")
-    z_base = _predict(base_m, va.X)
+    complex_only = ctx.artifacts.complex_only or load_model(ctx.unit_dir / "baselines" / "complex_only.h5")
+    z_base = _predict(complex_only, va.X)
     ref_base = window_metrics(va.y, z_base, z_base.argmax(1))
-    # Every gate rule is calibrated the same way, so the report can compare them at their own
-    # taus; the configured one is deployed.
+    # Every gate variant is calibrated the same way, so the report can compare them at their own
+    # taus; the configured one (or the one train.gate: auto picks) is deployed.
     train = ctx.cfg.train
-    calibrated = {rule: calibrate_tau(
+    variants = gate_candidates(train, train.gate_probe_every)
+    calibrated = {name: calibrate_tau(
         zs, zc, va.y, macs_s, macs_c, margin=train.tau_margin, grid=train.tau_grid(),
         routing_tolerance=train.tau_routing_tolerance, reference_f1=train.tau_reference_f1,
         margin_windows=train.tau_margin_windows,
-        reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]}, **gate_rule(rule, va))
-        for rule in GATE_RULES}
-    tau, sweep = calibrated[train.gate]
+        reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]}, **gate_rule(rule, va, probe))
+        for name, rule, probe in variants}
+    gate_choice = choose_gate_variant(train, calibrated, variants, va, zs, zc, int(va.y.sum()))
+    deployed = gate_choice["candidates"][gate_choice["chosen"]]
+    tau, sweep = calibrated[gate_choice["chosen"]]
     plot_tau_sweep(sweep, ctx.path("tau_sweep.png"), chosen_tau=tau, macs_complex=macs_c,
                    title=f"{ctx.unit}: validation tau sweep")
-    dep = Deployment(selected_electrode=e, simple_model=ctx.cfg.model.simple_model, tau=tau, gate=train.gate,
-                     logit_threshold=logit_threshold(tau), macs_simple=macs_s, macs_complex=macs_c, bn_fold=fold_err,
-                     complex_only_val=ref_base, tau_sweep_val=sweep,
-                     gate_variants={rule: {"tau": t_r} for rule, (t_r, _) in calibrated.items()})
+    dep = Deployment(selected_electrode=e, simple_model=simple_choice["chosen"], tau=tau, gate=deployed["rule"],
+                     probe_every=deployed["probe_every"], logit_threshold=logit_threshold(tau), macs_simple=macs_s,
+                     macs_complex=macs_c, bn_fold=fold_err, complex_only_val=ref_base, tau_sweep_val=sweep,
+                     gate_variants={name: {"tau": t_r, "rule": r, "probe_every": p}
+                                    for (name, r, p), (t_r, _) in zip(variants, calibrated.values())},
+                     choices={"simple_model": simple_choice, "gate": gate_choice})
+    dep.fit_gap = fit_gap(ctx, sets["train"], va, e, simple_f, complex_f, complex_only, dep, cands)
     atomic_save_keras(simple_f, ctx.path(dep.simple_path))
     atomic_save_keras(complex_f, ctx.path(dep.complex_path))
     save_deployment(ctx, dep)
@@ -78,27 +90,31 @@ def step_calibrate(ctx) -> None:
     ctx.artifacts.deployed = DeployedModels(simple_f, complex_f)
 
 
-def gate_rule(rule: str | None, ws) -> dict:
+def gate_rule(rule: str | None, ws, probe_every: int = 0) -> dict:
     """Keyword arguments of ``qcascade.gate.cascade_decide`` for gate ``rule`` on window set ``ws``.
 
-    ``rule`` is :attr:`Deployment.gate <qcascade.artifacts.Deployment.gate>`; None means the
-    textbook ``confidence`` gate.
+    ``rule`` is :attr:`Deployment.gate <qcascade.artifacts.Deployment.gate>` and ``probe_every``
+    its ``probe_every``; None means the textbook ``confidence`` gate.
     """
-    return {"rule": rule or "confidence", "record_ids": ws.record_ids, "start_s": ws.start_s}
+    return {"rule": rule or "confidence", "record_ids": ws.record_ids, "start_s": ws.start_s,
+            "probe_every": int(probe_every or 0)}
 
 
-def _gate_variants(dep: Deployment, zs: np.ndarray, zc: np.ndarray, te) -> dict:
-    """Test F1 and routing of every gate rule at the tau calibrated for it on validation."""
+def _gate_variants(dep: Deployment, zs: np.ndarray, zc: np.ndarray, te, z_only: np.ndarray) -> dict:
+    """Test F1, routing and hidden seizures of every gate variant at the tau calibrated for it on validation."""
     from qcascade.evaluation import cascade_efficiency, window_metrics
     from qcascade.gate import cascade_predict
+    from qcascade.steps_choose import hidden_on
 
     out = {}
     for name, v in dep.gate_variants.items():
-        p, r = cascade_predict(zs, zc, v["tau"], **gate_rule(name, te))
+        p, r = cascade_predict(zs, zc, v["tau"], **gate_rule(v.get("rule", name), te, v.get("probe_every", 0)))
         m = window_metrics(te.y, None, p)
         eff = cascade_efficiency(r, dep.macs_simple, dep.macs_complex)
         out[name] = {"tau": v["tau"], "f1": m["f1"], "sensitivity": m["sensitivity"], "specificity": m["specificity"],
-                     "routing_rate": eff["routing_rate"], "macs_ratio_vs_complex": eff["macs_ratio_vs_complex"]}
+                     "routing_rate": eff["routing_rate"], "macs_ratio_vs_complex": eff["macs_ratio_vs_complex"],
+                     "hidden_vs_complex_only": hidden_on(te, p, z_only.argmax(1))["n_missed_but_reference_detected"],
+                     "hidden_vs_cascade_complex": hidden_on(te, p, zc.argmax(1))["n_missed_but_reference_detected"]}
     return out
 
 
@@ -112,7 +128,7 @@ def step_evaluate(ctx) -> None:
     te = sets["test"]
     dep = deployment(ctx)
     e, tau = dep.selected_electrode, dep.tau
-    rule = gate_rule(dep.gate, te)
+    rule = gate_rule(dep.gate, te, dep.probe_every)
     simple_m, complex_m = deployed_models(ctx)
     zs = _predict(simple_m, te.X[:, :, e:e + 1])
     zc = _predict(complex_m, te.X)
@@ -121,7 +137,8 @@ def step_evaluate(ctx) -> None:
     z_only = np.load(ctx.unit_dir / "baselines" / "complex_only_test_logits.npy")
     p_feat = np.load(ctx.unit_dir / "baselines" / "feature_baseline_test_proba.npy")
     WindowScores(simple=zs, complex=zc, complex_only=z_only, pred=pred, routed=routed, prev_cls=dec["prev_cls"],
-                 y=te.y, feature=p_feat, start_s=te.start_s, record_ids=te.record_ids).save(ctx.unit_dir)
+                 gap=dec["gap"], y=te.y, feature=p_feat, start_s=te.start_s,
+                 record_ids=te.record_ids).save(ctx.unit_dir)
     # "cascade_complex": the cascade's own complex model on every window, so a gap to complex-only
     # can be split into what the gate did and how the two complex models differ.
     preds = {"simple_only": zs.argmax(1), "complex_only": z_only.argmax(1), "cascade_complex": zc.argmax(1),
@@ -134,6 +151,13 @@ def step_evaluate(ctx) -> None:
     test["events"] = ev["cascade"]
     test["events_by_model"] = {k: ev[k] for k in ("simple_only", "complex_only", "cascade_complex",
                                                   "feature_baseline")}
+    from qcascade.steps_choose import hidden_on
+
+    # Seizures a complex model detects on every window that the cascade misses (its gate hid them).
+    test["hidden_seizures"] = {"vs_complex_only": hidden_on(te, pred, preds["complex_only"]),
+                               "vs_cascade_complex": hidden_on(te, pred, preds["cascade_complex"])}
+    test["cascade"]["events_missed_but_complex_detected"] = \
+        test["hidden_seizures"]["vs_complex_only"]["n_missed_but_reference_detected"]
     sweep = []
     for row in dep.tau_sweep_val:  # the same grid on test, for the accuracy-vs-cost curve
         p, r = cascade_predict(zs, zc, row["tau"], **rule)
@@ -153,8 +177,9 @@ def step_evaluate(ctx) -> None:
                "complex_vs_complex_only": {
                    "max_abs_logit_diff": float(np.max(np.abs(zc - z_only))) if len(zc) else 0.0,
                    "decision_agreement": float(np.mean(zc.argmax(1) == z_only.argmax(1))) if len(zc) else 1.0},
-               "gate": rule["rule"],
-               "gate_variants": _gate_variants(dep, zs, zc, te)}
+               "gate": rule["rule"], "probe_every": rule["probe_every"],
+               "gate_variants": _gate_variants(dep, zs, zc, te, z_only),
+               "choices": dep.choices, "fit_gap": dep.fit_gap}
     from qcascade.timeline import plot_test_timelines
 
     metrics["test_records"] = list(dict.fromkeys(te.record_ids.tolist()))

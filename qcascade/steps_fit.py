@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 
 # ----------------------------------------------------------------------------- models
 def _simple_name(cfg) -> str:
-    return f"simple_{cfg.model.simple_model}"
+    """The simple model the cascade's stages train (``auto`` trains A; the choice comes at calibration)."""
+    m = cfg.model.simple_model
+    return f"simple_{'A' if m == 'auto' else m}"
 
 
 def _int_bits(ctx, name: str, X_calib: np.ndarray) -> dict:
@@ -223,8 +225,10 @@ def step_baselines(ctx) -> None:
     sets = windows(ctx)
     tr, va, te = sets["train"], sets["val"], sets["test"]
     names = ["simple_A", "simple_B", "simple_C"] if ctx.cfg.model.train_candidates else [_simple_name(ctx.cfg)]
-    if getattr(ctx, "fold", None) is not None and ctx.cfg.model.candidate_folds == "deployed":
-        names = []  # the candidate study (which simple model to deploy) runs on the deployed fold only
+    model = ctx.cfg.model
+    if getattr(ctx, "fold", None) is not None and model.candidate_folds == "deployed" and model.simple_model != "auto":
+        names = []  # the candidate study (which simple model to deploy) runs on the deployed fold only;
+        # with simple_model: auto every fold chooses on its own validation windows
     factories = {n: model_factory(ctx, n) for n in names}
     results = run_baselines(model_factory(ctx, "complex"), factories, selected_electrode(ctx), tr.X, tr.y, te.X, te.y,
                             ctx.cfg.train, _strategy(ctx), va.X, va.y,

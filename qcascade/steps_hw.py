@@ -61,7 +61,8 @@ def hw_settings(ctx, template: str) -> dict:
 
 
 def _templates(ctx) -> dict[str, str]:
-    return {"simple": f"simple_{ctx.cfg.model.simple_model}", "complex": "complex"}
+    # deploy.json: with model.simple_model: auto the choice is made at calibration
+    return {"simple": f"simple_{deployment(ctx).simple_model}", "complex": "complex"}
 
 
 def _hls_configs(ctx, models: dict, calib: dict) -> dict[str, dict]:
@@ -188,14 +189,15 @@ def step_csim(ctx) -> None:
     top_dir = ctx.unit_dir / "hls" / "cascade_top"
     X = te.X[idx]
     predictions: dict = {}  # QKeras / hls4ml logits do not depend on tau: computed once
-    rule = gate_rule(dep.gate, te)
+    rule = gate_rule(dep.gate, te, dep.probe_every)
     scores = WindowScores.load(ctx.unit_dir)  # deployed QKeras models on every test window
     full = {"simple": scores.simple, "complex": scores.complex}
 
     def simulate(tau: float, out_json):
         # The prev_cls input of each simulated window: its predecessor's final class in the
         # QKeras cascade over the whole test recording (the windows simulated are a subset).
-        prev = cascade_decide(full["simple"], full["complex"], tau, **rule)["prev_cls"][idx]
+        state = cascade_decide(full["simple"], full["complex"], tau, **rule)
+        prev, gap = state["prev_cls"][idx], state["gap"][idx]
         # Regenerating for another tau recompiles only the top level and testbench.
         generate_toplevel(top_dir, simple_prj=ctx.unit_dir / "hls" / "simple", simple_project=SUBMODELS["simple"][0],
                           simple_namespace=SUBMODELS["simple"][1], complex_prj=ctx.unit_dir / "hls" / "complex",
@@ -204,11 +206,12 @@ def step_csim(ctx) -> None:
                           n_chans=ctx.cfg.data.n_chans, config_hash=config_hash(ctx.cfg),
                           part=hw_settings(ctx, "complex")["part"],
                           clock_period=hw_settings(ctx, "complex")["clock_period"], tb_windows=X[:4],
-                          gate_rule=rule["rule"], tb_prev_cls=prev[:4])
+                          gate_rule=rule["rule"], tb_prev_cls=prev[:4], gate_probe=rule["probe_every"],
+                          tb_gap=gap[:4])
         return run_csim(simple_keras=simple_m, complex_keras=complex_m, simple_hls=models["simple"],
                         complex_hls=models["complex"], electrode=dep.selected_electrode, tau=tau,
                         X_test=X, toplevel_dir=top_dir, out_json=out_json, jobs=build_jobs(),
-                        prediction_cache=predictions, prev_cls=prev)
+                        prediction_cache=predictions, prev_cls=prev, gap=gap)
 
     # The calibrated tau may route (almost) nothing or everything; a probe tau at the median
     # confidence of the C-simulated simple model exercises both paths of the top level. The
@@ -237,14 +240,16 @@ def _vitis_tb(top_dir, te, full, tau: float, rule: dict, simple_model, electrode
     from qcascade.hls.testbench import blend_candidates, closed_loop, run_tb, select_tb_windows, write_tb_data
     from qcascade.gate import cascade_decide
 
-    prev = cascade_decide(full["simple"], full["complex"], tau, **rule)["prev_cls"]
+    state = cascade_decide(full["simple"], full["complex"], tau, **rule)
+    prev, gap, probe = state["prev_cls"], state["gap"], rule["probe_every"]
     X, z = te.X, full["simple"]
-    extra = blend_candidates(X, te.y, z, prev, tau, rule["rule"], simple_model, electrode, want=4)
+    extra = blend_candidates(X, te.y, z, prev, tau, rule["rule"], simple_model, electrode, want=4, probe_every=probe)
     if extra is not None:  # the deployed tau routes (almost) no test window: add blended windows
         X, z, prev = (np.concatenate([X, extra["X"]]), np.concatenate([z, extra["z"]]),
                       np.concatenate([prev, extra["prev"]]))
-    idx, prev_sel = select_tb_windows(z, prev, tau, rule["rule"], n=16, min_routed=4)
-    tb = write_tb_data(top_dir, X[idx], prev_sel)
+        gap = np.concatenate([gap, np.zeros(len(extra["prev"]), np.int64)])
+    idx, prev_sel = select_tb_windows(z, prev, tau, rule["rule"], n=16, min_routed=4, gap=gap, probe_every=probe)
+    tb = write_tb_data(top_dir, X[idx], prev_sel, gap[idx] if probe else None)
     tb["n_blended"] = int(np.sum(idx >= len(te.X)))
     proc = run_tb(top_dir)  # as Vitis csim runs it: must pass against its own expected results
     if proc.returncode != 0:

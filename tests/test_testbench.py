@@ -106,3 +106,40 @@ def test_blend_candidates_only_when_the_gate_routes_too_little():
     assert extra is not None and len(extra["X"]) >= 4  # blends sit at margin ~0: routed
     assert tb.blend_candidates(X, y, z, prev, 0.5, "confirm_changes", Margin(), 0) is None
     assert tb.blend_candidates(X, y, np.zeros((40, 2)), prev, 0.5, "confidence", Margin(), 0) is None
+
+
+def test_probe_gate_in_cpp_matches_python(built, tmp_path):
+    """The probe (every P-th window goes to the complex model) in the generated C++: the closed loop
+    keeps the gap inside the design, and loaded gaps (prev_gap) decide like the Python gate."""
+    import shutil
+
+    top = tmp_path / "top_probe"
+    man = tl.load_manifest(built["top"])
+    prj = {r: {"prj": man[r]["source_dir"], "project": man[r]["project"], "namespace": man[r]["namespace"]}
+           for r in ("simple", "complex")}
+    tau = 0.0  # every window is confident: only prev changes and the probe route
+    tl.generate_toplevel(top, gate_rule="confirm_changes", gate_probe=4,
+                         **toplevel_kwargs(prj, T, C, electrode=ELECTRODE, tau=tau))
+    assert "#define QCASCADE_GATE_PROBE_EVERY 4" in (top / "cascade_top.h").read_text()
+    assert "prev_gap" in (top / "cascade_top.cpp").read_text()
+    shutil.copytree(built["top"] / "csim_build", top / "csim_build", dirs_exist_ok=True)  # reuse model objects
+    tl.build_csim(top, jobs=2)
+    X = built["X"][:40]
+    res = tb.closed_loop(top, X, tau=tau, rule="confirm_changes", keras_simple=built["zs"][:40],
+                         keras_complex=built["zc"][:40])
+    assert res["agreement_with_python_on_cpp_logits"] == 1.0
+    with_probe = cascade_decide(built["zs"][:40], built["zc"][:40], tau, rule="confirm_changes", probe_every=4)
+    without = cascade_decide(built["zs"][:40], built["zc"][:40], tau, rule="confirm_changes")
+    assert with_probe["routed"].sum() > without["routed"].sum()  # the probe routed windows the rule did not
+    assert with_probe["gap"].max() <= 3
+    # Loaded state: each window gets its own prev_cls and gap; the gate must decide like Python.
+    gaps = np.arange(16) % 5  # 3 and 4 must route whatever the simple model says
+    prev = with_probe["prev_cls"][:16]
+    info = tb.write_tb_data(top, X[:16], prev, gaps)
+    cpp = tl.csim.run_cascade_binary(top, X[:16], prev_cls=prev, gap=gaps)
+    from qcascade.gate import simple_is_final
+    final = simple_is_final(cpp["simple_logits"], tau, "confirm_changes", prev, gaps, 4)
+    assert np.array_equal(~final, cpp["used_complex"])
+    assert cpp["used_complex"][gaps >= 3].all()
+    assert info["n_routed"] == int(cpp["used_complex"].sum())
+    assert tb.run_tb(top).returncode == 0

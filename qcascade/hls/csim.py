@@ -163,11 +163,12 @@ def build_csim(out_dir: str | Path, *, jobs: int = 1, cxx: str = "g++", werror: 
 
 
 def run_cascade_binary(toplevel_dir: str | Path, X: np.ndarray, *, tag: str = "csim",
-                       prev_cls: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                       prev_cls: np.ndarray | None = None, gap: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Run the built testbench on windows ``X``; return cls, used_complex, simple/complex logits.
 
     ``prev_cls`` ``(n,)``: each window's previous-decision input (required when the gate rule reads it):
     0/1 loads that class, 2 keeps the design's state from the window before (closed loop).
+    ``gap`` ``(n,)``: the probe's gap loaded with it (gate with a probe; default 0).
     """
     top = Path(toplevel_dir).resolve()
     man = tl.load_manifest(top)
@@ -181,8 +182,11 @@ def run_cascade_binary(toplevel_dir: str | Path, X: np.ndarray, *, tag: str = "c
     with_prev = bool(man["gate"].get("uses_prev", False))
     if with_prev and prev_cls is None:
         raise QCascadeError(f"{top}: gate rule {man['gate']['rule']!r} reads the previous decision; pass prev_cls")
+    probe = int(man["gate"].get("probe_every", 0))
+    if probe and gap is None:
+        gap = np.zeros(len(X), np.int64)
     data = tl.write_windows(top / "csim_data" / f"{tag}_windows.f32", X, man["n_times"], man["n_chans"],
-                            prev_cls=prev_cls if with_prev else None)
+                            prev_cls=prev_cls if with_prev else None, gap=gap if probe else None)
     out = data.with_name(f"{tag}_results.txt")
     # "-1 -": all windows, no expected file (these results are the reference, not checked against one).
     proc = subprocess.run([str(exe), str(data), str(out), "-1", "-"], cwd=top, capture_output=True, text=True)
@@ -199,7 +203,8 @@ def run_cascade_binary(toplevel_dir: str | Path, X: np.ndarray, *, tag: str = "c
 def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_hls: Any, electrode: int,
              tau: float, X_test: np.ndarray, toplevel_dir: str | Path, out_json: str | Path,
              trace_on_mismatch: bool = True, strict: bool = True, jobs: int = 1,
-             prediction_cache: dict | None = None, prev_cls: np.ndarray | None = None) -> dict:
+             prediction_cache: dict | None = None, prev_cls: np.ndarray | None = None,
+             gap: np.ndarray | None = None) -> dict:
     """Compare QKeras, hls4ml and the C++ cascade on ``X_test`` and write ``out_json``.
 
     Args:
@@ -220,6 +225,7 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
         prev_cls: ``(n,)`` the final class of each window's predecessor in its recording
             (required when the top level's gate rule reads it). The rule itself is read from
             the top level's manifest.
+        gap: ``(n,)`` the probe's gap of each window (top level generated with a probe).
 
     Returns:
         ``simple``/``complex``: ``decision_agreement``, ``max_abs_logit_error``,
@@ -251,11 +257,13 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
     build_csim(top, jobs=jobs)
     rule = man["gate"].get("rule", "confidence")
     prev = None if prev_cls is None else np.asarray(prev_cls).ravel()
-    cpp = run_cascade_binary(top, X, prev_cls=prev)
+    probe = int(man["gate"].get("probe_every", 0))
+    gaps = (np.zeros(len(X), np.int64) if gap is None else np.asarray(gap).ravel()) if probe else None
+    cpp = run_cascade_binary(top, X, prev_cls=prev, gap=gaps)
     used = cpp["used_complex"]
 
     def final(z):
-        return tl.gate_reference(z[:, 0], z[:, 1], tau, rule, prev)
+        return tl.gate_reference(z[:, 0], z[:, 1], tau, rule, prev, gaps, probe)
 
     k_conf = final(keras["simple"])
     k_dec = np.where(k_conf, keras["simple"].argmax(1), keras["complex"].argmax(1))

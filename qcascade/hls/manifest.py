@@ -19,14 +19,15 @@ TEMPLATES = Path(__file__).parent / "templates"
 MANIFEST = "cascade_manifest.json"
 
 
-def gate_reference(z0: Any, z1: Any, tau: float, rule: str, prev_cls: Any = None) -> np.ndarray:
+def gate_reference(z0: Any, z1: Any, tau: float, rule: str, prev_cls: Any = None, gap: Any = None,
+                   probe_every: int = 0) -> np.ndarray:
     """Python reference gate: True where the simple model's answer is final.
 
-    ``rule`` and ``prev_cls`` as in :func:`qcascade.gate.simple_is_final` (the one
-    definition of the rules; this wrapper takes the two logit columns).
+    ``rule``, ``prev_cls``, ``gap`` and ``probe_every`` as in :func:`qcascade.gate.simple_is_final`
+    (the one definition of the rules; this wrapper takes the two logit columns).
     """
     z = np.stack([np.asarray(z0, np.float64).ravel(), np.asarray(z1, np.float64).ravel()], 1)
-    return simple_is_final(z, tau, rule, prev_cls)
+    return simple_is_final(z, tau, rule, prev_cls, gap, probe_every)
 
 
 def load_manifest(top_dir: str | Path) -> dict:
@@ -38,11 +39,13 @@ def load_manifest(top_dir: str | Path) -> dict:
 
 
 def write_windows(path: str | Path, windows: np.ndarray, n_times: int, n_chans: int,
-                  prev_cls: np.ndarray | None = None) -> Path:
+                  prev_cls: np.ndarray | None = None, gap: np.ndarray | None = None) -> Path:
     """Write windows ``(n, n_times, n_chans)`` as raw little-endian float32 (testbench input).
 
     ``prev_cls`` ``(n,)`` goes to ``<path>.prev``, a byte each: 0/1 load that previous class into the
     design's state (prev_load = 1), 2 keeps the state the previous window left (closed loop).
+    ``gap`` ``(n,)`` (gate with a probe) goes to ``<path>.gap``, a little-endian uint16 each: the
+    probe's gap loaded with it.
     """
     x = np.asarray(windows)
     if x.ndim != 3 or x.shape[1:] != (n_times, n_chans) or not np.all(np.isfinite(x)):
@@ -55,6 +58,12 @@ def write_windows(path: str | Path, windows: np.ndarray, n_times: int, n_chans: 
             raise QCascadeError(f"{path}.prev: prev_cls must be {len(x)} values in {{0, 1, 2}}, got shape {prev.shape}")
         with atomic_path(path.with_name(path.name + ".prev")) as tmp_prev:
             tmp_prev.write_bytes(prev.astype(np.uint8).tobytes())
+    if gap is not None:
+        g = np.asarray(gap).ravel()
+        if g.shape != (len(x),) or g.min(initial=0) < 0 or g.max(initial=0) > 65535:
+            raise QCascadeError(f"{path}.gap: gap must be {len(x)} values in [0, 65535], got shape {g.shape}")
+        with atomic_path(path.with_name(path.name + ".gap")) as tmp_gap:
+            tmp_gap.write_bytes(g.astype("<u2").tobytes())
     tmp = path.with_name(f".{path.name}.tmp")
     np.ascontiguousarray(x, dtype="<f4").tofile(tmp)
     tmp.replace(path)

@@ -21,13 +21,14 @@ import numpy as np
 
 from qcascade.errors import QCascadeError
 from qcascade.hls import toplevel as tl
-from qcascade.gate import cascade_decide, simple_is_final, uses_prev
+from qcascade.gate import cascade_decide, simple_is_final, uses_state
 
 KEEP_STATE = 2  # .prev byte: keep the design's own previous class (closed loop)
 
 
 def select_tb_windows(z_simple: np.ndarray, prev: np.ndarray, tau: float, rule: str, n: int = 16,
-                      min_routed: int = 4) -> tuple[np.ndarray, np.ndarray]:
+                      min_routed: int = 4, gap: np.ndarray | None = None,
+                      probe_every: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Indices and prev_cls of ``n`` testbench windows with routed windows and both prev values.
 
     Args:
@@ -35,6 +36,8 @@ def select_tb_windows(z_simple: np.ndarray, prev: np.ndarray, tau: float, rule: 
         prev: ``(N,)`` their previous class in the deployed cascade.
         tau, rule: the deployed gate.
         n: windows wanted; ``min_routed``: routed windows wanted (at least ``n // 4``).
+        gap, probe_every: the windows' probe gap and the probe period (gate with a probe); the
+            selected windows keep their gap (``gap[idx]``).
 
     Returns:
         ``(idx, prev_sel)``: sorted indices into the candidates and the prev_cls each gets. For the
@@ -46,10 +49,10 @@ def select_tb_windows(z_simple: np.ndarray, prev: np.ndarray, tau: float, rule: 
     prev = np.asarray(prev, np.int64).copy()
     n = min(n, len(z))
     want = min(n, max(min_routed, n // 4))
-    with_prev = uses_prev(rule)
+    with_prev = uses_state(rule, probe_every)
 
     def routed_mask(p):
-        return ~simple_is_final(z, tau, rule, p if with_prev else None)
+        return ~simple_is_final(z, tau, rule, p if with_prev else None, gap, probe_every)
 
     routed = routed_mask(prev)
     if with_prev and routed.sum() < want:
@@ -74,7 +77,8 @@ def select_tb_windows(z_simple: np.ndarray, prev: np.ndarray, tau: float, rule: 
 
 
 def blend_candidates(X: np.ndarray, y: np.ndarray, z: np.ndarray, prev: np.ndarray, tau: float, rule: str,
-                     simple_model, electrode: int, want: int = 4, n_pairs: int = 256, seed: int = 0) -> dict | None:
+                     simple_model, electrode: int, want: int = 4, n_pairs: int = 256, seed: int = 0,
+                     probe_every: int = 0) -> dict | None:
     """Extra candidate windows when the deployed gate routes fewer than ``want`` test windows.
 
     Only needed for the ``confidence`` rule (the others can route any confident window through
@@ -82,7 +86,7 @@ def blend_candidates(X: np.ndarray, y: np.ndarray, z: np.ndarray, prev: np.ndarr
     the simple model is unsure. Returns ``{"X", "z", "prev"}`` of the blends the QKeras simple model
     routes, or None when the test windows suffice (or blends do not help).
     """
-    if uses_prev(rule) or (~simple_is_final(np.asarray(z, np.float64), tau, rule)).sum() >= want:
+    if uses_state(rule, probe_every) or (~simple_is_final(np.asarray(z, np.float64), tau, rule)).sum() >= want:
         return None
     ictal, other = np.flatnonzero(np.asarray(y) == 1), np.flatnonzero(np.asarray(y) == 0)
     if not len(ictal) or not len(other):
@@ -96,12 +100,14 @@ def blend_candidates(X: np.ndarray, y: np.ndarray, z: np.ndarray, prev: np.ndarr
     return {"X": Xb[keep], "z": zb[keep], "prev": np.zeros(int(keep.sum()), np.int64)}
 
 
-def write_tb_data(top_dir: str | Path, X: np.ndarray, prev_cls: np.ndarray | None) -> dict:
+def write_tb_data(top_dir: str | Path, X: np.ndarray, prev_cls: np.ndarray | None,
+                  gap: np.ndarray | None = None) -> dict:
     """Write the testbench input and, from the built g++ C simulation, its expected results.
 
     Args:
         top_dir: generated and built (:func:`qcascade.hls.csim.build_csim`) top-level folder.
-        X: ``(n, n_times, n_chans)`` windows; ``prev_cls``: ``(n,)`` (rules that read it) or None.
+        X: ``(n, n_times, n_chans)`` windows; ``prev_cls``: ``(n,)`` (rules that read it) or None;
+            ``gap``: ``(n,)`` the probe's gap (gate with a probe) or None.
 
     Returns:
         ``{"n_windows", "n_routed", "prev_cls_values", "expected_file"}`` (``n_routed`` as the C++
@@ -112,9 +118,12 @@ def write_tb_data(top_dir: str | Path, X: np.ndarray, prev_cls: np.ndarray | Non
     top = Path(top_dir).resolve()
     man = tl.load_manifest(top)
     with_prev = bool(man["gate"].get("uses_prev"))
-    res = run_cascade_binary(top, X, tag="tb", prev_cls=prev_cls if with_prev else None)
+    probe = int(man["gate"].get("probe_every", 0))
+    if probe and gap is None:
+        gap = np.zeros(len(X), np.int64)
+    res = run_cascade_binary(top, X, tag="tb", prev_cls=prev_cls if with_prev else None, gap=gap if probe else None)
     tl.write_windows(top / man["tb_input"], X, man["n_times"], man["n_chans"],
-                     prev_cls=prev_cls if with_prev else None)
+                     prev_cls=prev_cls if with_prev else None, gap=gap if probe else None)
     expected = top / tl.TB_EXPECTED
     expected.write_bytes(Path(res["results_file"]).read_bytes())
     return {"n_windows": int(len(X)), "n_routed": int(res["used_complex"].sum()),
@@ -147,14 +156,16 @@ def closed_loop(top_dir: str | Path, X: np.ndarray, *, tau: float, rule: str,
     ctrl = np.full(len(X), KEEP_STATE, np.int64)
     ctrl[0] = 0
     man = tl.load_manifest(Path(top_dir).resolve())
-    cpp = run_cascade_binary(top_dir, X, tag="closed_loop", prev_cls=ctrl if man["gate"].get("uses_prev") else None)
+    probe = int(man["gate"].get("probe_every", 0))
+    cpp = run_cascade_binary(top_dir, X, tag="closed_loop", prev_cls=ctrl if man["gate"].get("uses_prev") else None,
+                             gap=np.zeros(len(X), np.int64) if probe else None)
     zc = np.where(np.isnan(cpp["complex_logits"]), 0.0, cpp["complex_logits"])
-    py = cascade_decide(cpp["simple_logits"], zc, tau, rule=rule)
+    py = cascade_decide(cpp["simple_logits"], zc, tau, rule=rule, probe_every=probe)
     out = {"n_windows": int(len(X)), "n_routed": int(cpp["used_complex"].sum()),
            "agreement_with_python_on_cpp_logits": float(np.mean((py["pred"] == cpp["cls"])
                                                                 & (py["routed"] == cpp["used_complex"])))}
     if keras_simple is not None and keras_complex is not None:
-        k = cascade_decide(keras_simple, keras_complex, tau, rule=rule)
+        k = cascade_decide(keras_simple, keras_complex, tau, rule=rule, probe_every=probe)
         out["agreement_with_keras_cascade"] = float(np.mean(k["pred"] == cpp["cls"]))
     return out
 

@@ -31,7 +31,7 @@ from qcascade.errors import ConfigError
 # The checks live in one module; re-exported for the callers that import them from here.
 from qcascade.hls.identifiers import check_identifier, check_int, check_number, check_part, check_token  # noqa: F401
 from qcascade.io_utils import atomic_write_json, atomic_write_text
-from qcascade.gate import GATE_RULES, quantize_threshold, uses_prev
+from qcascade.gate import GATE_RULES, check_probe, quantize_threshold, uses_state
 from qcascade.hls import csim, synth
 from qcascade.hls.csim import build_csim  # noqa: F401  (callers build from here)
 # Shared with csim/synth, which must not import this module; re-exported for existing callers.
@@ -50,6 +50,10 @@ PREV_PRAGMAS = {
     "ap_ctrl_hs": "#pragma HLS INTERFACE ap_vld port=prev_load\n    #pragma HLS INTERFACE ap_vld port=prev_cls",
     "s_axilite": "#pragma HLS INTERFACE s_axilite port=prev_load bundle=control\n"
                  "    #pragma HLS INTERFACE s_axilite port=prev_cls bundle=control",
+}
+GAP_PRAGMAS = {  # the probe's prev_gap input, like prev_cls
+    "ap_ctrl_hs": "\n    #pragma HLS INTERFACE ap_vld port=prev_gap",
+    "s_axilite": "\n    #pragma HLS INTERFACE s_axilite port=prev_gap bundle=control",
 }
 # What the generated header says the rule is (qcascade.gate documents each).
 GATE_FORMULAS = {
@@ -225,7 +229,8 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
                       complex_namespace: str, electrode: int, tau: float, n_times: int, n_chans: int,
                       config_hash: str, control: str = "ap_ctrl_hs", part: str | None = None,
                       clock_period: float | None = None, tb_windows: np.ndarray | None = None,
-                      gate_rule: str = "confidence", tb_prev_cls: np.ndarray | None = None) -> dict[str, Path]:
+                      gate_rule: str = "confidence", tb_prev_cls: np.ndarray | None = None,
+                      gate_probe: int = 0, tb_gap: np.ndarray | None = None) -> dict[str, Path]:
     """Write the cascade top level, testbench, model copies and build scripts into ``out_dir``.
 
     Args:
@@ -245,6 +250,9 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
             previous window's final class give the top level a ``prev_cls`` input.
         tb_prev_cls: ``(n,)`` prev_cls of the testbench windows (those rules); default 0. Values
             0/1 load that previous class, 2 keeps the design's own state (closed loop).
+        gate_probe: probe period ``P`` of the gate (``qcascade.gate``; 0: off). With a probe the
+            top level also has the ``prev_cls`` state inputs (any rule) and a ``prev_gap`` input.
+        tb_gap: ``(n,)`` prev_gap of the testbench windows (with a probe); default 0.
 
     Returns:
         The written files by role: ``cascade_top_h``, ``cascade_top_cpp``, ``cascade_tb_cpp``,
@@ -278,8 +286,12 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
     gate = quantize_threshold(check_number("tau", tau, 0.0, 1.0), logit["width"], logit["integer"])
     if gate_rule not in GATE_RULES:
         raise ConfigError(f"gate_rule: must be one of {GATE_RULES}, got {gate_rule!r}")
-    with_prev = uses_prev(gate_rule)
-    gate.update(rule=gate_rule, uses_prev=with_prev)
+    try:
+        probe = check_probe(gate_probe)
+    except ValueError as exc:
+        raise ConfigError(f"gate_probe: {exc}") from None
+    with_prev = uses_state(gate_rule, probe)
+    gate.update(rule=gate_rule, uses_prev=with_prev, probe_every=probe)
     buffer = window_buffer_cost(n_times, n_chans, cplx["input"]["elem"]["width"])
     for info in (simple, cplx):
         copy_project(info, out_dir / "models" / info["project"])
@@ -292,8 +304,10 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
             "thr_value": repr(gate["value"]), "diff_width": gate["diff_width"], "diff_int": gate["diff_int"],
             "control_pragma": CONTROL_PRAGMAS[control], "buffer_bits": buffer["bits"],
             "buffer_bram": buffer["bram18k_estimate"], "tb_input": TB_INPUT, "gate_rule": gate_rule,
-            "gate_formula": GATE_FORMULAS[gate_rule], "gate_rule_id": GATE_RULES.index(gate_rule),
-            "uses_prev": int(with_prev), "prev_pragma": PREV_PRAGMAS[control], "tb_expected": TB_EXPECTED,
+            "gate_formula": GATE_FORMULAS[gate_rule] + (f", and gap < {probe - 1} (probe every {probe})" if probe else ""),
+            "gate_rule_id": GATE_RULES.index(gate_rule), "probe_every": probe,
+            "uses_prev": int(with_prev), "prev_pragma": PREV_PRAGMAS[control] + (GAP_PRAGMAS[control] if probe else ""),
+            "tb_expected": TB_EXPECTED,
             "simple_logit_bits": logit["width"], "complex_logit_bits": cplx["result"]["elem"]["width"],
             "result_bits": 8 * math.ceil((2 + 2 * logit["width"] + 2 * cplx["result"]["elem"]["width"]) / 8)}
     paths = {role: _render(f"{name}.in", out_dir / name, subs) for role, name in
@@ -313,8 +327,10 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
         tb_windows = np.random.default_rng(0).normal(0.0, 1.0, (4, n_times, n_chans))
     if with_prev and tb_prev_cls is None:
         tb_prev_cls = np.zeros(len(tb_windows), np.int64)
+    if probe and tb_gap is None:
+        tb_gap = np.zeros(len(tb_windows), np.int64)
     paths["tb_input"] = write_windows(out_dir / TB_INPUT, tb_windows, n_times, n_chans,
-                                      prev_cls=tb_prev_cls if with_prev else None)
+                                      prev_cls=tb_prev_cls if with_prev else None, gap=tb_gap if probe else None)
     # New testbench input: expected results of an earlier generation no longer apply
     # (qcascade.hls.testbench.write_tb_data writes them from the g++ C simulation).
     (out_dir / TB_EXPECTED).unlink(missing_ok=True)

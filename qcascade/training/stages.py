@@ -30,7 +30,7 @@ from qcascade.training.loop import (EpochCallback, ReleasableData, class_weights
                                     optimizer_for, predict_in_batches, reseed_dropout, run_epochs,
                                     set_determinism, stage_seed)
 from qcascade.training.loss import cascade_loss_terms, frozen_gate_loss_terms, per_window_gate_terms
-from qcascade.gate import cascade_predict
+from qcascade.gate import cascade_predict, training_rule
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ class CascadeTrainer:
         loss_kw = dict(a_simple=cfg.a_simple, a_complex=cfg.a_complex, a_routing=cfg.a_routing,
                        a_sparsity=cfg.a_sparsity, tau=cfg.tau, sharpness=cfg.gate_sharpness,
                        n_active=self.n_active, global_batch_size=gb,
-                       complex_weight_floor=cfg.complex_weight_floor, rule=cfg.gate)
+                       complex_weight_floor=cfg.complex_weight_floor, rule=training_rule(cfg.gate))
 
         # Stages 2-3 run at temp_end even when resumed without load_state_dict.
         self._set_temperature(self.temperature_for(stage, 0, epochs))
@@ -212,7 +212,7 @@ class CascadeTrainer:
             sel_w = pre["sel_weights"] if hard is None else tf.tile(onehot[None, :], [len(y_np), 1])
             gate = per_window_gate_terms(y_t, pre["simple_logits"], sel_w, w_t,
                                          tau=cfg.tau, sharpness=cfg.gate_sharpness,
-                                         rule=cfg.gate,
+                                         rule=training_rule(cfg.gate),
                                          n_active=self.n_active)
             frozen_kw = {k: v for k, v in loss_kw.items()
                          if k.startswith("a_") or k in ("global_batch_size", "complex_weight_floor")}
@@ -275,7 +275,7 @@ class CascadeTrainer:
             zc = out["complex_logits"]
             # In-training monitor: the windows in the given order are one sequence for the hold
             # (calibration and evaluation pass the recordings and start times).
-            pred, routed = cascade_predict(zs, zc, self.cfg.tau, rule=self.cfg.gate)
+            pred, routed = cascade_predict(zs, zc, self.cfg.tau, rule=training_rule(self.cfg.gate))
             logs["val_complex_f1"] = window_metrics(y_val, zc, zc.argmax(1))["f1"]
             logs["val_cascade_f1"] = window_metrics(y_val, None, pred)["f1"]
             logs["val_routing_rate"] = float(routed.mean())

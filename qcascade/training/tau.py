@@ -27,7 +27,8 @@ from qcascade.gate import cascade_predict, logit_threshold
 
 log = logging.getLogger(__name__)
 
-__all__ = ["logit_threshold", "cascade_predict", "calibrate_tau", "plot_tau_sweep", "DEFAULT_GRID"]
+__all__ = ["logit_threshold", "cascade_predict", "calibrate_tau", "choose_gate", "plot_tau_sweep", "DEFAULT_GRID",
+           "GATE_CRITERION"]
 
 _TRAIN = TrainConfig()  # library defaults are the defaults the pipeline runs (train: section)
 DEFAULT_GRID: tuple[float, ...] = _TRAIN.tau_grid()
@@ -145,6 +146,40 @@ def calibrate_tau(
                     "(sens %.3f, F1 %.3f); falling back to tau=%.3g (routing rate %.3f)",
                     margin, ref["sensitivity"], ref_f1, best["tau"], best["routing_rate"])
     return best["tau"], sweep
+
+
+GATE_CRITERION = ("on validation windows, each variant at its own calibrated tau: (1) fewest seizures that the "
+                  "cascade's complex model detects on every window but the cascade misses; (2) F1 within the tau "
+                  "margin of the best such variant; (3) lowest routing rate; (4) the order of the candidates")
+
+
+def choose_gate(candidates: Mapping[str, Mapping], margin: float) -> tuple[str, str]:
+    """``train.gate: auto``: the gate variant to deploy, from validation numbers only.
+
+    Criterion (:data:`GATE_CRITERION`): a gate must first not hide seizures its own complex
+    model sees, then keep F1 within ``margin`` of the best remaining variant, then cost least.
+
+    Args:
+        candidates: ``{name: {"f1", "routing_rate", "hidden_val"}}`` in preference order (ties go to
+            the first); ``hidden_val`` is the number of validation seizures missed but detected by
+            the complex model on every window (None counts as 0).
+        margin: allowed F1 drop below the best (the calibration's margin).
+
+    Returns:
+        ``(name, reason)``.
+    """
+    if not candidates:
+        raise ValueError("choose_gate: no candidates")
+    names = list(candidates)
+    hidden = {n: int(candidates[n].get("hidden_val") or 0) for n in names}
+    safe = [n for n in names if hidden[n] == min(hidden.values())]
+    best_f1 = max(candidates[n]["f1"] or 0.0 for n in safe)
+    close = [n for n in safe if (candidates[n]["f1"] or 0.0) >= best_f1 - margin - 1e-12]
+    chosen = min(close, key=lambda n: (candidates[n]["routing_rate"], names.index(n)))
+    reason = (f"{chosen}: hides {hidden[chosen]} validation seizure(s) (fewest), F1 "
+              f"{candidates[chosen]['f1'] or 0.0:.3f} within {margin:.3f} of the best {best_f1:.3f}, "
+              f"lowest routing rate {candidates[chosen]['routing_rate']:.3f} among {close}")
+    return chosen, reason
 
 
 def plot_tau_sweep(sweep: Sequence[dict], path: str | Path, chosen_tau: Optional[float] = None,

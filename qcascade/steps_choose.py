@@ -1,0 +1,215 @@
+"""Per-patient choices made on validation windows, and the train-vs-validation gap.
+
+:func:`step_calibrate <qcascade.steps_eval.step_calibrate>` calls these; everything they decide is
+kept together in ``deploy/deploy.json`` under ``choices`` (``simple_model``, ``gate``) and
+``fit_gap``, and copied into ``metrics.json``:
+
+* :func:`candidate_validation` is the one place that reads the simple candidates' results
+  (``baselines/simple_<X>.h5``, trained alone on the selected electrode by ``step_baselines``) and
+  scores them on the validation windows;
+* :func:`choose_simple` (``model.simple_model: auto``): the cheapest candidate (MACs per window)
+  whose validation F1 is within ``model.simple_auto_margin`` of the best candidate's, beside what
+  ``qcascade analyze`` recommends for the training and validation recordings;
+* :func:`gate_candidates` / :func:`choose_gate_variant` (``train.gate: auto``): every gate rule is
+  calibrated on validation (with the configured probe, and without it for comparison) and
+  :func:`qcascade.training.tau.choose_gate` picks among those with the configured probe;
+* :func:`fit_gap`: F1 of each model on its training windows and on the validation windows.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from qcascade.errors import DataError
+
+log = logging.getLogger(__name__)
+
+CANDIDATES = ("A", "B", "C")
+
+
+def _predict(model, X: np.ndarray) -> np.ndarray:
+    return model.predict(X, batch_size=256, verbose=0)
+
+
+def candidate_validation(ctx, va, electrode: int) -> dict:
+    """Validation F1/AUC, MACs and model of every simple candidate trained alone (if trained).
+
+    Returns:
+        ``{"A": {"val": window_metrics, "macs_per_window", "model"}, ...}`` for the candidates
+        whose ``baselines/simple_<X>.h5`` exists.
+    """
+    from qcascade.evaluation import window_metrics
+    from qcascade.models import load_model
+    from qcascade.models.counting import count_macs
+
+    out = {}
+    x = va.X[:, :, electrode:electrode + 1]
+    for name in CANDIDATES:
+        path = ctx.unit_dir / "baselines" / f"simple_{name}.h5"
+        if not path.exists():
+            continue
+        model = load_model(path)
+        z = _predict(model, x)
+        out[name] = {"val": window_metrics(va.y, z, z.argmax(1)), "macs_per_window": count_macs(model)["total"],
+                     "model": model, "val_logits": z}
+    return out
+
+
+def pick_cheapest_within(rows: dict, margin: float) -> tuple[str, str]:
+    """The cheapest candidate whose validation F1 is within ``margin`` of the best one's.
+
+    Args:
+        rows: ``{name: {"val_f1", "macs_per_window"}}``.
+
+    Returns:
+        ``(name, reason)``; ties in MACs go to the better F1, then the name.
+    """
+    if not rows:
+        raise ValueError("pick_cheapest_within: no candidates")
+    best = max(r["val_f1"] or 0.0 for r in rows.values())
+    close = [n for n, r in rows.items() if (r["val_f1"] or 0.0) >= best - margin - 1e-12]
+    chosen = min(close, key=lambda n: (rows[n]["macs_per_window"], -(rows[n]["val_f1"] or 0.0), n))
+    return chosen, (f"{chosen}: cheapest ({rows[chosen]['macs_per_window']:.0f} MACs/window) of {sorted(close)}, "
+                    f"whose validation F1 is within {margin:.3f} of the best {best:.3f}")
+
+
+def analysis_recommendation(ctx, exclude_records: set) -> dict:
+    """``qcascade analyze``'s recommended simple model on the unit's recordings minus ``exclude_records``."""
+    from qcascade.analysis import analyze_patient
+
+    recs = [r for r in ctx.recordings if r.record_id not in exclude_records]
+    if len({r.patient_id for r in recs}) != 1:
+        return {"recommended": None, "error": "the analysis is per patient; this unit pools patients"}
+    try:
+        res = analyze_patient(recs, seed=ctx.cfg.train.seed)
+    except DataError as exc:
+        return {"recommended": None, "error": str(exc)}
+    from qcascade.analysis import recommend
+
+    model, reason = recommend(res["candidates_balanced_accuracy"])
+    return {"recommended": model, "reason": reason, "records": [r.record_id for r in recs],
+            "candidates_balanced_accuracy": res["candidates_balanced_accuracy"]}
+
+
+def choose_simple(ctx, cands: dict, test_records: set) -> tuple[dict, object | None]:
+    """The simple-model choice record and, with ``simple_model: auto``, the chosen candidate's model.
+
+    Args:
+        cands: :func:`candidate_validation`'s result.
+        test_records: record ids the analysis must not read.
+
+    Returns:
+        ``(record, model)``: ``model`` is None when the configured candidate (the cascade's own
+        stage-3 simple model) is deployed.
+    """
+    mode = ctx.cfg.model.simple_model
+    rows = {n: {"val_f1": c["val"]["f1"], "val_auc": c["val"]["auc"], "macs_per_window": c["macs_per_window"]}
+            for n, c in cands.items()}
+    margin = ctx.cfg.model.simple_auto_margin
+    rec = {"mode": "auto" if mode == "auto" else "fixed", "candidates": rows, "margin": margin,
+           "criterion": "cheapest candidate (MACs per window) whose validation F1, trained alone on the selected "
+                        "electrode, is within the margin of the best candidate's"}
+    if cands:
+        best_by_rule, reason = pick_cheapest_within(rows, margin)
+        rec["auto_choice"], rec["auto_reason"] = best_by_rule, reason
+    # Where no candidate was trained (folds k >= 1 with a fixed simple model) nothing is chosen, so
+    # the analysis (a second pass over the recordings) is skipped.
+    rec["analysis"] = (analysis_recommendation(ctx, test_records) if cands or mode == "auto"
+                       else {"recommended": None, "error": "no simple candidates in this fold"})
+    model = None
+    if mode == "auto":
+        if not cands:
+            raise DataError(f"{ctx.unit_dir / 'baselines'}: model.simple_model: auto found no trained candidate")
+        rec["chosen"] = rec["auto_choice"]
+        model = cands[rec["chosen"]]["model"]
+    else:
+        rec["chosen"] = mode
+    rec["agrees_with_analysis"] = (None if rec["analysis"].get("recommended") is None
+                                   else rec["analysis"]["recommended"] == rec["chosen"])
+    if rec["agrees_with_analysis"] is False:
+        log.warning("[%s] deployed simple model %s (%s), qcascade analyze recommends %s", ctx.unit, rec["chosen"],
+                    rec["mode"], rec["analysis"]["recommended"])
+    return rec, model
+
+
+def variant_name(rule: str, probe_every: int) -> str:
+    """Name of a gate variant: the rule, ``+probe<P>`` when it probes."""
+    return rule if not probe_every else f"{rule}+probe{probe_every}"
+
+
+def gate_candidates(train, probe_every: int) -> list[tuple[str, str, int]]:
+    """``(name, rule, probe_every)`` of every variant calibrated: each rule with the configured
+    probe and, when a probe is configured, without it (to measure what the probe changes)."""
+    from qcascade.gate import GATE_RULES
+
+    probes = [probe_every] + ([0] if probe_every else [])
+    return [(variant_name(r, p), r, p) for p in probes for r in GATE_RULES]
+
+
+def hidden_on(ws, pred: np.ndarray, reference_pred: np.ndarray) -> dict:
+    """:func:`qcascade.evaluation.hidden_events` on a window set."""
+    from qcascade.evaluation import hidden_events
+
+    return hidden_events(ws.y, pred, reference_pred, ws.start_s, ws.record_ids)
+
+
+def choose_gate_variant(train, calibrated: dict, variants: list, va, zs, zc, n_ictal_val: int) -> dict:
+    """The gate choice record: every variant's validation numbers and the deployed one.
+
+    Args:
+        train: the ``TrainConfig``; calibrated: ``{name: (tau, sweep)}``; variants: from
+            :func:`gate_candidates`; va: validation windows; zs, zc: their simple and complex logits.
+    """
+    from qcascade.gate import cascade_decide
+    from qcascade.training.tau import GATE_CRITERION, choose_gate
+
+    rows = {}
+    for name, rule, probe in variants:
+        tau, sweep = calibrated[name]
+        row = next(r for r in sweep if r["tau"] == tau)
+        dec = cascade_decide(zs, zc, tau, rule=rule, probe_every=probe, record_ids=va.record_ids, start_s=va.start_s)
+        rows[name] = {"rule": rule, "probe_every": probe, "tau": tau, "f1": row["f1"],
+                      "sensitivity": row["sensitivity"], "specificity": row["specificity"],
+                      "routing_rate": row["routing_rate"],
+                      "hidden_val": hidden_on(va, dec["pred"], zc.argmax(1))["n_missed_but_reference_detected"]}
+    margin = max(train.tau_margin, train.tau_margin_windows / float(max(n_ictal_val, 1)))
+    eligible = {n: r for n, r in rows.items() if r["probe_every"] == train.gate_probe_every}
+    rec = {"mode": "auto" if train.gate == "auto" else "fixed", "candidates": rows, "margin": margin,
+           "criterion": GATE_CRITERION}
+    rec["auto_choice"], rec["auto_reason"] = choose_gate(eligible, margin)
+    rec["chosen"] = (rec["auto_choice"] if train.gate == "auto"
+                     else variant_name(train.gate, train.gate_probe_every))
+    return rec
+
+
+def fit_gap(ctx, tr, va, electrode: int, simple_model, complex_model, complex_only_model, dep,
+            candidates: dict) -> dict:
+    """F1 on the training and on the validation windows of each deployed model (the overfitting gap).
+
+    The cascade on training windows applies the deployed gate in each training recording's time
+    order; training windows may be subsampled (``data.train_nonictal_stride_s``), so its state
+    (previous class, probe gap) runs over the windows present.
+    """
+    from qcascade.evaluation import window_metrics
+    from qcascade.gate import cascade_decide
+
+    out = {}
+    for split, ws in (("train", tr), ("val", va)):
+        zs = _predict(simple_model, ws.X[:, :, electrode:electrode + 1])
+        zc = _predict(complex_model, ws.X)
+        zo = _predict(complex_only_model, ws.X)
+        dec = cascade_decide(zs, zc, dep.tau, rule=dep.gate, probe_every=dep.probe_every,
+                             record_ids=ws.record_ids, start_s=ws.start_s)
+        row = {"simple": window_metrics(ws.y, None, zs.argmax(1))["f1"],
+               "complex_only": window_metrics(ws.y, None, zo.argmax(1))["f1"],
+               "cascade_complex": window_metrics(ws.y, None, zc.argmax(1))["f1"],
+               "cascade": window_metrics(ws.y, None, dec["pred"])["f1"]}
+        for name, c in candidates.items():
+            z = c["val_logits"] if split == "val" else _predict(c["model"], ws.X[:, :, electrode:electrode + 1])
+            row[f"candidate_{name}"] = window_metrics(ws.y, None, z.argmax(1))["f1"]
+        out[split] = row
+    out["gap"] = {k: (None if out["train"][k] is None or out["val"][k] is None else out["train"][k] - out["val"][k])
+                  for k in out["train"]}
+    return out

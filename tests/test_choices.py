@@ -1,0 +1,229 @@
+"""Per-patient choices on validation (gate: auto, simple_model: auto), the probe, hidden seizures."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from qcascade.artifacts import Deployment
+from qcascade.config import ModelConfig
+from qcascade.config_train import TrainConfig
+from qcascade.errors import ConfigError
+from qcascade.evaluation import hidden_events, sum_hidden
+from qcascade.gate import cascade_decide, check_probe, simple_is_final, training_rule
+from qcascade.steps_choose import choose_gate_variant, gate_candidates, pick_cheapest_within
+from qcascade.training.tau import calibrate_tau, choose_gate
+
+
+def logits(d):
+    d = np.asarray(d, np.float64)
+    return np.stack([np.zeros_like(d), d], 1)
+
+
+def one_recording(n):
+    return {"record_ids": np.array(["r"] * n), "start_s": np.arange(float(n))}
+
+
+# ----------------------------------------------------------------------------- the probe
+def test_probe_routes_after_p_minus_one_unseen_windows_and_restarts():
+    d = np.full(12, -4.0)  # confidently interictal throughout: the rule alone never routes
+    out = cascade_decide(logits(d), logits(d), 0.5, rule="confirm_changes", probe_every=4)
+    assert np.flatnonzero(out["routed"]).tolist() == [3, 7, 11]
+    assert out["gap"].tolist() == [0, 1, 2, 3] * 3
+    # a window the rule routes restarts the count
+    d2 = d.copy()
+    d2[1] = 0.1  # unsure: routed by the rule
+    out2 = cascade_decide(logits(d2), logits(-np.abs(d2)), 0.5, rule="confirm_changes", probe_every=4)
+    assert np.flatnonzero(out2["routed"]).tolist() == [1, 5, 9]
+
+
+@pytest.mark.parametrize("rule", ["confidence", "confirm_changes", "confirm_ictal_hold"])
+def test_probe_restarts_at_each_recording_and_matches_simple_is_final(rule):
+    rng = np.random.default_rng(3)
+    zs, zc = rng.normal(0, 3, (50, 2)), rng.normal(0, 3, (50, 2))
+    rec = np.array(["a"] * 23 + ["b"] * 27)
+    start = np.r_[np.arange(23.0), np.arange(27.0)]
+    out = cascade_decide(zs, zc, 0.6, rule=rule, record_ids=rec, start_s=start, probe_every=5)
+    assert out["gap"][0] == 0 and out["gap"][23] == 0
+    final = simple_is_final(zs, 0.6, rule, out["prev_cls"], out["gap"], 5)
+    assert np.array_equal(final, ~out["routed"])
+    assert out["gap"].max() <= 4
+    plain = cascade_decide(zs, zc, 0.6, rule=rule, record_ids=rec, start_s=start)
+    assert set(np.flatnonzero(plain["routed"])) <= set(np.flatnonzero(out["routed"]))
+
+
+def test_probe_arguments_are_checked():
+    for bad in (-1, 65536, 2.0, True):
+        with pytest.raises(ValueError, match="probe_every"):
+            check_probe(bad)
+    with pytest.raises(ValueError, match="gap"):
+        simple_is_final(logits([1.0]), 0.5, "confidence", probe_every=3)
+    with pytest.raises(ConfigError, match="train.gate_probe_every"):
+        TrainConfig(gate_probe_every=70000)
+    assert TrainConfig(gate="auto").gate == "auto" and training_rule("auto") == "confirm_changes"
+    with pytest.raises(ConfigError, match="train.gate"):
+        TrainConfig(gate="sometimes")
+    with pytest.raises(ConfigError, match="model.simple_model"):
+        ModelConfig(simple_model="auto", train_candidates=False)
+
+
+# ----------------------------------------------------------------------------- hidden seizures
+def test_hidden_seizures_counted_per_event():
+    y = np.zeros(600, int)
+    y[100:130] = 1
+    y[400:420] = 1
+    rec = np.array(["a"] * 300 + ["b"] * 300)
+    start = np.r_[np.arange(300.0), np.arange(300.0)]
+    complex_pred = np.zeros(600, int)
+    complex_pred[105:125] = 1
+    complex_pred[405:410] = 1
+    cascade_pred = np.zeros(600, int)
+    cascade_pred[110] = 1  # sees the first seizure (one window is an event hit), misses the second
+    h = hidden_events(y, cascade_pred, complex_pred, start, rec)
+    assert (h["n_events"], h["n_reference_detected"], h["n_missed_but_reference_detected"]) == (2, 2, 1)
+    assert h["missed"] == [{"record": "b", "onset_s": 100.0, "offset_s": 120.0}]
+    # a seizure the reference misses too is not "hidden"
+    h2 = hidden_events(y, np.zeros(600, int), np.zeros(600, int), start, rec)
+    assert h2["n_missed_but_reference_detected"] == 0 and h2["n_reference_detected"] == 0
+    assert sum_hidden([h, h])["n_missed_but_reference_detected"] == 2
+
+
+def test_probe_uncovers_a_seizure_the_simple_model_hides():
+    """The multifocal case: the one electrode never sees the seizure, the complex model does."""
+    n = 300
+    y = np.zeros(n, int)
+    y[150:175] = 1
+    zs = logits(np.full(n, -6.0))  # confidently interictal everywhere
+    zc = logits(np.where(y == 1, 4.0, -4.0))
+    kw = one_recording(n)
+    hidden = []
+    for probe in (0, 10):
+        out = cascade_decide(zs, zc, 0.5, rule="confirm_changes", probe_every=probe, **kw)
+        hidden.append(hidden_events(y, out["pred"], zc.argmax(1), kw["start_s"], kw["record_ids"])
+                      ["n_missed_but_reference_detected"])
+        if probe:
+            # once a probe saw it, confirm_changes hands the whole rest of the seizure to the complex model
+            first = np.flatnonzero(out["pred"])[0]
+            assert out["pred"][first:175].all() and first < 160
+            assert out["routed"].mean() < 0.25
+    assert hidden == [1, 0]
+
+
+# ----------------------------------------------------------------------------- auto choices
+def test_choose_gate_prefers_no_hidden_then_f1_then_routing():
+    cands = {"confidence": {"f1": 0.95, "routing_rate": 0.01, "hidden_val": 1},
+             "confirm_changes": {"f1": 0.90, "routing_rate": 0.05, "hidden_val": 0},
+             "confirm_ictal_hold": {"f1": 0.91, "routing_rate": 0.12, "hidden_val": 0}}
+    assert choose_gate(cands, 0.02)[0] == "confirm_changes"  # within 0.02 of 0.91, cheaper
+    assert choose_gate(cands, 0.0)[0] == "confirm_ictal_hold"  # F1 first when the margin is 0
+    cands["confidence"]["hidden_val"] = 0
+    assert choose_gate(cands, 0.02)[0] == "confidence"
+    tie = {"a": {"f1": 0.9, "routing_rate": 0.1, "hidden_val": 0}, "b": {"f1": 0.9, "routing_rate": 0.1, "hidden_val": 0}}
+    assert choose_gate(tie, 0.0)[0] == "a"
+
+
+def test_gate_auto_on_constructed_validation_logits():
+    """A simple model confidently wrong on most of the seizure: the textbook gate has to route
+    every window to keep F1 (tau = 1), confirm_changes keeps it at a fraction of the cost."""
+    n = 200
+    y = np.zeros(n, int)
+    y[80:110] = 1
+    d = np.where(y == 1, -5.0, -5.0)  # confidently interictal on the seizure, too
+    d[80:84] = 5.0  # ... except its first windows, where it proposes the onset
+    zs, zc = logits(d), logits(np.where(y == 1, 4.0, -4.0))
+    va = SimpleNamespace(y=y, **one_recording(n))
+    train = TrainConfig(gate="auto", tau_grid_size=11)
+    variants = gate_candidates(train, 0)
+    calibrated = {name: calibrate_tau(zs, zc, y, 100.0, 10000.0, grid=train.tau_grid(), rule=rule, probe_every=p,
+                                      record_ids=va.record_ids, start_s=va.start_s)
+                  for name, rule, p in variants}
+    rec = choose_gate_variant(train, calibrated, variants, va, zs, zc, int(y.sum()))
+    assert set(rec["candidates"]) == {"confidence", "confirm_changes", "confirm_ictal_hold"}
+    c = rec["candidates"]
+    assert c["confidence"]["tau"] == 1.0 and c["confirm_changes"]["f1"] == c["confidence"]["f1"] == 1.0
+    assert c["confirm_changes"]["routing_rate"] < 0.25 < c["confidence"]["routing_rate"]
+    assert rec["chosen"] == rec["auto_choice"] == "confirm_changes"
+    assert all(v["hidden_val"] == 0 for v in c.values())
+    fixed = choose_gate_variant(TrainConfig(gate="confidence", tau_grid_size=11), calibrated, variants, va, zs, zc, 30)
+    assert fixed["chosen"] == "confidence" and fixed["mode"] == "fixed"
+    with_probe = gate_candidates(TrainConfig(gate_probe_every=8), 8)
+    assert [n for n, _, _ in with_probe][:3] == ["confidence+probe8", "confirm_changes+probe8",
+                                                 "confirm_ictal_hold+probe8"] and len(with_probe) == 6
+
+
+def test_simple_auto_picks_the_cheapest_within_the_margin():
+    rows = {"A": {"val_f1": 0.93, "macs_per_window": 60000}, "B": {"val_f1": 0.90, "macs_per_window": 20000},
+            "C": {"val_f1": 0.915, "macs_per_window": 3000}}
+    assert pick_cheapest_within(rows, 0.02)[0] == "C"
+    assert pick_cheapest_within(rows, 0.0)[0] == "A"
+    rows["C"]["val_f1"] = 0.5
+    assert pick_cheapest_within(rows, 0.05)[0] == "B"
+
+
+# ----------------------------------------------------------------------------- report
+def _metrics():
+    w = {"accuracy": 0.9, "sensitivity": 0.8, "specificity": 0.95, "f1": 0.85, "auc": 0.97}
+    cascade = {**w, "routing_rate": 0.08, "avg_macs_per_window": 1000.0, "macs_ratio_vs_complex": 12.5,
+               "events_missed_but_complex_detected": 1}
+    ev = {"sensitivity": 0.5, "fa_per_hour": 0.0, "fa_per_24h": 0.0, "mean_delay_s": 3.0, "n_events": 2,
+          "n_detected": 1, "n_false_alarms": 0, "hours": 0.2}
+    hidden = {"n_events": 2, "n_reference_detected": 2, "n_missed_but_reference_detected": 1,
+              "missed": [{"record": "ID4_Sz2", "onset_s": 180.0, "offset_s": 230.0}]}
+    fit = {"train": {"simple": 0.99, "complex_only": 1.0, "cascade_complex": 1.0, "cascade": 0.98},
+           "val": {"simple": 0.7, "complex_only": 0.4, "cascade_complex": 0.45, "cascade": 0.72}}
+    fit["gap"] = {k: fit["train"][k] - fit["val"][k] for k in fit["train"]}
+    choices = {"simple_model": {"mode": "auto", "chosen": "C", "auto_choice": "C", "margin": 0.02,
+                                "criterion": "cheapest within the margin",
+                                "candidates": {"A": {"val_f1": 0.8, "val_auc": 0.9, "macs_per_window": 60000},
+                                               "C": {"val_f1": 0.79, "val_auc": 0.88, "macs_per_window": 3000}},
+                                "analysis": {"recommended": "B", "reason": "B is better"}, "agrees_with_analysis": False},
+               "gate": {"mode": "auto", "chosen": "confirm_changes+probe10", "criterion": "fewest hidden",
+                        "auto_reason": "confirm_changes+probe10: ...", "margin": 0.03,
+                        "candidates": {"confirm_changes+probe10": {"tau": 0.5, "f1": 0.8, "sensitivity": 0.9,
+                                                                   "routing_rate": 0.1, "hidden_val": 0}}}}
+    return {"dataset": "swec-short", "split": "loso", "n_windows": {"train": 10, "val": 5, "test": 5},
+            "selected_electrode": 3, "soz_electrodes": [3, 4], "simple_model": "C", "tau": 0.5,
+            "gate": "confirm_changes", "probe_every": 10, "choices": choices, "fit_gap": fit,
+            "test": {"simple_only": w, "complex_only": w, "cascade": cascade, "events": ev,
+                     "hidden_seizures": {"vs_complex_only": hidden, "vs_cascade_complex": hidden}}}
+
+
+def test_report_has_the_choice_hidden_seizure_and_fit_gap_tables(tmp_path):
+    from qcascade.report import _summary_row, metrics_markdown
+
+    md = metrics_markdown(_metrics(), tmp_path)
+    assert "### Simple model chosen on validation" in md and "**DISAGREES**" in md and "recommends **B**" in md
+    assert "### Gate chosen on validation" in md and "| confirm_changes+probe10 | 0.500 | 0.800 |" in md
+    assert "### Hidden seizures (test)" in md and "ID4_Sz2 180-230 s" in md
+    assert "### Train vs validation F1 (the overfitting gap)" in md
+    assert "| 0 | complex_only | 1.000 | 0.400 | 0.600 |" in md
+    row = _summary_row("ID4", _metrics())
+    assert row["events_missed_but_complex_detected"] == 1 and row["probe_every"] == 10
+    assert row["train_f1_complex_only"] == 1.0 and row["val_f1_complex_only"] == 0.4
+    assert row["simple_model_analysis"] == "B" and row["simple_model_agrees_with_analysis"] is False
+
+
+def test_fit_gap_scores_each_model_on_train_and_validation():
+    from qcascade.steps_choose import fit_gap
+
+    class Stub:  # logits (0, mean of the window - offset)
+        def __init__(self, offset):
+            self.offset = offset
+
+        def predict(self, x, batch_size=256, verbose=0):
+            m = x.mean(axis=(1, 2)) - self.offset
+            return np.stack([np.zeros_like(m), m], 1)
+
+    def ws(n, shift):
+        y = (np.arange(n) % 4 == 0).astype(int)
+        X = np.where(y[:, None, None] == 1, 1.0, -1.0) + shift + np.zeros((n, 8, 3))
+        return SimpleNamespace(X=X, y=y, **one_recording(n))
+
+    tr, va = ws(40, 0.0), ws(40, 1.5)  # validation windows drift upwards: every window looks ictal
+    dep = Deployment(selected_electrode=1, simple_model="A", tau=0.5, logit_threshold=2 * np.arctanh(0.5),
+                     macs_simple=1, macs_complex=10, gate="confidence", probe_every=0)
+    out = fit_gap(None, tr, va, 1, Stub(0.0), Stub(0.0), Stub(10.0), dep,
+                  {"C": {"model": Stub(0.0), "val_logits": Stub(0.0).predict(va.X[:, :, 1:2])}})
+    assert out["train"]["simple"] == 1.0 and out["val"]["simple"] == pytest.approx(0.4)
+    assert out["train"]["complex_only"] is None or out["train"]["complex_only"] == 0.0
+    assert out["gap"]["cascade"] == pytest.approx(0.6) and out["gap"]["candidate_C"] == pytest.approx(0.6)
