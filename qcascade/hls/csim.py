@@ -163,26 +163,31 @@ def build_csim(out_dir: str | Path, *, jobs: int = 1, cxx: str = "g++", werror: 
 
 
 def run_cascade_binary(toplevel_dir: str | Path, X: np.ndarray, *, tag: str = "csim",
-                       prev_cls: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                       prev_cls: np.ndarray | None = None, scale_reset: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Run the built testbench on windows ``X``; return cls, used_complex, simple/complex logits.
 
     ``prev_cls`` ``(n,)``: each window's previous-decision input (required when the gate rule reads it):
     0/1 loads that class, 2 keeps the design's state from the window before (closed loop).
+    ``scale_reset`` ``(n,)``: designs that scale their input take raw windows; 1 starts a recording
+    (default: the first window only).
     """
     top = Path(toplevel_dir).resolve()
     man = tl.load_manifest(top)
     exe = top / man["csim_exe"]
     if not exe.is_file():
         raise QCascadeError(f"{exe}: not built; call build_csim({str(top)!r}) first")
-    sources = [top / f for f in ("cascade_top.h", "cascade_top.cpp", "cascade_tb.cpp") if (top / f).is_file()]
+    sources = [top / f for f in ("cascade_top.h", "cascade_top.cpp", "cascade_tb.cpp", "input_scaling.h") if (top / f).is_file()]
     if any(src.stat().st_mtime > exe.stat().st_mtime for src in sources):
         # e.g. regenerated for another tau: the old binary would answer for the old one.
         raise QCascadeError(f"{exe}: older than the generated sources; call build_csim({str(top)!r}) first")
     with_prev = bool(man["gate"].get("uses_prev", False))
     if with_prev and prev_cls is None:
         raise QCascadeError(f"{top}: gate rule {man['gate']['rule']!r} reads the previous decision; pass prev_cls")
+    scaled_here = man.get("input_scaling", {}).get("mode") == "causal_robust"
+    if scaled_here and scale_reset is None:
+        scale_reset = np.arange(len(X)) == 0
     data = tl.write_windows(top / "csim_data" / f"{tag}_windows.f32", X, man["n_times"], man["n_chans"],
-                            prev_cls=prev_cls if with_prev else None)
+                            prev_cls=prev_cls if with_prev else None, scale_reset=scale_reset if scaled_here else None)
     out = data.with_name(f"{tag}_results.txt")
     # "-1 -": all windows, no expected file (these results are the reference, not checked against one).
     proc = subprocess.run([str(exe), str(data), str(out), "-1", "-"], cwd=top, capture_output=True, text=True)
@@ -199,7 +204,8 @@ def run_cascade_binary(toplevel_dir: str | Path, X: np.ndarray, *, tag: str = "c
 def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_hls: Any, electrode: int,
              tau: float, X_test: np.ndarray, toplevel_dir: str | Path, out_json: str | Path,
              trace_on_mismatch: bool = True, strict: bool = True, jobs: int = 1,
-             prediction_cache: dict | None = None, prev_cls: np.ndarray | None = None) -> dict:
+             prediction_cache: dict | None = None, prev_cls: np.ndarray | None = None,
+             cpp_input: dict | None = None) -> dict:
     """Compare QKeras, hls4ml and the C++ cascade on ``X_test`` and write ``out_json``.
 
     Args:
@@ -220,6 +226,8 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
         prev_cls: ``(n,)`` the final class of each window's predecessor in its recording
             (required when the top level's gate rule reads it). The rule itself is read from
             the top level's manifest.
+        cpp_input: designs that scale their input: ``{"X", "prev_cls", "scale_reset", "rows"}``, raw
+            windows of whole recordings the C++ runs instead, and each ``X_test`` window's row in them.
 
     Returns:
         ``simple``/``complex``: ``decision_agreement``, ``max_abs_logit_error``,
@@ -251,7 +259,11 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
     build_csim(top, jobs=jobs)
     rule = man["gate"].get("rule", "confidence")
     prev = None if prev_cls is None else np.asarray(prev_cls).ravel()
-    cpp = run_cascade_binary(top, X, prev_cls=prev)
+    if cpp_input is None:
+        cpp = run_cascade_binary(top, X, prev_cls=prev)
+    else:  # the design's scaling state needs each recording from its start
+        full = run_cascade_binary(top, cpp_input["X"], prev_cls=cpp_input.get("prev_cls"), scale_reset=cpp_input["scale_reset"])
+        cpp = {k: v[cpp_input["rows"]] if isinstance(v, np.ndarray) else v for k, v in full.items()}
     used = cpp["used_complex"]
 
     def final(z):
