@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from qcascade.config import load_config
-from qcascade.data import Recording, build_windowsets
+from qcascade.data import Recording, build_windowsets, iter_padded_batches
 from qcascade.data.scaling import CausalScaler, ScalingSpec, scale_sequence
 from qcascade.errors import ConfigError
 
@@ -99,6 +99,10 @@ def test_thinned_training_windows_carry_their_recordings_causal_scale():
     assert abs(med[0] / med[1] - 1) < 0.15
     with pytest.raises(ValueError, match="input_scaling"):
         build_windowsets(splits, n_chans=4, input_scaling="median")
+    # Streaming a recording (long-term evaluation) scales it exactly like the window sets.
+    streamed = np.concatenate([X for X, *_ in iter_padded_batches(recs[2:], norm, n_chans=4, batch_size=7,
+                                                                   scaling_spec=spec)])
+    assert np.array_equal(streamed, sets["test"].X)
 
 
 @pytest.mark.parametrize("data, match", [

@@ -329,17 +329,26 @@ def _causal_fill(ws: WindowSet, recs: Sequence[Recording], normalizer: Normalize
 
 def iter_padded_batches(recordings: Sequence[Recording], normalizer: Normalizer, n_chans: int = 128,
                         n_times: int = 512, stride: int = 512, ictal_overlap: float = 0.5,
-                        batch_size: int = 256):
+                        batch_size: int = 256, scaling_spec=None):
     """Stream normalised, padded batches ``(X (b, n_times, n_chans), y, record_id, starts_s)``.
 
-    For evaluating long recordings without holding their windows in memory.
+    For evaluating long recordings without holding their windows in memory. With ``scaling_spec``
+    (``data.input_scaling: causal_robust``) each recording is scaled causally from its first window
+    (the normalizer is then only the initial state), as :func:`build_windowsets` does.
     """
+    from qcascade.data.scaling import CausalScaler
+
     for rec in recordings:
         mask = patient_mask([rec], n_chans) & normalizer.mask
+        scaler = None if scaling_spec is None else CausalScaler(scaling_spec, normalizer.center, normalizer.scale, mask)
         for xb, yb, sb in iter_window_batches(rec, n_times, stride, ictal_overlap, batch_size=batch_size):
             X = np.zeros((len(xb), n_times, n_chans), np.float32)
             X[:, :, :rec.n_electrodes] = xb
-            yield normalizer.transform(X, mask, inplace=True), yb.astype(np.int64), rec.record_id, sb / SFREQ
+            if scaler is None:
+                X = normalizer.transform(X, mask, inplace=True)
+            else:
+                X = np.stack([scaler.step(w) for w in X])
+            yield X, yb.astype(np.int64), rec.record_id, sb / SFREQ
 
 
 def as_tf_dataset(source, batch_size: int = 64, shuffle: bool = False, seed: int = 0, **stream_kwargs):
