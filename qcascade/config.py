@@ -100,6 +100,12 @@ class DataConfig:
         ictal_overlap: share of a window that must be ictal for an ictal label.
         split: ``loso`` (per patient, leave one seizure out) or ``lopo`` (pooled, leave one patient out).
         nan_policy: ``raise`` on NaN/Inf samples, or ``zero`` (zero-fill with a warning).
+        input_scaling: ``train_stats`` (per-electrode median/IQR of the training windows, applied
+            to every window) or ``causal_robust`` (per electrode, a running center and mean
+            absolute deviation of the recording's own past windows; the generated top level
+            computes it in hardware; docs/input_scaling.md).
+        scaling_memory_windows: ``causal_robust``: windows the running statistics average over
+            (moving-average weight 1/this; a power of two, 1..4096).
     """
 
     dataset: Literal["synthetic", "swec-short", "swec-long", "bonn"] = "synthetic"
@@ -113,6 +119,8 @@ class DataConfig:
     ictal_overlap: float = 0.5
     split: Literal["loso", "lopo"] = "loso"
     nan_policy: Literal["raise", "zero"] = "raise"
+    input_scaling: Literal["train_stats", "causal_robust"] = "train_stats"
+    scaling_memory_windows: int = 64
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     bonn: BonnConfig = field(default_factory=BonnConfig)
 
@@ -135,6 +143,12 @@ class DataConfig:
                 raise ConfigError(f"data.{key}: must be > 0")
         if not 0.0 < self.ictal_overlap <= 1.0:
             raise ConfigError("data.ictal_overlap: must be in (0, 1]")
+        m = self.scaling_memory_windows
+        if not isinstance(m, int) or isinstance(m, bool) or not 1 <= m <= 4096 or m & (m - 1):
+            raise ConfigError(f"data.scaling_memory_windows: {m!r} must be a power of two in [1, 4096]")
+        if self.input_scaling == "causal_robust" and self.n_times & (self.n_times - 1):
+            raise ConfigError(f"data.n_times: {self.n_times} must be a power of two with "
+                              "data.input_scaling: causal_robust (the window mean is a shift)")
         for pid in self.patients or ():
             if not _PATIENT_ID.match(pid):
                 raise ConfigError(f"data.patients: {pid!r} is not a valid patient id")

@@ -35,6 +35,7 @@ def prepared_data(ctx) -> PreparedData:
     """
     if ctx.artifacts.data is None:
         from qcascade.data import build_windowsets
+        from qcascade.data.scaling import ScalingSpec
 
         d = ctx.cfg.data
         splits, carve = unit_splits(ctx)  # the fold's split (fold 0 for the unit itself)
@@ -42,7 +43,8 @@ def prepared_data(ctx) -> PreparedData:
         sets, normalizer = build_windowsets(
             splits, n_chans=d.n_chans, n_times=d.n_times, stride=int(round(d.stride_s * fs)),
             train_nonictal_stride=int(round(d.train_nonictal_stride_s * fs)), ictal_overlap=d.ictal_overlap,
-            seed=ctx.cfg.train.seed)
+            seed=ctx.cfg.train.seed, input_scaling=d.input_scaling,
+            scaling_spec=ScalingSpec.from_config(d, ctx.cfg.quant) if d.input_scaling == "causal_robust" else None)
         blocks = []
         for rec in carve:  # two-seizure patients: validation is a time block of the training record
             sets["train"], val, block = carve_validation(sets["train"], rec, d.n_times)
@@ -76,6 +78,7 @@ def step_prepare_data(ctx) -> None:
     info = {
         "unit": ctx.unit,
         "split_scheme": ctx.cfg.data.split,
+        "input_scaling": ctx.cfg.data.input_scaling,
         "records": {k: [r.record_id for r in v] for k, v in splits.items()},
         "val_time_blocks": data.val_blocks,
         "n_windows": {k: int(len(v.y)) for k, v in sets.items()},

@@ -23,6 +23,7 @@ from qcascade.errors import ConfigError, QCascadeError
 from qcascade.io_utils import atomic_write_json, atomic_write_text
 from qcascade.steps_data import windows
 from qcascade.steps_eval import gate_rule
+from qcascade.steps_scaling import hw_input_scaling, raw_windows
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,8 @@ def _csim_windows(y: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 def step_csim(ctx) -> None:
     """hls4ml C simulation per submodel and the generated cascade top level, vs QKeras."""
-    from qcascade.hls.csim import csim_markdown, run_csim
+    from qcascade.hls.csim import run_csim
+    from qcascade.hls.csim_report import csim_markdown
     from qcascade.hls.toplevel import generate_toplevel
     from qcascade.gate import cascade_decide
 
@@ -193,11 +195,20 @@ def step_csim(ctx) -> None:
     scores = WindowScores.load(ctx.unit_dir)  # deployed QKeras models on every test window
     full = {"simple": scores.simple, "complex": scores.complex}
 
+    scaling = hw_input_scaling(ctx)
+    if scaling is not None:  # the design scales raw windows itself: whole recordings, in time order
+        raw, raw_rows, raw_reset = raw_windows(ctx, te, sorted(set(te.record_ids[idx].tolist())))
+        pos = {int(r): i for i, r in enumerate(raw_rows)}
+
     def simulate(tau: float, out_json):
         # The prev_cls input of each simulated window: its predecessor's final class in the
         # QKeras cascade over the whole test recording (the windows simulated are a subset).
         state = cascade_decide(full["simple"], full["complex"], tau, **rule)
-        prev, gap = state["prev_cls"][idx], state["gap"][idx]
+        prev_all, gap_all = state["prev_cls"], state["gap"]
+        prev, gap = prev_all[idx], gap_all[idx]
+        cpp_input = None if scaling is None else {
+            "X": raw, "prev_cls": prev_all[raw_rows], "gap": gap_all[raw_rows], "scale_reset": raw_reset,
+            "rows": [pos[int(i)] for i in idx]}
         # Regenerating for another tau recompiles only the top level and testbench.
         generate_toplevel(top_dir, simple_prj=ctx.unit_dir / "hls" / "simple", simple_project=SUBMODELS["simple"][0],
                           simple_namespace=SUBMODELS["simple"][1], complex_prj=ctx.unit_dir / "hls" / "complex",
@@ -205,13 +216,15 @@ def step_csim(ctx) -> None:
                           electrode=dep.selected_electrode, tau=tau, n_times=ctx.cfg.data.n_times,
                           n_chans=ctx.cfg.data.n_chans, config_hash=config_hash(ctx.cfg),
                           part=hw_settings(ctx, "complex")["part"],
-                          clock_period=hw_settings(ctx, "complex")["clock_period"], tb_windows=X[:4],
-                          gate_rule=rule["rule"], tb_prev_cls=prev[:4], gate_probe=rule["probe_every"],
-                          tb_gap=gap[:4])
+                          clock_period=hw_settings(ctx, "complex")["clock_period"],
+                          tb_windows=X[:4] if scaling is None else raw[:4], gate_rule=rule["rule"],
+                          tb_prev_cls=prev[:4] if scaling is None else prev_all[raw_rows[:4]],
+                          gate_probe=rule["probe_every"], tb_gap=gap[:4] if scaling is None else gap_all[raw_rows[:4]],
+                          input_scaling=scaling)
         return run_csim(simple_keras=simple_m, complex_keras=complex_m, simple_hls=models["simple"],
                         complex_hls=models["complex"], electrode=dep.selected_electrode, tau=tau,
                         X_test=X, toplevel_dir=top_dir, out_json=out_json, jobs=build_jobs(),
-                        prediction_cache=predictions, prev_cls=prev, gap=gap)
+                        prediction_cache=predictions, prev_cls=prev, gap=gap, cpp_input=cpp_input)
 
     # The calibrated tau may route (almost) nothing or everything; a probe tau at the median
     # confidence of the C-simulated simple model exercises both paths of the top level. The
@@ -221,7 +234,8 @@ def step_csim(ctx) -> None:
     probe_tau = float(np.clip(np.round(np.tanh(np.median(np.abs(z[:, 1] - z[:, 0])) / 2), 3), 0.001, 0.999))
     probe = simulate(probe_tau, ctx.path("csim_probe_tau.json"))
     res = simulate(dep.tau, ctx.path("csim.json"))
-    res.update(_vitis_tb(top_dir, te, full, dep.tau, rule, simple_m, dep.selected_electrode))
+    res.update(_vitis_tb(top_dir, te, full, dep.tau, rule, simple_m, dep.selected_electrode,
+                         None if scaling is None else raw_windows(ctx, te, [_loop_record(te)])[0]))
     # The probe's summary travels in csim.json (its only writer is this step), so the report and
     # summary read every C-simulation number from one file.
     res["probe_tau"] = {"tau": probe_tau, "routed_windows": probe["cascade"]["routed_windows"],
@@ -235,33 +249,55 @@ def step_csim(ctx) -> None:
 CLOSED_LOOP_MAX_WINDOWS = 600  # C simulation of the complex model: ~0.1 s a window
 
 
-def _vitis_tb(top_dir, te, full, tau: float, rule: dict, simple_model, electrode: int) -> dict:
-    """Testbench data (routed windows, both prev_cls) with expected results, and the closed loop."""
+def _loop_record(te) -> str:
+    """The test recording with the most ictal windows (the closed loop runs it)."""
+    return max(np.unique(te.record_ids), key=lambda r: (int(te.y[te.record_ids == r].sum()), str(r)))
+
+
+def _vitis_tb(top_dir, te, full, tau: float, rule: dict, simple_model, electrode: int,
+              loop_raw: np.ndarray | None = None) -> dict:
+    """Testbench data (routed windows, both prev_cls) with expected results, and the closed loop.
+
+    ``loop_raw``: the closed-loop recording's raw windows when the design scales its input; the
+    testbench then holds that recording's first 32 windows (the scaling state needs them in order).
+    """
     from qcascade.hls.testbench import blend_candidates, closed_loop, run_tb, select_tb_windows, write_tb_data
     from qcascade.gate import cascade_decide
 
     state = cascade_decide(full["simple"], full["complex"], tau, **rule)
     prev, gap, probe = state["prev_cls"], state["gap"], rule["probe_every"]
-    X, z = te.X, full["simple"]
-    extra = blend_candidates(X, te.y, z, prev, tau, rule["rule"], simple_model, electrode, want=4, probe_every=probe)
+    rec = _loop_record(te)
+    order = np.flatnonzero(te.record_ids == rec)
+    order = order[np.argsort(te.start_s[order], kind="stable")]
+    if loop_raw is not None:
+        head = order[:32]
+        # select_tb_windows with n = len(head) keeps every window, in order (the scaling state needs them so).
+        _, prev_sel = select_tb_windows(full["simple"][head], prev[head], tau, rule["rule"], n=len(head),
+                                        min_routed=4, gap=gap[head], probe_every=probe)
+        tb = write_tb_data(top_dir, loop_raw[:len(head)], prev_sel, gap[head] if probe else None)
+        tb["n_blended"] = 0
+        X, z = None, None
+    else:
+        X, z = te.X, full["simple"]
+    extra = None if X is None else blend_candidates(X, te.y, z, prev, tau, rule["rule"], simple_model, electrode,
+                                                    want=4, probe_every=probe)
     if extra is not None:  # the deployed tau routes (almost) no test window: add blended windows
         X, z, prev = (np.concatenate([X, extra["X"]]), np.concatenate([z, extra["z"]]),
                       np.concatenate([prev, extra["prev"]]))
         gap = np.concatenate([gap, np.zeros(len(extra["prev"]), np.int64)])
-    idx, prev_sel = select_tb_windows(z, prev, tau, rule["rule"], n=16, min_routed=4, gap=gap, probe_every=probe)
-    tb = write_tb_data(top_dir, X[idx], prev_sel, gap[idx] if probe else None)
-    tb["n_blended"] = int(np.sum(idx >= len(te.X)))
+    if X is not None:
+        idx, prev_sel = select_tb_windows(z, prev, tau, rule["rule"], n=16, min_routed=4, gap=gap, probe_every=probe)
+        tb = write_tb_data(top_dir, X[idx], prev_sel, gap[idx] if probe else None)
+        tb["n_blended"] = int(np.sum(idx >= len(te.X)))
     proc = run_tb(top_dir)  # as Vitis csim runs it: must pass against its own expected results
     if proc.returncode != 0:
         raise QCascadeError(f"{top_dir}: cascade_tb failed on its own expected results:\n{proc.stderr[-2000:]}")
     # The recording with the most ictal windows, in time order, from its start.
-    rec = max(np.unique(te.record_ids), key=lambda r: (int(te.y[te.record_ids == r].sum()), str(r)))
-    order = np.flatnonzero(te.record_ids == rec)
-    order = order[np.argsort(te.start_s[order], kind="stable")]
     if len(order) > CLOSED_LOOP_MAX_WINDOWS:
         log.info("closed loop: first %d of %d windows of recording %s", CLOSED_LOOP_MAX_WINDOWS, len(order), rec)
         order = order[:CLOSED_LOOP_MAX_WINDOWS]
-    loop = closed_loop(top_dir, te.X[order], tau=tau, rule=rule["rule"], keras_simple=full["simple"][order],
+    loop_X = te.X[order] if loop_raw is None else loop_raw[:len(order)]  # raw: reset on its first window
+    loop = closed_loop(top_dir, loop_X, tau=tau, rule=rule["rule"], keras_simple=full["simple"][order],
                        keras_complex=full["complex"][order])
     loop["recording"] = str(rec)
     if loop["agreement_with_python_on_cpp_logits"] != 1.0:

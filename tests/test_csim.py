@@ -131,7 +131,9 @@ def test_run_csim_full(tmp_path):
         if result[name]["decision_agreement"] < 1.0:
             assert result[name]["trace"]["layers"]
     assert json.loads((tmp_path / "csim.json").read_text())["cascade"]["routed_windows"] == c["routed_windows"]
-    md = csim.csim_markdown(result)
+    from qcascade.hls.csim_report import csim_markdown
+
+    md = csim_markdown(result)
     assert "routing agreement" in md and "| simple |" in md
     with pytest.raises(QCascadeError):  # generated for another tau
         csim.run_csim(simple_keras=None, complex_keras=None, simple_hls=None, complex_hls=None, electrode=ELECTRODE,

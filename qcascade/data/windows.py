@@ -248,7 +248,8 @@ def check_no_leak(splits: dict[str, Sequence[Recording]]) -> None:
 
 def build_windowsets(splits: dict[str, Sequence[Recording]], n_chans: int = 128, n_times: int = 512,
                      stride: int = 512, ictal_overlap: float = 0.5, train_nonictal_stride: int | None = None,
-                     normalization: str = "robust", seed: int = 0) -> tuple[dict[str, WindowSet], Normalizer]:
+                     normalization: str = "robust", seed: int = 0, input_scaling: str = "train_stats",
+                     scaling_spec=None) -> tuple[dict[str, WindowSet], Normalizer]:
     """Window, pad and normalise every split; the normalizer sees the ``train`` windows only.
 
     Args:
@@ -261,6 +262,10 @@ def build_windowsets(splits: dict[str, Sequence[Recording]], n_chans: int = 128,
             None = ``stride``); thins the majority class and memory.
         normalization: ``"robust"`` or ``"zscore"``.
         seed: picks the windows the normalizer is fitted on.
+        input_scaling: ``"train_stats"`` (the normalizer on every window) or ``"causal_robust"``
+            (:mod:`qcascade.data.scaling`: each recording scaled from its own past, in time order;
+            the normalizer is only the state a recording starts from).
+        scaling_spec: :class:`qcascade.data.scaling.ScalingSpec` (``causal_robust``; default spec).
 
     Returns:
         ``({split: WindowSet}, Normalizer)``.
@@ -280,6 +285,13 @@ def build_windowsets(splits: dict[str, Sequence[Recording]], n_chans: int = 128,
         raise DataError("no training windows")
     win_masks = np.stack([masks[p] for p in train.patient_ids]) if len(train.patient_masks) > 1 else train.mask
     normalizer = Normalizer.fit(train.X, win_masks, normalization, train.record_ids.tolist(), seed=seed)
+    if input_scaling == "causal_robust":
+        for name, recs in splits.items():
+            nonictal = train_nonictal_stride if name == "train" else None
+            _causal_fill(out[name], recs, normalizer, masks, scaling_spec, stride, ictal_overlap, nonictal)
+        return out, normalizer
+    if input_scaling != "train_stats":
+        raise ValueError(f"input_scaling must be 'train_stats' or 'causal_robust', got {input_scaling!r}")
     for ws in out.values():
         for pid, m in ws.patient_masks.items():
             rows = np.flatnonzero(ws.patient_ids == pid)
@@ -289,19 +301,54 @@ def build_windowsets(splits: dict[str, Sequence[Recording]], n_chans: int = 128,
     return out, normalizer
 
 
+def _causal_fill(ws: WindowSet, recs: Sequence[Recording], normalizer: Normalizer, masks: dict, spec,
+                 stride: int, ictal_overlap: float, nonictal_stride: int | None) -> None:
+    """Overwrite ``ws.X`` with causally scaled windows: every window of each recording is scaled
+    in time order (the hardware sees them all), then the kept ones (thinned training windows) are
+    written to their rows, so shuffling later never lets a window see its recording's future."""
+    from qcascade.data.scaling import CausalScaler, ScalingSpec
+
+    spec = spec or ScalingSpec(n_times=ws.X.shape[1])
+    n_chans = ws.X.shape[2]
+    for rec in recs:
+        rows = np.flatnonzero(ws.record_ids == rec.record_id)
+        scaler = CausalScaler(spec, normalizer.center, normalizer.scale, masks[rec.patient_id] & normalizer.mask)
+        pos = 0
+        for xb, yb, sb in iter_window_batches(rec, spec.n_times, stride, ictal_overlap):
+            keep = _kept(sb, yb, stride, nonictal_stride)
+            for w, k in zip(xb, keep):
+                padded = np.zeros((spec.n_times, n_chans), np.float32)
+                padded[:, :rec.n_electrodes] = w
+                y = scaler.step(padded)
+                if k:
+                    ws.X[rows[pos]] = y
+                    pos += 1
+        if pos != len(rows):
+            raise DataError(f"{rec.source}: {pos} scaled windows for {len(rows)} rows")
+
+
 def iter_padded_batches(recordings: Sequence[Recording], normalizer: Normalizer, n_chans: int = 128,
                         n_times: int = 512, stride: int = 512, ictal_overlap: float = 0.5,
-                        batch_size: int = 256):
+                        batch_size: int = 256, scaling_spec=None):
     """Stream normalised, padded batches ``(X (b, n_times, n_chans), y, record_id, starts_s)``.
 
-    For evaluating long recordings without holding their windows in memory.
+    For evaluating long recordings without holding their windows in memory. With ``scaling_spec``
+    (``data.input_scaling: causal_robust``) each recording is scaled causally from its first window
+    (the normalizer is then only the initial state), as :func:`build_windowsets` does.
     """
+    from qcascade.data.scaling import CausalScaler
+
     for rec in recordings:
         mask = patient_mask([rec], n_chans) & normalizer.mask
+        scaler = None if scaling_spec is None else CausalScaler(scaling_spec, normalizer.center, normalizer.scale, mask)
         for xb, yb, sb in iter_window_batches(rec, n_times, stride, ictal_overlap, batch_size=batch_size):
             X = np.zeros((len(xb), n_times, n_chans), np.float32)
             X[:, :, :rec.n_electrodes] = xb
-            yield normalizer.transform(X, mask, inplace=True), yb.astype(np.int64), rec.record_id, sb / SFREQ
+            if scaler is None:
+                X = normalizer.transform(X, mask, inplace=True)
+            else:
+                X = np.stack([scaler.step(w) for w in X])
+            yield X, yb.astype(np.int64), rec.record_id, sb / SFREQ
 
 
 def as_tf_dataset(source, batch_size: int = 64, shuffle: bool = False, seed: int = 0, **stream_kwargs):

@@ -163,19 +163,22 @@ def build_csim(out_dir: str | Path, *, jobs: int = 1, cxx: str = "g++", werror: 
 
 
 def run_cascade_binary(toplevel_dir: str | Path, X: np.ndarray, *, tag: str = "csim",
-                       prev_cls: np.ndarray | None = None, gap: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                       prev_cls: np.ndarray | None = None, gap: np.ndarray | None = None,
+                       scale_reset: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Run the built testbench on windows ``X``; return cls, used_complex, simple/complex logits.
 
     ``prev_cls`` ``(n,)``: each window's previous-decision input (required when the gate rule reads it):
     0/1 loads that class, 2 keeps the design's state from the window before (closed loop).
     ``gap`` ``(n,)``: the probe's gap loaded with it (gate with a probe; default 0).
+    ``scale_reset`` ``(n,)``: designs that scale their input take raw windows; 1 starts a recording
+    (default: the first window only).
     """
     top = Path(toplevel_dir).resolve()
     man = tl.load_manifest(top)
     exe = top / man["csim_exe"]
     if not exe.is_file():
         raise QCascadeError(f"{exe}: not built; call build_csim({str(top)!r}) first")
-    sources = [top / f for f in ("cascade_top.h", "cascade_top.cpp", "cascade_tb.cpp") if (top / f).is_file()]
+    sources = [top / f for f in ("cascade_top.h", "cascade_top.cpp", "cascade_tb.cpp", "input_scaling.h") if (top / f).is_file()]
     if any(src.stat().st_mtime > exe.stat().st_mtime for src in sources):
         # e.g. regenerated for another tau: the old binary would answer for the old one.
         raise QCascadeError(f"{exe}: older than the generated sources; call build_csim({str(top)!r}) first")
@@ -185,8 +188,12 @@ def run_cascade_binary(toplevel_dir: str | Path, X: np.ndarray, *, tag: str = "c
     probe = int(man["gate"].get("probe_every", 0))
     if probe and gap is None:
         gap = np.zeros(len(X), np.int64)
+    scaled_here = man.get("input_scaling", {}).get("mode") == "causal_robust"
+    if scaled_here and scale_reset is None:
+        scale_reset = np.arange(len(X)) == 0
     data = tl.write_windows(top / "csim_data" / f"{tag}_windows.f32", X, man["n_times"], man["n_chans"],
-                            prev_cls=prev_cls if with_prev else None, gap=gap if probe else None)
+                            prev_cls=prev_cls if with_prev else None, gap=gap if probe else None,
+                            scale_reset=scale_reset if scaled_here else None)
     out = data.with_name(f"{tag}_results.txt")
     # "-1 -": all windows, no expected file (these results are the reference, not checked against one).
     proc = subprocess.run([str(exe), str(data), str(out), "-1", "-"], cwd=top, capture_output=True, text=True)
@@ -204,7 +211,7 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
              tau: float, X_test: np.ndarray, toplevel_dir: str | Path, out_json: str | Path,
              trace_on_mismatch: bool = True, strict: bool = True, jobs: int = 1,
              prediction_cache: dict | None = None, prev_cls: np.ndarray | None = None,
-             gap: np.ndarray | None = None) -> dict:
+             gap: np.ndarray | None = None, cpp_input: dict | None = None) -> dict:
     """Compare QKeras, hls4ml and the C++ cascade on ``X_test`` and write ``out_json``.
 
     Args:
@@ -226,6 +233,8 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
             (required when the top level's gate rule reads it). The rule itself is read from
             the top level's manifest.
         gap: ``(n,)`` the probe's gap of each window (top level generated with a probe).
+        cpp_input: designs that scale their input: ``{"X", "prev_cls", "gap", "scale_reset", "rows"}``,
+            raw windows of whole recordings the C++ runs instead, and each ``X_test`` window's row in them.
 
     Returns:
         ``simple``/``complex``: ``decision_agreement``, ``max_abs_logit_error``,
@@ -259,7 +268,12 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
     prev = None if prev_cls is None else np.asarray(prev_cls).ravel()
     probe = int(man["gate"].get("probe_every", 0))
     gaps = (np.zeros(len(X), np.int64) if gap is None else np.asarray(gap).ravel()) if probe else None
-    cpp = run_cascade_binary(top, X, prev_cls=prev, gap=gaps)
+    if cpp_input is None:
+        cpp = run_cascade_binary(top, X, prev_cls=prev, gap=gaps)
+    else:  # the design's scaling state needs each recording from its start
+        full = run_cascade_binary(top, cpp_input["X"], prev_cls=cpp_input.get("prev_cls"),
+                                  gap=cpp_input.get("gap") if probe else None, scale_reset=cpp_input["scale_reset"])
+        cpp = {k: v[cpp_input["rows"]] if isinstance(v, np.ndarray) else v for k, v in full.items()}
     used = cpp["used_complex"]
 
     def final(z):
@@ -341,44 +355,6 @@ def trace_first_divergence(keras_model: Any, hls_model: Any, X: np.ndarray, work
         if first is None and diff > tol_lsb * lsb:
             first = layer.name
     return {"first_diverging_layer": first, "n_windows": int(len(X)), "tol_lsb": tol_lsb, "layers": layers}
-
-
-def csim_markdown(result: dict) -> str:
-    """A markdown section for the run's report.md."""
-    lines = ["## C simulation (hls4ml / C++ cascade vs QKeras)", "",
-             "| model | decision agreement | max abs logit error | mean abs logit error |", "|---|---|---|---|"]
-    for name in ("simple", "complex"):
-        r = result[name]
-        lines.append(f"| {name} | {r['decision_agreement']:.4f} | {r['max_abs_logit_error']:.3g} | "
-                     f"{r['mean_abs_logit_error']:.3g} |")
-    c = result["cascade"]
-    lines += ["", f"C++ cascade on {c['n_windows']} windows (tau {c['tau']}, logit threshold {c['threshold']:.6g}, "
-              f"fixed-point {c['threshold_fixed']:.6g}):", "",
-              f"- decision agreement with the Keras cascade: {c['decision_agreement']:.4f}",
-              f"- routing agreement: {c['routing_agreement']:.4f} ({c['routed_windows']} routed in C++, "
-              f"{c['keras_routed_windows']} in Keras)",
-              f"- C++ gate vs Python reference gate on the C++ logits: {c['gate_agreement_cpp_vs_python']:.4f}"]
-    if result.get("vitis_tb"):
-        tb = result["vitis_tb"]
-        lines.append(f"- Vitis testbench data: {tb['n_windows']} test windows, {tb['n_routed']} routed, "
-                     "prev_cls values "
-                     f"{tb['prev_cls_values'] or 'n/a (gate without prev_cls)'}"
-                     + (f" ({tb['n_blended']} blended from an ictal and a non-ictal window)"
-                        if tb.get("n_blended") else "")
-                     + "; expected results from this g++ run (`cascade_tb` exits 1 on any difference)")
-    if result.get("closed_loop"):
-        cl = result["closed_loop"]
-        lines.append(f"- closed loop (class fed back inside the design) over recording {cl.get('recording')}: "
-                     f"{cl['n_windows']} windows, {cl['n_routed']} routed; agreement with the Python cascade on the "
-                     f"C++ logits {cl['agreement_with_python_on_cpp_logits']:.4f}, with the QKeras cascade "
-                     f"{cl.get('agreement_with_keras_cascade', float('nan')):.4f}")
-    for name in ("simple", "complex"):
-        tr = result[name].get("trace")
-        if tr:
-            where = (f"first layer diverging from Keras: `{tr['first_diverging_layer']}`" if tr["first_diverging_layer"]
-                     else f"no layer differs from Keras by more than {tr['tol_lsb']:g} LSB (rounding near a tie)")
-            lines.append(f"- {name}: {where} ({tr['n_windows']} mismatching windows traced)")
-    return "\n".join(lines) + "\n"
 
 
 def _predict_keras(model: Any, X: np.ndarray) -> np.ndarray:

@@ -39,13 +39,16 @@ def load_manifest(top_dir: str | Path) -> dict:
 
 
 def write_windows(path: str | Path, windows: np.ndarray, n_times: int, n_chans: int,
-                  prev_cls: np.ndarray | None = None, gap: np.ndarray | None = None) -> Path:
+                  prev_cls: np.ndarray | None = None, gap: np.ndarray | None = None,
+                  scale_reset: np.ndarray | None = None) -> Path:
     """Write windows ``(n, n_times, n_chans)`` as raw little-endian float32 (testbench input).
 
     ``prev_cls`` ``(n,)`` goes to ``<path>.prev``, a byte each: 0/1 load that previous class into the
     design's state (prev_load = 1), 2 keeps the state the previous window left (closed loop).
     ``gap`` ``(n,)`` (gate with a probe) goes to ``<path>.gap``, a little-endian uint16 each: the
     probe's gap loaded with it.
+    ``scale_reset`` ``(n,)`` goes to ``<path>.reset``, a byte each (designs that scale their input):
+    1 starts a recording (initial scaling state), 0 continues it.
     """
     x = np.asarray(windows)
     if x.ndim != 3 or x.shape[1:] != (n_times, n_chans) or not np.all(np.isfinite(x)):
@@ -64,6 +67,12 @@ def write_windows(path: str | Path, windows: np.ndarray, n_times: int, n_chans: 
             raise QCascadeError(f"{path}.gap: gap must be {len(x)} values in [0, 65535], got shape {g.shape}")
         with atomic_path(path.with_name(path.name + ".gap")) as tmp_gap:
             tmp_gap.write_bytes(g.astype("<u2").tobytes())
+    if scale_reset is not None:
+        reset = np.asarray(scale_reset).ravel()
+        if reset.shape != (len(x),) or not np.isin(reset, (0, 1)).all():
+            raise QCascadeError(f"{path}.reset: scale_reset must be {len(x)} values in {{0, 1}}, got shape {reset.shape}")
+        with atomic_path(path.with_name(path.name + ".reset")) as tmp_reset:
+            tmp_reset.write_bytes(reset.astype(np.uint8).tobytes())
     tmp = path.with_name(f".{path.name}.tmp")
     np.ascontiguousarray(x, dtype="<f4").tofile(tmp)
     tmp.replace(path)

@@ -101,13 +101,14 @@ def blend_candidates(X: np.ndarray, y: np.ndarray, z: np.ndarray, prev: np.ndarr
 
 
 def write_tb_data(top_dir: str | Path, X: np.ndarray, prev_cls: np.ndarray | None,
-                  gap: np.ndarray | None = None) -> dict:
+                  gap: np.ndarray | None = None, scale_reset: np.ndarray | None = None) -> dict:
     """Write the testbench input and, from the built g++ C simulation, its expected results.
 
     Args:
         top_dir: generated and built (:func:`qcascade.hls.csim.build_csim`) top-level folder.
         X: ``(n, n_times, n_chans)`` windows; ``prev_cls``: ``(n,)`` (rules that read it) or None;
             ``gap``: ``(n,)`` the probe's gap (gate with a probe) or None.
+        scale_reset: ``(n,)`` for designs that scale their input (``X`` raw; default: first window).
 
     Returns:
         ``{"n_windows", "n_routed", "prev_cls_values", "expected_file"}`` (``n_routed`` as the C++
@@ -121,9 +122,14 @@ def write_tb_data(top_dir: str | Path, X: np.ndarray, prev_cls: np.ndarray | Non
     probe = int(man["gate"].get("probe_every", 0))
     if probe and gap is None:
         gap = np.zeros(len(X), np.int64)
-    res = run_cascade_binary(top, X, tag="tb", prev_cls=prev_cls if with_prev else None, gap=gap if probe else None)
+    scaled_here = man.get("input_scaling", {}).get("mode") == "causal_robust"
+    if scaled_here and scale_reset is None:
+        scale_reset = np.arange(len(X)) == 0
+    res = run_cascade_binary(top, X, tag="tb", prev_cls=prev_cls if with_prev else None, gap=gap if probe else None,
+                             scale_reset=scale_reset)
     tl.write_windows(top / man["tb_input"], X, man["n_times"], man["n_chans"],
-                     prev_cls=prev_cls if with_prev else None, gap=gap if probe else None)
+                     prev_cls=prev_cls if with_prev else None, gap=gap if probe else None,
+                     scale_reset=scale_reset if scaled_here else None)
     expected = top / tl.TB_EXPECTED
     expected.write_bytes(Path(res["results_file"]).read_bytes())
     return {"n_windows": int(len(X)), "n_routed": int(res["used_complex"].sum()),

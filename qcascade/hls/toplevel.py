@@ -32,7 +32,7 @@ from qcascade.errors import ConfigError
 from qcascade.hls.identifiers import check_identifier, check_int, check_number, check_part, check_token  # noqa: F401
 from qcascade.io_utils import atomic_write_json, atomic_write_text
 from qcascade.gate import GATE_RULES, check_probe, quantize_threshold, uses_state
-from qcascade.hls import csim, synth
+from qcascade.hls import csim, scaling_hw, synth
 from qcascade.hls.csim import build_csim  # noqa: F401  (callers build from here)
 # Shared with csim/synth, which must not import this module; re-exported for existing callers.
 from qcascade.hls.manifest import MANIFEST, TEMPLATES, gate_reference, load_manifest, write_windows  # noqa: F401
@@ -230,7 +230,8 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
                       config_hash: str, control: str = "ap_ctrl_hs", part: str | None = None,
                       clock_period: float | None = None, tb_windows: np.ndarray | None = None,
                       gate_rule: str = "confidence", tb_prev_cls: np.ndarray | None = None,
-                      gate_probe: int = 0, tb_gap: np.ndarray | None = None) -> dict[str, Path]:
+                      gate_probe: int = 0, tb_gap: np.ndarray | None = None,
+                      input_scaling: dict | None = None, tb_scale_reset: np.ndarray | None = None) -> dict[str, Path]:
     """Write the cascade top level, testbench, model copies and build scripts into ``out_dir``.
 
     Args:
@@ -253,6 +254,11 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
         gate_probe: probe period ``P`` of the gate (``qcascade.gate``; 0: off). With a probe the
             top level also has the ``prev_cls`` state inputs (any rule) and a ``prev_gap`` input.
         tb_gap: ``(n,)`` prev_gap of the testbench windows (with a probe); default 0.
+        input_scaling: None (the host sends scaled windows: ``data.input_scaling: train_stats``)
+            or the causal scaling done in the design (:func:`qcascade.hls.scaling_hw.template_values`
+            lists the keys): the design then takes raw samples and a ``scale_reset`` input.
+        tb_scale_reset: ``(n,)`` scale_reset of the testbench windows (with ``input_scaling``);
+            default 1 on the first window only (``tb_windows`` are then raw, one recording).
 
     Returns:
         The written files by role: ``cascade_top_h``, ``cascade_top_cpp``, ``cascade_tb_cpp``,
@@ -292,6 +298,7 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
         raise ConfigError(f"gate_probe: {exc}") from None
     with_prev = uses_state(gate_rule, probe)
     gate.update(rule=gate_rule, uses_prev=with_prev, probe_every=probe)
+    scale_subs = scaling_hw.template_values(input_scaling, n_times, n_chans, cplx["input"]["elem"], control)
     buffer = window_buffer_cost(n_times, n_chans, cplx["input"]["elem"]["width"])
     for info in (simple, cplx):
         copy_project(info, out_dir / "models" / info["project"])
@@ -309,15 +316,17 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
             "uses_prev": int(with_prev), "prev_pragma": PREV_PRAGMAS[control] + (GAP_PRAGMAS[control] if probe else ""),
             "tb_expected": TB_EXPECTED,
             "simple_logit_bits": logit["width"], "complex_logit_bits": cplx["result"]["elem"]["width"],
-            "result_bits": 8 * math.ceil((2 + 2 * logit["width"] + 2 * cplx["result"]["elem"]["width"]) / 8)}
+            "result_bits": 8 * math.ceil((2 + 2 * logit["width"] + 2 * cplx["result"]["elem"]["width"]) / 8),
+            **scale_subs}
     paths = {role: _render(f"{name}.in", out_dir / name, subs) for role, name in
              (("cascade_top_h", "cascade_top.h"), ("cascade_top_cpp", "cascade_top.cpp"),
-              ("cascade_tb_cpp", "cascade_tb.cpp"))}
+              ("cascade_tb_cpp", "cascade_tb.cpp"), ("input_scaling_h", "input_scaling.h"))}
     manifest = {"qcascade_version": __version__, "config_hash": config_hash, "top": TOP_NAME,
                 "n_times": n_times, "n_chans": n_chans, "electrode": electrode, "control": control,
                 "part": part, "clock_period": clock, "clock_uncertainty": uncertainty, "gate": gate,
                 "window_buffer": buffer, "tb_input": TB_INPUT, "tb_expected": TB_EXPECTED, "csim_exe": csim.CSIM_EXE,
                 "result_bits": subs["result_bits"],
+                "input_scaling": scaling_hw.manifest_entry(input_scaling, n_times, cplx["input"]["elem"]),
                 "simple": {k: v for k, v in simple.items() if k != "settings"},
                 "complex": {k: v for k, v in cplx.items() if k != "settings"},
                 "designs": {"simple": simple["copy_dir"], "complex": cplx["copy_dir"], "cascade": "."}}
@@ -329,8 +338,11 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
         tb_prev_cls = np.zeros(len(tb_windows), np.int64)
     if probe and tb_gap is None:
         tb_gap = np.zeros(len(tb_windows), np.int64)
+    if input_scaling is not None and tb_scale_reset is None:
+        tb_scale_reset = np.arange(len(tb_windows)) == 0
     paths["tb_input"] = write_windows(out_dir / TB_INPUT, tb_windows, n_times, n_chans,
-                                      prev_cls=tb_prev_cls if with_prev else None, gap=tb_gap if probe else None)
+                                      prev_cls=tb_prev_cls if with_prev else None, gap=tb_gap if probe else None,
+                                      scale_reset=tb_scale_reset if input_scaling is not None else None)
     # New testbench input: expected results of an earlier generation no longer apply
     # (qcascade.hls.testbench.write_tb_data writes them from the g++ C simulation).
     (out_dir / TB_EXPECTED).unlink(missing_ok=True)
