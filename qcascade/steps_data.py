@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 # ----------------------------------------------------------------------------- data
 def windows(ctx) -> dict:
     """Train/val/test :class:`qcascade.data.WindowSet` of the unit (cached per process)."""
+    if "windows" not in ctx.cache and ctx.cfg.data.dataset == "swec-long":
+        _longterm_windows(ctx)
     if "windows" not in ctx.cache:
         from qcascade.data import build_windowsets
 
@@ -52,6 +54,29 @@ def windows(ctx) -> dict:
                 raise RunDirError(f"{saved}: the recordings changed since this run started "
                                   f"(windows {want} then, {got} now); rerun with --force")
     return ctx.cache["windows"]
+
+
+def _longterm_windows(ctx) -> None:
+    """Long-term hours: sampled training windows in memory, every val/test window lazily from an
+    on-disk signal cache in ``<unit>/window_cache`` shared by the folds (docs/long_term.md)."""
+    from qcascade.data.longterm_windows import build_longterm_windowsets
+
+    d = ctx.cfg.data
+    splits, carve = unit_splits(ctx)
+    if carve:
+        raise DataError(f"{ctx.unit}: long-term runs need >= 3 seizures (hour-level folds)")
+    fs = int(d.sfreq)
+    sets, normalizer = build_longterm_windowsets(
+        splits, ctx.run_dir / ctx.unit / "window_cache", n_chans=d.n_chans, n_times=d.n_times,
+        stride=int(round(d.stride_s * fs)), ictal_overlap=d.ictal_overlap,
+        interictal_per_ictal=d.long_term.interictal_per_ictal, seed=ctx.cfg.train.seed)
+    for name in ("train", "val", "test"):
+        if len(sets[name].y) == 0:
+            raise DataError(f"{ctx.unit}: the {name} split has no windows")
+    ctx.cache["val_blocks"] = []
+    ctx.cache["windows"] = sets
+    ctx.cache["splits"] = splits
+    ctx.cache["normalizer"] = normalizer
 
 
 def _concat(a, b):

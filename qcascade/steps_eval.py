@@ -14,13 +14,16 @@ import numpy as np
 from qcascade.io_utils import atomic_save_keras, atomic_save_npz, atomic_write_json
 from qcascade.steps_data import onset_zone, windows
 from qcascade.steps_fit import get_trainer, selected_electrode
+from qcascade.steps_longterm import choose_postprocess, evaluate_longterm, is_longterm
 
 log = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------- deploy + evaluate
 def _predict(model, X: np.ndarray) -> np.ndarray:
-    return model.predict(X, batch_size=256, verbose=0)
+    from qcascade.data.longterm_cache import predict_batched
+
+    return predict_batched(model, X, batch_size=256)  # long-term sets stream batch by batch
 
 
 def deployed_models(ctx):
@@ -72,6 +75,12 @@ def step_calibrate(ctx) -> None:
         reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]}, **gate_rule(rule, va))
         for rule in GATE_RULES}
     tau, sweep = calibrated[train.gate]
+    post = {}
+    if is_longterm(ctx):  # k-of-n smoothing of the decisions, chosen on the validation hours
+        from qcascade.gate import cascade_decide
+
+        dec = cascade_decide(zs, zc, tau, **gate_rule(train.gate, va))
+        post = {"postprocess": choose_postprocess(ctx, va.y, dec["pred"], va.record_ids, va.start_s)}
     plot_tau_sweep(sweep, ctx.path("tau_sweep.png"), chosen_tau=tau, macs_complex=macs_c,
                    title=f"{ctx.unit}: validation tau sweep")
     atomic_save_keras(simple_f, ctx.path("deploy", "simple.h5"))
@@ -80,7 +89,7 @@ def step_calibrate(ctx) -> None:
         "selected_electrode": e, "simple_model": ctx.cfg.model.simple_model, "tau": tau, "gate": train.gate,
         "logit_threshold": logit_threshold(tau), "macs_simple": macs_s, "macs_complex": macs_c,
         "bn_fold": fold_err, "complex_only_val": ref_base, "tau_sweep_val": sweep,
-        "gate_variants": {rule: {"tau": t_r} for rule, (t_r, _) in calibrated.items()}})
+        "gate_variants": {rule: {"tau": t_r} for rule, (t_r, _) in calibrated.items()}, **post})
     ctx.cache.pop("deployed", None)
 
 
@@ -141,6 +150,8 @@ def step_evaluate(ctx) -> None:
     test["events"] = ev["cascade"]
     test["events_by_model"] = {k: ev[k] for k in ("simple_only", "complex_only", "cascade_complex",
                                                   "feature_baseline")}
+    if is_longterm(ctx):  # events over the continuous hours, smoothed; routing per hour
+        test.update(evaluate_longterm(ctx, dep, te.y, pred, routed, te.record_ids, te.start_s))
     sweep = []
     for row in dep["tau_sweep_val"]:  # the same grid on test, for the accuracy-vs-cost curve
         p, r = cascade_predict(zs, zc, row["tau"], **rule)

@@ -41,6 +41,10 @@ def step_folds(ctx) -> None:
                  (time.perf_counter() - t0) / done * (len(plan) - 1 - done))
     progress.note(fold=None)
     metrics = pool_folds(fold_dirs(ctx.unit_dir, len(plan)))
+    if cfg.data.dataset == "swec-long":
+        from qcascade.steps_longterm import pool_longterm
+
+        pool_longterm(fold_dirs(ctx.unit_dir, len(plan)), metrics)
     old = ctx.unit_dir / "metrics.json"
     if old.exists() and "csim" in json.loads(old.read_text()):
         metrics["csim"] = json.loads(old.read_text())["csim"]
