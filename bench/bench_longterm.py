@@ -107,7 +107,50 @@ def measure(hours: float, work: Path, folds: str = "first", epochs: int = 1, res
                    eval_realtime_factor=n_test * stride_s / ev_s if ev_s else None, test_hours=m["test"]["events"]["hours"],
                    fa_per_hour=m["test"]["events"].get("fa_per_hour"), sensitivity=m["test"]["events"].get("sensitivity"),
                    routing_rate=m["test"]["cascade"]["routing_rate"], cascade_f1=m["test"]["cascade"]["f1"])
+        res["eval"] = measure_evaluation(out)
     return res
+
+
+def _eval_child(run_dir: str) -> None:
+    """Stream the finished run's test hours through both deployed models and the gate; print JSON.
+
+    Times only the evaluation (windows read from the cache, padded, normalised, both models, the
+    gate), by the wall clock and by this process's CPU time, which other jobs do not inflate.
+    """
+    from qcascade.config import load_config
+    from qcascade.gate import cascade_decide
+    from qcascade.pipeline import UnitContext, _discover
+    from qcascade.steps_data import windows
+    from qcascade.steps_eval import _predict, deploy_info, deployed_models, gate_rule
+
+    run = Path(run_dir)
+    cfg = load_config(run / "config.yaml")
+    ctx = UnitContext(cfg, run, "ID01", _discover(cfg, run)["ID01"])
+    te = windows(ctx)["test"]
+    dep = deploy_info(ctx)
+    simple, complex_ = deployed_models(ctx)
+    e = dep["selected_electrode"]
+    simple.predict_on_batch(te.X[:256, :, e:e + 1]), complex_.predict_on_batch(te.X[:256])  # trace first
+    t0, c0 = time.perf_counter(), time.process_time()
+    zs = _predict(simple, te.X[:, :, e:e + 1])
+    zc = _predict(complex_, te.X)
+    dec = cascade_decide(zs, zc, dep["tau"], **gate_rule(dep.get("gate"), te))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(json.dumps({"n_windows": len(te), "recorded_s": float(len(te) * cfg.data.stride_s), "wall_s": wall,
+                      "cpu_s": cpu, "routing_rate": float(dec["routed"].mean()), "peak_mb": _status_mb(os.getpid())[1]}))
+
+
+def measure_evaluation(run_dir: Path) -> dict:
+    """Run :func:`_eval_child` in a fresh process; its measurements."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--eval-child", str(run_dir)],
+                         capture_output=True, text=True, env=env, check=False)
+    if out.returncode != 0:
+        return {"error": out.stderr[-1000:]}
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    r.update(windows_per_s=r["n_windows"] / r["wall_s"], realtime_factor=r["recorded_s"] / r["wall_s"],
+             cpu_realtime_factor=r["recorded_s"] / r["cpu_s"])
+    return r
 
 
 def markdown(rows: list[dict]) -> str:
@@ -124,6 +167,17 @@ def markdown(rows: list[dict]) -> str:
                      f"{f(r.get('evaluate_s'))} | {f(r.get('eval_windows_per_s'))} | "
                      f"{f(r.get('eval_realtime_factor'))}x | {f(r.get('cascade_f1'), 3)} | {f(r.get('routing_rate'), 3)} | "
                      f"{f(r.get('sensitivity'), 2)} | {f(r.get('fa_per_hour'), 2)} |")
+    evals = [r for r in rows if r.get("eval") and "error" not in r["eval"]]
+    if evals:
+        lines += ["", "Evaluation alone (fresh process: test windows read from the cache, padded, normalised, "
+                  "both deployed models on every window, the gate; wall clock and the process's CPU time):", "",
+                  "| patient | test windows | wall (s) | windows/s | real-time factor | CPU (s) | CPU real-time factor | "
+                  "peak RSS (MB) |", "|---|---|---|---|---|---|---|---|"]
+        for r in evals:
+            v = r["eval"]
+            lines.append(f"| {r['hours']:g} h | {v['n_windows']} | {v['wall_s']:.1f} | {v['windows_per_s']:.0f} | "
+                         f"{v['realtime_factor']:.0f}x | {v['cpu_s']:.1f} | {v['cpu_realtime_factor']:.0f}x | "
+                         f"{v['peak_mb']:.0f} |")
     ok = [r for r in rows if r["returncode"] == 0]
     if len(ok) >= 2:
         peaks = [r["max_vmhwm_mb"] for r in ok]
@@ -148,7 +202,11 @@ def main(argv=None) -> int:
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / "out" / "longterm")
     ap.add_argument("--folds", choices=["first", "all"], default="first")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--eval-child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.eval_child:
+        _eval_child(args.eval_child)
+        return 0
     args.work.mkdir(parents=True, exist_ok=True)
     rows = []
     for h in args.hours:

@@ -123,3 +123,25 @@ def routing_summary(rows: Sequence[Mapping]) -> dict:
         return {"hours": 0, "mean": None, "min": None, "max": None}
     return {"hours": len(rates), "mean": float(np.mean(rates)), "min": float(np.min(rates)),
             "max": float(np.max(rates))}
+
+
+def longterm_markdown(test: Mapping) -> str:
+    """Report section of a long-term unit: events over whole hours and the routing rate per hour."""
+    def f(v, d=3):
+        return "n/a" if v is None else (f"{v:.{d}f}" if isinstance(v, float) else str(v))
+
+    ev, raw, post = test["events"], test.get("events_raw", {}), test.get("postprocess", {})
+    lines = ["### Continuous hours (long-term)",
+             f"Cascade decisions smoothed {post.get('k', 1)}-of-{post.get('n', 1)} (chosen on validation, host-side): "
+             f"{ev['n_detected']} of {ev['n_events']} seizures detected, {ev['n_false_alarms']} false alarm(s) in "
+             f"{ev['hours']:.2f} h tested: FA/h {f(ev['fa_per_hour'])}, FA/24 h {f(ev['fa_per_24h'])}, "
+             f"mean detection delay {f(ev['mean_delay_s'], 1)} s. Unsmoothed: {raw.get('n_detected', 'n/a')} detected, "
+             f"{raw.get('n_false_alarms', 'n/a')} false alarm(s).", ""]
+    rows = test.get("routing_per_hour", [])
+    if rows:
+        s = routing_summary(rows)
+        lines += [f"Routing rate per hour (share of windows the complex model runs) over {s['hours']} h: "
+                  f"mean {f(s['mean'])}, min {f(s['min'])}, max {f(s['max'])}.", "",
+                  "| hour | windows | routing rate |", "|---|---|---|"]
+        lines += [f"| {r['hour']} | {r['n_windows']} | {f(r['routing_rate'])} |" for r in rows]
+    return "\n".join(lines)

@@ -12,8 +12,8 @@ from qcascade.data.longterm_cache import LazyWindows, SignalFile, ensure_cached,
 from qcascade.data.longterm_synth import write_long_patient
 from qcascade.data.longterm_windows import build_longterm_windowsets, sample_training
 from qcascade.errors import DataError
-from qcascade.events_stream import (choose_smoothing, continuous_events, routing_per_hour, segment_times,
-                                    smooth_k_of_n)
+from qcascade.events_stream import (choose_smoothing, continuous_events, longterm_markdown, routing_per_hour,
+                                    segment_times, smooth_k_of_n)
 from qcascade.folds import fold_plan
 from qcascade.longterm_splits import assign_hour_groups, count_tested_hours
 
@@ -186,6 +186,8 @@ def test_events_run_over_consecutive_hours_and_count_every_hour():
     assert choice["val_events"]["n_detected"] == 1
     rows = routing_per_hour(pred.astype(bool), rids, starts, {"ID01_1h": 0.0, "ID01_2h": 3600.0})
     assert [r["hour"] for r in rows] == [0, 1] and rows[0]["routing_rate"] == pytest.approx(21 / 3600)
+    md = longterm_markdown({"events": ev, "events_raw": ev, "postprocess": {"k": 1, "n": 1}, "routing_per_hour": rows})
+    assert "2.00 h tested" in md and "| 1 | 3600 |" in md
 
 
 def test_signal_file_reads_rows_without_mapping(folder, tmp_path):
@@ -195,3 +197,54 @@ def test_signal_file_reads_rows_without_mapping(folder, tmp_path):
     np.testing.assert_array_equal(f.read(100, 700), full[100:700])
     maps = open(f"/proc/{os.getpid()}/maps").read() if os.path.exists(f"/proc/{os.getpid()}/maps") else ""
     assert str(f.path) not in maps
+
+
+@pytest.mark.slow
+def test_long_term_run_resumes_without_redoing_finished_folds_and_scores_every_hour(tmp_path):
+    """A tiny swec-long run killed in fold 1 resumes there; metrics cover every tested hour."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    data = tmp_path / "data"
+    write_long_patient(data, "ID01", hours=6 * SEG / 3600, n_electrodes=3, fs=512.0, segment_s=SEG,
+                       n_seizures=3, seizure_s=12.0, n_soz=1, seed=1)
+    cfg = tmp_path / "lt.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "data": {"dataset": "swec-long", "data_dir": str(data), "n_chans": 8, "long_term": {"segment_s": SEG}},
+        "model": {"train_candidates": False}, "hls": {"enabled": False},
+        "train": {"epochs_stage1": 1, "epochs_stage2": 1, "epochs_stage3": 1}}))
+    out = tmp_path / "run"
+    cmd = [sys.executable, str(root / "train_qkeras.py"), "--config", str(cfg), "--out", str(out)]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    fold1 = out / "ID01" / "fold1" / "steps.json"
+    deadline = time.time() + 1800
+    while time.time() < deadline and proc.poll() is None:
+        if fold1.exists() and len(json.loads(fold1.read_text())["completed"]) >= 2:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(1)
+    proc.wait()
+    assert fold1.exists(), "the run never reached fold 1"
+    before = {p: json.loads(p.read_text())["timings_s"] for p in [out / "ID01" / "steps.json", fold1]}
+    cache = {p.name: p.stat().st_mtime_ns for p in (out / "ID01" / "window_cache").iterdir()}
+    done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for p, timings in before.items():
+        after = json.loads(p.read_text())["timings_s"]
+        assert {k: after[k] for k in timings} == timings  # finished steps were not recomputed
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "ID01" / "window_cache").iterdir()} == cache
+    m = json.loads((out / "ID01" / "metrics.json").read_text())
+    ev = m["test"]["events"]
+    assert ev["hours"] == pytest.approx(6 * SEG / 3600, rel=1e-6)  # every hour tested once
+    assert "fa_per_hour" in ev and "fa_per_24h" in ev and "events_raw" in m["test"]
+    assert len(m["folds"]) == 3
+    assert sorted(r["hour"] for r in m["test"]["routing_per_hour"]) == [0]  # six 60-s files: clock hour 0
+    assert m["test"]["routing_per_hour"][0]["n_windows"] == m["n_test_windows_pooled"]
