@@ -244,11 +244,13 @@ def _vitis_tb(top_dir, te, full, tau: float, rule: dict, simple_model, electrode
     prev = cascade_decide(full["simple"], full["complex"], tau, **rule)["prev_cls"]
     X, z = te.X, full["simple"]
     extra = blend_candidates(X, te.y, z, prev, tau, rule["rule"], simple_model, electrode, want=4)
+    n_test = len(te.y)
     if extra is not None:  # the deployed tau routes (almost) no test window: add blended windows
-        X, z, prev = (np.concatenate([X, extra["X"]]), np.concatenate([z, extra["z"]]),
-                      np.concatenate([prev, extra["prev"]]))
+        z, prev = np.concatenate([z, extra["z"]]), np.concatenate([prev, extra["prev"]])
     idx, prev_sel = select_tb_windows(z, prev, tau, rule["rule"], n=16, min_routed=4)
-    tb = write_tb_data(top_dir, X[idx], prev_sel)
+    # Only the chosen windows are read (long-term test sets stream from disk).
+    X_sel = np.stack([X[i] if i < n_test else extra["X"][i - n_test] for i in idx])
+    tb = write_tb_data(top_dir, X_sel, prev_sel)
     tb["n_blended"] = int(np.sum(idx >= len(te.X)))
     proc = run_tb(top_dir)  # as Vitis csim runs it: must pass against its own expected results
     if proc.returncode != 0:
