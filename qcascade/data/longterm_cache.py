@@ -40,7 +40,8 @@ def _header(path: Path) -> tuple[tuple[int, ...], int]:
     """``(shape, data offset)`` of a float32 C-order ``.npy`` file."""
     with open(path, "rb") as fh:
         version = np.lib.format.read_magic(fh)
-        shape, fortran, dtype = np.lib.format._read_array_header(fh, version)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read(fh)
         if fortran or dtype != np.dtype("<f4"):
             raise DataError(f"{path}: not a float32 C-order signal cache")
         return tuple(shape), fh.tell()
@@ -96,9 +97,6 @@ class SignalFile:
         if len(raw) != (stop - start) * row:
             raise DataError(f"{self.path}: truncated signal cache (rows {start}-{stop})")
         return np.frombuffer(raw, "<f4").reshape(stop - start, self.shape[1])
-
-    def __getstate__(self):
-        return {"path": self.path, "shape": self.shape, "_offset": self._offset, "_fd": None}
 
     def __del__(self):
         if getattr(self, "_fd", None) is not None:
