@@ -55,8 +55,10 @@ def evaluate_longterm(ctx, dep: dict, y: np.ndarray, pred: np.ndarray, routed: n
 def pool_longterm(dirs: Sequence[Path], metrics: dict) -> None:
     """Add every fold's hourly routing rates (hour order) and their summary to pooled ``metrics``."""
     rows = []
-    for d in dirs:
+    for k, d in enumerate(dirs):
         f = json.loads((Path(d) / "fold_metrics.json").read_text())
+        if k == 0 and "postprocess" in f["test"]:  # the deployed fold's smoothing
+            metrics["test"]["postprocess"] = f["test"]["postprocess"]
         rows += f["test"].get("routing_per_hour", [])
         if "events_raw" in f["test"]:
             metrics["test"].setdefault("_raw_parts", []).append(f["test"]["events_raw"])
