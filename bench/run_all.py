@@ -1,6 +1,7 @@
 """`make bench`: run every benchmark and write BENCHMARKS.md (all numbers measured in this run).
 
-Sections: streaming of long-term SWEC files (windows/s, peak memory at two lengths), training
+Sections: streaming of long-term SWEC files (windows/s, peak memory at two lengths), long-term
+runs of 6 h and 24 h through ``train_qkeras.py --dataset swec-long`` (peak RSS, evaluation windows/s), training
 throughput of the custom loop vs ``model.fit``, and timed end-to-end runs of ``train_qkeras.py``
 (``--quick`` and the full synthetic default, and the synthetic cohort read as a SWEC short-term
 folder) with their headline metrics, and the hardware ESTIMATE of the finished run per FPGA target. ``--only`` selects sections.
@@ -112,7 +113,7 @@ def _machine() -> str:
     return f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
 
 
-SECTIONS = ("streaming", "training", "quick", "full", "swec-short", "swec-short-2sz", "bonn", "hardware")
+SECTIONS = ("streaming", "longterm", "training", "quick", "full", "swec-short", "swec-short-2sz", "bonn", "hardware")
 BONN_DIR = ROOT.parent / "shared" / "data" / "bonn"  # the configs/bonn.yaml default (../shared/data/bonn)
 
 
@@ -138,6 +139,9 @@ def _section(name: str, hardware_run: Path | None = None) -> str:
     if name == "streaming":
         from bench.bench_streaming import run as run_streaming
         return "## Streaming long-term SWEC files\n\n" + run_streaming()
+    if name == "longterm":  # 6-h and 24-h synthetic patients through train_qkeras.py --dataset swec-long
+        from bench.bench_longterm import run as run_longterm
+        return "## Long-term recordings (swec-long) at scale\n\n" + run_longterm()
     if name == "training":
         from bench.bench_training import run as run_training
         return "## Training throughput\n\n" + run_training()

@@ -116,6 +116,8 @@ class Deployment:
             ``model.simple_model`` / ``train.gate`` (``auto`` or fixed; :mod:`qcascade.steps_choose`).
         fit_gap: ``{"train": {...}, "val": {...}, "gap": {...}}`` F1 of each model on training and
             validation windows (the overfitting gap).
+        postprocess: ``swec-long``: the k-of-n smoothing of the decisions chosen on validation
+            (``{"k", "n", ...}``; empty otherwise; :mod:`qcascade.steps_longterm`).
         simple_path, complex_path: BN-folded QKeras models, relative to the unit folder.
     """
 
@@ -133,6 +135,7 @@ class Deployment:
     probe_every: int = 0
     choices: dict = field(default_factory=dict)
     fit_gap: dict = field(default_factory=dict)
+    postprocess: dict = field(default_factory=dict)
     simple_path: str = "deploy/simple.h5"
     complex_path: str = "deploy/complex.h5"
 

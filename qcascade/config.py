@@ -30,7 +30,10 @@ _PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]{0,63}\Z")  # \Z: a trailing newlin
 MAX_N_TIMES = 16384  # 32 s at 512 Hz; the models are built for 1 s windows
 MAX_N_CHANS = 1024
 # Keys added after runs existed: left out of config_hash at their default so old runs still resume.
-_HASH_OMIT_AT_DEFAULT = {("data", "nan_policy"): "raise", ("data", "bonn", "segments_per_set"): None}
+_HASH_OMIT_AT_DEFAULT = {("data", "nan_policy"): "raise", ("data", "bonn", "segments_per_set"): None,
+                         ("data", "long_term"): {"interictal_per_ictal": 4, "segment_s": 3600.0,
+                                                 "smoothing": "auto", "split": "loso_hours",
+                                                 "train_seizures": None}}
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,36 @@ class BonnConfig:
 
 
 @dataclass(frozen=True)
+class LongTermConfig:
+    """Long-term recordings (``swec-long``): sampling, splits, post-processing (docs/long_term.md).
+
+    Attributes:
+        interictal_per_ictal: interictal training windows drawn (seeded by ``train.seed``) per
+            ictal training window; validation and test always use every window of their hours.
+        split: ``loso_hours`` (one fold per seizure; every hour tested once) or ``time_ordered``
+            (train on the first seizures, test every later hour).
+        train_seizures: ``time_ordered``: seizures before the test part (null: all but the last third).
+        segment_s: seconds per hour file (3600 in SWEC; smaller in tests).
+        smoothing: ``auto`` chooses k-of-n smoothing of the cascade's decisions on validation
+            (host-side post-processing), ``off`` keeps the raw decisions.
+    """
+
+    interictal_per_ictal: int = 4
+    split: Literal["loso_hours", "time_ordered"] = "loso_hours"
+    train_seizures: Optional[int] = None
+    segment_s: float = 3600.0
+    smoothing: Literal["auto", "off"] = "auto"
+
+    def __post_init__(self):
+        if not 1 <= self.interictal_per_ictal <= 10000:
+            raise ConfigError("data.long_term.interictal_per_ictal: must be in [1, 10000]")
+        if self.train_seizures is not None and self.train_seizures < 2:
+            raise ConfigError("data.long_term.train_seizures: must be >= 2 (train and validation seizures)")
+        if not self.segment_s > 0:
+            raise ConfigError("data.long_term.segment_s: must be > 0")
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """Which recordings, how they are cut into windows, and how they are split.
 
@@ -106,6 +139,7 @@ class DataConfig:
             computes it in hardware; docs/input_scaling.md).
         scaling_memory_windows: ``causal_robust``: windows the running statistics average over
             (moving-average weight 1/this; a power of two, 1..4096).
+        long_term: ``swec-long`` only: see :class:`LongTermConfig`.
     """
 
     dataset: Literal["synthetic", "swec-short", "swec-long", "bonn"] = "synthetic"
@@ -123,6 +157,7 @@ class DataConfig:
     scaling_memory_windows: int = 64
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     bonn: BonnConfig = field(default_factory=BonnConfig)
+    long_term: LongTermConfig = field(default_factory=LongTermConfig)
 
     def __post_init__(self):
         check_fields(self, "data")
@@ -149,6 +184,9 @@ class DataConfig:
         if self.input_scaling == "causal_robust" and self.n_times & (self.n_times - 1):
             raise ConfigError(f"data.n_times: {self.n_times} must be a power of two with "
                               "data.input_scaling: causal_robust (the window mean is a shift)")
+        if self.input_scaling == "causal_robust" and self.dataset == "swec-long":
+            raise ConfigError("data.input_scaling: causal_robust is not supported with dataset swec-long yet "
+                              "(long-term windows stream without the causal scaler); use train_stats")
         for pid in self.patients or ():
             if not _PATIENT_ID.match(pid):
                 raise ConfigError(f"data.patients: {pid!r} is not a valid patient id")

@@ -77,7 +77,8 @@ def fold_plan(recordings: Sequence, which: str = "all") -> list[Fold]:
                     "val": [r for r in recordings if int(r.info["fold_group"]) == v],
                     "test": [r for r in recordings if int(r.info["fold_group"]) == g]}
             folds.append(Fold(k, part))
-        return folds[:1] if which == "first" else folds
+        time_ordered = all(r.info.get("time_ordered") for r in recordings)  # one fold (qcascade.longterm_splits)
+        return folds[:1] if which == "first" or time_ordered else folds
     seizures = seizure_ids(recordings)
     n = len(seizures)
     if n < 2:

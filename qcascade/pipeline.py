@@ -89,6 +89,16 @@ def _discover(cfg: RunConfig, run_dir: Path) -> dict[str, list]:
         b = cfg.data.bonn
         return discover("bonn", Path(cfg.data.data_dir), patients=cfg.data.patients, sets=b.sets,
                         n_folds=b.n_folds, seed=b.seed, per_set=b.segments_per_set)
+    if cfg.data.dataset == "swec-long":
+        from qcascade.longterm_splits import assign_hour_groups
+
+        lt = cfg.data.long_term
+        found = discover("swec-long", Path(cfg.data.data_dir), patients=cfg.data.patients,
+                         nan_policy=cfg.data.nan_policy, segment_s=lt.segment_s)
+        if not cfg.pooled:  # hour-level folds (every hour tested once): docs/long_term.md
+            for recs in found.values():
+                assign_hour_groups(recs, lt.split, lt.train_seizures)
+        return found
     return discover(cfg.data.dataset, Path(cfg.data.data_dir), patients=cfg.data.patients,
                     nan_policy=cfg.data.nan_policy)
 

@@ -280,6 +280,10 @@ def write_unit_report(ctx) -> Path:
         parts += [metrics_markdown(m, unit_dir), ""]
         if m.get("dataset") == "bonn":
             parts += _bonn_section(ctx), ""
+        if "routing_per_hour" in m.get("test", {}):
+            from qcascade.events_stream import longterm_markdown
+
+            parts += [longterm_markdown(m["test"]), ""]
     csim_md = unit_dir / "csim.md"
     if csim_md.exists():
         parts += [csim_md.read_text(), ""]

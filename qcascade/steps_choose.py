@@ -30,7 +30,9 @@ CANDIDATES = ("A", "B", "C")
 
 
 def _predict(model, X: np.ndarray) -> np.ndarray:
-    return model.predict(X, batch_size=256, verbose=0)
+    from qcascade.data.longterm_cache import predict_batched
+
+    return predict_batched(model, X, batch_size=256)  # long-term sets stream batch by batch
 
 
 def candidate_validation(ctx, va, electrode: int) -> dict:

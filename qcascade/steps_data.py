@@ -33,6 +33,8 @@ def prepared_data(ctx) -> PreparedData:
         DataError: a split has no windows.
         RunDirError: the recordings changed since ``data.json`` was written.
     """
+    if ctx.artifacts.data is None and ctx.cfg.data.dataset == "swec-long":
+        ctx.artifacts.data = _longterm_data(ctx)
     if ctx.artifacts.data is None:
         from qcascade.data import build_windowsets
         from qcascade.data.scaling import ScalingSpec
@@ -62,6 +64,26 @@ def prepared_data(ctx) -> PreparedData:
                                   f"(windows {want} then, {got} now); rerun with --force")
         ctx.artifacts.data = PreparedData(sets, splits, normalizer, blocks)
     return ctx.artifacts.data
+
+
+def _longterm_data(ctx) -> PreparedData:
+    """Long-term hours: sampled training windows in memory, every val/test window lazily from an
+    on-disk signal cache in ``<unit>/window_cache`` shared by the folds (docs/long_term.md)."""
+    from qcascade.data.longterm_windows import build_longterm_windowsets
+
+    d = ctx.cfg.data
+    splits, carve = unit_splits(ctx)
+    if carve:
+        raise DataError(f"{ctx.unit}: long-term runs need >= 3 seizures (hour-level folds)")
+    fs = int(d.sfreq)
+    sets, normalizer = build_longterm_windowsets(
+        splits, ctx.run_dir / ctx.unit / "window_cache", n_chans=d.n_chans, n_times=d.n_times,
+        stride=int(round(d.stride_s * fs)), ictal_overlap=d.ictal_overlap,
+        interictal_per_ictal=d.long_term.interictal_per_ictal, seed=ctx.cfg.train.seed)
+    for name in ("train", "val", "test"):
+        if len(sets[name].y) == 0:
+            raise DataError(f"{ctx.unit}: the {name} split has no windows")
+    return PreparedData(sets, splits, normalizer, [])
 
 
 def _concat(a, b):

@@ -18,13 +18,16 @@ from qcascade.artifacts import (Deployment, DeployedModels, WindowScores, deploy
 from qcascade.io_utils import atomic_save_keras, atomic_write_json
 from qcascade.steps_data import onset_zone, windows
 from qcascade.steps_fit import get_trainer, selected_electrode
+from qcascade.steps_longterm import choose_postprocess, evaluate_longterm, is_longterm
 
 log = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------- deploy + evaluate
 def _predict(model, X: np.ndarray) -> np.ndarray:
-    return model.predict(X, batch_size=256, verbose=0)
+    from qcascade.data.longterm_cache import predict_batched
+
+    return predict_batched(model, X, batch_size=256)  # long-term sets stream batch by batch
 
 
 def step_calibrate(ctx) -> None:
@@ -46,9 +49,11 @@ def step_calibrate(ctx) -> None:
     complex_f = fold_batchnorm(trainer.complex, ctx.cfg.quant)
     zs = _predict(simple_f, va.X[:, :, e:e + 1])
     zc = _predict(complex_f, va.X)
-    ref = trainer.predict(va.X, electrode=e)
-    fold_err = {"simple_max_abs_logit_change": float(np.max(np.abs(zs - ref["simple_logits"]))),
-                "complex_max_abs_logit_change": float(np.max(np.abs(zc - ref["complex_logits"])))}
+    # Long-term validation hours stream from disk: the folding check needs a sample, not every hour.
+    n_ref = len(va.y) if isinstance(va.X, np.ndarray) else min(len(va.y), 2048)
+    ref = trainer.predict(va.X[:n_ref], electrode=e)
+    fold_err = {"simple_max_abs_logit_change": float(np.max(np.abs(zs[:n_ref] - ref["simple_logits"]))),
+                "complex_max_abs_logit_change": float(np.max(np.abs(zc[:n_ref] - ref["complex_logits"])))}
     cands = candidate_validation(ctx, va, e)
     simple_choice, chosen_model = choose_simple(ctx, cands, set(sets["test"].record_ids.tolist()))
     if chosen_model is not None:  # simple_model: auto deploys the chosen candidate trained alone (BN-folded)
@@ -72,6 +77,12 @@ def step_calibrate(ctx) -> None:
     gate_choice = choose_gate_variant(train, calibrated, variants, va, zs, zc, int(va.y.sum()))
     deployed = gate_choice["candidates"][gate_choice["chosen"]]
     tau, sweep = calibrated[gate_choice["chosen"]]
+    post = {}
+    if is_longterm(ctx):  # k-of-n smoothing of the decisions, chosen on the validation hours
+        from qcascade.gate import cascade_decide
+
+        dec = cascade_decide(zs, zc, tau, **gate_rule(deployed["rule"], va, deployed["probe_every"]))
+        post = choose_postprocess(ctx, va.y, dec["pred"], va.record_ids, va.start_s)
     plot_tau_sweep(sweep, ctx.path("tau_sweep.png"), chosen_tau=tau, macs_complex=macs_c,
                    title=f"{ctx.unit}: validation tau sweep")
     dep = Deployment(selected_electrode=e, simple_model=simple_choice["chosen"], tau=tau, gate=deployed["rule"],
@@ -79,7 +90,7 @@ def step_calibrate(ctx) -> None:
                      macs_complex=macs_c, bn_fold=fold_err, complex_only_val=ref_base, tau_sweep_val=sweep,
                      gate_variants={name: {"tau": t_r, "rule": r, "probe_every": p}
                                     for (name, r, p), (t_r, _) in zip(variants, calibrated.values())},
-                     choices={"simple_model": simple_choice, "gate": gate_choice})
+                     choices={"simple_model": simple_choice, "gate": gate_choice}, postprocess=post)
     dep.fit_gap = fit_gap(ctx, sets["train"], va, e, simple_f, complex_f, complex_only, dep, cands)
     atomic_save_keras(simple_f, ctx.path(dep.simple_path))
     atomic_save_keras(complex_f, ctx.path(dep.complex_path))
@@ -158,6 +169,8 @@ def step_evaluate(ctx) -> None:
                                "vs_cascade_complex": hidden_on(te, pred, preds["cascade_complex"])}
     test["cascade"]["events_missed_but_complex_detected"] = \
         test["hidden_seizures"]["vs_complex_only"]["n_missed_but_reference_detected"]
+    if is_longterm(ctx):  # events over the continuous hours, smoothed; routing per hour
+        test.update(evaluate_longterm(ctx, dep, te.y, pred, routed, te.record_ids, te.start_s))
     sweep = []
     for row in dep.tau_sweep_val:  # the same grid on test, for the accuracy-vs-cost curve
         p, r = cascade_predict(zs, zc, row["tau"], **rule)

@@ -108,8 +108,8 @@ def _train_stage(ctx, stage: int, load: str | None) -> None:
     if stage > 1:
         trainer.electrode = selected_electrode(ctx)  # stages 2-3 train on the deployed electrode
     epochs = getattr(ctx.cfg.train, f"epochs_stage{stage}")
-    history = trainer.run_stage(stage, sets["train"].X, sets["train"].y, sets["val"].X, sets["val"].y,
-                                epochs=epochs)
+    mon = sets.get("val_monitor", sets["val"])  # long-term: per-epoch metrics on a validation sample
+    history = trainer.run_stage(stage, sets["train"].X, sets["train"].y, mon.X, mon.y, epochs=epochs)
     from qcascade.models.folding import bn_sample
 
     _refresh_batchnorm(trainer, bn_sample(sets["train"].X), stage)
@@ -223,7 +223,7 @@ def step_baselines(ctx) -> None:
     from qcascade.training.baselines import run_baselines
 
     sets = windows(ctx)
-    tr, va, te = sets["train"], sets["val"], sets["test"]
+    tr, va, te = sets["train"], sets.get("val_monitor", sets["val"]), sets["test"]
     names = ["simple_A", "simple_B", "simple_C"] if ctx.cfg.model.train_candidates else [_simple_name(ctx.cfg)]
     model = ctx.cfg.model
     if getattr(ctx, "fold", None) is not None and model.candidate_folds == "deployed" and model.simple_model != "auto":

@@ -39,7 +39,12 @@ def step_folds(ctx) -> None:
                  (time.perf_counter() - t0) / done * (len(plan) - 1 - done))
     progress.note(fold=None)
     # The unit's only metrics.json writer: C-simulation numbers stay in csim.json (step_csim).
-    atomic_write_json(ctx.path("metrics.json"), pool_folds(fold_dirs(ctx.unit_dir, len(plan))))
+    metrics = pool_folds(fold_dirs(ctx.unit_dir, len(plan)))
+    if ctx.cfg.data.dataset == "swec-long":
+        from qcascade.steps_longterm import pool_longterm
+
+        pool_longterm(fold_dirs(ctx.unit_dir, len(plan)), metrics)
+    atomic_write_json(ctx.path("metrics.json"), metrics)
 
 
 def _release(artifacts) -> None:

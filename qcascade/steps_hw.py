@@ -269,6 +269,7 @@ def _vitis_tb(top_dir, te, full, tau: float, rule: dict, simple_model, electrode
     rec = _loop_record(te)
     order = np.flatnonzero(te.record_ids == rec)
     order = order[np.argsort(te.start_s[order], kind="stable")]
+    n_test = len(te.y)
     if loop_raw is not None:
         head = order[:32]
         # select_tb_windows with n = len(head) keeps every window, in order (the scaling state needs them so).
@@ -282,13 +283,14 @@ def _vitis_tb(top_dir, te, full, tau: float, rule: dict, simple_model, electrode
     extra = None if X is None else blend_candidates(X, te.y, z, prev, tau, rule["rule"], simple_model, electrode,
                                                     want=4, probe_every=probe)
     if extra is not None:  # the deployed tau routes (almost) no test window: add blended windows
-        X, z, prev = (np.concatenate([X, extra["X"]]), np.concatenate([z, extra["z"]]),
-                      np.concatenate([prev, extra["prev"]]))
+        z, prev = np.concatenate([z, extra["z"]]), np.concatenate([prev, extra["prev"]])
         gap = np.concatenate([gap, np.zeros(len(extra["prev"]), np.int64)])
     if X is not None:
         idx, prev_sel = select_tb_windows(z, prev, tau, rule["rule"], n=16, min_routed=4, gap=gap, probe_every=probe)
-        tb = write_tb_data(top_dir, X[idx], prev_sel, gap[idx] if probe else None)
-        tb["n_blended"] = int(np.sum(idx >= len(te.X)))
+        # Only the chosen windows are read (long-term test sets stream from disk).
+        X_sel = np.stack([X[i] if i < n_test else extra["X"][i - n_test] for i in idx])
+        tb = write_tb_data(top_dir, X_sel, prev_sel, gap[idx] if probe else None)
+        tb["n_blended"] = int(np.sum(idx >= n_test))
     proc = run_tb(top_dir)  # as Vitis csim runs it: must pass against its own expected results
     if proc.returncode != 0:
         raise QCascadeError(f"{top_dir}: cascade_tb failed on its own expected results:\n{proc.stderr[-2000:]}")

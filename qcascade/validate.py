@@ -58,6 +58,11 @@ def estimate_memory_bytes(cfg: RunConfig, by_patient: dict | None) -> dict:
     seconds = sum(per_patient) if cfg.pooled else max(per_patient, default=0.0)
     window = d.n_times * d.n_chans * 4  # float32
     windows = seconds / d.stride_s * window * WINDOW_COPIES
+    if d.dataset == "swec-long" and by_patient and not cfg.pooled:
+        # Only the sampled training windows are in memory (ictal + interictal_per_ictal x ictal,
+        # with the validation monitor at most twice that); val/test stream from disk.
+        ictal = max(sum(b - a for r in recs for a, b in r.ictal_spans) / d.sfreq for recs in by_patient.values())
+        windows = 2 * ictal / d.stride_s * (1 + d.long_term.interictal_per_ictal) * window * WINDOW_COPIES
     batch = cfg.train.batch_size * window * BATCH_COPIES
     return {"windows": windows, "batch": batch, "total": windows + batch, "seconds": seconds}
 

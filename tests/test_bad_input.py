@@ -6,7 +6,6 @@ nothing outside the run directory changed. Nothing here trains a model: validati
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import stat
@@ -20,7 +19,6 @@ from qcascade import pipeline, validate
 from qcascade.cli import main as qcascade_main
 from qcascade.cli import train_entry
 from qcascade.config import load_config
-from qcascade.data import swec
 from qcascade.data.matwrite import write_mat
 from qcascade.errors import ConfigError
 from qcascade.hls.identifiers import validate_hls_config
@@ -323,8 +321,9 @@ def test_damaged_step_log_is_set_aside(tmp_path, capsys, monkeypatch):
 # ---------------------------------------------------------------- implausible data
 def test_info_file_fs_that_does_not_fit_the_hour_files(tmp_path, capsys, monkeypatch):
     seg, fs_true = 20, 512
-    monkeypatch.setattr(swec, "discover_long", functools.partial(swec.discover_long, segment_s=seg))
     data = tmp_path / "data"
+    cfg = tmp_path / "lt.yaml"
+    cfg.write_text(f"data: {{dataset: swec-long, data_dir: {data}, long_term: {{segment_s: {seg}}}}}\n")
     rng = np.random.default_rng(0)
     for h in (1, 2):
         write_mat(data / "ID01" / f"ID01_{h}h.mat", {"EEG": rng.normal(size=(4, seg * fs_true))}, "5")
@@ -332,7 +331,7 @@ def test_info_file_fs_that_does_not_fit_the_hour_files(tmp_path, capsys, monkeyp
     write_mat(info, {"fs": 1024, "seizure_begin": np.array([5.0]), "seizure_end": np.array([12.0])}, "5")
     before = tree(tmp_path)
     out = tmp_path / "run"
-    assert train_entry(["--dataset", "swec-long", "--data-dir", str(data), "--out", str(out)]) == 2
+    assert train_entry(["--config", str(cfg), "--out", str(out)]) == 2
     msg = error_line(capsys)
     assert str(info) in msg and "fs = 1024" in msg and "512 Hz" in msg
     assert tree(tmp_path) == before and not out.exists()
