@@ -153,16 +153,29 @@ class ModelConfig:
         train_candidates: also train all three candidates alone as baselines.
         selector_init: ``separability`` or ``uniform`` start of the electrode logits.
         selector_init_scale: scale of the separability warm start.
+        complex_block1: first block of the complex model: ``shared`` (one temporal filter bank
+            for every electrode, then max and mean over electrodes: no electrode-specific
+            weights) or ``mixed`` (the first design: one conv mixing all electrodes);
+            docs/generalisation.md.
+        complex_shared_filters: filters of the shared bank (``complex_block1: shared``).
     """
 
     simple_model: Literal["A", "B", "C"] = "A"
     train_candidates: bool = True
     selector_init: Literal["separability", "uniform"] = "separability"
     selector_init_scale: float = 0.25
+    complex_block1: Literal["shared", "mixed"] = "shared"
+    complex_shared_filters: int = 8
 
     def __post_init__(self):
         if not 0.0 <= self.selector_init_scale <= 10.0:
             raise ConfigError("model.selector_init_scale: must be in [0, 10]")
+        if not 1 <= self.complex_shared_filters <= 64:
+            raise ConfigError("model.complex_shared_filters: must be in [1, 64]")
+
+    def complex_options(self) -> dict:
+        """Builder keywords of the complex model (``qcascade.models.complex.build_complex``)."""
+        return {"block1": self.complex_block1, "shared_filters": self.complex_shared_filters}
 
 
 @dataclass(frozen=True)
