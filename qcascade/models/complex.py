@@ -10,11 +10,11 @@ Shapes (n_times=512, n_chans=128, F=32 block-1 filters, S=8 shared filters)::
             pooled over electrodes, so no weight belongs to an electrode:
             ZeroPadding 4+4 -> 520x128 -> Permute -> 128x520
             -> Reshape (128*520)x1 (electrode after electrode, each between zeros)
-            -> QConv1D k9 s4 (1->S) -> BN -> ReLU16                 (128*130)xS
-            -> Reshape 128x(130*S) (one row per electrode)
-            -> GlobalMax + GlobalAverage over electrodes -> Reshape 130xS each -> Concat 130x2S
-            -> QConv1D k3 (2S->F) -> BN -> ReLU16                   130xF  [block1, 16 bit]
-            (the rest runs on 130 steps instead of 128: 130 -> 65 -> 32 -> 16)
+            -> QConv1D k16 s8 (1->S) -> BN -> ReLU16                (128*65)xS
+            -> Reshape 128x(65*S) (one row per electrode)
+            -> GlobalMax + GlobalAverage over electrodes -> Reshape 65xS each -> Concat 65x2S
+            -> QConv1D k3 (2S->F) -> BN -> ReLU16                   65xF   [block1, 16 bit]
+            (the rest runs on 65 steps instead of 128: 65 -> 32 -> 16 -> 8)
     block1 ("mixed", the first design): QConv1D k5 s4 (128->F) -> BN -> ReLU16  128xF
     CBAM channel: GAP, GMP -> Reshape(1,F) each -> Concat -> 2xF
                   -> 1x1 QConv1D F->F/4 -> ReLU -> 1x1 QConv1D F/4->F -> GAP (mean over avg|max)
@@ -54,10 +54,14 @@ from qcascade.quant import QuantPolicy
 BLOCK1_FILTERS = 32
 BLOCK1_VARIANTS = ("shared", "mixed")
 SHARED_FILTERS = 8
-SHARED_KERNEL = 9
+SHARED_KERNEL = 16
+# Stride 8 (64 feature samples per second): the shared bank's outputs are electrodes x steps x S,
+# and their elementwise work (BatchNorm, ReLU, pooling) dominates training time; at stride 4 a
+# training step cost 5.7x the mixed model's (measured, docs/generalisation.md).
+SHARED_STRIDE = 8
 # Zero samples around each electrode's window, so that the filter laid over the electrodes one
-# after another never reaches a neighbour's samples: with "same" padding, kernel 9 and stride 4 an
-# output reaches 2 samples back and 3 ahead, and 2P must keep the segment a multiple of the stride.
+# after another never reaches a neighbour's samples: with "same" padding, kernel 16 and stride 8
+# an output reaches 4 samples back and 4 ahead, and 2P must keep the segment a multiple of the stride.
 SHARED_PAD = 4
 MIX_KERNEL = 3
 DWSEP = (("block2", 48, 5), ("block3", 64, 5), ("block4", 64, 3))
@@ -100,7 +104,7 @@ def _cbam(x, ctx: _Ctx, n_steps: int, n_filt: int):
 
 
 def _shared_block1(x, ctx: _Ctx, n_times: int, n_chans: int, n_shared: int, n_filt: int):
-    """Electrode-agnostic first block: ``(T, C)`` -> ``((T + 2 * SHARED_PAD) / 4, n_filt)``.
+    """Electrode-agnostic first block: ``(T, C)`` -> ``((T + 2 * SHARED_PAD) / SHARED_STRIDE, n_filt)``.
 
     Returns:
         ``(x, n_steps)``.
@@ -110,11 +114,11 @@ def _shared_block1(x, ctx: _Ctx, n_times: int, n_chans: int, n_shared: int, n_fi
 
     L = tf.keras.layers
     n_seg = n_times + 2 * SHARED_PAD  # one electrode's samples between its zero pads
-    n_steps = n_seg // 4
+    n_steps = n_seg // SHARED_STRIDE
     x = L.ZeroPadding1D(SHARED_PAD, name="block1_pad")(x)  # (T + 2P, C)
     x = L.Permute((2, 1), name="block1_perm")(x)  # (C, T + 2P)
     x = L.Reshape((n_chans * n_seg, 1), name="block1_flat")(x)
-    x = QConv1D(n_shared, SHARED_KERNEL, strides=4, padding="same", use_bias=False,
+    x = QConv1D(n_shared, SHARED_KERNEL, strides=SHARED_STRIDE, padding="same", use_bias=False,
                 kernel_quantizer=ctx.wq("block1"), name="block1_conv")(x)  # (C * n_steps, S)
     x = L.BatchNormalization(momentum=BN_MOMENTUM, name="block1_bn")(x)
     x = ctx.relu("block1_relu", "block1")(x)
@@ -155,6 +159,9 @@ def build_complex(policy: QuantPolicy, n_times: int = 512, n_chans: int = 128, *
         raise ConfigError(f"model.complex_block1: {block1!r} is not one of {BLOCK1_VARIANTS}")
     if shared_filters < 1:
         raise ConfigError(f"model.complex_shared_filters: must be >= 1, got {shared_filters}")
+    if block1 == "shared" and n_times < 64:
+        raise ConfigError(f"data.n_times: the shared first block needs >= 64 samples, got {n_times} "
+                          "(model.complex_block1: mixed takes 32)")
     L = tf.keras.layers
     ctx = _Ctx(policy, "block1", int_bits)
     inp, x = model_input(policy, n_times, n_chans)
