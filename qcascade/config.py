@@ -153,10 +153,10 @@ class ModelConfig:
         train_candidates: also train all three candidates alone as baselines.
         selector_init: ``separability`` or ``uniform`` start of the electrode logits.
         selector_init_scale: scale of the separability warm start.
-        complex_block1: first block of the complex model: ``shared`` (one temporal filter bank
-            for every electrode, then max and mean over electrodes: no electrode-specific
-            weights) or ``mixed`` (the first design: one conv mixing all electrodes);
-            docs/generalisation.md.
+        complex_block1: first block of the complex model: ``mixed`` (one conv mixing all
+            electrodes, the first design) or ``shared`` (one temporal filter bank for every
+            electrode, then max and mean over electrodes: no electrode-specific weights; not
+            the default until measured better, docs/generalisation.md).
         complex_shared_filters: filters of the shared bank (``complex_block1: shared``).
     """
 
@@ -164,7 +164,7 @@ class ModelConfig:
     train_candidates: bool = True
     selector_init: Literal["separability", "uniform"] = "separability"
     selector_init_scale: float = 0.25
-    complex_block1: Literal["shared", "mixed"] = "shared"
+    complex_block1: Literal["shared", "mixed"] = "mixed"
     complex_shared_filters: int = 8
 
     def __post_init__(self):

@@ -128,10 +128,10 @@ def test_fit_classifier_logs_train_f1_and_restores_best_epoch():
 def test_shared_block1_has_no_electrode_specific_weights():
     """The shared first block's weights do not grow with the electrode count; the mixed one's do."""
     pol = QuantPolicy()
-    shared = [build_model("complex", pol, n_times=64, n_chans=c).count_params() for c in (4, 16)]
+    shared = [build_model("complex", pol, n_times=64, n_chans=c, block1="shared").count_params() for c in (4, 16)]
     mixed = [build_model("complex", pol, n_times=64, n_chans=c, block1="mixed").count_params() for c in (4, 16)]
     assert shared[0] == shared[1] and mixed[1] > mixed[0]
-    m = build_model("complex", pol, n_times=64, n_chans=4)
+    m = build_model("complex", pol, n_times=64, n_chans=4, block1="shared")
     assert m.get_layer("block1_conv").kernel.shape[1] == 1  # one input channel: every electrode alike
     # Permuting the electrodes does not change the output (max and mean over electrodes).
     x = np.random.default_rng(0).normal(size=(3, 64, 4)).astype(np.float32)
@@ -139,6 +139,9 @@ def test_shared_block1_has_no_electrode_specific_weights():
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
-def test_pipeline_builds_the_configured_block1(tmp_path):
-    assert ModelConfig().complex_options() == {"block1": "shared", "shared_filters": 8}
-    assert dataclasses.replace(ModelConfig(), complex_block1="mixed").complex_options()["block1"] == "mixed"
+def test_pipeline_builds_the_configured_block1():
+    for block1 in ("shared", "mixed"):
+        opts = dataclasses.replace(ModelConfig(), complex_block1=block1).complex_options()
+        assert opts == {"block1": block1, "shared_filters": 8}
+        names = {l.name for l in build_model("complex", QuantPolicy(), n_times=64, n_chans=4, **opts).layers}
+        assert ("block1_mix_conv" in names) == (block1 == "shared")

@@ -6,7 +6,7 @@ note): no broadcasting Multiply, no shared layers, no Lambda.
 Shapes (n_times=512, n_chans=128, F=32 block-1 filters, S=8 shared filters)::
 
     input 512x128 -> input_quant
-    block1 ("shared", default): one temporal filter bank applied to every electrode alike, then
+    block1 "shared" (model.complex_block1: shared): one temporal filter bank used on every electrode, then
             pooled over electrodes, so no weight belongs to an electrode:
             ZeroPadding 4+4 -> 520x128 -> Permute -> 128x520
             -> Reshape (128*520)x1 (electrode after electrode, each between zeros)
@@ -15,7 +15,7 @@ Shapes (n_times=512, n_chans=128, F=32 block-1 filters, S=8 shared filters)::
             -> GlobalMax + GlobalAverage over electrodes -> Reshape 65xS each -> Concat 65x2S
             -> QConv1D k3 (2S->F) -> BN -> ReLU16                   65xF   [block1, 16 bit]
             (the rest runs on 65 steps instead of 128: 65 -> 32 -> 16 -> 8)
-    block1 ("mixed", the first design): QConv1D k5 s4 (128->F) -> BN -> ReLU16  128xF
+    block1 ("mixed", the default): QConv1D k5 s4 (128->F) -> BN -> ReLU16  128xF
     CBAM channel: GAP, GMP -> Reshape(1,F) each -> Concat -> 2xF
                   -> 1x1 QConv1D F->F/4 -> ReLU -> 1x1 QConv1D F/4->F -> GAP (mean over avg|max)
                   -> hard sigmoid -> Reshape(1,F) -> UpSampling1D(128) -> Multiply  128xF
@@ -134,7 +134,7 @@ def _shared_block1(x, ctx: _Ctx, n_times: int, n_chans: int, n_shared: int, n_fi
 
 def build_complex(policy: QuantPolicy, n_times: int = 512, n_chans: int = 128, *,
                   int_bits: Mapping[str, int] | None = None, dropout: float = 0.2,
-                  block1_filters: int = BLOCK1_FILTERS, block1: str = "shared",
+                  block1_filters: int = BLOCK1_FILTERS, block1: str = "mixed",
                   shared_filters: int = SHARED_FILTERS):
     """Build the complex model (see module docstring for the layer list and groups).
 
@@ -145,8 +145,8 @@ def build_complex(policy: QuantPolicy, n_times: int = 512, n_chans: int = 128, *
         int_bits: per-layer integer-bit overrides from profiling (``*_relu`` / ``*_q`` names).
         dropout: before the classifier (training only; removed at export).
         block1_filters: F.
-        block1: ``"shared"`` (one temporal filter bank for every electrode, pooled over
-            electrodes) or ``"mixed"`` (the first design: one conv mixing all electrodes).
+        block1: ``"mixed"`` (the first design: one conv mixing all electrodes) or ``"shared"``
+            (one temporal filter bank for every electrode, pooled over electrodes).
         shared_filters: S, filters of the shared bank (``block1="shared"`` only).
 
     Raises:
