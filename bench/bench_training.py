@@ -5,7 +5,7 @@ subprocess because ``enable_op_determinism`` is process-global and cannot be swi
 
 * ``fit``: ``model.compile(Adam) + model.fit`` of the complex model (class weights as
   sample weights), batch 64.
-* ``loop``: :func:`qcascade.training.loop.fit_classifier` (the complex-only baseline path).
+* ``loop``: :func:`qcascade.training.classifier.fit_classifier` (the complex-only baseline path).
 * ``loop+det``: the same with ``tf.config.experimental.enable_op_determinism()``.
 * ``stage2``: ``CascadeTrainer.run_stage(2)`` (selector + simple forward, complex trained).
 
@@ -99,7 +99,8 @@ def worker(mode: str, n: int, epochs: int) -> dict:
     import tensorflow as tf
 
     from qcascade.config_train import TrainConfig
-    from qcascade.training.loop import class_weights, fit_classifier, set_determinism
+    from qcascade.training.classifier import fit_classifier
+    from qcascade.training.loop import class_weights, set_determinism
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(n, N_TIMES, N_CHANS)).astype(np.float32)

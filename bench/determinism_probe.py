@@ -28,7 +28,8 @@ def _train(epochs: int, n: int, single_thread: bool) -> dict:
         tf.config.threading.set_intra_op_parallelism_threads(1)
     from qcascade.config import RunConfig
     from qcascade.models import build_model
-    from qcascade.training.loop import fit_classifier, set_determinism
+    from qcascade.training.classifier import fit_classifier
+    from qcascade.training.loop import set_determinism
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, 512, 128)).astype(np.float32)

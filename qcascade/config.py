@@ -216,6 +216,11 @@ class ModelConfig:
         simple_auto_margin: the validation-F1 margin of ``simple_model: auto``.
         selector_init: ``separability`` or ``uniform`` start of the electrode logits.
         selector_init_scale: scale of the separability warm start.
+        complex_block1: first block of the complex model: ``mixed`` (one conv mixing all
+            electrodes, the first design) or ``shared`` (one temporal filter bank for every
+            electrode, then max and mean over electrodes: no electrode-specific weights; not
+            the default until measured better, docs/generalisation.md).
+        complex_shared_filters: filters of the shared bank (``complex_block1: shared``).
     """
 
     simple_model: Literal["A", "B", "C", "auto"] = "A"
@@ -224,6 +229,8 @@ class ModelConfig:
     simple_auto_margin: float = 0.02
     selector_init: Literal["separability", "uniform"] = "separability"
     selector_init_scale: float = 0.25
+    complex_block1: Literal["shared", "mixed"] = "mixed"
+    complex_shared_filters: int = 8
 
     def __post_init__(self):
         check_fields(self, "model")
@@ -233,6 +240,12 @@ class ModelConfig:
             raise ConfigError("model.simple_auto_margin: must be in [0, 1)")
         if self.simple_model == "auto" and not self.train_candidates:
             raise ConfigError("model.simple_model: auto needs model.train_candidates: true (it chooses among them)")
+        if not 1 <= self.complex_shared_filters <= 64:
+            raise ConfigError("model.complex_shared_filters: must be in [1, 64]")
+
+    def complex_options(self) -> dict:
+        """Builder keywords of the complex model (``qcascade.models.complex.build_complex``)."""
+        return {"block1": self.complex_block1, "shared_filters": self.complex_shared_filters}
 
 
 @dataclass(frozen=True)

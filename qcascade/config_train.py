@@ -85,6 +85,16 @@ class TrainConfig:
             ("Reproducibility") describes.
         folds: ``"all"`` (every seizure of a patient is the test once, :mod:`qcascade.folds`)
             or ``"first"`` (only the deployed fold: the last seizure is the test).
+        restore_best: at the end of stages 2 and 3 (and the baselines' phases mirroring them),
+            load the weights of the epoch with the best validation F1 (stage 2: complex model;
+            stage 3: simple + complex F1) instead of keeping the last epoch's.
+        weight_decay: decoupled weight decay of the complex model's kernels (stages 2-3 and the
+            complex-only baseline); 0 = plain Adam.
+        aug_scale: the complex model's training windows are scaled by a log-uniform factor in
+            ``[1/aug_scale, aug_scale]`` per window (1 = off; :mod:`qcascade.training.augment`).
+        aug_electrode_gain: and each electrode by a log-uniform gain in ``[1/g, g]`` (1 = off).
+        aug_electrode_dropout: probability that an electrode of a training window is zeroed.
+        aug_noise: SD of Gaussian noise added to live electrodes (inputs are normalised).
     """
 
     seed: int = 0
@@ -115,6 +125,12 @@ class TrainConfig:
     tau_grid_size: int = 101
     deterministic_ops: bool = False
     folds: Literal["all", "first"] = "all"
+    restore_best: bool = True
+    weight_decay: float = 0.0
+    aug_scale: float = 2.0
+    aug_electrode_gain: float = 1.25
+    aug_electrode_dropout: float = 0.1
+    aug_noise: float = 0.1
 
     def __post_init__(self) -> None:
         check_fields(self, "train")  # types and Literal choices, as for a YAML file
@@ -152,6 +168,15 @@ class TrainConfig:
         if not (self.gate_probe_every == 0 or 1 <= self.gate_probe_every <= MAX_PROBE):
             raise ConfigError(f"train.gate_probe_every: must be 0 (off) or in [1, {MAX_PROBE}], "
                               f"got {self.gate_probe_every}")
+        if not 0.0 <= self.weight_decay < 1.0:
+            raise ConfigError(f"train.weight_decay: must be in [0, 1), got {self.weight_decay}")
+        for name in ("aug_scale", "aug_electrode_gain"):
+            if not 1.0 <= getattr(self, name) <= 10.0:
+                raise ConfigError(f"train.{name}: must be in [1, 10] (1 = off), got {getattr(self, name)}")
+        if not 0.0 <= self.aug_electrode_dropout < 1.0:
+            raise ConfigError(f"train.aug_electrode_dropout: must be in [0, 1), got {self.aug_electrode_dropout}")
+        if not 0.0 <= self.aug_noise <= 10.0:
+            raise ConfigError(f"train.aug_noise: must be in [0, 10], got {self.aug_noise}")
         if self.tau_grid_size < 2:
             raise ConfigError(f"train.tau_grid_size: must be >= 2, got {self.tau_grid_size}")
 

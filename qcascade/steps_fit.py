@@ -35,7 +35,7 @@ def _int_bits(ctx, name: str, X_calib: np.ndarray) -> dict:
         return json.loads(path.read_text())
     kw = {"n_times": ctx.cfg.data.n_times}
     if not name.startswith("simple"):
-        kw["n_chans"] = ctx.cfg.data.n_chans
+        kw.update(n_chans=ctx.cfg.data.n_chans, **ctx.cfg.model.complex_options())
     ib = calibrate_int_bits(name, ctx.cfg.quant, X_calib, seed=ctx.cfg.train.seed, **kw)
     atomic_write_json(path, ib)
     return ib
@@ -58,7 +58,7 @@ def model_factory(ctx, name: str):
     ib = _int_bits(ctx, name, calib)
     kw = {"n_times": ctx.cfg.data.n_times}
     if not name.startswith("simple"):
-        kw["n_chans"] = ctx.cfg.data.n_chans
+        kw.update(n_chans=ctx.cfg.data.n_chans, **ctx.cfg.model.complex_options())
     seed = ctx.cfg.train.seed
 
     def build():

@@ -28,6 +28,7 @@ import pytest
 import hls4ml  # noqa: F401
 import tensorflow as tf
 
+from qcascade.config import ModelConfig  # noqa: E402
 from qcascade.errors import ConfigError, QCascadeError  # noqa: E402
 from qcascade.hls.compare import compare_keras_hls, lsb, trace_divergence  # noqa: E402
 from qcascade.hls.convert import (TEMPLATE_DIR, compile_models, convert_model, load_template,  # noqa: E402
@@ -39,6 +40,11 @@ from qcascade.models.summary import convert_and_compare, model_inputs, trained_e
 
 # Every registered model must appear here (checked by a fast test below).
 CONVERSION_CASES = ["simple_A", "simple_B", "simple_C", "complex"]
+# Builder variants of the complex model other than the config default (checked below).
+COMPLEX_VARIANT_CASES = ["shared"]
+# The shared first block measured 29 LSB (0.028) at 100 % decision agreement on 100 windows
+# (docs/generalisation.md); the flips are not traced yet, so its bound is its own.
+MAX_LSB_VARIANT = {"shared": 32}
 TRAIN_EPOCHS = {"simple_A": 3, "simple_B": 3, "simple_C": 3, "complex": 2}
 MAX_LSB = {"simple_A": 2, "simple_B": 2, "simple_C": 2, "complex": 16}
 
@@ -54,6 +60,28 @@ def _check(res: dict, policy, name: str) -> None:
 
 def test_every_registered_model_has_a_conversion_case():
     assert sorted(CONVERSION_CASES) == sorted(MODEL_REGISTRY)
+
+
+def test_every_complex_block1_variant_has_a_conversion_case():
+    from qcascade.models.complex import BLOCK1_VARIANTS
+
+    # The default variant is the registry case "complex" above; the others are cases here.
+    assert sorted(COMPLEX_VARIANT_CASES + [ModelConfig().complex_block1]) == sorted(BLOCK1_VARIANTS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block1", COMPLEX_VARIANT_CASES)
+def test_complex_variant_conversion_agrees_with_qkeras(block1, windows, policy, tmp_path):
+    """The non-default first blocks of the complex model (``model.complex_block1``) convert too."""
+    X = model_inputs("complex", windows)
+    _, export, _ = trained_export_model("complex", policy, X, windows["y"], epochs=TRAIN_EPOCHS["complex"],
+                                        block1=block1)
+    assert {l.name for l in export.layers} >= {"block1_conv", "block1_relu"}
+    res = convert_and_compare("complex", export, policy, X, tmp_path)
+    logit_lsb = 2.0 ** -(policy.logit_bits - 1 - policy.logit_int_bits)
+    assert res["decision_agreement"] >= 0.99, res
+    assert res["max_abs_logit_error"] <= MAX_LSB_VARIANT[block1] * logit_lsb, res
+    assert min(res["keras_class_counts"]) > 0, "decisions are trivially constant"
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ from qcascade.quant import QuantPolicy  # noqa: E402
 # BatchNormalization/Dropout which fold_batchnorm removes.
 EXPORTABLE = {"InputLayer", "QActivation", "QConv1D", "QSeparableConv1D", "QDense", "AveragePooling1D",
               "GlobalAveragePooling1D", "GlobalMaxPooling1D", "MaxPooling1D", "Reshape", "Permute",
-              "UpSampling1D", "Concatenate", "Multiply", "Add", "Subtract"}
+              "UpSampling1D", "Concatenate", "Multiply", "Add", "Subtract", "ZeroPadding1D"}
 TRAINING_ONLY = {"BatchNormalization", "Dropout"}
 
 
@@ -138,13 +138,17 @@ def test_count_macs_simple_a(policy):
                                    "input_bits", "input_length"}
 
 
-def test_count_macs_complex_groups(policy):
-    f = fold_batchnorm(build_model("complex", policy), policy)
+@pytest.mark.parametrize("block1, steps", [("shared", 65), ("mixed", 128)])
+def test_count_macs_complex_groups(policy, block1, steps):
+    f = fold_batchnorm(build_model("complex", policy, block1=block1), policy)
     per = {r["name"]: r for r in count_macs(f)["per_layer"]}
     assert per["block1_conv"]["weight_bits"] == 16
+    if block1 == "shared":  # 8 filters of 16 taps on every electrode's 65 outputs, then the 3-tap mix
+        assert per["block1_conv"]["macs"] == 128 * 65 * 16 * 8
+        assert per["block1_mix_conv"]["weight_bits"] == 16 and per["block1_mix_conv"]["macs"] == 65 * 3 * 16 * 32
     assert per["block2_dw"]["weight_bits"] == 8 and per["block3_dw"]["input_bits"] == 8
-    assert per["block2_dw"]["macs"] == 128 * (5 * 32 + 32 * 48)
-    assert per["cbam_ch_scale"]["macs"] == 128 * 32  # elementwise products
+    assert per["block2_dw"]["macs"] == steps * (5 * 32 + 32 * 48)
+    assert per["cbam_ch_scale"]["macs"] == steps * 32  # elementwise products
     assert 1e6 < count_macs(f)["total"] < 1e7  # "a few M MACs / window" on 2 CPU cores
 
 

@@ -3,10 +3,19 @@
 Built only from layers that hls4ml 1.3.0 converts *correctly in io_stream* (see the shared facts
 note): no broadcasting Multiply, no shared layers, no Lambda.
 
-Shapes (n_times=512, n_chans=128, F=32 block-1 filters)::
+Shapes (n_times=512, n_chans=128, F=32 block-1 filters, S=8 shared filters)::
 
     input 512x128 -> input_quant
-    block1: QConv1D k5 s4 (128->F) -> BN -> ReLU16            128xF          [block1, 16 bit]
+    block1 "shared" (model.complex_block1: shared): one temporal filter bank used on every electrode, then
+            pooled over electrodes, so no weight belongs to an electrode:
+            ZeroPadding 4+4 -> 520x128 -> Permute -> 128x520
+            -> Reshape (128*520)x1 (electrode after electrode, each between zeros)
+            -> QConv1D k16 s8 (1->S) -> BN -> ReLU16                (128*65)xS
+            -> Reshape 128x(65*S) (one row per electrode)
+            -> GlobalMax + GlobalAverage over electrodes -> Reshape 65xS each -> Concat 65x2S
+            -> QConv1D k3 (2S->F) -> BN -> ReLU16                   65xF   [block1, 16 bit]
+            (the rest runs on 65 steps instead of 128: 65 -> 32 -> 16 -> 8)
+    block1 ("mixed", the default): QConv1D k5 s4 (128->F) -> BN -> ReLU16  128xF
     CBAM channel: GAP, GMP -> Reshape(1,F) each -> Concat -> 2xF
                   -> 1x1 QConv1D F->F/4 -> ReLU -> 1x1 QConv1D F/4->F -> GAP (mean over avg|max)
                   -> hard sigmoid -> Reshape(1,F) -> UpSampling1D(128) -> Multiply  128xF
@@ -16,6 +25,15 @@ Shapes (n_times=512, n_chans=128, F=32 block-1 filters)::
     block2..4: QSeparableConv1D (k5/k5/k3) -> BN -> ReLU8 -> MaxPool2       [dwsep, 8 bit]
                128xF -> 64x48 -> 32x64 -> 16x64
     GAP -> QDense(2) -> logits                                              [classifier, 16 bit]
+
+Why "shared" (docs/generalisation.md): the mixed first conv gives every electrode its own
+weights (128x5xF), so with 2-4 training seizures it learns where *these* seizures were; a seizure
+in another zone (multifocal patients) or on other contacts is new to it. The shared bank learns
+what ictal activity looks like on any electrode; max over electrodes keeps the strongest
+electrode's response, the mean the widespread activity (artefacts, spread). The output does not
+change when the electrodes are permuted. It is built from 1-D layers only (the electrodes laid
+out one after another, each between zero pads so the filter never reaches a neighbour), which
+every part of the toolchain (folding, MAC counting, hls4ml types and sizing) already handles.
 
 The CBAM MLP is "shared" between the avg- and max-pooled descriptors by stacking them as two
 time steps of a 1x1-conv MLP (one layer, applied once). Averaging the two MLP outputs instead of
@@ -29,10 +47,23 @@ from typing import Mapping
 import numpy as np
 
 from qcascade import quant
+from qcascade.errors import ConfigError
 from qcascade.models.simple import BN_MOMENTUM, _Ctx, classifier_head, frozen_conv, model_input
 from qcascade.quant import QuantPolicy
 
 BLOCK1_FILTERS = 32
+BLOCK1_VARIANTS = ("shared", "mixed")
+SHARED_FILTERS = 8
+SHARED_KERNEL = 16
+# Stride 8 (64 feature samples per second): the shared bank's outputs are electrodes x steps x S,
+# and their elementwise work (BatchNorm, ReLU, pooling) dominates training time; at stride 4 a
+# training step cost 5.7x the mixed model's (measured, docs/generalisation.md).
+SHARED_STRIDE = 8
+# Zero samples around each electrode's window, so that the filter laid over the electrodes one
+# after another never reaches a neighbour's samples: with "same" padding, kernel 16 and stride 8
+# an output reaches 4 samples back and 4 ahead, and 2P must keep the segment a multiple of the stride.
+SHARED_PAD = 4
+MIX_KERNEL = 3
 DWSEP = (("block2", 48, 5), ("block3", 64, 5), ("block4", 64, 3))
 CBAM_REDUCTION = 4
 CBAM_KERNEL = 7
@@ -72,9 +103,39 @@ def _cbam(x, ctx: _Ctx, n_steps: int, n_filt: int):
     return ctx.qbits("cbam_q", p.relu_int_bits, g)(x)
 
 
+def _shared_block1(x, ctx: _Ctx, n_times: int, n_chans: int, n_shared: int, n_filt: int):
+    """Electrode-agnostic first block: ``(T, C)`` -> ``((T + 2 * SHARED_PAD) / SHARED_STRIDE, n_filt)``.
+
+    Returns:
+        ``(x, n_steps)``.
+    """
+    import tensorflow as tf
+    from qkeras import QConv1D
+
+    L = tf.keras.layers
+    n_seg = n_times + 2 * SHARED_PAD  # one electrode's samples between its zero pads
+    n_steps = n_seg // SHARED_STRIDE
+    x = L.ZeroPadding1D(SHARED_PAD, name="block1_pad")(x)  # (T + 2P, C)
+    x = L.Permute((2, 1), name="block1_perm")(x)  # (C, T + 2P)
+    x = L.Reshape((n_chans * n_seg, 1), name="block1_flat")(x)
+    x = QConv1D(n_shared, SHARED_KERNEL, strides=SHARED_STRIDE, padding="same", use_bias=False,
+                kernel_quantizer=ctx.wq("block1"), name="block1_conv")(x)  # (C * n_steps, S)
+    x = L.BatchNormalization(momentum=BN_MOMENTUM, name="block1_bn")(x)
+    x = ctx.relu("block1_relu", "block1")(x)
+    x = L.Reshape((n_chans, n_steps * n_shared), name="block1_elec")(x)  # one row per electrode
+    mx = L.Reshape((n_steps, n_shared), name="block1_emax_r")(L.GlobalMaxPooling1D(name="block1_emax")(x))
+    mean = L.Reshape((n_steps, n_shared), name="block1_emean_r")(L.GlobalAveragePooling1D(name="block1_emean")(x))
+    x = L.Concatenate(axis=-1, name="block1_estack")([mx, mean])  # (n_steps, 2S)
+    x = QConv1D(n_filt, MIX_KERNEL, padding="same", use_bias=False, kernel_quantizer=ctx.wq("block1"),
+                name="block1_mix_conv")(x)
+    x = L.BatchNormalization(momentum=BN_MOMENTUM, name="block1_mix_bn")(x)
+    return ctx.relu("block1_mix_relu", "block1")(x), n_steps
+
+
 def build_complex(policy: QuantPolicy, n_times: int = 512, n_chans: int = 128, *,
                   int_bits: Mapping[str, int] | None = None, dropout: float = 0.2,
-                  block1_filters: int = BLOCK1_FILTERS):
+                  block1_filters: int = BLOCK1_FILTERS, block1: str = "mixed",
+                  shared_filters: int = SHARED_FILTERS):
     """Build the complex model (see module docstring for the layer list and groups).
 
     Args:
@@ -84,18 +145,34 @@ def build_complex(policy: QuantPolicy, n_times: int = 512, n_chans: int = 128, *
         int_bits: per-layer integer-bit overrides from profiling (``*_relu`` / ``*_q`` names).
         dropout: before the classifier (training only; removed at export).
         block1_filters: F.
+        block1: ``"mixed"`` (the first design: one conv mixing all electrodes) or ``"shared"``
+            (one temporal filter bank for every electrode, pooled over electrodes).
+        shared_filters: S, filters of the shared bank (``block1="shared"`` only).
+
+    Raises:
+        ConfigError: unknown ``block1`` or ``shared_filters < 1``.
     """
     import tensorflow as tf
     from qkeras import QConv1D, QSeparableConv1D
 
+    if block1 not in BLOCK1_VARIANTS:
+        raise ConfigError(f"model.complex_block1: {block1!r} is not one of {BLOCK1_VARIANTS}")
+    if shared_filters < 1:
+        raise ConfigError(f"model.complex_shared_filters: must be >= 1, got {shared_filters}")
+    if block1 == "shared" and n_times < 64:
+        raise ConfigError(f"data.n_times: the shared first block needs >= 64 samples, got {n_times} "
+                          "(model.complex_block1: mixed takes 32)")
     L = tf.keras.layers
     ctx = _Ctx(policy, "block1", int_bits)
     inp, x = model_input(policy, n_times, n_chans)
-    x = QConv1D(block1_filters, 5, strides=4, padding="same", use_bias=False,
-                kernel_quantizer=ctx.wq("block1"), name="block1_conv")(x)
-    x = L.BatchNormalization(momentum=BN_MOMENTUM, name="block1_bn")(x)
-    x = ctx.relu("block1_relu", "block1")(x)
     n_steps = n_times // 4
+    if block1 == "shared":
+        x, n_steps = _shared_block1(x, ctx, n_times, n_chans, shared_filters, block1_filters)
+    else:
+        x = QConv1D(block1_filters, 5, strides=4, padding="same", use_bias=False,
+                    kernel_quantizer=ctx.wq("block1"), name="block1_conv")(x)
+        x = L.BatchNormalization(momentum=BN_MOMENTUM, name="block1_bn")(x)
+        x = ctx.relu("block1_relu", "block1")(x)
     x = _cbam(x, ctx, n_steps, block1_filters)
     for name, filters, k in DWSEP:
         x = QSeparableConv1D(filters, k, padding="same", use_bias=False,

@@ -79,8 +79,10 @@ def quick_train(model, X: np.ndarray, y: np.ndarray, epochs: int = 3, lr: float 
 
 
 def trained_export_model(name: str, policy: QuantPolicy, X: np.ndarray, y: np.ndarray,
-                         epochs: int = 3, seed: int = 0):
+                         epochs: int = 3, seed: int = 0, **build_kw):
     """Calibrate int bits, train briefly, refresh BN statistics, fold BN.
+
+    ``build_kw`` goes to the builder (e.g. ``block1="mixed"`` for the complex model).
 
     Returns:
         ``(train_model, export_model, int_bits)``.
@@ -89,6 +91,7 @@ def trained_export_model(name: str, policy: QuantPolicy, X: np.ndarray, y: np.nd
     from qcascade.models.folding import fold_batchnorm, refresh_batchnorm
 
     kw = {"n_chans": 1} if name in SINGLE_CHANNEL else {}
+    kw.update(build_kw)
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(seed)

@@ -28,7 +28,9 @@ import tensorflow as tf
 
 from qcascade.evaluation import window_metrics
 from qcascade.config_train import TrainConfig
-from qcascade.training.loop import (fit_classifier, make_predict_fn, predict_in_batches, set_determinism,
+from qcascade.training.augment import augmenter_for
+from qcascade.training.classifier import fit_classifier
+from qcascade.training.loop import (make_predict_fn, predict_in_batches, set_determinism,
                                     stage_seed)
 
 __all__ = ["BaselineResult", "train_complex_only", "train_simple_alone", "run_baselines"]
@@ -93,16 +95,23 @@ def _evaluate(model: tf.keras.Model, X: np.ndarray, y: np.ndarray, fn=None) -> t
 def _train_and_test(name: str, factory: ModelFactory, X_train: np.ndarray, y_train: np.ndarray,
                     X_test: np.ndarray, y_test: np.ndarray, stages: tuple[int, ...], cfg: TrainConfig,
                     strategy: tf.distribute.Strategy, X_val, y_val, verbose: int, electrode=None,
-                    export: Optional[ExportFn] = None) -> BaselineResult:
+                    export: Optional[ExportFn] = None, complex_path: bool = False) -> BaselineResult:
     """Build in the strategy scope, train one phase per mirrored cascade stage (its epochs,
-    learning rate and seeds), refresh BN, export, evaluate on the test windows."""
+    learning rate and seeds), refresh BN, export, evaluate on the test windows.
+
+    ``complex_path``: the complex-only baseline gets what the cascade's complex model gets
+    (augmentation, weight decay); every phase mirroring stage 2 or 3 keeps its best-on-validation
+    weights when ``train.restore_best`` (as the cascade's stages 2 and 3 do)."""
     model = _build(factory, strategy, cfg)
     set_determinism(stage_seed(cfg.seed, stages[0]), cfg.deterministic_ops)
     schedule = [(getattr(cfg, f"epochs_stage{s}"), getattr(cfg, f"lr_stage{s}")) for s in stages]
     hist = fit_classifier(model, X_train, y_train, schedule, strategy=strategy, batch_size=cfg.batch_size,
                           phase_seeds=[stage_seed(cfg.seed, s) for s in stages],
                           class_weighting=cfg.class_weighting,
-                          X_val=X_val, y_val=y_val, verbose=verbose, desc=f"baseline {name}")
+                          X_val=X_val, y_val=y_val, verbose=verbose, desc=f"baseline {name}",
+                          augment=(lambda seed: augmenter_for(cfg, seed)) if complex_path else None,
+                          restore_best=[cfg.restore_best and s > 1 for s in stages],
+                          weight_decay=cfg.weight_decay if complex_path else 0.0)
     _refresh_bn(model, X_train)
     if export is not None:
         model = export(model)
@@ -121,7 +130,8 @@ def train_complex_only(complex_factory: ModelFactory, X_train: np.ndarray, y_tra
                        verbose: int = 1, export: Optional[ExportFn] = None) -> BaselineResult:
     """Complex-only baseline on ``(n, T, C)`` windows (budget: stage 2 + stage 3 epochs)."""
     return _train_and_test("complex_only", complex_factory, X_train, y_train, X_test, y_test, (2, 3),
-                           cfg, strategy or tf.distribute.get_strategy(), X_val, y_val, verbose, export=export)
+                           cfg, strategy or tf.distribute.get_strategy(), X_val, y_val, verbose, export=export,
+                           complex_path=True)
 
 
 def train_simple_alone(name: str, simple_factory: ModelFactory, electrode: int,

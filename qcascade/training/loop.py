@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from qcascade import progress
+from qcascade.training.monitor import with_train_f1
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ tf.keras.backend.experimental.enable_tf_random_generator()
 __all__ = [
     "get_strategy", "set_determinism", "class_weights", "global_batch_for", "index_dataset",
     "run_epochs", "make_predict_fn", "predict_in_batches", "EpochCallback", "stage_seed", "reseed_dropout",
+    "optimizer_for", "kernels", "ReleasableData",
 ]
 
 # Called after every epoch with (epoch index, logs); logs include loss terms and val metrics.
@@ -215,7 +217,7 @@ def run_epochs(
                 sums[k] = sums.get(k, 0.0) + v
             bar.update(i + 1, values=[("loss", logs.get("total", 0.0))])
         seconds = time.perf_counter() - t0
-        epoch_logs: dict[str, Any] = {k: v / max(steps, 1) for k, v in sums.items()}
+        epoch_logs: dict[str, Any] = with_train_f1({k: v / max(steps, 1) for k, v in sums.items()})
         epoch_logs["seconds"] = seconds
         epoch_logs["windows_per_s"] = steps * global_batch / seconds if seconds > 0 else None
         epoch_logs.update(extra_start)
@@ -266,14 +268,32 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def optimizer_for(strategy: tf.distribute.Strategy, lr: float, variables: Iterable[tf.Variable]):
-    """Adam created (and its slots built) inside the strategy scope, before any tracing."""
+def optimizer_for(strategy: tf.distribute.Strategy, lr: float, variables: Iterable[tf.Variable],
+                  weight_decay: float = 0.0, decay: Iterable[tf.Variable] = ()):
+    """Adam created (and its slots built) inside the strategy scope, before any tracing.
+
+    Args:
+        weight_decay: decoupled weight decay (AdamW-style, ``w -= lr * weight_decay * w``) of
+            the variables in ``decay`` only (the complex model's kernels); 0 = plain Adam.
+        decay: variables that decay (a subset of ``variables``).
+    """
     variables = list(variables)
+    decayed = {id(v) for v in decay}
     with strategy.scope():
-        opt = tf.keras.optimizers.Adam(learning_rate=lr)
+        if weight_decay > 0 and decayed:
+            opt = tf.keras.optimizers.Adam(learning_rate=lr, weight_decay=float(weight_decay))
+            opt.exclude_from_weight_decay(var_list=[v for v in variables if id(v) not in decayed])
+        else:
+            opt = tf.keras.optimizers.Adam(learning_rate=lr)
         if variables:
             opt.build(variables)
     return opt
+
+
+def kernels(model: tf.keras.Model) -> list[tf.Variable]:
+    """Trainable convolution and dense kernels of ``model`` (what weight decay shrinks; not
+    biases, BatchNorm parameters or the selector)."""
+    return [v for v in model.trainable_variables if "kernel" in v.name]
 
 
 class ReleasableData:
@@ -297,89 +317,3 @@ class ReleasableData:
 
     def release(self) -> None:
         self.var.assign(tf.zeros([0, *self.sample_shape], tf.float32))
-
-
-def fit_classifier(
-    model: tf.keras.Model,
-    X: np.ndarray,
-    y: np.ndarray,
-    schedule: Sequence[tuple[int, float]],
-    *,
-    strategy: Optional[tf.distribute.Strategy] = None,
-    batch_size: int = 64,
-    seed: int = 0,
-    phase_seeds: Optional[Sequence[int]] = None,
-    class_weighting: str = "balanced",
-    X_val: Optional[np.ndarray] = None,
-    y_val: Optional[np.ndarray] = None,
-    callbacks: Sequence[EpochCallback] = (),
-    verbose: int = 1,
-    desc: str = "",
-) -> dict[str, list]:
-    """Train a plain 2-class classifier with the custom loop (class-weighted CE).
-
-    Args:
-        model: ``(batch, *X.shape[1:]) -> (batch, 2)`` logits, built in ``strategy.scope()``.
-        X: ``(n, ...)`` float32 windows; y: ``(n,)`` labels in {0, 1}.
-        schedule: ``[(epochs, learning_rate), ...]`` phases, each with a fresh Adam (mirrors
-            the cascade, where every stage starts a new optimizer).
-        strategy, batch_size, seed, class_weighting: as in :class:`~qcascade.training.TrainConfig`.
-        phase_seeds: global, shuffle and dropout seed of each phase (default ``seed + 7919 * phase``);
-            the baselines pass the seeds of the cascade stages they mirror (:func:`stage_seed`).
-        X_val, y_val: optional validation windows (val accuracy/F1 logged per epoch).
-        callbacks, verbose, desc: see :func:`run_epochs`.
-
-    Returns:
-        History ``{name: [per epoch]}`` over all phases (``loss``, ``windows_per_s``, ``val_*``).
-    """
-    from qcascade.evaluation import window_metrics  # local: evaluation imports sklearn
-
-    strategy = strategy or tf.distribute.get_strategy()
-    X_t = ReleasableData(X)
-    y_np = np.asarray(y).astype(np.int32)
-    y_t = tf.convert_to_tensor(y_np)
-    w_t = tf.convert_to_tensor(class_weights(y_np, class_weighting)[y_np])
-    gb = global_batch_for(len(y_np), batch_size, strategy.num_replicas_in_sync)
-    predict = make_predict_fn(lambda x: model(x, training=False), X.shape[1:])
-
-    def on_epoch_end(_epoch):
-        if X_val is None:
-            return {}
-        logits = predict_in_batches(predict, X_val)
-        m = window_metrics(y_val, logits, logits.argmax(1))
-        return {"val_f1": m["f1"], "val_sensitivity": m["sensitivity"], "val_accuracy": m["accuracy"]}
-
-    if phase_seeds is None:
-        phase_seeds = [seed + 7919 * phase for phase in range(len(schedule))]
-    if len(phase_seeds) != len(schedule):
-        raise ValueError(f"{len(phase_seeds)} phase seeds for {len(schedule)} schedule phases")
-    history: dict[str, list] = {}
-    for phase, ((epochs, lr), phase_seed) in enumerate(zip(schedule, phase_seeds)):
-        if epochs <= 0:
-            continue
-        opt = optimizer_for(strategy, lr, model.trainable_variables)
-        # What a cascade stage does at its start: the tf.data shuffle order depends on the global
-        # seed too, so it is set here, not just the shuffle op's seed.
-        tf.keras.utils.set_random_seed(int(phase_seed))
-        reseed_dropout(model, phase_seed)
-
-        def replica_step(idx, opt=opt):
-            x, yb, wb = X_t.gather(idx), tf.gather(y_t, idx), tf.gather(w_t, idx)
-            with tf.GradientTape() as tape:
-                logits = model(x, training=True)
-                ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yb, logits=logits)
-                loss = tf.reduce_sum(ce * wb) / gb
-            grads = tape.gradient(loss, model.trainable_variables)
-            opt.apply_gradients(zip(grads, model.trainable_variables))
-            return {"total": loss}
-
-        h = run_epochs(strategy, replica_step, len(y_np), gb, epochs, phase_seed,
-                       on_epoch_end=on_epoch_end, callbacks=callbacks, verbose=verbose,
-                       desc=f"{desc} phase {phase + 1}")
-        h["lr"] = [lr] * epochs
-        for k, v in h.items():
-            history.setdefault(k, []).extend(v)
-    X_t.release()
-    if "total" in history:
-        history["loss"] = history.pop("total")
-    return history

@@ -26,9 +26,11 @@ import tensorflow as tf
 
 from qcascade.evaluation import window_metrics
 from qcascade.config_train import TrainConfig
-from qcascade.training.loop import (EpochCallback, ReleasableData, class_weights, global_batch_for, make_predict_fn,
-                                    optimizer_for, predict_in_batches, reseed_dropout, run_epochs,
+from qcascade.training.augment import augmenter_for
+from qcascade.training.loop import (EpochCallback, ReleasableData, class_weights, global_batch_for, kernels,
+                                    make_predict_fn, optimizer_for, predict_in_batches, reseed_dropout, run_epochs,
                                     set_determinism, stage_seed)
+from qcascade.training.monitor import KeepBest, f1_counts
 from qcascade.training.loss import cascade_loss_terms, frozen_gate_loss_terms, per_window_gate_terms
 from qcascade.gate import cascade_predict, training_rule
 
@@ -82,6 +84,17 @@ def mean_weight_electrode(selector: Callable, X: np.ndarray, mask: np.ndarray,
     w = predict_in_batches(fn, X, batch_size).mean(0)
     w = np.where(np.asarray(mask, bool), w, -np.inf)
     return int(np.argmax(w))
+
+
+def _f1_sum(logs: dict, keys: tuple[str, ...]) -> Optional[float]:
+    vals = [logs.get(k) for k in keys]
+    return None if any(v is None for v in vals) else float(sum(vals))
+
+
+# The validation score whose best epoch a stage keeps (train.restore_best): stage 2 trains the
+# complex model alone; stage 3 both models, neither of which may be traded for the other.
+_BEST_MONITOR = {2: lambda logs: _f1_sum(logs, ("val_complex_f1",)),
+                 3: lambda logs: _f1_sum(logs, ("val_simple_f1", "val_complex_f1"))}
 
 
 class CascadeTrainer:
@@ -172,7 +185,11 @@ class CascadeTrainer:
             sparsity`` (train loss terms), ``temperature``, ``seconds``, ``windows_per_s``,
             and with validation data ``val_simple_f1, val_simple_sensitivity,
             val_complex_f1, val_cascade_f1, val_routing_rate`` (hard gate at ``cfg.tau``;
-            complex/cascade entries None in stage 1). Also stored in ``self.history``.
+            complex/cascade entries None in stage 1); ``train_simple_f1`` (stages 1, 3) and
+            ``train_complex_f1`` (stages 2, 3): F1 of the training batches as trained on
+            (training mode, augmented), the other side of the overfitting gap; ``best_epoch``:
+            True for the epoch whose weights were kept (``cfg.restore_best``, stages 2-3).
+            Also stored in ``self.history``.
         """
         if stage not in (1, 2, 3):
             raise ValueError(f"stage must be 1, 2 or 3, got {stage}")
@@ -192,7 +209,11 @@ class CascadeTrainer:
         w_t = tf.convert_to_tensor(class_weights(y_np, cfg.class_weighting)[y_np])
         gb = global_batch_for(len(y_np), cfg.batch_size, self.strategy.num_replicas_in_sync)
         variables = self._trainables(stage)
-        opt = optimizer_for(self.strategy, lr, variables)
+        opt = optimizer_for(self.strategy, lr, variables, cfg.weight_decay,
+                            kernels(self.complex) if stage > 1 else ())
+        # Only the complex model's input is augmented: the simple model reads the clean
+        # deployed electrode (and is frozen in stage 2, its outputs precomputed).
+        aug = augmenter_for(cfg, stage_seed(cfg.seed, stage)) if stage > 1 else None
         train_sel, train_simple, train_complex = stage in (1, 3), stage in (1, 3), stage in (2, 3)
         loss_kw = dict(a_simple=cfg.a_simple, a_complex=cfg.a_complex, a_routing=cfg.a_routing,
                        a_sparsity=cfg.a_sparsity, tau=cfg.tau, sharpness=cfg.gate_sharpness,
@@ -221,12 +242,12 @@ class CascadeTrainer:
             x, yb, wb = X_t.gather(idx), tf.gather(y_t, idx), tf.gather(w_t, idx)
             if stage == 2:
                 with tf.GradientTape() as tape:
-                    complex_logits = self.complex(x, training=True)
+                    complex_logits = self.complex(aug(x, idx), training=True)
                     r, ce_s, ent = (tf.gather(gate[k], idx) for k in ("r", "simple_ce", "entropy"))
                     terms = frozen_gate_loss_terms(yb, complex_logits, r, ce_s, ent, wb, **frozen_kw)
                 grads = tape.gradient(terms["total"], variables)
                 opt.apply_gradients(zip(grads, variables))
-                return terms
+                return {**terms, **f1_counts("train_complex", yb, complex_logits)}
             with tf.GradientTape() as tape:
                 if hard is None:
                     channel, weights = call_selector(self.selector, x, self._mask_t, train_sel)
@@ -234,7 +255,7 @@ class CascadeTrainer:
                     channel = x[:, :, hard:hard + 1]
                     weights = tf.tile(onehot[None, :], [tf.shape(x)[0], 1])
                 simple_logits = self.simple(channel, training=train_simple)
-                complex_logits = self.complex(x, training=train_complex) if stage > 1 else None
+                complex_logits = self.complex(aug(x, idx), training=train_complex) if stage > 1 else None
                 terms = cascade_loss_terms(yb, simple_logits, complex_logits, weights, wb, **loss_kw)
             grads = tape.gradient(terms["total"], variables)
             pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
@@ -243,7 +264,10 @@ class CascadeTrainer:
                             "re-created its variables on first call: build layers by calling them)",
                             stage, [v.name for g, v in zip(grads, variables) if g is None])
             opt.apply_gradients(pairs)
-            return terms
+            counts = f1_counts("train_simple", yb, simple_logits)
+            if complex_logits is not None:
+                counts.update(f1_counts("train_complex", yb, complex_logits))
+            return {**terms, **counts}
 
         def on_epoch_start(epoch):
             t = self.temperature_for(stage, epoch, epochs)
@@ -253,10 +277,16 @@ class CascadeTrainer:
         def on_epoch_end(_epoch):
             return self._val_metrics(X_val, y_val, stage) if X_val is not None else {}
 
+        keep = None
+        if stage > 1 and cfg.restore_best and X_val is not None:
+            keep = KeepBest([self.simple, self.complex], _BEST_MONITOR[stage])
         hist = run_epochs(self.strategy, replica_step, len(y_np), gb, epochs, stage_seed(cfg.seed, stage),
                           on_epoch_start=on_epoch_start, on_epoch_end=on_epoch_end,
-                          callbacks=callbacks, verbose=verbose, desc=f"stage {stage}")
+                          callbacks=list(callbacks) + ([keep] if keep else []), verbose=verbose,
+                          desc=f"stage {stage}")
         X_t.release()
+        best = keep.restore() if keep is not None else None
+        hist["best_epoch"] = [e == best for e in range(epochs)]
         # Leave the temperature where the schedule ends, so saved weights + state are consistent.
         self._set_temperature(self.temperature_for(stage, max(epochs - 1, 0), epochs))
         hist = {"stage": stage, "epochs": epochs, "lr": lr, "global_batch": gb, **hist}
