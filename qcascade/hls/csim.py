@@ -185,15 +185,8 @@ def run_cascade_binary(toplevel_dir: str | Path, X: np.ndarray, *, tag: str = "c
     with_prev = bool(man["gate"].get("uses_prev", False))
     if with_prev and prev_cls is None:
         raise QCascadeError(f"{top}: gate rule {man['gate']['rule']!r} reads the previous decision; pass prev_cls")
-    probe = int(man["gate"].get("probe_every", 0))
-    if probe and gap is None:
-        gap = np.zeros(len(X), np.int64)
-    scaled_here = man.get("input_scaling", {}).get("mode") == "causal_robust"
-    if scaled_here and scale_reset is None:
-        scale_reset = np.arange(len(X)) == 0
     data = tl.write_windows(top / "csim_data" / f"{tag}_windows.f32", X, man["n_times"], man["n_chans"],
-                            prev_cls=prev_cls if with_prev else None, gap=gap if probe else None,
-                            scale_reset=scale_reset if scaled_here else None)
+                            **tl.side_inputs(man, len(X), prev_cls, gap, scale_reset))
     out = data.with_name(f"{tag}_results.txt")
     # "-1 -": all windows, no expected file (these results are the reference, not checked against one).
     proc = subprocess.run([str(exe), str(data), str(out), "-1", "-"], cwd=top, capture_output=True, text=True)

@@ -38,6 +38,20 @@ def load_manifest(top_dir: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
+def side_inputs(manifest: dict, n: int, prev_cls: np.ndarray | None = None, gap: np.ndarray | None = None,
+                scale_reset: np.ndarray | None = None) -> dict:
+    """The per-window side inputs the design of ``manifest`` reads, as :func:`write_windows` keywords.
+
+    Inputs the design does not have are None; a probe's ``gap`` defaults to 0 and a scaling design's
+    ``scale_reset`` to 1 on the first of the ``n`` windows only.
+    """
+    probe = int(manifest["gate"].get("probe_every", 0))
+    scaled = manifest.get("input_scaling", {}).get("mode") == "causal_robust"
+    return {"prev_cls": prev_cls if manifest["gate"].get("uses_prev") else None,
+            "gap": (np.zeros(n, np.int64) if gap is None else gap) if probe else None,
+            "scale_reset": ((np.arange(n) == 0) if scale_reset is None else scale_reset) if scaled else None}
+
+
 def write_windows(path: str | Path, windows: np.ndarray, n_times: int, n_chans: int,
                   prev_cls: np.ndarray | None = None, gap: np.ndarray | None = None,
                   scale_reset: np.ndarray | None = None) -> Path:

@@ -118,22 +118,14 @@ def write_tb_data(top_dir: str | Path, X: np.ndarray, prev_cls: np.ndarray | Non
 
     top = Path(top_dir).resolve()
     man = tl.load_manifest(top)
-    with_prev = bool(man["gate"].get("uses_prev"))
-    probe = int(man["gate"].get("probe_every", 0))
-    if probe and gap is None:
-        gap = np.zeros(len(X), np.int64)
-    scaled_here = man.get("input_scaling", {}).get("mode") == "causal_robust"
-    if scaled_here and scale_reset is None:
-        scale_reset = np.arange(len(X)) == 0
-    res = run_cascade_binary(top, X, tag="tb", prev_cls=prev_cls if with_prev else None, gap=gap if probe else None,
-                             scale_reset=scale_reset)
-    tl.write_windows(top / man["tb_input"], X, man["n_times"], man["n_chans"],
-                     prev_cls=prev_cls if with_prev else None, gap=gap if probe else None,
-                     scale_reset=scale_reset if scaled_here else None)
+    side = tl.side_inputs(man, len(X), prev_cls, gap, scale_reset)
+    res = run_cascade_binary(top, X, tag="tb", **side)
+    tl.write_windows(top / man["tb_input"], X, man["n_times"], man["n_chans"], **side)
     expected = top / tl.TB_EXPECTED
     expected.write_bytes(Path(res["results_file"]).read_bytes())
     return {"n_windows": int(len(X)), "n_routed": int(res["used_complex"].sum()),
-            "prev_cls_values": sorted({int(v) for v in np.asarray(prev_cls).ravel()}) if with_prev else [],
+            "prev_cls_values": ([] if side["prev_cls"] is None
+                                else sorted({int(v) for v in np.asarray(side["prev_cls"]).ravel()})),
             "expected_file": str(expected)}
 
 

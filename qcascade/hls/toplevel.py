@@ -35,7 +35,8 @@ from qcascade.gate import GATE_RULES, check_probe, quantize_threshold, uses_stat
 from qcascade.hls import csim, scaling_hw, synth
 from qcascade.hls.csim import build_csim  # noqa: F401  (callers build from here)
 # Shared with csim/synth, which must not import this module; re-exported for existing callers.
-from qcascade.hls.manifest import MANIFEST, TEMPLATES, gate_reference, load_manifest, write_windows  # noqa: F401
+from qcascade.hls.manifest import (MANIFEST, TEMPLATES, gate_reference, load_manifest, side_inputs,  # noqa: F401
+                                   write_windows)
 
 TOP_NAME = "cascade_top"
 TB_INPUT = "tb_data/cascade_input.f32"
