@@ -131,9 +131,10 @@ def choose_simple(ctx, cands: dict, test_records: set) -> tuple[dict, object | N
     rec["agrees_with_analysis"] = (None if rec["analysis"].get("recommended") is None
                                    else rec["analysis"]["recommended"] == rec["chosen"])
     if rec["agrees_with_analysis"] is False:
-        # Recorded in deploy.json and flagged in report.md; the log line is for the record, not a fault.
-        log.info("[%s] deployed simple model %s (%s), qcascade analyze recommends %s", ctx.unit, rec["chosen"],
-                    rec["mode"], rec["analysis"]["recommended"])
+        # Recorded in deploy.json and flagged in report.md; on the console only when auto chose.
+        say = log.info if rec["mode"] == "auto" else log.debug
+        say("[%s] deployed simple model %s (%s), qcascade analyze recommends %s", ctx.unit, rec["chosen"],
+            rec["mode"], rec["analysis"]["recommended"])
     return rec, model
 
 
