@@ -91,10 +91,11 @@ def _f1_sum(logs: dict, keys: tuple[str, ...]) -> Optional[float]:
     return None if any(v is None for v in vals) else float(sum(vals))
 
 
-# The validation score whose best epoch a stage keeps (train.restore_best): stage 2 trains the
-# complex model alone; stage 3 both models, neither of which may be traded for the other.
-_BEST_MONITOR = {2: lambda logs: _f1_sum(logs, ("val_complex_f1",)),
-                 3: lambda logs: _f1_sum(logs, ("val_simple_f1", "val_complex_f1"))}
+# The validation score whose best epoch each model keeps (train.restore_best). Each model keeps
+# its own best epoch: the complex model is then chosen exactly as the complex-only baseline that
+# mirrors it (paired comparison), and neither model is traded for the other in stage 3.
+_BEST_MONITOR = {"simple": lambda logs: _f1_sum(logs, ("val_simple_f1",)),
+                 "complex": lambda logs: _f1_sum(logs, ("val_complex_f1",))}
 
 
 class CascadeTrainer:
@@ -188,7 +189,8 @@ class CascadeTrainer:
             complex/cascade entries None in stage 1); ``train_simple_f1`` (stages 1, 3) and
             ``train_complex_f1`` (stages 2, 3): F1 of the training batches as trained on
             (training mode, augmented), the other side of the overfitting gap; ``best_epoch``:
-            True for the epoch whose weights were kept (``cfg.restore_best``, stages 2-3).
+            True for the epoch whose complex weights were kept (``cfg.restore_best``, stages
+            2-3), ``best_epoch_simple`` the same for the simple model (stage 3).
             Also stored in ``self.history``.
         """
         if stage not in (1, 2, 3):
@@ -277,16 +279,20 @@ class CascadeTrainer:
         def on_epoch_end(_epoch):
             return self._val_metrics(X_val, y_val, stage) if X_val is not None else {}
 
-        keep = None
+        keep = {}
         if stage > 1 and cfg.restore_best and X_val is not None:
-            keep = KeepBest([self.simple, self.complex], _BEST_MONITOR[stage])
+            # Stage 2 trains the complex model alone; stage 3 both.
+            keep = {name: KeepBest([getattr(self, name)], _BEST_MONITOR[name])
+                    for name in (("complex",) if stage == 2 else ("simple", "complex"))}
         hist = run_epochs(self.strategy, replica_step, len(y_np), gb, epochs, stage_seed(cfg.seed, stage),
                           on_epoch_start=on_epoch_start, on_epoch_end=on_epoch_end,
-                          callbacks=list(callbacks) + ([keep] if keep else []), verbose=verbose,
+                          callbacks=list(callbacks) + list(keep.values()), verbose=verbose,
                           desc=f"stage {stage}")
         X_t.release()
-        best = keep.restore() if keep is not None else None
-        hist["best_epoch"] = [e == best for e in range(epochs)]
+        best = {name: k.restore() for name, k in keep.items()}
+        hist["best_epoch"] = [e == best.get("complex") for e in range(epochs)]
+        if "simple" in best:
+            hist["best_epoch_simple"] = [e == best["simple"] for e in range(epochs)]
         # Leave the temperature where the schedule ends, so saved weights + state are consistent.
         self._set_temperature(self.temperature_for(stage, max(epochs - 1, 0), epochs))
         hist = {"stage": stage, "epochs": epochs, "lr": lr, "global_batch": gb, **hist}
