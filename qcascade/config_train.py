@@ -86,8 +86,9 @@ class TrainConfig:
         folds: ``"all"`` (every seizure of a patient is the test once, :mod:`qcascade.folds`)
             or ``"first"`` (only the deployed fold: the last seizure is the test).
         restore_best: at the end of stages 2 and 3 (and the baselines' phases mirroring them),
-            load the weights of the epoch with the best validation F1 (stage 2: complex model;
-            stage 3: simple + complex F1) instead of keeping the last epoch's.
+            load each model's weights of its own epoch with the best validation F1 (stage 2: the
+            complex model; stage 3: each model by its own F1, so the complex model stays paired
+            with the complex-only baseline) instead of keeping the last epoch's.
         weight_decay: decoupled weight decay of the complex model's kernels (stages 2-3 and the
             complex-only baseline); 0 = plain Adam.
         aug_scale: the complex model's training windows are scaled by a log-uniform factor in
