@@ -95,7 +95,7 @@ class TrainConfig:
             ``[1/aug_scale, aug_scale]`` per window (1 = off; :mod:`qcascade.training.augment`).
         aug_electrode_gain: and each electrode by a log-uniform gain in ``[1/g, g]`` (1 = off).
         aug_electrode_dropout: probability that an electrode of a training window is zeroed.
-        aug_noise: SD of Gaussian noise added to live electrodes (inputs are normalised).
+        aug_noise: SD of uniform noise added to live electrodes (inputs are normalised).
     """
 
     seed: int = 0
