@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -25,8 +26,16 @@ DAMAGE_ERRORS = (OSError, EOFError, ValueError, KeyError, IndexError, zipfile.Ba
 Stat = tuple[int, int]  # (size, mtime_ns)
 
 
-def snapshot(unit_dir: Path) -> dict[str, Stat]:
-    """``{relative path: (size, mtime_ns)}`` of the state files under ``unit_dir``."""
+_FOLD_DIR = re.compile(r"fold\d+")
+
+
+def snapshot(unit_dir: Path, folds: bool = True) -> dict[str, Stat]:
+    """``{relative path: (size, mtime_ns)}`` of the state files under ``unit_dir``.
+
+    ``folds=False`` leaves out the ``fold<k>/`` folders of a unit: they have their own
+    ``steps.json``, and with ``train.fold_workers`` other processes write them while a step of
+    the unit runs.
+    """
     out: dict[str, Stat] = {}
     if not unit_dir.is_dir():
         return out
@@ -34,7 +43,8 @@ def snapshot(unit_dir: Path) -> dict[str, Stat]:
         rel_root = Path(root).relative_to(unit_dir)
         # Generated projects and traces are rewritten whole by their steps: not state.
         dirs[:] = [d for d in dirs if not (rel_root.parts[:1] == ("hls",) or d.startswith("trace_")
-                                           or d.endswith("_trace") or d.startswith("."))]
+                                           or d.endswith("_trace") or d.startswith(".")
+                                           or (not folds and not rel_root.parts and _FOLD_DIR.fullmatch(d)))]
         for name in files:
             if name.endswith(TRACKED_SUFFIXES) and name != "steps.json" and not name.startswith("."):
                 path = Path(root) / name

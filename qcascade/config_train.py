@@ -17,6 +17,7 @@ from qcascade.strict_yaml import check_fields, from_dict
 
 __all__ = ["TrainConfig"]
 
+MAX_FOLD_WORKERS = 16
 MAX_BATCH_SIZE = 4096  # a larger batch is a typo: one 512x128 batch of 4096 windows is already 1 GiB
 
 
@@ -85,6 +86,9 @@ class TrainConfig:
             ("Reproducibility") describes.
         folds: ``"all"`` (every seizure of a patient is the test once, :mod:`qcascade.folds`)
             or ``"first"`` (only the deployed fold: the last seizure is the test).
+        fold_workers: processes that train the folds of ``folds: all`` side by side
+            (:mod:`qcascade.fold_pool`); one training process keeps about one core busy. 1 trains
+            them one after the other in the main process. The results do not depend on it.
         restore_best: at the end of stages 2 and 3 (and the baselines' phases mirroring them),
             load each model's weights of its own epoch with the best validation F1 (stage 2: the
             complex model; stage 3: each model by its own F1, so the complex model stays paired
@@ -126,6 +130,7 @@ class TrainConfig:
     tau_grid_size: int = 101
     deterministic_ops: bool = False
     folds: Literal["all", "first"] = "all"
+    fold_workers: int = 2
     restore_best: bool = True
     weight_decay: float = 0.0
     aug_scale: float = 2.0
@@ -178,6 +183,8 @@ class TrainConfig:
             raise ConfigError(f"train.aug_electrode_dropout: must be in [0, 1), got {self.aug_electrode_dropout}")
         if not 0.0 <= self.aug_noise <= 10.0:
             raise ConfigError(f"train.aug_noise: must be in [0, 10], got {self.aug_noise}")
+        if not 1 <= self.fold_workers <= MAX_FOLD_WORKERS:
+            raise ConfigError(f"train.fold_workers: must be in [1, {MAX_FOLD_WORKERS}], got {self.fold_workers}")
         if self.tau_grid_size < 2:
             raise ConfigError(f"train.tau_grid_size: must be >= 2, got {self.tau_grid_size}")
 

@@ -170,8 +170,40 @@ def unit_splits(ctx) -> tuple[dict, list]:
 
 
 @dataclass
+class UnitContext:
+    """What every step of one unit sees.
+
+    Attributes:
+        cfg: the resolved run config.
+        run_dir: ``projects/<run>``.
+        unit: patient id (or ``"pooled"``); the unit folder is ``run_dir / unit``.
+        recordings: the unit's recordings (lazily read :class:`qcascade.data.Recording` objects).
+        artifacts: the typed artifacts the steps of this process hand each other
+            (:class:`qcascade.artifacts.Artifacts`; files on disk are read on a resume).
+        fold_pool: the :class:`qcascade.fold_pool.FoldPool` training this unit's folds in
+            worker processes, or None (``step_folds`` trains them here, one after the other).
+    """
+
+    cfg: object
+    run_dir: Path
+    unit: str
+    recordings: list
+    artifacts: Artifacts = field(default_factory=Artifacts)
+    fold_pool: object = None
+
+    @property
+    def unit_dir(self) -> Path:
+        return self.run_dir / self.unit
+
+    def path(self, *parts: str) -> Path:
+        p = self.unit_dir.joinpath(*parts)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+
+@dataclass
 class FoldContext:
-    """A :class:`qcascade.pipeline.UnitContext` for fold ``k >= 1``: same unit, own folder."""
+    """A :class:`UnitContext` for fold ``k >= 1``: same unit, own folder."""
 
     cfg: object
     run_dir: Path

@@ -7,14 +7,15 @@ atomically; :func:`qcascade.rundir.run_steps` records completion and timing in `
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from qcascade import progress
-from qcascade.artifacts import Artifacts
 from qcascade.config import RunConfig, load_config
 from qcascade.errors import DataError, RunDirError
+from qcascade.fold_pool import FoldPool, unit_folds
+from qcascade.folds import UnitContext
 from qcascade.rundir import (Step, check_out_dir, check_run_path, check_step_names, prepare_run_dir,
                              run_step_checked, run_steps)
 from qcascade.runlock import RunLock
@@ -26,35 +27,6 @@ from qcascade.train_steps import TRAIN_STEPS
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class UnitContext:
-    """What every step of one unit sees.
-
-    Attributes:
-        cfg: the resolved run config.
-        run_dir: ``projects/<run>``.
-        unit: patient id (or ``"pooled"``); the unit folder is ``run_dir / unit``.
-        recordings: the unit's recordings (lazily read :class:`qcascade.data.Recording` objects).
-        artifacts: the typed artifacts the steps of this process hand each other
-            (:class:`qcascade.artifacts.Artifacts`; files on disk are read on a resume).
-    """
-
-    cfg: RunConfig
-    run_dir: Path
-    unit: str
-    recordings: list
-    artifacts: Artifacts = field(default_factory=Artifacts)
-
-    @property
-    def unit_dir(self) -> Path:
-        return self.run_dir / self.unit
-
-    def path(self, *parts: str) -> Path:
-        p = self.unit_dir.joinpath(*parts)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        return p
-
-
 def step_report(ctx: UnitContext) -> None:
     """Per-unit report.md: metrics, plots, C simulation and hardware summary."""
     write_hw_summary(ctx)
@@ -62,7 +34,7 @@ def step_report(ctx: UnitContext) -> None:
 
 
 STEPS = TRAIN_STEPS + [
-    Step("step_folds", step_folds, "the other folds (train.folds: all), pooled test metrics"),
+    Step("step_folds", step_folds, "the other folds (train.folds: all), pooled test metrics", owns_folds=True),
     Step("step_convert", step_convert, "hls4ml Vitis projects for the simple and complex paths"),
     Step("step_csim", step_csim, "C simulation vs QKeras, generated cascade top level + testbench"),
     Step("step_report", step_report, "report.md with numbers, plots and hardware summary"),
@@ -107,6 +79,20 @@ def _steps_for(cfg: RunConfig) -> list[Step]:
     return [s for s in STEPS if cfg.hls.enabled or s.name not in HW_STEPS]
 
 
+@contextlib.contextmanager
+def _fold_pool(cfg: RunConfig, run_dir: Path, units: dict, from_step, until_step):
+    """A :class:`FoldPool` with every fold of every unit queued, or None: one worker, a single
+    fold per unit, or a partial rerun (``--from-step``/``--until-step`` run here, in order)."""
+    folds = {u: unit_folds(cfg, recs) for u, recs in units.items()}
+    if cfg.train.fold_workers < 2 or from_step or until_step or all(len(f) < 2 for f in folds.values()):
+        yield None
+        return
+    with FoldPool(cfg, run_dir) as pool:
+        for unit, recs in units.items():
+            pool.submit(unit, recs, folds[unit])
+        yield pool
+
+
 def run_pipeline(cfg: RunConfig, run_dir: Path, *, force: bool = False, from_step: str | None = None,
                  until_step: str | None = None) -> dict:
     """Run (or resume) the whole flow for every unit, then write ``summary.json``.
@@ -144,10 +130,13 @@ def run_pipeline(cfg: RunConfig, run_dir: Path, *, force: bool = False, from_ste
             units = {"pooled": [r for recs in by_patient.values() for r in recs]} if cfg.pooled else by_patient
             names = [s.name for s in steps]
             per_unit = names.index(until_step) + 1 if until_step else len(steps)
-            with progress.bar(per_unit * len(units), desc=run_dir.name):
+            with progress.bar(per_unit * len(units), desc=run_dir.name), \
+                    _fold_pool(cfg, run_dir, units, from_step, until_step) as pool:
                 for k, (unit, recordings) in enumerate(units.items()):
                     progress.note(unit=f"{unit} ({k + 1}/{len(units)})")
-                    ctx = UnitContext(cfg, run_dir, unit, recordings)
+                    if pool is not None:
+                        pool.wait(unit, [0])  # fold 0's training steps ran in a worker
+                    ctx = UnitContext(cfg, run_dir, unit, recordings, fold_pool=pool)
                     run_steps(steps, ctx, ctx.unit_dir, from_step=from_step, until_step=until_step)
             summary = report.write_summary(run_dir, list(units))
             log.info("done: %s", run_dir / "report.md")

@@ -41,6 +41,9 @@ class Step:
     name: str
     fn: Callable
     doc: str = ""
+    #: the step that runs or waits for the unit's other folds: the files of its ``fold<k>/``
+    #: folders are recorded as its outputs (for every other step they are not its writes).
+    owns_folds: bool = False
 
 
 @dataclass
@@ -301,13 +304,16 @@ def run_steps(steps: Sequence[Step], ctx, unit_dir: Path, *, from_step: str | No
 
 def _run_tracked(step: Step, ctx, steplog: StepLog, names: Sequence[str], unit_dir: Path) -> dict:
     """Run one step; return the state files it wrote. A failure reading a damaged file is reported."""
-    before = snapshot(unit_dir)
+    before = snapshot(unit_dir, folds=False)
     try:
         step.fn(ctx)
     except DAMAGE_ERRORS + (QCascadeError,) as exc:
         _raise_if_damaged(steplog, names, unit_dir, only_changed=False, cause=exc, failed=step.name)
         raise
-    return {rel: st for rel, st in snapshot(unit_dir).items() if before.get(rel) != st}
+    written = {rel: st for rel, st in snapshot(unit_dir, folds=False).items() if before.get(rel) != st}
+    if step.owns_folds:  # fold files may have been written by worker processes before the step began
+        written.update({rel: st for rel, st in snapshot(unit_dir).items() if rel not in before})
+    return written
 
 
 def run_step_checked(step: Step, ctx) -> float:

@@ -10,7 +10,8 @@ import logging
 import time
 
 from qcascade import progress
-from qcascade.folds import FoldContext, fold_dirs, fold_plan, pool_folds
+from qcascade.fold_pool import unit_folds
+from qcascade.folds import FoldContext, fold_dirs, pool_folds
 from qcascade.io_utils import atomic_write_json
 from qcascade.rundir import run_steps
 from qcascade.train_steps import TRAIN_STEPS
@@ -19,15 +20,31 @@ log = logging.getLogger(__name__)
 
 
 def step_folds(ctx) -> None:
-    """Train and evaluate folds 1..n-1 (``train.folds: all``), then pool every fold's test windows."""
-    cfg = ctx.cfg
-    single = cfg.pooled or cfg.data.split == "lopo" or cfg.train.folds == "first"
-    plan = [None] if single else fold_plan(ctx.recordings, "all")
-    t0 = time.perf_counter()
-    if len(plan) > 1:
+    """Train and evaluate folds 1..n-1 (``train.folds: all``), or wait for the worker processes
+    training them (``ctx.fold_pool``), then pool every fold's test windows."""
+    plan = unit_folds(ctx.cfg, ctx.recordings)
+    n = len(plan)
+    if n > 1:
         _release(ctx.artifacts)  # fold 0's models are reloaded from disk by the steps that need them
+    if n > 1 and getattr(ctx, "fold_pool", None) is not None:
+        ctx.fold_pool.wait(ctx.unit, range(1, n))
+    else:
+        _train_here(ctx, plan)
+    progress.note(fold=None)
+    # The unit's only metrics.json writer: C-simulation numbers stay in csim.json (step_csim).
+    metrics = pool_folds(fold_dirs(ctx.unit_dir, n))
+    if ctx.cfg.data.dataset == "swec-long":
+        from qcascade.steps_longterm import pool_longterm
+
+        pool_longterm(fold_dirs(ctx.unit_dir, n), metrics)
+    atomic_write_json(ctx.path("metrics.json"), metrics)
+
+
+def _train_here(ctx, plan: list) -> None:
+    """Folds 1..n-1 in this process, one after the other (``train.fold_workers: 1``)."""
+    t0 = time.perf_counter()
     for fold in plan[1:]:
-        fctx = FoldContext(cfg, ctx.run_dir, ctx.unit, ctx.recordings, fold)
+        fctx = FoldContext(ctx.cfg, ctx.run_dir, ctx.unit, ctx.recordings, fold)
         log.info("[%s] fold %d/%d (test %s) ...", ctx.unit, fold.index + 1, len(plan), ", ".join(fold.test_records))
         progress.note(fold=f"{fold.index + 1}/{len(plan)}")
         run_steps(TRAIN_STEPS, fctx, fctx.unit_dir, count_progress=False)
@@ -37,14 +54,6 @@ def step_folds(ctx) -> None:
         log.info("[%s] fold %d/%d done; %.0f s for %d fold(s) in this process, about %.0f s to go",
                  ctx.unit, fold.index + 1, len(plan), time.perf_counter() - t0, done,
                  (time.perf_counter() - t0) / done * (len(plan) - 1 - done))
-    progress.note(fold=None)
-    # The unit's only metrics.json writer: C-simulation numbers stay in csim.json (step_csim).
-    metrics = pool_folds(fold_dirs(ctx.unit_dir, len(plan)))
-    if ctx.cfg.data.dataset == "swec-long":
-        from qcascade.steps_longterm import pool_longterm
-
-        pool_longterm(fold_dirs(ctx.unit_dir, len(plan)), metrics)
-    atomic_write_json(ctx.path("metrics.json"), metrics)
 
 
 def _release(artifacts) -> None:

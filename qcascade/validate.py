@@ -39,7 +39,7 @@ def physical_memory_bytes() -> int | None:
 
 
 def estimate_memory_bytes(cfg: RunConfig, by_patient: dict | None) -> dict:
-    """Peak memory of one unit's windows plus one training batch.
+    """Peak memory of one unit's windows plus one training batch, times the processes holding them.
 
     Args:
         cfg: the run config.
@@ -47,8 +47,8 @@ def estimate_memory_bytes(cfg: RunConfig, by_patient: dict | None) -> dict:
             None for the synthetic cohort (sized from ``data.synthetic``).
 
     Returns:
-        ``{"windows", "batch", "total"}`` in bytes and ``"seconds"``: recording seconds of the
-        largest unit.
+        ``{"windows", "batch", "total"}`` in bytes, ``"seconds"``: recording seconds of the
+        largest unit, and ``"processes"``.
     """
     d = cfg.data
     if by_patient is None:
@@ -64,7 +64,11 @@ def estimate_memory_bytes(cfg: RunConfig, by_patient: dict | None) -> dict:
         ictal = max(sum(b - a for r in recs for a, b in r.ictal_spans) / d.sfreq for recs in by_patient.values())
         windows = 2 * ictal / d.stride_s * (1 + d.long_term.interictal_per_ictal) * window * WINDOW_COPIES
     batch = cfg.train.batch_size * window * BATCH_COPIES
-    return {"windows": windows, "batch": batch, "total": windows + batch, "seconds": seconds}
+    # With fold workers (qcascade.fold_pool) each worker holds a unit's windows, and so does the
+    # main process (conversion, pooling).
+    procs = cfg.train.fold_workers + 1 if cfg.train.fold_workers > 1 and cfg.train.folds == "all" else 1
+    return {"windows": windows, "batch": batch, "total": (windows + batch) * procs, "seconds": seconds,
+            "processes": procs}
 
 
 def check_memory(cfg: RunConfig, by_patient: dict | None, available: int | None = None) -> None:
@@ -77,6 +81,8 @@ def check_memory(cfg: RunConfig, by_patient: dict | None, available: int | None 
         gib = 2.0 ** 30
         raise ConfigError(
             f"data.n_times={cfg.data.n_times}, data.n_chans={cfg.data.n_chans}, data.stride_s={cfg.data.stride_s}, "
-            f"train.batch_size={cfg.train.batch_size}: the windows of {est['seconds']:.0f} s of recordings need "
+            f"train.batch_size={cfg.train.batch_size}, train.fold_workers={cfg.train.fold_workers}: the windows of "
+            f"{est['seconds']:.0f} s of recordings in {est['processes']} process(es) need "
             f"~{est['total'] / gib:.1f} GiB, more than {MEMORY_FRACTION:.0%} of this machine's "
-            f"{available / gib:.1f} GiB; lower data.n_times or train.batch_size, or raise data.stride_s")
+            f"{available / gib:.1f} GiB; lower data.n_times, train.batch_size or train.fold_workers, or raise "
+            "data.stride_s")

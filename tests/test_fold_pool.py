@@ -1,0 +1,109 @@
+"""Folds trained by worker processes (``train.fold_workers``, :mod:`qcascade.fold_pool`)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from qcascade.checkpoints import snapshot
+from qcascade.config import load_config
+from qcascade.errors import ConfigError, DataError
+from qcascade.rundir import Step, StepLog, run_steps
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_fold_workers_bounds_are_checked():
+    with pytest.raises(ConfigError, match="train.fold_workers"):
+        load_config(None, {"train": {"fold_workers": 0}})
+    assert load_config().train.fold_workers == 2
+
+
+def test_unit_snapshot_leaves_fold_folders_to_their_own_step_logs(tmp_path):
+    (tmp_path / "fold1").mkdir()
+    (tmp_path / "fold1" / "fold_metrics.json").write_text("{}")
+    (tmp_path / "folded").mkdir()  # only fold<k> folders are another log's
+    (tmp_path / "folded" / "x.json").write_text("{}")
+    (tmp_path / "metrics.json").write_text("{}")
+    assert set(snapshot(tmp_path, folds=False)) == {"metrics.json", "folded/x.json"}
+    assert "fold1/fold_metrics.json" in snapshot(tmp_path)
+
+
+def test_only_the_step_owning_the_folds_records_their_files(tmp_path):
+    def other_process_writes_a_fold(ctx):  # what a worker does while a unit step runs
+        (tmp_path / "fold1").mkdir(exist_ok=True)
+        (tmp_path / "fold1" / "fold_metrics.json").write_text("{}")
+        (tmp_path / "a.json").write_text("{}")
+
+    def pool(ctx):
+        (tmp_path / "metrics.json").write_text("{}")
+
+    run_steps([Step("step_a", other_process_writes_a_fold), Step("step_folds", pool, owns_folds=True)],
+              None, tmp_path)
+    outputs = StepLog.load(tmp_path / "steps.json").outputs
+    assert set(outputs["step_a"]) == {"a.json"}
+    assert set(outputs["step_folds"]) == {"metrics.json", "fold1/fold_metrics.json"}
+
+
+def test_memory_estimate_counts_the_worker_processes():
+    from qcascade.validate import estimate_memory_bytes
+
+    one = estimate_memory_bytes(load_config(None, {"train": {"fold_workers": 1}}), None)
+    two = estimate_memory_bytes(load_config(None, {"train": {"fold_workers": 2}}), None)
+    first = estimate_memory_bytes(load_config(None, {"train": {"folds": "first"}}), None)
+    assert one["processes"] == first["processes"] == 1 and two["processes"] == 3
+    assert two["total"] == pytest.approx(3 * one["total"])
+
+
+def test_a_worker_s_data_error_reaches_the_main_process_naming_the_file(tmp_path):
+    from qcascade.data.discover import discover
+    from qcascade.data.synthetic import make_cohort, write_swec_short
+    from qcascade.fold_pool import FoldPool, unit_folds
+
+    write_swec_short(make_cohort(n_patients=1, n_seizures=3, seed=1), tmp_path / "data")
+    recs = discover("swec-short", tmp_path / "data")["ID1"]
+    bad = tmp_path / "data" / "ID1" / "Sz1.mat"
+    bad.write_bytes(b"not a MAT file")
+    cfg = load_config(None, {"data": {"dataset": "swec-short", "data_dir": str(tmp_path / "data")},
+                             "hls": {"enabled": False}})
+    (tmp_path / "run").mkdir()
+    folds = unit_folds(cfg, recs)
+    assert len(folds) == 3
+    with pytest.raises(DataError, match="Sz1.mat"):
+        with FoldPool(cfg, tmp_path / "run") as pool:
+            pool.submit("ID1", recs, folds[:1])
+            pool.wait("ID1", [0])
+
+
+def _run(args):
+    proc = subprocess.run([sys.executable, str(ROOT / "train_qkeras.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=2400)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
+
+
+def _results(unit: Path) -> dict:
+    """Everything a fold computes (timings and paths aside)."""
+    m = json.loads((unit / "metrics.json").read_text())
+    return {"test": m["test"], "folds": [{k: v for k, v in f.items() if k != "dir"} for f in m["folds"]],
+            "fold_stats": m["fold_stats"]}
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_results_of_one_process(tmp_path):
+    base = {"data": {"synthetic": {"n_patients": 1, "n_seizures": 3}}, "model": {"train_candidates": False},
+            "train": {"epochs_stage1": 1, "epochs_stage2": 1, "epochs_stage3": 1}, "hls": {"enabled": False}}
+    runs = {}
+    for workers in (1, 2):
+        cfg = tmp_path / f"w{workers}.yaml"
+        cfg.write_text(yaml.safe_dump({**base, "train": {**base["train"], "fold_workers": workers}}))
+        proc = _run(["--config", str(cfg), "--out", str(tmp_path / f"run{workers}")])
+        assert "fold 3/3" in proc.stderr
+        runs[workers] = tmp_path / f"run{workers}" / "ID1"
+    assert _results(runs[2]) == _results(runs[1])
+    steps = json.loads((runs[2] / "steps.json").read_text())
+    assert any(rel.startswith("fold2/") for rel in steps["outputs"]["step_folds"])
+    assert not any(rel.startswith("fold") for s, out in steps["outputs"].items() if s != "step_folds" for rel in out)
