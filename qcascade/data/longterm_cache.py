@@ -190,8 +190,24 @@ class LazyWindows:
 
 
 def predict_batched(model, X, batch_size: int = 256) -> np.ndarray:
-    """``model.predict`` over an array or a :class:`LazyWindows`, batch by batch (logits ``(n, k)``)."""
-    if not isinstance(X, LazyWindows):
-        return model.predict(X, batch_size=batch_size, verbose=0)
-    outs = [model.predict_on_batch(b) for b in X.batches(batch_size)]
-    return np.concatenate([np.asarray(o) for o in outs]) if outs else np.zeros((0, 2), np.float32)
+    """Logits ``(n, k)`` of ``model`` on an array or a :class:`LazyWindows`, batch by batch.
+
+    The model's inference function is traced once per model and window shape and kept on the
+    model: a fold predicts each deployed model on its training, validation and test windows, and
+    ``model.predict`` would rebuild its input pipeline on every call.
+    """
+    import tensorflow as tf
+
+    from qcascade.training.loop import make_predict_fn
+
+    batches = X.batches(batch_size) if isinstance(X, LazyWindows) else (
+        X[s:s + batch_size] for s in range(0, len(X), batch_size))
+    fns = model.__dict__.setdefault("_qcascade_predict_fns", {})
+    outs = []
+    for b in batches:
+        b = np.asarray(b, np.float32)
+        key = tuple(b.shape[1:])
+        if key not in fns:
+            fns[key] = make_predict_fn(lambda x: model(x, training=False), key)
+        outs.append(fns[key](tf.convert_to_tensor(b)).numpy())
+    return np.concatenate(outs) if outs else np.zeros((0, 2), np.float32)
