@@ -185,7 +185,7 @@ def fold_batchnorm(model, policy: QuantPolicy | None = None, *, drop_dropout: bo
     return folded
 
 
-def refresh_batchnorm(model, X: np.ndarray, batch_size: int = 64) -> None:
+def refresh_batchnorm(model, X: np.ndarray, batch_size: int = 512) -> None:
     """Set every BN's moving mean/variance to the exact statistics of its input on ``X``, in place.
 
     Short trainings leave the moving averages lagging behind the weights (inference-mode outputs
@@ -196,7 +196,7 @@ def refresh_batchnorm(model, X: np.ndarray, batch_size: int = 64) -> None:
     Args:
         model: functional model with BatchNormalization layers.
         X: ``(n, n_times, n_chans)`` training (or calibration) windows.
-        batch_size: inference batch size.
+        batch_size: inference batch size (the whole of :func:`bn_sample` at once: each call is eager).
     """
     import tensorflow as tf
 

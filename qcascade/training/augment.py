@@ -30,7 +30,8 @@ __all__ = ["Augmenter", "augmenter_for"]
 
 @dataclass(frozen=True)
 class Augmenter:
-    """Transforms of one training stage (see module docstring); ``seed`` is the stage seed.
+    """Transforms of one training stage (see module docstring); ``seed`` is the stage seed (an
+    int, or an int64 ``tf.Variable`` that a step traced once reads at every call).
 
     Defaults are ``train.aug_*``'s; ``scale = electrode_gain = 1``, ``electrode_dropout = noise = 0``
     is the identity."""
@@ -39,7 +40,7 @@ class Augmenter:
     electrode_gain: float = 1.25
     electrode_dropout: float = 0.1
     noise: float = 0.1
-    seed: int = 0
+    seed: "int | tf.Variable" = 0
 
     @property
     def active(self) -> bool:
@@ -62,7 +63,7 @@ class Augmenter:
         # stable across runs and differs between batches and epochs.
         pos = tf.range(1, b + 1, dtype=tf.int64)
         key = tf.reduce_sum(tf.cast(idx, tf.int64) * pos * 2654435761) % (2 ** 31 - 1)
-        seeds = [tf.stack([tf.constant(self.seed + k, tf.int64), key]) for k in range(4)]
+        seeds = [tf.stack([tf.cast(self.seed, tf.int64) + k, key]) for k in range(4)]
         # Scale, gain and dropout are one (b, 1, C) factor and one pass over the batch: each
         # extra full-size multiply costs as much as a tenth of the complex model's train step.
         factor = tf.ones([b, 1, c], x.dtype)
@@ -86,7 +87,9 @@ class Augmenter:
         return x * factor
 
 
-def augmenter_for(cfg, seed: int) -> Augmenter:
-    """The :class:`Augmenter` of a :class:`~qcascade.config_train.TrainConfig` for one stage seed."""
+def augmenter_for(cfg, seed) -> Augmenter:
+    """The :class:`Augmenter` of a :class:`~qcascade.config_train.TrainConfig` for one stage seed
+    (an int or an int64 ``tf.Variable``)."""
     return Augmenter(scale=cfg.aug_scale, electrode_gain=cfg.aug_electrode_gain,
-                     electrode_dropout=cfg.aug_electrode_dropout, noise=cfg.aug_noise, seed=int(seed))
+                     electrode_dropout=cfg.aug_electrode_dropout, noise=cfg.aug_noise,
+                     seed=seed if isinstance(seed, tf.Variable) else int(seed))

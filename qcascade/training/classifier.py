@@ -7,8 +7,9 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from qcascade.training.loop import (EpochCallback, ReleasableData, class_weights, global_batch_for, kernels,
-                                    make_predict_fn, optimizer_for, predict_in_batches, reseed_dropout, run_epochs)
+from qcascade.training.loop import (DistStep, EpochCallback, ReleasableData, class_weights, global_batch_for,
+                                    kernels, make_predict_fn, optimizer_for, predict_in_batches, reseed_dropout,
+                                    reset_optimizer, run_epochs)
 from qcascade.training.monitor import KeepBest, f1_counts
 
 __all__ = ["fit_classifier"]
@@ -46,8 +47,10 @@ def fit_classifier(
             the baselines pass the seeds of the cascade stages they mirror (:func:`stage_seed`).
         X_val, y_val: optional validation windows (val accuracy/F1 logged per epoch).
         callbacks, verbose, desc: see :func:`run_epochs`.
-        augment: ``phase seed -> (x, idx) -> x`` training-batch transform of each phase (e.g.
-            :func:`qcascade.training.augment.augmenter_for`); None trains on the windows as they are.
+        augment: ``seed -> (x, idx) -> x`` training-batch transform (e.g.
+            :func:`qcascade.training.augment.augmenter_for`), called once with an int64
+            ``tf.Variable`` that holds each phase's seed in turn; None trains on the windows as
+            they are.
         restore_best: per phase, keep the weights of its epoch with the best ``val_f1``
             (:class:`KeepBest`; needs validation windows); missing entries mean False.
         weight_decay: decoupled weight decay of the model's kernels (:func:`optimizer_for`).
@@ -77,33 +80,40 @@ def fit_classifier(
         phase_seeds = [seed + 7919 * phase for phase in range(len(schedule))]
     if len(phase_seeds) != len(schedule):
         raise ValueError(f"{len(phase_seeds)} phase seeds for {len(schedule)} schedule phases")
+    # One optimizer, augmenter seed and traced step for all phases; each phase resets them to
+    # what a fresh start would have, so the phases train exactly as separately traced ones did
+    # (the trace, not the epochs, was the larger cost of a short phase).
+    opt = optimizer_for(strategy, schedule[0][1], model.trainable_variables, weight_decay, kernels(model))
+    aug_seed = tf.Variable(0, dtype=tf.int64, trainable=False)
+    aug = augment(aug_seed) if augment is not None else None
+
+    def replica_step(idx):
+        x, yb, wb = X_t.gather(idx), tf.gather(y_t, idx), tf.gather(w_t, idx)
+        if aug is not None:
+            x = aug(x, idx)
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)
+            ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yb, logits=logits)
+            loss = tf.reduce_sum(ce * wb) / gb
+        grads = tape.gradient(loss, model.trainable_variables)
+        opt.apply_gradients(zip(grads, model.trainable_variables))
+        return {"total": loss, **f1_counts("train", yb, logits)}
+
+    step = DistStep(strategy, replica_step)
     history: dict[str, list] = {}
     for phase, ((epochs, lr), phase_seed) in enumerate(zip(schedule, phase_seeds)):
         if epochs <= 0:
             continue
-        opt = optimizer_for(strategy, lr, model.trainable_variables, weight_decay, kernels(model))
+        reset_optimizer(opt, lr)
+        aug_seed.assign(int(phase_seed))
         # What a cascade stage does at its start: the tf.data shuffle order depends on the global
         # seed too, so it is set here, not just the shuffle op's seed.
         tf.keras.utils.set_random_seed(int(phase_seed))
         reseed_dropout(model, phase_seed)
-        aug = augment(phase_seed) if augment is not None else None
-
-        def replica_step(idx, opt=opt, aug=aug):
-            x, yb, wb = X_t.gather(idx), tf.gather(y_t, idx), tf.gather(w_t, idx)
-            if aug is not None:
-                x = aug(x, idx)
-            with tf.GradientTape() as tape:
-                logits = model(x, training=True)
-                ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yb, logits=logits)
-                loss = tf.reduce_sum(ce * wb) / gb
-            grads = tape.gradient(loss, model.trainable_variables)
-            opt.apply_gradients(zip(grads, model.trainable_variables))
-            return {"total": loss, **f1_counts("train", yb, logits)}
-
         keep = None
         if phase < len(restore_best) and restore_best[phase] and X_val is not None:
             keep = KeepBest([model], lambda logs: logs.get("val_f1"))
-        h = run_epochs(strategy, replica_step, len(y_np), gb, epochs, phase_seed,
+        h = run_epochs(strategy, step, len(y_np), gb, epochs, phase_seed,
                        on_epoch_end=on_epoch_end, callbacks=list(callbacks) + ([keep] if keep else []),
                        verbose=verbose, desc=f"{desc} phase {phase + 1}")
         best = keep.restore() if keep is not None else None

@@ -158,6 +158,34 @@ def index_dataset(n: int, global_batch: int, seed: int, shuffle: bool = True) ->
     return ds.prefetch(2)
 
 
+class DistStep:
+    """``replica_step`` run on every replica and SUM-reduced, as one ``tf.function``.
+
+    Made once and passed to several :func:`run_epochs` calls, it is traced once: what changes
+    between the calls (learning rate, optimizer state, seeds) must then live in variables.
+    """
+
+    def __init__(self, strategy: tf.distribute.Strategy, replica_step: Callable[[tf.Tensor], Mapping[str, tf.Tensor]]):
+        @tf.function
+        def dist_step(idx):
+            per_replica = strategy.run(replica_step, args=(idx,))
+            return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+                    for k, v in per_replica.items()}
+
+        self._fn = dist_step
+
+    def __call__(self, idx: tf.Tensor) -> dict[str, tf.Tensor]:
+        return self._fn(idx)
+
+
+def reset_optimizer(opt, lr: float) -> None:
+    """Bring an Adam built by :func:`optimizer_for` back to its freshly built state at ``lr``:
+    step count and moment estimates zero (what a new optimizer starts from)."""
+    for v in opt.variables():
+        v.assign(tf.zeros_like(v))
+    opt.learning_rate = float(lr)
+
+
 def run_epochs(
     strategy: tf.distribute.Strategy,
     replica_step: Callable[[tf.Tensor], Mapping[str, tf.Tensor]],
@@ -178,7 +206,8 @@ def run_epochs(
         strategy: distribution strategy (models/optimizer variables created in its scope).
         replica_step: per-replica function ``idx (local_batch,) int32 -> {name: scalar}``;
             it applies the gradients itself and returns terms already divided by the global
-            batch size (they are SUM-reduced across replicas here).
+            batch size (they are SUM-reduced across replicas here). Or a :class:`DistStep`
+            shared by several calls (traced once).
         n: number of training windows.
         global_batch: global batch size (see :func:`global_batch_for`).
         epochs: number of epochs.
@@ -195,12 +224,7 @@ def run_epochs(
     """
     dist_ds = strategy.experimental_distribute_dataset(index_dataset(n, global_batch, seed))
     steps = n // global_batch
-
-    @tf.function
-    def dist_step(idx):
-        per_replica = strategy.run(replica_step, args=(idx,))
-        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
-                for k, v in per_replica.items()}
+    dist_step = replica_step if isinstance(replica_step, DistStep) else DistStep(strategy, replica_step)
 
     history: dict[str, list] = {}
     for epoch in range(epochs):
