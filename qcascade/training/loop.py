@@ -166,7 +166,7 @@ class DistStep:
     """
 
     def __init__(self, strategy: tf.distribute.Strategy, replica_step: Callable[[tf.Tensor], Mapping[str, tf.Tensor]]):
-        @tf.function
+        @tf.function(autograph=False)  # plain Python control flow only: tracing without autograph is cheaper
         def dist_step(idx):
             per_replica = strategy.run(replica_step, args=(idx,))
             return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
@@ -260,7 +260,7 @@ def run_epochs(
 def make_predict_fn(fn: Callable[[tf.Tensor], Any], sample_shape: Sequence[int]) -> Callable:
     """Wrap ``fn(x_batch)`` in a ``tf.function`` traced once for any batch size."""
     spec = tf.TensorSpec([None, *sample_shape], tf.float32)
-    return tf.function(fn, input_signature=[spec])
+    return tf.function(fn, input_signature=[spec], autograph=False)
 
 
 def predict_in_batches(fn: Callable, X: np.ndarray, batch_size: int = 256) -> Any:
