@@ -96,8 +96,6 @@ class TrainConfig:
         aug_electrode_gain: and each electrode by a log-uniform gain in ``[1/g, g]`` (1 = off).
         aug_electrode_dropout: probability that an electrode of a training window is zeroed.
         aug_noise: SD of Gaussian noise added to live electrodes (inputs are normalised).
-        aug_electrode_roll: probability that a training window's live electrodes are rotated by
-            a random offset (seizures trained at other electrode positions; multifocal patients).
     """
 
     seed: int = 0
@@ -134,7 +132,6 @@ class TrainConfig:
     aug_electrode_gain: float = 1.25
     aug_electrode_dropout: float = 0.1
     aug_noise: float = 0.1
-    aug_electrode_roll: float = 0.0
 
     def __post_init__(self) -> None:
         check_fields(self, "train")  # types and Literal choices, as for a YAML file
@@ -179,8 +176,6 @@ class TrainConfig:
                 raise ConfigError(f"train.{name}: must be in [1, 10] (1 = off), got {getattr(self, name)}")
         if not 0.0 <= self.aug_electrode_dropout < 1.0:
             raise ConfigError(f"train.aug_electrode_dropout: must be in [0, 1), got {self.aug_electrode_dropout}")
-        if not 0.0 <= self.aug_electrode_roll <= 1.0:
-            raise ConfigError(f"train.aug_electrode_roll: must be in [0, 1], got {self.aug_electrode_roll}")
         if not 0.0 <= self.aug_noise <= 10.0:
             raise ConfigError(f"train.aug_noise: must be in [0, 10], got {self.aug_noise}")
         if self.tau_grid_size < 2:

@@ -38,10 +38,9 @@ def test_augmentation_and_complex_block_defaults_are_the_config_defaults():
     from qcascade.training.augment import Augmenter
 
     aug = {f.name: f.default for f in dataclasses.fields(Augmenter)}
-    assert {k: aug[k] for k in ("scale", "electrode_gain", "electrode_dropout", "noise", "electrode_roll")} == {
+    assert {k: aug[k] for k in ("scale", "electrode_gain", "electrode_dropout", "noise")} == {
         "scale": TRAIN.aug_scale, "electrode_gain": TRAIN.aug_electrode_gain,
-        "electrode_dropout": TRAIN.aug_electrode_dropout, "noise": TRAIN.aug_noise,
-        "electrode_roll": TRAIN.aug_electrode_roll}
+        "electrode_dropout": TRAIN.aug_electrode_dropout, "noise": TRAIN.aug_noise}
     got = _defaults(build_complex)
     assert {"block1": got["block1"], "shared_filters": got["shared_filters"]} == ModelConfig().complex_options()
 

@@ -9,12 +9,7 @@ every epoch and learns them by heart (docs/generalisation.md). Each training bat
 * **electrode gain** per window and electrode, log-uniform in ``[1/g, g]`` (``aug_electrode_gain``);
 * **electrode dropout**: each live electrode is zeroed with probability ``aug_electrode_dropout``
   (dead contacts, and no single electrode can carry the decision);
-* **additive Gaussian noise** of SD ``aug_noise`` (inputs are normalised to about unit SD);
-* **electrode roll**: with probability ``aug_electrode_roll`` a window's live electrodes (index 0
-  up to its last non-zero electrode) are rotated by a random offset, so a seizure seen in one
-  onset zone is also trained at other electrode positions (multifocal patients; the mixed first
-  block otherwise learns where the training seizures were). Neighbours stay neighbours except at
-  the wrap-around; padded electrodes beyond the live extent stay zero.
+* **additive Gaussian noise** of SD ``aug_noise`` (inputs are normalised to about unit SD).
 
 Randomness is stateless (``tf.random.stateless_*``) and its seed is a function of the stage seed
 and the batch's window indices, which the seeded shuffle fixes: two runs with one ``train.seed``
@@ -44,12 +39,10 @@ class Augmenter:
     electrode_dropout: float = 0.1
     noise: float = 0.1
     seed: int = 0
-    electrode_roll: float = 0.0
 
     @property
     def active(self) -> bool:
-        return (self.scale > 1.0 or self.electrode_gain > 1.0 or self.electrode_dropout > 0 or self.noise > 0
-                or self.electrode_roll > 0)
+        return self.scale > 1.0 or self.electrode_gain > 1.0 or self.electrode_dropout > 0 or self.noise > 0
 
     def __call__(self, x: tf.Tensor, idx: tf.Tensor) -> tf.Tensor:
         """Augment a batch.
@@ -68,9 +61,7 @@ class Augmenter:
         # stable across runs and differs between batches and epochs.
         pos = tf.range(1, b + 1, dtype=tf.int64)
         key = tf.reduce_sum(tf.cast(idx, tf.int64) * pos * 2654435761) % (2 ** 31 - 1)
-        seeds = [tf.stack([tf.constant(self.seed + k, tf.int64), key]) for k in range(6)]
-        if self.electrode_roll > 0:  # first: the live extent is read before dropout zeroes electrodes
-            x = self._roll(x, seeds[4], seeds[5])
+        seeds = [tf.stack([tf.constant(self.seed + k, tf.int64), key]) for k in range(4)]
         if self.scale > 1.0:
             ls = math.log(self.scale)
             x = x * tf.exp(tf.random.stateless_uniform([b, 1, 1], seeds[0], -ls, ls))
@@ -87,28 +78,8 @@ class Augmenter:
             x = x + self.noise * live * tf.random.stateless_normal(tf.shape(x), seeds[3])
         return x
 
-    def _roll(self, x: tf.Tensor, seed_do: tf.Tensor, seed_shift: tf.Tensor) -> tf.Tensor:
-        """Rotate each chosen window's electrodes ``0..n-1`` by a uniform offset in ``[0, n)``.
-
-        Args:
-            x: ``(b, T, C)``; ``n`` per window is one past its last non-zero electrode.
-
-        Returns:
-            ``(b, T, C)``: ``out[:, :, c] = x[:, :, (c + k) mod n]`` for ``c < n``, unchanged beyond.
-        """
-        b, c = tf.shape(x)[0], tf.shape(x)[2]
-        ch = tf.range(c)[None, :]  # (1, C)
-        live = tf.reduce_any(tf.not_equal(x, 0.0), axis=1)  # (b, C)
-        n = tf.maximum(tf.reduce_max(tf.where(live, ch + 1, 0), axis=1), 1)[:, None]  # (b, 1)
-        do = tf.random.stateless_uniform([b, 1], seed_do) < self.electrode_roll
-        k = tf.cast(tf.random.stateless_uniform([b, 1], seed_shift) * tf.cast(n, tf.float32), tf.int32)
-        k = tf.where(do, tf.minimum(k, n - 1), 0)
-        src = tf.where(ch < n, (ch + k) % n, ch)  # (b, C) source electrode of each output electrode
-        return tf.gather(x, src, axis=2, batch_dims=1)
-
 
 def augmenter_for(cfg, seed: int) -> Augmenter:
     """The :class:`Augmenter` of a :class:`~qcascade.config_train.TrainConfig` for one stage seed."""
     return Augmenter(scale=cfg.aug_scale, electrode_gain=cfg.aug_electrode_gain,
-                     electrode_dropout=cfg.aug_electrode_dropout, noise=cfg.aug_noise, seed=int(seed),
-                     electrode_roll=cfg.aug_electrode_roll)
+                     electrode_dropout=cfg.aug_electrode_dropout, noise=cfg.aug_noise, seed=int(seed))
