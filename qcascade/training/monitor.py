@@ -10,7 +10,10 @@ import tensorflow as tf
 __all__ = ["f1_counts", "with_train_f1", "KeepBest", "MIN_SCORE"]
 
 # Validation F1 that at least one epoch must reach for KeepBest to trust the validation windows.
-MIN_SCORE = 0.0
+# Measured (docs/generalisation.md, stress cohort): validation seizures from a zone no training
+# seizure came from peaked at 0.17-0.26 (noise), and keeping that epoch cost 0.10-0.41 test F1;
+# validation seizures the model can see scored >= 0.9, where 0.3 changes nothing.
+MIN_SCORE = 0.3
 
 
 def f1_counts(prefix: str, y: tf.Tensor, logits: tf.Tensor) -> dict[str, tf.Tensor]:
