@@ -74,8 +74,9 @@ def ensure_cohort(data_dir: Path, seed: int = 0, n_patients: int = 8, n_multifoc
 def patient_state(unit_dir: Path, n_folds_expected: int) -> tuple[str, Optional[dict]]:
     """(state, pooled metrics or None) of one patient's run folder ``<run>/<ID>``.
 
-    States: ``done`` (metrics pooled over all folds, or the run's last step done), ``not started``, or ``running: ...`` with the
-    folds evaluated so far (fold 0 in the unit folder, fold k in ``fold<k>/``).
+    States: ``done`` (metrics pooled over all folds, or the run's last step done), ``not started``,
+    or ``running: ...`` with the folds evaluated so far (fold 0 in the unit folder, fold k in
+    ``fold<k>/``).
     """
     metrics = unit_dir / "metrics.json"
     if metrics.exists():
@@ -213,7 +214,8 @@ def markdown(rows: Mapping[str, Optional[dict]], states: Mapping[str, str], verd
         lines.append("Not finished (not judged; the verdict cannot pass): "
                      + ", ".join(f"{p} ({states[p]})" for p in verdict["unfinished"]) + ".")
     if verdict.get("few_folds"):
-        lines.append("Not every seizure tested (the done-when needs all folds): " + ", ".join(verdict["few_folds"]) + ".")
+        lines.append("Not every seizure tested (the done-when needs all folds): "
+                     + ", ".join(verdict["few_folds"]) + ".")
     if verdict["missing"]:
         lines.append("Metrics missing: " + ", ".join(f"{p} {c}" for p, c in verdict["missing"]) + ".")
     lines.append(f"Overall verdict: **{'PASS' if verdict['passed'] else 'FAIL'}**.")
@@ -266,16 +268,20 @@ def run(patients: Optional[Sequence[str]] = None, data_dir: Optional[Path] = Non
     truth = json.loads((data_dir / "ground_truth.json").read_text())
     for p in (patients or list(truth["patients"])) if train else ():
         rc, wall, tail = _run_patient(p, data_dir, work, config)
-        notes.append(f"- {p}: {'finished' if rc == 0 else f'FAILED (exit {rc}): `{tail}`'} in {wall / 60:.1f} min")
+        notes.append(f"- {p}: {'finished' if rc == 0 else f'FAILED (exit {rc}): `{tail}`'} in {_dur(wall)}")
         print(notes[-1], file=sys.stderr, flush=True)
     text, _ = report(data_dir, work, patients)
     shown = (f"python train_qkeras.py --dataset swec-short --data-dir {data_dir} --patient <ID> --out "
              f"{_rel(work)}/<ID>" + (f" --config {config}" if config else ""))
     head = [f"Stress cohort (`python -m qcascade.data.stress`, seed {seed}, 8 patients, 2 multifocal; "
-            "docs/stress_cohort.md), every patient all folds: " f"`{shown}` (resumed where a run existed; "
-            f"never `--force`). This section: {(time.perf_counter() - t0) / 60:.1f} min wall; the runs' steps "
-            f"took {_steps_minutes(work):.1f} min in all (summed from their steps.json files).", ""]
+            "docs/stress_cohort.md), every patient, all folds unless the config restricts them: "
+            f"`{shown}` (resumed where a run existed; never `--force`). This section: {_dur(time.perf_counter() - t0)} wall; the runs' steps "
+            f"took {_dur(60 * _steps_minutes(work))} in all (summed from their steps.json files).", ""]
     return "\n".join(head + notes + ([""] if notes else [])) + "\n" + text + "\n"
+
+
+def _dur(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def _rel(p: Path) -> str:
