@@ -275,8 +275,9 @@ def run(patients: Optional[Sequence[str]] = None, data_dir: Optional[Path] = Non
              f"{_rel(work)}/<ID>" + (f" --config {config}" if config else ""))
     head = [f"Stress cohort (`python -m qcascade.data.stress`, seed {seed}, 8 patients, 2 multifocal; "
             "docs/stress_cohort.md), every patient, all folds unless the config restricts them: "
-            f"`{shown}` (resumed where a run existed; never `--force`). This section: {_dur(time.perf_counter() - t0)} wall; the runs' steps "
-            f"took {_dur(60 * _steps_minutes(work))} in all (summed from their steps.json files).", ""]
+            f"`{shown}` (resumed where a run existed; never `--force`). This section: "
+            f"{_dur(time.perf_counter() - t0)} wall; the runs' steps took {_dur(60 * _steps_minutes(work))} "
+            "in all (summed from their steps.json files).", ""]
     return "\n".join(head + notes + ([""] if notes else [])) + "\n" + text + "\n"
 
 
