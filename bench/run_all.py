@@ -4,7 +4,9 @@ Sections: streaming of long-term SWEC files (windows/s, peak memory at two lengt
 runs of 6 h and 24 h through ``train_qkeras.py --dataset swec-long`` (peak RSS, evaluation windows/s), training
 throughput of the custom loop vs ``model.fit``, and timed end-to-end runs of ``train_qkeras.py``
 (``--quick`` and the full synthetic default, and the synthetic cohort read as a SWEC short-term
-folder) with their headline metrics, and the hardware ESTIMATE of the finished run per FPGA target. ``--only`` selects sections.
+folder) with their headline metrics, issue 11's done-when on the stress cohort
+(``bench/bench_stress.py``), and the hardware ESTIMATE of the finished run per FPGA target.
+``--only`` selects sections.
 """
 
 from __future__ import annotations
@@ -113,7 +115,9 @@ def _machine() -> str:
     return f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
 
 
-SECTIONS = ("streaming", "longterm", "training", "quick", "full", "swec-short", "swec-short-2sz", "bonn", "hardware")
+SECTIONS = ("streaming", "longterm", "training", "quick", "full", "swec-short", "swec-short-2sz", "stress", "bonn",
+            "hardware")
+STRESS_PATIENTS = None  # --stress-patients: restrict the stress section (development)
 BONN_DIR = ROOT.parent / "shared" / "data" / "bonn"  # the configs/bonn.yaml default (../shared/data/bonn)
 
 
@@ -148,6 +152,9 @@ def _section(name: str, hardware_run: Path | None = None) -> str:
     if name == "hardware":  # after quick/full: re-sizes the finished run for every target profile
         from bench.bench_hardware import run as run_hardware
         return "## Hardware ESTIMATE per target\n\n" + run_hardware(hardware_run)
+    if name == "stress":  # issue 11's done-when on the stress cohort, all folds, resumable
+        from bench.bench_stress import run as run_stress
+        return "## Stress cohort: issue 11's done-when\n\n" + run_stress(STRESS_PATIENTS)
     work = ROOT / "bench" / "out"
     if name == "bonn":
         return _bonn_section(work)
@@ -177,9 +184,11 @@ def main(argv=None) -> int:
                     "(default bench/out/full, else bench/out/quick)")
     ap.add_argument("--resume", action="store_true", help="continue the end-to-end runs in bench/out "
                     "(no --force); the section then gives the run's summed step times")
+    ap.add_argument("--stress-patients", nargs="+", metavar="ID", help="restrict the stress section to these "
+                    "patients (it always resumes its runs in bench/out/stress)")
     args = ap.parse_args(argv)
-    global RESUME
-    RESUME = args.resume
+    global RESUME, STRESS_PATIENTS
+    RESUME, STRESS_PATIENTS = args.resume, args.stress_patients
     # Each section is kept in its own file with its own time stamp, so rerunning one section
     # does not discard (or pretend to re-measure) the others.
     sections_dir = ROOT / "bench" / "sections"

@@ -101,6 +101,19 @@ def test_keep_best_restores_the_best_epoch_ties_keep_the_later():
     assert KeepBest([m], lambda logs: None).restore() is None
 
 
+def test_keep_best_keeps_the_last_epoch_when_no_epoch_reaches_min_score():
+    m = tf.keras.Sequential([tf.keras.layers.Dense(1, input_shape=(2,))])
+    keep = KeepBest([m], lambda logs: logs.get("val"), min_score=0.3)
+    for epoch, score in enumerate([0.0, 0.17, 0.0, 0.0]):  # a blind validation seizure: noise peaks
+        m.set_weights([np.full((2, 1), epoch, np.float32), np.zeros(1, np.float32)])
+        keep(epoch, {"val": score})
+    assert keep.restore() == 3 and np.all(m.get_weights()[0] == 3)
+    m.set_weights([np.full((2, 1), 4, np.float32), np.zeros(1, np.float32)])
+    keep(4, {"val": 0.3})  # one epoch reaches the floor: the best epoch is restored again
+    m.set_weights([np.full((2, 1), 9, np.float32), np.zeros(1, np.float32)])
+    assert keep.restore() == 4 and np.all(m.get_weights()[0] == 4)
+
+
 def test_weight_decay_shrinks_kernels_only():
     m = tf.keras.Sequential([tf.keras.layers.Dense(3, input_shape=(2,), bias_initializer="ones")])
     before = [w.copy() for w in m.get_weights()]
