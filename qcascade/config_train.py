@@ -93,6 +93,9 @@ class TrainConfig:
             load each model's weights of its own epoch with the best validation F1 (stage 2: the
             complex model; stage 3: each model by its own F1, so the complex model stays paired
             with the complex-only baseline) instead of keeping the last epoch's.
+        restore_best_min_f1: when no epoch reaches this validation F1, the validation windows
+            give no guidance (e.g. a validation seizure from an onset zone no training seizure
+            came from) and the last epoch is kept instead (docs/generalisation.md).
         weight_decay: decoupled weight decay of the complex model's kernels (stages 2-3 and the
             complex-only baseline); 0 = plain Adam.
         aug_scale: the complex model's training windows are scaled by a log-uniform factor in
@@ -132,6 +135,7 @@ class TrainConfig:
     folds: Literal["all", "first"] = "all"
     fold_workers: int = 2
     restore_best: bool = True
+    restore_best_min_f1: float = 0.3
     weight_decay: float = 0.0
     aug_scale: float = 2.0
     aug_electrode_gain: float = 1.25
@@ -174,6 +178,8 @@ class TrainConfig:
         if not (self.gate_probe_every == 0 or 1 <= self.gate_probe_every <= MAX_PROBE):
             raise ConfigError(f"train.gate_probe_every: must be 0 (off) or in [1, {MAX_PROBE}], "
                               f"got {self.gate_probe_every}")
+        if not 0.0 <= self.restore_best_min_f1 <= 1.0:
+            raise ConfigError(f"train.restore_best_min_f1: must be in [0, 1], got {self.restore_best_min_f1}")
         if not 0.0 <= self.weight_decay < 1.0:
             raise ConfigError(f"train.weight_decay: must be in [0, 1), got {self.weight_decay}")
         for name in ("aug_scale", "aug_electrode_gain"):

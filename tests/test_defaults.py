@@ -11,6 +11,7 @@ from qcascade.config_train import TrainConfig
 from qcascade.evaluation import evaluate_cascade
 from qcascade.gate import DEFAULT_RULE, cascade_decide, cascade_predict
 from qcascade.training import loss, tau
+from qcascade.training.classifier import fit_classifier
 
 TRAIN = TrainConfig()
 
@@ -27,6 +28,7 @@ CASES = {
     loss.soft_routing: {"rule": "gate"},
     loss.complex_weights: {"floor": "complex_weight_floor"},
     cascade_decide: {"rule": "gate"},
+    fit_classifier: {"restore_best_min_f1": "restore_best_min_f1"},
 }
 
 

@@ -111,7 +111,8 @@ def _train_and_test(name: str, factory: ModelFactory, X_train: np.ndarray, y_tra
                           X_val=X_val, y_val=y_val, verbose=verbose, desc=f"baseline {name}",
                           augment=(lambda seed: augmenter_for(cfg, seed)) if complex_path else None,
                           restore_best=[cfg.restore_best and s > 1 for s in stages],
-                          weight_decay=cfg.weight_decay if complex_path else 0.0)
+                          weight_decay=cfg.weight_decay if complex_path else 0.0,
+                          restore_best_min_f1=cfg.restore_best_min_f1)
     _refresh_bn(model, X_train)
     if export is not None:
         model = export(model)

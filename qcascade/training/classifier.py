@@ -10,7 +10,7 @@ import tensorflow as tf
 from qcascade.training.loop import (DistStep, EpochCallback, ReleasableData, class_weights, global_batch_for,
                                     kernels, make_predict_fn, optimizer_for, predict_in_batches, reseed_dropout,
                                     reset_optimizer, run_epochs)
-from qcascade.training.monitor import KeepBest, f1_counts
+from qcascade.training.monitor import MIN_SCORE, KeepBest, f1_counts
 
 __all__ = ["fit_classifier"]
 
@@ -34,6 +34,7 @@ def fit_classifier(
     augment: Optional[Callable[[int], Callable]] = None,
     restore_best: Sequence[bool] = (),
     weight_decay: float = 0.0,
+    restore_best_min_f1: float = MIN_SCORE,
 ) -> dict[str, list]:
     """Train a plain 2-class classifier with the custom loop (class-weighted CE).
 
@@ -54,6 +55,7 @@ def fit_classifier(
         restore_best: per phase, keep the weights of its epoch with the best ``val_f1``
             (:class:`KeepBest`; needs validation windows); missing entries mean False.
         weight_decay: decoupled weight decay of the model's kernels (:func:`optimizer_for`).
+        restore_best_min_f1: below this best validation F1 the last epoch is kept (:class:`KeepBest`).
 
     Returns:
         History ``{name: [per epoch]}`` over all phases (``loss``, ``train_f1``, ``windows_per_s``,
@@ -112,7 +114,7 @@ def fit_classifier(
         reseed_dropout(model, phase_seed)
         keep = None
         if phase < len(restore_best) and restore_best[phase] and X_val is not None:
-            keep = KeepBest([model], lambda logs: logs.get("val_f1"))
+            keep = KeepBest([model], lambda logs: logs.get("val_f1"), min_score=restore_best_min_f1)
         h = run_epochs(strategy, step, len(y_np), gb, epochs, phase_seed,
                        on_epoch_end=on_epoch_end, callbacks=list(callbacks) + ([keep] if keep else []),
                        verbose=verbose, desc=f"{desc} phase {phase + 1}")

@@ -282,7 +282,7 @@ class CascadeTrainer:
         keep = {}
         if stage > 1 and cfg.restore_best and X_val is not None:
             # Stage 2 trains the complex model alone; stage 3 both.
-            keep = {name: KeepBest([getattr(self, name)], _BEST_MONITOR[name])
+            keep = {name: KeepBest([getattr(self, name)], _BEST_MONITOR[name], min_score=cfg.restore_best_min_f1)
                     for name in (("complex",) if stage == 2 else ("simple", "complex"))}
         hist = run_epochs(self.strategy, replica_step, len(y_np), gb, epochs, stage_seed(cfg.seed, stage),
                           on_epoch_start=on_epoch_start, on_epoch_end=on_epoch_end,
