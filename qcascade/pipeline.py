@@ -80,11 +80,15 @@ def _steps_for(cfg: RunConfig) -> list[Step]:
 
 
 @contextlib.contextmanager
-def _fold_pool(cfg: RunConfig, run_dir: Path, units: dict, from_step, until_step):
-    """A :class:`FoldPool` with every fold of every unit queued, or None: one worker, a single
-    fold per unit, or a partial rerun (``--from-step``/``--until-step`` run here, in order)."""
+def _fold_pool(cfg: RunConfig, run_dir: Path, units: dict, steps: list, from_step, until_step):
+    """A :class:`FoldPool` with every fold of every unit queued, or None: one worker, no fold
+    step, a single fold per unit, or a partial rerun (``--from-step``/``--until-step`` run here,
+    in order)."""
+    if cfg.train.fold_workers < 2 or from_step or until_step or "step_folds" not in [s.name for s in steps]:
+        yield None
+        return
     folds = {u: unit_folds(cfg, recs) for u, recs in units.items()}
-    if cfg.train.fold_workers < 2 or from_step or until_step or all(len(f) < 2 for f in folds.values()):
+    if all(len(f) < 2 for f in folds.values()):
         yield None
         return
     with FoldPool(cfg, run_dir) as pool:
@@ -131,7 +135,7 @@ def run_pipeline(cfg: RunConfig, run_dir: Path, *, force: bool = False, from_ste
             names = [s.name for s in steps]
             per_unit = names.index(until_step) + 1 if until_step else len(steps)
             with progress.bar(per_unit * len(units), desc=run_dir.name), \
-                    _fold_pool(cfg, run_dir, units, from_step, until_step) as pool:
+                    _fold_pool(cfg, run_dir, units, steps, from_step, until_step) as pool:
                 for k, (unit, recordings) in enumerate(units.items()):
                     progress.note(unit=f"{unit} ({k + 1}/{len(units)})")
                     if pool is not None:
