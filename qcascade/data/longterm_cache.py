@@ -190,7 +190,8 @@ class LazyWindows:
 
 
 def predict_batched(model, X, batch_size: int = 256) -> np.ndarray:
-    """Logits ``(n, k)`` of ``model`` on an array or a :class:`LazyWindows`, batch by batch.
+    """Logits ``(n, k)`` of ``model`` on an array or a :class:`LazyWindows`, batch by batch
+    (a Keras model, or any object with a Keras-style ``predict``).
 
     The model's inference function is traced once per model and window shape and kept on the
     model: a fold predicts each deployed model on its training, validation and test windows, and
@@ -202,10 +203,14 @@ def predict_batched(model, X, batch_size: int = 256) -> np.ndarray:
 
     batches = X.batches(batch_size) if isinstance(X, LazyWindows) else (
         X[s:s + batch_size] for s in range(0, len(X), batch_size))
-    fns = model.__dict__.setdefault("_qcascade_predict_fns", {})
+    keras = isinstance(model, tf.keras.Model)  # anything else: its own Keras-style predict()
+    fns = model.__dict__.setdefault("_qcascade_predict_fns", {}) if keras else {}
     outs = []
     for b in batches:
         b = np.asarray(b, np.float32)
+        if not keras:
+            outs.append(np.asarray(model.predict(b, verbose=0)))
+            continue
         key = tuple(b.shape[1:])
         if key not in fns:
             fns[key] = make_predict_fn(lambda x: model(x, training=False), key)
