@@ -112,8 +112,10 @@ def _train_and_test(name: str, factory: ModelFactory, X_train: np.ndarray, y_tra
                           augment=(lambda seed: augmenter_for(cfg, seed)) if complex_path else None,
                           restore_best=[cfg.restore_best and s > 1 for s in stages],
                           weight_decay=cfg.weight_decay if complex_path else 0.0,
-                          restore_best_min_f1=cfg.restore_best_min_f1)
-    _refresh_bn(model, X_train)
+                          restore_best_min_f1=cfg.restore_best_min_f1,
+                          # The cascade refreshes BN after every stage, and the stage after it
+                          # validates (and keeps its best epoch) with those statistics.
+                          after_phase=lambda _phase: _refresh_bn(model, X_train))
     if export is not None:
         model = export(model)
     fn = make_predict_fn(lambda x: model(x, training=False), X_test.shape[1:])

@@ -35,6 +35,7 @@ def fit_classifier(
     restore_best: Sequence[bool] = (),
     weight_decay: float = 0.0,
     restore_best_min_f1: float = MIN_SCORE,
+    after_phase: Optional[Callable[[int], None]] = None,
 ) -> dict[str, list]:
     """Train a plain 2-class classifier with the custom loop (class-weighted CE).
 
@@ -56,6 +57,9 @@ def fit_classifier(
             (:class:`KeepBest`; needs validation windows); missing entries mean False.
         weight_decay: decoupled weight decay of the model's kernels (:func:`optimizer_for`).
         restore_best_min_f1: below this best validation F1 the last epoch is kept (:class:`KeepBest`).
+        after_phase: called with the phase index after each phase (and its best-epoch restore;
+            also for a phase of 0 epochs), e.g. the BatchNorm refresh the cascade makes after
+            each stage, so that the next phase validates with what the mirrored stage sees.
 
     Returns:
         History ``{name: [per epoch]}`` over all phases (``loss``, ``train_f1``, ``windows_per_s``,
@@ -105,6 +109,8 @@ def fit_classifier(
     history: dict[str, list] = {}
     for phase, ((epochs, lr), phase_seed) in enumerate(zip(schedule, phase_seeds)):
         if epochs <= 0:
+            if after_phase is not None:
+                after_phase(phase)
             continue
         reset_optimizer(opt, lr)
         aug_seed.assign(int(phase_seed))
@@ -119,6 +125,8 @@ def fit_classifier(
                        on_epoch_end=on_epoch_end, callbacks=list(callbacks) + ([keep] if keep else []),
                        verbose=verbose, desc=f"{desc} phase {phase + 1}")
         best = keep.restore() if keep is not None else None
+        if after_phase is not None:
+            after_phase(phase)
         h["best_epoch"] = [e == best for e in range(epochs)]
         h["lr"] = [lr] * epochs
         for k, v in h.items():
