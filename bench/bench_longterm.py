@@ -26,8 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 N_ELECTRODES, FILE_SFREQ = 64, 1024.0
 
 
-def _config(data: Path, folds: str, epochs: int) -> dict:
-    return {"data": {"dataset": "swec-long", "data_dir": str(data), "n_chans": N_ELECTRODES},
+def _config(data: Path, folds: str, epochs: int, cache: Path | None = None) -> dict:
+    lt = {"cache_dir": str(cache)} if cache else {}
+    return {"data": {"dataset": "swec-long", "data_dir": str(data), "n_chans": N_ELECTRODES, "long_term": lt},
             "model": {"train_candidates": False},
             "train": {"epochs_stage1": epochs, "epochs_stage2": epochs, "epochs_stage3": epochs, "folds": folds},
             "hls": {"enabled": False}}
@@ -70,7 +71,8 @@ def measure(hours: float, work: Path, folds: str = "first", epochs: int = 1, res
         write_long_patient(data, "ID01", hours=hours, n_electrodes=N_ELECTRODES, fs=FILE_SFREQ)
         (data / ".complete").write_text(f"written in {time.perf_counter() - t0:.0f} s\n")
     cfg, out = work / f"longterm_{hours:g}h.yaml", work / f"run_{hours:g}h"
-    cfg.write_text(yaml.safe_dump(_config(data, folds, epochs)))
+    # The signal cache lives next to the data, outside the run, so a --force rerun reuses it.
+    cfg.write_text(yaml.safe_dump(_config(data, folds, epochs, work / f"cache_{hours:g}h")))
     cmd = [sys.executable, str(ROOT / "train_qkeras.py"), "--config", str(cfg), "--out", str(out)]
     cmd += [] if resume else ["--force"]
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))

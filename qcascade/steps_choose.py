@@ -82,6 +82,10 @@ def analysis_recommendation(ctx, exclude_records: set) -> dict:
     from qcascade.analysis import analyze_patient
 
     recs = [r for r in ctx.recordings if r.record_id not in exclude_records]
+    if ctx.cfg.data.dataset == "swec-long":  # hours of recordings: a bounded subset (steps_longterm)
+        from qcascade.steps_longterm import analysis_records
+
+        recs = analysis_records(recs)
     if len({r.patient_id for r in recs}) != 1:
         return {"recommended": None, "error": "the analysis is per patient; this unit pools patients"}
     try:
