@@ -113,7 +113,7 @@ class LongTermConfig:
     train_seizures: Optional[int] = None
     segment_s: float = 3600.0
     smoothing: Literal["auto", "off"] = "auto"
-    max_train_windows: int = 6000
+    max_train_windows: int = 2000
     cache_dir: Optional[str] = None
 
     def __post_init__(self):

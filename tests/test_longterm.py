@@ -295,7 +295,12 @@ def test_long_term_run_resumes_without_redoing_finished_folds_and_scores_every_h
         time.sleep(1)
     proc.wait()
     assert fold1.exists(), "the run never reached fold 1"
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed in fold 1"
+    assert "step_evaluate" not in json.loads(fold1.read_text())["completed"]  # killed part-way
     before = {p: json.loads(p.read_text())["timings_s"] for p in [out / "ID01" / "steps.json", fold1]}
+    # Files written by the finished folds/steps: a recomputation would rewrite them.
+    written = {p: p.stat().st_mtime_ns for p in [out / "ID01" / "fold_metrics.json", out / "ID01" / "data.json",
+                                                  out / "ID01" / "fold1" / "data.json"]}
     cache = {p.name: p.stat().st_mtime_ns for p in (out / "ID01" / "window_cache").iterdir()}
     done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=3600)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -303,6 +308,8 @@ def test_long_term_run_resumes_without_redoing_finished_folds_and_scores_every_h
         after = json.loads(p.read_text())["timings_s"]
         assert {k: after[k] for k in timings} == timings  # finished steps were not recomputed
     assert {p.name: p.stat().st_mtime_ns for p in (out / "ID01" / "window_cache").iterdir()} == cache
+    assert {p: p.stat().st_mtime_ns for p in written} == written
+    assert "step_evaluate" in json.loads(fold1.read_text())["completed"]  # and fold 1 was finished
     m = json.loads((out / "ID01" / "metrics.json").read_text())
     ev = m["test"]["events"]
     assert ev["hours"] == pytest.approx(6 * SEG / 3600, rel=1e-6)  # every hour tested once

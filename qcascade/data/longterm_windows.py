@@ -106,7 +106,7 @@ def fit_normalizer_streaming(X_raw: LazyWindows, n_chans: int, mask: np.ndarray,
 def build_longterm_windowsets(splits: dict[str, Sequence[Recording]], cache_dir: Path, n_chans: int = 128,
                               n_times: int = 512, stride: int = 512, ictal_overlap: float = 0.5,
                               interictal_per_ictal: int = 4, normalization: str = "robust",
-                              seed: int = 0, max_train_windows: int | None = 6000
+                              seed: int = 0, max_train_windows: int | None = 2000
                               ) -> tuple[dict[str, WindowSet], Normalizer]:
     """Window sets of long-term splits; see the module doc for what is in memory and what is lazy.
 
