@@ -92,7 +92,8 @@ def step_calibrate(ctx) -> None:
                      gate_variants={name: {"tau": t_r, "rule": r, "probe_every": p}
                                     for (name, r, p), (t_r, _) in zip(variants, calibrated.values())},
                      choices={"simple_model": simple_choice, "gate": gate_choice}, postprocess=post)
-    dep.fit_gap = fit_gap(ctx, sets["train"], va, e, simple_f, complex_f, complex_only, dep, cands)
+    dep.fit_gap = fit_gap(ctx, sets["train"], va, e, simple_f, complex_f, complex_only, dep, cands,
+                          val_logits=(zs, zc, z_base))
     atomic_save_keras(simple_f, ctx.path(dep.simple_path))
     atomic_save_keras(complex_f, ctx.path(dep.complex_path))
     save_deployment(ctx, dep)
