@@ -133,20 +133,21 @@ def _eval_child(run_dir: str) -> None:
     from qcascade.gate import cascade_decide
     from qcascade.pipeline import UnitContext, _discover
     from qcascade.steps_data import windows
-    from qcascade.steps_eval import _predict, deploy_info, deployed_models, gate_rule
+    from qcascade.artifacts import deployed_models, deployment
+    from qcascade.steps_eval import _predict, gate_rule
 
     run = Path(run_dir)
     cfg = load_config(run / "config.yaml")
     ctx = UnitContext(cfg, run, "ID01", _discover(cfg, run)["ID01"])
-    te = windows(ctx)["test"]
-    dep = deploy_info(ctx)
+    te = windows(ctx)["test"]  # fold 0's test hours
+    dep = deployment(ctx)
     simple, complex_ = deployed_models(ctx)
-    e = dep["selected_electrode"]
+    e = dep.selected_electrode
     simple.predict_on_batch(te.X[:256, :, e:e + 1]), complex_.predict_on_batch(te.X[:256])  # trace first
     t0, c0 = time.perf_counter(), time.process_time()
     zs = _predict(simple, te.X[:, :, e:e + 1])
     zc = _predict(complex_, te.X)
-    dec = cascade_decide(zs, zc, dep["tau"], **gate_rule(dep.get("gate"), te))
+    dec = cascade_decide(zs, zc, dep.tau, **gate_rule(dep.gate, te, dep.probe_every))
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(json.dumps({"n_windows": len(te), "recorded_s": float(len(te) * cfg.data.stride_s), "wall_s": wall,
                       "cpu_s": cpu, "routing_rate": float(dec["routed"].mean()), "peak_mb": _status_mb(os.getpid())[1]}))
