@@ -21,8 +21,8 @@ from typing import Sequence
 
 import numpy as np
 
-from qcascade.events_stream import (choose_smoothing, continuous_events, routing_per_hour, routing_summary,
-                                    segment_times, smooth_k_of_n)
+from qcascade.events_stream import (choose_smoothing, continuous_events, merge_hour_rows, routing_per_hour,
+                                    routing_summary, segment_times, smooth_k_of_n)
 
 
 #: Hour files the simple-model cross-check (``qcascade analyze``) reads per fold. The analysis
@@ -82,6 +82,6 @@ def pool_longterm(dirs: Sequence[Path], metrics: dict) -> None:
     parts = metrics["test"].pop("_raw_parts", [])
     if parts:
         metrics["test"]["events_raw"] = sum_events(parts)
-    rows.sort(key=lambda r: r["hour"])
+    rows = merge_hour_rows(rows)
     metrics["test"]["routing_per_hour"] = rows
     metrics["test"]["routing_per_hour_summary"] = routing_summary(rows)

@@ -155,6 +155,15 @@ def test_analysis_reads_a_bounded_number_of_hours_seizure_hours_first():
     assert len(analysis_records(recs * 10)) == ANALYSIS_MAX_RECORDS  # no growth with the hours
 
 
+def test_folds_sharing_a_clock_hour_pool_into_one_row():
+    from qcascade.events_stream import merge_hour_rows
+
+    rows = [{"hour": 1, "n_windows": 100, "routing_rate": 0.5}, {"hour": 0, "n_windows": 300, "routing_rate": 0.1},
+            {"hour": 0, "n_windows": 100, "routing_rate": 0.5}]
+    assert merge_hour_rows(rows) == [{"hour": 0, "n_windows": 400, "routing_rate": pytest.approx(0.2)},
+                                     {"hour": 1, "n_windows": 100, "routing_rate": 0.5}]
+
+
 def test_shared_cache_folder_is_refused_for_another_data_folder(tmp_path):
     from qcascade.steps_data import claim_cache_dir
 
