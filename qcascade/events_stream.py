@@ -116,6 +116,20 @@ def routing_per_hour(routed: np.ndarray, record_ids: Sequence, start_s: np.ndarr
             for h in np.unique(hours)]
 
 
+def merge_hour_rows(rows: Sequence[Mapping]) -> list[dict]:
+    """Rows of :func:`routing_per_hour` from several folds, one per clock hour (sorted): folds whose
+    test files share a clock hour (files not aligned to clock hours) are pooled window-weighted."""
+    by_hour: dict[int, list] = {}
+    for r in rows:
+        by_hour.setdefault(int(r["hour"]), []).append(r)
+    out = []
+    for h in sorted(by_hour):
+        n = sum(int(r["n_windows"]) for r in by_hour[h])
+        routed = sum(float(r["routing_rate"]) * int(r["n_windows"]) for r in by_hour[h])
+        out.append({"hour": h, "n_windows": n, "routing_rate": routed / n if n else 0.0})
+    return out
+
+
 def routing_summary(rows: Sequence[Mapping]) -> dict:
     """Mean, min and max of the hourly routing rates (``rows`` from :func:`routing_per_hour`)."""
     rates = [r["routing_rate"] for r in rows]

@@ -82,6 +82,10 @@ def analysis_recommendation(ctx, exclude_records: set) -> dict:
     from qcascade.analysis import analyze_patient
 
     recs = [r for r in ctx.recordings if r.record_id not in exclude_records]
+    if ctx.cfg.data.dataset == "swec-long":  # hours of recordings: a bounded subset (steps_longterm)
+        from qcascade.steps_longterm import analysis_records
+
+        recs = analysis_records(recs)
     if len({r.patient_id for r in recs}) != 1:
         return {"recommended": None, "error": "the analysis is per patient; this unit pools patients"}
     try:
@@ -189,21 +193,26 @@ def choose_gate_variant(train, calibrated: dict, variants: list, va, zs, zc, n_i
 
 
 def fit_gap(ctx, tr, va, electrode: int, simple_model, complex_model, complex_only_model, dep,
-            candidates: dict) -> dict:
+            candidates: dict, val_logits: tuple | None = None) -> dict:
     """F1 on the training and on the validation windows of each deployed model (the overfitting gap).
 
     The cascade on training windows applies the deployed gate in each training recording's time
     order; training windows may be subsampled (``data.train_nonictal_stride_s``), so its state
-    (previous class, probe gap) runs over the windows present.
+    (previous class, probe gap) runs over the windows present. ``val_logits``: the three models'
+    ``(n_val, 2)`` validation logits when already computed (simple, complex, complex-only), so the
+    validation windows are not predicted again (a long-term run streams them from disk).
     """
     from qcascade.evaluation import window_metrics
     from qcascade.gate import cascade_decide
 
     out = {}
     for split, ws in (("train", tr), ("val", va)):
-        zs = _predict(simple_model, ws.X[:, :, electrode:electrode + 1])
-        zc = _predict(complex_model, ws.X)
-        zo = _predict(complex_only_model, ws.X)
+        if split == "val" and val_logits is not None:
+            zs, zc, zo = val_logits
+        else:
+            zs = _predict(simple_model, ws.X[:, :, electrode:electrode + 1])
+            zc = _predict(complex_model, ws.X)
+            zo = _predict(complex_only_model, ws.X)
         dec = cascade_decide(zs, zc, dep.tau, rule=dep.gate, probe_every=dep.probe_every,
                              record_ids=ws.record_ids, start_s=ws.start_s)
         row = {"simple": window_metrics(ws.y, None, zs.argmax(1))["f1"],

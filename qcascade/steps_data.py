@@ -76,14 +76,45 @@ def _longterm_data(ctx) -> PreparedData:
     if carve:
         raise DataError(f"{ctx.unit}: long-term runs need >= 3 seizures (hour-level folds)")
     fs = int(d.sfreq)
+    lt = d.long_term
+    cache = ctx.run_dir / ctx.unit / "window_cache"
+    if lt.cache_dir:
+        cache = claim_cache_dir(Path(lt.cache_dir) / ctx.unit, Path(d.data_dir))
     sets, normalizer = build_longterm_windowsets(
-        splits, ctx.run_dir / ctx.unit / "window_cache", n_chans=d.n_chans, n_times=d.n_times,
+        splits, cache, n_chans=d.n_chans, n_times=d.n_times,
         stride=int(round(d.stride_s * fs)), ictal_overlap=d.ictal_overlap,
-        interictal_per_ictal=d.long_term.interictal_per_ictal, seed=ctx.cfg.train.seed)
+        interictal_per_ictal=lt.interictal_per_ictal, seed=ctx.cfg.train.seed,
+        max_train_windows=lt.max_train_windows)
     for name in ("train", "val", "test"):
         if len(sets[name].y) == 0:
             raise DataError(f"{ctx.unit}: the {name} split has no windows")
     return PreparedData(sets, splits, normalizer, [])
+
+
+def claim_cache_dir(cache: Path, data_dir: Path) -> Path:
+    """``cache`` (created) for the recordings of ``data_dir``; ``SOURCE`` in it records which.
+
+    Cache files are named by record id, so a folder filled from another data folder would hand
+    out the wrong signals: it is refused.
+
+    Raises:
+        DataError: ``cache`` holds the cache of another data folder, or cannot be created.
+    """
+    from qcascade.io_utils import atomic_write_text
+
+    source, want = cache / "SOURCE", str(Path(data_dir).resolve())
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        if source.exists():
+            have = source.read_text().strip()
+            if have != want:
+                raise DataError(f"data.long_term.cache_dir: {cache} caches {have}, not {want}; "
+                                "use another folder per data folder")
+        else:
+            atomic_write_text(source, want + "\n")
+    except OSError as exc:
+        raise DataError(f"data.long_term.cache_dir: {cache}: {exc.strerror}") from exc
+    return cache
 
 
 def _concat(a, b):

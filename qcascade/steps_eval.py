@@ -50,8 +50,9 @@ def step_calibrate(ctx) -> None:
     zs = _predict(simple_f, va.X[:, :, e:e + 1])
     zc = _predict(complex_f, va.X)
     # Long-term validation hours stream from disk: the folding check needs a sample, not every hour.
-    n_ref = len(va.y) if isinstance(va.X, np.ndarray) else min(len(va.y), 2048)
-    ref = trainer.predict(va.X[:n_ref], electrode=e)
+    lazy = not isinstance(va.X, np.ndarray)
+    n_ref = min(len(va.y), 2048) if lazy else len(va.y)
+    ref = trainer.predict(va.X.take(slice(0, n_ref)) if lazy else va.X, electrode=e)  # lazy: batch by batch
     fold_err = {"simple_max_abs_logit_change": float(np.max(np.abs(zs[:n_ref] - ref["simple_logits"]))),
                 "complex_max_abs_logit_change": float(np.max(np.abs(zc[:n_ref] - ref["complex_logits"])))}
     cands = candidate_validation(ctx, va, e)
@@ -91,7 +92,8 @@ def step_calibrate(ctx) -> None:
                      gate_variants={name: {"tau": t_r, "rule": r, "probe_every": p}
                                     for (name, r, p), (t_r, _) in zip(variants, calibrated.values())},
                      choices={"simple_model": simple_choice, "gate": gate_choice}, postprocess=post)
-    dep.fit_gap = fit_gap(ctx, sets["train"], va, e, simple_f, complex_f, complex_only, dep, cands)
+    dep.fit_gap = fit_gap(ctx, sets["train"], va, e, simple_f, complex_f, complex_only, dep, cands,
+                          val_logits=(zs, zc, z_base))
     atomic_save_keras(simple_f, ctx.path(dep.simple_path))
     atomic_save_keras(complex_f, ctx.path(dep.complex_path))
     save_deployment(ctx, dep)

@@ -8,7 +8,9 @@ Hooks called by :mod:`qcascade.steps_eval` and :mod:`qcascade.steps_folds` when
 * evaluate: ``test.events`` = SzCORE events of the smoothed decisions over the continuous test
   hours (``hours`` = every tested hour), ``test.events_raw`` without smoothing,
   ``test.routing_per_hour`` and its summary;
-* pool: the hourly routing rates of every fold, in hour order.
+* pool: the hourly routing rates of every fold, in hour order;
+* analysis: the ``qcascade analyze`` cross-check of the simple model reads at most
+  :data:`ANALYSIS_MAX_RECORDS` hour files (:func:`analysis_records`).
 """
 
 from __future__ import annotations
@@ -19,8 +21,21 @@ from typing import Sequence
 
 import numpy as np
 
-from qcascade.events_stream import (choose_smoothing, continuous_events, routing_per_hour, routing_summary,
-                                    segment_times, smooth_k_of_n)
+from qcascade.events_stream import (choose_smoothing, continuous_events, merge_hour_rows, routing_per_hour,
+                                    routing_summary, segment_times, smooth_k_of_n)
+
+
+#: Hour files the simple-model cross-check (``qcascade analyze``) reads per fold. The analysis
+#: holds features of every window it reads (measured: about 100 MB per hour at 64 electrodes;
+#: 20 hours peaked at 3.9 GB), so it reads a fixed number of hours, not all of them.
+ANALYSIS_MAX_RECORDS = 4
+
+
+def analysis_records(recs: Sequence, limit: int = ANALYSIS_MAX_RECORDS) -> list:
+    """At most ``limit`` of ``recs``: those holding a seizure first, then seizure-free ones, each in
+    the given (time) order; returned in the given order."""
+    ranked = sorted(range(len(recs)), key=lambda k: (not recs[k].ictal_spans, k))[:limit]
+    return [recs[k] for k in sorted(ranked)]
 
 
 def is_longterm(ctx) -> bool:
@@ -67,6 +82,6 @@ def pool_longterm(dirs: Sequence[Path], metrics: dict) -> None:
     parts = metrics["test"].pop("_raw_parts", [])
     if parts:
         metrics["test"]["events_raw"] = sum_events(parts)
-    rows.sort(key=lambda r: r["hour"])
+    rows = merge_hour_rows(rows)
     metrics["test"]["routing_per_hour"] = rows
     metrics["test"]["routing_per_hour_summary"] = routing_summary(rows)

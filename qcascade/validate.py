@@ -60,9 +60,11 @@ def estimate_memory_bytes(cfg: RunConfig, by_patient: dict | None) -> dict:
     windows = seconds / d.stride_s * window * WINDOW_COPIES
     if d.dataset == "swec-long" and by_patient and not cfg.pooled:
         # Only the sampled training windows are in memory (ictal + interictal_per_ictal x ictal,
-        # with the validation monitor at most twice that); val/test stream from disk.
+        # with the validation monitor at most twice that, each capped at max_train_windows);
+        # val/test stream from disk.
         ictal = max(sum(b - a for r in recs for a, b in r.ictal_spans) / d.sfreq for recs in by_patient.values())
-        windows = 2 * ictal / d.stride_s * (1 + d.long_term.interictal_per_ictal) * window * WINDOW_COPIES
+        n_train = min(ictal / d.stride_s * (1 + d.long_term.interictal_per_ictal), d.long_term.max_train_windows)
+        windows = 2 * n_train * window * WINDOW_COPIES
     batch = cfg.train.batch_size * window * BATCH_COPIES
     # With fold workers (qcascade.fold_pool) each worker holds a unit's windows, and so does the
     # main process (conversion, pooling).

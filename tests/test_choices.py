@@ -227,3 +227,10 @@ def test_fit_gap_scores_each_model_on_train_and_validation():
     assert out["train"]["simple"] == 1.0 and out["val"]["simple"] == pytest.approx(0.4)
     assert out["train"]["complex_only"] is None or out["train"]["complex_only"] == 0.0
     assert out["gap"]["cascade"] == pytest.approx(0.6) and out["gap"]["candidate_C"] == pytest.approx(0.6)
+    # Validation logits computed by the caller are used as given (not predicted again).
+    given = tuple(Stub(o).predict(va.X[:, :, 1:2] if k == 0 else va.X) for k, o in enumerate((0.0, 0.0, 10.0)))
+    cands = {"C": {"model": Stub(0.0), "val_logits": Stub(0.0).predict(va.X[:, :, 1:2])}}
+    assert fit_gap(None, tr, va, 1, Stub(0.0), Stub(0.0), Stub(10.0), dep, cands, val_logits=given) == out
+    flipped = (given[0], given[1], -given[2])
+    assert fit_gap(None, tr, va, 1, Stub(0.0), Stub(0.0), Stub(10.0), dep, cands,
+                   val_logits=flipped)["val"]["complex_only"] != out["val"]["complex_only"]

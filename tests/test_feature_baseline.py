@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from qcascade.evaluation import event_metrics
-from qcascade.feature_baseline import BANDS, FEATURES, fit_feature_baseline, window_features
+from qcascade.feature_baseline import BANDS, FEATURES, fit_feature_baseline, streamed_outputs, window_features
 from qcascade.report import folds_markdown, glance_markdown
 from qcascade.timeline import plot_record_timeline, scored_events
 
@@ -41,6 +41,17 @@ def test_feature_baseline_separates_high_amplitude_windows_and_picks_c_on_valida
     assert np.mean(model.predict(Fs) == ys) > 0.97
     _, c1, none = fit_feature_baseline(Ft, yt)
     assert c1 == 1.0 and none == {}
+
+
+def test_streamed_features_give_the_outputs_of_the_whole_set():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((23, 512, 3)).astype(np.float32)
+    mask = np.array([True, False, True])
+    whole = window_features(X, mask)
+    got = streamed_outputs([lambda F: F[:, 0], lambda F: F.sum(1)], X, mask, chunk=5)
+    np.testing.assert_array_equal(got[0], whole[:, 0])
+    np.testing.assert_allclose(got[1], whole.sum(1), rtol=1e-12)
+    assert [len(g) for g in streamed_outputs([len], X[:0], mask)] == [0]
 
 
 def test_timeline_events_agree_with_event_metrics_and_the_png_is_written(tmp_path):

@@ -103,6 +103,77 @@ def test_training_sample_holds_every_ictal_window_and_is_seeded():
     assert len(sample_training(y[95:125], 4, seed=0)) == 30  # fewer interictal windows than asked: all of them
 
 
+def test_training_sample_is_capped_keeping_the_class_ratio():
+    y = np.zeros(20000, np.int64)
+    y[1000:1600] = 1  # 600 ictal windows: 3000 in the uncapped sample
+    a = sample_training(y, 4, seed=1, max_windows=500)
+    np.testing.assert_array_equal(a, sample_training(y, 4, seed=1, max_windows=500))
+    assert len(a) == 500 and int(y[a].sum()) == 100 and np.all(np.diff(a) > 0)
+    # Under the cap the sample is the uncapped one, draw for draw.
+    np.testing.assert_array_equal(sample_training(y, 4, seed=1, max_windows=3000), sample_training(y, 4, seed=1))
+    assert len(sample_training(y[:1300], 4, seed=0, max_windows=100)) == 100
+
+
+def test_train_and_monitor_sets_stay_under_the_cap(folder, tmp_path):
+    recs = _recs(folder)
+    splits = {"train": recs[:4], "val": recs[4:6], "test": recs[6:]}
+    full, _ = build_longterm_windowsets(splits, tmp_path, n_chans=8, max_train_windows=None)
+    capped, _ = build_longterm_windowsets(splits, tmp_path, n_chans=8, max_train_windows=20)
+    assert len(full["train"]) > 20 and len(capped["train"]) == 20 and capped["train"].X.shape == (20, 512, 8)
+    assert len(capped["val_monitor"]) <= 20 and capped["train"].y.sum() == 4
+    assert len(capped["test"]) == len(full["test"])  # evaluation still sees every window
+    sub = full["test"].X.take([5, 1, 9])
+    assert isinstance(sub, LazyWindows)
+    np.testing.assert_array_equal(np.asarray(sub), full["test"].X[[5, 1, 9]])
+
+
+def test_memory_estimate_of_a_long_term_run_stops_growing_at_the_cap():
+    from types import SimpleNamespace
+
+    from qcascade.config import load_config
+    from qcascade.validate import estimate_memory_bytes
+
+    def est(n_seizures, cap):
+        cfg = load_config(overrides={"data": {"dataset": "swec-long", "data_dir": "/x", "n_chans": 64,
+                                              "long_term": {"max_train_windows": cap}}})
+        recs = [SimpleNamespace(n_samples=3600 * 512, ictal_spans=[(0, 60 * 512)]) for _ in range(n_seizures)]
+        return estimate_memory_bytes(cfg, {"ID01": recs})["windows"]
+
+    assert est(4, 10**6) < est(40, 10**6)  # uncapped: grows with the seizures
+    assert est(40, 1000) == est(400, 1000) < est(40, 10**6)
+
+
+def test_analysis_reads_a_bounded_number_of_hours_seizure_hours_first():
+    from types import SimpleNamespace
+
+    from qcascade.steps_longterm import ANALYSIS_MAX_RECORDS, analysis_records
+
+    recs = [SimpleNamespace(k=k, ictal_spans=[(0, 1)] if k in (3, 9, 17, 30) else []) for k in range(40)]
+    got = [r.k for r in analysis_records(recs)]
+    assert got == [3, 9, 17, 30] and ANALYSIS_MAX_RECORDS == 4
+    assert [r.k for r in analysis_records(recs[:6], limit=3)] == [0, 1, 3]
+    assert len(analysis_records(recs * 10)) == ANALYSIS_MAX_RECORDS  # no growth with the hours
+
+
+def test_folds_sharing_a_clock_hour_pool_into_one_row():
+    from qcascade.events_stream import merge_hour_rows
+
+    rows = [{"hour": 1, "n_windows": 100, "routing_rate": 0.5}, {"hour": 0, "n_windows": 300, "routing_rate": 0.1},
+            {"hour": 0, "n_windows": 100, "routing_rate": 0.5}]
+    assert merge_hour_rows(rows) == [{"hour": 0, "n_windows": 400, "routing_rate": pytest.approx(0.2)},
+                                     {"hour": 1, "n_windows": 100, "routing_rate": 0.5}]
+
+
+def test_shared_cache_folder_is_refused_for_another_data_folder(tmp_path):
+    from qcascade.steps_data import claim_cache_dir
+
+    cache = claim_cache_dir(tmp_path / "cache" / "ID01", tmp_path / "a")
+    assert (cache / "SOURCE").read_text().strip() == str((tmp_path / "a").resolve())
+    assert claim_cache_dir(tmp_path / "cache" / "ID01", tmp_path / "a") == cache
+    with pytest.raises(DataError, match="data.long_term.cache_dir"):
+        claim_cache_dir(tmp_path / "cache" / "ID01", tmp_path / "b")
+
+
 def test_training_memory_does_not_grow_with_seizure_free_hours(tmp_path):
     sizes = []
     for n_files in (6, 12):
@@ -233,7 +304,12 @@ def test_long_term_run_resumes_without_redoing_finished_folds_and_scores_every_h
         time.sleep(1)
     proc.wait()
     assert fold1.exists(), "the run never reached fold 1"
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed in fold 1"
+    assert "step_evaluate" not in json.loads(fold1.read_text())["completed"]  # killed part-way
     before = {p: json.loads(p.read_text())["timings_s"] for p in [out / "ID01" / "steps.json", fold1]}
+    # Files written by the finished folds/steps: a recomputation would rewrite them.
+    written = {p: p.stat().st_mtime_ns for p in [out / "ID01" / "fold_metrics.json", out / "ID01" / "data.json",
+                                                  out / "ID01" / "fold1" / "data.json"]}
     cache = {p.name: p.stat().st_mtime_ns for p in (out / "ID01" / "window_cache").iterdir()}
     done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=3600)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -241,6 +317,8 @@ def test_long_term_run_resumes_without_redoing_finished_folds_and_scores_every_h
         after = json.loads(p.read_text())["timings_s"]
         assert {k: after[k] for k in timings} == timings  # finished steps were not recomputed
     assert {p.name: p.stat().st_mtime_ns for p in (out / "ID01" / "window_cache").iterdir()} == cache
+    assert {p: p.stat().st_mtime_ns for p in written} == written
+    assert "step_evaluate" in json.loads(fold1.read_text())["completed"]  # and fold 1 was finished
     m = json.loads((out / "ID01" / "metrics.json").read_text())
     ev = m["test"]["events"]
     assert ev["hours"] == pytest.approx(6 * SEG / 3600, rel=1e-6)  # every hour tested once

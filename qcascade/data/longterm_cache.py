@@ -175,9 +175,21 @@ class LazyWindows:
         if len(idx) * per_window > MAX_MATERIALISE_BYTES:
             raise DataError(f"refusing to load {len(idx)} long-term windows ({len(idx) * per_window / 2**30:.1f} GB) "
                             "at once; iterate over batches (LazyWindows.batches)")
-        parts = [self._read(idx[lo:lo + 512])[(slice(None),) + tuple(rest)] for lo in range(0, len(idx), 512)]
-        out = np.concatenate(parts) if parts else self._read(idx)[(slice(None),) + tuple(rest)]
+        out = None
+        for lo in range(0, len(idx), 512):  # filled in place: no second copy of the result
+            part = self._read(idx[lo:lo + 512])[(slice(None),) + tuple(rest)]
+            if out is None:
+                out = np.empty((len(idx),) + part.shape[1:], part.dtype)
+            out[lo:lo + len(part)] = part
+        if out is None:
+            out = self._read(idx)[(slice(None),) + tuple(rest)]
         return out[0] if isinstance(rows, (int, np.integer)) else out
+
+    def take(self, rows) -> "LazyWindows":
+        """The windows ``rows`` (indices, in the order given), again lazy."""
+        idx = self._rows(rows)
+        return LazyWindows(self.files, self.rec_index[idx], self.starts[idx], self.n_times, self.n_chans,
+                           self.normalizer, self.masks, self.chans)
 
     def __array__(self, dtype=None, copy=None):
         out = self[:]

@@ -41,20 +41,33 @@ def _index(recs: Sequence[Recording], n_times: int, stride: int, ictal_overlap: 
     return np.concatenate(ri), np.concatenate(st), np.concatenate(lab)
 
 
-def sample_training(labels: np.ndarray, interictal_per_ictal: int, seed: int) -> np.ndarray:
+def sample_training(labels: np.ndarray, interictal_per_ictal: int, seed: int,
+                    max_windows: int | None = None) -> np.ndarray:
     """Indices (sorted) of every ictal window plus ``interictal_per_ictal`` interictal ones per ictal.
+
+    Above ``max_windows`` the sample is drawn down to it (seeded), keeping the ratio of one ictal
+    to ``interictal_per_ictal`` interictal windows, so its memory does not grow with the number of
+    seizures.
 
     Args:
         labels: ``(n,)`` labels of every training window.
         interictal_per_ictal: interictal windows drawn per ictal window (seeded, without replacement).
         seed: sampling seed.
+        max_windows: most windows returned (None: no cap).
 
     Returns:
-        ``(k,)`` int64 indices into ``labels``, ascending (time order within each record).
+        ``(k,)`` int64 indices into ``labels``, ascending (time order within each record),
+        ``k <= max_windows``.
     """
+    rng = np.random.default_rng(seed)
     ictal, inter = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
+    if max_windows is not None and len(ictal) * (1 + interictal_per_ictal) > max_windows:
+        keep = min(len(ictal), max(1, max_windows // (1 + interictal_per_ictal)))
+        ictal = np.sort(rng.choice(ictal, size=keep, replace=False))
     n_inter = min(len(inter), interictal_per_ictal * max(1, len(ictal)))
-    pick = np.random.default_rng(seed).choice(inter, size=n_inter, replace=False) if n_inter else inter[:0]
+    if max_windows is not None:
+        n_inter = min(n_inter, max(0, max_windows - len(ictal)))
+    pick = rng.choice(inter, size=n_inter, replace=False) if n_inter else inter[:0]
     return np.sort(np.concatenate([ictal, pick]).astype(np.int64))
 
 
@@ -93,7 +106,8 @@ def fit_normalizer_streaming(X_raw: LazyWindows, n_chans: int, mask: np.ndarray,
 def build_longterm_windowsets(splits: dict[str, Sequence[Recording]], cache_dir: Path, n_chans: int = 128,
                               n_times: int = 512, stride: int = 512, ictal_overlap: float = 0.5,
                               interictal_per_ictal: int = 4, normalization: str = "robust",
-                              seed: int = 0) -> tuple[dict[str, WindowSet], Normalizer]:
+                              seed: int = 0, max_train_windows: int | None = 2000
+                              ) -> tuple[dict[str, WindowSet], Normalizer]:
     """Window sets of long-term splits; see the module doc for what is in memory and what is lazy.
 
     Args:
@@ -101,6 +115,7 @@ def build_longterm_windowsets(splits: dict[str, Sequence[Recording]], cache_dir:
         cache_dir: folder of the on-disk signal cache (shared by the folds of a unit).
         n_chans, n_times, stride, ictal_overlap: as for :func:`qcascade.data.build_windowsets`.
         interictal_per_ictal: interictal training windows drawn per ictal training window.
+        max_train_windows: cap on the training sample and on the validation monitor.
         normalization: ``"robust"`` or ``"zscore"``.
         seed: seeds the interictal sample and the normalisation sample.
 
@@ -131,7 +146,7 @@ def build_longterm_windowsets(splits: dict[str, Sequence[Recording]], cache_dir:
                                           [r.record_id for r in train], seed=seed)
     out = {}
     X_tr, _ = _lazy(train, files, masks, n_times, n_chans, stride, ictal_overlap, normalizer)
-    sel = sample_training(y_train, interictal_per_ictal, seed)
+    sel = sample_training(y_train, interictal_per_ictal, seed, max_train_windows)
     ws = _windowset(X_tr, y_train, sel, train, masks, n_chans)
     ws.X = X_tr[sel]
     out["train"] = ws
@@ -140,7 +155,7 @@ def build_longterm_windowsets(splits: dict[str, Sequence[Recording]], cache_dir:
         X, lab = _lazy(recs, files, masks, n_times, n_chans, stride, ictal_overlap, normalizer)
         out[name] = _windowset(X, lab, np.arange(len(X)), recs, masks, n_chans)
         if name == "val":
-            mon = sample_training(lab, interictal_per_ictal, seed + 1)
+            mon = sample_training(lab, interictal_per_ictal, seed + 1, max_train_windows)
             vm = _windowset(X, lab, mon, recs, masks, n_chans)
             vm.X = X[mon] if len(mon) else np.zeros((0, n_times, n_chans), np.float32)
             out["val_monitor"] = vm
