@@ -36,7 +36,10 @@ def _config(data: Path, folds: str, epochs: int, cache: Path | None = None) -> d
     lt = {"max_train_windows": TRAIN_WINDOWS, **({"cache_dir": str(cache)} if cache else {})}
     return {"data": {"dataset": "swec-long", "data_dir": str(data), "n_chans": N_ELECTRODES, "long_term": lt},
             "model": {"train_candidates": False},
-            "train": {"epochs_stage1": epochs, "epochs_stage2": epochs, "epochs_stage3": epochs, "folds": folds},
+            # One process, folds in turn: the configuration the section's memory figures were
+            # measured with (with fold workers each worker process holds its own folds).
+            "train": {"epochs_stage1": epochs, "epochs_stage2": epochs, "epochs_stage3": epochs, "folds": folds,
+                      "fold_workers": 1},
             "hls": {"enabled": False}}
 
 
