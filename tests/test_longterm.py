@@ -290,7 +290,9 @@ def test_long_term_run_resumes_without_redoing_finished_folds_and_scores_every_h
     cfg.write_text(yaml.safe_dump({
         "data": {"dataset": "swec-long", "data_dir": str(data), "n_chans": 8, "long_term": {"segment_s": SEG}},
         "model": {"train_candidates": False}, "hls": {"enabled": False},
-        "train": {"epochs_stage1": 1, "epochs_stage2": 1, "epochs_stage3": 1}}))
+        # One process, folds in turn (what the long-term bench measures): "killed in fold 1" then
+        # means fold 0 is complete. Resume with fold workers: tests/test_e2e_folds.py.
+        "train": {"epochs_stage1": 1, "epochs_stage2": 1, "epochs_stage3": 1, "fold_workers": 1}}))
     out = tmp_path / "run"
     cmd = [sys.executable, str(root / "train_qkeras.py"), "--config", str(cfg), "--out", str(out)]
     env = dict(os.environ, PYTHONPATH=str(root))
