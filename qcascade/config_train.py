@@ -98,6 +98,11 @@ class TrainConfig:
             came from) and the last epoch is kept instead (docs/generalisation.md).
         weight_decay: decoupled weight decay of the complex model's kernels (stages 2-3 and the
             complex-only baseline); 0 = plain Adam.
+        complex_only_baseline: ``"auto"``: when the cascade trains its complex model with the
+            complex-only objective (``complex_weight_floor: 1`` and ``a_complex: 1``: every window
+            weighted 1, same initial weights, batches, seeds, schedule and best-epoch rule), the
+            cascade's complex model *is* the complex-only baseline and is not trained a second
+            time; otherwise, and with ``"train"``, the baseline is trained on its own.
         aug_scale: the complex model's training windows are scaled by a log-uniform factor in
             ``[1/aug_scale, aug_scale]`` per window (1 = off; :mod:`qcascade.training.augment`).
         aug_electrode_gain: and each electrode by a log-uniform gain in ``[1/g, g]`` (1 = off).
@@ -137,6 +142,7 @@ class TrainConfig:
     restore_best: bool = True
     restore_best_min_f1: float = 0.3
     weight_decay: float = 0.0
+    complex_only_baseline: Literal["auto", "train"] = "auto"
     aug_scale: float = 2.0
     aug_electrode_gain: float = 1.25
     aug_electrode_dropout: float = 0.1
@@ -193,6 +199,11 @@ class TrainConfig:
             raise ConfigError(f"train.fold_workers: must be in [1, {MAX_FOLD_WORKERS}], got {self.fold_workers}")
         if self.tau_grid_size < 2:
             raise ConfigError(f"train.tau_grid_size: must be >= 2, got {self.tau_grid_size}")
+
+    def complex_only_is_cascade_complex(self) -> bool:
+        """True when the complex-only baseline is taken from the cascade instead of trained again
+        (``complex_only_baseline: auto`` and the cascade's complex objective is the baseline's)."""
+        return self.complex_only_baseline == "auto" and self.complex_weight_floor == 1.0 and self.a_complex == 1.0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of all fields (JSON/YAML-serialisable)."""

@@ -191,7 +191,8 @@ def step_evaluate(ctx) -> None:
                "candidates": cand, "bn_fold": dep.bn_fold,
                "complex_vs_complex_only": {
                    "max_abs_logit_diff": float(np.max(np.abs(zc - z_only))) if len(zc) else 0.0,
-                   "decision_agreement": float(np.mean(zc.argmax(1) == z_only.argmax(1))) if len(zc) else 1.0},
+                   "decision_agreement": float(np.mean(zc.argmax(1) == z_only.argmax(1))) if len(zc) else 1.0,
+                   "trained_separately": bool(base.get("complex_only", {}).get("trained_separately", True))},
                "gate": rule["rule"], "probe_every": rule["probe_every"],
                "gate_variants": _gate_variants(dep, zs, zc, te, z_only),
                "choices": dep.choices, "fit_gap": dep.fit_gap}

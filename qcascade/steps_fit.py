@@ -230,17 +230,49 @@ def step_baselines(ctx) -> None:
         names = []  # the candidate study (which simple model to deploy) runs on the deployed fold only;
         # with simple_model: auto every fold chooses on its own validation windows
     factories = {n: model_factory(ctx, n) for n in names}
-    results = run_baselines(model_factory(ctx, "complex"), factories, selected_electrode(ctx), tr.X, tr.y, te.X, te.y,
-                            ctx.cfg.train, _strategy(ctx), va.X, va.y,
-                            export=lambda m: fold_batchnorm(m, ctx.cfg.quant))
+    export = lambda m: fold_batchnorm(m, ctx.cfg.quant)  # noqa: E731
+    reuse = ctx.cfg.train.complex_only_is_cascade_complex()
+    results = {}
+    if reuse:
+        from qcascade.training.baselines import complex_only_from_cascade
+
+        log.info("%s: complex-only baseline = the cascade's complex model (same objective; "
+                 "train.complex_only_baseline: train trains it again)", ctx.unit)
+        results["complex_only"] = complex_only_from_cascade(
+            _cascade_complex(ctx), te.X, te.y, va.X, va.y, _cascade_complex_history(ctx), export)
+    results.update(run_baselines(None if reuse else model_factory(ctx, "complex"), factories, selected_electrode(ctx),
+                                 tr.X, tr.y, te.X, te.y, ctx.cfg.train, _strategy(ctx), va.X, va.y, export=export))
     out = {}
     for name, res in results.items():
         atomic_save_keras(res.model, ctx.path("baselines", f"{name}.h5"))
         atomic_save_npy(ctx.path("baselines", f"{name}_test_logits.npy"), res.test_logits)
         out[name] = {**res.summary(), "macs_per_window": count_macs(res.model)["total"]}
+        if name == "complex_only":
+            out[name]["trained_separately"] = not reuse
     if "complex_only" in results:  # step_calibrate's reference, without reloading the file just saved
         ctx.artifacts.complex_only = results["complex_only"].model
     atomic_write_json(ctx.path("baselines.json"), out)
+
+
+def _cascade_complex(ctx):
+    """A fresh complex model with the weights of ``checkpoints/stage3`` (BN already refreshed)."""
+    path = ctx.unit_dir / "checkpoints" / "stage3" / "complex.npz"
+    if not path.exists():
+        raise RunDirError(f"{path}: missing; rerun with --from-step step_finetune")
+    with _strategy(ctx).scope():
+        model = model_factory(ctx, "complex")()
+    load_weights(model, path)
+    return model
+
+
+def _cascade_complex_history(ctx) -> dict:
+    """The complex model's per-epoch F1 in stages 2 and 3, as the cascade recorded it."""
+    hist = {"source": "cascade stages 2-3", "train_f1": [], "val_f1": []}
+    for s in (2, 3):
+        h = json.loads((ctx.unit_dir / f"history_stage{s}.json").read_text())
+        hist["train_f1"] += list(h.get("train_complex_f1", []))
+        hist["val_f1"] += list(h.get("val_complex_f1", []))
+    return hist
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -80,6 +80,16 @@ def test_every_output_file_has_exactly_one_writing_step(tiny_run):
 NOISE = re.compile(r"cuda|cudnn|cufft|cublas|tensorrt|unable to register|warning", re.IGNORECASE)
 
 
+def test_complex_only_baseline_is_the_cascade_complex_model_not_trained_again(tiny_run):
+    run, _, _ = tiny_run
+    base = json.loads((run / "ID1" / "baselines.json").read_text())
+    assert base["complex_only"]["trained_separately"] is False
+    assert base["complex_only"]["history"]["source"] == "cascade stages 2-3"
+    m = json.loads((run / "ID1" / "metrics.json").read_text())
+    assert m["complex_vs_complex_only"]["max_abs_logit_diff"] == 0.0
+    assert m["test"]["complex_only"] == m["test"]["cascade_complex"]
+
+
 def test_console_shows_no_tf_noise_no_warnings_and_one_progress_bar(tiny_run):
     run, _, stderr = tiny_run
     lines = [ln.strip() for ln in re.split(r"[\r\n]+", stderr) if ln.strip()]

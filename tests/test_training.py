@@ -269,6 +269,14 @@ def test_resume_at_stage_3_draws_the_dropout_masks_of_an_uninterrupted_run():
     assert resumed.run_stage(3, X, y, verbose=0)["total"] == h3["total"]
 
 
+@pytest.mark.parametrize("kw, reused", [({}, True), ({"complex_only_baseline": "train"}, False),
+                                        ({"complex_weight_floor": 0.5}, False), ({"a_complex": 2.0}, False)])
+def test_complex_only_baseline_is_reused_only_when_the_objectives_are_equal(kw, reused):
+    """The reuse rests on the test below: only with every window's complex CE weighted 1 is the
+    baseline's training the cascade's complex training."""
+    assert TrainConfig(**kw).complex_only_is_cascade_complex() is reused
+
+
 def test_complex_only_baseline_is_paired_with_the_cascade_complex_model():
     """Same initial weights, batches and dropout masks: with the complex CE on every window
     (``complex_weight_floor`` 1) the baseline IS the cascade's complex model, weight for weight,

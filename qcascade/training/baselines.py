@@ -33,7 +33,8 @@ from qcascade.training.classifier import fit_classifier
 from qcascade.training.loop import (make_predict_fn, predict_in_batches, set_determinism,
                                     stage_seed)
 
-__all__ = ["BaselineResult", "train_complex_only", "train_simple_alone", "run_baselines"]
+__all__ = ["BaselineResult", "train_complex_only", "train_simple_alone", "run_baselines",
+           "complex_only_from_cascade"]
 
 ModelFactory = Callable[[], tf.keras.Model]
 # Trained training-graph model -> the model that would be deployed (e.g. BatchNorm folded).
@@ -135,6 +136,30 @@ def train_complex_only(complex_factory: ModelFactory, X_train: np.ndarray, y_tra
     return _train_and_test("complex_only", complex_factory, X_train, y_train, X_test, y_test, (2, 3),
                            cfg, strategy or tf.distribute.get_strategy(), X_val, y_val, verbose, export=export,
                            complex_path=True)
+
+
+def complex_only_from_cascade(model: tf.keras.Model, X_test: np.ndarray, y_test: np.ndarray,
+                              X_val: Optional[np.ndarray], y_val: Optional[np.ndarray], history: dict,
+                              export: Optional[ExportFn] = None) -> BaselineResult:
+    """The cascade's trained complex model tested as the complex-only baseline.
+
+    Only valid when the cascade's complex objective is the baseline's
+    (:meth:`~qcascade.config_train.TrainConfig.complex_only_is_cascade_complex`): the two
+    trainings are then the same computation, and training the baseline again would reproduce the
+    same weights.
+
+    Args:
+        model: the cascade's complex model after stage 3 (BatchNorm refreshed, not exported).
+        X_test, y_test, X_val, y_val: ``(n, T, C)`` windows and ``(n,)`` labels.
+        history: what the cascade recorded of the complex model's training (JSON-serialisable).
+        export: as for :func:`run_baselines`.
+    """
+    if export is not None:
+        model = export(model)
+    fn = make_predict_fn(lambda x: model(x, training=False), X_test.shape[1:])
+    logits, metrics = _evaluate(model, X_test, y_test, fn)
+    val = None if X_val is None or not len(X_val) else _evaluate(model, X_val, y_val, fn)[1]
+    return BaselineResult("complex_only", model, history, logits, metrics, val_metrics=val)
 
 
 def train_simple_alone(name: str, simple_factory: ModelFactory, electrode: int,
