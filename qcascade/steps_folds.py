@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 import time
 
 from qcascade import progress
@@ -63,10 +64,12 @@ def _release(artifacts) -> None:
     (models built in a loop stay referenced by Keras' global state), enough to exhaust a 23 GB
     machine over a 3-patient run. Windows (numpy) stay cached.
     """
-    import tensorflow as tf
-
     if artifacts is not None:
         artifacts.release_models()
     gc.collect()
+    if "tensorflow" not in sys.modules:  # folds trained by workers: this process never needed it
+        return
+    import tensorflow as tf
+
     tf.keras.backend.clear_session()
     gc.collect()
