@@ -31,8 +31,9 @@ N_ELECTRODES, FILE_SFREQ = 64, 1024.0
 #: benchmark compares. The default cap (2000) would let the 24-h folds train on 4x more windows.
 TRAIN_WINDOWS = 300
 
-#: Peaks that differ by less than this are the same: two runs of one configuration differ this much
-#: in VmHWM through allocator and thread timing (docs/long_term.md).
+#: Peaks within this fraction count as equal. Not a measured run-to-run spread: it is below the
+#: spread between the fold processes of one run, which train equal samples (1528-1720 MB at
+#: 24 h, docs/long_term.md), and the process tree's peak depends on when two workers peak together.
 NOISE = 0.05
 
 
