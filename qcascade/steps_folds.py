@@ -42,7 +42,8 @@ def step_folds(ctx) -> None:
 
 
 def _train_here(ctx, plan: list) -> None:
-    """Folds 1..n-1 in this process, one after the other (``train.fold_workers: 1``)."""
+    """Folds 1..n-1 in this process, one after the other (``train.fold_workers: 1`` other than
+    ``swec-long``, ``--from-step``/``--until-step``: :func:`qcascade.fold_pool.pool_workers`)."""
     t0 = time.perf_counter()
     for fold in plan[1:]:
         fctx = FoldContext(ctx.cfg, ctx.run_dir, ctx.unit, ctx.recordings, fold)
