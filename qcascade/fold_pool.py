@@ -132,11 +132,12 @@ class FoldPool:
     def __init__(self, cfg, run_dir: Path):
         self.cfg, self.run_dir = cfg, Path(run_dir)
         # spawn: a fork of a process that has imported TensorFlow is not safe. One fold per
-        # process (module doc); with 1, CPython 3.11-3.14's replacement of exited workers cannot
-        # deadlock (gh-115634 needs max_tasks_per_child > 1: only then a finished task frees an
-        # idle-worker token that a replacement could mistake for a live worker).
+        # process (module doc). With 1, the replacement of exited workers cannot hit the deadlock
+        # of gh-115634 (CPython 3.11+, max_tasks_per_child > 1): in 3.11's process.py only a task
+        # that does not end its worker frees the idle-worker token a replacement could mistake
+        # for a live worker, and here every task ends its worker.
         self._pool = ProcessPoolExecutor(
-            max(1, cfg.train.fold_workers), mp_context=multiprocessing.get_context("spawn"),
+            cfg.train.fold_workers, mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker, initargs=(str(self.run_dir), os.getpid(), progress.verbose()),
             max_tasks_per_child=1)
         self._futures: dict[tuple[str, int], tuple[Future, Optional[Fold], int]] = {}
