@@ -87,8 +87,10 @@ class TrainConfig:
         folds: ``"all"`` (every seizure of a patient is the test once, :mod:`qcascade.folds`)
             or ``"first"`` (only the deployed fold: the last seizure is the test).
         fold_workers: processes that train the folds of ``folds: all`` side by side
-            (:mod:`qcascade.fold_pool`); one training process keeps about one core busy. 1 trains
-            them one after the other in the main process. The results do not depend on it.
+            (:mod:`qcascade.fold_pool`), a fresh process per fold; one training process keeps
+            about one core busy. 1 trains them one after the other in the main process
+            (``swec-long``: in one worker process, so that the main process holds no fold). The
+            results do not depend on it.
         restore_best: at the end of stages 2 and 3 (and the baselines' phases mirroring them),
             load each model's weights of its own epoch with the best validation F1 (stage 2: the
             complex model; stage 3: each model by its own F1, so the complex model stays paired

@@ -14,7 +14,7 @@ from pathlib import Path
 from qcascade import progress
 from qcascade.config import RunConfig, load_config
 from qcascade.errors import DataError, RunDirError
-from qcascade.fold_pool import FoldPool, unit_folds
+from qcascade.fold_pool import FoldPool, pool_workers, unit_folds
 from qcascade.folds import UnitContext
 from qcascade.rundir import (Step, check_out_dir, check_run_path, check_step_names, prepare_run_dir,
                              run_step_checked, run_steps)
@@ -81,10 +81,10 @@ def _steps_for(cfg: RunConfig) -> list[Step]:
 
 @contextlib.contextmanager
 def _fold_pool(cfg: RunConfig, run_dir: Path, units: dict, steps: list, from_step, until_step):
-    """A :class:`FoldPool` with every fold of every unit queued, or None: one worker, no fold
-    step, a single fold per unit, or a partial rerun (``--from-step``/``--until-step`` run here,
-    in order)."""
-    if cfg.train.fold_workers < 2 or from_step or until_step or "step_folds" not in [s.name for s in steps]:
+    """A :class:`FoldPool` with every fold of every unit queued, or None: no workers
+    (:func:`qcascade.fold_pool.pool_workers`), no fold step, a single fold per unit, or a partial
+    rerun (``--from-step``/``--until-step`` run here, in order)."""
+    if not pool_workers(cfg) or from_step or until_step or "step_folds" not in [s.name for s in steps]:
         yield None
         return
     folds = {u: unit_folds(cfg, recs) for u, recs in units.items()}

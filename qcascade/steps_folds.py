@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 import time
 
 from qcascade import progress
@@ -41,7 +42,8 @@ def step_folds(ctx) -> None:
 
 
 def _train_here(ctx, plan: list) -> None:
-    """Folds 1..n-1 in this process, one after the other (``train.fold_workers: 1``)."""
+    """Folds 1..n-1 in this process, one after the other (``train.fold_workers: 1`` other than
+    ``swec-long``, ``--from-step``/``--until-step``: :func:`qcascade.fold_pool.pool_workers`)."""
     t0 = time.perf_counter()
     for fold in plan[1:]:
         fctx = FoldContext(ctx.cfg, ctx.run_dir, ctx.unit, ctx.recordings, fold)
@@ -63,10 +65,12 @@ def _release(artifacts) -> None:
     (models built in a loop stay referenced by Keras' global state), enough to exhaust a 23 GB
     machine over a 3-patient run. Windows (numpy) stay cached.
     """
-    import tensorflow as tf
-
     if artifacts is not None:
         artifacts.release_models()
     gc.collect()
+    if "tensorflow" not in sys.modules:  # folds trained by workers: this process never needed it
+        return
+    import tensorflow as tf
+
     tf.keras.backend.clear_session()
     gc.collect()

@@ -68,7 +68,9 @@ def estimate_memory_bytes(cfg: RunConfig, by_patient: dict | None) -> dict:
     batch = cfg.train.batch_size * window * BATCH_COPIES
     # With fold workers (qcascade.fold_pool) each worker holds a unit's windows, and so does the
     # main process (conversion, pooling).
-    procs = cfg.train.fold_workers + 1 if cfg.train.fold_workers > 1 and cfg.train.folds == "all" else 1
+    from qcascade.fold_pool import pool_workers
+
+    procs = pool_workers(cfg) + 1
     return {"windows": windows, "batch": batch, "total": (windows + batch) * procs, "seconds": seconds,
             "processes": procs}
 

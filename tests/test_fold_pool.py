@@ -79,6 +79,40 @@ def test_a_worker_s_data_error_reaches_the_main_process_naming_the_file(tmp_path
             pool.wait("ID1", [0])
 
 
+def test_every_fold_runs_in_a_fresh_worker_process(tmp_path):
+    """One worker, three folds: three processes, none of them this one (a fold's memory leaves
+    with its process; docs/long_term.md)."""
+    import os
+
+    from qcascade.fold_pool import FoldPool
+    from qcascade.folds import Fold
+    from qcascade.train_steps import TRAIN_STEPS
+
+    cfg = load_config(None, {"train": {"fold_workers": 1}, "hls": {"enabled": False}})
+    unit = tmp_path / "run" / "ID1"
+    folds = [None, Fold(1, {"test": []}), Fold(2, {"test": []})]
+    for d in [unit, unit / "fold1", unit / "fold2"]:  # steps done: a worker only starts and returns
+        d.mkdir(parents=True)
+        log = StepLog.load(d / "steps.json")
+        for step in TRAIN_STEPS:
+            log.mark(step.name, 1.0, {})
+    with FoldPool(cfg, tmp_path / "run") as pool:
+        pool.submit("ID1", [], folds)
+        pool.wait("ID1", [0, 1, 2])
+        pids = [pool.worker_pids[("ID1", k)] for k in range(3)]
+    assert len(set(pids)) == 3 and os.getpid() not in pids
+
+
+def test_long_term_folds_never_train_in_the_main_process():
+    from qcascade.fold_pool import pool_workers
+
+    long = {"data": {"dataset": "swec-long", "data_dir": "/nonexistent"}}
+    assert pool_workers(load_config(None, {**long, "train": {"fold_workers": 1}})) == 1
+    assert pool_workers(load_config(None, {**long, "train": {"folds": "first"}})) == 0
+    assert pool_workers(load_config(None, {"train": {"fold_workers": 1}})) == 0  # in-process for the others
+    assert pool_workers(load_config()) == 2
+
+
 def _run(args):
     proc = subprocess.run([sys.executable, str(ROOT / "train_qkeras.py"), *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=2400)

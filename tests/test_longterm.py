@@ -290,18 +290,19 @@ def test_long_term_run_resumes_without_redoing_finished_folds_and_scores_every_h
     cfg.write_text(yaml.safe_dump({
         "data": {"dataset": "swec-long", "data_dir": str(data), "n_chans": 8, "long_term": {"segment_s": SEG}},
         "model": {"train_candidates": False}, "hls": {"enabled": False},
-        # One process, folds in turn (what the long-term bench measures): "killed in fold 1" then
-        # means fold 0 is complete. Resume with fold workers: tests/test_e2e_folds.py.
+        # One fold worker, folds in turn (each in a fresh process): "killed in fold 1" then means
+        # fold 0 is complete. Resume with two fold workers: tests/test_e2e_folds.py.
         "train": {"epochs_stage1": 1, "epochs_stage2": 1, "epochs_stage3": 1, "fold_workers": 1}}))
     out = tmp_path / "run"
     cmd = [sys.executable, str(root / "train_qkeras.py"), "--config", str(cfg), "--out", str(out)]
     env = dict(os.environ, PYTHONPATH=str(root))
-    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     fold1 = out / "ID01" / "fold1" / "steps.json"
     deadline = time.time() + 3600
     while time.time() < deadline and proc.poll() is None:
         if fold1.exists() and len(json.loads(fold1.read_text())["completed"]) >= 2:
-            proc.send_signal(signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)  # the run and its fold worker at once
             break
         time.sleep(1)
     proc.wait()
