@@ -64,6 +64,55 @@ def scored_events(y: np.ndarray, pred: np.ndarray, start_s: np.ndarray, hop_s: f
     return out
 
 
+MAX_TRACE_POINTS = 200_000  # trace samples drawn per record at most
+TRACE_CHUNK = 1024  # windows of the trace read at a time
+
+
+class WindowColumn:
+    """``X[rows, :, electrode]`` read on slicing, so a caller need not hold a record's trace.
+
+    Args:
+        X: ``(n, n_times, n_chans)`` windows (an array or a lazy window store).
+        rows: ``(m,)`` window indices in time order; electrode: column.
+    """
+
+    def __init__(self, X, rows: np.ndarray, electrode: int):
+        self.X, self.rows, self.electrode = X, np.asarray(rows), int(electrode)
+        self.shape = (len(self.rows), X.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, sl: slice) -> np.ndarray:
+        return np.asarray(self.X[self.rows[sl], :, self.electrode])
+
+
+def decimated_trace(trace, start_s: np.ndarray, sfreq: float, n_keep: int,
+                    decimate: int) -> tuple[np.ndarray, np.ndarray]:
+    """Times and samples of the trace to draw: every ``decimate``-th sample of the first ``n_keep``
+    samples of each window, at most ``MAX_TRACE_POINTS`` (decimation raised if needed).
+
+    Hours of test windows (long-term) must not scale memory or the drawn path, so the trace is read
+    ``TRACE_CHUNK`` windows at a time.
+
+    Args:
+        trace: ``(n, n_times)`` array or :class:`WindowColumn`; start_s: ``(n,)`` window starts.
+
+    Returns:
+        ``(t, x)``, each ``(m,)`` with ``m <= MAX_TRACE_POINTS``.
+    """
+    n = len(start_s)
+    decimate = max(decimate, -(-n * n_keep // MAX_TRACE_POINTS))
+    keep = np.arange(0, n * n_keep, decimate)
+    t = start_s[keep // n_keep] + (keep % n_keep) / sfreq
+    x = np.empty(len(keep), np.float32)
+    for lo in range(0, n, TRACE_CHUNK):
+        hi = min(n, lo + TRACE_CHUNK)
+        a, b = np.searchsorted(keep, [lo * n_keep, hi * n_keep])
+        x[a:b] = np.asarray(trace[lo:hi])[:, :n_keep].ravel()[keep[a:b] - lo * n_keep]
+    return t, x
+
+
 def plot_record_timeline(path: str | Path, *, trace: np.ndarray, sfreq: float, start_s: np.ndarray,
                          y: np.ndarray, simple_logits: np.ndarray, complex_logits: np.ndarray,
                          routed: np.ndarray, pred: np.ndarray, tau: float, title: str = "",
@@ -72,14 +121,16 @@ def plot_record_timeline(path: str | Path, *, trace: np.ndarray, sfreq: float, s
 
     Args:
         path: output PNG.
-        trace: ``(n, n_times)`` the deployed electrode's samples of each window, in time order.
+        trace: ``(n, n_times)`` the deployed electrode's samples of each window, in time order
+            (an array or a :class:`WindowColumn`; read ``TRACE_CHUNK`` windows at a time).
         sfreq: samples per second of ``trace``.
         start_s: ``(n,)`` window starts in seconds (ascending).
         y, pred, routed: ``(n,)`` labels, cascade decisions and routing flags.
         simple_logits, complex_logits: ``(n, 2)`` logits of the deployed models.
         tau: the deployed confidence threshold (drawn as the band ``|p1 - p0| <= tau``).
         title: figure title.
-        decimate: keep every ``decimate``-th sample of the trace (drawing only).
+        decimate: keep every ``decimate``-th sample of the trace (drawing only); more when the
+            record has more than ``MAX_TRACE_POINTS`` samples.
 
     Returns:
         ``Path(path)``.
@@ -91,8 +142,7 @@ def plot_record_timeline(path: str | Path, *, trace: np.ndarray, sfreq: float, s
     start_s = np.asarray(start_s, np.float64)
     hop = float(np.median(np.diff(start_s))) if len(start_s) > 1 else trace.shape[1] / sfreq
     n_keep = max(1, min(trace.shape[1], int(round(hop * sfreq))))  # non-overlapping part of each window
-    t = (start_s[:, None] + np.arange(n_keep)[None, :] / sfreq).ravel()[::decimate]
-    x = np.asarray(trace)[:, :n_keep].ravel()[::decimate]
+    t, x = decimated_trace(trace, start_s, sfreq, n_keep, decimate)
     ev = scored_events(y, pred, start_s, hop)
     fig, axes = plt.subplots(4, 1, figsize=(11, 6.2), sharex=True,
                              gridspec_kw={"height_ratios": [2.2, 1.6, 0.5, 0.8]})
@@ -165,7 +215,7 @@ def plot_test_timelines(out_dir: Path, te, electrode: int, simple_logits: np.nda
         sel = np.flatnonzero(te.record_ids == rec)
         sel = sel[np.argsort(te.start_s[sel], kind="stable")]
         name = timeline_name(rec)
-        plot_record_timeline(Path(out_dir) / name, trace=te.X[sel, :, electrode], sfreq=512.0,
+        plot_record_timeline(Path(out_dir) / name, trace=WindowColumn(te.X, sel, electrode), sfreq=512.0,
                              start_s=te.start_s[sel], y=te.y[sel], simple_logits=simple_logits[sel],
                              complex_logits=complex_logits[sel], routed=routed[sel], pred=pred[sel], tau=tau,
                              title=f"{unit}: test record {rec}, electrode {electrode}")

@@ -120,3 +120,33 @@ def test_timelines_are_capped_with_seizure_records_first(tmp_path):
     names = plot_test_timelines(tmp_path, ws, 1, z, z, np.zeros(len(y), bool), y, 0.5, "P", max_records=2)
     assert names == ["timeline_s4.png", "timeline_s0.png"]
     assert all((tmp_path / n).read_bytes()[:8] == PNG for n in names)
+
+
+def test_timeline_trace_is_read_in_chunks_and_capped_in_points(monkeypatch):
+    """A long-term test record (hours of windows) is neither held whole nor drawn whole."""
+    import qcascade.timeline as tl
+
+    n, n_times = 50, 512
+    X = np.random.default_rng(0).standard_normal((n, n_times, 3)).astype(np.float32)
+    starts = np.arange(n, dtype=np.float64)
+    t, x = tl.decimated_trace(X[:, :, 1], starts, 512.0, n_times, 8)  # the plain array path
+    np.testing.assert_array_equal(x, X[:, :, 1].ravel()[::8])
+    np.testing.assert_allclose(t, (starts[:, None] + np.arange(n_times)[None, :] / 512.0).ravel()[::8])
+
+    reads = []
+
+    class Counting:
+        shape = X.shape
+
+        def __getitem__(self, idx):
+            reads.append(len(idx[0]))
+            return X[idx]
+
+    monkeypatch.setattr(tl, "TRACE_CHUNK", 7)
+    monkeypatch.setattr(tl, "MAX_TRACE_POINTS", 1000)
+    col = tl.WindowColumn(Counting(), np.arange(n), 1)
+    t2, x2 = tl.decimated_trace(col, starts, 512.0, n_times, 8)
+    assert max(reads) <= 7 and sum(reads) == n
+    assert len(x2) <= 1000
+    dec = -(-n * n_times // 1000)
+    np.testing.assert_array_equal(x2, X[:, :, 1].ravel()[::dec])
