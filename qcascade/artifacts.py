@@ -71,6 +71,8 @@ class Selection:
         in_onset_zone: whether the choice is one of them (None without ground truth).
         mean_weights: ``(n_chans,)`` mean selector weights on training windows.
         max_mean_weight, entropy_nats, temperature: selector diagnostics.
+        electrode_quality: :meth:`qcascade.electrode_quality.ElectrodeQuality.summary` (the
+            electrodes excluded from deployment), None when ``model.exclude_bad_electrodes`` is off.
     """
 
     selected_electrode: int
@@ -80,6 +82,7 @@ class Selection:
     max_mean_weight: float | None = None
     entropy_nats: float | None = None
     temperature: float | None = None
+    electrode_quality: dict | None = None
 
     FILE = "selection.json"
 
@@ -247,6 +250,7 @@ class Artifacts:
         hls: ``{"simple"|"complex": hls4ml model}`` once converted (and compiled).
         complex_only: the complex-only baseline model step_baselines just trained (this process
             only; step_calibrate otherwise loads ``baselines/complex_only.h5``).
+        electrode_quality: the training windows' electrode flags (recomputed per process).
     """
 
     data: PreparedData | None = None
@@ -258,6 +262,7 @@ class Artifacts:
     strategy: Any = None
     hls: dict | None = None
     complex_only: Any = None
+    electrode_quality: Any = None
 
     def release_models(self) -> None:
         """Drop the TensorFlow / hls4ml objects (records and windows stay)."""

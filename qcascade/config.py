@@ -208,10 +208,10 @@ class ModelConfig:
     ChannelSelector's per-electrode logits start.
 
     ``selector_init="separability"`` warm-starts each electrode's logit at
-    ``selector_init_scale * 2 * |AUC - 0.5|`` of its line length on the *training* windows (the
-    separability of the data analysis): from a uniform start, with few training steps, the
-    selector can lock onto an arbitrary electrode once the temperature is annealed. The logits are
-    then learned as usual. ``"uniform"`` starts every electrode at 0.
+    ``selector_init_scale * 2 * |AUC - 0.5|`` of its line length, the worst case over the
+    *training* recordings (``steps_fit.electrode_separability``): from a uniform start, with few
+    training steps, the selector can lock onto an arbitrary electrode once the temperature is
+    annealed. The logits are then learned as usual. ``"uniform"`` starts every electrode at 0.
 
     Attributes:
         simple_model: the deployed simple candidate: ``A`` 1D CNN, ``B`` band energies, ``C`` statistics;
@@ -226,6 +226,9 @@ class ModelConfig:
         simple_auto_margin: the validation-F1 margin of ``simple_model: auto``.
         selector_init: ``separability`` or ``uniform`` start of the electrode logits.
         selector_init_scale: scale of the separability warm start.
+        exclude_bad_electrodes: never deploy an electrode with mains interference or broadband
+            noise (robust z > 5 against the patient's other electrodes,
+            :mod:`qcascade.electrode_quality`); the complex model still reads it.
         complex_block1: first block of the complex model: ``mixed`` (one conv mixing all
             electrodes, the first design) or ``shared`` (one temporal filter bank for every
             electrode, then max and mean over electrodes: no electrode-specific weights; not
@@ -238,7 +241,8 @@ class ModelConfig:
     candidate_folds: Literal["deployed", "all"] = "deployed"
     simple_auto_margin: float = 0.02
     selector_init: Literal["separability", "uniform"] = "separability"
-    selector_init_scale: float = 0.25
+    selector_init_scale: float = 3.0
+    exclude_bad_electrodes: bool = True
     complex_block1: Literal["shared", "mixed"] = "mixed"
     complex_shared_filters: int = 8
 

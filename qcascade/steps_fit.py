@@ -77,7 +77,7 @@ def get_trainer(ctx, load: str | None):
         from qcascade.training.stages import CascadeTrainer
 
         sets = windows(ctx)
-        mask = sets["train"].mask
+        mask = deployable_mask(ctx)
         make_simple, make_complex = model_factory(ctx, _simple_name(ctx.cfg)), model_factory(ctx, "complex")
         strategy = _strategy(ctx)
         set_determinism(ctx.cfg.train.seed, ctx.cfg.train.deterministic_ops)
@@ -85,7 +85,7 @@ def get_trainer(ctx, load: str | None):
             selector = masked_selector(mask, ctx.cfg.train.temp_start)
             selector(sets["train"].X[:2])  # create its variables
             if ctx.cfg.model.selector_init == "separability":
-                prior = ctx.cfg.model.selector_init_scale * electrode_separability(sets["train"])
+                prior = ctx.cfg.model.selector_init_scale * electrode_separability(sets["train"], mask)
                 selector.inner.electrode_logits.assign(prior.astype(np.float32))
             trainer = CascadeTrainer(selector, make_simple(), make_complex(), mask, ctx.cfg.train, strategy,
                                      electrode_fn=lambda sel, X, m: deployed_electrode(sel.inner, X, m))
@@ -152,22 +152,59 @@ def step_finetune(ctx) -> None:
     _train_stage(ctx, 3, "stage2")
 
 
-def electrode_separability(ws) -> np.ndarray:
-    """``2 * |AUC - 0.5|`` of each electrode's line length on windows ``ws`` (0 for masked ones).
+def deployable_mask(ctx) -> np.ndarray:
+    """Live electrodes the selector may deploy: without those :func:`electrode_quality` flags
+    (``model.exclude_bad_electrodes``), ``(n_chans,)`` bool."""
+    mask = windows(ctx)["train"].mask
+    if not ctx.cfg.model.exclude_bad_electrodes:
+        return np.asarray(mask, bool)
+    return electrode_quality(ctx).deployable(mask)
+
+
+def electrode_quality(ctx):
+    """The unit's :class:`~qcascade.electrode_quality.ElectrodeQuality` on its training windows
+    (computed once per process; deterministic, so a resumed run gets the same flags)."""
+    from qcascade.electrode_quality import assess_electrodes
+
+    art = ctx.artifacts
+    if art.electrode_quality is None:
+        tr = windows(ctx)["train"]
+        art.electrode_quality = assess_electrodes(tr.X, tr.mask, ctx.cfg.data.sfreq)
+        q = art.electrode_quality
+        if q.excluded:
+            log.info("%s: not deployable: line noise %s, noisy %s", ctx.unit, q.line_noise, q.noisy)
+    return art.electrode_quality
+
+
+def electrode_separability(ws, mask: np.ndarray | None = None) -> np.ndarray:
+    """Worst case over training recordings of ``2 * |AUC - 0.5|`` of each electrode's line length.
+
+    Each recording with both classes gives one AUC per electrode; the minimum over recordings
+    keeps electrodes that separate *every* training seizure (an electrode that separates one
+    recording by a coincidence, e.g. mains amplitude that drifts with the seizure, scores low).
+
+    Args:
+        ws: training :class:`~qcascade.data.WindowSet`.
+        mask: ``(n_chans,)`` bool electrodes to score (default ``ws.mask``); others get 0.
 
     Returns:
         ``(n_chans,)`` float in [0, 1]; 1 = the electrode's line length separates the classes.
     """
     from sklearn.metrics import roc_auc_score
 
+    mask = ws.mask if mask is None else np.asarray(mask, bool)
     out = np.zeros(ws.X.shape[-1])
     if len(np.unique(ws.y)) < 2:
         return out
+    records = [r for r in np.unique(ws.record_ids) if len(np.unique(ws.y[ws.record_ids == r])) == 2]
+    groups = [ws.record_ids == r for r in records] or [np.ones(len(ws.y), bool)]
+    out[mask] = 1.0
     for lo in range(0, ws.X.shape[-1], 16):  # bounded temporaries: (n, 16) at a time
         ll = np.abs(np.diff(ws.X[:, :, lo:lo + 16], axis=1)).mean(1)
         for j in range(ll.shape[1]):
-            if ws.mask[lo + j]:
-                out[lo + j] = 2 * abs(roc_auc_score(ws.y, ll[:, j]) - 0.5)
+            if mask[lo + j]:
+                for g in groups:
+                    out[lo + j] = min(out[lo + j], 2 * abs(roc_auc_score(ws.y[g], ll[g, j]) - 0.5))
     return out
 
 
@@ -198,15 +235,16 @@ def step_select_electrode(ctx) -> None:
     tr = sets["train"]
     trainer = get_trainer(ctx, "stage1")
     electrode = trainer.deployed_electrode(tr.X)
-    weights = mean_selection_weights(trainer.selector.inner, tr.X, tr.mask)
+    weights = mean_selection_weights(trainer.selector.inner, tr.X, trainer.mask)
     soz = onset_zone(ctx)
-    plot_selection_weights(weights, tr.mask, ctx.path("selector_weights.png"),
+    plot_selection_weights(weights, trainer.mask, ctx.path("selector_weights.png"),
                            title=f"{ctx.unit}: selected electrode {electrode}" + (f", onset zone {soz}" if soz else ""))
     _, w_batch = trainer.selector(tr.X[:256], training=False)
     save_selection(ctx, Selection(
         selected_electrode=int(electrode), soz_electrodes=soz, in_onset_zone=None if soz is None else electrode in soz,
         mean_weights=[float(v) for v in weights], max_mean_weight=float(weights.max()),
-        entropy_nats=float(selection_entropy(w_batch)), temperature=float(trainer.temperature.numpy())))
+        entropy_nats=float(selection_entropy(w_batch)), temperature=float(trainer.temperature.numpy()),
+        electrode_quality=electrode_quality(ctx).summary() if ctx.cfg.model.exclude_bad_electrodes else None))
 
 
 def selected_electrode(ctx) -> int:

@@ -1,0 +1,76 @@
+"""Electrode quality flags (mains, broadband noise) and the worst-case separability prior."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qcascade.data.stress import make_stress_patient
+from qcascade.data.windows import WindowSet
+from qcascade.electrode_quality import MIN_ELECTRODES, assess_electrodes
+from qcascade.steps_fit import electrode_separability
+
+SFREQ = 512.0
+
+
+def _windows(eeg: np.ndarray, n_times: int = 512) -> np.ndarray:
+    n = len(eeg) // n_times
+    return eeg[:n * n_times].reshape(n, n_times, eeg.shape[1])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_flags_equal_the_stress_generators_ground_truth(seed):
+    """Line-noise and noisy electrodes of a stress patient (seizure, spikes, artefacts, scale and
+    DC differences included) are flagged exactly, and no onset-zone electrode is flagged noisy."""
+    p = make_stress_patient("ID1", seed, 32, 2)
+    X = _windows(p.recordings[0].eeg)
+    mask = np.ones(X.shape[-1], bool)
+    mask[p.dead_electrodes] = False
+    X[:, :, ~mask] = 0.0
+    q = assess_electrodes(X, mask, SFREQ)
+    assert q.line_noise == sorted(p.line_noise_electrodes)
+    assert q.noisy == sorted(p.noisy_electrodes)
+    assert not set(q.noisy) & set(p.soz_electrodes)
+    assert q.excluded == sorted(set(p.line_noise_electrodes) | set(p.noisy_electrodes))
+    assert not q.deployable(mask)[q.excluded].any() and q.deployable(mask).sum() == mask.sum() - len(q.excluded)
+
+
+def test_clean_electrodes_with_a_seizure_are_not_flagged():
+    """Fast ictal activity on the onset zone in a minority of windows must not flag it."""
+    p = make_stress_patient("ID2", 0, 24, 2)
+    eeg = p.recordings[0].eeg.copy()
+    X = _windows(eeg)
+    clean = [e for e in range(24) if e not in p.line_noise_electrodes + p.noisy_electrodes + p.dead_electrodes]
+    mask = np.zeros(24, bool)
+    mask[clean] = True
+    q = assess_electrodes(X, mask, SFREQ)
+    assert q.excluded == [] and q.line_noise == [] and q.noisy == []
+
+
+def test_too_few_electrodes_are_not_judged():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 512, 16)).astype(np.float32)
+    X[:, :, 0] += 5 * np.sin(2 * np.pi * 50 * np.arange(512) / SFREQ)
+    mask = np.zeros(16, bool)
+    mask[:MIN_ELECTRODES - 1] = True
+    q = assess_electrodes(X, mask, SFREQ)
+    assert q.skipped and q.excluded == []
+    mask[:MIN_ELECTRODES] = True
+    assert assess_electrodes(X, mask, SFREQ).line_noise == [0]
+
+
+def test_separability_is_the_worst_case_over_training_recordings():
+    """Electrode 0 separates both recordings, electrode 1 only the first: the prior prefers 0."""
+    rng = np.random.default_rng(2)
+    n = 40
+    X = rng.normal(size=(2 * n, 64, 3)).astype(np.float32)
+    y = np.tile(np.repeat([0, 1], n // 2), 2)
+    rec = np.repeat(["r1", "r2"], n)
+    X[y == 1, :, 0] *= 3.0
+    X[(y == 1) & (rec == "r1"), :, 1] *= 5.0
+    ws = WindowSet(X, y, np.array([True, True, False]), rec, np.zeros(2 * n), np.repeat("P", 2 * n))
+    sep = electrode_separability(ws)
+    assert sep[0] == pytest.approx(1.0) and sep[1] < 0.5 and sep[2] == 0.0
+    pooled = electrode_separability(WindowSet(X, y, ws.mask, np.repeat("r", 2 * n), ws.start_s, ws.patient_ids))
+    assert pooled[1] > sep[1]  # pooled over one record it looked separable
+    assert electrode_separability(ws, np.array([False, True, False]))[0] == 0.0
