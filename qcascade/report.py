@@ -40,6 +40,16 @@ def _image(unit_dir: Path, name: str, caption: str) -> str:
     return f"![{caption}]({name})\n" if (unit_dir / name).exists() else ""
 
 
+def _quality_line(q: dict | None) -> str:
+    """Which electrodes the selector was not allowed to deploy, and why."""
+    if q is None:
+        return "- electrode quality: not checked (`model.exclude_bad_electrodes: false`)"
+    if q.get("skipped"):
+        return f"- electrode quality: not judged ({q['skipped']})"
+    return (f"- not deployable: line noise {q['line_noise'] or 'none'}, broadband noise {q['noisy'] or 'none'} "
+            "(robust z > 5 against this patient's electrodes)")
+
+
 def metrics_markdown(m: dict, unit_dir: Path) -> str:
     """The model-quality part of a unit report, from its ``metrics.json``."""
     t = m["test"]
@@ -51,6 +61,7 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
            + (f" (onset zone: {m['soz_electrodes']}, "
               f"{'inside' if m['selected_electrode'] in m['soz_electrodes'] else 'OUTSIDE'})"
               if m.get("soz_electrodes") is not None else ""),
+           _quality_line(m.get("electrode_quality")),
            f"- simple model **{m['simple_model']}**, gate `{m.get('gate', 'confidence')}`, tau = {m['tau']:.3f} "
            + (f"(logit threshold {logit_threshold(m['tau']):.3f})" if m["tau"] < 1
               else "(tau = 1: every window goes to the complex model; the simple path does not pay off here)"),

@@ -14,7 +14,7 @@ import logging
 import numpy as np
 
 from qcascade.artifacts import (Deployment, DeployedModels, WindowScores, deployed_models, deployment,
-                                save_deployment)
+                                save_deployment, selection)
 from qcascade.io_utils import atomic_save_keras, atomic_write_json
 from qcascade.steps_data import onset_zone, windows
 from qcascade.steps_fit import get_trainer, selected_electrode
@@ -187,6 +187,7 @@ def step_evaluate(ctx) -> None:
     data = json.loads((ctx.unit_dir / "data.json").read_text())
     metrics = {"dataset": ctx.cfg.data.dataset, "patient": ctx.unit, "split": ctx.cfg.data.split,
                "n_windows": data["n_windows"], "selected_electrode": e, "soz_electrodes": onset_zone(ctx),
+               "electrode_quality": selection(ctx).electrode_quality,
                "simple_model": dep.simple_model, "tau": tau, "test": test, "tau_sweep": sweep,
                "candidates": cand, "bn_fold": dep.bn_fold,
                "complex_vs_complex_only": {

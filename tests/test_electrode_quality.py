@@ -74,3 +74,12 @@ def test_separability_is_the_worst_case_over_training_recordings():
     pooled = electrode_separability(WindowSet(X, y, ws.mask, np.repeat("r", 2 * n), ws.start_s, ws.patient_ids))
     assert pooled[1] > sep[1]  # pooled over one record it looked separable
     assert electrode_separability(ws, np.array([False, True, False]))[0] == 0.0
+
+
+def test_report_names_the_excluded_electrodes():
+    from qcascade.report import _quality_line
+
+    assert "line noise [3, 9]" in _quality_line({"line_noise": [3, 9], "noisy": [], "skipped": None})
+    assert "broadband noise none" in _quality_line({"line_noise": [3, 9], "noisy": [], "skipped": None})
+    assert "not judged" in _quality_line({"line_noise": [], "noisy": [], "skipped": "1 live electrode(s)"})
+    assert "not checked" in _quality_line(None)
