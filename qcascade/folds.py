@@ -182,6 +182,7 @@ class UnitContext:
             (:class:`qcascade.artifacts.Artifacts`; files on disk are read on a resume).
         fold_pool: the :class:`qcascade.fold_pool.FoldPool` training this unit's folds in
             worker processes, or None (``step_folds`` trains them here, one after the other).
+        from_step: the run's ``--from-step``; ``step_folds`` reruns every fold from it too.
     """
 
     cfg: object
@@ -190,6 +191,7 @@ class UnitContext:
     recordings: list
     artifacts: Artifacts = field(default_factory=Artifacts)
     fold_pool: object = None
+    from_step: str | None = None
 
     @property
     def unit_dir(self) -> Path:

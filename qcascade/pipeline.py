@@ -140,7 +140,7 @@ def run_pipeline(cfg: RunConfig, run_dir: Path, *, force: bool = False, from_ste
                     progress.note(unit=f"{unit} ({k + 1}/{len(units)})")
                     if pool is not None:
                         pool.wait(unit, [0])  # fold 0's training steps ran in a worker
-                    ctx = UnitContext(cfg, run_dir, unit, recordings, fold_pool=pool)
+                    ctx = UnitContext(cfg, run_dir, unit, recordings, fold_pool=pool, from_step=from_step)
                     run_steps(steps, ctx, ctx.unit_dir, from_step=from_step, until_step=until_step)
             summary = report.write_summary(run_dir, list(units))
             log.info("done: %s", run_dir / "report.md")

@@ -45,11 +45,15 @@ def _train_here(ctx, plan: list) -> None:
     """Folds 1..n-1 in this process, one after the other (``train.fold_workers: 1`` other than
     ``swec-long``, ``--from-step``/``--until-step``: :func:`qcascade.fold_pool.pool_workers`)."""
     t0 = time.perf_counter()
+    # --from-step of a fold step reruns it in every fold: otherwise the pooled metrics would mix
+    # fold 0's new results with the other folds' old ones (e.g. after a gate change).
+    from_step = getattr(ctx, "from_step", None)
+    from_step = from_step if from_step in [s.name for s in TRAIN_STEPS] else None
     for fold in plan[1:]:
         fctx = FoldContext(ctx.cfg, ctx.run_dir, ctx.unit, ctx.recordings, fold)
         log.info("[%s] fold %d/%d (test %s) ...", ctx.unit, fold.index + 1, len(plan), ", ".join(fold.test_records))
         progress.note(fold=f"{fold.index + 1}/{len(plan)}")
-        run_steps(TRAIN_STEPS, fctx, fctx.unit_dir, count_progress=False)
+        run_steps(TRAIN_STEPS, fctx, fctx.unit_dir, from_step=from_step, count_progress=False)
         del fctx
         _release(None)
         done = fold.index

@@ -187,3 +187,22 @@ def test_pooled_candidates_reach_metrics_report_and_summary(tmp_path):
     assert row["candidate_chosen_on_val"] == "B" and row["candidate_chosen_f1"] == 0.0
     text = metrics_markdown(m, tmp_path)
     assert "Simple candidates alone, pooled over fold(s) 0, 1" in text and "Chosen on validation: **B**" in text
+
+
+@pytest.mark.parametrize("from_step, expected", [("step_calibrate", "step_calibrate"), (None, None),
+                                                  ("step_csim", None), ("step_folds", None)])
+def test_from_step_reruns_every_fold_from_that_step(monkeypatch, tmp_path, from_step, expected):
+    """``--from-step step_calibrate`` must not pool fold 0's new results with the other folds' old
+    ones: every fold reruns from a fold step; unit-only steps (csim, the pooling) leave folds alone."""
+    from types import SimpleNamespace
+
+    import qcascade.steps_folds as sf
+    from qcascade.folds import UnitContext
+
+    calls = []
+    monkeypatch.setattr(sf, "run_steps", lambda steps, fctx, d, **kw: calls.append(kw.get("from_step")))
+    monkeypatch.setattr(sf, "FoldContext", lambda *a: SimpleNamespace(unit_dir=tmp_path))
+    plan = [SimpleNamespace(index=k, test_records=[f"Sz{k}"]) for k in range(3)]
+    ctx = UnitContext(cfg=None, run_dir=tmp_path, unit="ID1", recordings=[], from_step=from_step)
+    sf._train_here(ctx, plan)
+    assert calls == [expected, expected]
