@@ -234,6 +234,8 @@ class ModelConfig:
             electrode, then max and mean over electrodes: no electrode-specific weights; not
             the default until measured better, docs/generalisation.md).
         complex_shared_filters: filters of the shared bank (``complex_block1: shared``).
+        simple_a_filters: filters of candidate A's first conv (its second and third convs have
+            2x and 4x as many); its MACs grow with the square (16: 225 k, 8: 72 k).
     """
 
     simple_model: Literal["A", "B", "C", "auto"] = "A"
@@ -245,9 +247,12 @@ class ModelConfig:
     exclude_bad_electrodes: bool = True
     complex_block1: Literal["shared", "mixed"] = "mixed"
     complex_shared_filters: int = 8
+    simple_a_filters: int = 16
 
     def __post_init__(self):
         check_fields(self, "model")
+        if not 2 <= self.simple_a_filters <= 64:
+            raise ConfigError("model.simple_a_filters: must be in [2, 64]")
         if not 0.0 <= self.selector_init_scale <= 10.0:
             raise ConfigError("model.selector_init_scale: must be in [0, 10]")
         if not 0.0 <= self.simple_auto_margin < 1.0:
@@ -260,6 +265,12 @@ class ModelConfig:
     def complex_options(self) -> dict:
         """Builder keywords of the complex model (``qcascade.models.complex.build_complex``)."""
         return {"block1": self.complex_block1, "shared_filters": self.complex_shared_filters}
+
+    def model_options(self, name: str) -> dict:
+        """Builder keywords of registered model ``name`` beyond its input shape."""
+        if name == "complex":
+            return self.complex_options()
+        return {"filters": self.simple_a_filters} if name == "simple_A" else {}
 
 
 @dataclass(frozen=True)

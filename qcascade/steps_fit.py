@@ -33,9 +33,9 @@ def _int_bits(ctx, name: str, X_calib: np.ndarray) -> dict:
     path = ctx.unit_dir / "checkpoints" / f"int_bits_{name}.json"
     if path.exists():
         return json.loads(path.read_text())
-    kw = {"n_times": ctx.cfg.data.n_times}
+    kw = {"n_times": ctx.cfg.data.n_times, **ctx.cfg.model.model_options(name)}
     if not name.startswith("simple"):
-        kw.update(n_chans=ctx.cfg.data.n_chans, **ctx.cfg.model.complex_options())
+        kw["n_chans"] = ctx.cfg.data.n_chans
     ib = calibrate_int_bits(name, ctx.cfg.quant, X_calib, seed=ctx.cfg.train.seed, **kw)
     atomic_write_json(path, ib)
     return ib
@@ -56,9 +56,9 @@ def model_factory(ctx, name: str):
     X, mask = sets["train"].X, sets["train"].mask
     calib = _single_channel_calib(X, mask) if name.startswith("simple") else X[:256]
     ib = _int_bits(ctx, name, calib)
-    kw = {"n_times": ctx.cfg.data.n_times}
+    kw = {"n_times": ctx.cfg.data.n_times, **ctx.cfg.model.model_options(name)}
     if not name.startswith("simple"):
-        kw.update(n_chans=ctx.cfg.data.n_chans, **ctx.cfg.model.complex_options())
+        kw["n_chans"] = ctx.cfg.data.n_chans
     seed = ctx.cfg.train.seed
 
     def build():

@@ -78,6 +78,15 @@ def test_bad_model_values_name_the_key():
         ModelConfig(complex_shared_filters=0)
     with pytest.raises(ConfigError, match="complex_block1"):
         build_complex(QuantPolicy(), 64, 4, block1="wide")
+    with pytest.raises(ConfigError, match="model.simple_a_filters"):
+        ModelConfig(simple_a_filters=1)
+
+
+def test_model_options_reach_only_their_model():
+    m = ModelConfig(simple_a_filters=8, complex_shared_filters=4)
+    assert m.model_options("simple_A") == {"filters": 8}
+    assert m.model_options("simple_B") == {} and m.model_options("simple_C") == {}
+    assert m.model_options("complex")["shared_filters"] == 4
 
 
 def test_train_f1_from_batch_counts():

@@ -122,6 +122,16 @@ def test_rebuild_with_int_bits_keeps_weights(policy):
                                   m2.get_layer("a2_conv").get_weights()[0])
 
 
+@pytest.mark.parametrize("filters", [8, 12])
+def test_simple_a_width_scales_every_conv(policy, filters):
+    f = fold_batchnorm(build_model("simple_A", policy, n_chans=1, filters=filters), policy)
+    per = {r["name"]: r for r in count_macs(f)["per_layer"]}
+    assert per["a1_conv"]["macs"] == 256 * 15 * 1 * filters
+    assert per["a2_conv"]["macs"] == 32 * 7 * filters * 2 * filters
+    assert per["a3_conv"]["macs"] == 8 * 3 * 2 * filters * 4 * filters
+    assert per["classifier"]["macs"] == 4 * filters * 2
+
+
 def test_count_macs_simple_a(policy):
     f = fold_batchnorm(build_model("simple_A", policy, n_chans=1), policy)
     c = count_macs(f)

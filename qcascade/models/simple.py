@@ -104,21 +104,22 @@ def _constant(a: np.ndarray):
 
 
 def build_simple_a(policy: QuantPolicy, n_times: int = 512, n_chans: int = 1, *,
-                   int_bits: Mapping[str, int] | None = None, dropout: float = 0.2):
+                   int_bits: Mapping[str, int] | None = None, dropout: float = 0.2, filters: int = 16):
     """Small CNN: 3 x (conv-BN-ReLU) with pooling, GAP, dropout, Dense(2).
 
-    Shapes (n_times=512): 512x1 -> conv k15 s2 -> 256x16 -> pool4 -> 64x16 -> conv k7 s2 -> 32x32
-    -> pool4 -> 8x32 -> conv k3 -> 8x64 -> GAP -> 64 -> Dense -> 2.
+    Shapes (n_times=512, filters=F): 512x1 -> conv k15 s2 -> 256xF -> pool4 -> 64xF -> conv k7 s2
+    -> 32x2F -> pool4 -> 8x2F -> conv k3 -> 8x4F -> GAP -> 4F -> Dense -> 2. MACs grow as F^2
+    (F=16: 225 k; F=8: 72 k).
     """
     import tensorflow as tf
 
     ctx = _Ctx(policy, "simple", int_bits)
     inp, x = model_input(policy, n_times, n_chans)
-    x = conv_bn_relu(x, ctx, "a1", 16, 15, strides=2)
+    x = conv_bn_relu(x, ctx, "a1", filters, 15, strides=2)
     x = tf.keras.layers.AveragePooling1D(4, name="a1_pool")(x)
-    x = conv_bn_relu(x, ctx, "a2", 32, 7, strides=2)
+    x = conv_bn_relu(x, ctx, "a2", 2 * filters, 7, strides=2)
     x = tf.keras.layers.AveragePooling1D(4, name="a2_pool")(x)
-    x = conv_bn_relu(x, ctx, "a3", 64, 3)
+    x = conv_bn_relu(x, ctx, "a3", 4 * filters, 3)
     x = tf.keras.layers.GlobalAveragePooling1D(name="gap")(x)
     x = tf.keras.layers.Dropout(dropout, name="dropout")(x)
     return tf.keras.Model(inp, classifier_head(x, ctx), name="simple_A")
