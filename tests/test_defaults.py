@@ -37,6 +37,7 @@ def test_augmentation_and_complex_block_defaults_are_the_config_defaults():
 
     from qcascade.config import ModelConfig
     from qcascade.models.complex import build_complex
+    from qcascade.models.simple import build_simple_a
     from qcascade.training.augment import Augmenter
 
     aug = {f.name: f.default for f in dataclasses.fields(Augmenter)}
@@ -45,6 +46,7 @@ def test_augmentation_and_complex_block_defaults_are_the_config_defaults():
         "electrode_dropout": TRAIN.aug_electrode_dropout, "noise": TRAIN.aug_noise}
     got = _defaults(build_complex)
     assert {"block1": got["block1"], "shared_filters": got["shared_filters"]} == ModelConfig().complex_options()
+    assert {"filters": _defaults(build_simple_a)["filters"]} == ModelConfig().model_options("simple_A")
 
 
 def _defaults(fn) -> dict:
