@@ -247,7 +247,7 @@ class ModelConfig:
     exclude_bad_electrodes: bool = True
     complex_block1: Literal["shared", "mixed"] = "mixed"
     complex_shared_filters: int = 8
-    simple_a_filters: int = 16
+    simple_a_filters: int = 8
 
     def __post_init__(self):
         check_fields(self, "model")
