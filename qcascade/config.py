@@ -230,12 +230,10 @@ class ModelConfig:
             noise (robust z > 5 against the patient's other electrodes,
             :mod:`qcascade.electrode_quality`); the complex model still reads it.
         complex_block1: first block of the complex model: ``mixed`` (one conv mixing all
-            electrodes, the first design) or ``shared`` (one temporal filter bank for every
-            electrode, then max and mean over electrodes: no electrode-specific weights; not
-            the default until measured better, docs/generalisation.md).
+            electrodes) or ``shared`` (one temporal filter bank for every electrode, then max and
+            mean over electrodes: no electrode-specific weights; docs/generalisation.md).
         complex_shared_filters: filters of the shared bank (``complex_block1: shared``).
-        simple_a_filters: filters of candidate A's first conv (its second and third convs have
-            2x and 4x as many); its MACs grow with the square (16: 225 k, 8: 72 k).
+        simple_a_filters: candidate A's conv widths are F, 2F, 4F; MACs grow with F^2 (8: 72 k).
     """
 
     simple_model: Literal["A", "B", "C", "auto"] = "A"
@@ -251,25 +249,20 @@ class ModelConfig:
 
     def __post_init__(self):
         check_fields(self, "model")
-        if not 2 <= self.simple_a_filters <= 64:
-            raise ConfigError("model.simple_a_filters: must be in [2, 64]")
         if not 0.0 <= self.selector_init_scale <= 10.0:
             raise ConfigError("model.selector_init_scale: must be in [0, 10]")
         if not 0.0 <= self.simple_auto_margin < 1.0:
             raise ConfigError("model.simple_auto_margin: must be in [0, 1)")
         if self.simple_model == "auto" and not self.train_candidates:
             raise ConfigError("model.simple_model: auto needs model.train_candidates: true (it chooses among them)")
-        if not 1 <= self.complex_shared_filters <= 64:
-            raise ConfigError("model.complex_shared_filters: must be in [1, 64]")
-
-    def complex_options(self) -> dict:
-        """Builder keywords of the complex model (``qcascade.models.complex.build_complex``)."""
-        return {"block1": self.complex_block1, "shared_filters": self.complex_shared_filters}
+        for key, lo, hi in (("complex_shared_filters", 1, 64), ("simple_a_filters", 2, 64)):
+            if not lo <= getattr(self, key) <= hi:
+                raise ConfigError(f"model.{key}: must be in [{lo}, {hi}]")
 
     def model_options(self, name: str) -> dict:
         """Builder keywords of registered model ``name`` beyond its input shape."""
         if name == "complex":
-            return self.complex_options()
+            return {"block1": self.complex_block1, "shared_filters": self.complex_shared_filters}
         return {"filters": self.simple_a_filters} if name == "simple_A" else {}
 
 

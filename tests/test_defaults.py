@@ -45,7 +45,7 @@ def test_augmentation_and_complex_block_defaults_are_the_config_defaults():
         "scale": TRAIN.aug_scale, "electrode_gain": TRAIN.aug_electrode_gain,
         "electrode_dropout": TRAIN.aug_electrode_dropout, "noise": TRAIN.aug_noise}
     got = _defaults(build_complex)
-    assert {"block1": got["block1"], "shared_filters": got["shared_filters"]} == ModelConfig().complex_options()
+    assert {"block1": got["block1"], "shared_filters": got["shared_filters"]} == ModelConfig().model_options("complex")
     assert {"filters": _defaults(build_simple_a)["filters"]} == ModelConfig().model_options("simple_A")
 
 

@@ -133,7 +133,7 @@ def test_simple_a_width_scales_every_conv(policy, filters):
 
 
 def test_count_macs_simple_a(policy):
-    f = fold_batchnorm(build_model("simple_A", policy, n_chans=1), policy)
+    f = fold_batchnorm(build_model("simple_A", policy, n_chans=1, filters=16), policy)
     c = count_macs(f)
     per = {r["name"]: r for r in c["per_layer"]}
     # 512 -> stride 2 'same' -> 256 outputs x 16 filters x 15 taps x 1 input channel.

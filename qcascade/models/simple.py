@@ -104,7 +104,7 @@ def _constant(a: np.ndarray):
 
 
 def build_simple_a(policy: QuantPolicy, n_times: int = 512, n_chans: int = 1, *,
-                   int_bits: Mapping[str, int] | None = None, dropout: float = 0.2, filters: int = 16):
+                   int_bits: Mapping[str, int] | None = None, dropout: float = 0.2, filters: int = 8):
     """Small CNN: 3 x (conv-BN-ReLU) with pooling, GAP, dropout, Dense(2).
 
     Shapes (n_times=512, filters=F): 512x1 -> conv k15 s2 -> 256xF -> pool4 -> 64xF -> conv k7 s2
