@@ -79,8 +79,11 @@ def _hls_configs(ctx, models: dict, calib: dict) -> dict[str, dict]:
     h = ctx.cfg.hls
     settings = {name: hw_settings(ctx, t) for name, t in _templates(ctx).items()}
     templates = {name: load_template(t) for name, t in _templates(ctx).items()}
-    key = json.dumps({"t": templates, "s": settings, "safety": h.realtime_safety, "stride": ctx.cfg.data.stride_s},
-                     sort_keys=True, default=str)
+    stamp_of = {"t": templates, "s": settings, "safety": h.realtime_safety, "stride": ctx.cfg.data.stride_s}
+    scaled = ctx.cfg.data.input_scaling == "causal_robust"
+    if scaled:  # its cycles share the budget (only then: other runs keep their stamps)
+        stamp_of["scaling"] = [ctx.cfg.data.input_scaling, ctx.cfg.data.n_chans]
+    key = json.dumps(stamp_of, sort_keys=True, default=str)
     stamp = _model_hash(ctx) + hashlib.sha256(key.encode()).hexdigest()[:8]
     paths = {name: ctx.path("hls", f"{name}_config.yaml") for name in models}
     old = {name: read_hls_config_yaml(p) if p.exists() else None for name, p in paths.items()}
@@ -101,13 +104,40 @@ def _hls_configs(ctx, models: dict, calib: dict) -> dict[str, dict]:
     plan = plan_configs(cfgs, lambda name, cfg: describe_config(name, models[name], cfg), templates=templates, old=old,
                         target=load_target(h.target), clock_ns=settings["complex"]["clock_period"],
                         window_period_s=ctx.cfg.data.stride_s, safety=h.realtime_safety,
-                        n_times=ctx.cfg.data.n_times, global_rf=rf, global_strategy=h.strategy)
-    log.info("sized for %s: worst-case cascade ~%d cycles (budget %d)", h.target, plan["latency_cycles"],
-             plan["budget_cycles"])
+                        n_times=ctx.cfg.data.n_times, global_rf=rf, global_strategy=h.strategy,
+                        scaling_chans=ctx.cfg.data.n_chans if scaled else None)
+    log.info("sized for %s: worst-case cascade ~%d cycles (budget %d)%s", h.target, plan["latency_cycles"],
+             plan["budget_cycles"], f", input scaling {plan['scale_lanes']} lane(s)" if scaled else "")
+    if not plan["meets_budget"]:
+        log.warning("the sized design misses the real-time budget: ~%d > %d cycles (fixed ReuseFactors, or a "
+                    "budget no ReuseFactor%s meets)", plan["latency_cycles"], plan["budget_cycles"],
+                    " or lane count" if scaled else "")
     for name, cfg in cfgs.items():
         cfg["qcascade_model_hash"] = stamp
         write_hls_config_yaml(cfg, paths[name])
     return {name: read_hls_config_yaml(p) for name, p in paths.items()}
+
+
+def hw_scale_lanes(ctx, tables: dict[str, list[dict]]) -> dict | None:
+    """``SCALE_LANES`` of the built design (:func:`qcascade.hls.sizing.scale_lanes_for` on its layer
+    tables); None unless the top level scales its input."""
+    from qcascade.hls.sizing import budget_cycles, cascade_latency, scale_lanes_for
+    from qcascade.hls.targets import load_target
+
+    d = ctx.cfg.data
+    if d.input_scaling != "causal_robust":
+        return None
+    clock, family = hw_settings(ctx, "complex")["clock_period"], load_target(ctx.cfg.hls.target).family
+    return scale_lanes_for(cascade_latency(tables, d.n_times, clock, family),
+                           budget_cycles=budget_cycles(d.stride_s, clock, ctx.cfg.hls.realtime_safety),
+                           n_times=d.n_times, n_chans=d.n_chans, family=family)
+
+
+def _layer_tables(ctx) -> dict[str, list[dict]] | None:
+    paths = {name: ctx.unit_dir / "hls" / f"{name}_layers.json" for name in SUBMODELS}
+    if not all(p.exists() for p in paths.values()):
+        return None  # not converted (yet)
+    return {name: json.loads(p.read_text()) for name, p in paths.items()}
 
 
 def build_jobs() -> int:
@@ -197,6 +227,7 @@ def step_csim(ctx) -> None:
 
     scaling = hw_input_scaling(ctx)
     if scaling is not None:  # the design scales raw windows itself: whole recordings, in time order
+        scaling["lanes"] = hw_scale_lanes(ctx, _layer_tables(ctx))["lanes"]
         raw, raw_rows, raw_reset = raw_windows(ctx, te, sorted(set(te.record_ids[idx].tolist())))
         pos = {int(r): i for i, r in enumerate(raw_rows)}
 
@@ -321,10 +352,9 @@ def write_hw_summary(ctx) -> dict | None:
     from qcascade.hls.targets import load_target
     from qcascade.hls.toplevel import MANIFEST
 
-    tables = {name: ctx.unit_dir / "hls" / f"{name}_layers.json" for name in SUBMODELS}
-    if not all(p.exists() for p in tables.values()):
-        return None  # not converted (yet)
-    tables = {name: json.loads(p.read_text()) for name, p in tables.items()}
+    tables = _layer_tables(ctx)
+    if tables is None:
+        return None
     metrics_path = ctx.unit_dir / "metrics.json"
     routing = json.loads(metrics_path.read_text())["test"]["cascade"]["routing_rate"] if metrics_path.exists() else 1.0
     top_dir = ctx.unit_dir / "hls" / "cascade_top"
@@ -341,7 +371,8 @@ def write_hw_summary(ctx) -> dict | None:
     sample_bits = next(r["result_bits"] for r in tables["complex"] if r["kind"] == "input")
     summary = hw_summary(tables, target=load_target(ctx.cfg.hls.target), clock_ns=settings["clock_period"],
                          window_period_s=ctx.cfg.data.stride_s, routing_rate=routing, n_times=ctx.cfg.data.n_times,
-                         n_chans=ctx.cfg.data.n_chans, sample_bits=sample_bits, vendor=vendor, power=power)
+                         n_chans=ctx.cfg.data.n_chans, sample_bits=sample_bits, vendor=vendor, power=power,
+                         scale_lanes=hw_scale_lanes(ctx, tables))
     if summary["cascade"]["source"] == "ESTIMATE":
         summary["vendor_note"] = ("No Vitis HLS / Vivado reports in this run: numbers are an analytic ESTIMATE. "
                                   f"Run `qcascade synth --run {ctx.run_dir}` where `vitis-run` and `vivado` "

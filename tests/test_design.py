@@ -60,6 +60,24 @@ def test_hw_summary_fields_and_banner():
     assert p["energy"]["simple_nj"] == pytest.approx(0.1 * p["simple"]["latency_cycles"] * 10.0)
 
 
+def test_hw_summary_counts_the_input_scaling():
+    from qcascade.hls import sizing
+
+    kw = dict(target=load_target("xc7z020"), clock_ns=10.0, window_period_s=1.0, routing_rate=0.2, n_times=512,
+              n_chans=128, sample_bits=16)
+    off = design.hw_summary(_tables(), **kw)
+    assert design.hw_summary(_tables(), scale_lanes=None, **kw) == off and "input_scaling" not in off["cascade"]
+    lanes = sizing.scale_lanes_for(off["budget"]["worst_latency_cycles"], budget_cycles=1e6, n_times=512,
+                                   n_chans=128, family="zynq7")
+    on = design.hw_summary(_tables(), scale_lanes=lanes, **kw)
+    cost = on["cascade"]["input_scaling"]
+    assert cost["lanes"] == lanes["lanes"] and cost["meets_budget"] == lanes["meets_budget"]
+    assert on["cascade"]["dsp"] == off["cascade"]["dsp"] + cost["dsp"] and cost["dsp"] == cost["lanes"]
+    assert on["cascade"]["latency_cycles"] == off["cascade"]["latency_cycles"] + cost["extra_cycles"]
+    assert on["budget"]["worst_latency_cycles"] == on["cascade"]["latency_cycles"] <= 1e6
+    assert len(on["rules"]) == len(off["rules"]) + 1 and "input scaling" in on["rules"][-1]
+
+
 def test_power_report_parser_on_real_reports():
     reports = sorted(FIXTURES.glob("**/*power*.rpt")) if FIXTURES.is_dir() else []
     if not reports:

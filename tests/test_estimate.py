@@ -127,3 +127,32 @@ def test_cascade_fit_margin_and_energy():
     slow = est.estimate_cascade(_model(10**8, 1, 1, 1, 1.0), c, n_times=512, n_chans=128, sample_bits=16,
                                 routing_rate=0.0, clock_ns=10.0, window_period_s=1.0, target=t)
     assert slow["realtime_margin"] < 1 and not slow["fits"]
+
+
+def test_cascade_counts_the_input_scaling():
+    """causal_robust in the top level: SCALE_LANES DSPs, the slower read and the per-window divisions
+    in both latencies; without it nothing changes."""
+    from qcascade.hls import scaling_hw
+
+    t = load_target("xc7z020").as_dict()
+    s, c = _model(200_000, 4, 12, 1000, 10.0), _model(600_000, 20, 100, 20_000, 100.0)
+    kw = dict(n_times=512, n_chans=128, sample_bits=16, routing_rate=0.25, clock_ns=10.0, window_period_s=1.0,
+              target=t)
+    off = est.estimate_cascade(s, c, **kw)
+    assert est.estimate_cascade(s, c, scaling=None, **kw) == off and "input_scaling" not in off
+    assert off["dsp"] == 24 and off["latency_cycles"] == 800_000 + 1024  # as before the scaling existed
+    per_window = 128 * (1 + scaling_hw.COEF_CYCLES_PER_CHAN + scaling_hw.UPDATE_CYCLES_PER_CHAN)
+    assert scaling_hw.COEF_CYCLES_PER_CHAN == 17 + 24 + 1 + 2  # 42-bit numerator, a bit a cycle
+    for lanes, family in ((1, "zynq7"), (8, "zynq7"), (8, "zynquplus")):
+        cost = scaling_hw.scaling_cost(512, 128, lanes, family)
+        assert cost["dsp"] == lanes  # 25 x 18: one DSP48E1 / DSP48E2 per lane
+        groups = 128 // lanes
+        assert cost["read_cycles"] == 512 * groups and cost["divisions"] == 128
+        assert cost["extra_cycles"] == 512 * (groups - 1) + groups + per_window
+        on = est.estimate_cascade(s, c, scaling=cost, **kw)
+        assert on["dsp"] == off["dsp"] + lanes and on["lut"] == off["lut"] + cost["lut"] > off["lut"]
+        assert on["latency_cycles"] == off["latency_cycles"] + cost["extra_cycles"]
+        assert on["expected_latency_cycles"] == off["expected_latency_cycles"] + cost["extra_cycles"]
+        assert on["realtime_margin"] < off["realtime_margin"] and on["input_scaling"] is cost
+    partial = scaling_hw.scaling_cost(512, 100, 8)
+    assert partial["groups"] == 13 and partial["read_cycles"] == 512 * 13  # the last group is partial

@@ -125,7 +125,8 @@ def test_spec_from_config_follows_the_input_type():
 
 def test_cpp_top_level_scales_like_python(tmp_path):
     """The design with scaling, fed raw windows of two recordings, equals the design without it fed
-    the Python-scaled windows: same logits, classes and routing on every window (bit-exact)."""
+    the Python-scaled windows: same logits, classes and routing on every window (bit-exact), with one
+    lane, lanes that divide the electrodes and lanes that do not (the last group is partial)."""
     from test_toplevel import build_tiny_projects, toplevel_kwargs
 
     from qcascade.hls import csim, scaling_hw
@@ -140,23 +141,33 @@ def test_cpp_top_level_scales_like_python(tmp_path):
             "mask": np.array([1, 1, 0, 1], bool)}
     kw = toplevel_kwargs(projects, T, C, electrode=1, tau=0.6)
     hw, host = tmp_path / "hw", tmp_path / "host"
-    tl.generate_toplevel(hw, input_scaling=init, tb_windows=X[:4], **kw)
     tl.generate_toplevel(host, **kw)
-    assert "QCASCADE_INPUT_SCALING 1" in (hw / "input_scaling.h").read_text()
-    assert "scale_reset" in (hw / "cascade_top.h").read_text()
+    tl.build_csim(host, werror=True, jobs=2)
     assert "scale_reset" not in (host / "cascade_top.h").read_text()
-    for top in (hw, host):
-        tl.build_csim(top, werror=True, jobs=2)
-    Y = scale_sequence(X, scaling_hw.reference_scaler(tl.load_manifest(hw)), reset)
-    assert Y.max() == 32 - 2 ** -10  # saturation exercised
-    a = csim.run_cascade_binary(hw, X, scale_reset=reset)
-    b = csim.run_cascade_binary(host, Y)
-    assert 0 < a["used_complex"].sum() < len(X)
-    assert np.array_equal(a["cls"], b["cls"]) and np.array_equal(a["used_complex"], b["used_complex"])
-    assert np.array_equal(a["simple_logits"], b["simple_logits"])
-    assert np.array_equal(np.nan_to_num(a["complex_logits"]), np.nan_to_num(b["complex_logits"]))
+    b = None
+    # Regenerating hw for another lane count recompiles only the top level (the model copies are kept).
+    for lanes in (2, 3, 1):
+        tl.generate_toplevel(hw, input_scaling={**init, "lanes": lanes}, tb_windows=X[:4], **kw)
+        header = (hw / "input_scaling.h").read_text()
+        assert "QCASCADE_INPUT_SCALING 1" in header and f"SCALE_LANES = {lanes};" in header
+        assert ("cyclic factor=" in (hw / "cascade_top.cpp").read_text()) == (lanes > 1)
+        assert tl.load_manifest(hw)["input_scaling"]["lanes"] == lanes
+        assert "scale_reset" in (hw / "cascade_top.h").read_text()
+        tl.build_csim(hw, werror=True, jobs=2)
+        if b is None:
+            Y = scale_sequence(X, scaling_hw.reference_scaler(tl.load_manifest(hw)), reset)
+            assert Y.max() == 32 - 2 ** -10  # saturation exercised
+            b = csim.run_cascade_binary(host, Y)
+        a = csim.run_cascade_binary(hw, X, scale_reset=reset)
+        assert 0 < a["used_complex"].sum() < len(X)
+        assert np.array_equal(a["cls"], b["cls"]) and np.array_equal(a["used_complex"], b["used_complex"]), lanes
+        assert np.array_equal(a["simple_logits"], b["simple_logits"]), lanes
+        assert np.array_equal(np.nan_to_num(a["complex_logits"]), np.nan_to_num(b["complex_logits"])), lanes
     # The comparison can fail: the design without the reset at window 30 answers differently.
     c = csim.run_cascade_binary(hw, X)
     assert not np.array_equal(c["simple_logits"][30:], a["simple_logits"][30:])
     with pytest.raises(ConfigError, match="input_scaling"):
         tl.generate_toplevel(tmp_path / "bad", input_scaling={"memory_shift": 3}, **kw)
+    for bad in (0, C + 1, 1.5, True):
+        with pytest.raises(ConfigError, match="lanes"):
+            tl.generate_toplevel(tmp_path / "bad", input_scaling={**init, "lanes": bad}, **kw)

@@ -154,3 +154,48 @@ def test_resource_strategy_large_reuse_compiles_and_agrees(tmp_path):
     np.testing.assert_array_equal(y_res, y_lat)
     y_k = model.predict(X[:16], verbose=0)
     assert np.mean(np.argmax(y_k, 1) == np.argmax(y_res, 1)) >= 0.9
+
+
+def _merge_tables(rf=8):
+    """One configurable layer (an elementwise Multiply of 8 channels, 100 steps: latency 100 * RF)."""
+    row = {"name": "mul", "config_name": "mul", "class_name": "Merge", "kind": "merge", "in_steps": 100,
+           "out_steps": 100, "products": 8, "weight_bits": 16, "input_bits": 16, "result_bits": 32,
+           "reuse_factor": rf, "strategy": "resource", "inputs": [], "outputs": []}
+    return {"complex": [row]}
+
+
+def test_scale_lanes_from_the_budget():
+    """SCALE_LANES: one lane (one multiplier) when the budget allows, more only when the layers cannot
+    absorb the scaling's cycles; a budget no lane count meets is reported."""
+    from qcascade.hls.scaling_hw import scaling_cost
+
+    n_times, n_chans = 64, 8
+    extra = {lanes: scaling_cost(n_times, n_chans, lanes)["extra_cycles"] for lanes in (1, 2, 4, 8)}
+    assert extra[1] > extra[2] > extra[4] > extra[8] > 0  # the divisions remain at any lane count
+    kw = dict(n_times=n_times, n_chans=n_chans, clock_ns=10.0)
+    fast = 2 * n_times + 100  # the layer at ReuseFactor 1
+
+    loose = sizing.choose_scaled(_merge_tables(), budget_cycles=1e9, **kw)
+    assert loose["scale_lanes"] == 1 and loose["meets_budget"] and loose["plan"][("complex", "mul")] == 8
+    # The scaling's cycles are counted when sizing: without them ReuseFactor 8 would do.
+    budget = 2 * n_times + 200 + extra[1]
+    assert sizing.choose_reuse(_merge_tables(), budget_cycles=budget, n_times=n_times,
+                               clock_ns=10.0)["plan"][("complex", "mul")] == 8
+    absorbed = sizing.choose_scaled(_merge_tables(), budget_cycles=budget, **kw)
+    assert absorbed["scale_lanes"] == 1 and absorbed["plan"][("complex", "mul")] == 2
+    assert absorbed["latency_cycles"] == 2 * n_times + 200 + extra[1]
+    # Tight: even at ReuseFactor 1 one lane is too slow; 4 lanes are the fewest that meet it.
+    tables = _merge_tables()
+    tight = sizing.choose_scaled(tables, budget_cycles=fast + extra[4], **kw)
+    assert tight["scale_lanes"] == 4 and tight["meets_budget"] and tight["plan"][("complex", "mul")] == 1
+    # The built design's tables give the same choice (what the top level and hw_summary use).
+    again = sizing.scale_lanes_for(sizing.cascade_latency(tables, n_times, 10.0), budget_cycles=fast + extra[4],
+                                   n_times=n_times, n_chans=n_chans)
+    assert again["lanes"] == 4 and again["meets_budget"]
+    impossible = sizing.choose_scaled(_merge_tables(), budget_cycles=fast + extra[8] - 1, **kw)
+    assert impossible["scale_lanes"] == 8 and not impossible["meets_budget"]
+    assert impossible["latency_cycles"] == fast + extra[8]
+    none = sizing.scale_lanes_for(fast, budget_cycles=fast, n_times=n_times, n_chans=n_chans)
+    assert none["lanes"] == 8 and not none["meets_budget"] and none["latency_cycles"] > none["budget_cycles"]
+    # Powers of two up to the electrodes, also when they are not a power of two themselves.
+    assert sizing.scale_lanes_for(0, budget_cycles=0, n_times=64, n_chans=100)["lanes"] == 64

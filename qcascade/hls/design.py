@@ -17,7 +17,7 @@ from pathlib import Path
 
 from qcascade.errors import ConfigError
 from qcascade.hls import estimate as est
-from qcascade.hls import sizing
+from qcascade.hls import scaling_hw, sizing
 from qcascade.hls.convert import hls4ml_quirks
 from qcascade.hls.targets import Target
 
@@ -49,7 +49,8 @@ def _fixed_rf(cfg: dict, template: dict, old: dict | None, global_rf: int | None
 
 def plan_configs(cfgs: dict[str, dict], describe, *, templates: dict[str, dict], old: dict[str, dict | None],
                  target: Target, clock_ns: float, window_period_s: float, safety: float, n_times: int,
-                 global_rf: int | None = None, global_strategy: str | None = None) -> dict:
+                 global_rf: int | None = None, global_strategy: str | None = None,
+                 scaling_chans: int | None = None) -> dict:
     """Size both models' hls configs in place; return the plan.
 
     Args:
@@ -60,9 +61,13 @@ def plan_configs(cfgs: dict[str, dict], describe, *, templates: dict[str, dict],
         target, clock_ns: FPGA target and clock; ``window_period_s``: window stride in seconds;
         ``safety``: real-time safety factor; ``n_times``: window length.
         global_rf / global_strategy: ``hls.reuse_factor`` / ``hls.strategy`` of the run config.
+        scaling_chans: ``n_chans`` when the top level scales its input (``data.input_scaling:
+            causal_robust``; its cycles share the budget, :func:`qcascade.hls.sizing.choose_scaled`),
+            else None.
 
     Returns:
-        ``{"budget_cycles", "latency_cycles", "meets_budget", "plan": {"simple": {layer: rf}, ...}}``.
+        ``{"budget_cycles", "latency_cycles", "meets_budget", "plan": {"simple": {layer: rf}, ...},
+        "scale_lanes"}`` (``scale_lanes`` None without input scaling).
     """
     tables, fixed = {}, {}
     for name, cfg in cfgs.items():
@@ -74,8 +79,12 @@ def plan_configs(cfgs: dict[str, dict], describe, *, templates: dict[str, dict],
             if rf is not None and row["kind"] in ("matmul", "merge"):
                 fixed[(name, key)] = rf
     budget = sizing.budget_cycles(window_period_s, clock_ns, safety)
-    res = sizing.choose_reuse(tables, budget_cycles=budget, n_times=n_times, clock_ns=clock_ns,
-                              family=target.family, fixed=fixed)
+    if scaling_chans:
+        res = sizing.choose_scaled(tables, budget_cycles=budget, n_times=n_times, n_chans=scaling_chans,
+                                   clock_ns=clock_ns, family=target.family, fixed=fixed)
+    else:
+        res = sizing.choose_reuse(tables, budget_cycles=budget, n_times=n_times, clock_ns=clock_ns,
+                                  family=target.family, fixed=fixed)
     plan: dict[str, dict[str, int]] = {"simple": {}, "complex": {}}
     for (name, key), rf in res["plan"].items():
         plan[name][key] = rf
@@ -93,7 +102,7 @@ def plan_configs(cfgs: dict[str, dict], describe, *, templates: dict[str, dict],
             lcfg["Strategy"] = strategy or ("Latency" if rf == 1 else "Resource")
         cfg["qcascade_auto"] = dict(plan[name])
     return {"budget_cycles": budget, "latency_cycles": res["latency_cycles"], "meets_budget": res["meets_budget"],
-            "plan": plan}
+            "plan": plan, "scale_lanes": res.get("scale_lanes")}
 
 
 def describe_config(name: str, model, cfg: dict) -> list[dict]:
@@ -123,7 +132,8 @@ def _vendor_block(rep: dict) -> dict | None:
 
 def hw_summary(tables: dict[str, list[dict]], *, target: Target, clock_ns: float, window_period_s: float,
                routing_rate: float, n_times: int, n_chans: int, sample_bits: int,
-               vendor: dict[str, dict] | None = None, power: dict[str, dict] | None = None) -> dict:
+               vendor: dict[str, dict] | None = None, power: dict[str, dict] | None = None,
+               scale_lanes: dict | None = None) -> dict:
     """``hw_summary.json`` content: target, per-block figures, layers, fit, margin, energy.
 
     Args:
@@ -135,6 +145,9 @@ def hw_summary(tables: dict[str, list[dict]], *, target: Target, clock_ns: float
         vendor: optional ``parse_hls_dir`` results per block (``simple``/``complex``/``cascade``);
             their numbers replace the estimate's for that block.
         power: optional :func:`qcascade.hls.power.parse_power_report` results per block.
+        scale_lanes: with input scaling in the top level, :func:`qcascade.hls.sizing.scale_lanes_for`'s
+            choice; its cost (:func:`qcascade.hls.scaling_hw.scaling_cost`, an ESTIMATE even next to
+            vendor reports of the models) is counted in the cascade. None: no scaling, nothing added.
 
     Returns:
         ``{"target", "simple", "complex", "cascade", "layers", "fits", "problems",
@@ -142,9 +155,13 @@ def hw_summary(tables: dict[str, list[dict]], *, target: Target, clock_ns: float
     """
     family = target.family
     models = {name: est.estimate_model(rows, clock_ns, family) for name, rows in tables.items()}
+    scaling = None
+    if scale_lanes:
+        scaling = {**scaling_hw.scaling_cost(n_times, n_chans, scale_lanes["lanes"], family, sample_bits),
+                   "budget_cycles": scale_lanes["budget_cycles"], "meets_budget": scale_lanes["meets_budget"]}
     cas = est.estimate_cascade(models["simple"], models["complex"], n_times=n_times, n_chans=n_chans,
                                sample_bits=sample_bits, routing_rate=routing_rate, clock_ns=clock_ns,
-                               window_period_s=window_period_s, target=target.as_dict())
+                               window_period_s=window_period_s, target=target.as_dict(), scaling=scaling)
     blocks = {}
     for name in ("simple", "complex"):
         m = models[name]
@@ -154,6 +171,8 @@ def hw_summary(tables: dict[str, list[dict]], *, target: Target, clock_ns: float
     blocks["cascade"] = {"source": "ESTIMATE", **{k: cas[k] for k in (
         "dsp", "bram_18k", "lut", "latency_cycles", "ii", "expected_latency_cycles", "routing_rate",
         "energy_nj_per_window", "utilisation")}, "window_buffer": cas["window_buffer"]}
+    if scaling:
+        blocks["cascade"]["input_scaling"] = scaling
     for name, rep in (vendor or {}).items():
         flat = _vendor_block(rep) if rep else None
         if flat:
@@ -161,13 +180,14 @@ def hw_summary(tables: dict[str, list[dict]], *, target: Target, clock_ns: float
     summary_cascade = dict(cas)
     vend = {n: b for n, b in blocks.items() if b.get("source") != "ESTIMATE"}
     if {"simple", "complex"} <= set(vend) and all(vend[n].get("latency_cycles") for n in ("simple", "complex")):
-        worst = vend["simple"]["latency_cycles"] + vend["complex"]["latency_cycles"] + 2 * n_times
+        worst = (vend["simple"]["latency_cycles"] + vend["complex"]["latency_cycles"] + 2 * n_times
+                 + (scaling["extra_cycles"] if scaling else 0))
         summary_cascade["realtime_margin"] = window_period_s / (worst * clock_ns * 1e-9)
         summary_cascade["latency_cycles"] = worst
         for k in ("dsp", "bram_18k", "lut"):
             vals = [vend[n].get(k) for n in ("simple", "complex")]
             if None not in vals:
-                summary_cascade[k] = sum(vals) + cas["window_buffer"].get(k, 0)
+                summary_cascade[k] = sum(vals) + cas["window_buffer"].get(k, 0) + (scaling[k] if scaling else 0)
         summary_cascade["problems"] = est.fit_problems(summary_cascade, target.as_dict())
     energy = {"source": "ESTIMATE", "simple_nj": models["simple"]["energy_nj"],
               "complex_nj": models["complex"]["energy_nj"], "buffer_write_nj": cas["window_buffer"]["write_energy_nj"],
@@ -194,7 +214,7 @@ def hw_summary(tables: dict[str, list[dict]], *, target: Target, clock_ns: float
             "realtime_margin": summary_cascade["realtime_margin"], "energy": energy,
             "budget": {"window_period_s": window_period_s, "clock_period_ns": clock_ns,
                        "worst_latency_cycles": summary_cascade["latency_cycles"]},
-            "rules": list(est.RULES)}
+            "rules": list(est.RULES) + ([scaling_hw.COST_RULE] if scaling else [])}
 
 
 def fit_banner(summary: dict) -> str | None:

@@ -187,12 +187,18 @@ def window_buffer(n_times: int, n_chans: int, sample_bits: int) -> dict:
 
 
 def estimate_cascade(simple: dict, complex_: dict, *, n_times: int, n_chans: int, sample_bits: int,
-                     routing_rate: float, clock_ns: float, window_period_s: float, target: dict) -> dict:
+                     routing_rate: float, clock_ns: float, window_period_s: float, target: dict,
+                     scaling: dict | None = None) -> dict:
     """The cascade: both models, the window buffer, latency, real-time margin, energy and fit.
 
     Worst-case latency = read the window through the simple model (``n_times + L_simple``), replay
     it (``n_times``) through the complex model (``L_complex``). Energy per window =
     ``E_simple + E_buffer_write + routing_rate * (E_complex + E_buffer_read)``.
+
+    ``scaling``: the input scaling in the top level (``data.input_scaling: causal_robust``), as
+    :func:`qcascade.hls.scaling_hw.scaling_cost` gives it: its ``dsp``, ``lut``, ``bram_18k`` are
+    added, and its ``extra_cycles`` to the worst-case and the expected latency (every window is
+    scaled). None (inputs arrive scaled): nothing is added.
 
     Returns:
         ``dsp``, ``bram_18k``, ``lut``, ``latency_cycles`` (worst case), ``expected_latency_cycles``,
@@ -203,9 +209,11 @@ def estimate_cascade(simple: dict, complex_: dict, *, n_times: int, n_chans: int
     if not 0.0 <= routing_rate <= 1.0:
         raise ValueError(f"routing_rate must be in [0, 1], got {routing_rate}")
     buf = window_buffer(n_times, n_chans, sample_bits)
-    worst = simple["latency_cycles"] + complex_["latency_cycles"] + 2 * n_times
-    expected = simple["latency_cycles"] + n_times + routing_rate * (complex_["latency_cycles"] + n_times)
-    totals = {k: simple[k] + complex_[k] + buf.get(k, 0) for k in ("dsp", "bram_18k", "lut")}
+    extra = scaling["extra_cycles"] if scaling else 0
+    worst = simple["latency_cycles"] + complex_["latency_cycles"] + 2 * n_times + extra
+    expected = simple["latency_cycles"] + n_times + extra + routing_rate * (complex_["latency_cycles"] + n_times)
+    totals = {k: simple[k] + complex_[k] + buf.get(k, 0) + (scaling[k] if scaling else 0)
+              for k in ("dsp", "bram_18k", "lut")}
     util = {k: totals[k] / target[k] for k in ("dsp", "bram_18k", "lut")}
     energy = (simple["energy_nj"] + buf["write_energy_nj"]
               + routing_rate * (complex_["energy_nj"] + buf["read_energy_nj"]))
@@ -220,6 +228,8 @@ def estimate_cascade(simple: dict, complex_: dict, *, n_times: int, n_chans: int
                                                   if complex_["energy_nj"] else None),
             "utilisation": util, "max_parallel_products": max(simple["max_parallel_products"],
                                                               complex_["max_parallel_products"])}
+    if scaling:
+        out["input_scaling"] = scaling
     out["problems"] = fit_problems(out, target)
     out["fits"] = not out["problems"]
     return out

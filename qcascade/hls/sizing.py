@@ -14,6 +14,11 @@ ReuseFactor, at most half the current one) until the budget holds. A layer never
 checked against the target's DSP/BRAM/LUT (:func:`qcascade.hls.estimate.estimate_cascade`): the
 smallest design that meets the budget is the one most likely to fit.
 
+With ``data.input_scaling: causal_robust`` the top level also scales every sample
+(:func:`qcascade.hls.scaling_hw.scaling_cost`); its cycles count against the same budget
+(:func:`choose_scaled`): one scaling lane (one multiplier) first, with the layers sped up to absorb
+its cycles, and more lanes (powers of two) only when the layers cannot.
+
 ReuseFactors are restricted to hls4ml's valid values (``get_valid_reuse_factors`` of the Vitis
 backend, the rule its Resource strategy enforces); ReuseFactor 1 uses the Latency strategy and
 anything larger the Resource strategy. A separable convolution is split by hls4ml into a
@@ -35,6 +40,7 @@ from __future__ import annotations
 import functools
 import math
 
+from qcascade.hls import scaling_hw
 from qcascade.hls.estimate import MAX_PARALLEL_PRODUCTS, estimate_model
 
 CHAIN_FIFO_DEPTH = 2
@@ -171,12 +177,13 @@ def _apply(tables, groups, plan) -> None:
 
 
 def cascade_latency(tables: dict[str, list[dict]], n_times: int, clock_ns: float, family: str = "") -> int:
-    """Worst-case cascade latency in cycles (as :func:`qcascade.hls.estimate.estimate_cascade`)."""
+    """Worst-case cascade latency in cycles (as :func:`qcascade.hls.estimate.estimate_cascade`),
+    without the input scaling's cycles."""
     return sum(estimate_model(rows, clock_ns, family)["latency_cycles"] for rows in tables.values()) + 2 * n_times
 
 
 def choose_reuse(tables: dict[str, list[dict]], *, budget_cycles: float, n_times: int, clock_ns: float,
-                 family: str = "", fixed: dict[tuple[str, str], int] | None = None) -> dict:
+                 family: str = "", fixed: dict[tuple[str, str], int] | None = None, extra_cycles: int = 0) -> dict:
     """Pick a ReuseFactor per configurable layer (rule in the module docstring); updates ``tables``.
 
     Args:
@@ -185,6 +192,8 @@ def choose_reuse(tables: dict[str, list[dict]], *, budget_cycles: float, n_times
         n_times: window length (the top level reads and replays it: ``2 * n_times`` cycles).
         clock_ns, family: target clock and family (for the estimate).
         fixed: ``(model, config_name) -> ReuseFactor`` set by the user; kept as given.
+        extra_cycles: cycles of the top level outside both models (the input scaling's), counted in
+            ``latency_cycles``.
 
     Returns:
         ``{"plan": {(model, config_name): rf}, "latency_cycles", "budget_cycles", "meets_budget"}``.
@@ -193,7 +202,7 @@ def choose_reuse(tables: dict[str, list[dict]], *, budget_cycles: float, n_times
     groups = layer_groups(tables)
     plan = {k: int(fixed[k]) if k in fixed else g["choices"][-1] for k, g in groups.items()}
     _apply(tables, groups, plan)
-    latency = cascade_latency(tables, n_times, clock_ns, family)
+    latency = cascade_latency(tables, n_times, clock_ns, family) + extra_cycles
     while latency > budget_cycles:
         best, best_lat = None, -1
         for key, g in groups.items():
@@ -210,8 +219,48 @@ def choose_reuse(tables: dict[str, list[dict]], *, budget_cycles: float, n_times
             break
         plan[best[0]] = best[1]
         _apply(tables, groups, plan)
-        latency = cascade_latency(tables, n_times, clock_ns, family)
+        latency = cascade_latency(tables, n_times, clock_ns, family) + extra_cycles
     return {"plan": plan, "latency_cycles": latency, "budget_cycles": budget_cycles,
+            "meets_budget": latency <= budget_cycles}
+
+
+def choose_scaled(tables: dict[str, list[dict]], *, budget_cycles: float, n_times: int, n_chans: int,
+                  clock_ns: float, family: str = "", fixed: dict[tuple[str, str], int] | None = None) -> dict:
+    """:func:`choose_reuse` for a design that scales its input (``data.input_scaling: causal_robust``).
+
+    The scaling's cycles (:func:`qcascade.hls.scaling_hw.scaling_cost`) count against the same
+    budget. One lane (one multiplier) first, the layers sped up to absorb its cycles; more lanes only
+    when the layers cannot (every ReuseFactor at its smallest choice, or fixed by the user).
+
+    Returns:
+        :func:`choose_reuse`'s result with ``latency_cycles`` including the scaling, and
+        ``scale_lanes`` (the largest choice, with ``meets_budget`` False, when none meets the budget).
+    """
+    for lanes in scaling_hw.lane_choices(n_chans):
+        extra = scaling_hw.scaling_cost(n_times, n_chans, lanes, family)["extra_cycles"]
+        res = choose_reuse(tables, budget_cycles=budget_cycles, n_times=n_times, clock_ns=clock_ns, family=family,
+                           fixed=fixed, extra_cycles=extra)
+        if res["meets_budget"]:
+            break
+    return {**res, "scale_lanes": lanes}
+
+
+def scale_lanes_for(models_latency: int, *, budget_cycles: float, n_times: int, n_chans: int,
+                    family: str = "") -> dict:
+    """``SCALE_LANES`` of a sized design: the smallest power of two in ``[1, n_chans]`` whose scaling
+    keeps the worst-case cascade (``models_latency``, :func:`cascade_latency`) within the budget.
+
+    With the layer tables :func:`choose_scaled` left, this is the lane count it chose.
+
+    Returns:
+        ``{"lanes", "latency_cycles" (with the scaling), "budget_cycles", "meets_budget"}``; when no
+        lane count meets the budget, the largest one with ``meets_budget`` False (reported, not hidden).
+    """
+    for lanes in scaling_hw.lane_choices(n_chans):
+        latency = models_latency + scaling_hw.scaling_cost(n_times, n_chans, lanes, family)["extra_cycles"]
+        if latency <= budget_cycles:
+            break
+    return {"lanes": lanes, "latency_cycles": latency, "budget_cycles": budget_cycles,
             "meets_budget": latency <= budget_cycles}
 
 
