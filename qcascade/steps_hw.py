@@ -19,6 +19,7 @@ import numpy as np
 
 from qcascade.artifacts import Deployment, WindowScores, deployed_models, deployment
 from qcascade.config import config_hash
+from qcascade.errors import DataError
 from qcascade.errors import ConfigError, QCascadeError
 from qcascade.io_utils import atomic_write_json, atomic_write_text
 from qcascade.steps_data import windows
@@ -227,7 +228,10 @@ def step_csim(ctx) -> None:
 
     scaling = hw_input_scaling(ctx)
     if scaling is not None:  # the design scales raw windows itself: whole recordings, in time order
-        scaling["lanes"] = hw_scale_lanes(ctx, _layer_tables(ctx))["lanes"]
+        tables = _layer_tables(ctx)
+        if tables is None:
+            raise DataError(f"{ctx.unit_dir / 'hls'}: no *_layers.json; run step_convert before step_csim")
+        scaling["lanes"] = hw_scale_lanes(ctx, tables)["lanes"]
         raw, raw_rows, raw_reset = raw_windows(ctx, te, sorted(set(te.record_ids[idx].tolist())))
         pos = {int(r): i for i, r in enumerate(raw_rows)}
 
