@@ -128,8 +128,12 @@ def analyze_patient(recordings: list[Recording], stride: int = 512, ictal_overla
     feats, labels, groups = [], [], []
     psd_sum, psd_n = None, np.zeros(2)
     gram, total, n_corr = np.zeros((n_el, n_el)), np.zeros(n_el), 0
+    amplitude = {}  # per recording: median over non-ictal windows and live electrodes of the window's MAD
     for g, rec in enumerate(recordings):
+        live, mads = ~rec.dead_electrodes(), []
         for X, y, _ in iter_window_batches(rec, 512, stride, ictal_overlap):
+            quiet = X[y == 0][:, :, live]
+            mads.append(np.median(np.abs(quiet - np.median(quiet, axis=1, keepdims=True)), axis=1).ravel())
             freqs, psd = window_psd(X)  # (b, n_freqs, n_el)
             feats.append(window_features(X, (freqs, psd)).astype(np.float32))
             labels.append(y)
@@ -142,6 +146,8 @@ def analyze_patient(recordings: list[Recording], stride: int = 512, ictal_overla
             gram += sub.T @ sub
             total += sub.sum(axis=0)
             n_corr += len(sub)
+        mads = np.concatenate(mads)
+        amplitude[rec.record_id] = round(float(np.median(mads)), 4) if len(mads) else None
     F, y, groups = np.concatenate(feats), np.concatenate(labels).astype(np.int64), np.concatenate(groups)
     if y.min() == y.max():
         raise DataError(f"patient {recordings[0].patient_id}: windows of one class only; cannot analyse")
@@ -179,11 +185,18 @@ def analyze_patient(recordings: list[Recording], stride: int = 512, ictal_overla
             "best_feature": [FEATURES[i] for i in sep_all.argmax(axis=1)],
             "auc_best_electrode": {name: round(float(auc[best, i]), 4) for i, name in enumerate(FEATURES)},
             "dead_electrodes": np.flatnonzero(dead).tolist(),
+            "amplitude_by_recording": amplitude, "amplitude_spread": _spread(amplitude.values()),
             "difficulty": difficulty, "candidates_balanced_accuracy": candidates, "band_power": band_power,
             "correlation": np.round(cov / np.outer(sd, sd), 3).tolist(),
             "_psd": {"freqs": freqs.tolist(), "ictal": psd_mean[1, :, best].tolist(),
                      "nonictal": psd_mean[0, :, best].tolist()},
             "soz_electrodes": recordings[0].info.get("soz_electrodes")}
+
+
+def _spread(values) -> float | None:
+    """Largest over smallest recording amplitude: how much the gain drifts between recordings."""
+    v = [x for x in values if x]
+    return round(max(v) / min(v), 3) if len(v) >= 2 else None
 
 
 def recommend(candidates: dict) -> tuple[str, str]:
@@ -250,15 +263,19 @@ def _markdown(r: dict) -> str:
                 "Fewer than half the windows are easy: a cascade saves little."), "",
              "| tau | easy fraction | accuracy on easy windows |", "|---|---|---|"]
     lines += [f"| {t} | {v:.3f} | {r['easy_accuracy_by_tau'][t]:.3f} |" for t, v in r["easy_fraction_by_tau"].items()]
-    lines += ["", "| patient | electrodes | windows (ictal) | top electrodes | best AUC | SOZ | B bacc | C bacc | easy@tau |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| patient | electrodes | windows (ictal) | top electrodes | best AUC | SOZ | B bacc | C bacc | easy@tau "
+              "| amplitude spread |", "|---|---|---|---|---|---|---|---|---|---|"]
     for pid, p in r["patients"].items():
         top = p["ranking"][:3]
         cand = p["candidates_balanced_accuracy"]
         lines.append(f"| {pid} | {p['n_electrodes']} | {p['n_windows']} ({p['n_ictal_windows']}) | {top} | "
                      f"{p['separability'][top[0]]:.3f} | {p['soz_electrodes'] if p['soz_electrodes'] is not None else '-'} | "
-                     f"{cand['B']:.3f} | {cand['C']:.3f} | {p['difficulty'][str(r['easy_fraction_tau'])]['easy_fraction']:.3f} |")
-    lines += ["", "Band power, ictal minus non-ictal on the best electrode (dB):", "",
+                     f"{cand['B']:.3f} | {cand['C']:.3f} | {p['difficulty'][str(r['easy_fraction_tau'])]['easy_fraction']:.3f} | "
+                     + (f"x{p['amplitude_spread']:.2f} |" if p["amplitude_spread"] else "- |"))
+    lines += ["", "Amplitude spread: the largest over the smallest recording's median non-ictal amplitude (MAD). "
+              "Gain that drifts between recordings is what `data.input_scaling: causal_robust` is for "
+              "(docs/input_scaling.md).",
+              "", "Band power, ictal minus non-ictal on the best electrode (dB):", "",
               "| patient | " + " | ".join(BANDS) + " |", "|---|" + "---|" * len(BANDS)]
     for pid, p in r["patients"].items():
         bp = p["band_power"]

@@ -69,3 +69,26 @@ def test_default_synthetic_cohort(tmp_path):
     patients = discover("synthetic")
     result = run_analysis(patients, tmp_path)
     check_result(result, tmp_path, {pid: recs[0].info["soz_electrodes"] for pid, recs in patients.items()})
+
+
+def test_amplitude_spread_measures_gain_between_recordings(tmp_path):
+    # A recording played 3x louder has 3x the amplitude, and the others do not move: the spread is
+    # what docs/input_scaling.md asks a user to look at before choosing the input scaling.
+    import dataclasses
+
+    from qcascade.analysis import analyze_patient
+
+    recs = cohort_recordings(make_cohort(1, seed=2, n_seizures=3, pre_ictal_s=60, post_ictal_s=60))["ID1"]
+    before = analyze_patient(recs)
+    base = before["amplitude_by_recording"]
+    louder = [dataclasses.replace(recs[0], data=recs[0].data * 3.0)] + recs[1:]
+    got = analyze_patient(louder)
+    amp = got["amplitude_by_recording"]
+    assert amp[recs[0].record_id] == pytest.approx(3 * base[recs[0].record_id], rel=1e-3)
+    assert all(amp[r.record_id] == base[r.record_id] for r in recs[1:])
+    assert got["amplitude_spread"] == pytest.approx(max(amp.values()) / min(amp.values()), rel=1e-3)
+    others = [base[r.record_id] for r in recs[1:]]
+    assert got["amplitude_spread"] == pytest.approx(3 * base[recs[0].record_id] / min(others), rel=1e-3)
+    assert got["amplitude_spread"] > before["amplitude_spread"]
+    result = run_analysis({"ID1": louder}, tmp_path, plots=False)
+    assert f"x{got['amplitude_spread']:.2f}" in (tmp_path / "analysis.md").read_text()
