@@ -13,7 +13,7 @@ with its state and counts as not passed; the overall verdict is PASS only when e
 finished and passed. ``run() -> str`` returns the section for ``make bench``; run directly for
 development::
 
-    python -m bench.bench_stress --patients ID1 ID3 [--report-only] [--config extra.yaml]
+    python -m bench.bench_stress --patients ID1 ID3 [--report-only] [--config extra.yaml] [--seed 1]
 """
 
 from __future__ import annotations
@@ -51,24 +51,44 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qcascade"
 
 
-def ensure_cohort(data_dir: Path, seed: int = 0, n_patients: int = 8, n_multifocal: int = 2) -> Path:
-    """Generate the stress cohort into ``data_dir`` unless a complete one is there already.
+def ensure_cohort(data_dir: Path, seed: Optional[int] = None, n_patients: int = 8, n_multifocal: int = 2) -> dict:
+    """The cohort's ground truth, generating the cohort into ``data_dir`` only where there is none.
 
-    Written into a sibling folder first and renamed, so an interrupted generation is never reused.
+    A folder holding ``ground_truth.json`` (what ``python -m qcascade.data.stress`` writes last) is
+    used as it is; ``seed`` (None: any) must then match the seed it records. A folder that exists
+    with anything else in it is never replaced. A new cohort is written into a private sibling
+    folder and renamed, so an interrupted or concurrent generation is never read half-written.
+
+    Raises:
+        ValueError: ``data_dir`` holds another seed's cohort, or files that are not a stress cohort.
     """
-    if (data_dir / ".complete").exists():
-        return data_dir
     import shutil
+    import tempfile
 
-    from qcascade.data.stress import write_stress_cohort
+    truth_path = data_dir / "ground_truth.json"
+    if not truth_path.exists():
+        if data_dir.exists() and any(data_dir.iterdir()):
+            raise ValueError(f"{data_dir}: not empty and has no ground_truth.json, so it is not a complete stress "
+                             "cohort; remove it or pass another --data-dir (nothing was written)")
+        from qcascade.data.stress import write_stress_cohort
 
-    part = data_dir.with_name(data_dir.name + ".partial")
-    shutil.rmtree(part, ignore_errors=True)
-    write_stress_cohort(part, n_patients=n_patients, seed=seed, n_multifocal=n_multifocal)
-    (part / ".complete").write_text(f"seed {seed}, {n_patients} patients, {n_multifocal} multifocal\n")
-    shutil.rmtree(data_dir, ignore_errors=True)
-    part.rename(data_dir)
-    return data_dir
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        part = Path(tempfile.mkdtemp(prefix=data_dir.name + ".partial.", dir=data_dir.parent))
+        try:
+            write_stress_cohort(part, n_patients=n_patients, seed=0 if seed is None else seed,
+                                n_multifocal=n_multifocal)
+            if data_dir.exists():
+                data_dir.rmdir()  # empty (checked above); fails if another process filled it meanwhile
+            part.rename(data_dir)
+        except OSError:
+            if not truth_path.exists():
+                raise
+        finally:
+            shutil.rmtree(part, ignore_errors=True)  # only left when another process won the rename
+    truth = json.loads(truth_path.read_text())
+    if seed is not None and truth.get("seed") != seed:
+        raise ValueError(f"{truth_path}: holds the stress cohort of seed {truth.get('seed')}, not seed {seed}")
+    return truth
 
 
 def patient_state(unit_dir: Path, n_folds_expected: int) -> tuple[str, Optional[dict]]:
@@ -258,14 +278,17 @@ def report(data_dir: Path, work: Path, patients: Optional[Sequence[str]] = None)
 
 
 def run(patients: Optional[Sequence[str]] = None, data_dir: Optional[Path] = None, work: Optional[Path] = None,
-        config: Optional[Path] = None, train: bool = True, seed: int = 0) -> str:
-    """Generate (or reuse) the cohort, run or resume each patient, and return the section."""
-    data_dir = data_dir or cache_root() / f"stress-seed{seed}-n8"
+        config: Optional[Path] = None, train: bool = True, seed: Optional[int] = None) -> str:
+    """Generate (or reuse) the cohort, run or resume each patient, and return the section.
+
+    ``seed`` None: the cohort in ``data_dir`` whatever its seed, or seed 0 in the cache folder.
+    """
+    data_dir = data_dir or cache_root() / f"stress-seed{seed or 0}-n8"
     work = work or ROOT / "bench" / "out" / "stress"
     t0 = time.perf_counter()
-    ensure_cohort(data_dir, seed=seed)
+    truth = ensure_cohort(data_dir, seed=seed)
+    seed = truth["seed"]
     notes = []
-    truth = json.loads((data_dir / "ground_truth.json").read_text())
     for p in (patients or list(truth["patients"])) if train else ():
         rc, wall, tail = _run_patient(p, data_dir, work, config)
         notes.append(f"- {p}: {'finished' if rc == 0 else f'FAILED (exit {rc}): `{tail}`'} in {_dur(wall)}")
@@ -298,9 +321,14 @@ def main(argv=None) -> int:
     ap.add_argument("--data-dir", type=Path, help="stress cohort folder (default: the cache folder)")
     ap.add_argument("--work", type=Path, help="run folders (default bench/out/stress)")
     ap.add_argument("--config", type=Path, help="extra run config passed to train_qkeras.py")
+    ap.add_argument("--seed", type=int, help="cohort seed (default: the one in --data-dir, else 0)")
     ap.add_argument("--report-only", action="store_true", help="report the runs as they stand; train nothing")
     args = ap.parse_args(argv)
-    print(run(args.patients, args.data_dir, args.work, args.config, train=not args.report_only))
+    try:
+        print(run(args.patients, args.data_dir, args.work, args.config, train=not args.report_only, seed=args.seed))
+    except ValueError as e:
+        print(f"bench_stress: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -107,3 +107,41 @@ def test_report_reads_run_folders(tmp_path):
 def test_a_fold0_only_run_cannot_pass():
     v = evaluate({"ID1": patient_row(_metrics(folds=1), False, 3)})
     assert all(v["overall"].values()) and v["few_folds"] == ["ID1"] and not v["passed"]
+
+
+def _fake_writer(calls):
+    def write(out_dir, n_patients=8, seed=0, n_multifocal=2):
+        calls.append(seed)
+        (out_dir / "ID1").mkdir(parents=True)
+        (out_dir / "ground_truth.json").write_text(json.dumps({"generator": "stress", "seed": seed, "patients": {}}))
+        return out_dir
+    return write
+
+
+def test_ensure_cohort_never_replaces_a_folder_it_did_not_write(tmp_path, monkeypatch):
+    import qcascade.data.stress as stress
+    from bench.bench_stress import ensure_cohort
+
+    calls = []
+    monkeypatch.setattr(stress, "write_stress_cohort", _fake_writer(calls))
+    user = tmp_path / "recordings"
+    (user / "ID1").mkdir(parents=True)
+    (user / "ID1" / "Sz1.mat").write_bytes(b"mine")
+    with pytest.raises(ValueError, match="recordings.*no ground_truth.json"):
+        ensure_cohort(user, seed=1)
+    assert (user / "ID1" / "Sz1.mat").read_bytes() == b"mine" and calls == []
+
+
+def test_ensure_cohort_generates_the_asked_seed_once_and_checks_it(tmp_path, monkeypatch):
+    import qcascade.data.stress as stress
+    from bench.bench_stress import ensure_cohort
+
+    calls = []
+    monkeypatch.setattr(stress, "write_stress_cohort", _fake_writer(calls))
+    cohort = tmp_path / "cache" / "stress-seed1-n8"
+    assert ensure_cohort(cohort, seed=1)["seed"] == 1
+    assert ensure_cohort(cohort)["seed"] == 1  # no seed asked: whatever the folder holds
+    assert calls == [1]  # reused, not regenerated
+    assert sorted(p.name for p in cohort.parent.iterdir()) == ["stress-seed1-n8"]  # no partial folder left
+    with pytest.raises(ValueError, match="seed 1, not seed 0"):
+        ensure_cohort(cohort, seed=0)
