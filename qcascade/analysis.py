@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import rankdata
 
+from qcascade.data.amplitude import amplitude_spread, window_mads
 from qcascade.data.swec import SFREQ, Recording
 from qcascade.data.windows import iter_window_batches
 from qcascade.errors import DataError
@@ -132,8 +133,7 @@ def analyze_patient(recordings: list[Recording], stride: int = 512, ictal_overla
     for g, rec in enumerate(recordings):
         live, mads = ~rec.dead_electrodes(), []
         for X, y, _ in iter_window_batches(rec, 512, stride, ictal_overlap):
-            quiet = X[::4][y[::4] == 0][:, :, live]  # every 4th window, as for the correlations: medians are costly
-            mads.append(np.median(np.abs(quiet - np.median(quiet, axis=1, keepdims=True)), axis=1).ravel())
+            mads.append(window_mads(X, y, live))  # in the same pass as the other statistics
             freqs, psd = window_psd(X)  # (b, n_freqs, n_el)
             feats.append(window_features(X, (freqs, psd)).astype(np.float32))
             labels.append(y)
@@ -185,18 +185,12 @@ def analyze_patient(recordings: list[Recording], stride: int = 512, ictal_overla
             "best_feature": [FEATURES[i] for i in sep_all.argmax(axis=1)],
             "auc_best_electrode": {name: round(float(auc[best, i]), 4) for i, name in enumerate(FEATURES)},
             "dead_electrodes": np.flatnonzero(dead).tolist(),
-            "amplitude_by_recording": amplitude, "amplitude_spread": _spread(amplitude.values()),
+            "amplitude_by_recording": amplitude, "amplitude_spread": amplitude_spread(amplitude.values()),
             "difficulty": difficulty, "candidates_balanced_accuracy": candidates, "band_power": band_power,
             "correlation": np.round(cov / np.outer(sd, sd), 3).tolist(),
             "_psd": {"freqs": freqs.tolist(), "ictal": psd_mean[1, :, best].tolist(),
                      "nonictal": psd_mean[0, :, best].tolist()},
             "soz_electrodes": recordings[0].info.get("soz_electrodes")}
-
-
-def _spread(values) -> float | None:
-    """Largest over smallest recording amplitude: how much the gain drifts between recordings."""
-    v = [x for x in values if x]
-    return round(max(v) / min(v), 3) if len(v) >= 2 else None
 
 
 def recommend(candidates: dict) -> tuple[str, str]:

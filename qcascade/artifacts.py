@@ -218,12 +218,15 @@ class PreparedData:
         splits: ``{"train"|"val"|"test": [Recording, ...]}``.
         normalizer: the per-electrode normaliser fitted on training windows.
         val_blocks: time blocks carved from training records for validation (two-seizure patients).
+        scaling: ``{"input_scaling": "train_stats"|"causal_robust", "reason", ...}``: the input
+            scaling of these windows (``data.input_scaling: auto`` resolved).
     """
 
     sets: dict
     splits: dict
     normalizer: Any
     val_blocks: list = field(default_factory=list)
+    scaling: dict = field(default_factory=lambda: {"input_scaling": "train_stats", "reason": "configured"})
 
 
 @dataclass

@@ -23,6 +23,7 @@ from qcascade.errors import ConfigError
 from qcascade.hls.targets import load_target, resolve_part
 from qcascade.quant import QuantPolicy
 from qcascade.strict_yaml import check_fields, from_dict, load_yaml, to_dict
+from qcascade.config_longterm import LongTermConfig
 from qcascade.config_train import TrainConfig
 
 _PATIENT_ID = re.compile(r"[A-Za-z0-9_\-]{1,64}\Z")
@@ -31,6 +32,7 @@ MAX_N_TIMES = 16384  # 32 s at 512 Hz; the models are built for 1 s windows
 MAX_N_CHANS = 1024
 # Keys added after runs existed: left out of config_hash at their default so old runs still resume.
 _HASH_OMIT_AT_DEFAULT = {("data", "nan_policy"): "raise", ("data", "bonn", "segments_per_set"): None,
+                         ("data", "scaling_auto_spread"): 3.0,
                          ("data", "long_term"): {"interictal_per_ictal": 4, "segment_s": 3600.0,
                                                  "smoothing": "auto", "split": "loso_hours",
                                                  "train_seizures": None}}
@@ -88,46 +90,6 @@ class BonnConfig:
 
 
 @dataclass(frozen=True)
-class LongTermConfig:
-    """Long-term recordings (``swec-long``): sampling, splits, post-processing (docs/long_term.md).
-
-    Attributes:
-        interictal_per_ictal: interictal training windows drawn (seeded by ``train.seed``) per
-            ictal training window; validation and test always use every window of their hours.
-        split: ``loso_hours`` (one fold per seizure; every hour tested once) or ``time_ordered``
-            (train on the first seizures, test every later hour).
-        train_seizures: ``time_ordered``: seizures before the test part (null: all but the last third).
-        segment_s: seconds per hour file (3600 in SWEC; smaller in tests).
-        smoothing: ``auto`` chooses k-of-n smoothing of the cascade's decisions on validation
-            (host-side post-processing), ``off`` keeps the raw decisions.
-        max_train_windows: cap on the training windows held in memory (ictal + sampled interictal,
-            drawn seeded by ``train.seed`` when more exist); bounds a run's memory whatever the
-            number of training seizures (docs/long_term.md). The validation monitor has the same cap.
-        cache_dir: folder of the on-disk signal cache (null: ``<run>/<patient>/window_cache``). A
-            folder outside the run survives ``--force`` and is shared by runs on the same
-            ``data.data_dir`` (another data folder is refused).
-    """
-
-    interictal_per_ictal: int = 4
-    split: Literal["loso_hours", "time_ordered"] = "loso_hours"
-    train_seizures: Optional[int] = None
-    segment_s: float = 3600.0
-    smoothing: Literal["auto", "off"] = "auto"
-    max_train_windows: int = 2000
-    cache_dir: Optional[str] = None
-
-    def __post_init__(self):
-        if not 1 <= self.interictal_per_ictal <= 10000:
-            raise ConfigError("data.long_term.interictal_per_ictal: must be in [1, 10000]")
-        if self.train_seizures is not None and self.train_seizures < 2:
-            raise ConfigError("data.long_term.train_seizures: must be >= 2 (train and validation seizures)")
-        if not self.segment_s > 0:
-            raise ConfigError("data.long_term.segment_s: must be > 0")
-        if not 100 <= self.max_train_windows <= 1_000_000:
-            raise ConfigError("data.long_term.max_train_windows: must be in [100, 1000000]")
-
-
-@dataclass(frozen=True)
 class DataConfig:
     """Which recordings, how they are cut into windows, and how they are split.
 
@@ -146,9 +108,13 @@ class DataConfig:
         input_scaling: ``train_stats`` (per-electrode median/IQR of the training windows, applied
             to every window) or ``causal_robust`` (per electrode, a running center and mean
             absolute deviation of the recording's own past windows; the generated top level
-            computes it in hardware; docs/input_scaling.md).
+            computes it in hardware; docs/input_scaling.md), or ``auto``: per fold, ``causal_robust`` where
+            its training and validation recordings' amplitude spread is at least ``scaling_auto_spread``
+            and they are at least ``scaling_memory_windows`` windows long (``qcascade.data.amplitude``).
         scaling_memory_windows: ``causal_robust``: windows the running statistics average over
             (moving-average weight 1/this; a power of two, 1..4096).
+        scaling_auto_spread: ``auto``: the amplitude spread (largest over smallest recording) from
+            which ``causal_robust`` is chosen; x3.0 lies between where it lost and won (docs/input_scaling.md).
         long_term: ``swec-long`` only: see :class:`LongTermConfig`.
     """
 
@@ -163,8 +129,9 @@ class DataConfig:
     ictal_overlap: float = 0.5
     split: Literal["loso", "lopo"] = "loso"
     nan_policy: Literal["raise", "zero"] = "raise"
-    input_scaling: Literal["train_stats", "causal_robust"] = "train_stats"
+    input_scaling: Literal["train_stats", "causal_robust", "auto"] = "train_stats"
     scaling_memory_windows: int = 64
+    scaling_auto_spread: float = 3.0
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     bonn: BonnConfig = field(default_factory=BonnConfig)
     long_term: LongTermConfig = field(default_factory=LongTermConfig)
@@ -191,11 +158,14 @@ class DataConfig:
         m = self.scaling_memory_windows
         if not isinstance(m, int) or isinstance(m, bool) or not 1 <= m <= 4096 or m & (m - 1):
             raise ConfigError(f"data.scaling_memory_windows: {m!r} must be a power of two in [1, 4096]")
-        if self.input_scaling == "causal_robust" and self.n_times & (self.n_times - 1):
+        if not self.scaling_auto_spread >= 1.0:
+            raise ConfigError(f"data.scaling_auto_spread: {self.scaling_auto_spread!r} must be >= 1")
+        causal = self.input_scaling != "train_stats"  # auto may choose causal_robust
+        if causal and self.n_times & (self.n_times - 1):
             raise ConfigError(f"data.n_times: {self.n_times} must be a power of two with "
-                              "data.input_scaling: causal_robust (the window mean is a shift)")
-        if self.input_scaling == "causal_robust" and self.dataset == "swec-long":
-            raise ConfigError("data.input_scaling: causal_robust is not supported with dataset swec-long yet "
+                              f"data.input_scaling: {self.input_scaling} (the window mean is a shift)")
+        if causal and self.dataset == "swec-long":
+            raise ConfigError(f"data.input_scaling: {self.input_scaling} is not supported with dataset swec-long yet "
                               "(long-term windows stream without the causal scaler); use train_stats")
         for pid in self.patients or ():
             if not _PATIENT_ID.match(pid):

@@ -50,6 +50,14 @@ def _quality_line(q: dict | None) -> str:
             "(robust z > 5 against this patient's electrodes)")
 
 
+def _scaling_line(m: dict) -> str:
+    """The input scaling (``data.input_scaling: auto``: why, and each fold's choice)."""
+    per_fold = [f.get("input_scaling") for f in m.get("folds") or []]
+    folds = f"; per fold: {', '.join(str(x) for x in per_fold)}" if len(set(per_fold)) > 1 else ""
+    return (f"- input scaling{' of the deployed fold' if m.get('folds') else ''}: `{m.get('input_scaling', 'train_stats')}`"
+            f" ({m.get('input_scaling_reason', 'configured')}){folds}")
+
+
 def metrics_markdown(m: dict, unit_dir: Path) -> str:
     """The model-quality part of a unit report, from its ``metrics.json``."""
     t = m["test"]
@@ -57,6 +65,7 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
     out = [f"- dataset `{m['dataset']}`, split `{m['split']}`, windows train/val/test{dep} = "
            f"{m['n_windows']['train']}/{m['n_windows']['val']}/{m['n_windows']['test']}"
            + (f"; {m['n_test_windows_pooled']} test windows over all folds" if m.get("n_test_windows_pooled") else ""),
+           _scaling_line(m),
            f"- selected electrode (0-based column): **{m['selected_electrode']}**"
            + (f" (onset zone: {m['soz_electrodes']}, "
               f"{'inside' if m['selected_electrode'] in m['soz_electrodes'] else 'OUTSIDE'})"

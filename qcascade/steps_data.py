@@ -42,11 +42,13 @@ def prepared_data(ctx) -> PreparedData:
         d = ctx.cfg.data
         splits, carve = unit_splits(ctx)  # the fold's split (fold 0 for the unit itself)
         fs = int(d.sfreq)
+        scaling = _scaling_choice(d, splits)
+        causal = scaling["input_scaling"] == "causal_robust"
         sets, normalizer = build_windowsets(
             splits, n_chans=d.n_chans, n_times=d.n_times, stride=int(round(d.stride_s * fs)),
             train_nonictal_stride=int(round(d.train_nonictal_stride_s * fs)), ictal_overlap=d.ictal_overlap,
-            seed=ctx.cfg.train.seed, input_scaling=d.input_scaling,
-            scaling_spec=ScalingSpec.from_config(d, ctx.cfg.quant) if d.input_scaling == "causal_robust" else None)
+            seed=ctx.cfg.train.seed, input_scaling=scaling["input_scaling"],
+            scaling_spec=ScalingSpec.from_config(d, ctx.cfg.quant) if causal else None)
         blocks = []
         for rec in carve:  # two-seizure patients: validation is a time block of the training record
             sets["train"], val, block = carve_validation(sets["train"], rec, d.n_times)
@@ -62,8 +64,38 @@ def prepared_data(ctx) -> PreparedData:
             if want != got:
                 raise RunDirError(f"{saved}: the recordings changed since this run started "
                                   f"(windows {want} then, {got} now); rerun with --force")
-        ctx.artifacts.data = PreparedData(sets, splits, normalizer, blocks)
+        ctx.artifacts.data = PreparedData(sets, splits, normalizer, blocks, scaling)
     return ctx.artifacts.data
+
+
+def _scaling_choice(d, splits) -> dict:
+    """``{"input_scaling", ...}``: the configured scaling, or ``auto``'s choice from the fold's
+    training and validation recordings (:func:`qcascade.data.amplitude.choose_input_scaling`)."""
+    if d.input_scaling != "auto":
+        return {"input_scaling": d.input_scaling, "reason": "configured"}
+    from qcascade.data.amplitude import choose_input_scaling
+
+    fs = int(d.sfreq)
+    choice = choose_input_scaling(list(splits["train"]) + list(splits["val"]), n_times=d.n_times,
+                                  stride=int(round(d.stride_s * fs)), ictal_overlap=d.ictal_overlap,
+                                  min_spread=d.scaling_auto_spread, memory_windows=d.scaling_memory_windows)
+    log.info("data.input_scaling: auto -> %s (%s)", choice["input_scaling"], choice["reason"])
+    return choice
+
+
+def input_scaling(ctx) -> str:
+    """The unit's (or fold's) input scaling: ``train_stats`` or ``causal_robust`` (``auto`` resolved).
+
+    With ``auto`` the choice recorded in ``data.json`` is read, so a step after the data step
+    does not rebuild the windows to know it.
+    """
+    if ctx.cfg.data.input_scaling != "auto":
+        return ctx.cfg.data.input_scaling
+    if ctx.artifacts.data is None:
+        saved = ctx.unit_dir / "data.json"
+        if saved.exists() and "scaling_choice" in (info := json.loads(saved.read_text())):
+            return info["scaling_choice"]["input_scaling"]
+    return prepared_data(ctx).scaling["input_scaling"]
 
 
 def _longterm_data(ctx) -> PreparedData:
@@ -131,7 +163,8 @@ def step_prepare_data(ctx) -> None:
     info = {
         "unit": ctx.unit,
         "split_scheme": ctx.cfg.data.split,
-        "input_scaling": ctx.cfg.data.input_scaling,
+        "input_scaling": data.scaling["input_scaling"],
+        "scaling_choice": data.scaling,
         "records": {k: [r.record_id for r in v] for k, v in splits.items()},
         "val_time_blocks": data.val_blocks,
         "n_windows": {k: int(len(v.y)) for k, v in sets.items()},

@@ -186,7 +186,9 @@ def step_evaluate(ctx) -> None:
             for n, b in base.items() if n.startswith("simple_")}
     data = json.loads((ctx.unit_dir / "data.json").read_text())
     metrics = {"dataset": ctx.cfg.data.dataset, "patient": ctx.unit, "split": ctx.cfg.data.split,
-               "n_windows": data["n_windows"], "selected_electrode": e, "soz_electrodes": onset_zone(ctx),
+               "n_windows": data["n_windows"], "input_scaling": data.get("input_scaling", "train_stats"),
+               "input_scaling_reason": data.get("scaling_choice", {}).get("reason", "configured"),
+               "selected_electrode": e, "soz_electrodes": onset_zone(ctx),
                "electrode_quality": selection(ctx).electrode_quality,
                "simple_model": dep.simple_model, "tau": tau, "test": test, "tau_sweep": sweep,
                "candidates": cand, "bn_fold": dep.bn_fold,

@@ -22,7 +22,7 @@ from qcascade.config import config_hash
 from qcascade.errors import DataError
 from qcascade.errors import ConfigError, QCascadeError
 from qcascade.io_utils import atomic_write_json, atomic_write_text
-from qcascade.steps_data import windows
+from qcascade.steps_data import input_scaling, windows
 from qcascade.steps_eval import gate_rule
 from qcascade.steps_scaling import hw_input_scaling, raw_windows
 
@@ -81,9 +81,9 @@ def _hls_configs(ctx, models: dict, calib: dict) -> dict[str, dict]:
     settings = {name: hw_settings(ctx, t) for name, t in _templates(ctx).items()}
     templates = {name: load_template(t) for name, t in _templates(ctx).items()}
     stamp_of = {"t": templates, "s": settings, "safety": h.realtime_safety, "stride": ctx.cfg.data.stride_s}
-    scaled = ctx.cfg.data.input_scaling == "causal_robust"
+    scaled = input_scaling(ctx) == "causal_robust"
     if scaled:  # its cycles share the budget (only then: other runs keep their stamps)
-        stamp_of["scaling"] = [ctx.cfg.data.input_scaling, ctx.cfg.data.n_chans]
+        stamp_of["scaling"] = ["causal_robust", ctx.cfg.data.n_chans]
     key = json.dumps(stamp_of, sort_keys=True, default=str)
     stamp = _model_hash(ctx) + hashlib.sha256(key.encode()).hexdigest()[:8]
     paths = {name: ctx.path("hls", f"{name}_config.yaml") for name in models}
@@ -126,7 +126,7 @@ def hw_scale_lanes(ctx, tables: dict[str, list[dict]]) -> dict | None:
     from qcascade.hls.targets import load_target
 
     d = ctx.cfg.data
-    if d.input_scaling != "causal_robust":
+    if input_scaling(ctx) != "causal_robust":
         return None
     clock, family = hw_settings(ctx, "complex")["clock_period"], load_target(ctx.cfg.hls.target).family
     return scale_lanes_for(cascade_latency(tables, d.n_times, clock, family),

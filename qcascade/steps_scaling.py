@@ -15,10 +15,11 @@ from qcascade.errors import DataError
 
 def hw_input_scaling(ctx) -> dict | None:
     """``input_scaling`` for :func:`qcascade.hls.toplevel.generate_toplevel`; None with ``train_stats``."""
+    from qcascade.steps_data import input_scaling, prepared_data
+
     d = ctx.cfg.data
-    if d.input_scaling != "causal_robust":
+    if input_scaling(ctx) != "causal_robust":
         return None
-    from qcascade.steps_data import prepared_data
 
     data = prepared_data(ctx)
     train, norm = data.sets["train"], data.normalizer

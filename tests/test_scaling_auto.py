@@ -1,0 +1,93 @@
+"""data.input_scaling: auto -- causal_robust where a fold's training recordings drift in gain,
+train_stats otherwise; the choice sees no test recording and the run records it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from qcascade.cli import train_entry
+from qcascade.config import load_config
+from qcascade.data import Recording
+from qcascade.data.amplitude import amplitude_spread, choose_input_scaling, recording_amplitude
+from qcascade.data.matwrite import write_mat
+from qcascade.errors import ConfigError
+
+
+def recording(rid, n_windows, gain, seed=0):
+    rng = np.random.default_rng(seed)
+    n = n_windows * 512
+    data = (rng.standard_normal((n, 3)) * 20.0 * gain).astype(np.float32)
+    data[:, 2] = 0.0  # a dead electrode is not read
+    spans = [(n // 2, n // 2 + 5 * 512)]
+    data[spans[0][0]:spans[0][1], :2] *= 50.0  # a seizure is not read either
+    return Recording("P", rid, None, 512, n, 3, spans, (rid,), data=data)
+
+
+def choose(recs, min_spread=3.0, memory=64):
+    return choose_input_scaling(recs, n_times=512, stride=512, ictal_overlap=0.5, min_spread=min_spread,
+                                memory_windows=memory)
+
+
+def test_amplitude_reads_the_quiet_live_electrodes_only():
+    quiet = recording("P_Sz1", 80, 1.0)
+    # standard normal * 20: MAD = 20 * 0.6745; the seizure (x50) and the dead electrode leave it there
+    assert recording_amplitude(quiet) == pytest.approx(20 * 0.6745, rel=0.05)
+    assert recording_amplitude(recording("P_Sz2", 80, 4.0)) == pytest.approx(4 * recording_amplitude(quiet), rel=0.05)
+    assert amplitude_spread([2.0, None, 8.0]) == 4.0 and amplitude_spread([2.0]) is None
+
+
+@pytest.mark.parametrize("gains, n_windows, memory, want, reason", [
+    ((1.0, 4.0), 80, 64, "causal_robust", ">= x3"),
+    ((1.0, 2.0), 80, 64, "train_stats", "< x3"),
+    ((1.0, 4.0), 40, 64, "train_stats", "shorter than the scaling memory"),  # Bonn-like segments
+    ((1.0, 4.0), 40, 32, "causal_robust", ">= x3"),
+    ((4.0,), 80, 64, "train_stats", "fewer than two recordings"),
+])
+def test_auto_chooses_causal_for_long_recordings_that_drift(gains, n_windows, memory, want, reason):
+    recs = [recording(f"P_Sz{k}", n_windows, g, seed=k) for k, g in enumerate(gains)]
+    got = choose(recs, memory=memory)
+    assert got["input_scaling"] == want and reason in got["reason"]
+    assert set(got["amplitude_by_recording"]) == {r.record_id for r in recs}
+
+
+def test_auto_is_validated_like_causal_robust():
+    with pytest.raises(ConfigError, match="power of two"):
+        load_config(overrides={"data": {"input_scaling": "auto", "n_times": 480}})
+    with pytest.raises(ConfigError, match="scaling_auto_spread"):
+        load_config(overrides={"data": {"input_scaling": "auto", "scaling_auto_spread": 0.5}})
+
+
+@pytest.mark.parametrize("test_gain, train_gains, want", [
+    (1.0, (1.0, 5.0), "causal_robust"),
+    (8.0, (1.0, 1.2), "train_stats"),  # the loud test recording is not seen by the choice
+])
+def test_run_records_the_fold_choice_from_training_recordings(tmp_path, test_gain, train_gains, want):
+    data, fs = tmp_path / "data", 512
+    rng = np.random.default_rng(0)
+    for k, gain in enumerate(train_gains + (test_gain,), start=1):  # fold 0 tests the last seizure
+        write_mat(data / "ID1" / f"Sz{k}.mat", {"EEG": rng.normal(size=(370 * fs, 4)) * 30.0 * gain}, "5")
+    cfg = tmp_path / "auto.yaml"
+    cfg.write_text("data: {input_scaling: auto}\n")
+    out = tmp_path / "run"
+    assert train_entry(["--dataset", "swec-short", "--data-dir", str(data), "--out", str(out), "--config", str(cfg),
+                        "--until-step", "step_prepare_data"]) == 0
+    info = json.loads((out / "ID1" / "data.json").read_text())
+    assert info["input_scaling"] == want == info["scaling_choice"]["input_scaling"]
+    assert info["records"]["test"] == ["ID1_Sz3"]
+    assert "ID1_Sz3" not in info["scaling_choice"]["amplitude_by_recording"]
+    assert info["scaling_choice"]["amplitude_spread"] == pytest.approx(max(train_gains) / min(train_gains), rel=0.1)
+
+
+def test_report_says_which_scaling_each_fold_used():
+    from qcascade.report import _scaling_line
+
+    assert _scaling_line({}) == "- input scaling: `train_stats` (configured)"
+    m = {"input_scaling": "causal_robust", "input_scaling_reason": "amplitude spread x4.1 >= x3",
+         "folds": [{"input_scaling": "causal_robust"}, {"input_scaling": "train_stats"}]}
+    line = _scaling_line(m)
+    assert "`causal_robust` (amplitude spread x4.1 >= x3)" in line and "per fold: causal_robust, train_stats" in line
+    m["folds"][1]["input_scaling"] = "causal_robust"
+    assert "per fold" not in _scaling_line(m)
