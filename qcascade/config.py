@@ -110,7 +110,9 @@ class DataConfig:
             absolute deviation of the recording's own past windows; the generated top level
             computes it in hardware; docs/input_scaling.md), or ``auto``: per fold, ``causal_robust`` where
             its training and validation recordings' amplitude spread is at least ``scaling_auto_spread``
-            and they are at least ``scaling_memory_windows`` windows long (``qcascade.data.amplitude``).
+            and they are at least ``scaling_memory_windows`` windows long (``qcascade.data.amplitude``);
+            ``train_stats`` where ``causal_robust`` cannot run (``swec-long``, ``n_times`` not a power
+            of two). ``auto`` is the default.
         scaling_memory_windows: ``causal_robust``: windows the running statistics average over
             (moving-average weight 1/this; a power of two, 1..4096).
         scaling_auto_spread: ``auto``: the amplitude spread (largest over smallest recording) from
@@ -129,7 +131,7 @@ class DataConfig:
     ictal_overlap: float = 0.5
     split: Literal["loso", "lopo"] = "loso"
     nan_policy: Literal["raise", "zero"] = "raise"
-    input_scaling: Literal["train_stats", "causal_robust", "auto"] = "train_stats"
+    input_scaling: Literal["train_stats", "causal_robust", "auto"] = "auto"
     scaling_memory_windows: int = 64
     scaling_auto_spread: float = 3.0
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
@@ -160,7 +162,7 @@ class DataConfig:
             raise ConfigError(f"data.scaling_memory_windows: {m!r} must be a power of two in [1, 4096]")
         if not self.scaling_auto_spread >= 1.0:
             raise ConfigError(f"data.scaling_auto_spread: {self.scaling_auto_spread!r} must be >= 1")
-        causal = self.input_scaling != "train_stats"  # auto may choose causal_robust
+        causal = self.input_scaling == "causal_robust"  # auto falls back to train_stats where these fail
         if causal and self.n_times & (self.n_times - 1):
             raise ConfigError(f"data.n_times: {self.n_times} must be a power of two with "
                               f"data.input_scaling: {self.input_scaling} (the window mean is a shift)")

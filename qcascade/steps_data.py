@@ -73,6 +73,9 @@ def _scaling_choice(d, splits) -> dict:
     training and validation recordings (:func:`qcascade.data.amplitude.choose_input_scaling`)."""
     if d.input_scaling != "auto":
         return {"input_scaling": d.input_scaling, "reason": "configured"}
+    if d.n_times & (d.n_times - 1):
+        return {"input_scaling": "train_stats",
+                "reason": f"n_times {d.n_times} is not a power of two (causal_robust needs one)"}
     from qcascade.data.amplitude import choose_input_scaling
 
     fs = int(d.sfreq)
@@ -120,7 +123,9 @@ def _longterm_data(ctx) -> PreparedData:
     for name in ("train", "val", "test"):
         if len(sets[name].y) == 0:
             raise DataError(f"{ctx.unit}: the {name} split has no windows")
-    return PreparedData(sets, splits, normalizer, [])
+    scaling = {"input_scaling": "train_stats", "reason": "configured" if d.input_scaling == "train_stats" else
+               "swec-long windows stream without the causal scaler"}
+    return PreparedData(sets, splits, normalizer, [], scaling)
 
 
 def claim_cache_dir(cache: Path, data_dir: Path) -> Path:

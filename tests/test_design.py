@@ -104,6 +104,8 @@ def _ctx(tmp_path, strict: bool, rf_block1: int):
     (unit / "hls").mkdir(parents=True)
     for name, rows in _tables(rf_block1=rf_block1).items():
         (unit / "hls" / f"{name}_layers.json").write_text(json.dumps(rows))
+    # what step_prepare_data records: data.input_scaling: auto resolved for this unit
+    (unit / "data.json").write_text(json.dumps({"scaling_choice": {"input_scaling": "train_stats", "reason": "test"}}))
 
     def path(*parts):
         p = unit.joinpath(*parts)

@@ -14,6 +14,7 @@ from qcascade.data import Recording
 from qcascade.data.amplitude import amplitude_spread, choose_input_scaling, recording_amplitude
 from qcascade.data.matwrite import write_mat
 from qcascade.errors import ConfigError
+from qcascade.steps_data import _scaling_choice
 
 
 def recording(rid, n_windows, gain, seed=0):
@@ -53,9 +54,15 @@ def test_auto_chooses_causal_for_long_recordings_that_drift(gains, n_windows, me
     assert set(got["amplitude_by_recording"]) == {r.record_id for r in recs}
 
 
-def test_auto_is_validated_like_causal_robust():
-    with pytest.raises(ConfigError, match="power of two"):
-        load_config(overrides={"data": {"input_scaling": "auto", "n_times": 480}})
+def test_auto_is_the_default_and_falls_back_where_causal_robust_cannot_run():
+    assert load_config().data.input_scaling == "auto"
+    for bad in ({"n_times": 480}, {"dataset": "swec-long", "data_dir": "/nonexistent"}):  # causal_robust refuses both...
+        with pytest.raises(ConfigError, match="power of two|swec-long"):
+            load_config(overrides={"data": {"input_scaling": "causal_robust", **bad}})
+        load_config(overrides={"data": bad})  # ...auto (the default) loads and resolves to train_stats
+    odd = load_config(overrides={"data": {"n_times": 480}}).data
+    got = _scaling_choice(odd, {"train": [], "val": []})
+    assert got["input_scaling"] == "train_stats" and "480 is not a power of two" in got["reason"]
     with pytest.raises(ConfigError, match="scaling_auto_spread"):
         load_config(overrides={"data": {"input_scaling": "auto", "scaling_auto_spread": 0.5}})
 
