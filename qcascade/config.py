@@ -32,7 +32,7 @@ MAX_N_TIMES = 16384  # 32 s at 512 Hz; the models are built for 1 s windows
 MAX_N_CHANS = 1024
 # Keys added after runs existed: left out of config_hash at their default so old runs still resume.
 _HASH_OMIT_AT_DEFAULT = {("data", "nan_policy"): "raise", ("data", "bonn", "segments_per_set"): None,
-                         ("data", "scaling_auto_spread"): 3.0,
+                         ("data", "scaling_auto_spread"): 3.0, ("data", "carve_validation_below"): 3,
                          ("data", "long_term"): {"interictal_per_ictal": 4, "segment_s": 3600.0,
                                                  "smoothing": "auto", "split": "loso_hours",
                                                  "train_seizures": None}}
@@ -104,6 +104,10 @@ class DataConfig:
         train_nonictal_stride_s: stride of non-ictal training windows.
         ictal_overlap: share of a window that must be ictal for an ictal label.
         split: ``loso`` (per patient, leave one seizure out) or ``lopo`` (pooled, leave one patient out).
+        carve_validation_below: ``loso``: a patient with fewer seizures than this validates on time
+            blocks carved from each training seizure's recording (its second half; the first half
+            trains) instead of on a held-out seizure, so every seizure but the test one trains
+            (``qcascade.folds``). At least 3: two-seizure patients always carve.
         nan_policy: ``raise`` on NaN/Inf samples, or ``zero`` (zero-fill with a warning).
         input_scaling: ``train_stats`` (per-electrode median/IQR of the training windows, applied
             to every window) or ``causal_robust`` (per electrode, a running center and mean
@@ -130,6 +134,7 @@ class DataConfig:
     train_nonictal_stride_s: float = 1.0
     ictal_overlap: float = 0.5
     split: Literal["loso", "lopo"] = "loso"
+    carve_validation_below: int = 3
     nan_policy: Literal["raise", "zero"] = "raise"
     input_scaling: Literal["train_stats", "causal_robust", "auto"] = "auto"
     scaling_memory_windows: int = 64
@@ -160,6 +165,10 @@ class DataConfig:
         m = self.scaling_memory_windows
         if not isinstance(m, int) or isinstance(m, bool) or not 1 <= m <= 4096 or m & (m - 1):
             raise ConfigError(f"data.scaling_memory_windows: {m!r} must be a power of two in [1, 4096]")
+        if isinstance(self.carve_validation_below, bool) or not isinstance(self.carve_validation_below, int) \
+                or self.carve_validation_below < 3:
+            raise ConfigError(f"data.carve_validation_below: {self.carve_validation_below!r} must be an integer >= 3 "
+                              "(two-seizure patients always carve)")
         if not self.scaling_auto_spread >= 1.0:
             raise ConfigError(f"data.scaling_auto_spread: {self.scaling_auto_spread!r} must be >= 1")
         causal = self.input_scaling == "causal_robust"  # auto falls back to train_stats where these fail

@@ -53,7 +53,7 @@ def unit_folds(cfg, recordings: Sequence) -> list[Optional[Fold]]:
     single-fold runs, else the fold plan (fold 0 = the unit folder)."""
     if cfg.pooled or cfg.data.split == "lopo" or cfg.train.folds == "first":
         return [None]
-    return fold_plan(recordings, "all")
+    return fold_plan(recordings, "all", cfg.data.carve_validation_below)
 
 
 def pool_workers(cfg) -> int:

@@ -8,6 +8,10 @@ Fold plan of one patient (:func:`fold_plan`):
 * 2 seizures: train on one, test on the other, both ways. Validation is a time block of the
   training record (:func:`carve_validation`) that starts at the middle of its seizure, so it
   holds ictal windows for tau calibration, while the first half of the seizure trains.
+* Fewer than ``carve_below`` seizures (``data.carve_validation_below``; 3 by default, so only the
+  two-seizure case above): the same for every fold, with a block carved from *each* training
+  seizure's record: every seizure but the test one trains (first halves) and validates (second
+  halves), instead of one seizure being held out for validation.
 * Recordings that all carry ``info["fold_group"]`` (e.g. the Bonn segments): the groups are the
   folds; fold ``k`` tests group ``k`` and validates on group ``k + 1`` (cyclically).
 * Fewer than 2 seizures: refused.
@@ -40,24 +44,26 @@ VAL_BLOCK_FRACTION = 0.2
 
 @dataclass
 class Fold:
-    """One fold: ``splits`` of recordings; ``carve_from`` = the training record whose time block
-    validates (two-seizure patients), else None."""
+    """One fold: ``splits`` of recordings; ``carve_from`` = the training records whose time blocks
+    validate (patients with fewer than ``carve_below`` seizures), else empty."""
 
     index: int
     splits: dict
-    carve_from: object = None
+    carve_from: tuple = ()
 
     @property
     def test_records(self) -> list[str]:
         return [r.record_id for r in self.splits["test"]]
 
 
-def fold_plan(recordings: Sequence, which: str = "all") -> list[Fold]:
+def fold_plan(recordings: Sequence, which: str = "all", carve_below: int = 3) -> list[Fold]:
     """The folds of one patient's (or one grouped dataset's) recordings; see the module doc.
 
     Args:
         recordings: :class:`qcascade.data.Recording` objects of one unit.
         which: ``"all"`` or ``"first"`` (fold 0 only).
+        carve_below: patients with fewer seizures than this (at least 3) validate on blocks carved
+            from their training seizures instead of a held-out seizure.
 
     Raises:
         DataError: fewer than 2 seizures, or fewer than 3 fold groups.
@@ -84,13 +90,15 @@ def fold_plan(recordings: Sequence, which: str = "all") -> list[Fold]:
     if n < 2:
         raise DataError(f"patient {pid}: {n} seizure(s); evaluation needs >= 2 "
                         "(train on one seizure, test on another)")
+    if carve_below < 3:
+        raise ValueError(f"carve_below must be >= 3 (two-seizure patients always carve), got {carve_below}")
     order = [n - 1] + list(range(n - 1))  # fold 0 = today's single split: the last seizure is the test
     folds, seen = [], []
     for test in order:
-        if n == 2:
+        if n < carve_below:
             part = make_patient_splits(recordings, seizures[test], None)
             train_sz = [r for r in part["train"] if r.seizure_ids]
-            fold = Fold(len(folds), part, carve_from=train_sz[0])
+            fold = Fold(len(folds), part, carve_from=tuple(train_sz))
         else:
             val = (test - 1) % n
             fold = Fold(len(folds), make_patient_splits(recordings, seizures[test], seizures[val]))
@@ -150,7 +158,7 @@ def unit_splits(ctx) -> tuple[dict, list]:
     """
     fold = getattr(ctx, "fold", None)
     if fold is not None:
-        return fold.splits, [fold.carve_from] if fold.carve_from is not None else []
+        return fold.splits, list(fold.carve_from)
     by_patient: dict = {}
     for rec in ctx.recordings:
         by_patient.setdefault(rec.patient_id, []).append(rec)
@@ -161,11 +169,10 @@ def unit_splits(ctx) -> tuple[dict, list]:
     splits: dict = {"train": [], "val": [], "test": []}
     carve = []
     for recs in by_patient.values():
-        f0 = fold_plan(recs, "first")[0]
+        f0 = fold_plan(recs, "first", ctx.cfg.data.carve_validation_below)[0]
         for name, part in f0.splits.items():
             splits[name] += part
-        if f0.carve_from is not None:
-            carve.append(f0.carve_from)
+        carve += f0.carve_from
     return splits, carve
 
 

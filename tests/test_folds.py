@@ -40,10 +40,25 @@ def test_two_seizures_give_two_folds_with_a_carved_validation_and_one_seizure_is
     recs = [rec("P", "P_Sz1"), rec("P", "P_Sz2")]
     folds = fold_plan(recs)
     assert [f.test_records for f in folds] == [["P_Sz2"], ["P_Sz1"]]
-    assert [f.carve_from.record_id for f in folds] == ["P_Sz1", "P_Sz2"]
+    assert [[r.record_id for r in f.carve_from] for f in folds] == [["P_Sz1"], ["P_Sz2"]]
     assert all(not f.splits["val"] for f in folds)
     with pytest.raises(DataError, match="patient P: 1 seizure"):
         fold_plan([rec("P", "P_Sz1"), rec("P", "P_free", spans=())])
+
+
+def test_below_carve_validation_below_every_other_seizure_trains_and_validates():
+    recs = [rec("P", f"P_Sz{i}") for i in range(3)] + [rec("P", "P_free", spans=())]
+    held_out = fold_plan(recs)  # default 3: a held-out validation seizure, one seizure trains
+    assert all(len(f.splits["val"]) == 1 and not f.carve_from for f in held_out)
+    folds = fold_plan(recs, carve_below=4)
+    assert [f.test_records for f in folds] == [r.test_records for r in held_out]  # same tests, same order
+    for f in folds:
+        seizures = sorted(r.record_id for r in f.splits["train"] if r.seizure_ids)
+        assert not f.splits["val"] and len(seizures) == 2
+        assert sorted(r.record_id for r in f.carve_from) == seizures  # a block from each
+    assert fold_plan(recs, carve_below=3)[0].carve_from == ()
+    with pytest.raises(ValueError, match="carve_below"):
+        fold_plan(recs, carve_below=2)
 
 
 def test_fold_groups_are_the_folds():
@@ -206,3 +221,22 @@ def test_from_step_reruns_every_fold_from_that_step(monkeypatch, tmp_path, from_
     ctx = UnitContext(cfg=None, run_dir=tmp_path, unit="ID1", recordings=[], from_step=from_step)
     sf._train_here(ctx, plan)
     assert calls == [expected, expected]
+
+
+def test_a_run_with_carve_validation_below_validates_on_blocks_of_both_training_seizures(tmp_path):
+    from qcascade.cli import train_entry
+    from qcascade.data.matwrite import write_mat
+
+    data = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for k in (1, 2, 3):
+        write_mat(data / "ID1" / f"Sz{k}.mat", {"EEG": rng.normal(size=(370 * FS, 4)) * 30.0}, "5")
+    cfg = tmp_path / "carve.yaml"
+    cfg.write_text("data: {carve_validation_below: 4}\n")
+    out = tmp_path / "run"
+    assert train_entry(["--dataset", "swec-short", "--data-dir", str(data), "--out", str(out), "--config", str(cfg),
+                        "--until-step", "step_prepare_data"]) == 0
+    info = json.loads((out / "ID1" / "data.json").read_text())
+    assert info["records"] == {"train": ["ID1_Sz1", "ID1_Sz2"], "val": [], "test": ["ID1_Sz3"]}
+    assert sorted(b["record"] for b in info["val_time_blocks"]) == ["ID1_Sz1", "ID1_Sz2"]
+    assert info["n_ictal"]["val"] > 0 and info["n_ictal"]["train"] > 0
