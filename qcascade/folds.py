@@ -2,16 +2,17 @@
 
 Fold plan of one patient (:func:`fold_plan`):
 
-* >= 3 seizures: leave-one-seizure-out. Fold 0 tests the last seizure and validates on the one
+* >= ``carve_below`` seizures: leave-one-seizure-out. Fold 0 tests the last seizure and validates on the one
   before it (the split of a single-fold run); fold ``k >= 1`` tests seizure ``k - 1`` and
   validates on the seizure before it (cyclically). Seizure-free recordings train.
 * 2 seizures: train on one, test on the other, both ways. Validation is a time block of the
   training record (:func:`carve_validation`) that starts at the middle of its seizure, so it
   holds ictal windows for tau calibration, while the first half of the seizure trains.
-* Fewer than ``carve_below`` seizures (``data.carve_validation_below``; 3 by default, so only the
-  two-seizure case above): the same for every fold, with a block carved from *each* training
-  seizure's record: every seizure but the test one trains (first halves) and validates (second
-  halves), instead of one seizure being held out for validation.
+* Fewer than ``carve_below`` seizures (``data.carve_validation_below``, 4 by default: three-seizure
+  patients too): the same for every fold, with a block carved from *each* training seizure's
+  record: every seizure but the test one trains (first halves) and validates (second halves),
+  instead of one seizure being held out for validation and a single one training
+  (docs/generalisation.md, round 7).
 * Recordings that all carry ``info["fold_group"]`` (e.g. the Bonn segments): the groups are the
   folds; fold ``k`` tests group ``k`` and validates on group ``k + 1`` (cyclically).
 * Fewer than 2 seizures: refused.
@@ -56,7 +57,7 @@ class Fold:
         return [r.record_id for r in self.splits["test"]]
 
 
-def fold_plan(recordings: Sequence, which: str = "all", carve_below: int = 3) -> list[Fold]:
+def fold_plan(recordings: Sequence, which: str = "all", carve_below: int = 4) -> list[Fold]:
     """The folds of one patient's (or one grouped dataset's) recordings; see the module doc.
 
     Args:

@@ -48,9 +48,9 @@ def test_two_seizures_give_two_folds_with_a_carved_validation_and_one_seizure_is
 
 def test_below_carve_validation_below_every_other_seizure_trains_and_validates():
     recs = [rec("P", f"P_Sz{i}") for i in range(3)] + [rec("P", "P_free", spans=())]
-    held_out = fold_plan(recs)  # default 3: a held-out validation seizure, one seizure trains
+    held_out = fold_plan(recs, carve_below=3)  # a held-out validation seizure, one seizure trains
     assert all(len(f.splits["val"]) == 1 and not f.carve_from for f in held_out)
-    folds = fold_plan(recs, carve_below=4)
+    folds = fold_plan(recs)  # the default, 4: both other seizures train
     assert [f.test_records for f in folds] == [r.test_records for r in held_out]  # same tests, same order
     for f in folds:
         seizures = sorted(r.record_id for r in f.splits["train"] if r.seizure_ids)
@@ -232,7 +232,7 @@ def test_a_run_with_carve_validation_below_validates_on_blocks_of_both_training_
     for k in (1, 2, 3):
         write_mat(data / "ID1" / f"Sz{k}.mat", {"EEG": rng.normal(size=(370 * FS, 4)) * 30.0}, "5")
     cfg = tmp_path / "carve.yaml"
-    cfg.write_text("data: {carve_validation_below: 4}\n")
+    cfg.write_text("data: {carve_validation_below: 4}\n")  # the default, said out loud
     out = tmp_path / "run"
     assert train_entry(["--dataset", "swec-short", "--data-dir", str(data), "--out", str(out), "--config", str(cfg),
                         "--until-step", "step_prepare_data"]) == 0
