@@ -33,10 +33,12 @@ def step_report(ctx: UnitContext) -> None:
     report.write_unit_report(ctx)
 
 
+# The hardware steps read fold 0 only (the deployed models), so they come before step_folds: the
+# main process converts and C-simulates a unit while the fold workers still train its other folds.
 STEPS = TRAIN_STEPS + [
-    Step("step_folds", step_folds, "the other folds (train.folds: all), pooled test metrics", owns_folds=True),
     Step("step_convert", step_convert, "hls4ml Vitis projects for the simple and complex paths"),
     Step("step_csim", step_csim, "C simulation vs QKeras, generated cascade top level + testbench"),
+    Step("step_folds", step_folds, "the other folds (train.folds: all), pooled test metrics", owns_folds=True),
     Step("step_report", step_report, "report.md with numbers, plots and hardware summary"),
 ]
 HW_STEPS = {"step_convert", "step_csim"}

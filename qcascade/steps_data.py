@@ -15,6 +15,7 @@ import numpy as np
 from qcascade.artifacts import PreparedData
 from qcascade.errors import DataError, RunDirError
 from qcascade.folds import carve_validation, unit_splits
+from qcascade.heap import trim_heap
 from qcascade.io_utils import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ def prepared_data(ctx) -> PreparedData:
                 raise RunDirError(f"{saved}: the recordings changed since this run started "
                                   f"(windows {want} then, {got} now); rerun with --force")
         ctx.artifacts.data = PreparedData(sets, splits, normalizer, blocks, scaling)
+        trim_heap()  # the window building's temporaries: see qcascade/heap.py
     return ctx.artifacts.data
 
 
