@@ -4,8 +4,8 @@ One training process keeps about one core busy: the convolutions of a batch of 6
 too small to spread over cores (docs/evaluation.md, "Time"). With ``train.folds: all`` a patient
 has one independent training job per seizure, so a run submits every fold of every unit at its
 start, and ``fold_workers`` processes (each imports TensorFlow once per fold) train them in
-order: the units' fold 0 first, so that the main process can convert and C-simulate a unit's
-deployed models while the workers train the next unit's folds.
+order, each unit's fold 0 first, so that the main process can convert and C-simulate a unit's
+deployed models while the workers train its other folds.
 
 Every fold runs in a fresh process (``max_tasks_per_child=1``): a process that trained folds one
 after the other kept about 140 MB of resident memory per fold although the Keras session was

@@ -1,6 +1,6 @@
 """The training steps of one unit or fold, in order: the part of the build each fold repeats.
 
-:data:`qcascade.pipeline.STEPS` is this list followed by the fold loop, the hardware steps and
+:data:`qcascade.pipeline.STEPS` is this list followed by the hardware steps, the fold loop and
 the report; :func:`qcascade.steps_folds.step_folds` runs this list once per extra fold.
 """
 
