@@ -177,11 +177,14 @@ def electrode_quality(ctx):
 
 
 def electrode_separability(ws, mask: np.ndarray | None = None) -> np.ndarray:
-    """Worst case over training recordings of ``2 * |AUC - 0.5|`` of each electrode's line length.
+    """Worst case over training recordings of ``max(0, 2 * (AUC - 0.5))`` of each electrode's
+    line length.
 
     Each recording with both classes gives one AUC per electrode; the minimum over recordings
     keeps electrodes that separate *every* training seizure (an electrode that separates one
     recording by a coincidence, e.g. mains amplitude that drifts with the seizure, scores low).
+    Only a rise counts: a seizure raises the line length where it is seen, while a fall in ictal
+    windows comes from what the seizure's windows lack (artefact bursts of the interictal part).
 
     Args:
         ws: training :class:`~qcascade.data.WindowSet`.
@@ -204,7 +207,7 @@ def electrode_separability(ws, mask: np.ndarray | None = None) -> np.ndarray:
         for j in range(ll.shape[1]):
             if mask[lo + j]:
                 for g in groups:
-                    out[lo + j] = min(out[lo + j], 2 * abs(roc_auc_score(ws.y[g], ll[g, j]) - 0.5))
+                    out[lo + j] = min(out[lo + j], max(0.0, 2 * (roc_auc_score(ws.y[g], ll[g, j]) - 0.5)))
     return out
 
 

@@ -76,6 +76,20 @@ def test_separability_is_the_worst_case_over_training_recordings():
     assert electrode_separability(ws, np.array([False, True, False]))[0] == 0.0
 
 
+def test_separability_counts_a_rise_in_line_length_only():
+    """An electrode that is quieter in ictal windows (e.g. its interictal part carries the artefact
+    bursts) is not an onset electrode, however well it separates: it scores 0."""
+    rng = np.random.default_rng(3)
+    n = 40
+    X = rng.normal(size=(n, 64, 2)).astype(np.float32)
+    y = np.repeat([0, 1], n // 2)
+    X[y == 1, :, 0] *= 3.0  # the seizure's electrode
+    X[y == 0, :, 1] *= 3.0  # louder outside the seizure
+    ws = WindowSet(X, y, np.array([True, True]), np.repeat("r", n), np.zeros(n), np.repeat("P", n))
+    sep = electrode_separability(ws)
+    assert sep[0] == pytest.approx(1.0) and sep[1] == 0.0
+
+
 def test_report_names_the_excluded_electrodes():
     from qcascade.report import _quality_line
 
