@@ -190,8 +190,8 @@ class ModelConfig:
     ChannelSelector's per-electrode logits start.
 
     ``selector_init="separability"`` warm-starts each electrode's logit at
-    ``selector_init_scale * 2 * |AUC - 0.5|`` of its line length, the worst case over the
-    *training* recordings (``steps_fit.electrode_separability``): from a uniform start, with few
+    ``selector_init_scale * max(0, 2 * (AUC - 0.5))`` of its line length (a rise only), the worst
+    case over the *training* recordings (``steps_fit.electrode_separability``): from a uniform start, with few
     training steps, the selector can lock onto an arbitrary electrode once the temperature is
     annealed. The logits are then learned as usual. ``"uniform"`` starts every electrode at 0.
 
