@@ -1,9 +1,8 @@
 """Handing freed heap memory back to the operating system after the data step.
 
-Building a fold's windows allocates and frees many large numpy temporaries. On glibc, freeing
-them leaves the heap fragmented and raises malloc's dynamic mmap threshold; TensorFlow's
-allocations afterwards then cost measurably more CPU (docs/evaluation.md, "Time": one fold of
-the default cohort, 97.6 s without a trim, 78.3 s with one, identical results).
+The data step (``auto``'s amplitude measurement and the window building) allocates and frees many
+large numpy temporaries. On glibc the heap they leave behind made every later step of the process
+slower, with identical results (measurements: docs/evaluation.md, "Time").
 """
 
 from __future__ import annotations
