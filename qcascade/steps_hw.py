@@ -146,13 +146,15 @@ def build_jobs() -> int:
     return max(1, min(len(SUBMODELS), os.cpu_count() or 1))
 
 
-def hls_models(ctx, compile: bool = True) -> dict:
-    """Convert (and compile) both submodels from their YAML configs; cached per process.
+def hls_models(ctx) -> dict:
+    """Convert both submodels from their YAML configs and write their projects; cached per process.
 
+    The C++ is compiled once, by ``step_csim``'s C-simulation build, which the models then
+    predict through (:func:`qcascade.hls.csim.use_csim_build`).
     Stream FIFOs get the safe depths of :func:`qcascade.hls.sizing.fifo_depths`; each model's layer
     table (ReuseFactors, FIFO depths, widths) goes to ``hls/<name>_layers.json`` for the estimate.
     """
-    from qcascade.hls.convert import compile_models, convert_model
+    from qcascade.hls.convert import convert_model, hls4ml_quirks
     from qcascade.hls.sizing import apply_fifo_depths, describe_graph, fifo_depths
 
     if ctx.artifacts.hls is not None:
@@ -183,8 +185,9 @@ def hls_models(ctx, compile: bool = True) -> dict:
             for o in row["outputs"]:
                 o["depth"] = depths[o["name"]]
         atomic_write_json(ctx.path("hls", f"{name}_layers.json"), table)
-    if compile:
-        compile_models(list(out.values()), jobs=build_jobs())
+    with hls4ml_quirks():  # the writer serialises the Keras model again
+        for m in out.values():
+            m.write()
     ctx.artifacts.hls = out
     return out
 
@@ -194,7 +197,7 @@ def step_convert(ctx) -> None:
     atomic_write_json(ctx.path("hls", "convert.json"), {
         name: {"project_dir": str(ctx.unit_dir / "hls" / name), "project_name": SUBMODELS[name][0],
                "namespace": SUBMODELS[name][1],
-               "compile_seconds": getattr(m, "qcascade_compile_seconds", None)}
+               "compiled_by": "step_csim"}
         for name, m in models.items()})
 
 
@@ -209,7 +212,7 @@ def _csim_windows(y: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 def step_csim(ctx) -> None:
     """hls4ml C simulation per submodel and the generated cascade top level, vs QKeras."""
-    from qcascade.hls.csim import run_csim
+    from qcascade.hls.csim import build_csim, run_csim, use_csim_build
     from qcascade.hls.csim_report import csim_markdown
     from qcascade.hls.toplevel import generate_toplevel
     from qcascade.gate import cascade_decide
@@ -222,6 +225,7 @@ def step_csim(ctx) -> None:
     top_dir = ctx.unit_dir / "hls" / "cascade_top"
     X = te.X[idx]
     predictions: dict = {}  # QKeras / hls4ml logits do not depend on tau: computed once
+    attached: list = []
     rule = gate_rule(dep.gate, te, dep.probe_every)
     scores = WindowScores.load(ctx.unit_dir)  # deployed QKeras models on every test window
     full = {"simple": scores.simple, "complex": scores.complex}
@@ -256,15 +260,19 @@ def step_csim(ctx) -> None:
                           tb_prev_cls=prev[:4] if scaling is None else prev_all[raw_rows[:4]],
                           gate_probe=rule["probe_every"], tb_gap=gap[:4] if scaling is None else gap_all[raw_rows[:4]],
                           input_scaling=scaling)
+        build_csim(top_dir, jobs=build_jobs())
+        if not attached:  # the models' libraries do not depend on tau: attached after the first build
+            use_csim_build(models, top_dir)
+            attached.append(True)
         return run_csim(simple_keras=simple_m, complex_keras=complex_m, simple_hls=models["simple"],
                         complex_hls=models["complex"], electrode=dep.selected_electrode, tau=tau,
                         X_test=X, toplevel_dir=top_dir, out_json=out_json, jobs=build_jobs(),
                         prediction_cache=predictions, prev_cls=prev, gap=gap, cpp_input=cpp_input)
 
     # The calibrated tau may route (almost) nothing or everything; a probe tau at the median
-    # confidence of the C-simulated simple model exercises both paths of the top level. The
-    # deployed top level (calibrated tau) is generated last, so it is what stays on disk.
-    z = models["simple"].predict(np.ascontiguousarray(X[:, :, dep.selected_electrode:][:, :, :1]))
+    # confidence of the simple model on the C-simulated windows exercises both paths of the top
+    # level. The deployed top level (calibrated tau) is generated last, so it stays on disk.
+    z = simple_m.predict(np.ascontiguousarray(X[:, :, dep.selected_electrode:][:, :, :1]), verbose=0)
     z = np.asarray(z, np.float64).reshape(len(X), -1)
     probe_tau = float(np.clip(np.round(np.tanh(np.median(np.abs(z[:, 1] - z[:, 0])) / 2), 3), 0.001, 0.999))
     probe = simulate(probe_tau, ctx.path("csim_probe_tau.json"))

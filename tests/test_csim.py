@@ -101,6 +101,39 @@ def test_cpp_cascade_matches_keras_fast(tmp_path):
     assert not (top / csim.BUILD / "cascade_tb.o.cmd").exists()  # the failed step is not stamped done
 
 
+def test_hls4ml_models_predict_through_the_csim_build(tmp_path, monkeypatch):
+    """One C++ build per run: written (not compiled) hls4ml models predict through the C
+    simulation's libraries, bit for bit like hls4ml's own compile(), from any working folder."""
+    T, C, n = 64, 4, 40
+    own = build_tiny_projects(tmp_path / "own", T, C, compile=True)
+    X = windows(n, T, C)
+    expected = {"simple": own["simple"]["hls"].predict(np.ascontiguousarray(X[:, :, ELECTRODE:ELECTRODE + 1])),
+                "complex": own["complex"]["hls"].predict(X)}
+    written = build_tiny_projects(tmp_path / "written", T, C)
+    models = {role: written[role]["hls"] for role in ("simple", "complex")}
+    top = tmp_path / "top"
+    tl.generate_toplevel(top, **toplevel_kwargs(written, T, C, electrode=ELECTRODE, tau=0.5))
+    with pytest.raises(QCascadeError, match="not built"):
+        csim.use_csim_build(models, top)
+    tl.build_csim(top, jobs=2)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the weights are read relative to the top level, not the cwd
+    csim.use_csim_build(models, top)
+    got = {"simple": models["simple"].predict(np.ascontiguousarray(X[:, :, ELECTRODE:ELECTRODE + 1])),
+           "complex": models["complex"].predict(X)}
+    for role in ("simple", "complex"):
+        assert np.array_equal(np.asarray(got[role]), np.asarray(expected[role])), role
+        assert np.abs(np.asarray(got[role])).max() > 0, role
+    assert not list((top / csim.BUILD).glob(".lib*")), "the private copies are deleted once loaded"
+    cpp = csim.run_cascade_binary(top, X.astype(np.float32))
+    assert np.array_equal(cpp["simple_logits"], np.asarray(got["simple"], np.float64).reshape(n, -1))
+
+    swapped = {"simple": models["complex"]}
+    with pytest.raises(QCascadeError, match="regenerate the top level"):
+        csim.use_csim_build(swapped, top)
+
+
 def test_run_cascade_binary_requires_build(tmp_path):
     with pytest.raises(QCascadeError):
         csim.run_cascade_binary(tmp_path, np.zeros((1, 4, 2)))

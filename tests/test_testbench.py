@@ -8,6 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 
+from qcascade.hls import csim
 from qcascade.hls import testbench as tb
 from qcascade.hls import toplevel as tl
 from qcascade.gate import cascade_decide
@@ -136,7 +137,7 @@ def test_probe_gate_in_cpp_matches_python(built, tmp_path):
     gaps = np.arange(16) % 5  # 3 and 4 must route whatever the simple model says
     prev = with_probe["prev_cls"][:16]
     info = tb.write_tb_data(top, X[:16], prev, gaps)
-    cpp = tl.csim.run_cascade_binary(top, X[:16], prev_cls=prev, gap=gaps)
+    cpp = csim.run_cascade_binary(top, X[:16], prev_cls=prev, gap=gaps)
     from qcascade.gate import simple_is_final
     final = simple_is_final(cpp["simple_logits"], tau, "confirm_changes", prev, gaps, 4)
     assert np.array_equal(~final, cpp["used_complex"])

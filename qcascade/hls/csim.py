@@ -1,165 +1,27 @@
-"""C simulation of the cascade: g++ build, and comparison with QKeras and hls4ml.
+"""C simulation of the cascade: comparison with QKeras and hls4ml.
 
-``build_csim`` compiles each model copy into its own shared library (``-Wl,-Bsymbolic`` keeps
-each model's text-weight loader on its own ``WEIGHTS_DIR``) and links the top level and
-testbench against both. ``run_csim`` compares, on the same windows: each hls4ml model with
-its QKeras model, the C++ cascade with the Keras cascade, and the C++ gate with the Python
-reference gate fed the C++ logits (which must agree on every window).
+``run_csim`` compares, on the same windows: each hls4ml model with its QKeras model, the C++
+cascade with the Keras cascade, and the C++ gate with the Python reference gate fed the C++
+logits (which must agree on every window). The g++ build lives in :mod:`qcascade.hls.csim_build`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import shlex
-import shutil
-import string
 import subprocess
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qcascade.errors import ConfigError, QCascadeError, ToolNotFoundError
+from qcascade.errors import QCascadeError
 from qcascade.hls import manifest as tl
-from qcascade.hls.identifiers import check_identifier
-from qcascade.io_utils import atomic_write_json, atomic_write_text
-
-BUILD = "csim_build"
-CSIM_EXE = f"{BUILD}/cascade_csim"
-_FLAGS = ["-O2", "-std=c++17", "-fPIC"]
+from qcascade.io_utils import atomic_write_json
+from qcascade.hls.csim_build import (BUILD, CSIM_EXE, build_csim, csim_commands,  # noqa: F401  (re-exported)
+                                     use_csim_build, write_build_script)
 
 log = logging.getLogger(__name__)
-
-
-def csim_commands(out_dir: Path, manifest: dict, cxx: str, werror: bool = False) -> list[list[tuple[str, list[str]]]]:
-    """The g++ build as groups of ``(name, argv)``; commands within a group are independent."""
-    b = Path(BUILD)
-    compiles, links, libs = [], [], []
-    for role in ("complex", "simple"):  # longest compile first, for parallel builds
-        m = manifest[role]
-        p = check_identifier(f"{role} project", m["project"])
-        d = Path("models") / p
-        if m["copy_dir"] != str(d):
-            raise ConfigError(f"{out_dir / tl.MANIFEST}: {role} copy_dir {m['copy_dir']!r} is not {str(d)!r}")
-        inc = ["-isystem", str(d / "firmware" / "ap_types")]
-        # -fno-gnu-unique: unique symbols would be shared across the libraries despite -Bsymbolic.
-        # WEIGHTS_DIR is relative to the top-level folder (the testbench runs there): only validated
-        # identifiers reach the macro, never the run path.
-        flags = _FLAGS + ["-fno-gnu-unique", f'-DWEIGHTS_DIR="{d / "firmware" / "weights"}"'] + inc
-        compiles.append((f"{p}.o", [cxx, *flags, *_deps(b / f"{p}.o"), "-c", str(d / "firmware" / f"{p}.cpp"),
-                                    "-o", str(b / f"{p}.o")]))
-        compiles.append((f"{p}_bridge.o", [cxx, *flags, *_deps(b / f"{p}_bridge.o"), "-c", str(d / f"{p}_bridge.cpp"),
-                                           "-o", str(b / f"{p}_bridge.o")]))
-        links.append((f"lib{p}.so", [cxx, "-shared", "-Wl,-Bsymbolic", f"-Wl,-soname,lib{p}.so", "-o",
-                                     str(b / f"lib{p}.so"), str(b / f"{p}.o"), str(b / f"{p}_bridge.o")]))
-        libs.append(str(b / f"lib{p}.so"))
-    # HLS pragmas are for Vitis; (maybe-)uninitialized fires inside the bundled ap_private.h
-    # constructors once inlined at -O2 (false positives in hls4ml's bundled ap_types, not in our code).
-    warn = ["-Wall", "-Wextra", "-Werror", "-Wno-unknown-pragmas", "-Wno-maybe-uninitialized",
-            "-Wno-uninitialized"] if werror else []
-    inc = ["-isystem", str(Path(manifest["simple"]["copy_dir"]) / "firmware" / "ap_types"), "-I", "."]
-    for src in ("cascade_top", "cascade_tb"):
-        compiles.append((f"{src}.o", [cxx, *_FLAGS, *warn, *inc, *_deps(b / f"{src}.o"), "-c", f"{src}.cpp",
-                                      "-o", str(b / f"{src}.o")]))
-    exe = [cxx, "-o", CSIM_EXE, str(b / "cascade_top.o"), str(b / "cascade_tb.o"), *libs, "-Wl,-rpath,$ORIGIN"]
-    return [compiles, links, [("cascade_csim", exe)]]
-
-
-def _deps(obj: Path) -> list[str]:
-    return ["-MMD", "-MF", f"{obj}.d"]
-
-
-def _up_to_date(out_dir: Path, cmd: list[str]) -> bool:
-    """True if the step's output is newer than its inputs (g++ -MMD lists) and its command is unchanged."""
-    out = out_dir / cmd[cmd.index("-o") + 1]
-    stamp = out.with_name(out.name + ".cmd")
-    if not out.is_file() or not stamp.is_file() or stamp.read_text() != shlex.join(cmd):
-        return False
-    if "-c" in cmd:
-        dep = out.with_name(out.name + ".d")
-        if not dep.is_file():
-            return False
-        inputs = dep.read_text().replace("\\\n", " ").split(":", 1)[-1].split()
-    else:
-        inputs = [a for a in cmd[1:] if a.endswith((".o", ".so")) and not a.startswith("-")
-                  and a != cmd[cmd.index("-o") + 1]]
-    mtime = out.stat().st_mtime
-    return all((out_dir / i).is_file() and (out_dir / i).stat().st_mtime <= mtime for i in inputs)
-
-
-def write_build_script(out_dir: Path, manifest: dict) -> Path:
-    """Write ``build_csim.sh`` (the same commands as :func:`build_csim`, for manual rebuilds)."""
-    lines = [" ".join(shlex.quote(a) for a in cmd).replace("'${CXX}'", '"${CXX}"')
-             for group in csim_commands(out_dir, manifest, "${CXX}") for _, cmd in group]
-    text = string.Template((tl.TEMPLATES / "build_csim.sh.in").read_text()).substitute(
-        build=BUILD, commands="\n".join(lines), exe=CSIM_EXE)
-    path = atomic_write_text(out_dir / "build_csim.sh", text)
-    path.chmod(0o755)
-    return path
-
-
-def build_csim(out_dir: str | Path, *, jobs: int = 1, cxx: str = "g++", werror: bool = False) -> Path:
-    """Compile the cascade C simulation with g++ and return the executable.
-
-    Steps whose output is newer than their inputs (per ``g++ -MMD``) and whose command is
-    unchanged are skipped, so a regenerated top level (e.g. a new tau) relinks without
-    recompiling the models.
-
-    Args:
-        out_dir: folder written by :func:`qcascade.hls.toplevel.generate_toplevel`.
-        jobs: parallel compiles (the machine may be shared: default 1).
-        cxx: compiler.
-        werror: compile the top level and testbench with ``-Wall -Werror``.
-
-    Raises:
-        ToolNotFoundError: ``cxx`` is not on PATH.
-        QCascadeError: a step failed (command and stderr in the message).
-    """
-    out_dir = Path(out_dir).resolve()
-    if shutil.which(cxx) is None:
-        raise ToolNotFoundError(f"{cxx!r} not found on PATH: needed to build the C simulation in {out_dir}")
-    (out_dir / BUILD).mkdir(exist_ok=True)
-    seconds: dict[str, float] = {}
-    for group in csim_commands(out_dir, tl.load_manifest(out_dir), cxx, werror):
-        pending, running = [], []
-        for name, cmd in group:
-            if _up_to_date(out_dir, cmd):
-                seconds[name] = 0.0
-            else:
-                pending.append((name, cmd))
-        while pending or running:
-            while pending and len(running) < max(1, jobs):
-                name, cmd = pending.pop(0)
-                # stderr to a file: a pipe nobody reads while another job is awaited could fill up.
-                errf = tempfile.TemporaryFile(mode="w+")
-                proc = subprocess.Popen(cmd, cwd=out_dir, stdout=subprocess.DEVNULL, stderr=errf, text=True)
-                running.append((name, cmd, proc, time.monotonic(), errf))
-            done = next((job for job in running if job[2].poll() is not None), None)
-            if done is None:
-                time.sleep(0.05)
-                continue
-            running.remove(done)
-            name, cmd, proc, t0, errf = done
-            seconds[name] = round(time.monotonic() - t0, 2)
-            errf.seek(0)
-            err = errf.read()
-            errf.close()
-            stamp = out_dir / (cmd[cmd.index("-o") + 1] + ".cmd")
-            if proc.returncode == 0:
-                stamp.write_text(shlex.join(cmd))
-            else:
-                stamp.unlink(missing_ok=True)
-                for _, _, other, _, other_err in running:
-                    other.kill()
-                    other.wait()
-                    other_err.close()
-                raise QCascadeError(f"{out_dir}: build step {name} failed:\n{shlex.join(cmd)}\n{err[-4000:]}")
-    atomic_write_json(out_dir / BUILD / "build_times.json", {"cxx": cxx, "jobs": jobs, "seconds": seconds,
-                                                             "total": round(sum(seconds.values()), 2)})
-    return out_dir / CSIM_EXE
 
 
 def run_cascade_binary(toplevel_dir: str | Path, X: np.ndarray, *, tag: str = "csim",

@@ -9,7 +9,7 @@ Vitis HLS / Vivado:
   both models must not load text weights, because the loader template expands one
   ``WEIGHTS_DIR`` and equal instantiations are merged across the two models.
 * ``cascade_top.{h,cpp}``, ``cascade_tb.cpp``: the top level and its testbench.
-* ``build_csim.sh``: the g++ build of :func:`qcascade.hls.csim.build_csim`.
+* ``build_csim.sh``: the g++ build of :func:`qcascade.hls.csim_build.build_csim`.
 * ``design.tcl`` (+ the generic flow scripts) in ``out_dir`` and each model copy: see
   :mod:`qcascade.hls.synth`.
 * ``cascade_manifest.json``: all of the above as data (types, threshold, buffer cost, paths).
@@ -32,8 +32,8 @@ from qcascade.errors import ConfigError
 from qcascade.hls.identifiers import check_identifier, check_int, check_number, check_part, check_token  # noqa: F401
 from qcascade.io_utils import atomic_write_json, atomic_write_text
 from qcascade.gate import GATE_RULES, check_probe, quantize_threshold, uses_state
-from qcascade.hls import csim, scaling_hw, synth
-from qcascade.hls.csim import build_csim  # noqa: F401  (callers build from here)
+from qcascade.hls import csim_build, scaling_hw, synth
+from qcascade.hls.csim_build import build_csim  # noqa: F401  (callers build from here)
 # Shared with csim/synth, which must not import this module; re-exported for existing callers.
 from qcascade.hls.manifest import (MANIFEST, TEMPLATES, gate_reference, load_manifest, side_inputs,  # noqa: F401
                                    write_windows)
@@ -167,7 +167,7 @@ def copy_project(info: dict, dest: Path) -> None:
     """Copy an hls4ml project to ``dest``, rewriting guards and the weight-loading switch.
 
     Files whose content is unchanged keep their timestamps, so regenerating (e.g. for another
-    tau) does not force :func:`qcascade.hls.csim.build_csim` to recompile the models.
+    tau) does not force :func:`qcascade.hls.csim_build.build_csim` to recompile the models.
     """
     src, project, ns = Path(info["source_dir"]), info["project"], info["namespace"]
     stage = dest.with_name(f".{dest.name}.staging")
@@ -325,13 +325,13 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
     manifest = {"qcascade_version": __version__, "config_hash": config_hash, "top": TOP_NAME,
                 "n_times": n_times, "n_chans": n_chans, "electrode": electrode, "control": control,
                 "part": part, "clock_period": clock, "clock_uncertainty": uncertainty, "gate": gate,
-                "window_buffer": buffer, "tb_input": TB_INPUT, "tb_expected": TB_EXPECTED, "csim_exe": csim.CSIM_EXE,
+                "window_buffer": buffer, "tb_input": TB_INPUT, "tb_expected": TB_EXPECTED, "csim_exe": csim_build.CSIM_EXE,
                 "result_bits": subs["result_bits"],
                 "input_scaling": scaling_hw.manifest_entry(input_scaling, n_times, cplx["input"]["elem"]),
                 "simple": {k: v for k, v in simple.items() if k != "settings"},
                 "complex": {k: v for k, v in cplx.items() if k != "settings"},
                 "designs": {"simple": simple["copy_dir"], "complex": cplx["copy_dir"], "cascade": "."}}
-    paths["build_csim_sh"] = csim.write_build_script(out_dir, manifest)
+    paths["build_csim_sh"] = csim_build.write_build_script(out_dir, manifest)
     paths.update(synth.write_flow_scripts(out_dir, manifest))
     if tb_windows is None:
         tb_windows = np.random.default_rng(0).normal(0.0, 1.0, (4, n_times, n_chans))
