@@ -191,9 +191,9 @@ class ModelConfig:
 
     ``selector_init="separability"`` warm-starts each electrode's logit at
     ``selector_init_scale * max(0, 2 * (AUC - 0.5))`` of its line length (a rise only), the worst
-    case over the *training* recordings (``steps_fit.electrode_separability``): from a uniform start, with few
-    training steps, the selector can lock onto an arbitrary electrode once the temperature is
-    annealed. The logits are then learned as usual. ``"uniform"`` starts every electrode at 0.
+    case over the *training* recordings (``selector_prior.electrode_separability``; under
+    ``causal_robust``, of the raw signal): from a uniform start, with few training steps, the
+    selector can lock onto an arbitrary electrode once the temperature is annealed. The logits are then learned as usual. ``"uniform"`` starts every electrode at 0.
 
     Attributes:
         simple_model: the deployed simple candidate: ``A`` 1D CNN, ``B`` band energies, ``C`` statistics;

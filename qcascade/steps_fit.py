@@ -14,6 +14,7 @@ import numpy as np
 from qcascade.artifacts import Selection, save_selection, selection
 from qcascade.errors import RunDirError
 from qcascade.io_utils import atomic_save_keras, atomic_save_npy, atomic_save_npz, atomic_write_json
+from qcascade.selector_prior import electrode_separability, prior_line_length
 from qcascade.steps_data import onset_zone, windows
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,8 @@ def get_trainer(ctx, load: str | None):
             selector = masked_selector(mask, ctx.cfg.train.temp_start)
             selector(sets["train"].X[:2])  # create its variables
             if ctx.cfg.model.selector_init == "separability":
-                prior = ctx.cfg.model.selector_init_scale * electrode_separability(sets["train"], mask)
+                raw = prior_line_length(ctx, sets["train"])
+                prior = ctx.cfg.model.selector_init_scale * electrode_separability(sets["train"], mask, raw)
                 selector.inner.electrode_logits.assign(prior.astype(np.float32))
             trainer = CascadeTrainer(selector, make_simple(), make_complex(), mask, ctx.cfg.train, strategy,
                                      electrode_fn=lambda sel, X, m: deployed_electrode(sel.inner, X, m))
@@ -174,41 +176,6 @@ def electrode_quality(ctx):
         if q.excluded:
             log.info("%s: not deployable: line noise %s, noisy %s", ctx.unit, q.line_noise, q.noisy)
     return art.electrode_quality
-
-
-def electrode_separability(ws, mask: np.ndarray | None = None) -> np.ndarray:
-    """Worst case over training recordings of ``max(0, 2 * (AUC - 0.5))`` of each electrode's
-    line length.
-
-    Each recording with both classes gives one AUC per electrode; the minimum over recordings
-    keeps electrodes that separate *every* training seizure (an electrode that separates one
-    recording by a coincidence, e.g. mains amplitude that drifts with the seizure, scores low).
-    Only a rise counts: a seizure raises the line length where it is seen, while a fall in ictal
-    windows comes from what the seizure's windows lack (artefact bursts of the interictal part).
-
-    Args:
-        ws: training :class:`~qcascade.data.WindowSet`.
-        mask: ``(n_chans,)`` bool electrodes to score (default ``ws.mask``); others get 0.
-
-    Returns:
-        ``(n_chans,)`` float in [0, 1]; 1 = the electrode's line length separates the classes.
-    """
-    from sklearn.metrics import roc_auc_score
-
-    mask = ws.mask if mask is None else np.asarray(mask, bool)
-    out = np.zeros(ws.X.shape[-1])
-    if len(np.unique(ws.y)) < 2:
-        return out
-    records = [r for r in np.unique(ws.record_ids) if len(np.unique(ws.y[ws.record_ids == r])) == 2]
-    groups = [ws.record_ids == r for r in records] or [np.ones(len(ws.y), bool)]
-    out[mask] = 1.0
-    for lo in range(0, ws.X.shape[-1], 16):  # bounded temporaries: (n, 16) at a time
-        ll = np.abs(np.diff(ws.X[:, :, lo:lo + 16], axis=1)).mean(1)
-        for j in range(ll.shape[1]):
-            if mask[lo + j]:
-                for g in groups:
-                    out[lo + j] = min(out[lo + j], max(0.0, 2 * (roc_auc_score(ws.y[g], ll[g, j]) - 0.5)))
-    return out
 
 
 def masked_selector(mask: np.ndarray, temperature: float):

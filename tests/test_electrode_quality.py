@@ -8,7 +8,7 @@ import pytest
 from qcascade.data.stress import make_stress_patient
 from qcascade.data.windows import WindowSet
 from qcascade.electrode_quality import MIN_ELECTRODES, assess_electrodes
-from qcascade.steps_fit import electrode_separability
+from qcascade.selector_prior import electrode_separability, raw_line_length
 
 SFREQ = 512.0
 
@@ -88,6 +88,37 @@ def test_separability_counts_a_rise_in_line_length_only():
     ws = WindowSet(X, y, np.array([True, True]), np.repeat("r", n), np.zeros(n), np.repeat("P", n))
     sep = electrode_separability(ws)
     assert sep[0] == pytest.approx(1.0) and sep[1] == 0.0
+
+
+def test_prior_under_causal_scaling_reads_the_raw_line_length():
+    """A long seizure louder on electrode 0: the causal scaler divides it by its own recent
+    amplitude, so the scaled windows lose the contrast; the raw line length keeps it."""
+    from qcascade.data import build_windowsets
+    from qcascade.data.scaling import ScalingSpec
+    from qcascade.data.swec import Recording
+    from qcascade.errors import DataError
+
+    recs = []
+    for k in range(2):
+        rng = np.random.default_rng(10 + k)
+        data = (rng.standard_normal((240 * 512, 3)) * 20.0).astype(np.float32)
+        data[60 * 512:180 * 512, 0] *= 4.0  # a 2-minute seizure on electrode 0
+        recs.append(Recording("P", f"P_Sz{k}", None, 512, len(data), 3, [(60 * 512, 180 * 512)], (f"P_Sz{k}",),
+                              data=data))
+    sets, _ = build_windowsets({"train": recs, "val": [], "test": []}, n_chans=4, stride=512,
+                               train_nonictal_stride=2048, input_scaling="causal_robust",
+                               scaling_spec=ScalingSpec(n_times=512, memory_shift=2))
+    ws = sets["train"]
+    raw = raw_line_length(recs, ws, n_times=512, stride=512, ictal_overlap=0.5)
+    for i in (0, len(ws.y) // 2, len(ws.y) - 1):  # the very windows of ws, in the raw recordings
+        rec = recs[int(ws.record_ids[i][-1])]
+        start = int(round(ws.start_s[i] * 512))
+        assert np.allclose(raw[i, :3], np.abs(np.diff(rec.data[start:start + 512], axis=0)).mean(0))
+    assert np.all(raw[:, 3] == 0)  # padding electrode
+    scaled, from_raw = electrode_separability(ws), electrode_separability(ws, line_length=raw)
+    assert from_raw[0] > 0.9 and scaled[0] < from_raw[0] - 0.3
+    with pytest.raises(DataError, match="P_Sz1"):
+        raw_line_length(recs[:1], ws, n_times=512, stride=512, ictal_overlap=0.5)
 
 
 def test_report_names_the_excluded_electrodes():
