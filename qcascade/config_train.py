@@ -64,7 +64,8 @@ class TrainConfig:
         gate_probe_every: probe period ``P`` of the deployed gate (:mod:`qcascade.gate`): the
             complex model sees at least one window in every ``P`` of a recording whatever the
             simple model says, so a seizure the one electrode cannot see still reaches it
-            (costs at most ``1/P`` routing). 0: no probe.
+            (costs at most ``1/P`` routing). 0: no probe. Default 20: the stress cohort's
+            hidden seizures go to 0 (docs/generalisation.md, round 9).
         temp_start: selector softmax temperature at the first epoch of stage 1.
         temp_end: temperature at the last epoch of stage 1 (geometric schedule), kept after.
         class_weighting: ``"balanced"`` or ``"none"``.
@@ -129,7 +130,7 @@ class TrainConfig:
     tau: float = 0.5
     gate_sharpness: float = 10.0
     gate: GateSetting = DEFAULT_RULE
-    gate_probe_every: int = 0
+    gate_probe_every: int = 20
     temp_start: float = 1.0
     temp_end: float = 0.05
     class_weighting: Literal["balanced", "none"] = "balanced"

@@ -132,7 +132,7 @@ def test_gate_auto_on_constructed_validation_logits():
     d[80:84] = 5.0  # ... except its first windows, where it proposes the onset
     zs, zc = logits(d), logits(np.where(y == 1, 4.0, -4.0))
     va = SimpleNamespace(y=y, **one_recording(n))
-    train = TrainConfig(gate="auto", tau_grid_size=11)
+    train = TrainConfig(gate="auto", tau_grid_size=11, gate_probe_every=0)
     variants = gate_candidates(train, 0)
     calibrated = {name: calibrate_tau(zs, zc, y, 100.0, 10000.0, grid=train.tau_grid(), rule=rule, probe_every=p,
                                       record_ids=va.record_ids, start_s=va.start_s)
@@ -144,7 +144,7 @@ def test_gate_auto_on_constructed_validation_logits():
     assert c["confirm_changes"]["routing_rate"] < 0.25 < c["confidence"]["routing_rate"]
     assert rec["chosen"] == rec["auto_choice"] == "confirm_changes"
     assert all(v["hidden_val"] == 0 for v in c.values())
-    fixed = choose_gate_variant(TrainConfig(gate="confidence", tau_grid_size=11), calibrated, variants, va, zs, zc, 30)
+    fixed = choose_gate_variant(TrainConfig(gate="confidence", tau_grid_size=11, gate_probe_every=0), calibrated, variants, va, zs, zc, 30)
     assert fixed["chosen"] == "confidence" and fixed["mode"] == "fixed"
     with_probe = gate_candidates(TrainConfig(gate_probe_every=8), 8)
     assert [n for n, _, _ in with_probe][:3] == ["confidence+probe8", "confirm_changes+probe8",
