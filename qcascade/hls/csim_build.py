@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import shlex
 import shutil
@@ -105,7 +106,9 @@ def build_csim(out_dir: str | Path, *, jobs: int = 1, cxx: str = "g++", werror: 
 
     Steps whose output is newer than their inputs (per ``g++ -MMD``) and whose command is
     unchanged are skipped, so a regenerated top level (e.g. a new tau) relinks without
-    recompiling the models.
+    recompiling the models. ``csim_build/build_times.json``: each step's compile seconds (a
+    skipped step keeps those of the build that made its output), ``rebuilt`` (the steps this
+    call compiled) and ``rebuilt_seconds``.
 
     Args:
         out_dir: folder written by :func:`qcascade.hls.toplevel.generate_toplevel`.
@@ -121,12 +124,18 @@ def build_csim(out_dir: str | Path, *, jobs: int = 1, cxx: str = "g++", werror: 
     if shutil.which(cxx) is None:
         raise ToolNotFoundError(f"{cxx!r} not found on PATH: needed to build the C simulation in {out_dir}")
     (out_dir / BUILD).mkdir(exist_ok=True)
+    times = out_dir / BUILD / "build_times.json"
+    try:  # an up-to-date step keeps the time of the build that made it
+        before = json.loads(times.read_text())["seconds"] if times.is_file() else {}
+    except (ValueError, KeyError, TypeError):
+        before = {}
     seconds: dict[str, float] = {}
+    rebuilt: list[str] = []
     for group in csim_commands(out_dir, tl.load_manifest(out_dir), cxx, werror):
         pending, running = [], []
         for name, cmd in group:
             if _up_to_date(out_dir, cmd):
-                seconds[name] = 0.0
+                seconds[name] = float(before.get(name, 0.0))
             else:
                 pending.append((name, cmd))
         while pending or running:
@@ -143,6 +152,7 @@ def build_csim(out_dir: str | Path, *, jobs: int = 1, cxx: str = "g++", werror: 
             running.remove(done)
             name, cmd, proc, t0, errf = done
             seconds[name] = round(time.monotonic() - t0, 2)
+            rebuilt.append(name)
             errf.seek(0)
             err = errf.read()
             errf.close()
@@ -156,8 +166,9 @@ def build_csim(out_dir: str | Path, *, jobs: int = 1, cxx: str = "g++", werror: 
                     other.wait()
                     other_err.close()
                 raise QCascadeError(f"{out_dir}: build step {name} failed:\n{shlex.join(cmd)}\n{err[-4000:]}")
-    atomic_write_json(out_dir / BUILD / "build_times.json", {"cxx": cxx, "jobs": jobs, "seconds": seconds,
-                                                             "total": round(sum(seconds.values()), 2)})
+    atomic_write_json(times, {"cxx": cxx, "jobs": jobs, "seconds": seconds, "rebuilt": rebuilt,
+                              "total": round(sum(seconds.values()), 2),
+                              "rebuilt_seconds": round(sum(seconds[n] for n in rebuilt), 2)})
     return out_dir / CSIM_EXE
 
 
