@@ -92,12 +92,10 @@ def raw_line_length(recordings, ws, *, n_times: int, stride: int, ictal_overlap:
 
 def prior_line_length(ctx, ws) -> np.ndarray | None:
     """The raw line length for the selector prior when the input scaling adapts, else None."""
-    from qcascade.steps_data import input_scaling
+    from qcascade.steps_data import input_scaling, prepared_data
 
     if input_scaling(ctx) != "causal_robust":
         return None
-    from qcascade.steps_data import prepared_data
-
     d = ctx.cfg.data
     return raw_line_length(prepared_data(ctx).splits["train"], ws, n_times=d.n_times,
                            stride=int(round(d.stride_s * d.sfreq)), ictal_overlap=d.ictal_overlap, sfreq=d.sfreq)
