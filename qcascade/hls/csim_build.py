@@ -34,6 +34,7 @@ BUILD = "csim_build"
 CSIM_EXE = f"{BUILD}/cascade_csim"
 _FLAGS = ["-O2", "-std=c++17", "-fPIC"]
 
+
 def csim_commands(out_dir: Path, manifest: dict, cxx: str, werror: bool = False) -> list[list[tuple[str, list[str]]]]:
     """The g++ build as groups of ``(name, argv)``; commands within a group are independent."""
     b = Path(BUILD)
