@@ -102,6 +102,10 @@ class DataConfig:
         sfreq: sampling rate the models are built for (recordings are resampled to it).
         stride_s: window stride in seconds (validation, test, hardware real-time budget).
         train_nonictal_stride_s: stride of non-ictal training windows.
+        train_ictal_stride_s: stride of ictal *training* windows (``stride_s`` and
+            ``train_nonictal_stride_s`` must be multiples of it): below ``stride_s``, each training
+            seizure gives more windows, cut at sub-window offsets (augmentation; validation and test
+            stay on the ``stride_s`` grid; docs/generalisation.md, round 10).
         ictal_overlap: share of a window that must be ictal for an ictal label.
         split: ``loso`` (per patient, leave one seizure out) or ``lopo`` (pooled, leave one patient out).
         carve_validation_below: ``loso``: a patient with fewer seizures than this validates on time
@@ -133,6 +137,7 @@ class DataConfig:
     sfreq: float = 512.0
     stride_s: float = 1.0
     train_nonictal_stride_s: float = 1.0
+    train_ictal_stride_s: float = 1.0
     ictal_overlap: float = 0.5
     split: Literal["loso", "lopo"] = "loso"
     carve_validation_below: int = 4
@@ -158,9 +163,19 @@ class DataConfig:
             raise ConfigError(f"data.n_chans: {self.n_chans} must be in [1, {MAX_N_CHANS}]")
         if self.sfreq != 512.0:
             raise ConfigError("data.sfreq: models are built for 512 Hz; recordings are resampled to it")
-        for key in ("stride_s", "train_nonictal_stride_s"):
+        for key in ("stride_s", "train_nonictal_stride_s", "train_ictal_stride_s"):
             if not getattr(self, key) > 0:
                 raise ConfigError(f"data.{key}: must be > 0")
+        fine = round(self.train_ictal_stride_s * self.sfreq)
+        for key in ("stride_s", "train_nonictal_stride_s"):
+            coarse = getattr(self, key) * self.sfreq
+            if fine < 1 or abs(coarse - round(coarse)) > 1e-6 or round(coarse) % fine \
+                    or abs(self.train_ictal_stride_s * self.sfreq - fine) > 1e-6:
+                raise ConfigError(f"data.train_ictal_stride_s: {self.train_ictal_stride_s} s must be a whole number "
+                                  f"of samples that divides data.{key} ({getattr(self, key)} s) at {self.sfreq:g} Hz")
+        if self.dataset == "swec-long" and self.train_ictal_stride_s != self.stride_s:
+            raise ConfigError("data.train_ictal_stride_s: not supported with dataset swec-long yet "
+                              "(its training windows are sampled per hour); set it to data.stride_s")
         if not 0.0 < self.ictal_overlap <= 1.0:
             raise ConfigError("data.ictal_overlap: must be in (0, 1]")
         m = self.scaling_memory_windows

@@ -144,6 +144,13 @@ def carve_validation(train, record, n_times: int, fraction: float = VAL_BLOCK_FR
     return subset(train, keep), subset(train, val_idx), {"record": record.record_id, "start_s": a, "end_s": b}
 
 
+def on_stride_grid(ws, stride_s: float):
+    """The windows of ``ws`` that start on the ``stride_s`` grid of their recording (drops the
+    sub-stride ictal training windows of ``data.train_ictal_stride_s`` from a carved block)."""
+    steps = ws.start_s / stride_s
+    return subset(ws, np.flatnonzero(np.abs(steps - np.round(steps)) < 1e-6))
+
+
 def subset(ws, idx: np.ndarray):
     """The windows ``idx`` of a :class:`qcascade.data.WindowSet` (copies)."""
     from qcascade.data.windows import WindowSet

@@ -98,4 +98,5 @@ def prior_line_length(ctx, ws) -> np.ndarray | None:
         return None
     d = ctx.cfg.data
     return raw_line_length(prepared_data(ctx).splits["train"], ws, n_times=d.n_times,
-                           stride=int(round(d.stride_s * d.sfreq)), ictal_overlap=d.ictal_overlap, sfreq=d.sfreq)
+                           stride=int(round(d.train_ictal_stride_s * d.sfreq)), ictal_overlap=d.ictal_overlap,
+                           sfreq=d.sfreq)

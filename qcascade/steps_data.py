@@ -14,7 +14,7 @@ import numpy as np
 
 from qcascade.artifacts import PreparedData
 from qcascade.errors import DataError, RunDirError
-from qcascade.folds import carve_validation, unit_splits
+from qcascade.folds import carve_validation, on_stride_grid, unit_splits
 from qcascade.heap import trim_heap
 from qcascade.io_utils import atomic_write_json
 
@@ -49,10 +49,12 @@ def prepared_data(ctx) -> PreparedData:
             splits, n_chans=d.n_chans, n_times=d.n_times, stride=int(round(d.stride_s * fs)),
             train_nonictal_stride=int(round(d.train_nonictal_stride_s * fs)), ictal_overlap=d.ictal_overlap,
             seed=ctx.cfg.train.seed, input_scaling=scaling["input_scaling"],
-            scaling_spec=ScalingSpec.from_config(d, ctx.cfg.quant) if causal else None)
+            scaling_spec=ScalingSpec.from_config(d, ctx.cfg.quant) if causal else None,
+            train_ictal_stride=int(round(d.train_ictal_stride_s * fs)))
         blocks = []
         for rec in carve:  # two-seizure patients: validation is a time block of the training record
             sets["train"], val, block = carve_validation(sets["train"], rec, d.n_times)
+            val = on_stride_grid(val, d.stride_s)  # validation windows are cut like test windows
             sets["val"] = val if not len(sets["val"]) else _concat(sets["val"], val)
             blocks.append(block)
         for name, ws in sets.items():

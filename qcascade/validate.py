@@ -13,6 +13,7 @@ from qcascade.errors import ConfigError, DataError
 
 # Longest synthetic recording: 180 s pre-ictal + at most 60 s seizure + 180 s post-ictal.
 SYNTHETIC_RECORDING_S = 420.0
+SYNTHETIC_SEIZURE_S = 60.0
 # Windows are built, then padded and normalised into a second array: peak ~2 copies.
 WINDOW_COPIES = 2.0
 # Input, activations and gradients of one training batch, in multiples of the batch's windows
@@ -57,7 +58,13 @@ def estimate_memory_bytes(cfg: RunConfig, by_patient: dict | None) -> dict:
         per_patient = [sum(r.n_samples for r in recs) / d.sfreq for recs in by_patient.values()]
     seconds = sum(per_patient) if cfg.pooled else max(per_patient, default=0.0)
     window = d.n_times * d.n_chans * 4  # float32
-    windows = seconds / d.stride_s * window * WINDOW_COPIES
+    # Sub-stride ictal training windows (data.train_ictal_stride_s), as if every seizure trained.
+    if by_patient is None:
+        ictal_s = [d.synthetic.n_seizures * SYNTHETIC_SEIZURE_S] * d.synthetic.n_patients
+    else:
+        ictal_s = [sum(b - a for r in recs for a, b in r.ictal_spans) / d.sfreq for recs in by_patient.values()]
+    extra = (sum(ictal_s) if cfg.pooled else max(ictal_s, default=0.0)) * (1 / d.train_ictal_stride_s - 1 / d.stride_s)
+    windows = (seconds / d.stride_s + extra) * window * WINDOW_COPIES
     if d.dataset == "swec-long" and by_patient and not cfg.pooled:
         # Only the sampled training windows are in memory (ictal + interictal_per_ictal x ictal,
         # with the validation monitor at most twice that, each capped at max_train_windows);

@@ -240,3 +240,26 @@ def test_a_run_with_carve_validation_below_validates_on_blocks_of_both_training_
     assert info["records"] == {"train": ["ID1_Sz1", "ID1_Sz2"], "val": [], "test": ["ID1_Sz3"]}
     assert sorted(b["record"] for b in info["val_time_blocks"]) == ["ID1_Sz1", "ID1_Sz2"]
     assert info["n_ictal"]["val"] > 0 and info["n_ictal"]["train"] > 0
+
+
+def test_sub_stride_ictal_training_windows_leave_the_carved_validation_on_the_grid(tmp_path):
+    from qcascade.cli import train_entry
+    from qcascade.data.matwrite import write_mat
+
+    data = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for k in (1, 2, 3):
+        write_mat(data / "ID1" / f"Sz{k}.mat", {"EEG": rng.normal(size=(370 * FS, 4)) * 30.0}, "5")
+    info = {}
+    for stride in (1.0, 0.25):
+        cfg = tmp_path / f"s{stride}.yaml"
+        cfg.write_text(f"data: {{train_ictal_stride_s: {stride}}}\n")
+        out = tmp_path / f"run{stride}"
+        assert train_entry(["--dataset", "swec-short", "--data-dir", str(data), "--out", str(out), "--config", str(cfg),
+                            "--until-step", "step_prepare_data"]) == 0
+        info[stride] = json.loads((out / "ID1" / "data.json").read_text())
+    coarse, fine = info[1.0], info[0.25]
+    assert fine["n_windows"]["val"] == coarse["n_windows"]["val"] and fine["n_windows"]["test"] == coarse["n_windows"]["test"]
+    assert fine["n_ictal"]["val"] == coarse["n_ictal"]["val"] > 0
+    assert fine["n_ictal"]["train"] > 3 * coarse["n_ictal"]["train"]
+    assert fine["n_windows"]["train"] - fine["n_ictal"]["train"] == coarse["n_windows"]["train"] - coarse["n_ictal"]["train"]

@@ -171,3 +171,34 @@ def test_cpp_top_level_scales_like_python(tmp_path):
     for bad in (0, C + 1, 1.5, True):
         with pytest.raises(ConfigError, match="lanes"):
             tl.generate_toplevel(tmp_path / "bad", input_scaling={**init, "lanes": bad}, **kw)
+
+
+def test_sub_stride_ictal_training_windows_keep_the_hardware_state():
+    """data.train_ictal_stride_s: ictal training windows cut every 128 samples are scaled with the
+    state of the last 512-sample window before them; the state runs over the 512 grid only."""
+    recs = [memory_recording(f"P_Sz{k}", 40 * 512, gain, k, [(20 * 512, 25 * 512)])
+            for k, gain in ((1, 1.0), (2, 3.0))]
+    spec = ScalingSpec(n_times=512, memory_shift=2)
+    splits = {"train": recs[:1], "val": [], "test": recs[1:]}
+    kw = dict(n_chans=4, stride=512, train_nonictal_stride=1024, input_scaling="causal_robust", scaling_spec=spec)
+    coarse, norm = build_windowsets(splits, **kw)
+    fine, norm2 = build_windowsets(splits, train_ictal_stride=128, **kw)
+    rec, tr = recs[0], fine["train"]
+    assert np.array_equal(norm.center, norm2.center) and np.array_equal(norm.scale, norm2.scale)
+    full = np.zeros((rec.n_samples // 512, 512, 4), np.float32)
+    full[:, :, :3] = rec.data[:len(full) * 512].reshape(len(full), 512, 3)
+    ref = CausalScaler(spec, norm2.center, norm2.scale, norm2.mask)
+    grid = scale_sequence(full, ref)
+    starts = np.round(tr.start_s * 512).astype(int)
+    off = starts % 512 != 0
+    assert off.sum() > 0 and np.all(tr.y[off] == 1)  # only ictal windows between the grid
+    assert np.array_equal(tr.X[~off], grid[starts[~off] // 512])
+    for i in np.flatnonzero(off)[:6]:
+        s = starts[i]
+        st = CausalScaler(spec, norm2.center, norm2.scale, norm2.mask)
+        scale_sequence(full[:s // 512 + 1], st)  # the state after the last grid window before s
+        w = np.zeros((512, 4), np.float32)
+        w[:, :3] = rec.data[s:s + 512]
+        assert np.array_equal(tr.X[i], st.scale(w))
+    assert np.array_equal(fine["test"].X, coarse["test"].X)  # test windows are untouched
+    assert fine["train"].y.sum() > 3 * coarse["train"].y.sum()

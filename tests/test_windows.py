@@ -171,3 +171,27 @@ def test_tf_dataset_adapter():
     assert tuple(X.shape) == (4, 512, 8)
     X, y = next(iter(as_tf_dataset((recs[:1], norm), batch_size=5, n_chans=8)))
     assert tuple(X.shape) == (5, 512, 8) and y.dtype.name == "int64"
+
+
+def test_sub_stride_ictal_training_windows():
+    """data.train_ictal_stride_s: more ictal training windows; non-ictal ones and val/test as before."""
+    recs = patient(n_rec=3)
+    splits = make_patient_splits(recs, test_seizure="P1_Sz2", val_seizure=-1)
+    base, _ = build_windowsets(splits, n_chans=8, stride=512, train_nonictal_stride=1024)
+    fine, _ = build_windowsets(splits, n_chans=8, stride=512, train_nonictal_stride=1024, train_ictal_stride=128)
+    for name in ("val", "test"):
+        assert np.array_equal(fine[name].X, base[name].X) and np.array_equal(fine[name].start_s, base[name].start_s)
+    tr, b = fine["train"], base["train"]
+    starts = np.round(tr.start_s * FS).astype(int)
+    assert np.array_equal(tr.y == 0, (starts % 1024 == 0) & (tr.y == 0))  # non-ictal stay on their grid
+    assert np.array_equal(np.sort(b.start_s[b.y == 0]), np.sort(tr.start_s[tr.y == 0]))
+    assert set(starts[tr.y == 1] % 128) == {0} and len(set(starts[tr.y == 1] % 512)) == 4
+    assert tr.y.sum() > 3 * b.y.sum()
+    rec = splits["train"][0]
+    for x, s, rid in zip(tr.X, starts, tr.record_ids):
+        if rid == rec.record_id and s % 512:
+            raw = np.zeros((512, 8), np.float32)
+            raw[:, :5] = rec.data[s:s + 512]
+            assert np.array_equal(x[:, 5:], raw[:, 5:])  # padding stays zero
+    with pytest.raises(ValueError, match="train_ictal_stride"):
+        build_windowsets(splits, n_chans=8, stride=512, train_ictal_stride=200)

@@ -116,8 +116,14 @@ class CausalScaler:
         """Start of a recording (the hardware's ``scale_reset``)."""
         self.m, self.s, self.n = self.m0.copy(), self.s0.copy(), 0
 
-    def step(self, window: np.ndarray) -> np.ndarray:
-        """Scale one raw window ``(n_times, n_chans)``; returns float32 on the model input grid."""
+    def scale(self, window: np.ndarray) -> np.ndarray:
+        """Scale one raw window ``(n_times, n_chans)`` with the current state, which is not updated
+        (a training window cut between the windows the hardware sees)."""
+        return self.step(window, update=False)
+
+    def step(self, window: np.ndarray, update: bool = True) -> np.ndarray:
+        """Scale one raw window ``(n_times, n_chans)``; returns float32 on the model input grid.
+        ``update``: fold the window's statistics into the state for the next window."""
         sp = self.spec
         if window.shape != (sp.n_times, len(self.mask)):
             raise DataError(f"window shape {window.shape} is not ({sp.n_times}, {len(self.mask)})")
@@ -129,6 +135,8 @@ class CausalScaler:
         lim = 1 << (sp.out_bits - 1)
         y = np.clip(y, -lim, lim - 1)
         y[:, ~self.mask] = 0
+        if not update:
+            return (y.astype(np.float64) / (1 << sp.out_frac)).astype(np.float32)
         # Statistics of this window, for the next one (the hardware accumulates them while streaming).
         mean = x.sum(axis=0) >> sp.log2_n
         mad = np.abs(d).sum(axis=0) >> sp.log2_n

@@ -113,14 +113,16 @@ class Normalizer:
 
     @classmethod
     def fit(cls, X: np.ndarray, mask: np.ndarray, method: str = "robust", fitted_on: Sequence[str] = (),
-            max_windows: int = 2000, seed: int = 0) -> "Normalizer":
+            max_windows: int = 2000, seed: int = 0, rows: np.ndarray | None = None) -> "Normalizer":
         """Fit on ``X`` ``(n_windows, n_times, n_chans)``; ``mask`` is ``(n_chans,)`` or per window
-        ``(n_windows, n_chans)`` (pooled patients). At most ``max_windows`` random windows are used."""
+        ``(n_windows, n_chans)`` (pooled patients). At most ``max_windows`` random windows are used,
+        drawn from ``rows`` (None: all)."""
         if method not in ("robust", "zscore"):
             raise ValueError(f"normalization must be 'robust' or 'zscore', got {method!r}")
         n_chans = X.shape[-1]
         win_mask = np.broadcast_to(mask, (len(X), n_chans))
-        pick = np.random.default_rng(seed).permutation(len(X))[:max_windows]
+        rows = np.arange(len(X)) if rows is None else np.asarray(rows)
+        pick = rows[np.random.default_rng(seed).permutation(len(rows))[:max_windows]]
         center, scale = np.zeros(n_chans, np.float32), np.ones(n_chans, np.float32)
         for c in np.flatnonzero(win_mask.any(axis=0)):
             rows = pick[win_mask[pick, c]]
@@ -249,7 +251,7 @@ def check_no_leak(splits: dict[str, Sequence[Recording]]) -> None:
 def build_windowsets(splits: dict[str, Sequence[Recording]], n_chans: int = 128, n_times: int = 512,
                      stride: int = 512, ictal_overlap: float = 0.5, train_nonictal_stride: int | None = None,
                      normalization: str = "robust", seed: int = 0, input_scaling: str = "train_stats",
-                     scaling_spec=None) -> tuple[dict[str, WindowSet], Normalizer]:
+                     scaling_spec=None, train_ictal_stride: int | None = None) -> tuple[dict[str, WindowSet], Normalizer]:
     """Window, pad and normalise every split; the normalizer sees the ``train`` windows only.
 
     Args:
@@ -266,6 +268,9 @@ def build_windowsets(splits: dict[str, Sequence[Recording]], n_chans: int = 128,
             (:mod:`qcascade.data.scaling`: each recording scaled from its own past, in time order;
             the normalizer is only the state a recording starts from).
         scaling_spec: :class:`qcascade.data.scaling.ScalingSpec` (``causal_robust``; default spec).
+        train_ictal_stride: hop for ictal *training* windows (divides ``stride`` and
+            ``train_nonictal_stride``; None = ``stride``): more windows per training seizure, cut
+            at sub-stride offsets. Non-ictal training windows stay on their grid.
 
     Returns:
         ``({split: WindowSet}, Normalizer)``.
@@ -277,18 +282,22 @@ def build_windowsets(splits: dict[str, Sequence[Recording]], n_chans: int = 128,
             by_patient.setdefault(rec.patient_id, []).append(rec)
     masks = {pid: patient_mask(recs, n_chans) for pid, recs in by_patient.items()}
     out = {}
+    grid = {name: _train_grid(stride, train_ictal_stride, train_nonictal_stride) if name == "train" else (stride, None)
+            for name in splits}
     for name, recs in splits.items():
-        nonictal = train_nonictal_stride if name == "train" else None
-        out[name] = _fill(recs, n_chans, n_times, stride, ictal_overlap, nonictal, masks)
+        out[name] = _fill(recs, n_chans, n_times, grid[name][0], ictal_overlap, grid[name][1], masks)
     train = out["train"]
     if len(train) == 0:
         raise DataError("no training windows")
     win_masks = np.stack([masks[p] for p in train.patient_ids]) if len(train.patient_masks) > 1 else train.mask
-    normalizer = Normalizer.fit(train.X, win_masks, normalization, train.record_ids.tolist(), seed=seed)
+    # Fitted on the windows of the stride grid: sub-stride ictal windows would shift the statistics.
+    grid_rows = np.flatnonzero(np.round(train.start_s * SFREQ).astype(np.int64) % stride == 0)
+    normalizer = Normalizer.fit(train.X, win_masks, normalization, train.record_ids.tolist(), seed=seed,
+                                rows=None if len(grid_rows) == len(train) else grid_rows)
     if input_scaling == "causal_robust":
         for name, recs in splits.items():
-            nonictal = train_nonictal_stride if name == "train" else None
-            _causal_fill(out[name], recs, normalizer, masks, scaling_spec, stride, ictal_overlap, nonictal)
+            _causal_fill(out[name], recs, normalizer, masks, scaling_spec, grid[name][0], ictal_overlap,
+                         grid[name][1], state_stride=stride)
         return out, normalizer
     if input_scaling != "train_stats":
         raise ValueError(f"input_scaling must be 'train_stats' or 'causal_robust', got {input_scaling!r}")
@@ -301,11 +310,26 @@ def build_windowsets(splits: dict[str, Sequence[Recording]], n_chans: int = 128,
     return out, normalizer
 
 
+def _train_grid(stride: int, ictal_stride: int | None, nonictal_stride: int | None) -> tuple[int, int | None]:
+    """``(hop, non-ictal hop)`` of the training windows: ictal ones every ``ictal_stride`` samples."""
+    if ictal_stride is None or ictal_stride == stride:
+        return stride, nonictal_stride
+    if stride % ictal_stride or (nonictal_stride or stride) % ictal_stride:
+        raise ValueError(f"train_ictal_stride ({ictal_stride}) must divide stride ({stride}) "
+                         f"and train_nonictal_stride ({nonictal_stride})")
+    return ictal_stride, nonictal_stride or stride
+
+
 def _causal_fill(ws: WindowSet, recs: Sequence[Recording], normalizer: Normalizer, masks: dict, spec,
-                 stride: int, ictal_overlap: float, nonictal_stride: int | None) -> None:
+                 stride: int, ictal_overlap: float, nonictal_stride: int | None,
+                 state_stride: int | None = None) -> None:
     """Overwrite ``ws.X`` with causally scaled windows: every window of each recording is scaled
     in time order (the hardware sees them all), then the kept ones (thinned training windows) are
-    written to their rows, so shuffling later never lets a window see its recording's future."""
+    written to their rows, so shuffling later never lets a window see its recording's future.
+
+    ``state_stride``: the hop of the windows the hardware sees (None: ``stride``). Windows cut
+    between them (``stride`` finer, ictal training windows) are scaled with the state of the last
+    window on that grid and do not update it, so the state runs as in the hardware."""
     from qcascade.data.scaling import CausalScaler, ScalingSpec
 
     spec = spec or ScalingSpec(n_times=ws.X.shape[1])
@@ -316,10 +340,13 @@ def _causal_fill(ws: WindowSet, recs: Sequence[Recording], normalizer: Normalize
         pos = 0
         for xb, yb, sb in iter_window_batches(rec, spec.n_times, stride, ictal_overlap):
             keep = _kept(sb, yb, stride, nonictal_stride)
-            for w, k in zip(xb, keep):
+            on_grid = sb % (state_stride or stride) == 0
+            for w, k, g in zip(xb, keep, on_grid):
+                if not (k or g):
+                    continue
                 padded = np.zeros((spec.n_times, n_chans), np.float32)
                 padded[:, :rec.n_electrodes] = w
-                y = scaler.step(padded)
+                y = scaler.step(padded) if g else scaler.scale(padded)
                 if k:
                     ws.X[rows[pos]] = y
                     pos += 1
