@@ -18,6 +18,7 @@ from qcascade.strict_yaml import check_fields, from_dict
 __all__ = ["TrainConfig"]
 
 MAX_FOLD_WORKERS = 16
+MAX_TF_THREADS = 256
 MAX_BATCH_SIZE = 4096  # a larger batch is a typo: one 512x128 batch of 4096 windows is already 1 GiB
 
 
@@ -92,6 +93,11 @@ class TrainConfig:
             about one core busy. 1 trains them one after the other in the main process
             (``swec-long``: in one worker process, so that the main process holds no fold). The
             results do not depend on it.
+        tf_threads: TensorFlow's intra- and inter-op threads in every process of a run (the main
+            process and each fold worker; 0: TensorFlow's default, one per core each). The
+            convolutions of a batch are too small to spread over cores, and ``fold_workers``
+            processes with a pool per core each contend (docs/evaluation.md, "Time"). Float sums
+            depend on it, so results do too (by about a hundredth of F1).
         restore_best: at the end of stages 2 and 3 (and the baselines' phases mirroring them),
             load each model's weights of its own epoch with the best validation F1 (stage 2: the
             complex model; stage 3: each model by its own F1, so the complex model stays paired
@@ -142,6 +148,7 @@ class TrainConfig:
     deterministic_ops: bool = False
     folds: Literal["all", "first"] = "all"
     fold_workers: int = 2
+    tf_threads: int = 1
     restore_best: bool = True
     restore_best_min_f1: float = 0.3
     weight_decay: float = 0.0
@@ -200,6 +207,9 @@ class TrainConfig:
             raise ConfigError(f"train.aug_noise: must be in [0, 10], got {self.aug_noise}")
         if not 1 <= self.fold_workers <= MAX_FOLD_WORKERS:
             raise ConfigError(f"train.fold_workers: must be in [1, {MAX_FOLD_WORKERS}], got {self.fold_workers}")
+        if not 0 <= self.tf_threads <= MAX_TF_THREADS:
+            raise ConfigError(f"train.tf_threads: must be in [0, {MAX_TF_THREADS}] (0: TensorFlow's default), "
+                              f"got {self.tf_threads}")
         if self.tau_grid_size < 2:
             raise ConfigError(f"train.tau_grid_size: must be >= 2, got {self.tau_grid_size}")
 

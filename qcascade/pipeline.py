@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import sys
 from pathlib import Path
 
 from qcascade import progress
@@ -25,6 +27,27 @@ from qcascade.steps_hw import step_convert, step_csim, write_hw_summary
 from qcascade.train_steps import TRAIN_STEPS
 
 log = logging.getLogger(__name__)
+
+
+def limit_tf_threads(n: int) -> None:
+    """TensorFlow's intra- and inter-op threads for this process and the fold workers it starts
+    (``train.tf_threads``; 0 leaves TensorFlow's default).
+
+    TensorFlow reads ``TF_NUM_INTRAOP_THREADS``/``TF_NUM_INTEROP_THREADS`` when its runtime starts,
+    and spawned workers inherit them; where TensorFlow already ran in this process (a test
+    session), its pools stay as they are.
+    """
+    if not n:
+        return
+    for key in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        os.environ[key] = str(n)
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(n)
+            tf.config.threading.set_inter_op_parallelism_threads(n)
+        except RuntimeError:  # the runtime has started: the pools are fixed for this process
+            log.debug("TensorFlow already running in this process: train.tf_threads applies to workers only")
 
 
 def step_report(ctx: UnitContext) -> None:
@@ -123,6 +146,7 @@ def run_pipeline(cfg: RunConfig, run_dir: Path, *, force: bool = False, from_ste
         if not by_patient:
             raise DataError(f"{cfg.data.data_dir}: no recordings found")
     check_memory(cfg, by_patient)
+    limit_tf_threads(cfg.train.tf_threads)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -158,6 +182,7 @@ def rerun_steps(run_dir: Path, step_names: list[str], patients: list[str] | None
     if not (run_dir / "config.yaml").exists():
         raise RunDirError(f"{run_dir}: not a qcascade run directory (no config.yaml)")
     cfg = load_config(run_dir / "config.yaml", {"hls": {"strict": True}} if strict else None)
+    limit_tf_threads(cfg.train.tf_threads)
     with RunLock(run_dir), progress.run_log(run_dir, buffered=True):
         by_patient = _discover(cfg, run_dir)
         units = {"pooled": [r for recs in by_patient.values() for r in recs]} if cfg.pooled else by_patient

@@ -1,6 +1,7 @@
 """Folds trained by worker processes (``train.fold_workers``, :mod:`qcascade.fold_pool`)."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -143,3 +144,26 @@ def test_worker_processes_give_the_results_of_one_process(tmp_path):
     assert any(rel.startswith("fold2/") for rel in steps["outputs"]["step_folds"])
     assert not any(re.match(r"fold\d+/", rel) for s, out in steps["outputs"].items() if s != "step_folds"
                    for rel in out)
+
+
+def test_tf_threads_reach_tensorflow_in_the_main_process_and_the_workers():
+    """train.tf_threads: set before TensorFlow starts (env for spawned workers, API where imported)."""
+    code = ("import os, sys\n"
+            "from qcascade.pipeline import limit_tf_threads\n"
+            "limit_tf_threads(int(sys.argv[1]))\n"
+            "import tensorflow as tf\n"
+            "tf.constant(1.0) + 1.0\n"  # the runtime starts here
+            "from multiprocessing import get_context\n"
+            "env = get_context('spawn').Pool(1).apply(os.getenv, ('TF_NUM_INTRAOP_THREADS',))\n"
+            "print(os.environ.get('TF_NUM_INTRAOP_THREADS'), os.environ.get('TF_NUM_INTEROP_THREADS'), env)\n")
+    out = {}
+    for n in (1, 0):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TF_NUM_")}
+        proc = subprocess.run([sys.executable, "-c", code, str(n)], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        out[n] = proc.stdout.split()[-3:]
+    assert out[1] == ["1", "1", "1"] and out[0] == ["None", "None", "None"]
+    with pytest.raises(ConfigError, match="train.tf_threads"):
+        load_config(None, {"train": {"tf_threads": -1}})
+    assert load_config().train.tf_threads == 1

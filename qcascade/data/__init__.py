@@ -23,8 +23,8 @@ Interface::
 from qcascade.data.splits import loso_folds, make_cross_patient_splits, make_patient_splits, seizure_ids
 from qcascade.data.discover import discover
 from qcascade.data.swec import SFREQ, Recording, discover_long, discover_short
+from qcascade.data.normalizer import Normalizer
 from qcascade.data.windows import (
-    Normalizer,
     WindowSet,
     as_tf_dataset,
     build_windowsets,

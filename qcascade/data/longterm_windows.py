@@ -22,7 +22,8 @@ import numpy as np
 
 from qcascade.data.longterm_cache import LazyWindows, SignalFile, ensure_cached
 from qcascade.data.swec import SFREQ, Recording
-from qcascade.data.windows import Normalizer, WindowSet, check_no_leak, patient_mask, window_starts_labels
+from qcascade.data.normalizer import Normalizer
+from qcascade.data.windows import WindowSet, check_no_leak, patient_mask, window_starts_labels
 from qcascade.errors import DataError
 
 log = logging.getLogger(__name__)
