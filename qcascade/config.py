@@ -30,6 +30,8 @@ _PATIENT_ID = re.compile(r"[A-Za-z0-9_\-]{1,64}\Z")
 _PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]{0,63}\Z")  # \Z: a trailing newline is not a part name
 MAX_N_TIMES = 16384  # 32 s at 512 Hz; the models are built for 1 s windows
 MAX_N_CHANS = 1024
+# Ictal training windows per window stride by default (data.train_ictal_stride_s; docs/generalisation.md, round 10).
+ICTAL_WINDOWS_PER_STRIDE = 4
 # Keys added after runs existed: left out of config_hash at their default so old runs still resume.
 _HASH_OMIT_AT_DEFAULT = {("data", "nan_policy"): "raise", ("data", "bonn", "segments_per_set"): None,
                          ("data", "scaling_auto_spread"): 3.0, ("data", "carve_validation_below"): 3,
@@ -105,7 +107,9 @@ class DataConfig:
         train_ictal_stride_s: stride of ictal *training* windows (``stride_s`` and
             ``train_nonictal_stride_s`` must be multiples of it): below ``stride_s``, each training
             seizure gives more windows, cut at sub-window offsets (augmentation; validation and test
-            stay on the ``stride_s`` grid; docs/generalisation.md, round 10).
+            stay on the ``stride_s`` grid; docs/generalisation.md, round 10). Default (null):
+            ``stride_s / 4`` where that is a whole number of samples dividing both strides, else
+            ``stride_s``; ``stride_s`` for ``swec-long``, whose training windows are sampled per hour.
         ictal_overlap: share of a window that must be ictal for an ictal label.
         split: ``loso`` (per patient, leave one seizure out) or ``lopo`` (pooled, leave one patient out).
         carve_validation_below: ``loso``: a patient with fewer seizures than this validates on time
@@ -137,7 +141,7 @@ class DataConfig:
     sfreq: float = 512.0
     stride_s: float = 1.0
     train_nonictal_stride_s: float = 1.0
-    train_ictal_stride_s: float = 1.0
+    train_ictal_stride_s: Optional[float] = None  # None: stride_s / 4 (stride_s for swec-long)
     ictal_overlap: float = 0.5
     split: Literal["loso", "lopo"] = "loso"
     carve_validation_below: int = 4
@@ -148,6 +152,13 @@ class DataConfig:
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     bonn: BonnConfig = field(default_factory=BonnConfig)
     long_term: LongTermConfig = field(default_factory=LongTermConfig)
+
+    def _default_ictal_stride(self) -> float:
+        stride, nonictal = (round(getattr(self, k) * self.sfreq) for k in ("stride_s", "train_nonictal_stride_s"))
+        fine = stride // ICTAL_WINDOWS_PER_STRIDE
+        if self.dataset == "swec-long" or fine < 1 or stride % fine or nonictal % fine:
+            return self.stride_s
+        return fine / self.sfreq
 
     def __post_init__(self):
         check_fields(self, "data")
@@ -163,16 +174,22 @@ class DataConfig:
             raise ConfigError(f"data.n_chans: {self.n_chans} must be in [1, {MAX_N_CHANS}]")
         if self.sfreq != 512.0:
             raise ConfigError("data.sfreq: models are built for 512 Hz; recordings are resampled to it")
-        for key in ("stride_s", "train_nonictal_stride_s", "train_ictal_stride_s"):
+        for key in ("stride_s", "train_nonictal_stride_s"):
             if not getattr(self, key) > 0:
                 raise ConfigError(f"data.{key}: must be > 0")
+        if self.train_ictal_stride_s is None:
+            object.__setattr__(self, "train_ictal_stride_s", self._default_ictal_stride())
+        if not self.train_ictal_stride_s > 0:
+            raise ConfigError("data.train_ictal_stride_s: must be > 0")
+        # In whole samples, as the window builder cuts them (qcascade.steps_data).
         fine = round(self.train_ictal_stride_s * self.sfreq)
+        if round(self.train_nonictal_stride_s * self.sfreq) % round(self.stride_s * self.sfreq):
+            raise ConfigError(f"data.train_nonictal_stride_s: {self.train_nonictal_stride_s} s must be a multiple "
+                              f"of data.stride_s ({self.stride_s} s) in samples at {self.sfreq:g} Hz")
         for key in ("stride_s", "train_nonictal_stride_s"):
-            coarse = getattr(self, key) * self.sfreq
-            if fine < 1 or abs(coarse - round(coarse)) > 1e-6 or round(coarse) % fine \
-                    or abs(self.train_ictal_stride_s * self.sfreq - fine) > 1e-6:
-                raise ConfigError(f"data.train_ictal_stride_s: {self.train_ictal_stride_s} s must be a whole number "
-                                  f"of samples that divides data.{key} ({getattr(self, key)} s) at {self.sfreq:g} Hz")
+            if fine < 1 or round(getattr(self, key) * self.sfreq) % fine:
+                raise ConfigError(f"data.train_ictal_stride_s: {self.train_ictal_stride_s} s ({fine} samples at "
+                                  f"{self.sfreq:g} Hz) must divide data.{key} ({getattr(self, key)} s)")
         if self.dataset == "swec-long" and self.train_ictal_stride_s != self.stride_s:
             raise ConfigError("data.train_ictal_stride_s: not supported with dataset swec-long yet "
                               "(its training windows are sampled per hour); set it to data.stride_s")

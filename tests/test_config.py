@@ -51,9 +51,10 @@ def test_unknown_keys_are_errors_naming_the_key(tmp_path, data, key):
     ({"data": {"dataset": "swec-short"}}, "data.data_dir"),
     ({"data": {"ictal_overlap": 0}}, "data.ictal_overlap"),
     ({"data": {"train_ictal_stride_s": 0.3}}, "data.train_ictal_stride_s"),
-    ({"data": {"train_ictal_stride_s": 0.25, "train_nonictal_stride_s": 1.1}}, "data.train_ictal_stride_s"),
+    ({"data": {"stride_s": 0.5, "train_ictal_stride_s": 0.375}}, "data.train_ictal_stride_s"),
     ({"data": {"train_ictal_stride_s": 0}}, "data.train_ictal_stride_s"),
     ({"data": {"dataset": "swec-long", "data_dir": "x", "train_ictal_stride_s": 0.5}}, "data.train_ictal_stride_s"),
+    ({"data": {"stride_s": 0.5, "train_nonictal_stride_s": 0.75}}, "data.train_nonictal_stride_s"),
     ({"hls": {"part": "xc; rm -rf /"}}, "hls.part"),
     ({"hls": {"reuse_factor": 0}}, "hls.reuse_factor"),
     ({"model": {"simple_model": "D"}}, "model.simple_model"),
@@ -132,3 +133,12 @@ def test_sections_built_in_code_are_checked_like_yaml():
         ModelConfig(simple_model="D")
     with pytest.raises(ConfigError, match=r"^model\.train_candidates: expected true/false"):
         ModelConfig(train_candidates=1)
+
+
+def test_ictal_training_stride_defaults_to_a_quarter_of_the_stride():
+    assert load_config().data.train_ictal_stride_s == 0.25
+    assert load_config(None, {"data": {"stride_s": 0.5, "train_nonictal_stride_s": 2.0}}).data.train_ictal_stride_s == 0.125
+    odd = {"stride_s": 385 / 512, "train_nonictal_stride_s": 385 / 512}  # 385 samples: no whole quarter
+    assert load_config(None, {"data": odd}).data.train_ictal_stride_s == 385 / 512
+    long = load_config(None, {"data": {"dataset": "swec-long", "data_dir": "x"}})
+    assert long.data.train_ictal_stride_s == long.data.stride_s  # sampled per hour: not cut finer
