@@ -58,9 +58,9 @@ def estimate_memory_bytes(cfg: RunConfig, by_patient: dict | None) -> dict:
         per_patient = [sum(r.n_samples for r in recs) / d.sfreq for recs in by_patient.values()]
     seconds = sum(per_patient) if cfg.pooled else max(per_patient, default=0.0)
     window = d.n_times * d.n_chans * 4  # float32
-    # Sub-stride ictal training windows (data.train_ictal_stride_s), as if every seizure trained.
+    # Sub-stride ictal training windows (data.train_ictal_stride_s): all seizures but the test one.
     if by_patient is None:
-        ictal_s = [d.synthetic.n_seizures * SYNTHETIC_SEIZURE_S] * d.synthetic.n_patients
+        ictal_s = [max(d.synthetic.n_seizures - 1, 1) * SYNTHETIC_SEIZURE_S] * d.synthetic.n_patients
     else:
         ictal_s = [sum(b - a for r in recs for a, b in r.ictal_spans) / d.sfreq for recs in by_patient.values()]
     extra = (sum(ictal_s) if cfg.pooled else max(ictal_s, default=0.0)) * (1 / d.train_ictal_stride_s - 1 / d.stride_s)

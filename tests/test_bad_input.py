@@ -177,8 +177,11 @@ def test_memory_estimate_refuses_absurd_windows(tmp_path, capsys, monkeypatch):
     msg = error_line(capsys)
     assert "data.n_times=8192" in msg and "GiB" in msg
     assert not (tmp_path / "run").exists()
-    est = validate.estimate_memory_bytes(load_config(), None)  # the default run fits easily
-    assert est["processes"] == 3 and est["total"] < 4 * 2**30  # two fold workers + the main process
+    est = validate.estimate_memory_bytes(load_config(), None)
+    assert est["processes"] == 3  # two fold workers + the main process
+    validate.check_memory(load_config(), None, available=8 * 2**30)  # the default run fits an 8 GiB machine
+    fine = validate.estimate_memory_bytes(load_config(None, {"data": {"train_ictal_stride_s": 1.0}}), None)
+    assert est["windows"] > fine["windows"]  # the sub-stride ictal training windows are counted
 
 
 # ---------------------------------------------------------------- --out OS errors
