@@ -147,8 +147,9 @@ def carve_validation(train, record, n_times: int, fraction: float = VAL_BLOCK_FR
 def on_stride_grid(ws, stride_s: float):
     """The windows of ``ws`` that start on the ``stride_s`` grid of their recording (drops the
     sub-stride ictal training windows of ``data.train_ictal_stride_s`` from a carved block)."""
-    steps = ws.start_s / stride_s
-    return subset(ws, np.flatnonzero(np.abs(steps - np.round(steps)) < 1e-6))
+    from qcascade.data.windows import stride_grid_rows
+
+    return subset(ws, stride_grid_rows(ws.start_s, stride_s))
 
 
 def subset(ws, idx: np.ndarray):

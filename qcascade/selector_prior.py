@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["electrode_separability", "raw_line_length", "prior_line_length"]
+__all__ = ["electrode_separability", "auc_per_column", "raw_line_length", "prior_line_length"]
 
 
 def electrode_separability(ws, mask: np.ndarray | None = None, line_length: np.ndarray | None = None) -> np.ndarray:
@@ -32,23 +32,34 @@ def electrode_separability(ws, mask: np.ndarray | None = None, line_length: np.n
     Returns:
         ``(n_chans,)`` float in [0, 1]; 1 = the electrode's line length separates the classes.
     """
-    from sklearn.metrics import roc_auc_score
-
     mask = ws.mask if mask is None else np.asarray(mask, bool)
     out = np.zeros(ws.X.shape[-1])
     if len(np.unique(ws.y)) < 2:
         return out
     records = [r for r in np.unique(ws.record_ids) if len(np.unique(ws.y[ws.record_ids == r])) == 2]
     groups = [ws.record_ids == r for r in records] or [np.ones(len(ws.y), bool)]
-    out[mask] = 1.0
-    for lo in range(0, ws.X.shape[-1], 16):  # bounded temporaries: (n, 16) at a time
-        ll = (np.abs(np.diff(ws.X[:, :, lo:lo + 16], axis=1)).mean(1) if line_length is None
-              else line_length[:, lo:lo + 16])
-        for j in range(ll.shape[1]):
-            if mask[lo + j]:
-                for g in groups:
-                    out[lo + j] = min(out[lo + j], max(0.0, 2 * (roc_auc_score(ws.y[g], ll[g, j]) - 0.5)))
+    if line_length is None:
+        line_length = np.zeros((len(ws.y), ws.X.shape[-1]), np.float64)
+        for lo in range(0, ws.X.shape[-1], 16):  # bounded temporaries: (n, n_times, 16) at a time
+            line_length[:, lo:lo + 16] = np.abs(np.diff(ws.X[:, :, lo:lo + 16], axis=1)).mean(1)
+    ll = np.asarray(line_length)[:, mask]
+    score = np.ones(ll.shape[1])
+    for g in groups:
+        score = np.minimum(score, np.maximum(0.0, 2 * (auc_per_column(ws.y[g], ll[g]) - 0.5)))
+    out[mask] = score
     return out
+
+
+def auc_per_column(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """ROC AUC of each column of ``scores`` ``(n, k)`` for labels ``y`` ``(n,)`` in {0, 1}: the
+    Mann-Whitney statistic on average ranks, which counts ties as 1/2 like
+    ``sklearn.metrics.roc_auc_score`` (one call for all electrodes instead of one per electrode)."""
+    from scipy.stats import rankdata
+
+    pos = np.asarray(y) == 1
+    n1, n0 = int(pos.sum()), int((~pos).sum())
+    ranks = rankdata(scores, axis=0)
+    return (ranks[pos].sum(0) - n1 * (n1 + 1) / 2) / (n1 * n0)
 
 
 def raw_line_length(recordings, ws, *, n_times: int, stride: int, ictal_overlap: float,

@@ -8,7 +8,7 @@ import pytest
 from qcascade.data.stress import make_stress_patient
 from qcascade.data.windows import WindowSet
 from qcascade.electrode_quality import MIN_ELECTRODES, assess_electrodes
-from qcascade.selector_prior import electrode_separability, raw_line_length
+from qcascade.selector_prior import auc_per_column, electrode_separability, raw_line_length
 
 SFREQ = 512.0
 
@@ -57,6 +57,18 @@ def test_too_few_electrodes_are_not_judged():
     assert q.skipped and q.excluded == []
     mask[:MIN_ELECTRODES] = True
     assert assess_electrodes(X, mask, SFREQ).line_noise == [0]
+
+
+def test_auc_per_column_equals_sklearn_with_ties():
+    """The rank-based AUC of every electrode at once is sklearn's, ties counted as 1/2."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 300)
+    scores = np.round(rng.normal(size=(300, 12)) + 0.5 * y[:, None] * np.arange(12) / 12, 1)  # many ties
+    scores[:, 3] = 1.0  # all tied: 0.5
+    want = [roc_auc_score(y, scores[:, j]) for j in range(scores.shape[1])]
+    np.testing.assert_allclose(auc_per_column(y, scores), want, rtol=0, atol=1e-12)
 
 
 def test_separability_is_the_worst_case_over_training_recordings():

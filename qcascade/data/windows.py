@@ -169,6 +169,26 @@ def check_no_leak(splits: dict[str, Sequence[Recording]]) -> None:
                 raise DataError(f"split leak: {rec.record_id} ({name}) shares a recording or seizure with train")
 
 
+def stride_grid_rows(start_s: np.ndarray, stride_s: float) -> np.ndarray:
+    """Indices of the windows starting ``start_s`` (s, ``(n,)``) on their recording's ``stride_s`` grid."""
+    steps = np.asarray(start_s, np.float64) / stride_s
+    return np.flatnonzero(np.abs(steps - np.round(steps)) < 1e-6)
+
+
+class RowView:
+    """Windows ``rows`` of ``X`` ``(n, n_times, n_chans)`` read in slices, without copying them all."""
+
+    def __init__(self, X: np.ndarray, rows: np.ndarray):
+        self.X, self.rows = X, np.asarray(rows, np.int64)
+        self.shape = (len(self.rows), *X.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, sl: slice) -> np.ndarray:
+        return self.X[self.rows[sl]]
+
+
 def build_windowsets(splits: dict[str, Sequence[Recording]], n_chans: int = 128, n_times: int = 512,
                      stride: int = 512, ictal_overlap: float = 0.5, train_nonictal_stride: int | None = None,
                      normalization: str = "robust", seed: int = 0, input_scaling: str = "train_stats",
@@ -212,7 +232,7 @@ def build_windowsets(splits: dict[str, Sequence[Recording]], n_chans: int = 128,
         raise DataError("no training windows")
     win_masks = np.stack([masks[p] for p in train.patient_ids]) if len(train.patient_masks) > 1 else train.mask
     # Fitted on the windows of the stride grid: sub-stride ictal windows would shift the statistics.
-    grid_rows = np.flatnonzero(np.round(train.start_s * SFREQ).astype(np.int64) % stride == 0)
+    grid_rows = stride_grid_rows(train.start_s, stride / SFREQ)
     normalizer = Normalizer.fit(train.X, win_masks, normalization, train.record_ids.tolist(), seed=seed,
                                 rows=None if len(grid_rows) == len(train) else grid_rows)
     if input_scaling == "causal_robust":
