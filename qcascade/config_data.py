@@ -83,8 +83,9 @@ class DataConfig:
         train_nonictal_stride_s: stride of non-ictal training windows.
         train_ictal_stride_s: stride of ictal *training* windows (``stride_s`` and
             ``train_nonictal_stride_s`` must be multiples of it): below ``stride_s``, each training
-            seizure gives more windows, cut at sub-window offsets (augmentation; validation and test
-            stay on the ``stride_s`` grid; docs/generalisation.md, round 10). Default (null):
+            seizure gives more windows, cut at sub-window offsets, to every training stage
+            (augmentation; validation and test stay on the ``stride_s`` grid;
+            docs/generalisation.md, rounds 10-11). Default (null):
             ``stride_s / 4`` where that is a whole number of samples dividing both strides, else
             ``stride_s``; ``stride_s`` for ``swec-long``, whose training windows are sampled per hour.
         ictal_overlap: share of a window that must be ictal for an ictal label.

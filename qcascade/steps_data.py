@@ -72,21 +72,6 @@ def prepared_data(ctx) -> PreparedData:
     return ctx.artifacts.data
 
 
-def simple_path_rows(ctx) -> np.ndarray | None:
-    """Rows of the training windows stage 1 and the electrode choice read: those on the
-    ``data.stride_s`` grid (None: all rows are).
-
-    The sub-stride ictal windows of ``data.train_ictal_stride_s`` are the complex path's (stages
-    2-3, where the simple model is fine-tuned too, and the complex-only baseline); the simple
-    candidates trained alone keep every window (docs/generalisation.md, round 11).
-    """
-    from qcascade.data.windows import stride_grid_rows
-
-    tr = windows(ctx)["train"]
-    rows = stride_grid_rows(tr.start_s, ctx.cfg.data.stride_s)
-    return None if len(rows) == len(tr.y) else rows
-
-
 def _scaling_choice(d, splits) -> dict:
     """``{"input_scaling", ...}``: the configured scaling, or ``auto``'s choice from the fold's
     training and validation recordings (:func:`qcascade.data.amplitude.choose_input_scaling`)."""

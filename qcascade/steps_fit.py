@@ -15,7 +15,7 @@ from qcascade.artifacts import Selection, save_selection, selection
 from qcascade.errors import RunDirError
 from qcascade.io_utils import atomic_save_keras, atomic_save_npy, atomic_save_npz, atomic_write_json
 from qcascade.selector_prior import electrode_separability, prior_line_length
-from qcascade.steps_data import onset_zone, simple_path_rows, windows
+from qcascade.steps_data import onset_zone, windows
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +111,7 @@ def _train_stage(ctx, stage: int, load: str | None) -> None:
         trainer.electrode = selected_electrode(ctx)  # stages 2-3 train on the deployed electrode
     epochs = getattr(ctx.cfg.train, f"epochs_stage{stage}")
     mon = sets.get("val_monitor", sets["val"])  # long-term: per-epoch metrics on a validation sample
-    rows = simple_path_rows(ctx) if stage == 1 else None  # the extra ictal windows are the complex path's
-    history = trainer.run_stage(stage, sets["train"].X, sets["train"].y, mon.X, mon.y, epochs=epochs, rows=rows)
+    history = trainer.run_stage(stage, sets["train"].X, sets["train"].y, mon.X, mon.y, epochs=epochs)
     from qcascade.models.folding import bn_sample
 
     _refresh_batchnorm(trainer, bn_sample(sets["train"].X), stage)
@@ -202,14 +201,11 @@ def step_select_electrode(ctx) -> None:
     """Hard selection of one electrode from training windows (never test)."""
     from qcascade.models.selector import mean_selection_weights, plot_selection_weights, selection_entropy
 
-    from qcascade.data.windows import RowView
-
-    tr = windows(ctx)["train"]
-    rows = simple_path_rows(ctx)
-    X = tr.X if rows is None else RowView(tr.X, rows)  # the windows stage 1 trained on
+    sets = windows(ctx)
+    tr = sets["train"]
     trainer = get_trainer(ctx, "stage1")
-    electrode = trainer.deployed_electrode(X)
-    weights = mean_selection_weights(trainer.selector.inner, X, trainer.mask)
+    electrode = trainer.deployed_electrode(tr.X)
+    weights = mean_selection_weights(trainer.selector.inner, tr.X, trainer.mask)
     soz = onset_zone(ctx)
     plot_selection_weights(weights, trainer.mask, ctx.path("selector_weights.png"),
                            title=f"{ctx.unit}: selected electrode {electrode}" + (f", onset zone {soz}" if soz else ""))

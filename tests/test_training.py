@@ -370,21 +370,3 @@ def test_real_models_through_stages_tau_and_baselines():
                          X, y, Xv, yv, cfg, strategy, verbose=0)
     assert list(base) == ["complex_only", "simple_A", "simple_C"]
     assert all(b.test_logits.shape == (64, 2) for b in base.values())
-
-
-def test_stage_1_on_rows_trains_on_exactly_those_windows():
-    """``rows`` (the simple path's windows on the stride grid) gives stage 1 the batches a set of
-    only those windows gives, weight for weight; stage 2 refuses rows (every window is the
-    complex path's)."""
-    cfg = TrainConfig(**FAST)
-    X, y = toy_data(160)
-    rows = np.flatnonzero(np.arange(160) % 5 != 2)
-    on_rows, on_subset = standin_trainer(cfg), standin_trainer(cfg)
-    h_rows = on_rows.run_stage(1, X, y, verbose=0, rows=rows)
-    h_subset = on_subset.run_stage(1, X[rows], y[rows], verbose=0)
-    assert h_rows["total"] == h_subset["total"]
-    for a, b in zip(on_rows.simple.get_weights() + on_rows.selector.get_weights(),
-                    on_subset.simple.get_weights() + on_subset.selector.get_weights()):
-        np.testing.assert_array_equal(a, b)
-    with pytest.raises(ValueError, match="stage 2"):
-        on_rows.run_stage(2, X, y, verbose=0, rows=rows)

@@ -175,20 +175,6 @@ def stride_grid_rows(start_s: np.ndarray, stride_s: float) -> np.ndarray:
     return np.flatnonzero(np.abs(steps - np.round(steps)) < 1e-6)
 
 
-class RowView:
-    """Windows ``rows`` of ``X`` ``(n, n_times, n_chans)`` read in slices, without copying them all."""
-
-    def __init__(self, X: np.ndarray, rows: np.ndarray):
-        self.X, self.rows = X, np.asarray(rows, np.int64)
-        self.shape = (len(self.rows), *X.shape[1:])
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, sl: slice) -> np.ndarray:
-        return self.X[self.rows[sl]]
-
-
 def build_windowsets(splits: dict[str, Sequence[Recording]], n_chans: int = 128, n_times: int = 512,
                      stride: int = 512, ictal_overlap: float = 0.5, train_nonictal_stride: int | None = None,
                      normalization: str = "robust", seed: int = 0, input_scaling: str = "train_stats",

@@ -165,7 +165,7 @@ class CascadeTrainer:
     def run_stage(self, stage: int, X_train: np.ndarray, y_train: np.ndarray,
                   X_val: Optional[np.ndarray] = None, y_val: Optional[np.ndarray] = None, *,
                   epochs: Optional[int] = None, callbacks: Sequence[EpochCallback] = (),
-                  verbose: int = 1, rows: Optional[np.ndarray] = None) -> dict[str, list]:
+                  verbose: int = 1) -> dict[str, list]:
         """Train one stage and return its history.
 
         Args:
@@ -180,14 +180,12 @@ class CascadeTrainer:
             epochs: override ``cfg.epochs_stage{stage}``.
             callbacks: called with ``(epoch, logs)`` after every epoch.
             verbose: 1 prints a progress bar per epoch, 0 is silent.
-            rows: train on windows ``rows`` of ``X_train`` only (``(k,)`` int, stage 1: the
-                simple path's windows on the stride grid); None: all windows.
 
         Returns:
             ``{key: [value per epoch]}`` with keys ``total, simple, complex, routing,
             sparsity`` (train loss terms), ``temperature``, ``seconds``, ``windows_per_s``,
-            ``train_windows`` (windows per epoch), and with validation data ``val_simple_f1, val_simple_sensitivity,
-            val_complex_f1, val_cascade_f1, val_routing_rate`` (hard gate at ``cfg.tau``;
+            ``train_windows`` (windows per epoch), and with validation data ``val_simple_f1,
+            val_simple_sensitivity, val_complex_f1, val_cascade_f1, val_routing_rate`` (hard gate at ``cfg.tau``;
             complex/cascade entries None in stage 1); ``train_simple_f1`` (stages 1, 3) and
             ``train_complex_f1`` (stages 2, 3): F1 of the training batches as trained on
             (training mode, augmented), the other side of the overfitting gap; ``best_epoch``:
@@ -207,14 +205,8 @@ class CascadeTrainer:
         for part in (self.selector, self.simple, self.complex):
             reseed_dropout(part, stage_seed(cfg.seed, stage))
 
-        if rows is not None and stage == 2:
-            raise ValueError("rows: stage 2 trains on every training window")
         y_np = np.asarray(y_train).astype(np.int32).ravel()
         X_t = ReleasableData(X_train)  # emptied after the stage (see ReleasableData)
-        rows_t = None
-        if rows is not None:  # batches of positions in rows, gathered from all of X_train (no copy)
-            rows = np.asarray(rows, np.int64)
-            y_np, rows_t = y_np[rows], tf.convert_to_tensor(rows.astype(np.int32))
         y_t = tf.convert_to_tensor(y_np)
         w_t = tf.convert_to_tensor(class_weights(y_np, cfg.class_weighting)[y_np])
         gb = global_batch_for(len(y_np), cfg.batch_size, self.strategy.num_replicas_in_sync)
@@ -249,8 +241,7 @@ class CascadeTrainer:
                          if k.startswith("a_") or k in ("global_batch_size", "complex_weight_floor")}
 
         def replica_step(idx):
-            x = X_t.gather(idx if rows_t is None else tf.gather(rows_t, idx))
-            yb, wb = tf.gather(y_t, idx), tf.gather(w_t, idx)
+            x, yb, wb = X_t.gather(idx), tf.gather(y_t, idx), tf.gather(w_t, idx)
             if stage == 2:
                 with tf.GradientTape() as tape:
                     complex_logits = self.complex(aug(x, idx), training=True)
