@@ -55,7 +55,8 @@ def test_quick_profile_ends_with_hls_projects_csim_and_report(tmp_path):
     assert (unit / "hls" / "cascade_top" / "tb_data" / "cascade_expected.txt").exists()
     # Every stage trains on every training window, the sub-stride ictal ones included (round 11).
     n_train = json.loads((unit / "data.json").read_text())["n_windows"]["train"]
-    assert [json.loads((unit / f"history_stage{s}.json").read_text())["train_windows"] for s in (1, 2, 3)] == [n_train] * 3
+    per_stage = [json.loads((unit / f"history_stage{s}.json").read_text())["train_windows"] for s in (1, 2, 3)]
+    assert per_stage == [n_train] * 3
     summary = json.loads((out / "summary.json").read_text())
     assert summary["units"][0]["patient"] == "ID1"
     # A finished run is not redone.
