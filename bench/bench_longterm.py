@@ -158,7 +158,7 @@ def _eval_child(run_dir: str) -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     zs = _predict(simple, te.X[:, :, e:e + 1])
     zc = _predict(complex_, te.X)
-    dec = cascade_decide(zs, zc, dep.tau, **gate_rule(dep.gate, te, dep.probe_every))
+    dec = cascade_decide(zs, zc, dep.tau, **gate_rule(dep.gate, te, dep.probe_every, dep.recheck_tau))
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(json.dumps({"n_windows": len(te), "recorded_s": float(len(te) * cfg.data.stride_s), "wall_s": wall,
                       "cpu_s": cpu, "routing_rate": float(dec["routed"].mean()), "peak_mb": _status_mb(os.getpid())[1]}))

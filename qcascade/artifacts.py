@@ -111,10 +111,11 @@ class Deployment:
         bn_fold: max |logit change| of BatchNorm folding per model.
         complex_only_val: validation metrics of the complex-only baseline (the reference).
         tau_sweep_val: the validation sweep, one dict per tau of the grid.
-        gate_variants: ``{name: {"tau": float, "rule": str, "probe_every": int}}``, every gate
-            variant (a rule, with and without the probe) at its own calibrated tau; names are
-            ``<rule>`` or ``<rule>+probe<P>``.
+        gate_variants: ``{name: {"tau": float, "rule": str, "probe_every": int, "recheck_tau": float}}``,
+            every gate variant (a rule, with and without the probe and recheck) at its own
+            calibrated tau; names are ``<rule>``, ``<rule>+probe<P>`` or ``<rule>+probe<P>+recheck<tau_c>``.
         probe_every: the gate probe period ``P`` (0: no probe; :mod:`qcascade.gate`).
+        recheck_tau: the gate's recheck ``tau_c`` (0: off, and in files from before it existed).
         choices: ``{"simple_model": {...}, "gate": {...}}``: the candidates, criterion and choice of
             ``model.simple_model`` / ``train.gate`` (``auto`` or fixed; :mod:`qcascade.steps_choose`).
         fit_gap: ``{"train": {...}, "val": {...}, "gap": {...}}`` F1 of each model on training and
@@ -136,6 +137,7 @@ class Deployment:
     tau_sweep_val: list = field(default_factory=list)
     gate_variants: dict = field(default_factory=dict)
     probe_every: int = 0
+    recheck_tau: float = 0.0
     choices: dict = field(default_factory=dict)
     fit_gap: dict = field(default_factory=dict)
     postprocess: dict = field(default_factory=dict)

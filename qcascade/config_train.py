@@ -67,6 +67,10 @@ class TrainConfig:
             simple model says, so a seizure the one electrode cannot see still reaches it
             (costs at most ``1/P`` routing). 0: no probe. Default 20: the stress cohort's
             hidden seizures go to 0 (docs/generalisation.md, round 9).
+        gate_recheck_tau: recheck of the deployed gate (:mod:`qcascade.gate`): a window the
+            complex model calls interictal without confidence (``p0 - p1 < gate_recheck_tau``)
+            makes the next window a probe. 0: off; needs ``gate_probe_every > 0``. Default 0.76
+            (a logit margin of about 2; docs/generalisation.md, round 13).
         temp_start: selector softmax temperature at the first epoch of stage 1.
         temp_end: temperature at the last epoch of stage 1 (geometric schedule), kept after.
         class_weighting: ``"balanced"`` or ``"none"``.
@@ -137,6 +141,7 @@ class TrainConfig:
     gate_sharpness: float = 10.0
     gate: GateSetting = DEFAULT_RULE
     gate_probe_every: int = 20
+    gate_recheck_tau: float = 0.76
     temp_start: float = 1.0
     temp_end: float = 0.05
     class_weighting: Literal["balanced", "none"] = "balanced"
@@ -194,6 +199,11 @@ class TrainConfig:
         if not (self.gate_probe_every == 0 or 1 <= self.gate_probe_every <= MAX_PROBE):
             raise ConfigError(f"train.gate_probe_every: must be 0 (off) or in [1, {MAX_PROBE}], "
                               f"got {self.gate_probe_every}")
+        if not 0.0 <= self.gate_recheck_tau < 1.0:
+            raise ConfigError(f"train.gate_recheck_tau: must be 0 (off) or in (0, 1), got {self.gate_recheck_tau}")
+        if self.gate_recheck_tau and not self.gate_probe_every:
+            raise ConfigError("train.gate_recheck_tau: the recheck makes the next window a probe, so it needs "
+                              "train.gate_probe_every > 0; set gate_recheck_tau: 0 to turn it off too")
         if not 0.0 <= self.restore_best_min_f1 <= 1.0:
             raise ConfigError(f"train.restore_best_min_f1: must be in [0, 1], got {self.restore_best_min_f1}")
         if not 0.0 <= self.weight_decay < 1.0:

@@ -302,7 +302,8 @@ def pool_folds(dirs: Sequence[Path]) -> dict:
     out["folds"] = [{"fold": k, "dir": "." if k == 0 else Path(d).name, "test_records": m["test_records"],
                      "val_records": m.get("val_records"), "tau": m["tau"], "selected_electrode": m["selected_electrode"],
                      "timelines": m.get("timelines", []), "test": m["test"], "gate": m.get("gate"),
-                     "probe_every": m.get("probe_every"), "simple_model": m.get("simple_model"),
+                     "probe_every": m.get("probe_every"), "recheck_tau": m.get("recheck_tau"),
+                     "simple_model": m.get("simple_model"),
                      "input_scaling": m.get("input_scaling"),
                      "fit_gap": m.get("fit_gap")} for k, (d, m) in enumerate(zip(dirs, per))]
     out["fold_stats"] = {name: _mean_sd([m["test"].get(a, {}).get(b) for m in per])

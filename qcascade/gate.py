@@ -24,6 +24,14 @@ onset zone) is still put in front of the complex model; with ``confirm_changes``
 probe ictal, the simple model's confident "interictal" is a change of state, so the complex model
 keeps the seizure. It costs at most ``1 / P`` of the windows, less where the rule routes anyway.
 
+**Recheck** (``recheck_tau = tau_c > 0``, with a probe; ``TrainConfig.gate_recheck_tau``): when the
+complex model decides a window and its answer is an *unsure* "interictal" (``0 <= p0 - p1 < tau_c``
+on its own logits, i.e. ``0 <= z0 - z1 < 2 * atanh(tau_c)``), the next window of the recording is
+a probe: ``gap`` is set to ``P - 1`` instead of 0. A seizure that the simple model confidently calls
+interictal and that the complex model only half sees (a multifocal patient's far zone) is then
+asked again one window later, rather than ``P`` windows later. The C++ top level keeps it in the
+same gap counter, so it costs no new state.
+
 Why not the textbook rule (measured, BENCHMARKS.md / README): the single-electrode model's errors
 are often *confident* -- ictal windows under an artefact burst, or late phases of a seizure longer
 than any training seizure, called interictal with ``|p1 - p0| > 0.96``. No tau routes them. They
@@ -43,7 +51,8 @@ from typing import Literal, Optional, get_args
 import numpy as np
 
 __all__ = ["GATE_RULES", "GateRule", "GateSetting", "DEFAULT_RULE", "AUTO", "MAX_PROBE", "check_rule", "check_probe",
-           "uses_prev", "uses_state", "training_rule", "logit_threshold", "quantize_threshold", "simple_is_final",
+           "check_recheck", "uses_prev", "uses_state", "training_rule", "logit_threshold", "quantize_threshold",
+           "quantize_recheck", "simple_is_final",
            "cascade_decide", "cascade_predict"]
 
 #: The type of ``train.gate`` (the strict config loader checks it and lists the choices).
@@ -78,6 +87,20 @@ def check_probe(probe_every) -> int:
             or not (probe_every == 0 or 1 <= probe_every <= MAX_PROBE):
         raise ValueError(f"probe_every must be 0 (off) or an integer in [1, {MAX_PROBE}], got {probe_every!r}")
     return int(probe_every)
+
+
+def check_recheck(recheck_tau, probe_every) -> float:
+    """``recheck_tau`` as a float if it is 0 (off) or in (0, 1) with a probe, else ValueError.
+
+    The recheck makes the next window a probe, so it needs ``probe_every > 0``.
+    """
+    if isinstance(recheck_tau, bool) or not isinstance(recheck_tau, (int, float, np.floating, np.integer)) \
+            or not 0.0 <= float(recheck_tau) < 1.0:
+        raise ValueError(f"recheck_tau must be 0 (off) or a number in (0, 1), got {recheck_tau!r}")
+    if recheck_tau and not check_probe(probe_every):
+        raise ValueError(f"recheck_tau={recheck_tau!r} needs a probe (probe_every > 0): the recheck "
+                         "makes the next window a probe")
+    return float(recheck_tau)
 
 
 def uses_state(rule: str, probe_every: int = 0) -> bool:
@@ -140,6 +163,33 @@ def quantize_threshold(tau: float, width: int, integer: int) -> dict:
             "rounding": "floor to the logit LSB; exact for the strict '>' comparison"}
 
 
+def quantize_recheck(recheck_tau: float, width: int, integer: int) -> dict:
+    """Fixed-point recheck threshold for complex logits of type ``ap_fixed<width, integer>``.
+
+    The recheck fires when ``z0 - z1 < 2 * atanh(recheck_tau)`` (strict). For an integer ``k``
+    and a real ``t``, ``k < t <=> k < ceil(t)``, so the exact difference is compared with
+    ``ceil(t / LSB) * LSB`` (round toward plus infinity): the same decision as the float walk
+    of :func:`cascade_decide` on every pair of fixed-point logits. Clamped to ``2**width`` LSBs
+    (above any ``|z1 - z0|``: every interictal answer of the complex model rechecks).
+
+    Returns:
+        ``recheck_tau``, ``threshold`` (float), ``raw`` (LSB units), ``frac_bits``, ``value``,
+        ``diff_width``/``diff_int`` as in :func:`quantize_threshold`.
+
+    Raises:
+        ValueError: as :func:`quantize_threshold`, or ``recheck_tau`` not in [0, 1).
+    """
+    if isinstance(recheck_tau, bool) or not isinstance(recheck_tau, (int, float, np.floating, np.integer)) \
+            or not 0.0 <= float(recheck_tau) < 1.0:
+        raise ValueError(f"recheck_tau must be a number in [0, 1), got {recheck_tau!r}")
+    q = quantize_threshold(0.0, width, integer)  # checks width and integer
+    frac, thr = q["frac_bits"], logit_threshold(float(recheck_tau))
+    raw = min(math.ceil(math.ldexp(thr, frac)), 2**width)
+    return {"recheck_tau": float(recheck_tau), "threshold": thr, "raw": int(raw), "frac_bits": frac,
+            "value": math.ldexp(raw, -frac), "diff_width": q["diff_width"], "diff_int": q["diff_int"],
+            "rounding": "ceil to the logit LSB; exact for the strict '<' comparison"}
+
+
 def simple_is_final(simple_logits: np.ndarray, tau: float, rule: str,
                     prev_cls: Optional[np.ndarray] = None, gap: Optional[np.ndarray] = None,
                     probe_every: int = 0) -> np.ndarray:
@@ -186,7 +236,8 @@ def _sequence_order(n: int, record_ids: Optional[np.ndarray], start_s: Optional[
 
 def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: float, *,
                    rule: str = DEFAULT_RULE, record_ids: Optional[np.ndarray] = None,
-                   start_s: Optional[np.ndarray] = None, probe_every: int = 0) -> dict[str, np.ndarray]:
+                   start_s: Optional[np.ndarray] = None, probe_every: int = 0,
+                   recheck_tau: float = 0.0) -> dict[str, np.ndarray]:
     """Hard-gated cascade decisions.
 
     Args:
@@ -198,13 +249,14 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
             taken in time order within each recording, and ``prev`` never crosses recordings.
             Without them, the windows are one recording in the given order.
         probe_every: probe period ``P`` (module docstring); 0: no probe.
+        recheck_tau: the recheck's ``tau_c`` (module docstring); 0: off. Needs a probe.
 
     Returns:
         ``pred`` ``(n,) int64`` final class, ``routed`` ``(n,) bool`` (the complex model
         decided), ``prev_cls`` ``(n,) int64`` the final class of the previous window of the same
         recording (0 for a recording's first window), ``gap`` ``(n,) int64`` the windows in a
         row before this one that the complex model did not see (0 at a recording's start): what
-        the C++ top level's state inputs get.
+        the C++ top level's state inputs get (``P - 1`` after a rechecked window).
     """
     zs = np.asarray(simple_logits, np.float64)
     zc = np.asarray(complex_logits, np.float64)
@@ -215,6 +267,7 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
     prev = np.zeros(n, np.int64)
     gap = np.zeros(n, np.int64)
     probe = check_probe(probe_every)
+    recheck = check_recheck(recheck_tau, probe)
     order, first = _sequence_order(n, record_ids, start_s)
     if not uses_state(rule, probe):
         routed = ~simple_is_final(zs, tau, rule)
@@ -228,6 +281,10 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
                 for p in (0, 1)}
     routed = np.zeros(n, bool)
     pred = np.zeros(n, np.int64)
+    # The complex model's unsure "interictal" answers (float64 differences of fixed-point logits are
+    # exact, so this strict comparison is the C++ one against quantize_recheck's constant).
+    unsure = ((zc[:, 1] <= zc[:, 0]) & (zc[:, 0] - zc[:, 1] < logit_threshold(recheck))).tolist() if recheck \
+        else [False] * n
     last, g = 0, 0
     for pos, i in enumerate(order.tolist()):
         if first[pos]:
@@ -235,7 +292,7 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
         prev[i], gap[i] = last, g
         r = not final_if[last][i] or (probe > 0 and g >= probe - 1)
         routed[i] = r
-        g = 0 if r else g + 1
+        g = g + 1 if not r else probe - 1 if unsure[i] else 0
         last = int(c_cls[i] if r else s_cls[i])
         pred[i] = last
     return {"pred": pred, "routed": routed, "prev_cls": prev, "gap": gap}

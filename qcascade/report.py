@@ -168,7 +168,8 @@ def hidden_markdown(m: dict) -> list[str]:
             for k, v in h.items()]
     return ["### Hidden seizures (test)", _table(["reference", "seizures", "detected by reference",
                                                   "missed by the cascade", "which"], rows),
-            f"Gate `{m.get('gate')}`, probe every {m.get('probe_every') or 'off'} window(s).", ""]
+            f"Gate `{m.get('gate')}`, probe every {m.get('probe_every') or 'off'} window(s), recheck "
+            f"{'below ' + format(m['recheck_tau'], 'g') if m.get('recheck_tau') else 'off'}.", ""]
 
 
 def fit_gap_markdown(m: dict) -> list[str]:
@@ -343,6 +344,7 @@ def _summary_row(unit: str, m: dict, csim: dict | None = None) -> dict:
         row[f"f1_gate_{name}"] = v["f1"]
         row[f"routing_gate_{name}"] = v["routing_rate"]
     row["probe_every"] = m.get("probe_every", 0)
+    row["recheck_tau"] = m.get("recheck_tau", 0.0)
     row["events_missed_but_complex_detected"] = t["cascade"].get("events_missed_but_complex_detected")
     ch = m.get("choices") or {}
     if ch.get("simple_model"):

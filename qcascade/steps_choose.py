@@ -142,18 +142,19 @@ def choose_simple(ctx, cands: dict, test_records: set) -> tuple[dict, object | N
     return rec, model
 
 
-def variant_name(rule: str, probe_every: int) -> str:
-    """Name of a gate variant: the rule, ``+probe<P>`` when it probes."""
-    return rule if not probe_every else f"{rule}+probe{probe_every}"
+def variant_name(rule: str, probe_every: int, recheck_tau: float = 0.0) -> str:
+    """Name of a gate variant: the rule, ``+probe<P>`` when it probes, ``+recheck<tau_c>`` when it rechecks."""
+    return rule + (f"+probe{probe_every}" if probe_every else "") + (f"+recheck{recheck_tau:g}" if recheck_tau else "")
 
 
-def gate_candidates(train, probe_every: int) -> list[tuple[str, str, int]]:
-    """``(name, rule, probe_every)`` of every variant calibrated: each rule with the configured
-    probe and, when a probe is configured, without it (to measure what the probe changes)."""
+def gate_candidates(train, probe_every: int) -> list[tuple[str, str, int, float]]:
+    """``(name, rule, probe_every, recheck_tau)`` of every variant calibrated: each rule with the
+    configured probe and recheck and, when a probe is configured, without both (to measure what
+    they change)."""
     from qcascade.gate import GATE_RULES
 
-    probes = [probe_every] + ([0] if probe_every else [])
-    return [(variant_name(r, p), r, p) for p in probes for r in GATE_RULES]
+    settings = [(probe_every, train.gate_recheck_tau if probe_every else 0.0)] + ([(0, 0.0)] if probe_every else [])
+    return [(variant_name(r, p, c), r, p, c) for p, c in settings for r in GATE_RULES]
 
 
 def hidden_on(ws, pred: np.ndarray, reference_pred: np.ndarray) -> dict:
@@ -174,11 +175,12 @@ def choose_gate_variant(train, calibrated: dict, variants: list, va, zs, zc, n_i
     from qcascade.training.tau import GATE_CRITERION, choose_gate
 
     rows = {}
-    for name, rule, probe in variants:
+    for name, rule, probe, recheck in variants:
         tau, sweep = calibrated[name]
         row = next(r for r in sweep if r["tau"] == tau)
-        dec = cascade_decide(zs, zc, tau, rule=rule, probe_every=probe, record_ids=va.record_ids, start_s=va.start_s)
-        rows[name] = {"rule": rule, "probe_every": probe, "tau": tau, "f1": row["f1"],
+        dec = cascade_decide(zs, zc, tau, rule=rule, probe_every=probe, recheck_tau=recheck, record_ids=va.record_ids,
+                             start_s=va.start_s)
+        rows[name] = {"rule": rule, "probe_every": probe, "recheck_tau": recheck, "tau": tau, "f1": row["f1"],
                       "sensitivity": row["sensitivity"], "specificity": row["specificity"],
                       "routing_rate": row["routing_rate"],
                       "hidden_val": hidden_on(va, dec["pred"], zc.argmax(1))["n_missed_but_reference_detected"]}
@@ -188,7 +190,8 @@ def choose_gate_variant(train, calibrated: dict, variants: list, va, zs, zc, n_i
            "criterion": GATE_CRITERION}
     rec["auto_choice"], rec["auto_reason"] = choose_gate(eligible, margin)
     rec["chosen"] = (rec["auto_choice"] if train.gate == "auto"
-                     else variant_name(train.gate, train.gate_probe_every))
+                     else variant_name(train.gate, train.gate_probe_every,
+                                       train.gate_recheck_tau if train.gate_probe_every else 0.0))
     return rec
 
 
@@ -213,7 +216,7 @@ def fit_gap(ctx, tr, va, electrode: int, simple_model, complex_model, complex_on
             zs = _predict(simple_model, ws.X[:, :, electrode:electrode + 1])
             zc = _predict(complex_model, ws.X)
             zo = _predict(complex_only_model, ws.X)
-        dec = cascade_decide(zs, zc, dep.tau, rule=dep.gate, probe_every=dep.probe_every,
+        dec = cascade_decide(zs, zc, dep.tau, rule=dep.gate, probe_every=dep.probe_every, recheck_tau=dep.recheck_tau,
                              record_ids=ws.record_ids, start_s=ws.start_s)
         row = {"simple": window_metrics(ws.y, None, zs.argmax(1))["f1"],
                "complex_only": window_metrics(ws.y, None, zo.argmax(1))["f1"],

@@ -73,8 +73,8 @@ def step_calibrate(ctx) -> None:
         zs, zc, va.y, macs_s, macs_c, margin=train.tau_margin, grid=train.tau_grid(),
         routing_tolerance=train.tau_routing_tolerance, reference_f1=train.tau_reference_f1,
         margin_windows=train.tau_margin_windows,
-        reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]}, **gate_rule(rule, va, probe))
-        for name, rule, probe in variants}
+        reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]}, **gate_rule(rule, va, probe, recheck))
+        for name, rule, probe, recheck in variants}
     gate_choice = choose_gate_variant(train, calibrated, variants, va, zs, zc, int(va.y.sum()))
     deployed = gate_choice["candidates"][gate_choice["chosen"]]
     tau, sweep = calibrated[gate_choice["chosen"]]
@@ -82,15 +82,17 @@ def step_calibrate(ctx) -> None:
     if is_longterm(ctx):  # k-of-n smoothing of the decisions, chosen on the validation hours
         from qcascade.gate import cascade_decide
 
-        dec = cascade_decide(zs, zc, tau, **gate_rule(deployed["rule"], va, deployed["probe_every"]))
+        dec = cascade_decide(zs, zc, tau, **gate_rule(deployed["rule"], va, deployed["probe_every"],
+                                                      deployed["recheck_tau"]))
         post = choose_postprocess(ctx, va.y, dec["pred"], va.record_ids, va.start_s)
     plot_tau_sweep(sweep, ctx.path("tau_sweep.png"), chosen_tau=tau, macs_complex=macs_c,
                    title=f"{ctx.unit}: validation tau sweep")
     dep = Deployment(selected_electrode=e, simple_model=simple_choice["chosen"], tau=tau, gate=deployed["rule"],
-                     probe_every=deployed["probe_every"], logit_threshold=logit_threshold(tau), macs_simple=macs_s,
+                     probe_every=deployed["probe_every"], recheck_tau=deployed["recheck_tau"],
+                     logit_threshold=logit_threshold(tau), macs_simple=macs_s,
                      macs_complex=macs_c, bn_fold=fold_err, complex_only_val=ref_base, tau_sweep_val=sweep,
-                     gate_variants={name: {"tau": t_r, "rule": r, "probe_every": p}
-                                    for (name, r, p), (t_r, _) in zip(variants, calibrated.values())},
+                     gate_variants={name: {"tau": t_r, "rule": r, "probe_every": p, "recheck_tau": c}
+                                    for (name, r, p, c), (t_r, _) in zip(variants, calibrated.values())},
                      choices={"simple_model": simple_choice, "gate": gate_choice}, postprocess=post)
     dep.fit_gap = fit_gap(ctx, sets["train"], va, e, simple_f, complex_f, complex_only, dep, cands,
                           val_logits=(zs, zc, z_base))
@@ -103,14 +105,14 @@ def step_calibrate(ctx) -> None:
     ctx.artifacts.deployed = DeployedModels(simple_f, complex_f)
 
 
-def gate_rule(rule: str | None, ws, probe_every: int = 0) -> dict:
+def gate_rule(rule: str | None, ws, probe_every: int = 0, recheck_tau: float = 0.0) -> dict:
     """Keyword arguments of ``qcascade.gate.cascade_decide`` for gate ``rule`` on window set ``ws``.
 
-    ``rule`` is :attr:`Deployment.gate <qcascade.artifacts.Deployment.gate>` and ``probe_every``
-    its ``probe_every``; None means the textbook ``confidence`` gate.
+    ``rule`` is :attr:`Deployment.gate <qcascade.artifacts.Deployment.gate>`, ``probe_every`` and
+    ``recheck_tau`` its own; None means the textbook ``confidence`` gate.
     """
     return {"rule": rule or "confidence", "record_ids": ws.record_ids, "start_s": ws.start_s,
-            "probe_every": int(probe_every or 0)}
+            "probe_every": int(probe_every or 0), "recheck_tau": float(recheck_tau or 0.0)}
 
 
 def _gate_variants(dep: Deployment, zs: np.ndarray, zc: np.ndarray, te, z_only: np.ndarray) -> dict:
@@ -121,7 +123,8 @@ def _gate_variants(dep: Deployment, zs: np.ndarray, zc: np.ndarray, te, z_only: 
 
     out = {}
     for name, v in dep.gate_variants.items():
-        p, r = cascade_predict(zs, zc, v["tau"], **gate_rule(v.get("rule", name), te, v.get("probe_every", 0)))
+        p, r = cascade_predict(zs, zc, v["tau"], **gate_rule(v.get("rule", name), te, v.get("probe_every", 0),
+                                                                 v.get("recheck_tau", 0.0)))
         m = window_metrics(te.y, None, p)
         eff = cascade_efficiency(r, dep.macs_simple, dep.macs_complex)
         out[name] = {"tau": v["tau"], "f1": m["f1"], "sensitivity": m["sensitivity"], "specificity": m["specificity"],
@@ -141,7 +144,7 @@ def step_evaluate(ctx) -> None:
     te = sets["test"]
     dep = deployment(ctx)
     e, tau = dep.selected_electrode, dep.tau
-    rule = gate_rule(dep.gate, te, dep.probe_every)
+    rule = gate_rule(dep.gate, te, dep.probe_every, dep.recheck_tau)
     simple_m, complex_m = deployed_models(ctx)
     zs = _predict(simple_m, te.X[:, :, e:e + 1])
     zc = _predict(complex_m, te.X)
@@ -196,7 +199,7 @@ def step_evaluate(ctx) -> None:
                    "max_abs_logit_diff": float(np.max(np.abs(zc - z_only))) if len(zc) else 0.0,
                    "decision_agreement": float(np.mean(zc.argmax(1) == z_only.argmax(1))) if len(zc) else 1.0,
                    "trained_separately": bool(base.get("complex_only", {}).get("trained_separately", True))},
-               "gate": rule["rule"], "probe_every": rule["probe_every"],
+               "gate": rule["rule"], "probe_every": rule["probe_every"], "recheck_tau": rule["recheck_tau"],
                "gate_variants": _gate_variants(dep, zs, zc, te, z_only),
                "choices": dep.choices, "fit_gap": dep.fit_gap}
     from qcascade.timeline import plot_test_timelines

@@ -226,7 +226,7 @@ def step_csim(ctx) -> None:
     X = te.X[idx]
     predictions: dict = {}  # QKeras / hls4ml logits do not depend on tau: computed once
     attached: list = []
-    rule = gate_rule(dep.gate, te, dep.probe_every)
+    rule = gate_rule(dep.gate, te, dep.probe_every, dep.recheck_tau)
     scores = WindowScores.load(ctx.unit_dir)  # deployed QKeras models on every test window
     full = {"simple": scores.simple, "complex": scores.complex}
 
@@ -258,7 +258,7 @@ def step_csim(ctx) -> None:
                           clock_period=hw_settings(ctx, "complex")["clock_period"],
                           tb_windows=X[:4] if scaling is None else raw[:4], gate_rule=rule["rule"],
                           tb_prev_cls=prev[:4] if scaling is None else prev_all[raw_rows[:4]],
-                          gate_probe=rule["probe_every"], tb_gap=gap[:4] if scaling is None else gap_all[raw_rows[:4]],
+                          gate_probe=rule["probe_every"], gate_recheck=rule["recheck_tau"], tb_gap=gap[:4] if scaling is None else gap_all[raw_rows[:4]],
                           input_scaling=scaling)
         build_csim(top_dir, jobs=build_jobs())
         if not attached:  # the models' libraries do not depend on tau: attached after the first build

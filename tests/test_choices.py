@@ -10,7 +10,7 @@ from qcascade.config import ModelConfig
 from qcascade.config_train import TrainConfig
 from qcascade.errors import ConfigError
 from qcascade.evaluation import hidden_events, sum_hidden
-from qcascade.gate import cascade_decide, check_probe, simple_is_final, training_rule
+from qcascade.gate import cascade_decide, check_probe, check_recheck, simple_is_final, training_rule
 from qcascade.steps_choose import choose_gate_variant, gate_candidates, pick_cheapest_within
 from qcascade.training.tau import calibrate_tau, choose_gate
 
@@ -52,6 +52,40 @@ def test_probe_restarts_at_each_recording_and_matches_simple_is_final(rule):
     assert set(np.flatnonzero(plain["routed"])) <= set(np.flatnonzero(out["routed"]))
 
 
+def test_recheck_makes_the_window_after_an_unsure_interictal_complex_answer_a_probe():
+    d = np.full(12, -4.0)  # confidently interictal: only the probe (P = 4) routes
+    dc = np.full(12, -4.0)
+    dc[3] = -0.5  # the probe at window 3 gets an unsure "interictal" from the complex model
+    dc[4] = 0.0   # a tie is class 0, unsure too: window 5 is rechecked as well
+    out = cascade_decide(logits(d), logits(dc), 0.5, rule="confirm_changes", probe_every=4, recheck_tau=0.76)
+    assert np.flatnonzero(out["routed"]).tolist() == [3, 4, 5, 9]  # then the probe's count restarts
+    assert out["gap"].tolist() == [0, 1, 2, 3, 3, 3, 0, 1, 2, 3, 0, 1]
+    off = cascade_decide(logits(d), logits(dc), 0.5, rule="confirm_changes", probe_every=4)
+    assert np.flatnonzero(off["routed"]).tolist() == [3, 7, 11]
+    # A confident interictal answer (|dc| = 2.1 > 2*atanh(0.76) = 1.99), or an ictal one, is not rechecked.
+    for v in (-2.1, 0.5):
+        dc2 = np.full(12, -4.0)
+        dc2[3] = v
+        out2 = cascade_decide(logits(d), logits(dc2), 0.5, rule="confidence", probe_every=4, recheck_tau=0.76)
+        assert np.flatnonzero(out2["routed"]).tolist() == [3, 7, 11], v
+
+
+@pytest.mark.parametrize("rule", ["confidence", "confirm_changes", "confirm_ictal_hold"])
+def test_recheck_state_is_the_gap_the_cpp_top_level_loads(rule):
+    rng = np.random.default_rng(4)
+    zs, zc = rng.normal(0, 3, (60, 2)), rng.normal(0, 1.5, (60, 2))
+    rec = np.array(["a"] * 25 + ["b"] * 35)
+    start = np.r_[np.arange(25.0), np.arange(35.0)]
+    out = cascade_decide(zs, zc, 0.6, rule=rule, record_ids=rec, start_s=start, probe_every=6, recheck_tau=0.8)
+    final = simple_is_final(zs, 0.6, rule, out["prev_cls"], out["gap"], 6)
+    assert np.array_equal(final, ~out["routed"])  # open loop: loading prev_cls and gap decides every window
+    assert out["gap"][0] == 0 and out["gap"][25] == 0 and out["gap"].max() <= 5
+    plain = cascade_decide(zs, zc, 0.6, rule=rule, record_ids=rec, start_s=start, probe_every=6)
+    assert out["routed"].sum() > plain["routed"].sum()
+    with pytest.raises(ValueError, match="needs a probe"):
+        cascade_decide(zs, zc, 0.6, rule=rule, recheck_tau=0.8)
+
+
 def test_probe_arguments_are_checked():
     for bad in (-1, 65536, 2.0, True):
         with pytest.raises(ValueError, match="probe_every"):
@@ -60,6 +94,17 @@ def test_probe_arguments_are_checked():
         simple_is_final(logits([1.0]), 0.5, "confidence", probe_every=3)
     with pytest.raises(ConfigError, match="train.gate_probe_every"):
         TrainConfig(gate_probe_every=70000)
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ConfigError, match="train.gate_recheck_tau"):
+            TrainConfig(gate_recheck_tau=bad)
+    with pytest.raises(ConfigError, match="gate_recheck_tau.*needs train.gate_probe_every > 0"):
+        TrainConfig(gate_probe_every=0)  # the default recheck needs the probe: turning one off is explicit
+    assert TrainConfig(gate_probe_every=0, gate_recheck_tau=0).gate_recheck_tau == 0
+    for bad in (-0.5, 1.0, True):
+        with pytest.raises(ValueError, match="recheck_tau"):
+            check_recheck(bad, 5)
+    with pytest.raises(ValueError, match="needs a probe"):
+        check_recheck(0.5, 0)
     assert TrainConfig(gate="auto").gate == "auto" and training_rule("auto") == "confirm_changes"
     with pytest.raises(ConfigError, match="train.gate"):
         TrainConfig(gate="sometimes")
@@ -132,11 +177,11 @@ def test_gate_auto_on_constructed_validation_logits():
     d[80:84] = 5.0  # ... except its first windows, where it proposes the onset
     zs, zc = logits(d), logits(np.where(y == 1, 4.0, -4.0))
     va = SimpleNamespace(y=y, **one_recording(n))
-    train = TrainConfig(gate="auto", tau_grid_size=11, gate_probe_every=0)
+    train = TrainConfig(gate="auto", tau_grid_size=11, gate_probe_every=0, gate_recheck_tau=0)
     variants = gate_candidates(train, 0)
     calibrated = {name: calibrate_tau(zs, zc, y, 100.0, 10000.0, grid=train.tau_grid(), rule=rule, probe_every=p,
-                                      record_ids=va.record_ids, start_s=va.start_s)
-                  for name, rule, p in variants}
+                                      recheck_tau=c, record_ids=va.record_ids, start_s=va.start_s)
+                  for name, rule, p, c in variants}
     rec = choose_gate_variant(train, calibrated, variants, va, zs, zc, int(y.sum()))
     assert set(rec["candidates"]) == {"confidence", "confirm_changes", "confirm_ictal_hold"}
     c = rec["candidates"]
@@ -144,11 +189,15 @@ def test_gate_auto_on_constructed_validation_logits():
     assert c["confirm_changes"]["routing_rate"] < 0.25 < c["confidence"]["routing_rate"]
     assert rec["chosen"] == rec["auto_choice"] == "confirm_changes"
     assert all(v["hidden_val"] == 0 for v in c.values())
-    fixed = choose_gate_variant(TrainConfig(gate="confidence", tau_grid_size=11, gate_probe_every=0), calibrated, variants, va, zs, zc, 30)
+    fixed = choose_gate_variant(TrainConfig(gate="confidence", tau_grid_size=11, gate_probe_every=0, gate_recheck_tau=0),
+                                calibrated, variants, va, zs, zc, 30)
     assert fixed["chosen"] == "confidence" and fixed["mode"] == "fixed"
-    with_probe = gate_candidates(TrainConfig(gate_probe_every=8), 8)
-    assert [n for n, _, _ in with_probe][:3] == ["confidence+probe8", "confirm_changes+probe8",
-                                                 "confirm_ictal_hold+probe8"] and len(with_probe) == 6
+    with_probe = gate_candidates(TrainConfig(gate_probe_every=8, gate_recheck_tau=0.5), 8)
+    assert [n for n, *_ in with_probe] == ["confidence+probe8+recheck0.5", "confirm_changes+probe8+recheck0.5",
+                                           "confirm_ictal_hold+probe8+recheck0.5", "confidence", "confirm_changes",
+                                           "confirm_ictal_hold"]
+    assert [(p, c) for _, _, p, c in with_probe] == [(8, 0.5)] * 3 + [(0, 0.0)] * 3
+    assert [n for n, *_ in gate_candidates(TrainConfig(gate_probe_every=8, gate_recheck_tau=0), 8)][:1] == ["confidence+probe8"]
 
 
 def test_simple_auto_picks_the_cheapest_within_the_margin():

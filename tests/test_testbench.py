@@ -144,3 +144,38 @@ def test_probe_gate_in_cpp_matches_python(built, tmp_path):
     assert cpp["used_complex"][gaps >= 3].all()
     assert info["n_routed"] == int(cpp["used_complex"].sum())
     assert tb.run_tb(top).returncode == 0
+
+
+def test_recheck_gate_in_cpp_matches_python(built, tmp_path):
+    """The recheck (an unsure "interictal" of the complex model makes the next window a probe) in
+    the generated C++: the closed loop keeps it in the gap state and decides like the Python walk."""
+    import shutil
+
+    from qcascade.gate import quantize_recheck
+
+    top = tmp_path / "top_recheck"
+    man = tl.load_manifest(built["top"])
+    prj = {r: {"prj": man[r]["source_dir"], "project": man[r]["project"], "namespace": man[r]["namespace"]}
+           for r in ("simple", "complex")}
+    tau, probe = 0.0, 5  # every simple answer is confident: only the probe and the recheck route
+    X, zs, zc = built["X"][:60], built["zs"][:60], built["zc"][:60]
+    margin = np.abs(zc[:, 0] - zc[:, 1])
+    tau_c = float(np.tanh(np.median(margin) / 2))  # about half of the complex answers are unsure
+    tl.generate_toplevel(top, gate_rule="confidence", gate_probe=probe, gate_recheck=tau_c,
+                         **toplevel_kwargs(prj, T, C, electrode=ELECTRODE, tau=tau))
+    cpp_src, header = (top / "cascade_top.cpp").read_text(), (top / "cascade_top.h").read_text()
+    assert "#define QCASCADE_GATE_RECHECK 1" in header and "complex_unsure_interictal" in cpp_src
+    width = tl.load_manifest(top)["complex"]["result"]["elem"]
+    assert tl.load_manifest(top)["gate"]["recheck"]["raw"] == quantize_recheck(tau_c, width["width"],
+                                                                               width["integer"])["raw"]
+    shutil.copytree(built["top"] / "csim_build", top / "csim_build", dirs_exist_ok=True)  # reuse model objects
+    tl.build_csim(top, jobs=2)
+    res = tb.closed_loop(top, X, tau=tau, rule="confidence", keras_simple=zs, keras_complex=zc)
+    assert res["agreement_with_python_on_cpp_logits"] == 1.0
+    with_recheck = cascade_decide(zs, zc, tau, rule="confidence", probe_every=probe, recheck_tau=tau_c)
+    without = cascade_decide(zs, zc, tau, rule="confidence", probe_every=probe)
+    assert with_recheck["routed"].sum() > without["routed"].sum()  # the recheck routed windows the probe did not
+    assert res["agreement_with_keras_cascade"] >= 0.9
+    with pytest.raises(tl.ConfigError, match="needs a probe"):
+        tl.generate_toplevel(tmp_path / "bad", gate_rule="confidence", gate_recheck=0.5,
+                             **toplevel_kwargs(prj, T, C, electrode=ELECTRODE, tau=tau))

@@ -169,6 +169,31 @@ def test_quantized_threshold_decides_like_float_gate_confirm_ictal_hold(width, i
         assert ref[k < 0].any() and not ref[k >= 0].any()  # only interictal answers can be final
 
 
+@pytest.mark.parametrize("width,integer", [(16, 6), (8, 3), (12, 12), (10, -2)])
+def test_quantized_recheck_decides_like_the_python_walk(width, integer):
+    """The recheck's constant is rounded up: ``z0 - z1 < raw`` in LSBs equals the float walk's
+    ``z0 - z1 < 2*atanh(tau_c)`` for every difference, thresholds on an LSB included."""
+    from qcascade.gate import cascade_decide, quantize_recheck
+
+    lsb = 2.0 ** (integer - width)
+    k = np.arange(-(2**width) + 1, 2**width)  # every z0 - z1 of two ap_fixed<width, integer> logits, in LSBs
+    for tau_c in (0.1, 0.5, 0.76, 0.99, math.tanh(37 * lsb / 2), math.tanh(2.0 ** min(integer, 3))):
+        q = quantize_recheck(tau_c, width, integer)
+        cpp = (k >= 0) & (k < q["raw"])  # complex_unsure_interictal, in LSB units
+        assert q["value"] == q["raw"] * lsb
+        zc = np.stack([k * lsb, np.zeros(k.size)], 1)
+        zs = np.tile([0.0, 9.0], (k.size, 1))  # confident ictal: final under `confidence` unless probed
+        # Two-window recordings: the first is routed (gap loaded = P - 1), the second shows the recheck.
+        rec = np.arange(k.size).repeat(2).astype(str)
+        zc2, zs2 = np.repeat(zc, 2, 0), np.repeat(zs, 2, 0)
+        zs2[0::2] = [0.0, 0.0]  # unsure simple model: the first window of each recording is routed
+        out = cascade_decide(zs2, zc2, 0.5, rule="confidence", probe_every=5, recheck_tau=tau_c, record_ids=rec,
+                             start_s=np.tile([0.0, 1.0], k.size))
+        assert out["routed"][0::2].all()
+        assert np.array_equal(out["routed"][1::2], cpp), tau_c
+        assert np.array_equal(out["gap"][1::2], np.where(cpp, 4, 0))
+
+
 def test_buffer_cost_full_size():
     cost = tl.window_buffer_cost(512, 128, 16)
     assert cost["bits"] == 1_048_576 and cost["bram18k_estimate"] == 57 and cost["bram18k_lower_bound"] == 57

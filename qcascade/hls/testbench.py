@@ -155,15 +155,16 @@ def closed_loop(top_dir: str | Path, X: np.ndarray, *, tau: float, rule: str,
     ctrl[0] = 0
     man = tl.load_manifest(Path(top_dir).resolve())
     probe = int(man["gate"].get("probe_every", 0))
+    recheck = float(man["gate"].get("recheck_tau", 0.0))
     cpp = run_cascade_binary(top_dir, X, tag="closed_loop", prev_cls=ctrl if man["gate"].get("uses_prev") else None,
                              gap=np.zeros(len(X), np.int64) if probe else None)
     zc = np.where(np.isnan(cpp["complex_logits"]), 0.0, cpp["complex_logits"])
-    py = cascade_decide(cpp["simple_logits"], zc, tau, rule=rule, probe_every=probe)
+    py = cascade_decide(cpp["simple_logits"], zc, tau, rule=rule, probe_every=probe, recheck_tau=recheck)
     out = {"n_windows": int(len(X)), "n_routed": int(cpp["used_complex"].sum()),
            "agreement_with_python_on_cpp_logits": float(np.mean((py["pred"] == cpp["cls"])
                                                                 & (py["routed"] == cpp["used_complex"])))}
     if keras_simple is not None and keras_complex is not None:
-        k = cascade_decide(keras_simple, keras_complex, tau, rule=rule, probe_every=probe)
+        k = cascade_decide(keras_simple, keras_complex, tau, rule=rule, probe_every=probe, recheck_tau=recheck)
         out["agreement_with_keras_cascade"] = float(np.mean(k["pred"] == cpp["cls"]))
     return out
 

@@ -31,7 +31,7 @@ from qcascade.errors import ConfigError
 # The checks live in one module; re-exported for the callers that import them from here.
 from qcascade.hls.identifiers import check_identifier, check_int, check_number, check_part, check_token  # noqa: F401
 from qcascade.io_utils import atomic_write_json, atomic_write_text
-from qcascade.gate import GATE_RULES, check_probe, quantize_threshold, uses_state
+from qcascade.gate import GATE_RULES, check_probe, check_recheck, quantize_recheck, quantize_threshold, uses_state
 from qcascade.hls import csim_build, scaling_hw, synth
 from qcascade.hls.csim_build import build_csim  # noqa: F401  (callers build from here)
 # Shared with csim/synth, which must not import this module; re-exported for existing callers.
@@ -231,7 +231,7 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
                       config_hash: str, control: str = "ap_ctrl_hs", part: str | None = None,
                       clock_period: float | None = None, tb_windows: np.ndarray | None = None,
                       gate_rule: str = "confidence", tb_prev_cls: np.ndarray | None = None,
-                      gate_probe: int = 0, tb_gap: np.ndarray | None = None,
+                      gate_probe: int = 0, gate_recheck: float = 0.0, tb_gap: np.ndarray | None = None,
                       input_scaling: dict | None = None, tb_scale_reset: np.ndarray | None = None) -> dict[str, Path]:
     """Write the cascade top level, testbench, model copies and build scripts into ``out_dir``.
 
@@ -254,6 +254,8 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
             0/1 load that previous class, 2 keeps the design's own state (closed loop).
         gate_probe: probe period ``P`` of the gate (``qcascade.gate``; 0: off). With a probe the
             top level also has the ``prev_cls`` state inputs (any rule) and a ``prev_gap`` input.
+        gate_recheck: the gate's recheck ``tau_c`` (``qcascade.gate``; 0: off; needs a probe): an
+            unsure "interictal" of the complex model sets the gap state to ``P - 1``.
         tb_gap: ``(n,)`` prev_gap of the testbench windows (with a probe); default 0.
         input_scaling: None (the host sends scaled windows: ``data.input_scaling: train_stats``)
             or the causal scaling done in the design (:func:`qcascade.hls.scaling_hw.template_values`
@@ -295,10 +297,15 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
         raise ConfigError(f"gate_rule: must be one of {GATE_RULES}, got {gate_rule!r}")
     try:
         probe = check_probe(gate_probe)
+        recheck = check_recheck(gate_recheck, probe)
     except ValueError as exc:
-        raise ConfigError(f"gate_probe: {exc}") from None
+        raise ConfigError(f"gate_probe / gate_recheck: {exc}") from None
     with_prev = uses_state(gate_rule, probe)
-    gate.update(rule=gate_rule, uses_prev=with_prev, probe_every=probe)
+    clogit = cplx["result"]["elem"]
+    rq = quantize_recheck(recheck, clogit["width"], clogit["integer"])
+    gate.update(rule=gate_rule, uses_prev=with_prev, probe_every=probe, recheck_tau=recheck,
+                recheck={k: rq[k] for k in ("threshold", "raw", "frac_bits", "value", "diff_width", "diff_int",
+                                            "rounding")} if recheck else None)
     scale_subs = scaling_hw.template_values(input_scaling, n_times, n_chans, cplx["input"]["elem"], control)
     buffer = window_buffer_cost(n_times, n_chans, cplx["input"]["elem"]["width"])
     for info in (simple, cplx):
@@ -312,7 +319,11 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
             "thr_value": repr(gate["value"]), "diff_width": gate["diff_width"], "diff_int": gate["diff_int"],
             "control_pragma": CONTROL_PRAGMAS[control], "buffer_bits": buffer["bits"],
             "buffer_bram": buffer["bram18k_estimate"], "tb_input": TB_INPUT, "gate_rule": gate_rule,
-            "gate_formula": GATE_FORMULAS[gate_rule] + (f", and gap < {probe - 1} (probe every {probe})" if probe else ""),
+            "gate_formula": GATE_FORMULAS[gate_rule] + (f", and gap < {probe - 1} (probe every {probe})" if probe else "")
+            + (f"; recheck: complex z0 - z1 < 2*atanh({recheck!r}) sets gap to {probe - 1}" if recheck else ""),
+            "recheck": int(bool(recheck)), "recheck_tau": repr(recheck), "recheck_threshold": repr(rq["threshold"]),
+            "recheck_raw": rq["raw"], "recheck_frac_bits": rq["frac_bits"], "recheck_value": repr(rq["value"]),
+            "recheck_diff_width": rq["diff_width"], "recheck_diff_int": rq["diff_int"],
             "gate_rule_id": GATE_RULES.index(gate_rule), "probe_every": probe,
             "uses_prev": int(with_prev), "prev_pragma": PREV_PRAGMAS[control] + (GAP_PRAGMAS[control] if probe else ""),
             "tb_expected": TB_EXPECTED,
