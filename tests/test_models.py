@@ -221,3 +221,23 @@ def test_dropout_draws_from_a_seeded_generator(name, policy):
         np.testing.assert_array_equal(a, b)
     if any(isinstance(lay, tf.keras.layers.Dropout) for lay in model.layers):
         assert not np.array_equal(draws[0][0], draws[0][1]), "masks repeat every call: not a fresh draw"
+
+
+@pytest.mark.parametrize("name", ["simple_A", "complex"])
+def test_building_without_autograph_gives_the_same_model(name, policy):
+    """build_model traces the layers unconverted (faster); the model must compute the same function
+    as one built with AutoGraph's conversion, in training and in inference mode."""
+    tf.keras.utils.set_random_seed(3)
+    converted = MODEL_REGISTRY[name](policy, **_kw(name))  # AutoGraph on: Keras' default
+    tf.keras.utils.set_random_seed(3)
+    plain = build_model(name, policy, **_kw(name))
+    assert [w.name for w in converted.weights] == [w.name for w in plain.weights]
+    rng = np.random.default_rng(4)
+    weights = [rng.normal(0, 0.5, w.shape).astype(np.float32) if "variance" not in w.name
+               else rng.uniform(0.5, 2.0, w.shape).astype(np.float32) for w in converted.weights]
+    converted.set_weights(weights)
+    plain.set_weights(weights)
+    x = _x(name, seed=5)
+    for training in (False, True):
+        a, b = converted(x, training=training).numpy(), plain(x, training=training).numpy()
+        assert np.abs(a).sum() > 0 and np.array_equal(a, b), training

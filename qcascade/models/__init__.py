@@ -58,7 +58,19 @@ def build_model(name: str, policy: QuantPolicy | None = None, **kw):
         raise ConfigError(f"unknown model {name!r}; expected one of {sorted(MODEL_REGISTRY)}")
     if name in SINGLE_CHANNEL and kw.get("n_chans", 1) != 1:
         raise ConfigError(f"model {name!r} takes one electrode (n_chans=1), got {kw['n_chans']}")
-    return MODEL_REGISTRY[name](policy or QuantPolicy(), **kw)
+    return without_autograph(MODEL_REGISTRY[name])(policy or QuantPolicy(), **kw)
+
+
+def without_autograph(fn):
+    """``fn`` with AutoGraph off for the layer calls Keras makes while it builds a functional model.
+
+    The training step already calls the layers unconverted (``tf.function(autograph=False)``), so
+    the model is the same; converting the QKeras quantizers' calls only costs time
+    (docs/evaluation.md, "Time").
+    """
+    import tensorflow as tf
+
+    return tf.autograph.experimental.do_not_convert(fn)
 
 
 def build_calibrated_model(name: str, policy: QuantPolicy, X_calib: np.ndarray, seed: int = 0, **kw):
@@ -112,8 +124,8 @@ def load_model(path: str):
     """Load a model saved with ``model.save(path)`` (``.h5``), QKeras objects included."""
     from qkeras.utils import load_qmodel
 
-    return load_qmodel(str(path), compile=False)
+    return without_autograph(load_qmodel)(str(path), compile=False)
 
 
 __all__ = ["MODEL_REGISTRY", "MODEL_GROUPS", "SINGLE_CHANNEL", "build_model", "build_calibrated_model", "calibrate_int_bits",
-           "rebuild_with_int_bits", "load_model"]
+           "rebuild_with_int_bits", "load_model", "without_autograph"]

@@ -174,9 +174,11 @@ def fold_batchnorm(model, policy: QuantPolicy | None = None, *, drop_dropout: bo
     from keras.src.saving.legacy import serialization
     from keras.src.saving.legacy.saved_model.utils import keras_option_scope
 
+    from qcascade.models import without_autograph
+
     with serialization.SharedObjectLoadingScope(), tf.keras.utils.custom_object_scope(objs), \
             keras_option_scope(save_traces=False, in_tf_saved_model_scope=True):
-        folded = model_config.model_from_config(arch, custom_objects=objs)
+        folded = without_autograph(model_config.model_from_config)(arch, custom_objects=objs)
     for layer in folded.layers:
         if layer.name in new_w:
             layer.set_weights([np.asarray(a, np.float32) for a in new_w[layer.name]])

@@ -140,10 +140,15 @@ def attach_selector(single_channel_model, mask: np.ndarray, n_times: int = 512, 
     """
     mask = np.asarray(mask, bool)
     sel = ChannelSelector(n_chans=len(mask), **selector_kw)
-    inp = tf.keras.Input((n_times, len(mask)), name="windows")
-    ch, w = sel(inp, tf.constant(mask))
-    model = tf.keras.Model(inp, [single_channel_model(ch), w], name="selector_training")
-    return model, sel
+    from qcascade.models import without_autograph
+
+    @without_autograph
+    def build():
+        inp = tf.keras.Input((n_times, len(mask)), name="windows")
+        ch, w = sel(inp, tf.constant(mask))
+        return tf.keras.Model(inp, [single_channel_model(ch), w], name="selector_training")
+
+    return build(), sel
 
 
 def plot_selection_weights(weights: np.ndarray, mask: np.ndarray, path, title: str = "") -> None:
