@@ -37,19 +37,27 @@ def test_probe_routes_after_p_minus_one_unseen_windows_and_restarts():
     assert np.flatnonzero(out2["routed"]).tolist() == [1, 5, 9]
 
 
+@pytest.mark.parametrize("recheck_tau", [0.0, 0.8])
 @pytest.mark.parametrize("rule", ["confidence", "confirm_changes", "confirm_ictal_hold"])
-def test_probe_restarts_at_each_recording_and_matches_simple_is_final(rule):
+def test_probe_restarts_at_each_recording_and_matches_simple_is_final(rule, recheck_tau):
+    """The walk's state (prev_cls, gap; the recheck's gap too) is what the C++ top level loads:
+    loading it decides every window as the walk did."""
     rng = np.random.default_rng(3)
-    zs, zc = rng.normal(0, 3, (50, 2)), rng.normal(0, 3, (50, 2))
+    zs, zc = rng.normal(0, 3, (50, 2)), rng.normal(0, 1.5, (50, 2))
     rec = np.array(["a"] * 23 + ["b"] * 27)
     start = np.r_[np.arange(23.0), np.arange(27.0)]
-    out = cascade_decide(zs, zc, 0.6, rule=rule, record_ids=rec, start_s=start, probe_every=5)
+    out = cascade_decide(zs, zc, 0.6, rule=rule, record_ids=rec, start_s=start, probe_every=5, recheck_tau=recheck_tau)
     assert out["gap"][0] == 0 and out["gap"][23] == 0
     final = simple_is_final(zs, 0.6, rule, out["prev_cls"], out["gap"], 5)
     assert np.array_equal(final, ~out["routed"])
     assert out["gap"].max() <= 4
     plain = cascade_decide(zs, zc, 0.6, rule=rule, record_ids=rec, start_s=start)
     assert set(np.flatnonzero(plain["routed"])) <= set(np.flatnonzero(out["routed"]))
+    if recheck_tau:
+        probe_only = cascade_decide(zs, zc, 0.6, rule=rule, record_ids=rec, start_s=start, probe_every=5)
+        assert out["routed"].sum() > probe_only["routed"].sum()
+        with pytest.raises(ValueError, match="needs a probe"):
+            cascade_decide(zs, zc, 0.6, rule=rule, recheck_tau=recheck_tau)
 
 
 def test_recheck_makes_the_window_after_an_unsure_interictal_complex_answer_a_probe():
@@ -68,22 +76,6 @@ def test_recheck_makes_the_window_after_an_unsure_interictal_complex_answer_a_pr
         dc2[3] = v
         out2 = cascade_decide(logits(d), logits(dc2), 0.5, rule="confidence", probe_every=4, recheck_tau=0.76)
         assert np.flatnonzero(out2["routed"]).tolist() == [3, 7, 11], v
-
-
-@pytest.mark.parametrize("rule", ["confidence", "confirm_changes", "confirm_ictal_hold"])
-def test_recheck_state_is_the_gap_the_cpp_top_level_loads(rule):
-    rng = np.random.default_rng(4)
-    zs, zc = rng.normal(0, 3, (60, 2)), rng.normal(0, 1.5, (60, 2))
-    rec = np.array(["a"] * 25 + ["b"] * 35)
-    start = np.r_[np.arange(25.0), np.arange(35.0)]
-    out = cascade_decide(zs, zc, 0.6, rule=rule, record_ids=rec, start_s=start, probe_every=6, recheck_tau=0.8)
-    final = simple_is_final(zs, 0.6, rule, out["prev_cls"], out["gap"], 6)
-    assert np.array_equal(final, ~out["routed"])  # open loop: loading prev_cls and gap decides every window
-    assert out["gap"][0] == 0 and out["gap"][25] == 0 and out["gap"].max() <= 5
-    plain = cascade_decide(zs, zc, 0.6, rule=rule, record_ids=rec, start_s=start, probe_every=6)
-    assert out["routed"].sum() > plain["routed"].sum()
-    with pytest.raises(ValueError, match="needs a probe"):
-        cascade_decide(zs, zc, 0.6, rule=rule, recheck_tau=0.8)
 
 
 def test_probe_arguments_are_checked():
