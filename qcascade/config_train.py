@@ -69,8 +69,10 @@ class TrainConfig:
             hidden seizures go to 0 (docs/generalisation.md, round 9).
         gate_recheck_tau: recheck of the deployed gate (:mod:`qcascade.gate`): a window the
             complex model calls interictal without confidence (``p0 - p1 < gate_recheck_tau``)
-            makes the next window a probe. 0: off; needs ``gate_probe_every > 0``. Default 0.76
-            (a logit margin of about 2; docs/generalisation.md, round 13).
+            makes the next window a probe (0.76: a logit margin of about 2). 0 (default): off;
+            needs ``gate_probe_every > 0``. Off by default: it helped only the multifocal stress
+            patient it was developed on, and with a weak complex model it chains into routing
+            most windows (docs/generalisation.md, round 13).
         temp_start: selector softmax temperature at the first epoch of stage 1.
         temp_end: temperature at the last epoch of stage 1 (geometric schedule), kept after.
         class_weighting: ``"balanced"`` or ``"none"``.
@@ -141,7 +143,7 @@ class TrainConfig:
     gate_sharpness: float = 10.0
     gate: GateSetting = DEFAULT_RULE
     gate_probe_every: int = 20
-    gate_recheck_tau: float = 0.76
+    gate_recheck_tau: float = 0.0
     temp_start: float = 1.0
     temp_end: float = 0.05
     class_weighting: Literal["balanced", "none"] = "balanced"

@@ -90,8 +90,8 @@ def test_probe_arguments_are_checked():
         with pytest.raises(ConfigError, match="train.gate_recheck_tau"):
             TrainConfig(gate_recheck_tau=bad)
     with pytest.raises(ConfigError, match="gate_recheck_tau.*needs train.gate_probe_every > 0"):
-        TrainConfig(gate_probe_every=0)  # the default recheck needs the probe: turning one off is explicit
-    assert TrainConfig(gate_probe_every=0, gate_recheck_tau=0).gate_recheck_tau == 0
+        TrainConfig(gate_probe_every=0, gate_recheck_tau=0.76)
+    assert TrainConfig(gate_probe_every=0).gate_recheck_tau == 0 and TrainConfig(gate_recheck_tau=0.76).gate_recheck_tau
     for bad in (-0.5, 1.0, True):
         with pytest.raises(ValueError, match="recheck_tau"):
             check_recheck(bad, 5)
