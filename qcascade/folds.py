@@ -154,9 +154,10 @@ def on_stride_grid(ws, stride_s: float):
 
 def subset(ws, idx: np.ndarray):
     """The windows ``idx`` of a :class:`qcascade.data.WindowSet` (copies)."""
+    from qcascade.data.aligned import aligned_take
     from qcascade.data.windows import WindowSet
 
-    return WindowSet(ws.X[idx], ws.y[idx], ws.mask, ws.record_ids[idx], ws.start_s[idx], ws.patient_ids[idx],
+    return WindowSet(aligned_take(ws.X, idx), ws.y[idx], ws.mask, ws.record_ids[idx], ws.start_s[idx], ws.patient_ids[idx],
                      dict(ws.patient_masks))
 
 

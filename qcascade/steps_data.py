@@ -159,9 +159,10 @@ def claim_cache_dir(cache: Path, data_dir: Path) -> Path:
 
 
 def _concat(a, b):
+    from qcascade.data.aligned import aligned_concat
     from qcascade.data.windows import WindowSet
 
-    return WindowSet(np.concatenate([a.X, b.X]), np.concatenate([a.y, b.y]), a.mask | b.mask,
+    return WindowSet(aligned_concat([a.X, b.X]), np.concatenate([a.y, b.y]), a.mask | b.mask,
                      np.concatenate([a.record_ids, b.record_ids]), np.concatenate([a.start_s, b.start_s]),
                      np.concatenate([a.patient_ids, b.patient_ids]), {**a.patient_masks, **b.patient_masks})
 

@@ -16,6 +16,7 @@ from qcascade.errors import RunDirError
 from qcascade.io_utils import atomic_save_keras, atomic_save_npy, atomic_save_npz, atomic_write_json
 from qcascade.selector_prior import electrode_separability, prior_line_length
 from qcascade.steps_data import onset_zone, windows
+from qcascade.tensors import as_tensor
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ def _refresh_batchnorm(trainer, X: np.ndarray, stage: int) -> None:
     if trainer.electrode is not None:
         channel = X[:, :, trainer.electrode:trainer.electrode + 1]
     else:  # stage 1: the simple model was trained on the selector's mixture
-        channel = np.concatenate([trainer.selector(X[i:i + 256], training=False)[0].numpy()
+        channel = np.concatenate([trainer.selector(as_tensor(X[i:i + 256]), training=False)[0].numpy()
                                   for i in range(0, len(X), 256)])
     refresh_batchnorm(trainer.simple, channel)
     if stage > 1:

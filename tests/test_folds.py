@@ -87,6 +87,10 @@ def test_carved_validation_holds_ictal_windows_and_shares_no_sample_with_trainin
         assert s + 1.0 <= block["start_s"] + 1e-9 or s >= block["end_s"] - 1e-9
     assert np.all((va.start_s >= block["start_s"]) & (va.start_s + 1.0 <= block["end_s"] + 1e-9))
     assert len(tr) + len(va) < len(sets["train"])  # straddling windows are dropped
+    from qcascade.data.aligned import is_aligned  # what lets TensorFlow read them without a copy
+    from qcascade.steps_data import _concat
+
+    assert all(is_aligned(ws.X) for ws in (*sets.values(), tr, va, _concat(tr, va)))
 
 
 def test_sum_events_pools_counts_and_recomputes_rates():

@@ -26,6 +26,7 @@ import numpy as np
 
 from qcascade.errors import DataError
 from qcascade.io_utils import atomic_path
+from qcascade.tensors import as_tensor
 
 #: Largest array a :class:`LazyWindows` hands out at once (a guard against loading a whole test set).
 MAX_MATERIALISE_BYTES = 2 * 2**30
@@ -226,5 +227,5 @@ def predict_batched(model, X, batch_size: int = 256) -> np.ndarray:
         key = tuple(b.shape[1:])
         if key not in fns:
             fns[key] = make_predict_fn(lambda x: model(x, training=False), key)
-        outs.append(fns[key](tf.convert_to_tensor(b)).numpy())
+        outs.append(fns[key](as_tensor(b)).numpy())
     return np.concatenate(outs) if outs else np.zeros((0, 2), np.float32)

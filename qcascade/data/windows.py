@@ -14,6 +14,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from qcascade.data.aligned import aligned_zeros
 from qcascade.data.normalizer import Normalizer
 from qcascade.data.swec import SFREQ, Recording
 from qcascade.errors import DataError
@@ -138,7 +139,7 @@ def _fill(recs: Sequence[Recording], n_chans: int, n_times: int, stride: int, ic
     for rec in recs:
         starts, labels = window_starts_labels(rec.n_samples, rec.ictal_spans, n_times, stride, ictal_overlap)
         counts.append(int(_kept(starts, labels, stride, nonictal_stride).sum()))
-    X = np.zeros((sum(counts), n_times, n_chans), np.float32)
+    X = aligned_zeros((sum(counts), n_times, n_chans))  # read by TensorFlow without a copy
     y, starts_all = np.zeros(len(X), np.int64), np.zeros(len(X), np.float64)
     rids, pids = np.empty(len(X), object), np.empty(len(X), object)
     pos = 0

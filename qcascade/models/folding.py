@@ -25,9 +25,11 @@ import tempfile
 
 import numpy as np
 
+from qcascade.data.aligned import aligned_take
 from qcascade.errors import ConfigError, QCascadeError
 from qcascade.io_utils import save_keras_h5
 from qcascade.quant import QuantPolicy
+from qcascade.tensors import as_tensor
 
 _LINEAR = {"QConv1D", "QDense", "QSeparableConv1D"}
 
@@ -208,7 +210,7 @@ def refresh_batchnorm(model, X: np.ndarray, batch_size: int = 512) -> None:
         probe = tf.keras.Model(model.inputs, layer.input)
         s1 = s2 = n = 0
         for i in range(0, len(X), batch_size):
-            a = probe(np.asarray(X[i:i + batch_size], np.float32), training=False).numpy()
+            a = probe(as_tensor(np.asarray(X[i:i + batch_size], np.float32)), training=False).numpy()
             a = a.astype(np.float64).reshape(-1, a.shape[-1])
             s1, s2, n = s1 + a.sum(0), s2 + (a * a).sum(0), n + len(a)
         mean = s1 / n
@@ -227,7 +229,7 @@ def bn_sample(X: np.ndarray, n: int = 512) -> np.ndarray:
     """
     if len(X) <= n:
         return X
-    return X[np.linspace(0, len(X) - 1, n).round().astype(int)]
+    return aligned_take(X, np.linspace(0, len(X) - 1, n).round().astype(int))
 
 
 def has_batchnorm(model) -> bool:

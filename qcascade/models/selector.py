@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from qcascade.errors import ConfigError
+from qcascade.tensors import as_tensor
 
 _EPS = 1e-6
 
@@ -105,7 +106,7 @@ def mean_selection_weights(selector, X: np.ndarray, mask: np.ndarray, batch_size
     """Average weights ``(n_chans,)`` over windows ``X`` ``(n, n_times, n_chans)`` (no Gumbel)."""
     acc = np.zeros(X.shape[-1], np.float64)
     for i in range(0, len(X), batch_size):
-        _, w = selector(np.asarray(X[i:i + batch_size], np.float32), np.asarray(mask, bool), training=False)
+        _, w = selector(as_tensor(np.asarray(X[i:i + batch_size], np.float32)), np.asarray(mask, bool), training=False)
         acc += np.asarray(w, np.float64).sum(0)
     return acc / len(X)
 

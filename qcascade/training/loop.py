@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from qcascade import progress
+from qcascade.tensors import as_tensor
 from qcascade.training.monitor import with_train_f1
 
 log = logging.getLogger(__name__)
@@ -276,7 +277,7 @@ def predict_in_batches(fn: Callable, X: np.ndarray, batch_size: int = 256) -> An
     """
     outs: list = []
     for s in range(0, len(X), batch_size):
-        outs.append(fn(tf.convert_to_tensor(X[s:s + batch_size], tf.float32)))
+        outs.append(fn(as_tensor(np.asarray(X[s:s + batch_size], np.float32))))
     if not outs:
         raise ValueError("predict_in_batches: empty input")
     if isinstance(outs[0], Mapping):
@@ -333,7 +334,9 @@ class ReleasableData:
         X = np.asarray(X, np.float32)
         self.sample_shape = tuple(X.shape[1:])
         with tf.init_scope():
-            self.var = tf.Variable(X, trainable=False, shape=tf.TensorShape(None), dtype=tf.float32)
+            # Shares X's buffer when X is aligned (no 1+ GB copy per stage): the variable is only
+            # ever replaced (release), never written in place.
+            self.var = tf.Variable(as_tensor(X), trainable=False, shape=tf.TensorShape(None), dtype=tf.float32)
 
     def gather(self, idx: tf.Tensor) -> tf.Tensor:
         """``(len(idx), *sample_shape)`` windows (static shape restored for the layers)."""
