@@ -18,6 +18,8 @@ artifact                      written by             loader
 (``deploy/*.h5``)
 :class:`WindowScores`         ``step_evaluate``      :meth:`WindowScores.load`
 (``test_logits.npz``)
+:class:`ValidationScores`     ``step_calibrate``     :meth:`ValidationScores.load`
+(``val_logits.npz``)
 ============================  =====================  ======================================
 
 :class:`Artifacts` is the per-context holder (``ctx.artifacts``) of these records and of the
@@ -207,6 +209,43 @@ class WindowScores:
     def save(self, unit_dir: Path) -> Path:
         arrays = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
         arrays["record_ids"] = np.asarray(arrays["record_ids"]).astype(str)
+        return atomic_save_npz(Path(unit_dir) / self.FILE, **arrays)
+
+
+@dataclass
+class ValidationScores:
+    """The calibrated models on every validation window of a unit or fold (``val_logits.npz``).
+
+    Written by ``step_calibrate``: what tau, the gate variant and the simple model were chosen
+    on, so a choice rule can be replayed offline on the windows it would have seen. ``n`` =
+    validation windows.
+
+    Attributes:
+        simple, complex: ``(n, 2)`` logits of the deployed (BN-folded) simple and complex models.
+        complex_only: ``(n, 2)`` logits of the complex-only baseline.
+        y: ``(n,)`` labels; start_s: ``(n,)`` window start in its recording; record_ids: ``(n,)`` str.
+    """
+
+    simple: Any
+    complex: Any
+    complex_only: Any
+    y: Any
+    start_s: Any
+    record_ids: Any
+
+    FILE = "val_logits.npz"
+
+    @classmethod
+    def load(cls, unit_dir: Path) -> "ValidationScores":
+        path = Path(unit_dir) / cls.FILE
+        if not path.exists():
+            raise RunDirError(f"{path}: missing; rerun with --from-step step_calibrate")
+        with np.load(path) as z:
+            return _from_json(cls, {k: z[k] for k in z.files}, path)
+
+    def save(self, unit_dir: Path) -> Path:
+        arrays = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
+        arrays["record_ids"] = arrays["record_ids"].astype(str)
         return atomic_save_npz(Path(unit_dir) / self.FILE, **arrays)
 
 

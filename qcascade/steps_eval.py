@@ -13,7 +13,7 @@ import logging
 
 import numpy as np
 
-from qcascade.artifacts import (Deployment, DeployedModels, WindowScores, deployed_models, deployment,
+from qcascade.artifacts import (Deployment, DeployedModels, ValidationScores, WindowScores, deployed_models, deployment,
                                 save_deployment, selection)
 from qcascade.io_utils import atomic_save_keras, atomic_write_json
 from qcascade.steps_data import onset_zone, windows
@@ -98,6 +98,7 @@ def step_calibrate(ctx) -> None:
                           val_logits=(zs, zc, z_base))
     atomic_save_keras(simple_f, ctx.path(dep.simple_path))
     atomic_save_keras(complex_f, ctx.path(dep.complex_path))
+    ValidationScores(zs, zc, z_base, va.y, va.start_s, va.record_ids).save(ctx.unit_dir)
     save_deployment(ctx, dep)
     # The models just saved, kept for step_evaluate in this process (a resumed run reloads them
     # from the files; reloading gives bit-identical logits, measured). Saves two QKeras model

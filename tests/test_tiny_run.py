@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -98,3 +99,23 @@ def test_console_shows_no_tf_noise_no_warnings_and_one_progress_bar(tiny_run):
     assert bars and all(ln.startswith(f"{run.name}:") for ln in bars), bars  # the run's bar only
     assert bars[-1].startswith(f"{run.name}: 100%"), bars[-1]
     assert not [ln for ln in lines if re.match(r"Epoch \d+/\d+|\d+/\d+ \[[=>.]+\]", ln)]  # no Keras progbars
+
+
+def test_validation_logits_replay_the_deployed_gate_choice(tiny_run):
+    """``val_logits.npz`` holds what the gate was chosen on: walking the deployed rule over it at
+    the deployed tau gives the validation F1 and routing the choice recorded."""
+    from qcascade.artifacts import Deployment, ValidationScores
+    from qcascade.evaluation import window_metrics
+    from qcascade.gate import cascade_decide
+
+    run, writers, _ = tiny_run
+    unit = run / "ID1"
+    assert writers[f"{unit}|val_logits.npz"] == ["step_calibrate"]
+    v, dep = ValidationScores.load(unit), Deployment.load(unit)
+    n_val = json.loads((unit / "data.json").read_text())["n_windows"]["val"]
+    assert v.simple.shape == v.complex.shape == v.complex_only.shape == (n_val, 2) and len(v.y) == n_val
+    dec = cascade_decide(v.simple, v.complex, dep.tau, rule=dep.gate, probe_every=dep.probe_every,
+                         recheck_tau=dep.recheck_tau, record_ids=v.record_ids, start_s=v.start_s)
+    chosen = dep.choices["gate"]["candidates"][dep.choices["gate"]["chosen"]]
+    assert window_metrics(v.y, None, dec["pred"])["f1"] == pytest.approx(chosen["f1"])
+    assert float(np.mean(dec["routed"])) == pytest.approx(chosen["routing_rate"])
