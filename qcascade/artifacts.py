@@ -194,22 +194,16 @@ class WindowScores:
     gap: Any = None
 
     FILE = "test_logits.npz"
+    STEP = "step_evaluate"
 
     @classmethod
     def load(cls, unit_dir: Path) -> "WindowScores":
-        path = Path(unit_dir) / cls.FILE
-        if not path.exists():
-            raise RunDirError(f"{path}: missing; rerun with --from-step step_evaluate")
-        with np.load(path) as z:
-            data = {k: z[k] for k in z.files}
-        scores = _from_json(cls, data, path)
+        scores = _load_npz(cls, unit_dir)
         scores.routed = np.asarray(scores.routed, bool)
         return scores
 
     def save(self, unit_dir: Path) -> Path:
-        arrays = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
-        arrays["record_ids"] = np.asarray(arrays["record_ids"]).astype(str)
-        return atomic_save_npz(Path(unit_dir) / self.FILE, **arrays)
+        return _save_npz(self, unit_dir)
 
 
 @dataclass
@@ -234,19 +228,30 @@ class ValidationScores:
     record_ids: Any
 
     FILE = "val_logits.npz"
+    STEP = "step_calibrate"
 
     @classmethod
     def load(cls, unit_dir: Path) -> "ValidationScores":
-        path = Path(unit_dir) / cls.FILE
-        if not path.exists():
-            raise RunDirError(f"{path}: missing; rerun with --from-step step_calibrate")
-        with np.load(path) as z:
-            return _from_json(cls, {k: z[k] for k in z.files}, path)
+        return _load_npz(cls, unit_dir)
 
     def save(self, unit_dir: Path) -> Path:
-        arrays = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
-        arrays["record_ids"] = arrays["record_ids"].astype(str)
-        return atomic_save_npz(Path(unit_dir) / self.FILE, **arrays)
+        return _save_npz(self, unit_dir)
+
+
+def _load_npz(cls, unit_dir: Path):
+    """A per-window record from ``unit_dir / cls.FILE``; a missing file names the step to rerun."""
+    path = Path(unit_dir) / cls.FILE
+    if not path.exists():
+        raise RunDirError(f"{path}: missing; rerun with --from-step {cls.STEP}")
+    with np.load(path) as z:
+        return _from_json(cls, {k: z[k] for k in z.files}, path)
+
+
+def _save_npz(record, unit_dir: Path) -> Path:
+    """Write a per-window record's arrays (None fields left out; record ids as str), atomically."""
+    arrays = {f.name: np.asarray(getattr(record, f.name)) for f in fields(record) if getattr(record, f.name) is not None}
+    arrays["record_ids"] = arrays["record_ids"].astype(str)
+    return atomic_save_npz(Path(unit_dir) / record.FILE, **arrays)
 
 
 # ----------------------------------------------------------------------------- in-process records
