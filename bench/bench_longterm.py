@@ -145,7 +145,8 @@ def _eval_child(run_dir: str) -> None:
     from qcascade.pipeline import UnitContext, _discover
     from qcascade.steps_data import windows
     from qcascade.artifacts import deployed_models, deployment
-    from qcascade.steps_eval import _predict, gate_rule
+    from qcascade.gate_args import gate_rule
+    from qcascade.steps_eval import _predict
 
     run = Path(run_dir)
     cfg = load_config(run / "config.yaml")

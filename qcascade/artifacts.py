@@ -118,6 +118,8 @@ class Deployment:
             calibrated tau; names are ``<rule>``, ``<rule>+probe<P>`` or ``<rule>+probe<P>+recheck<tau_c>``.
         probe_every: the gate probe period ``P`` (0: no probe; :mod:`qcascade.gate`).
         recheck_tau: the gate's recheck ``tau_c`` (0: off, and in files from before it existed).
+        sentinel: the gate's sentinel constants (:meth:`qcascade.sentinel.SentinelSpec.as_dict`) and
+            ``"ops"`` per window; empty when off.
         choices: ``{"simple_model": {...}, "gate": {...}}``: the candidates, criterion and choice of
             ``model.simple_model`` / ``train.gate`` (``auto`` or fixed; :mod:`qcascade.steps_choose`).
         fit_gap: ``{"train": {...}, "val": {...}, "gap": {...}}`` F1 of each model on training and
@@ -140,6 +142,7 @@ class Deployment:
     gate_variants: dict = field(default_factory=dict)
     probe_every: int = 0
     recheck_tau: float = 0.0
+    sentinel: dict = field(default_factory=dict)
     choices: dict = field(default_factory=dict)
     fit_gap: dict = field(default_factory=dict)
     postprocess: dict = field(default_factory=dict)
@@ -147,6 +150,11 @@ class Deployment:
     complex_path: str = "deploy/complex.h5"
 
     FILE = "deploy/deploy.json"
+
+    @property
+    def macs_every_window(self) -> int:
+        """What runs on every window: the simple model's MACs and the sentinel's operations."""
+        return int(self.macs_simple) + int(self.sentinel.get("ops", 0))
 
     @classmethod
     def load(cls, unit_dir: Path) -> "Deployment":
@@ -179,6 +187,7 @@ class WindowScores:
             the sequential gate rules).
         gap: ``(n,)`` windows since the complex model last saw one, as the gate probe counts them
             (None: written before the probe existed).
+        sentinel: ``(n,)`` bool, the gate's sentinel was up (None: no sentinel).
     """
 
     simple: Any
@@ -192,6 +201,7 @@ class WindowScores:
     record_ids: Any
     prev_cls: Any = None
     gap: Any = None
+    sentinel: Any = None
 
     FILE = "test_logits.npz"
     STEP = "step_evaluate"
@@ -218,6 +228,7 @@ class ValidationScores:
         simple, complex: ``(n, 2)`` logits of the deployed (BN-folded) simple and complex models.
         complex_only: ``(n, 2)`` logits of the complex-only baseline.
         y: ``(n,)`` labels; start_s: ``(n,)`` window start in its recording; record_ids: ``(n,)`` str.
+        sentinel: ``(n,)`` bool, the gate's sentinel was up (None: no sentinel).
     """
 
     simple: Any
@@ -226,6 +237,7 @@ class ValidationScores:
     y: Any
     start_s: Any
     record_ids: Any
+    sentinel: Any = None
 
     FILE = "val_logits.npz"
     STEP = "step_calibrate"

@@ -73,6 +73,13 @@ class TrainConfig:
             needs ``gate_probe_every > 0``. Off by default: it helped only the multifocal stress
             patient it was developed on, and with a weak complex model it chains into routing
             most windows (docs/generalisation.md, round 13).
+        gate_sentinel_ratio: the gate's sentinel (:mod:`qcascade.sentinel`): it is up while at
+            least ``gate_sentinel_electrodes`` electrodes' line length exceeds this ratio times
+            their own running baseline, and then the complex model sees one window in every
+            ``gate_sentinel_every``. 0 (default): off (docs/generalisation.md, round 15).
+        gate_sentinel_electrodes: how many electrodes must be above their baseline.
+        gate_sentinel_memory: the baseline's memory in windows (a power of 2: a shift in hardware).
+        gate_sentinel_every: the probe period while the sentinel is up.
         temp_start: selector softmax temperature at the first epoch of stage 1.
         temp_end: temperature at the last epoch of stage 1 (geometric schedule), kept after.
         class_weighting: ``"balanced"`` or ``"none"``.
@@ -144,6 +151,10 @@ class TrainConfig:
     gate: GateSetting = DEFAULT_RULE
     gate_probe_every: int = 20
     gate_recheck_tau: float = 0.0
+    gate_sentinel_ratio: float = 0.0
+    gate_sentinel_electrodes: int = 3
+    gate_sentinel_memory: int = 32
+    gate_sentinel_every: int = 4
     temp_start: float = 1.0
     temp_end: float = 0.05
     class_weighting: Literal["balanced", "none"] = "balanced"
@@ -206,6 +217,16 @@ class TrainConfig:
         if self.gate_recheck_tau and not self.gate_probe_every:
             raise ConfigError("train.gate_recheck_tau: the recheck makes the next window a probe, so it needs "
                               "train.gate_probe_every > 0; set gate_recheck_tau: 0 to turn it off too")
+        if self.gate_sentinel_ratio and not 1.0 < self.gate_sentinel_ratio <= 64.0:
+            raise ConfigError(f"train.gate_sentinel_ratio: must be 0 (off) or in (1, 64], got {self.gate_sentinel_ratio}")
+        if not 1 <= self.gate_sentinel_electrodes <= 1024:
+            raise ConfigError(f"train.gate_sentinel_electrodes: must be in [1, 1024], got {self.gate_sentinel_electrodes}")
+        m = self.gate_sentinel_memory
+        if not (1 <= m <= 2 ** 15 and m & (m - 1) == 0):
+            raise ConfigError(f"train.gate_sentinel_memory: must be a power of 2 in [1, 32768] (the hardware "
+                              f"averages with a shift), got {m}")
+        if not 1 <= self.gate_sentinel_every <= MAX_PROBE:
+            raise ConfigError(f"train.gate_sentinel_every: must be in [1, {MAX_PROBE}], got {self.gate_sentinel_every}")
         if not 0.0 <= self.restore_best_min_f1 <= 1.0:
             raise ConfigError(f"train.restore_best_min_f1: must be in [0, 1], got {self.restore_best_min_f1}")
         if not 0.0 <= self.weight_decay < 1.0:
@@ -242,6 +263,15 @@ class TrainConfig:
             ConfigError: on an unknown key or an invalid value (naming the key).
         """
         return from_dict(cls, d, path="train")
+
+    def sentinel_spec(self):
+        """The :class:`qcascade.sentinel.SentinelSpec` of the ``gate_sentinel_*`` keys, or None when off."""
+        if not self.gate_sentinel_ratio:
+            return None
+        from qcascade.sentinel import SentinelSpec
+
+        return SentinelSpec(self.gate_sentinel_ratio, self.gate_sentinel_electrodes,
+                            self.gate_sentinel_memory.bit_length() - 1, self.gate_sentinel_every)
 
     def tau_grid(self) -> tuple[float, ...]:
         """The calibration grid: ``tau_grid_size`` evenly spaced values from 0 to 1 inclusive."""

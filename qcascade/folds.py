@@ -287,7 +287,7 @@ def pool_folds(dirs: Sequence[Path]) -> dict:
     preds["feature_baseline"] = (scores["feature_baseline"] >= 0.5).astype(int)
     dep = Deployment.load(Path(dirs[0]))
     test = {k: window_metrics(y, scores[k], preds[k]) for k in MODELS}
-    test["cascade"].update(cascade_efficiency(routed, dep.macs_simple, dep.macs_complex))
+    test["cascade"].update(cascade_efficiency(routed, dep.macs_every_window, dep.macs_complex))
     test["events"] = sum_events([m["test"]["events"] for m in per])
     test["events_by_model"] = {k: sum_events([m["test"]["events_by_model"][k] for m in per])
                                for k in per[0]["test"]["events_by_model"]}
@@ -304,7 +304,7 @@ def pool_folds(dirs: Sequence[Path]) -> dict:
                      "val_records": m.get("val_records"), "tau": m["tau"], "selected_electrode": m["selected_electrode"],
                      "timelines": m.get("timelines", []), "test": m["test"], "gate": m.get("gate"),
                      "probe_every": m.get("probe_every"), "recheck_tau": m.get("recheck_tau"),
-                     "simple_model": m.get("simple_model"),
+                     "sentinel": m.get("sentinel"), "simple_model": m.get("simple_model"),
                      "input_scaling": m.get("input_scaling"),
                      "fit_gap": m.get("fit_gap")} for k, (d, m) in enumerate(zip(dirs, per))]
     out["fold_stats"] = {name: _mean_sd([m["test"].get(a, {}).get(b) for m in per])

@@ -24,6 +24,12 @@ onset zone) is still put in front of the complex model; with ``confirm_changes``
 probe ictal, the simple model's confident "interictal" is a change of state, so the complex model
 keeps the seizure. It costs at most ``1 / P`` of the windows, less where the rule routes anyway.
 
+**Sentinel** (``TrainConfig.gate_sentinel_ratio > 0``; :mod:`qcascade.sentinel`): a look at every
+electrode instead of the blind period. While it is *up* (several electrodes' line length jumped
+against their own recent past in the recording), the probe period is ``sentinel_every``: the
+window is routed when ``gap >= sentinel_every - 1``. It shares the probe's ``gap`` counter, so a
+sentinel without a probe (``P = 0``) only routes while it is up.
+
 **Recheck** (``recheck_tau = tau_c > 0``, with a probe; ``TrainConfig.gate_recheck_tau``): when the
 complex model decides a window and its answer is an *unsure* "interictal" (``0 <= p0 - p1 < tau_c``
 on its own logits, i.e. ``0 <= z0 - z1 < 2 * atanh(tau_c)``), the next window of the recording is
@@ -237,7 +243,8 @@ def _sequence_order(n: int, record_ids: Optional[np.ndarray], start_s: Optional[
 def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: float, *,
                    rule: str = DEFAULT_RULE, record_ids: Optional[np.ndarray] = None,
                    start_s: Optional[np.ndarray] = None, probe_every: int = 0,
-                   recheck_tau: float = 0.0) -> dict[str, np.ndarray]:
+                   recheck_tau: float = 0.0, sentinel: Optional[np.ndarray] = None,
+                   sentinel_every: int = 1) -> dict[str, np.ndarray]:
     """Hard-gated cascade decisions.
 
     Args:
@@ -250,6 +257,9 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
             Without them, the windows are one recording in the given order.
         probe_every: probe period ``P`` (module docstring); 0: no probe.
         recheck_tau: the recheck's ``tau_c`` (module docstring); 0: off. Needs a probe.
+        sentinel: ``(n,)`` bool, the windows on which the sentinel is up
+            (:func:`qcascade.sentinel.sentinel_up`); None: no sentinel.
+        sentinel_every: the probe period while the sentinel is up (module docstring).
 
     Returns:
         ``pred`` ``(n,) int64`` final class, ``routed`` ``(n,) bool`` (the complex model
@@ -269,7 +279,14 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
     probe = check_probe(probe_every)
     recheck = check_recheck(recheck_tau, probe)
     order, first = _sequence_order(n, record_ids, start_s)
-    if not uses_state(rule, probe):
+    if sentinel is not None:
+        sentinel = np.asarray(sentinel, bool).ravel()
+        if sentinel.shape != (n,):
+            raise ValueError(f"sentinel must have shape ({n},), got {sentinel.shape}")
+        if not 1 <= int(sentinel_every) <= MAX_PROBE:
+            raise ValueError(f"sentinel_every must be in [1, {MAX_PROBE}], got {sentinel_every}")
+    up = sentinel.tolist() if sentinel is not None else [False] * n
+    if not uses_state(rule, probe) and sentinel is None:
         routed = ~simple_is_final(zs, tau, rule)
         pred = np.where(routed, c_cls, s_cls).astype(np.int64)
         prev[order[1:]] = np.where(first[1:], 0, pred[order[:-1]])
@@ -290,7 +307,7 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
         if first[pos]:
             last, g = 0, 0
         prev[i], gap[i] = last, g
-        r = not final_if[last][i] or (probe > 0 and g >= probe - 1)
+        r = not final_if[last][i] or (probe > 0 and g >= probe - 1) or (up[i] and g >= sentinel_every - 1)
         routed[i] = r
         g = g + 1 if not r else probe - 1 if unsure[i] else 0
         last = int(c_cls[i] if r else s_cls[i])

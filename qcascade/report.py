@@ -169,7 +169,9 @@ def hidden_markdown(m: dict) -> list[str]:
     return ["### Hidden seizures (test)", _table(["reference", "seizures", "detected by reference",
                                                   "missed by the cascade", "which"], rows),
             f"Gate `{m.get('gate')}`, probe every {m.get('probe_every') or 'off'} window(s), recheck "
-            f"{'below ' + format(m['recheck_tau'], 'g') if m.get('recheck_tau') else 'off'}.", ""]
+            f"{'below ' + format(m['recheck_tau'], 'g') if m.get('recheck_tau') else 'off'}, sentinel "
+            + ("off" if not (s := m.get("sentinel")) else f"up at {s['electrodes']} electrodes over {s['ratio']:g}x "
+               f"their baseline ({2 ** s['memory_shift']} windows), then one window in {s['every']}") + ".", ""]
 
 
 def fit_gap_markdown(m: dict) -> list[str]:
@@ -345,6 +347,7 @@ def _summary_row(unit: str, m: dict, csim: dict | None = None) -> dict:
         row[f"routing_gate_{name}"] = v["routing_rate"]
     row["probe_every"] = m.get("probe_every", 0)
     row["recheck_tau"] = m.get("recheck_tau", 0.0)
+    row["sentinel_ratio"] = (m.get("sentinel") or {}).get("ratio", 0.0)
     row["events_missed_but_complex_detected"] = t["cascade"].get("events_missed_but_complex_detected")
     ch = m.get("choices") or {}
     if ch.get("simple_model"):

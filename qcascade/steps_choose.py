@@ -142,19 +142,23 @@ def choose_simple(ctx, cands: dict, test_records: set) -> tuple[dict, object | N
     return rec, model
 
 
-def variant_name(rule: str, probe_every: int, recheck_tau: float = 0.0) -> str:
-    """Name of a gate variant: the rule, ``+probe<P>`` when it probes, ``+recheck<tau_c>`` when it rechecks."""
-    return rule + (f"+probe{probe_every}" if probe_every else "") + (f"+recheck{recheck_tau:g}" if recheck_tau else "")
+def variant_name(rule: str, probe_every: int, recheck_tau: float = 0.0, sentinel: bool = False) -> str:
+    """Name of a gate variant: the rule, ``+probe<P>`` when it probes, ``+recheck<tau_c>`` when it
+    rechecks, ``+sentinel`` with the sentinel."""
+    return (rule + (f"+probe{probe_every}" if probe_every else "") + (f"+recheck{recheck_tau:g}" if recheck_tau else "")
+            + ("+sentinel" if sentinel else ""))
 
 
-def gate_candidates(train, probe_every: int) -> list[tuple[str, str, int, float]]:
-    """``(name, rule, probe_every, recheck_tau)`` of every variant calibrated: each rule with the
-    configured probe and recheck and, when a probe is configured, without both (to measure what
-    they change)."""
+def gate_candidates(train, probe_every: int) -> list[tuple[str, str, int, float, bool]]:
+    """``(name, rule, probe_every, recheck_tau, sentinel)`` of every variant calibrated: each rule
+    with the configured probe, recheck and sentinel and, when any is configured, without them (to
+    measure what they change)."""
     from qcascade.gate import GATE_RULES
 
-    settings = [(probe_every, train.gate_recheck_tau if probe_every else 0.0)] + ([(0, 0.0)] if probe_every else [])
-    return [(variant_name(r, p, c), r, p, c) for p, c in settings for r in GATE_RULES]
+    sentinel = bool(train.gate_sentinel_ratio)
+    configured = (probe_every, train.gate_recheck_tau if probe_every else 0.0, sentinel)
+    settings = [configured] + ([(0, 0.0, False)] if probe_every or sentinel else [])
+    return [(variant_name(r, p, c, g), r, p, c, g) for p, c, g in settings for r in GATE_RULES]
 
 
 def hidden_on(ws, pred: np.ndarray, reference_pred: np.ndarray) -> dict:
@@ -164,34 +168,41 @@ def hidden_on(ws, pred: np.ndarray, reference_pred: np.ndarray) -> dict:
     return hidden_events(ws.y, pred, reference_pred, ws.start_s, ws.record_ids)
 
 
-def choose_gate_variant(train, calibrated: dict, variants: list, va, zs, zc, n_ictal_val: int) -> dict:
+def choose_gate_variant(train, calibrated: dict, variants: list, va, zs, zc, n_ictal_val: int,
+                        sentinel_up=None) -> dict:
     """The gate choice record: every variant's validation numbers and the deployed one.
 
     Args:
         train: the ``TrainConfig``; calibrated: ``{name: (tau, sweep)}``; variants: from
-            :func:`gate_candidates`; va: validation windows; zs, zc: their simple and complex logits.
+            :func:`gate_candidates`; va: validation windows; zs, zc: their simple and complex logits;
+            sentinel_up: ``(n,)`` bool, the sentinel on the validation windows (None: off).
     """
     from qcascade.gate import cascade_decide
     from qcascade.training.tau import GATE_CRITERION, choose_gate
 
+    from qcascade.gate_args import gate_rule
+
     rows = {}
-    for name, rule, probe, recheck in variants:
+    for name, rule, probe, recheck, sentinel in variants:
         tau, sweep = calibrated[name]
         row = next(r for r in sweep if r["tau"] == tau)
-        dec = cascade_decide(zs, zc, tau, rule=rule, probe_every=probe, recheck_tau=recheck, record_ids=va.record_ids,
-                             start_s=va.start_s)
-        rows[name] = {"rule": rule, "probe_every": probe, "recheck_tau": recheck, "tau": tau, "f1": row["f1"],
+        dec = cascade_decide(zs, zc, tau, **gate_rule(rule, va, probe, recheck, sentinel_up if sentinel else None,
+                                                      train.gate_sentinel_every))
+        rows[name] = {"rule": rule, "probe_every": probe, "recheck_tau": recheck, "sentinel": sentinel,
+                      "tau": tau, "f1": row["f1"],
                       "sensitivity": row["sensitivity"], "specificity": row["specificity"],
                       "routing_rate": row["routing_rate"],
                       "hidden_val": hidden_on(va, dec["pred"], zc.argmax(1))["n_missed_but_reference_detected"]}
     margin = max(train.tau_margin, train.tau_margin_windows / float(max(n_ictal_val, 1)))
-    eligible = {n: r for n, r in rows.items() if r["probe_every"] == train.gate_probe_every}
+    eligible = {n: r for n, r in rows.items()
+                if r["probe_every"] == train.gate_probe_every and r["sentinel"] == bool(train.gate_sentinel_ratio)}
     rec = {"mode": "auto" if train.gate == "auto" else "fixed", "candidates": rows, "margin": margin,
            "criterion": GATE_CRITERION}
     rec["auto_choice"], rec["auto_reason"] = choose_gate(eligible, margin)
     rec["chosen"] = (rec["auto_choice"] if train.gate == "auto"
                      else variant_name(train.gate, train.gate_probe_every,
-                                       train.gate_recheck_tau if train.gate_probe_every else 0.0))
+                                       train.gate_recheck_tau if train.gate_probe_every else 0.0,
+                                       bool(train.gate_sentinel_ratio)))
     return rec
 
 
@@ -207,6 +218,7 @@ def fit_gap(ctx, tr, va, electrode: int, simple_model, complex_model, complex_on
     """
     from qcascade.evaluation import window_metrics
     from qcascade.gate import cascade_decide
+    from qcascade.gate_args import deployed_gate
 
     out = {}
     for split, ws in (("train", tr), ("val", va)):
@@ -216,8 +228,7 @@ def fit_gap(ctx, tr, va, electrode: int, simple_model, complex_model, complex_on
             zs = _predict(simple_model, ws.X[:, :, electrode:electrode + 1])
             zc = _predict(complex_model, ws.X)
             zo = _predict(complex_only_model, ws.X)
-        dec = cascade_decide(zs, zc, dep.tau, rule=dep.gate, probe_every=dep.probe_every, recheck_tau=dep.recheck_tau,
-                             record_ids=ws.record_ids, start_s=ws.start_s)
+        dec = cascade_decide(zs, zc, dep.tau, **deployed_gate(dep, ws, ctx.cfg.quant if dep.sentinel else None))
         row = {"simple": window_metrics(ws.y, None, zs.argmax(1))["f1"],
                "complex_only": window_metrics(ws.y, None, zo.argmax(1))["f1"],
                "cascade_complex": window_metrics(ws.y, None, zc.argmax(1))["f1"],

@@ -17,6 +17,8 @@ from qcascade.artifacts import (Deployment, DeployedModels, ValidationScores, Wi
                                 save_deployment, selection)
 from qcascade.io_utils import atomic_save_keras, atomic_write_json
 from qcascade.steps_data import onset_zone, windows
+from qcascade.gate_args import deployed_gate, gate_rule, sentinel_on
+from qcascade.sentinel import sentinel_ops
 from qcascade.steps_fit import get_trainer, selected_electrode
 from qcascade.steps_longterm import choose_postprocess, evaluate_longterm, is_longterm
 
@@ -68,14 +70,18 @@ def step_calibrate(ctx) -> None:
     # Every gate variant is calibrated the same way, so the report can compare them at their own
     # taus; the configured one (or the one train.gate: auto picks) is deployed.
     train = ctx.cfg.train
+    spec = train.sentinel_spec()
+    up_val = None if spec is None else sentinel_on(va, spec, ctx.cfg.quant)
+    ops = 0 if spec is None else sentinel_ops(*va.X.shape[1:][::-1])
     variants = gate_candidates(train, train.gate_probe_every)
     calibrated = {name: calibrate_tau(
-        zs, zc, va.y, macs_s, macs_c, margin=train.tau_margin, grid=train.tau_grid(),
+        zs, zc, va.y, macs_s + (ops if sentinel else 0), macs_c, margin=train.tau_margin, grid=train.tau_grid(),
         routing_tolerance=train.tau_routing_tolerance, reference_f1=train.tau_reference_f1,
         margin_windows=train.tau_margin_windows,
-        reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]}, **gate_rule(rule, va, probe, recheck))
-        for name, rule, probe, recheck in variants}
-    gate_choice = choose_gate_variant(train, calibrated, variants, va, zs, zc, int(va.y.sum()))
+        reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]},
+        **gate_rule(rule, va, probe, recheck, up_val if sentinel else None, train.gate_sentinel_every))
+        for name, rule, probe, recheck, sentinel in variants}
+    gate_choice = choose_gate_variant(train, calibrated, variants, va, zs, zc, int(va.y.sum()), up_val)
     deployed = gate_choice["candidates"][gate_choice["chosen"]]
     tau, sweep = calibrated[gate_choice["chosen"]]
     post = {}
@@ -83,22 +89,24 @@ def step_calibrate(ctx) -> None:
         from qcascade.gate import cascade_decide
 
         dec = cascade_decide(zs, zc, tau, **gate_rule(deployed["rule"], va, deployed["probe_every"],
-                                                      deployed["recheck_tau"]))
+                                                      deployed["recheck_tau"], up_val if deployed["sentinel"] else None,
+                                                      train.gate_sentinel_every))
         post = choose_postprocess(ctx, va.y, dec["pred"], va.record_ids, va.start_s)
     plot_tau_sweep(sweep, ctx.path("tau_sweep.png"), chosen_tau=tau, macs_complex=macs_c,
                    title=f"{ctx.unit}: validation tau sweep")
     dep = Deployment(selected_electrode=e, simple_model=simple_choice["chosen"], tau=tau, gate=deployed["rule"],
                      probe_every=deployed["probe_every"], recheck_tau=deployed["recheck_tau"],
+                     sentinel={**spec.as_dict(), "ops": ops} if deployed["sentinel"] else {},
                      logit_threshold=logit_threshold(tau), macs_simple=macs_s,
                      macs_complex=macs_c, bn_fold=fold_err, complex_only_val=ref_base, tau_sweep_val=sweep,
-                     gate_variants={name: {"tau": t_r, "rule": r, "probe_every": p, "recheck_tau": c}
-                                    for (name, r, p, c), (t_r, _) in zip(variants, calibrated.values())},
+                     gate_variants={name: {"tau": t_r, "rule": r, "probe_every": p, "recheck_tau": c, "sentinel": g}
+                                    for (name, r, p, c, g), (t_r, _) in zip(variants, calibrated.values())},
                      choices={"simple_model": simple_choice, "gate": gate_choice}, postprocess=post)
     dep.fit_gap = fit_gap(ctx, sets["train"], va, e, simple_f, complex_f, complex_only, dep, cands,
                           val_logits=(zs, zc, z_base))
     atomic_save_keras(simple_f, ctx.path(dep.simple_path))
     atomic_save_keras(complex_f, ctx.path(dep.complex_path))
-    ValidationScores(zs, zc, z_base, va.y, va.start_s, va.record_ids).save(ctx.unit_dir)
+    ValidationScores(zs, zc, z_base, va.y, va.start_s, va.record_ids, sentinel=up_val).save(ctx.unit_dir)
     save_deployment(ctx, dep)
     # The models just saved, kept for step_evaluate in this process (a resumed run reloads them
     # from the files; reloading gives bit-identical logits, measured). Saves two QKeras model
@@ -106,17 +114,7 @@ def step_calibrate(ctx) -> None:
     ctx.artifacts.deployed = DeployedModels(simple_f, complex_f)
 
 
-def gate_rule(rule: str | None, ws, probe_every: int = 0, recheck_tau: float = 0.0) -> dict:
-    """Keyword arguments of ``qcascade.gate.cascade_decide`` for gate ``rule`` on window set ``ws``.
-
-    ``rule`` is :attr:`Deployment.gate <qcascade.artifacts.Deployment.gate>`, ``probe_every`` and
-    ``recheck_tau`` its own; None means the textbook ``confidence`` gate.
-    """
-    return {"rule": rule or "confidence", "record_ids": ws.record_ids, "start_s": ws.start_s,
-            "probe_every": int(probe_every or 0), "recheck_tau": float(recheck_tau or 0.0)}
-
-
-def _gate_variants(dep: Deployment, zs: np.ndarray, zc: np.ndarray, te, z_only: np.ndarray) -> dict:
+def _gate_variants(dep: Deployment, zs: np.ndarray, zc: np.ndarray, te, z_only: np.ndarray, up=None) -> dict:
     """Test F1, routing and hidden seizures of every gate variant at the tau calibrated for it on validation."""
     from qcascade.evaluation import cascade_efficiency, window_metrics
     from qcascade.gate import cascade_predict
@@ -124,10 +122,13 @@ def _gate_variants(dep: Deployment, zs: np.ndarray, zc: np.ndarray, te, z_only: 
 
     out = {}
     for name, v in dep.gate_variants.items():
+        with_sentinel = bool(v.get("sentinel"))
         p, r = cascade_predict(zs, zc, v["tau"], **gate_rule(v.get("rule", name), te, v.get("probe_every", 0),
-                                                                 v.get("recheck_tau", 0.0)))
+                                                                 v.get("recheck_tau", 0.0), up if with_sentinel else None,
+                                                                 dep.sentinel.get("every", 1)))
         m = window_metrics(te.y, None, p)
-        eff = cascade_efficiency(r, dep.macs_simple, dep.macs_complex)
+        eff = cascade_efficiency(r, dep.macs_simple + (dep.sentinel.get("ops", 0) if with_sentinel else 0),
+                                 dep.macs_complex)
         out[name] = {"tau": v["tau"], "f1": m["f1"], "sensitivity": m["sensitivity"], "specificity": m["specificity"],
                      "routing_rate": eff["routing_rate"], "macs_ratio_vs_complex": eff["macs_ratio_vs_complex"],
                      "hidden_vs_complex_only": hidden_on(te, p, z_only.argmax(1))["n_missed_but_reference_detected"],
@@ -145,7 +146,9 @@ def step_evaluate(ctx) -> None:
     te = sets["test"]
     dep = deployment(ctx)
     e, tau = dep.selected_electrode, dep.tau
-    rule = gate_rule(dep.gate, te, dep.probe_every, dep.recheck_tau)
+    spec = ctx.cfg.train.sentinel_spec()
+    up = None if spec is None else sentinel_on(te, spec, ctx.cfg.quant)
+    rule = deployed_gate(dep, te, ctx.cfg.quant, up)
     simple_m, complex_m = deployed_models(ctx)
     zs = _predict(simple_m, te.X[:, :, e:e + 1])
     zc = _predict(complex_m, te.X)
@@ -155,7 +158,7 @@ def step_evaluate(ctx) -> None:
     p_feat = np.load(ctx.unit_dir / "baselines" / "feature_baseline_test_proba.npy")
     WindowScores(simple=zs, complex=zc, complex_only=z_only, pred=pred, routed=routed, prev_cls=dec["prev_cls"],
                  gap=dec["gap"], y=te.y, feature=p_feat, start_s=te.start_s,
-                 record_ids=te.record_ids).save(ctx.unit_dir)
+                 record_ids=te.record_ids, sentinel=up if dep.sentinel else None).save(ctx.unit_dir)
     # "cascade_complex": the cascade's own complex model on every window, so a gap to complex-only
     # can be split into what the gate did and how the two complex models differ.
     preds = {"simple_only": zs.argmax(1), "complex_only": z_only.argmax(1), "cascade_complex": zc.argmax(1),
@@ -163,7 +166,7 @@ def step_evaluate(ctx) -> None:
     scores = {"simple_only": zs, "complex_only": z_only, "cascade_complex": zc,
               "cascade": np.where(routed[:, None], zc, zs), "feature_baseline": p_feat}
     test = {k: window_metrics(te.y, scores[k], preds[k]) for k in preds}
-    test["cascade"].update(cascade_efficiency(routed, dep.macs_simple, dep.macs_complex))
+    test["cascade"].update(cascade_efficiency(routed, dep.macs_every_window, dep.macs_complex))
     ev = {k: event_metrics(te.y, preds[k], te.start_s, te.record_ids) for k in preds}
     test["events"] = ev["cascade"]
     test["events_by_model"] = {k: ev[k] for k in ("simple_only", "complex_only", "cascade_complex",
@@ -183,7 +186,7 @@ def step_evaluate(ctx) -> None:
         m = window_metrics(te.y, None, p)
         sweep.append({"tau": row["tau"], "routing_rate": float(r.mean()), "f1": m["f1"],
                       "sensitivity": m["sensitivity"], "specificity": m["specificity"],
-                      "avg_macs_per_window": dep.macs_simple + float(r.mean()) * dep.macs_complex})
+                      "avg_macs_per_window": dep.macs_every_window + float(r.mean()) * dep.macs_complex})
     base = json.loads((ctx.unit_dir / "baselines.json").read_text())
     cand = {n.split("_")[1]: {"f1": b["test_metrics"]["f1"], "auc": b["test_metrics"]["auc"],
                               "macs_per_window": b["macs_per_window"]}
@@ -201,7 +204,8 @@ def step_evaluate(ctx) -> None:
                    "decision_agreement": float(np.mean(zc.argmax(1) == z_only.argmax(1))) if len(zc) else 1.0,
                    "trained_separately": bool(base.get("complex_only", {}).get("trained_separately", True))},
                "gate": rule["rule"], "probe_every": rule["probe_every"], "recheck_tau": rule["recheck_tau"],
-               "gate_variants": _gate_variants(dep, zs, zc, te, z_only),
+               "sentinel": dep.sentinel,
+               "gate_variants": _gate_variants(dep, zs, zc, te, z_only, up),
                "choices": dep.choices, "fit_gap": dep.fit_gap}
     from qcascade.timeline import plot_test_timelines
 

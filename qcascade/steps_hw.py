@@ -23,7 +23,7 @@ from qcascade.errors import DataError
 from qcascade.errors import ConfigError, QCascadeError
 from qcascade.io_utils import atomic_write_json, atomic_write_text
 from qcascade.steps_data import input_scaling, windows
-from qcascade.steps_eval import gate_rule
+from qcascade.gate_args import gate_rule
 from qcascade.steps_scaling import hw_input_scaling, raw_windows
 
 log = logging.getLogger(__name__)

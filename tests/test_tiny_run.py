@@ -119,3 +119,43 @@ def test_validation_logits_replay_the_deployed_gate_choice(tiny_run):
     chosen = dep.choices["gate"]["candidates"][dep.choices["gate"]["chosen"]]
     assert window_metrics(v.y, None, dec["pred"])["f1"] == pytest.approx(chosen["f1"])
     assert float(np.mean(dec["routed"])) == pytest.approx(chosen["routing_rate"])
+
+
+def test_sentinel_rerun_from_calibration_records_and_replays_its_decisions(tiny_run, tmp_path):
+    """The tiny run recalibrated with the gate's sentinel (probe off): the deployment records it and
+    counts its operations, both score files keep where it was up, and walking the deployed gate
+    over them reproduces the validation choice and the test decisions."""
+    import shutil
+
+    from qcascade.artifacts import Deployment, ValidationScores, WindowScores
+    from qcascade.evaluation import window_metrics
+    from qcascade.gate import cascade_decide
+    from qcascade.sentinel import sentinel_ops
+
+    run, _, _ = tiny_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    cfg = yaml.safe_load((copy / "config.yaml").read_text())
+    cfg["train"].update(gate_sentinel_ratio=2.0, gate_probe_every=0)
+    (copy / "config.yaml").write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, str(ROOT / "train_qkeras.py"), "--config", str(copy / "config.yaml"),
+                           "--out", str(copy), "--from-step", "step_calibrate"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    unit = copy / "ID1"
+    dep, v, ws = Deployment.load(unit), ValidationScores.load(unit), WindowScores.load(unit)
+    assert dep.probe_every == 0 and dep.sentinel["ratio"] == 2.0 and dep.choices["gate"]["chosen"].endswith("+sentinel")
+    assert dep.sentinel["ops"] == sentinel_ops(128, 512) and dep.macs_every_window == dep.macs_simple + dep.sentinel["ops"]
+    assert v.sentinel.dtype == bool and ws.sentinel.shape == ws.y.shape and ws.sentinel.any()
+    kw = dict(rule=dep.gate, sentinel_every=dep.sentinel["every"])
+    dv = cascade_decide(v.simple, v.complex, dep.tau, record_ids=v.record_ids, start_s=v.start_s, sentinel=v.sentinel, **kw)
+    chosen = dep.choices["gate"]["candidates"][dep.choices["gate"]["chosen"]]
+    assert window_metrics(v.y, None, dv["pred"])["f1"] == pytest.approx(chosen["f1"])
+    dt = cascade_decide(ws.simple, ws.complex, dep.tau, record_ids=ws.record_ids, start_s=ws.start_s,
+                        sentinel=ws.sentinel, **kw)
+    assert np.array_equal(dt["pred"], ws.pred) and np.array_equal(dt["routed"], ws.routed)
+    m = json.loads((unit / "metrics.json").read_text())
+    assert m["sentinel"] == dep.sentinel and m["test"]["cascade"]["avg_macs_per_window"] == pytest.approx(
+        dep.macs_every_window + m["test"]["cascade"]["routing_rate"] * dep.macs_complex)
+    assert "sentinel up at 3 electrodes over 2x" in (unit / "report.md").read_text()

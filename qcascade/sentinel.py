@@ -1,0 +1,145 @@
+"""The gate's sentinel: a test-time signal over every electrode that routes a window to the complex model.
+
+The simple model reads one electrode, so a seizure that starts elsewhere (a multifocal patient's
+other onset zone) can leave it confidently "interictal"; the probe (:mod:`qcascade.gate`) answers
+that blindly, one window in every ``P``. The sentinel looks instead: per electrode it measures the
+window's **line length** (the sum of ``|x[t] - x[t-1]|``, the classic seizure statistic) and keeps
+a slow running baseline of it *from the recording's own past*. While at least ``electrodes``
+electrodes exceed ``ratio`` times their baseline, the sentinel is *up*, and the gate routes one
+window in every ``every`` (:mod:`qcascade.gate`: the probe period shortens to ``every``). So the
+complex model looks again and again at a seizure that the simple model's electrode cannot see,
+for as long as the other electrodes show it, and an artefact costs a few looks.
+
+Everything is integer arithmetic on the model's input codes (``ap_fixed<input_bits,
+input_int_bits + 1>``), so the generated C++ top level computes exactly the same decisions:
+
+* ``L[e]``: the sum over a window of ``|c[t, e] - c[t - S, e]|`` for ``t = S, 2S, ...``, ``c`` the
+  input codes and ``S = SAMPLE_STRIDE`` (the line length of the window subsampled to 128 Hz: a
+  quarter of the operations, and the same decisions in the measurements of docs/generalisation.md);
+* a recording's first window sets the baseline ``B[e] = L[e]``; after every window
+  ``B[e] += (min(L[e], 2 B[e]) - B[e]) >> memory_shift`` (an arithmetic shift, i.e. floor), a
+  moving average over about ``2**memory_shift`` windows that one artefact cannot drag far;
+* electrode ``e`` is *above* when ``RATIO_ONE * L[e] > ratio_code * B[e]``, ``ratio_code =
+  round(ratio * RATIO_ONE)``; the window is *above* when at least ``electrodes`` are;
+* the sentinel is *up* on a window where at least ``electrodes`` electrodes are above, except on
+  the first ``WARMUP`` windows of a recording (the baseline is young).
+
+Dead electrodes (``L = 0`` throughout) never count: ``0 > ratio * 0`` is false.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+__all__ = ["SAMPLE_STRIDE", "RATIO_ONE", "WARMUP", "SentinelSpec", "input_codes", "line_lengths", "sentinel_walk", "sentinel_up",
+           "sentinel_ops"]
+
+#: The line length reads every SAMPLE_STRIDE-th sample of a window.
+SAMPLE_STRIDE = 4
+#: Fixed-point unit of the ratio (the ratio has 4 fractional bits).
+RATIO_ONE = 16
+#: Windows at a recording's start on which the sentinel is never up (its baseline is young).
+WARMUP = 5
+
+
+class SentinelSpec:
+    """The sentinel's constants (``train.gate_sentinel_*``)."""
+
+    def __init__(self, ratio: float, electrodes: int, memory_shift: int, every: int):
+        if not ratio > 1.0:
+            raise ValueError(f"sentinel ratio must be > 1, got {ratio}")
+        if electrodes < 1:
+            raise ValueError(f"sentinel electrodes must be >= 1, got {electrodes}")
+        if not 0 <= memory_shift <= 15:
+            raise ValueError(f"sentinel memory_shift must be in [0, 15], got {memory_shift}")
+        self.ratio = float(ratio)
+        self.electrodes = int(electrodes)
+        self.memory_shift = int(memory_shift)
+        if every < 1:
+            raise ValueError(f"sentinel every must be >= 1, got {every}")
+        self.every = int(every)
+
+    @property
+    def ratio_code(self) -> int:
+        return int(round(self.ratio * RATIO_ONE))
+
+    def as_dict(self) -> dict:
+        return {"ratio": self.ratio, "ratio_code": self.ratio_code, "electrodes": self.electrodes,
+                "memory_shift": self.memory_shift, "every": self.every,
+                "warmup": WARMUP}
+
+
+def input_codes(X: np.ndarray, width: int, integer: int) -> np.ndarray:
+    """``(n, n_times, n_chans)`` int32 codes of ``ap_fixed<width, integer + 1>`` (round, saturate), the
+    model input's quantizer: ``X`` already quantized maps exactly."""
+    frac = width - 1 - integer
+    lim = 2 ** (width - 1)
+    return np.clip(np.round(np.asarray(X, np.float64) * 2.0 ** frac), -lim, lim - 1).astype(np.int32)
+
+
+def line_lengths(codes: np.ndarray, stride: int = SAMPLE_STRIDE) -> np.ndarray:
+    """``(n, n_chans)`` int64: per window and electrode, the sum of ``|c[t] - c[t - stride]|`` over
+    ``t = stride, 2 * stride, ...``."""
+    c = np.asarray(codes)
+    if c.ndim != 3:
+        raise ValueError(f"expected (n, n_times, n_chans) codes, got shape {c.shape}")
+    return np.abs(np.diff(c[:, ::stride].astype(np.int64), axis=1)).sum(axis=1)
+
+
+def sentinel_walk(L: np.ndarray, spec: SentinelSpec, first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sentinel over windows in time order.
+
+    Args:
+        L: ``(n, n_chans)`` line lengths (:func:`line_lengths`), windows in time order.
+        spec: the constants.
+        first: ``(n,)`` bool, a recording's first window.
+
+    Returns:
+        ``up`` ``(n,)`` bool and ``count`` ``(n,)`` int: the electrodes above their baseline.
+    """
+    L = np.asarray(L, np.int64)
+    n = len(L)
+    up = np.zeros(n, bool)
+    count = np.zeros(n, np.int64)
+    B = np.zeros(L.shape[1:], np.int64)
+    age = 0
+    for i in range(n):
+        if first[i]:
+            B = L[i].copy()
+            age = 0
+        count[i] = np.count_nonzero(RATIO_ONE * L[i] > spec.ratio_code * B)
+        up[i] = count[i] >= spec.electrodes and age >= WARMUP
+        age = min(age + 1, WARMUP)
+        B = B + ((np.minimum(L[i], 2 * B) - B) >> spec.memory_shift)
+    return up, count
+
+
+def sentinel_up(X: np.ndarray, record_ids: Optional[np.ndarray], start_s: Optional[np.ndarray],
+                   spec: SentinelSpec, input_bits: int, input_int_bits: int) -> np.ndarray:
+    """``(n,)`` bool: the windows on which the sentinel is up, windows in any order.
+
+    Args:
+        X: ``(n, n_times, n_chans)`` model inputs.
+        record_ids, start_s: ``(n,)`` recording and start time per window (None: one recording, in order).
+        spec: the constants.
+        input_bits, input_int_bits: the input type ``ap_fixed<input_bits, input_int_bits + 1>``.
+    """
+    from qcascade.gate import _sequence_order
+
+    n = len(X)
+    order, first = _sequence_order(n, record_ids, start_s)
+    L = np.empty((n, X.shape[2]), np.int64)
+    for lo in range(0, n, 256):  # codes of a batch at a time: int32 copies of the windows are large
+        L[lo:lo + 256] = line_lengths(input_codes(X[lo:lo + 256], input_bits, input_int_bits))
+    up_sorted, _ = sentinel_walk(L[order], spec, first)
+    up = np.zeros(n, bool)
+    up[order] = up_sorted
+    return up
+
+
+def sentinel_ops(n_chans: int, n_times: int) -> int:
+    """Operations per window, counted like MACs: one subtract-absolute-accumulate per sample read
+    and electrode, one multiply-compare and one baseline update per electrode."""
+    return n_chans * (len(range(0, n_times, SAMPLE_STRIDE)) - 1) + 2 * n_chans
