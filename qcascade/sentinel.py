@@ -3,7 +3,7 @@
 The simple model reads one electrode, so a seizure that starts elsewhere (a multifocal patient's
 other onset zone) can leave it confidently "interictal"; the probe (:mod:`qcascade.gate`) answers
 that blindly, one window in every ``P``. The sentinel looks instead: per electrode it measures the
-window's **line length** (the sum of ``|x[t] - x[t-1]|``, the classic seizure statistic) and keeps
+window's **line length** (the sum of ``|x[t] - x[t-S]|``, the classic seizure statistic) and keeps
 a slow running baseline of it *from the recording's own past*. While at least ``electrodes``
 electrodes exceed ``ratio`` times their baseline, the sentinel is *up*, and the gate routes one
 window in every ``every`` (:mod:`qcascade.gate`: the probe period shortens to ``every``). So the
@@ -20,7 +20,7 @@ input_int_bits + 1>``), so the generated C++ top level computes exactly the same
   ``B[e] += (min(L[e], 2 B[e]) - B[e]) >> memory_shift`` (an arithmetic shift, i.e. floor), a
   moving average over about ``2**memory_shift`` windows that one artefact cannot drag far;
 * electrode ``e`` is *above* when ``RATIO_ONE * L[e] > ratio_code * B[e]``, ``ratio_code =
-  round(ratio * RATIO_ONE)``; the window is *above* when at least ``electrodes`` are;
+  round(ratio * RATIO_ONE)``, before this window's baseline update;
 * the sentinel is *up* on a window where at least ``electrodes`` electrodes are above, except on
   the first ``WARMUP`` windows of a recording (the baseline is young).
 
@@ -54,11 +54,11 @@ class SentinelSpec:
             raise ValueError(f"sentinel electrodes must be >= 1, got {electrodes}")
         if not 0 <= memory_shift <= 15:
             raise ValueError(f"sentinel memory_shift must be in [0, 15], got {memory_shift}")
+        if every < 1:
+            raise ValueError(f"sentinel every must be >= 1, got {every}")
         self.ratio = float(ratio)
         self.electrodes = int(electrodes)
         self.memory_shift = int(memory_shift)
-        if every < 1:
-            raise ValueError(f"sentinel every must be >= 1, got {every}")
         self.every = int(every)
 
     @property

@@ -72,7 +72,7 @@ def step_calibrate(ctx) -> None:
     train = ctx.cfg.train
     spec = train.sentinel_spec()
     up_val = None if spec is None else sentinel_on(va, spec, ctx.cfg.quant)
-    ops = 0 if spec is None else sentinel_ops(*va.X.shape[1:][::-1])
+    ops = 0 if spec is None else sentinel_ops(ctx.cfg.data.n_chans, ctx.cfg.data.n_times)
     variants = gate_candidates(train, train.gate_probe_every)
     calibrated = {name: calibrate_tau(
         zs, zc, va.y, macs_s + (ops if sentinel else 0), macs_c, margin=train.tau_margin, grid=train.tau_grid(),
