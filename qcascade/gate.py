@@ -109,13 +109,13 @@ def check_recheck(recheck_tau, probe_every) -> float:
     return float(recheck_tau)
 
 
-def uses_state(rule: str, probe_every: int = 0) -> bool:
+def uses_state(rule: str, probe_every: int = 0, sentinel: bool = False) -> bool:
     """Whether the gate carries state across windows (previous class and/or the probe's gap).
 
-    The C++ top level then has the ``prev_load``/``prev_cls`` (and, with a probe, ``prev_gap``)
-    inputs and keeps the state itself between windows.
+    The C++ top level then has the ``prev_load``/``prev_cls`` (and, with a probe or the sentinel,
+    ``prev_gap``) inputs and keeps the state itself between windows.
     """
-    return uses_prev(rule) or check_probe(probe_every) > 0
+    return uses_prev(rule) or check_probe(probe_every) > 0 or bool(sentinel)
 
 
 def training_rule(gate: str) -> str:
@@ -198,7 +198,8 @@ def quantize_recheck(recheck_tau: float, width: int, integer: int) -> dict:
 
 def simple_is_final(simple_logits: np.ndarray, tau: float, rule: str,
                     prev_cls: Optional[np.ndarray] = None, gap: Optional[np.ndarray] = None,
-                    probe_every: int = 0) -> np.ndarray:
+                    probe_every: int = 0, sentinel: Optional[np.ndarray] = None,
+                    sentinel_every: int = 1) -> np.ndarray:
     """``(n,)`` bool: the simple model's answer is final on this window.
 
     Args:
@@ -210,13 +211,17 @@ def simple_is_final(simple_logits: np.ndarray, tau: float, rule: str,
         gap: ``(n,)`` windows in a row before this one that the complex model did not see;
             required when ``probe_every > 0``.
         probe_every: the probe period ``P`` (0: no probe); ``gap >= P - 1`` routes the window.
+        sentinel: ``(n,)`` bool, the sentinel was up (None: no sentinel); ``sentinel & (gap >=
+            sentinel_every - 1)`` routes the window (needs ``gap``).
     """
     z = np.asarray(simple_logits, np.float64)
     d = z[:, 1] - z[:, 0]
     thr = logit_threshold(tau)
-    if check_probe(probe_every) and gap is None:
-        raise ValueError(f"probe_every={probe_every} needs gap")
+    if (check_probe(probe_every) or sentinel is not None) and gap is None:
+        raise ValueError(f"probe_every={probe_every} or a sentinel needs gap")
     probe_ok = np.ones(len(d), bool) if not probe_every else np.asarray(gap).ravel() < probe_every - 1
+    if sentinel is not None:
+        probe_ok &= ~(np.asarray(sentinel, bool).ravel() & (np.asarray(gap).ravel() >= sentinel_every - 1))
     if check_rule(rule) == "confidence":
         return (np.abs(d) > thr) & probe_ok
     if prev_cls is None:
@@ -309,7 +314,8 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
         prev[i], gap[i] = last, g
         r = not final_if[last][i] or (probe > 0 and g >= probe - 1) or (up[i] and g >= sentinel_every - 1)
         routed[i] = r
-        g = g + 1 if not r else probe - 1 if unsure[i] else 0
+        # Saturates like the C++ 16-bit counter; every period is <= MAX_PROBE, so no decision changes.
+        g = min(g + 1, MAX_PROBE) if not r else probe - 1 if unsure[i] else 0
         last = int(c_cls[i] if r else s_cls[i])
         pred[i] = last
     return {"pred": pred, "routed": routed, "prev_cls": prev, "gap": gap}
@@ -322,7 +328,7 @@ def _gaps(routed: np.ndarray, order: np.ndarray, first: np.ndarray) -> np.ndarra
     for pos, i in enumerate(order.tolist()):
         g = 0 if first[pos] else g
         gap[i] = g
-        g = 0 if routed[i] else g + 1
+        g = 0 if routed[i] else min(g + 1, MAX_PROBE)
     return gap
 
 

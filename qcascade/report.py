@@ -168,7 +168,8 @@ def hidden_markdown(m: dict) -> list[str]:
             for k, v in h.items()]
     return ["### Hidden seizures (test)", _table(["reference", "seizures", "detected by reference",
                                                   "missed by the cascade", "which"], rows),
-            f"Gate `{m.get('gate')}`, probe every {m.get('probe_every') or 'off'} window(s), recheck "
+            f"Gate `{m.get('gate')}`, probe "
+            f"{'every ' + str(m['probe_every']) + ' windows' if m.get('probe_every') else 'off'}, recheck "
             f"{'below ' + format(m['recheck_tau'], 'g') if m.get('recheck_tau') else 'off'}, sentinel "
             + ("off" if not (s := m.get("sentinel")) else f"up at {s['electrodes']} electrodes over {s['ratio']:g}x "
                f"their baseline ({2 ** s['memory_shift']} windows), then one window in {s['every']}") + ".", ""]

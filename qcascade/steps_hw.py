@@ -23,8 +23,9 @@ from qcascade.errors import DataError
 from qcascade.errors import ConfigError, QCascadeError
 from qcascade.io_utils import atomic_write_json, atomic_write_text
 from qcascade.steps_data import input_scaling, windows
-from qcascade.gate_args import gate_rule
-from qcascade.steps_scaling import hw_input_scaling, raw_windows
+from qcascade.gate_args import deployed_gate
+from qcascade.steps_scaling import design_windows, hw_input_scaling
+from qcascade.steps_tb import loop_record, vitis_tb
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,9 @@ def _hls_configs(ctx, models: dict, calib: dict) -> dict[str, dict]:
     scaled = input_scaling(ctx) == "causal_robust"
     if scaled:  # its cycles share the budget (only then: other runs keep their stamps)
         stamp_of["scaling"] = ["causal_robust", ctx.cfg.data.n_chans]
+    extra = _sentinel_cycles(ctx)
+    if extra:  # so do the sentinel's
+        stamp_of["sentinel_cycles"] = extra
     key = json.dumps(stamp_of, sort_keys=True, default=str)
     stamp = _model_hash(ctx) + hashlib.sha256(key.encode()).hexdigest()[:8]
     paths = {name: ctx.path("hls", f"{name}_config.yaml") for name in models}
@@ -106,7 +110,7 @@ def _hls_configs(ctx, models: dict, calib: dict) -> dict[str, dict]:
                         target=load_target(h.target), clock_ns=settings["complex"]["clock_period"],
                         window_period_s=ctx.cfg.data.stride_s, safety=h.realtime_safety,
                         n_times=ctx.cfg.data.n_times, global_rf=rf, global_strategy=h.strategy,
-                        scaling_chans=ctx.cfg.data.n_chans if scaled else None)
+                        scaling_chans=ctx.cfg.data.n_chans if scaled else None, extra_cycles=extra)
     log.info("sized for %s: worst-case cascade ~%d cycles (budget %d)%s", h.target, plan["latency_cycles"],
              plan["budget_cycles"], f", input scaling {plan['scale_lanes']} lane(s)" if scaled else "")
     if not plan["meets_budget"]:
@@ -131,7 +135,15 @@ def hw_scale_lanes(ctx, tables: dict[str, list[dict]]) -> dict | None:
     clock, family = hw_settings(ctx, "complex")["clock_period"], load_target(ctx.cfg.hls.target).family
     return scale_lanes_for(cascade_latency(tables, d.n_times, clock, family),
                            budget_cycles=budget_cycles(d.stride_s, clock, ctx.cfg.hls.realtime_safety),
-                           n_times=d.n_times, n_chans=d.n_chans, family=family)
+                           n_times=d.n_times, n_chans=d.n_chans, family=family, extra_cycles=_sentinel_cycles(ctx))
+
+
+def _sentinel_cycles(ctx) -> int:
+    """Cycles of the gate's sentinel in the top level on every window (0 without it)."""
+    from qcascade.hls.sentinel_hw import sentinel_cost
+
+    d = ctx.cfg.data
+    return sentinel_cost(d.n_times, d.n_chans)["extra_cycles"] if deployment(ctx).sentinel else 0
 
 
 def _layer_tables(ctx) -> dict[str, list[dict]] | None:
@@ -226,17 +238,20 @@ def step_csim(ctx) -> None:
     X = te.X[idx]
     predictions: dict = {}  # QKeras / hls4ml logits do not depend on tau: computed once
     attached: list = []
-    rule = gate_rule(dep.gate, te, dep.probe_every, dep.recheck_tau)
     scores = WindowScores.load(ctx.unit_dir)  # deployed QKeras models on every test window
+    rule = deployed_gate(dep, te, ctx.cfg.quant, scores.sentinel)
     full = {"simple": scores.simple, "complex": scores.complex}
+    sentinel = dep.sentinel or None
 
     scaling = hw_input_scaling(ctx)
-    if scaling is not None:  # the design scales raw windows itself: whole recordings, in time order
+    if scaling is not None:
         tables = _layer_tables(ctx)
         if tables is None:
             raise DataError(f"{ctx.unit_dir / 'hls'}: no *_layers.json; run step_convert before step_csim")
         scaling["lanes"] = hw_scale_lanes(ctx, tables)["lanes"]
-        raw, raw_rows, raw_reset = raw_windows(ctx, te, sorted(set(te.record_ids[idx].tolist())))
+    in_order = scaling is not None or sentinel is not None
+    if in_order:  # the design's state spans windows (scaling, sentinel): whole recordings, in time order
+        raw, raw_rows, raw_reset = design_windows(ctx, te, sorted(set(te.record_ids[idx].tolist())), scaling is not None)
         pos = {int(r): i for i, r in enumerate(raw_rows)}
 
     def simulate(tau: float, out_json):
@@ -245,7 +260,7 @@ def step_csim(ctx) -> None:
         state = cascade_decide(full["simple"], full["complex"], tau, **rule)
         prev_all, gap_all = state["prev_cls"], state["gap"]
         prev, gap = prev_all[idx], gap_all[idx]
-        cpp_input = None if scaling is None else {
+        cpp_input = None if not in_order else {
             "X": raw, "prev_cls": prev_all[raw_rows], "gap": gap_all[raw_rows], "scale_reset": raw_reset,
             "rows": [pos[int(i)] for i in idx]}
         # Regenerating for another tau recompiles only the top level and testbench.
@@ -256,10 +271,11 @@ def step_csim(ctx) -> None:
                           n_chans=ctx.cfg.data.n_chans, config_hash=config_hash(ctx.cfg),
                           part=hw_settings(ctx, "complex")["part"],
                           clock_period=hw_settings(ctx, "complex")["clock_period"],
-                          tb_windows=X[:4] if scaling is None else raw[:4], gate_rule=rule["rule"],
-                          tb_prev_cls=prev[:4] if scaling is None else prev_all[raw_rows[:4]],
-                          gate_probe=rule["probe_every"], gate_recheck=rule["recheck_tau"], tb_gap=gap[:4] if scaling is None else gap_all[raw_rows[:4]],
-                          input_scaling=scaling)
+                          tb_windows=X[:4] if not in_order else raw[:4], gate_rule=rule["rule"],
+                          tb_prev_cls=prev[:4] if not in_order else prev_all[raw_rows[:4]],
+                          gate_probe=rule["probe_every"], gate_recheck=rule["recheck_tau"],
+                          tb_gap=gap[:4] if not in_order else gap_all[raw_rows[:4]],
+                          tb_scale_reset=None if not in_order else raw_reset[:4], input_scaling=scaling, sentinel=sentinel)
         build_csim(top_dir, jobs=build_jobs())
         if not attached:  # the models' libraries do not depend on tau: attached after the first build
             use_csim_build(models, top_dir)
@@ -267,7 +283,8 @@ def step_csim(ctx) -> None:
         return run_csim(simple_keras=simple_m, complex_keras=complex_m, simple_hls=models["simple"],
                         complex_hls=models["complex"], electrode=dep.selected_electrode, tau=tau,
                         X_test=X, toplevel_dir=top_dir, out_json=out_json, jobs=build_jobs(),
-                        prediction_cache=predictions, prev_cls=prev, gap=gap, cpp_input=cpp_input)
+                        prediction_cache=predictions, prev_cls=prev, gap=gap, cpp_input=cpp_input,
+                        sentinel=None if sentinel is None else rule["sentinel"][idx])
 
     # The calibrated tau may route (almost) nothing or everything; a probe tau at the median
     # confidence of the simple model on the C-simulated windows exercises both paths of the top
@@ -277,8 +294,8 @@ def step_csim(ctx) -> None:
     probe_tau = float(np.clip(np.round(np.tanh(np.median(np.abs(z[:, 1] - z[:, 0])) / 2), 3), 0.001, 0.999))
     probe = simulate(probe_tau, ctx.path("csim_probe_tau.json"))
     res = simulate(dep.tau, ctx.path("csim.json"))
-    res.update(_vitis_tb(top_dir, te, full, dep.tau, rule, simple_m, dep.selected_electrode,
-                         None if scaling is None else raw_windows(ctx, te, [_loop_record(te)])[0]))
+    res.update(vitis_tb(top_dir, te, full, dep.tau, rule, simple_m, dep.selected_electrode,
+                         design_windows(ctx, te, [loop_record(te)], scaling is not None)[0] if in_order else None))
     # The probe's summary travels in csim.json (its only writer is this step), so the report and
     # summary read every C-simulation number from one file.
     res["probe_tau"] = {"tau": probe_tau, "routed_windows": probe["cascade"]["routed_windows"],
@@ -287,68 +304,6 @@ def step_csim(ctx) -> None:
     atomic_write_json(ctx.path("csim.json"), res)
     atomic_write_text(ctx.path("csim.md"), csim_markdown(res) + "\n\n### Probe tau (both paths exercised)\n\n"
                       + csim_markdown(probe))
-
-
-CLOSED_LOOP_MAX_WINDOWS = 600  # C simulation of the complex model: ~0.1 s a window
-
-
-def _loop_record(te) -> str:
-    """The test recording with the most ictal windows (the closed loop runs it)."""
-    return max(np.unique(te.record_ids), key=lambda r: (int(te.y[te.record_ids == r].sum()), str(r)))
-
-
-def _vitis_tb(top_dir, te, full, tau: float, rule: dict, simple_model, electrode: int,
-              loop_raw: np.ndarray | None = None) -> dict:
-    """Testbench data (routed windows, both prev_cls) with expected results, and the closed loop.
-
-    ``loop_raw``: the closed-loop recording's raw windows when the design scales its input; the
-    testbench then holds that recording's first 32 windows (the scaling state needs them in order).
-    """
-    from qcascade.hls.testbench import blend_candidates, closed_loop, run_tb, select_tb_windows, write_tb_data
-    from qcascade.gate import cascade_decide
-
-    state = cascade_decide(full["simple"], full["complex"], tau, **rule)
-    prev, gap, probe = state["prev_cls"], state["gap"], rule["probe_every"]
-    rec = _loop_record(te)
-    order = np.flatnonzero(te.record_ids == rec)
-    order = order[np.argsort(te.start_s[order], kind="stable")]
-    n_test = len(te.y)
-    if loop_raw is not None:
-        head = order[:32]
-        # select_tb_windows with n = len(head) keeps every window, in order (the scaling state needs them so).
-        _, prev_sel = select_tb_windows(full["simple"][head], prev[head], tau, rule["rule"], n=len(head),
-                                        min_routed=4, gap=gap[head], probe_every=probe)
-        tb = write_tb_data(top_dir, loop_raw[:len(head)], prev_sel, gap[head] if probe else None)
-        tb["n_blended"] = 0
-        X, z = None, None
-    else:
-        X, z = te.X, full["simple"]
-    extra = None if X is None else blend_candidates(X, te.y, z, prev, tau, rule["rule"], simple_model, electrode,
-                                                    want=4, probe_every=probe)
-    if extra is not None:  # the deployed tau routes (almost) no test window: add blended windows
-        z, prev = np.concatenate([z, extra["z"]]), np.concatenate([prev, extra["prev"]])
-        gap = np.concatenate([gap, np.zeros(len(extra["prev"]), np.int64)])
-    if X is not None:
-        idx, prev_sel = select_tb_windows(z, prev, tau, rule["rule"], n=16, min_routed=4, gap=gap, probe_every=probe)
-        # Only the chosen windows are read (long-term test sets stream from disk).
-        X_sel = np.stack([X[i] if i < n_test else extra["X"][i - n_test] for i in idx])
-        tb = write_tb_data(top_dir, X_sel, prev_sel, gap[idx] if probe else None)
-        tb["n_blended"] = int(np.sum(idx >= n_test))
-    proc = run_tb(top_dir)  # as Vitis csim runs it: must pass against its own expected results
-    if proc.returncode != 0:
-        raise QCascadeError(f"{top_dir}: cascade_tb failed on its own expected results:\n{proc.stderr[-2000:]}")
-    # The recording with the most ictal windows, in time order, from its start.
-    if len(order) > CLOSED_LOOP_MAX_WINDOWS:
-        log.info("closed loop: first %d of %d windows of recording %s", CLOSED_LOOP_MAX_WINDOWS, len(order), rec)
-        order = order[:CLOSED_LOOP_MAX_WINDOWS]
-    loop_X = te.X[order] if loop_raw is None else loop_raw[:len(order)]  # raw: reset on its first window
-    loop = closed_loop(top_dir, loop_X, tau=tau, rule=rule["rule"], keras_simple=full["simple"][order],
-                       keras_complex=full["complex"][order])
-    loop["recording"] = str(rec)
-    if loop["agreement_with_python_on_cpp_logits"] != 1.0:
-        raise QCascadeError(f"{top_dir}: closed-loop C++ cascade disagrees with the Python cascade: {loop}")
-    return {"vitis_tb": {k: tb[k] for k in ("n_windows", "n_routed", "prev_cls_values", "n_blended")},
-            "closed_loop": loop}
 
 
 def write_hw_summary(ctx) -> dict | None:
@@ -360,9 +315,10 @@ def write_hw_summary(ctx) -> dict | None:
     """
     from qcascade.hls.design import fit_banner, hw_summary
     from qcascade.hls.power import find_power_report, parse_power_report
+    from qcascade.hls.sentinel_hw import sentinel_cost
     from qcascade.hls.reports import parse_hls_dir
     from qcascade.hls.targets import load_target
-    from qcascade.hls.toplevel import MANIFEST
+    from qcascade.hls.toplevel import MANIFEST, load_manifest
 
     tables = _layer_tables(ctx)
     if tables is None:
@@ -371,6 +327,7 @@ def write_hw_summary(ctx) -> dict | None:
     routing = json.loads(metrics_path.read_text())["test"]["cascade"]["routing_rate"] if metrics_path.exists() else 1.0
     top_dir = ctx.unit_dir / "hls" / "cascade_top"
     vendor, power = {}, {}
+    has_sentinel = (top_dir / MANIFEST).exists() and bool(load_manifest(top_dir)["gate"].get("sentinel"))
     if (top_dir / MANIFEST).exists():
         from qcascade.hls.synth import design_dirs
 
@@ -384,7 +341,9 @@ def write_hw_summary(ctx) -> dict | None:
     summary = hw_summary(tables, target=load_target(ctx.cfg.hls.target), clock_ns=settings["clock_period"],
                          window_period_s=ctx.cfg.data.stride_s, routing_rate=routing, n_times=ctx.cfg.data.n_times,
                          n_chans=ctx.cfg.data.n_chans, sample_bits=sample_bits, vendor=vendor, power=power,
-                         scale_lanes=hw_scale_lanes(ctx, tables))
+                         scale_lanes=hw_scale_lanes(ctx, tables),
+                         sentinel=sentinel_cost(ctx.cfg.data.n_times, ctx.cfg.data.n_chans, sample_bits)
+                         if has_sentinel else None)
     if summary["cascade"]["source"] == "ESTIMATE":
         summary["vendor_note"] = ("No Vitis HLS / Vivado reports in this run: numbers are an analytic ESTIMATE. "
                                   f"Run `qcascade synth --run {ctx.run_dir}` where `vitis-run` and `vivado` "

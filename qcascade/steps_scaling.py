@@ -1,5 +1,6 @@
 """Pipeline side of ``data.input_scaling: causal_robust`` in hardware: what the generated top
-level needs (initial state, electrodes kept) and the raw test windows it is fed in C simulation.
+level needs (initial state, electrodes kept) and the raw test windows it is fed in C simulation
+(:func:`design_windows`: also the time-ordered windows of a design with the gate's sentinel).
 
 The design scales its own input (:mod:`qcascade.data.scaling`), so the C simulation gives it raw
 windows of whole test recordings, in time order from each recording's first window (``scale_reset``),
@@ -60,3 +61,20 @@ def raw_windows(ctx, te, record_ids) -> tuple[np.ndarray, np.ndarray, np.ndarray
         rows.append(idx)
         reset.append(np.arange(len(idx)) == 0)
     return np.concatenate(out), np.concatenate(rows), np.concatenate(reset)
+
+
+def design_windows(ctx, te, record_ids, scaled: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Whole test recordings in time order, as a design whose state spans windows reads them.
+
+    ``scaled``: the design scales its input (:func:`raw_windows`); otherwise (the gate's sentinel) the
+    model inputs of ``te``. Returns ``(X, rows, first)`` like :func:`raw_windows`.
+    """
+    if scaled:
+        return raw_windows(ctx, te, record_ids)
+    rows, first = [], []
+    for rid in record_ids:
+        idx = np.flatnonzero(te.record_ids == rid)
+        rows.append(idx[np.argsort(te.start_s[idx], kind="stable")])
+        first.append(np.arange(len(idx)) == 0)
+    rows_all = np.concatenate(rows)
+    return te.X[rows_all], rows_all, np.concatenate(first)

@@ -66,6 +66,30 @@ def test_quick_profile_ends_with_hls_projects_csim_and_report(tmp_path):
 
 
 @pytest.mark.slow
+def test_quick_profile_with_the_sentinel_checks_it_in_the_cpp_top_level(tmp_path):
+    """The gate's sentinel instead of the probe, with the hardware flow: the top level computes it,
+    and the C simulation (whole recordings in time order), the closed loop and the Vitis testbench
+    agree with the Python sentinel and gate on every window."""
+    cfg = tmp_path / "sentinel.yaml"
+    cfg.write_text(yaml.safe_dump({"train": {"gate_probe_every": 0, "gate_sentinel_ratio": 3.0}}))
+    out = tmp_path / "quick"
+    _run(["--quick", "--config", str(cfg), "--out", str(out)], tmp_path)
+    unit = out / "ID1"
+    dep = json.loads((unit / "deploy.json").read_text())
+    assert dep["sentinel"]["ratio"] == 3.0 and dep["probe_every"] == 0
+    man = json.loads((unit / "hls" / "cascade_top" / "cascade_manifest.json").read_text())
+    assert man["gate"]["sentinel"]["ratio_code"] == 48 and man["gate"]["has_gap"]
+    assert "sentinel_reset" in (unit / "hls" / "cascade_top" / "cascade_top.h").read_text()
+    c = json.loads((unit / "csim.json").read_text())
+    assert c["cascade"]["sentinel_agreement_cpp_vs_python"] == 1.0 and c["cascade"]["sentinel_up_windows"] > 0
+    assert c["cascade"]["gate_agreement_cpp_vs_python"] == 1.0
+    assert c["closed_loop"]["sentinel_agreement"] == 1.0
+    assert c["closed_loop"]["agreement_with_python_on_cpp_logits"] == 1.0
+    hw = json.loads((unit / "hw_summary.json").read_text())
+    assert hw["cascade"]["sentinel"]["extra_cycles"] == 128 * 128 + 128 and hw["fits"] is True
+
+
+@pytest.mark.slow
 def test_pooled_cascade_over_two_patients(tmp_path):
     cfg = tmp_path / "pooled.yaml"
     cfg.write_text(yaml.safe_dump({

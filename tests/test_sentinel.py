@@ -123,11 +123,71 @@ def test_config_rejects_bad_sentinel_values(key, value, match):
         load_config(overrides={"train": {key: value}, "hls": {"enabled": False}})
 
 
-def test_config_refuses_the_sentinel_with_the_hardware_flow():
-    with pytest.raises(ConfigError, match="not in the generated C\\+\\+ top level"):
-        load_config(overrides={"train": {"gate_sentinel_ratio": 3.0}})
+def test_config_gives_the_spec_with_or_without_the_hardware_flow():
+    assert load_config(overrides={"train": {"gate_sentinel_ratio": 3.0}}).hls.enabled  # the C++ top level has it
     cfg = load_config(overrides={"train": {"gate_sentinel_ratio": 3.0, "gate_sentinel_memory": 32},
                                  "hls": {"enabled": False}})
     spec = cfg.train.sentinel_spec()
     assert (spec.ratio_code, spec.memory_shift, spec.electrodes, spec.every) == (48, 5, 3, 4)
     assert load_config().train.sentinel_spec() is None
+
+
+def _recordings(T: int, C: int, n: int = 24, seed: int = 0):
+    """Two recordings of ``n`` windows on the ap_fixed<16,6> grid, with bursts on 3 electrodes."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(0.0, 0.4, (2 * n, T, C))
+    for start in (10, 15, n + 12, n + 19):  # a few windows of large, fast activity
+        X[start:start + 3, :, 1:4] *= 6.0
+    X[n:] *= 4.0  # the second recording is louder: a baseline carried over from the first misleads
+    X[n:, :, 5] = 0.0  # a dead electrode in the second recording
+    X = np.round(X * 2 ** 10) / 2 ** 10  # the model input grid: codes map exactly
+    record_ids = np.repeat(["a", "b"], n)
+    start_s = np.tile(np.arange(n, dtype=float), 2)
+    return X.astype(np.float32), record_ids, start_s
+
+
+def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path):
+    """The generated design with the sentinel, fed two recordings in time order with the gate state
+    kept inside the design: its sentinel bit equals qcascade.sentinel's on every window, and its
+    decisions equal qcascade.gate.cascade_decide walked on the design's own logits with that sentinel.
+    Without the recording-start input at the second recording, the sentinel differs (the check can fail)."""
+    from test_toplevel import build_tiny_projects, toplevel_kwargs
+
+    from qcascade.hls import csim
+    from qcascade.hls import toplevel as tl
+
+    T, C = 64, 8
+    projects = build_tiny_projects(tmp_path / "prj", T, C)
+    X, rid, start = _recordings(T, C)
+    spec = SentinelSpec(ratio=2.5, electrodes=3, memory_shift=2, every=3)
+    top = tmp_path / "top"
+    kw = toplevel_kwargs(projects, T, C, electrode=1, tau=0.6)
+    tl.generate_toplevel(top, sentinel=spec.as_dict(), tb_windows=X[:4], **kw)
+    header = (top / "cascade_top.h").read_text()
+    assert "QCASCADE_GATE_SENTINEL 1" in header and "sentinel_reset" in header and "prev_gap" in header
+    man = tl.load_manifest(top)
+    assert man["gate"]["sentinel"]["ratio_code"] == 40 and man["gate"]["has_gap"] and man["gate"]["uses_prev"]
+    tl.build_csim(top, werror=True, jobs=2)
+    first = np.r_[True, rid[1:] != rid[:-1]]
+    keep = np.where(first, 0, 2)  # load prev_cls 0 (and gap 0) at a recording's start, then closed loop
+    cpp = csim.run_cascade_binary(top, X, prev_cls=keep, gap=np.zeros(len(X), np.int64), scale_reset=first)
+    up = sentinel_up(X, rid, start, spec, 16, 5)
+    assert 2 <= up.sum() < len(X) // 2
+    assert np.array_equal(cpp["sentinel"], up)
+    zc = np.nan_to_num(cpp["complex_logits"])
+    py = cascade_decide(cpp["simple_logits"], zc, 0.6, rule="confidence", record_ids=rid, start_s=start,
+                        sentinel=up, sentinel_every=spec.every)
+    assert np.array_equal(py["routed"], cpp["used_complex"]) and np.array_equal(py["pred"], cpp["cls"])
+    # The sentinel routes windows the confidence rule alone would not.
+    alone = cascade_decide(cpp["simple_logits"], zc, 0.6, rule="confidence", record_ids=rid, start_s=start)
+    assert np.any(py["routed"] & ~alone["routed"])
+    stale = csim.run_cascade_binary(top, X, prev_cls=keep, gap=np.zeros(len(X), np.int64),
+                                    scale_reset=np.arange(len(X)) == 0)
+    assert not np.array_equal(stale["sentinel"], up)
+    # The Vitis testbench passes against its own expected results with the sentinel's seventh field.
+    from qcascade.hls.testbench import run_tb, write_tb_data
+
+    write_tb_data(top, X[:8], np.zeros(8, np.int64), np.zeros(8, np.int64))
+    assert run_tb(top).returncode == 0
+    with pytest.raises(ConfigError, match="electrodes"):
+        tl.generate_toplevel(tmp_path / "bad", sentinel={**spec.as_dict(), "electrodes": C + 1}, **kw)

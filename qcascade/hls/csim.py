@@ -27,13 +27,14 @@ log = logging.getLogger(__name__)
 def run_cascade_binary(toplevel_dir: str | Path, X: np.ndarray, *, tag: str = "csim",
                        prev_cls: np.ndarray | None = None, gap: np.ndarray | None = None,
                        scale_reset: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Run the built testbench on windows ``X``; return cls, used_complex, simple/complex logits.
+    """Run the built testbench on windows ``X``; return cls, used_complex, simple/complex logits and
+    ``sentinel`` (``(n,)`` bool, the design's sentinel was up; None without one).
 
     ``prev_cls`` ``(n,)``: each window's previous-decision input (required when the gate rule reads it):
     0/1 loads that class, 2 keeps the design's state from the window before (closed loop).
     ``gap`` ``(n,)``: the probe's gap loaded with it (gate with a probe; default 0).
-    ``scale_reset`` ``(n,)``: designs that scale their input take raw windows; 1 starts a recording
-    (default: the first window only).
+    ``scale_reset`` ``(n,)``: 1 on a recording's first window, for designs that scale their input (they
+    take raw windows) or have the sentinel (default: the first window only).
     """
     top = Path(toplevel_dir).resolve()
     man = tl.load_manifest(top)
@@ -55,18 +56,22 @@ def run_cascade_binary(toplevel_dir: str | Path, X: np.ndarray, *, tag: str = "c
     if proc.returncode != 0:
         raise QCascadeError(f"{exe} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
     rows = [line.split() for line in out.read_text().splitlines() if line.strip()]
-    if len(rows) != len(X) or any(len(r) != 6 for r in rows):
-        raise QCascadeError(f"{out}: expected {len(X)} lines of 6 fields")
+    fields = 7 if man["gate"].get("sentinel") else 6
+    if len(rows) != len(X) or any(len(r) != fields for r in rows):
+        raise QCascadeError(f"{out}: expected {len(X)} lines of {fields} fields")
     num = np.array([[float("nan") if v == "NA" else float(v) for v in r] for r in rows], dtype=np.float64)
+    num = num.reshape(len(X), fields)
     return {"cls": num[:, 0].astype(int), "used_complex": num[:, 1].astype(bool),
-            "simple_logits": num[:, 2:4], "complex_logits": num[:, 4:6], "results_file": out}
+            "simple_logits": num[:, 2:4], "complex_logits": num[:, 4:6],
+            "sentinel": num[:, 6].astype(bool) if fields == 7 else None, "results_file": out}
 
 
 def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_hls: Any, electrode: int,
              tau: float, X_test: np.ndarray, toplevel_dir: str | Path, out_json: str | Path,
              trace_on_mismatch: bool = True, strict: bool = True, jobs: int = 1,
              prediction_cache: dict | None = None, prev_cls: np.ndarray | None = None,
-             gap: np.ndarray | None = None, cpp_input: dict | None = None) -> dict:
+             gap: np.ndarray | None = None, cpp_input: dict | None = None,
+             sentinel: np.ndarray | None = None) -> dict:
     """Compare QKeras, hls4ml and the C++ cascade on ``X_test`` and write ``out_json``.
 
     Args:
@@ -88,14 +93,19 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
             (required when the top level's gate rule reads it). The rule itself is read from
             the top level's manifest.
         gap: ``(n,)`` the probe's gap of each window (top level generated with a probe).
-        cpp_input: designs that scale their input: ``{"X", "prev_cls", "gap", "scale_reset", "rows"}``,
-            raw windows of whole recordings the C++ runs instead, and each ``X_test`` window's row in them.
+        cpp_input: designs that scale their input or have the sentinel (their state needs whole
+            recordings, in time order): ``{"X", "prev_cls", "gap", "scale_reset", "rows"}``, the windows
+            (raw with scaling) of whole recordings the C++ runs instead, and each ``X_test`` window's
+            row in them.
+        sentinel: ``(n,)`` bool, the Python sentinel (:func:`qcascade.sentinel.sentinel_up`) on the
+            ``X_test`` windows (required when the top level has one); the design's must equal it.
 
     Returns:
         ``simple``/``complex``: ``decision_agreement``, ``max_abs_logit_error``,
         ``mean_abs_logit_error`` (hls4ml vs QKeras) and, on a mismatch, ``trace``;
         ``cascade``: ``decision_agreement``, ``routing_agreement`` (C++ vs Keras cascade),
-        ``gate_agreement_cpp_vs_python``, ``routed_windows``, ``keras_routed_windows``,
+        ``gate_agreement_cpp_vs_python``, ``routed_windows``, ``keras_routed_windows``, with the
+        sentinel ``sentinel_agreement_cpp_vs_python`` and ``sentinel_up_windows``,
         ``cpp_vs_hls4ml_{simple,complex}_max_abs`` (expected 0), ``tau``, ``threshold``,
         ``threshold_fixed``, ``results_file``.
     """
@@ -122,17 +132,23 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
     rule = man["gate"].get("rule", "confidence")
     prev = None if prev_cls is None else np.asarray(prev_cls).ravel()
     probe = int(man["gate"].get("probe_every", 0))
-    gaps = (np.zeros(len(X), np.int64) if gap is None else np.asarray(gap).ravel()) if probe else None
+    spec = man["gate"].get("sentinel")
+    has_gap = bool(man["gate"].get("has_gap", probe > 0))
+    if spec and sentinel is None:
+        raise QCascadeError(f"{top}: the gate has a sentinel; pass the Python sentinel of the windows")
+    up = np.asarray(sentinel, bool).ravel() if spec else None
+    gaps = (np.zeros(len(X), np.int64) if gap is None else np.asarray(gap).ravel()) if has_gap else None
     if cpp_input is None:
         cpp = run_cascade_binary(top, X, prev_cls=prev, gap=gaps)
-    else:  # the design's scaling state needs each recording from its start
+    else:  # the design's scaling or sentinel state needs each recording from its start
         full = run_cascade_binary(top, cpp_input["X"], prev_cls=cpp_input.get("prev_cls"),
-                                  gap=cpp_input.get("gap") if probe else None, scale_reset=cpp_input["scale_reset"])
+                                  gap=cpp_input.get("gap") if has_gap else None, scale_reset=cpp_input["scale_reset"])
         cpp = {k: v[cpp_input["rows"]] if isinstance(v, np.ndarray) else v for k, v in full.items()}
     used = cpp["used_complex"]
 
     def final(z):
-        return tl.gate_reference(z[:, 0], z[:, 1], tau, rule, prev, gaps, probe)
+        return tl.gate_reference(z[:, 0], z[:, 1], tau, rule, prev, gaps, probe, up,
+                                 int(spec["every"]) if spec else 1)
 
     k_conf = final(keras["simple"])
     k_dec = np.where(k_conf, keras["simple"].argmax(1), keras["complex"].argmax(1))
@@ -149,6 +165,8 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
         "cpp_vs_hls4ml_complex_max_abs": float(np.max(np.abs(cpp["complex_logits"][used] - hls["complex"][used]),
                                                       initial=0.0)),
         "gate": rule,
+        **({"sentinel_agreement_cpp_vs_python": float(np.mean(cpp["sentinel"] == up)),
+            "sentinel_up_windows": int(up.sum())} if spec else {}),
         "tau": float(tau), "threshold": man["gate"]["threshold"], "threshold_fixed": man["gate"]["value"],
         "results_file": str(cpp["results_file"]),
     }
@@ -172,6 +190,8 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
     atomic_write_json(out_json, result)
     if strict and result["cascade"]["gate_agreement_cpp_vs_python"] != 1.0:
         raise QCascadeError(f"C++ gate disagrees with the Python reference gate (see {out_json})")
+    if strict and spec and result["cascade"]["sentinel_agreement_cpp_vs_python"] != 1.0:
+        raise QCascadeError(f"C++ sentinel disagrees with the Python sentinel (see {out_json})")
     return result
 
 

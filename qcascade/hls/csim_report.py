@@ -20,6 +20,9 @@ def csim_markdown(result: dict) -> str:
               f"- routing agreement: {c['routing_agreement']:.4f} ({c['routed_windows']} routed in C++, "
               f"{c['keras_routed_windows']} in Keras)",
               f"- C++ gate vs Python reference gate on the C++ logits: {c['gate_agreement_cpp_vs_python']:.4f}"]
+    if "sentinel_agreement_cpp_vs_python" in c:
+        lines.append(f"- C++ sentinel vs Python sentinel: {c['sentinel_agreement_cpp_vs_python']:.4f} "
+                     f"(up on {c['sentinel_up_windows']} of the windows)")
     if result.get("vitis_tb"):
         tb = result["vitis_tb"]
         lines.append(f"- Vitis testbench data: {tb['n_windows']} test windows, {tb['n_routed']} routed, "
@@ -33,7 +36,9 @@ def csim_markdown(result: dict) -> str:
         lines.append(f"- closed loop (class fed back inside the design) over recording {cl.get('recording')}: "
                      f"{cl['n_windows']} windows, {cl['n_routed']} routed; agreement with the Python cascade on the "
                      f"C++ logits {cl['agreement_with_python_on_cpp_logits']:.4f}, with the QKeras cascade "
-                     f"{cl.get('agreement_with_keras_cascade', float('nan')):.4f}")
+                     f"{cl.get('agreement_with_keras_cascade', float('nan')):.4f}"
+                     + (f"; sentinel agreement {cl['sentinel_agreement']:.4f} (up on {cl['sentinel_up_windows']})"
+                        if "sentinel_agreement" in cl else ""))
     for name in ("simple", "complex"):
         tr = result[name].get("trace")
         if tr:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from qcascade.errors import ConfigError
 from qcascade.hls import estimate as est
-from qcascade.hls import scaling_hw, sizing
+from qcascade.hls import scaling_hw, sentinel_hw, sizing
 from qcascade.hls.convert import hls4ml_quirks
 from qcascade.hls.targets import Target
 
@@ -50,7 +50,7 @@ def _fixed_rf(cfg: dict, template: dict, old: dict | None, global_rf: int | None
 def plan_configs(cfgs: dict[str, dict], describe, *, templates: dict[str, dict], old: dict[str, dict | None],
                  target: Target, clock_ns: float, window_period_s: float, safety: float, n_times: int,
                  global_rf: int | None = None, global_strategy: str | None = None,
-                 scaling_chans: int | None = None) -> dict:
+                 scaling_chans: int | None = None, extra_cycles: int = 0) -> dict:
     """Size both models' hls configs in place; return the plan.
 
     Args:
@@ -64,6 +64,8 @@ def plan_configs(cfgs: dict[str, dict], describe, *, templates: dict[str, dict],
         scaling_chans: ``n_chans`` when the top level scales its input (``data.input_scaling:
             causal_robust``; its cycles share the budget, :func:`qcascade.hls.sizing.choose_scaled`),
             else None.
+        extra_cycles: other cycles of the top level that share the budget on every window (the
+            gate's sentinel, :func:`qcascade.hls.sentinel_hw.sentinel_cost`).
 
     Returns:
         ``{"budget_cycles", "latency_cycles", "meets_budget", "plan": {"simple": {layer: rf}, ...},
@@ -81,10 +83,10 @@ def plan_configs(cfgs: dict[str, dict], describe, *, templates: dict[str, dict],
     budget = sizing.budget_cycles(window_period_s, clock_ns, safety)
     if scaling_chans:
         res = sizing.choose_scaled(tables, budget_cycles=budget, n_times=n_times, n_chans=scaling_chans,
-                                   clock_ns=clock_ns, family=target.family, fixed=fixed)
+                                   clock_ns=clock_ns, family=target.family, fixed=fixed, extra_cycles=extra_cycles)
     else:
         res = sizing.choose_reuse(tables, budget_cycles=budget, n_times=n_times, clock_ns=clock_ns,
-                                  family=target.family, fixed=fixed)
+                                  family=target.family, fixed=fixed, extra_cycles=extra_cycles)
     plan: dict[str, dict[str, int]] = {"simple": {}, "complex": {}}
     for (name, key), rf in res["plan"].items():
         plan[name][key] = rf
@@ -133,7 +135,7 @@ def _vendor_block(rep: dict) -> dict | None:
 def hw_summary(tables: dict[str, list[dict]], *, target: Target, clock_ns: float, window_period_s: float,
                routing_rate: float, n_times: int, n_chans: int, sample_bits: int,
                vendor: dict[str, dict] | None = None, power: dict[str, dict] | None = None,
-               scale_lanes: dict | None = None) -> dict:
+               scale_lanes: dict | None = None, sentinel: dict | None = None) -> dict:
     """``hw_summary.json`` content: target, per-block figures, layers, fit, margin, energy.
 
     Args:
@@ -148,6 +150,8 @@ def hw_summary(tables: dict[str, list[dict]], *, target: Target, clock_ns: float
         scale_lanes: with input scaling in the top level, :func:`qcascade.hls.sizing.scale_lanes_for`'s
             choice; its cost (:func:`qcascade.hls.scaling_hw.scaling_cost`, an ESTIMATE even next to
             vendor reports of the models) is counted in the cascade. None: no scaling, nothing added.
+        sentinel: with the gate's sentinel in the top level, its cost
+            (:func:`qcascade.hls.sentinel_hw.sentinel_cost`, an ESTIMATE), counted like the scaling's.
 
     Returns:
         ``{"target", "simple", "complex", "cascade", "layers", "fits", "problems",
@@ -161,7 +165,8 @@ def hw_summary(tables: dict[str, list[dict]], *, target: Target, clock_ns: float
                    "budget_cycles": scale_lanes["budget_cycles"], "meets_budget": scale_lanes["meets_budget"]}
     cas = est.estimate_cascade(models["simple"], models["complex"], n_times=n_times, n_chans=n_chans,
                                sample_bits=sample_bits, routing_rate=routing_rate, clock_ns=clock_ns,
-                               window_period_s=window_period_s, target=target.as_dict(), scaling=scaling)
+                               window_period_s=window_period_s, target=target.as_dict(), scaling=scaling,
+                               sentinel=sentinel)
     blocks = {}
     for name in ("simple", "complex"):
         m = models[name]
@@ -173,6 +178,8 @@ def hw_summary(tables: dict[str, list[dict]], *, target: Target, clock_ns: float
         "energy_nj_per_window", "utilisation")}, "window_buffer": cas["window_buffer"]}
     if scaling:
         blocks["cascade"]["input_scaling"] = scaling
+    if sentinel:
+        blocks["cascade"]["sentinel"] = sentinel
     for name, rep in (vendor or {}).items():
         flat = _vendor_block(rep) if rep else None
         if flat:
@@ -180,14 +187,15 @@ def hw_summary(tables: dict[str, list[dict]], *, target: Target, clock_ns: float
     summary_cascade = dict(cas)
     vend = {n: b for n, b in blocks.items() if b.get("source") != "ESTIMATE"}
     if {"simple", "complex"} <= set(vend) and all(vend[n].get("latency_cycles") for n in ("simple", "complex")):
+        extras = [e for e in (scaling, sentinel) if e]
         worst = (vend["simple"]["latency_cycles"] + vend["complex"]["latency_cycles"] + 2 * n_times
-                 + (scaling["extra_cycles"] if scaling else 0))
+                 + sum(e["extra_cycles"] for e in extras))
         summary_cascade["realtime_margin"] = window_period_s / (worst * clock_ns * 1e-9)
         summary_cascade["latency_cycles"] = worst
         for k in ("dsp", "bram_18k", "lut"):
             vals = [vend[n].get(k) for n in ("simple", "complex")]
             if None not in vals:
-                summary_cascade[k] = sum(vals) + cas["window_buffer"].get(k, 0) + (scaling[k] if scaling else 0)
+                summary_cascade[k] = sum(vals) + cas["window_buffer"].get(k, 0) + sum(e[k] for e in extras)
         summary_cascade["problems"] = est.fit_problems(summary_cascade, target.as_dict())
     energy = {"source": "ESTIMATE", "simple_nj": models["simple"]["energy_nj"],
               "complex_nj": models["complex"]["energy_nj"], "buffer_write_nj": cas["window_buffer"]["write_energy_nj"],
@@ -214,7 +222,8 @@ def hw_summary(tables: dict[str, list[dict]], *, target: Target, clock_ns: float
             "realtime_margin": summary_cascade["realtime_margin"], "energy": energy,
             "budget": {"window_period_s": window_period_s, "clock_period_ns": clock_ns,
                        "worst_latency_cycles": summary_cascade["latency_cycles"]},
-            "rules": list(est.RULES) + ([scaling_hw.COST_RULE] if scaling else [])}
+            "rules": list(est.RULES) + ([scaling_hw.COST_RULE] if scaling else [])
+            + ([sentinel_hw.COST_RULE] if sentinel else [])}
 
 
 def fit_banner(summary: dict) -> str | None:

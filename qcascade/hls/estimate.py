@@ -188,7 +188,7 @@ def window_buffer(n_times: int, n_chans: int, sample_bits: int) -> dict:
 
 def estimate_cascade(simple: dict, complex_: dict, *, n_times: int, n_chans: int, sample_bits: int,
                      routing_rate: float, clock_ns: float, window_period_s: float, target: dict,
-                     scaling: dict | None = None) -> dict:
+                     scaling: dict | None = None, sentinel: dict | None = None) -> dict:
     """The cascade: both models, the window buffer, latency, real-time margin, energy and fit.
 
     Worst-case latency = read the window through the simple model (``n_times + L_simple``), replay
@@ -198,7 +198,8 @@ def estimate_cascade(simple: dict, complex_: dict, *, n_times: int, n_chans: int
     ``scaling``: the input scaling in the top level (``data.input_scaling: causal_robust``), as
     :func:`qcascade.hls.scaling_hw.scaling_cost` gives it: its ``dsp``, ``lut``, ``bram_18k`` are
     added, and its ``extra_cycles`` to the worst-case and the expected latency (every window is
-    scaled). None (inputs arrive scaled): nothing is added.
+    scaled). None (inputs arrive scaled): nothing is added. ``sentinel``: the gate's sentinel in the
+    top level (:func:`qcascade.hls.sentinel_hw.sentinel_cost`), added the same way (every window pays it).
 
     Returns:
         ``dsp``, ``bram_18k``, ``lut``, ``latency_cycles`` (worst case), ``expected_latency_cycles``,
@@ -209,10 +210,11 @@ def estimate_cascade(simple: dict, complex_: dict, *, n_times: int, n_chans: int
     if not 0.0 <= routing_rate <= 1.0:
         raise ValueError(f"routing_rate must be in [0, 1], got {routing_rate}")
     buf = window_buffer(n_times, n_chans, sample_bits)
-    extra = scaling["extra_cycles"] if scaling else 0
+    extras = [e for e in (scaling, sentinel) if e]
+    extra = sum(e["extra_cycles"] for e in extras)
     worst = simple["latency_cycles"] + complex_["latency_cycles"] + 2 * n_times + extra
     expected = simple["latency_cycles"] + n_times + extra + routing_rate * (complex_["latency_cycles"] + n_times)
-    totals = {k: simple[k] + complex_[k] + buf.get(k, 0) + (scaling[k] if scaling else 0)
+    totals = {k: simple[k] + complex_[k] + buf.get(k, 0) + sum(e[k] for e in extras)
               for k in ("dsp", "bram_18k", "lut")}
     util = {k: totals[k] / target[k] for k in ("dsp", "bram_18k", "lut")}
     energy = (simple["energy_nj"] + buf["write_energy_nj"]
@@ -230,6 +232,8 @@ def estimate_cascade(simple: dict, complex_: dict, *, n_times: int, n_chans: int
                                                               complex_["max_parallel_products"])}
     if scaling:
         out["input_scaling"] = scaling
+    if sentinel:
+        out["sentinel"] = sentinel
     out["problems"] = fit_problems(out, target)
     out["fits"] = not out["problems"]
     return out

@@ -20,14 +20,15 @@ MANIFEST = "cascade_manifest.json"
 
 
 def gate_reference(z0: Any, z1: Any, tau: float, rule: str, prev_cls: Any = None, gap: Any = None,
-                   probe_every: int = 0) -> np.ndarray:
+                   probe_every: int = 0, sentinel: Any = None, sentinel_every: int = 1) -> np.ndarray:
     """Python reference gate: True where the simple model's answer is final.
 
-    ``rule``, ``prev_cls``, ``gap`` and ``probe_every`` as in :func:`qcascade.gate.simple_is_final`
-    (the one definition of the rules; this wrapper takes the two logit columns).
+    ``rule``, ``prev_cls``, ``gap``, ``probe_every``, ``sentinel`` and ``sentinel_every`` as in
+    :func:`qcascade.gate.simple_is_final` (the one definition of the rules; this wrapper takes the
+    two logit columns).
     """
     z = np.stack([np.asarray(z0, np.float64).ravel(), np.asarray(z1, np.float64).ravel()], 1)
-    return simple_is_final(z, tau, rule, prev_cls, gap, probe_every)
+    return simple_is_final(z, tau, rule, prev_cls, gap, probe_every, sentinel, sentinel_every)
 
 
 def load_manifest(top_dir: str | Path) -> dict:
@@ -42,14 +43,16 @@ def side_inputs(manifest: dict, n: int, prev_cls: np.ndarray | None = None, gap:
                 scale_reset: np.ndarray | None = None) -> dict:
     """The per-window side inputs the design of ``manifest`` reads, as :func:`write_windows` keywords.
 
-    Inputs the design does not have are None; a probe's ``gap`` defaults to 0 and a scaling design's
-    ``scale_reset`` to 1 on the first of the ``n`` windows only.
+    Inputs the design does not have are None; the ``gap`` (probe or sentinel) defaults to 0 and the
+    recording start (``scale_reset``: read by a design that scales its input or has the sentinel) to
+    1 on the first of the ``n`` windows only.
     """
-    probe = int(manifest["gate"].get("probe_every", 0))
-    scaled = manifest.get("input_scaling", {}).get("mode") == "causal_robust"
-    return {"prev_cls": prev_cls if manifest["gate"].get("uses_prev") else None,
-            "gap": (np.zeros(n, np.int64) if gap is None else gap) if probe else None,
-            "scale_reset": ((np.arange(n) == 0) if scale_reset is None else scale_reset) if scaled else None}
+    g = manifest["gate"]
+    has_gap = bool(g.get("has_gap", int(g.get("probe_every", 0)) > 0))
+    starts = manifest.get("input_scaling", {}).get("mode") == "causal_robust" or bool(g.get("sentinel"))
+    return {"prev_cls": prev_cls if g.get("uses_prev") else None,
+            "gap": (np.zeros(n, np.int64) if gap is None else gap) if has_gap else None,
+            "scale_reset": ((np.arange(n) == 0) if scale_reset is None else scale_reset) if starts else None}
 
 
 def write_windows(path: str | Path, windows: np.ndarray, n_times: int, n_chans: int,
@@ -61,8 +64,9 @@ def write_windows(path: str | Path, windows: np.ndarray, n_times: int, n_chans: 
     design's state (prev_load = 1), 2 keeps the state the previous window left (closed loop).
     ``gap`` ``(n,)`` (gate with a probe) goes to ``<path>.gap``, a little-endian uint16 each: the
     probe's gap loaded with it.
-    ``scale_reset`` ``(n,)`` goes to ``<path>.reset``, a byte each (designs that scale their input):
-    1 starts a recording (initial scaling state), 0 continues it.
+    ``scale_reset`` ``(n,)`` goes to ``<path>.reset``, a byte each (designs that scale their input or
+    have the sentinel): 1 starts a recording (initial scaling state, the sentinel's baselines), 0
+    continues it.
     """
     x = np.asarray(windows)
     if x.ndim != 3 or x.shape[1:] != (n_times, n_chans) or not np.all(np.isfinite(x)):

@@ -225,7 +225,8 @@ def choose_reuse(tables: dict[str, list[dict]], *, budget_cycles: float, n_times
 
 
 def choose_scaled(tables: dict[str, list[dict]], *, budget_cycles: float, n_times: int, n_chans: int,
-                  clock_ns: float, family: str = "", fixed: dict[tuple[str, str], int] | None = None) -> dict:
+                  clock_ns: float, family: str = "", fixed: dict[tuple[str, str], int] | None = None,
+                  extra_cycles: int = 0) -> dict:
     """:func:`choose_reuse` for a design that scales its input (``data.input_scaling: causal_robust``).
 
     The scaling's cycles (:func:`qcascade.hls.scaling_hw.scaling_cost`) count against the same
@@ -237,7 +238,7 @@ def choose_scaled(tables: dict[str, list[dict]], *, budget_cycles: float, n_time
         ``scale_lanes`` (the largest choice, with ``meets_budget`` False, when none meets the budget).
     """
     for lanes in scaling_hw.lane_choices(n_chans):
-        extra = scaling_hw.scaling_cost(n_times, n_chans, lanes, family)["extra_cycles"]
+        extra = scaling_hw.scaling_cost(n_times, n_chans, lanes, family)["extra_cycles"] + extra_cycles
         res = choose_reuse(tables, budget_cycles=budget_cycles, n_times=n_times, clock_ns=clock_ns, family=family,
                            fixed=fixed, extra_cycles=extra)
         if res["meets_budget"]:
@@ -246,7 +247,7 @@ def choose_scaled(tables: dict[str, list[dict]], *, budget_cycles: float, n_time
 
 
 def scale_lanes_for(models_latency: int, *, budget_cycles: float, n_times: int, n_chans: int,
-                    family: str = "") -> dict:
+                    family: str = "", extra_cycles: int = 0) -> dict:
     """``SCALE_LANES`` of a sized design: the smallest power of two in ``[1, n_chans]`` whose scaling
     keeps the worst-case cascade (``models_latency``, :func:`cascade_latency`) within the budget.
 
@@ -257,7 +258,7 @@ def scale_lanes_for(models_latency: int, *, budget_cycles: float, n_times: int, 
         lane count meets the budget, the largest one with ``meets_budget`` False (reported, not hidden).
     """
     for lanes in scaling_hw.lane_choices(n_chans):
-        latency = models_latency + scaling_hw.scaling_cost(n_times, n_chans, lanes, family)["extra_cycles"]
+        latency = models_latency + extra_cycles + scaling_hw.scaling_cost(n_times, n_chans, lanes, family)["extra_cycles"]
         if latency <= budget_cycles:
             break
     return {"lanes": lanes, "latency_cycles": latency, "budget_cycles": budget_cycles,

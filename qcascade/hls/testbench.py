@@ -139,15 +139,19 @@ def run_tb(top_dir: str | Path) -> subprocess.CompletedProcess:
 
 
 def closed_loop(top_dir: str | Path, X: np.ndarray, *, tau: float, rule: str,
-                keras_simple: np.ndarray | None = None, keras_complex: np.ndarray | None = None) -> dict:
+                keras_simple: np.ndarray | None = None, keras_complex: np.ndarray | None = None,
+                sentinel: np.ndarray | None = None) -> dict:
     """One recording in time order through the C++ design, its class fed back inside the design.
 
     Only the first window loads ``prev_cls = 0``; every later window keeps the design's state. The
     result is compared with the Python cascade (:func:`qcascade.gate.cascade_decide`) on the
     design's own logits (must agree on every window) and, if given, on the QKeras logits.
+    ``sentinel``: ``(n,)`` bool, the Python sentinel on these windows (required when the design has
+    one); the Python cascade walks with it, and the design's own sentinel must equal it.
 
     Returns:
-        ``{"n_windows", "n_routed", "agreement_with_python_on_cpp_logits", "agreement_with_keras_cascade"}``.
+        ``{"n_windows", "n_routed", "agreement_with_python_on_cpp_logits", "agreement_with_keras_cascade"}``
+        and, with the sentinel, ``sentinel_agreement`` and ``sentinel_up_windows``.
     """
     from qcascade.hls.csim import run_cascade_binary
 
@@ -156,15 +160,24 @@ def closed_loop(top_dir: str | Path, X: np.ndarray, *, tau: float, rule: str,
     man = tl.load_manifest(Path(top_dir).resolve())
     probe = int(man["gate"].get("probe_every", 0))
     recheck = float(man["gate"].get("recheck_tau", 0.0))
+    spec = man["gate"].get("sentinel")
+    if spec and sentinel is None:
+        raise QCascadeError(f"{top_dir}: the gate has a sentinel; pass the Python sentinel of the windows")
+    walk = {"rule": rule, "probe_every": probe, "recheck_tau": recheck}
+    if spec:
+        walk.update(sentinel=np.asarray(sentinel, bool), sentinel_every=int(spec["every"]))
     cpp = run_cascade_binary(top_dir, X, tag="closed_loop", prev_cls=ctrl if man["gate"].get("uses_prev") else None,
-                             gap=np.zeros(len(X), np.int64) if probe else None)
+                             **{k: v for k, v in tl.side_inputs(man, len(X)).items() if k != "prev_cls"})
     zc = np.where(np.isnan(cpp["complex_logits"]), 0.0, cpp["complex_logits"])
-    py = cascade_decide(cpp["simple_logits"], zc, tau, rule=rule, probe_every=probe, recheck_tau=recheck)
+    py = cascade_decide(cpp["simple_logits"], zc, tau, **walk)
     out = {"n_windows": int(len(X)), "n_routed": int(cpp["used_complex"].sum()),
            "agreement_with_python_on_cpp_logits": float(np.mean((py["pred"] == cpp["cls"])
                                                                 & (py["routed"] == cpp["used_complex"])))}
+    if spec:
+        out.update(sentinel_agreement=float(np.mean(cpp["sentinel"] == walk["sentinel"])),
+                   sentinel_up_windows=int(walk["sentinel"].sum()))
     if keras_simple is not None and keras_complex is not None:
-        k = cascade_decide(keras_simple, keras_complex, tau, rule=rule, probe_every=probe, recheck_tau=recheck)
+        k = cascade_decide(keras_simple, keras_complex, tau, **walk)
         out["agreement_with_keras_cascade"] = float(np.mean(k["pred"] == cpp["cls"]))
     return out
 

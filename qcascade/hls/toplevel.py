@@ -32,7 +32,7 @@ from qcascade.errors import ConfigError
 from qcascade.hls.identifiers import check_identifier, check_int, check_number, check_part, check_token  # noqa: F401
 from qcascade.io_utils import atomic_write_json, atomic_write_text
 from qcascade.gate import GATE_RULES, check_probe, check_recheck, quantize_recheck, quantize_threshold, uses_state
-from qcascade.hls import csim_build, scaling_hw, synth
+from qcascade.hls import csim_build, scaling_hw, sentinel_hw, synth
 from qcascade.hls.csim_build import build_csim  # noqa: F401  (callers build from here)
 # Shared with csim/synth, which must not import this module; re-exported for existing callers.
 from qcascade.hls.manifest import (MANIFEST, TEMPLATES, gate_reference, load_manifest, side_inputs,  # noqa: F401
@@ -232,7 +232,8 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
                       clock_period: float | None = None, tb_windows: np.ndarray | None = None,
                       gate_rule: str = "confidence", tb_prev_cls: np.ndarray | None = None,
                       gate_probe: int = 0, gate_recheck: float = 0.0, tb_gap: np.ndarray | None = None,
-                      input_scaling: dict | None = None, tb_scale_reset: np.ndarray | None = None) -> dict[str, Path]:
+                      input_scaling: dict | None = None, tb_scale_reset: np.ndarray | None = None,
+                      sentinel: dict | None = None) -> dict[str, Path]:
     """Write the cascade top level, testbench, model copies and build scripts into ``out_dir``.
 
     Args:
@@ -260,8 +261,12 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
         input_scaling: None (the host sends scaled windows: ``data.input_scaling: train_stats``)
             or the causal scaling done in the design (:func:`qcascade.hls.scaling_hw.template_values`
             lists the keys): the design then takes raw samples and a ``scale_reset`` input.
-        tb_scale_reset: ``(n,)`` scale_reset of the testbench windows (with ``input_scaling``);
-            default 1 on the first window only (``tb_windows`` are then raw, one recording).
+        tb_scale_reset: ``(n,)`` a recording's first window, for the testbench (with ``input_scaling``
+            or ``sentinel``: the ``scale_reset`` and ``sentinel_reset`` inputs); default 1 on the first
+            window only (``tb_windows`` are then one recording, raw with ``input_scaling``).
+        sentinel: None or the gate's sentinel (:meth:`qcascade.sentinel.SentinelSpec.as_dict`,
+            :mod:`qcascade.hls.sentinel_hw`): the design computes it from its window buffer, and has
+            the ``prev_load``/``prev_cls``/``prev_gap`` state inputs and a ``sentinel_reset`` input.
 
     Returns:
         The written files by role: ``cascade_top_h``, ``cascade_top_cpp``, ``cascade_tb_cpp``,
@@ -300,13 +305,16 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
         recheck = check_recheck(gate_recheck, probe)
     except ValueError as exc:
         raise ConfigError(f"gate_probe / gate_recheck: {exc}") from None
-    with_prev = uses_state(gate_rule, probe)
+    with_prev = uses_state(gate_rule, probe, sentinel is not None)
+    has_gap = bool(probe) or sentinel is not None
     clogit = cplx["result"]["elem"]
     rq = quantize_recheck(recheck, clogit["width"], clogit["integer"])
     gate.update(rule=gate_rule, uses_prev=with_prev, probe_every=probe, recheck_tau=recheck,
                 recheck={k: rq[k] for k in ("threshold", "raw", "frac_bits", "value", "diff_width", "diff_int",
-                                            "rounding")} if recheck else None)
+                                            "rounding")} if recheck else None,
+                has_gap=has_gap, sentinel=sentinel_hw.manifest_entry(sentinel, n_times, n_chans, cplx["input"]["elem"]))
     scale_subs = scaling_hw.template_values(input_scaling, n_times, n_chans, cplx["input"]["elem"], control)
+    sentinel_subs = sentinel_hw.template_values(sentinel, n_times, n_chans, cplx["input"]["elem"], control)
     buffer = window_buffer_cost(n_times, n_chans, cplx["input"]["elem"]["width"])
     for info in (simple, cplx):
         copy_project(info, out_dir / "models" / info["project"])
@@ -320,16 +328,19 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
             "control_pragma": CONTROL_PRAGMAS[control], "buffer_bits": buffer["bits"],
             "buffer_bram": buffer["bram18k_estimate"], "tb_input": TB_INPUT, "gate_rule": gate_rule,
             "gate_formula": GATE_FORMULAS[gate_rule] + (f", and gap < {probe - 1} (probe every {probe})" if probe else "")
-            + (f"; recheck: complex z0 - z1 < 2*atanh({recheck!r}) sets gap to {probe - 1}" if recheck else ""),
+            + (f"; recheck: complex z0 - z1 < 2*atanh({recheck!r}) sets gap to {probe - 1}" if recheck else "")
+            + (f", and not (sentinel up and gap >= {sentinel_subs['sentinel_every'] - 1})" if sentinel else ""),
             "recheck": int(bool(recheck)), "recheck_tau": repr(recheck), "recheck_threshold": repr(rq["threshold"]),
             "recheck_raw": rq["raw"], "recheck_frac_bits": rq["frac_bits"], "recheck_value": repr(rq["value"]),
             "recheck_diff_width": rq["diff_width"], "recheck_diff_int": rq["diff_int"],
             "gate_rule_id": GATE_RULES.index(gate_rule), "probe_every": probe,
-            "uses_prev": int(with_prev), "prev_pragma": PREV_PRAGMAS[control] + (GAP_PRAGMAS[control] if probe else ""),
+            "uses_prev": int(with_prev), "prev_pragma": PREV_PRAGMAS[control] + (GAP_PRAGMAS[control] if has_gap else ""),
+            "has_gap": int(has_gap),
             "tb_expected": TB_EXPECTED,
             "simple_logit_bits": logit["width"], "complex_logit_bits": cplx["result"]["elem"]["width"],
-            "result_bits": 8 * math.ceil((2 + 2 * logit["width"] + 2 * cplx["result"]["elem"]["width"]) / 8),
-            **scale_subs}
+            "result_bits": 8 * math.ceil((2 + 2 * logit["width"] + 2 * cplx["result"]["elem"]["width"]
+                                          + (1 if sentinel else 0)) / 8),
+            **scale_subs, **sentinel_subs}
     paths = {role: _render(f"{name}.in", out_dir / name, subs) for role, name in
              (("cascade_top_h", "cascade_top.h"), ("cascade_top_cpp", "cascade_top.cpp"),
               ("cascade_tb_cpp", "cascade_tb.cpp"), ("input_scaling_h", "input_scaling.h"))}
@@ -348,13 +359,14 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
         tb_windows = np.random.default_rng(0).normal(0.0, 1.0, (4, n_times, n_chans))
     if with_prev and tb_prev_cls is None:
         tb_prev_cls = np.zeros(len(tb_windows), np.int64)
-    if probe and tb_gap is None:
+    if has_gap and tb_gap is None:
         tb_gap = np.zeros(len(tb_windows), np.int64)
-    if input_scaling is not None and tb_scale_reset is None:
+    starts = input_scaling is not None or sentinel is not None  # the design reads a recording-start input
+    if starts and tb_scale_reset is None:
         tb_scale_reset = np.arange(len(tb_windows)) == 0
     paths["tb_input"] = write_windows(out_dir / TB_INPUT, tb_windows, n_times, n_chans,
-                                      prev_cls=tb_prev_cls if with_prev else None, gap=tb_gap if probe else None,
-                                      scale_reset=tb_scale_reset if input_scaling is not None else None)
+                                      prev_cls=tb_prev_cls if with_prev else None, gap=tb_gap if has_gap else None,
+                                      scale_reset=tb_scale_reset if starts else None)
     # New testbench input: expected results of an earlier generation no longer apply
     # (qcascade.hls.testbench.write_tb_data writes them from the g++ C simulation).
     (out_dir / TB_EXPECTED).unlink(missing_ok=True)

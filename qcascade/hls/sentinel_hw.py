@@ -1,0 +1,112 @@
+"""The gate's sentinel in the generated top level (``cascade_top.cpp``, ``QCASCADE_GATE_SENTINEL``).
+
+:mod:`qcascade.sentinel` defines the sentinel in integer arithmetic on the model's input codes; the
+top level computes the same bits from its window buffer after the simple model has read the window.
+This module turns a :meth:`~qcascade.sentinel.SentinelSpec.as_dict` into the template values, sizes
+the types from the input width, describes the design's extra input (``sentinel_reset``) for the
+manifest, and estimates what the sentinel costs (:func:`sentinel_cost`).
+"""
+
+from __future__ import annotations
+
+import math
+
+from qcascade.errors import ConfigError
+from qcascade.sentinel import RATIO_ONE, SAMPLE_STRIDE, WARMUP, SentinelSpec
+
+# sentinel_reset: like scale_reset, read once per call: a valid-qualified input or an AXI-Lite register.
+SENTINEL_PRAGMAS = {
+    "ap_ctrl_hs": "#pragma HLS INTERFACE ap_vld port=sentinel_reset",
+    "s_axilite": "#pragma HLS INTERFACE s_axilite port=sentinel_reset bundle=control",
+}
+_KEYS = ("ratio", "electrodes", "memory_shift", "every")
+
+
+def spec_of(sentinel: dict) -> SentinelSpec:
+    """The :class:`~qcascade.sentinel.SentinelSpec` of a deployment's ``sentinel`` dict (ConfigError if malformed)."""
+    missing = [k for k in _KEYS if k not in sentinel]
+    if missing:
+        raise ConfigError(f"sentinel: missing {missing} (expected SentinelSpec.as_dict())")
+    try:
+        return SentinelSpec(*(sentinel[k] for k in _KEYS))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"sentinel: {exc}") from None
+
+
+def sizes(n_times: int, n_chans: int, input_width: int, ratio_code: int) -> dict:
+    """Bit widths of the sentinel's types for ``input_width``-bit input codes.
+
+    ``ll_bits`` holds the largest line length (every step a full-scale swing), ``prod_bits`` the
+    comparison's products, ``count_bits`` up to ``n_chans`` electrodes above.
+    """
+    steps = len(range(0, n_times, SAMPLE_STRIDE))
+    ll_max = max(steps - 1, 1) * (2 ** input_width - 1)
+    ll_bits = ll_max.bit_length()
+    return {"steps": steps, "ll_bits": ll_bits, "step_bits": input_width + 1,
+            "prod_bits": ll_bits + max(ratio_code, RATIO_ONE).bit_length(), "count_bits": int(n_chans).bit_length()}
+
+
+def template_values(sentinel: dict | None, n_times: int, n_chans: int, input_elem: dict, control: str) -> dict:
+    """Substitutions for the sentinel hooks of ``cascade_top.{h,cpp}.in`` and ``cascade_tb.cpp.in``.
+
+    Args:
+        sentinel: None (no sentinel) or :meth:`~qcascade.sentinel.SentinelSpec.as_dict` (extra keys ignored).
+        n_times, n_chans: window shape; input_elem: the models' input element type (parsed).
+        control: block-level protocol (``ap_ctrl_hs`` or ``s_axilite``).
+    """
+    if sentinel is None:
+        return {"sentinel": 0, "sentinel_param": "", "sentinel_pragma": "", "sentinel_arg": "",
+                **{f"sentinel_{k}": 0 for k in ("stride", "steps", "ratio_code", "ratio_one", "electrodes",
+                                                 "memory_shift", "warmup", "every", "ll_bits", "step_bits",
+                                                 "prod_bits", "count_bits", "code_bits")}}
+    spec = spec_of(sentinel)
+    if not input_elem["signed"]:
+        raise ConfigError(f"sentinel: model input type {input_elem['text']} must be signed")
+    if spec.electrodes > n_chans:
+        raise ConfigError(f"sentinel: electrodes {spec.electrodes} > n_chans {n_chans}: it could never be up")
+    sz = sizes(n_times, n_chans, input_elem["width"], spec.ratio_code)
+    return {"sentinel": 1, "sentinel_param": ", ap_uint<1> sentinel_reset", "sentinel_pragma": SENTINEL_PRAGMAS[control],
+            "sentinel_arg": ", ap_uint<1>(reset)", "sentinel_stride": SAMPLE_STRIDE, "sentinel_steps": sz["steps"],
+            "sentinel_ratio_code": spec.ratio_code, "sentinel_ratio_one": RATIO_ONE,
+            "sentinel_electrodes": spec.electrodes, "sentinel_memory_shift": spec.memory_shift,
+            "sentinel_warmup": WARMUP, "sentinel_every": spec.every, "sentinel_ll_bits": sz["ll_bits"],
+            "sentinel_step_bits": sz["step_bits"], "sentinel_prod_bits": sz["prod_bits"],
+            "sentinel_count_bits": sz["count_bits"], "sentinel_code_bits": input_elem["width"]}
+
+
+def manifest_entry(sentinel: dict | None, n_times: int, n_chans: int, input_elem: dict) -> dict | None:
+    """``gate.sentinel`` of ``cascade_manifest.json``: the constants and type widths (None: no sentinel)."""
+    if sentinel is None:
+        return None
+    spec = spec_of(sentinel)
+    return {**spec.as_dict(), "sample_stride": SAMPLE_STRIDE, "input_bits": input_elem["width"],
+            "input_int_bits": input_elem["integer"] - 1, **sizes(n_times, n_chans, input_elem["width"], spec.ratio_code)}
+
+
+# ---------------------------------------------------------------- cost ESTIMATE (not synthesised)
+COST_RULE = ("gate sentinel in the top level: one pass over the window buffer after the simple model, one "
+             "electrode a cycle (steps x n_chans cycles), then one cycle an electrode for the comparison and "
+             "the baseline update, added to every window's latency; no DSP (the ratio is a constant); LUT rough "
+             "from operand widths (a 16-bit n_chans:1 multiplexer, subtract-absolute-accumulate, compare), the "
+             "line lengths, baselines and last samples as LUTRAM")
+
+
+def sentinel_cost(n_times: int, n_chans: int, sample_bits: int = 16) -> dict:
+    """ESTIMATE of the sentinel in the top level (cycles from the code, LUT rough, nothing synthesised).
+
+    Cycles: ``steps * n_chans`` for the line lengths (one electrode a cycle from the buffer word of
+    the time step) and ``n_chans`` for the comparison and baseline update; every window pays them
+    (``extra_cycles``). LUT: the ``n_chans:1`` multiplexer of a ``sample_bits`` word (one LUT6 per
+    4 inputs and bit), the subtract/absolute/accumulate and the compare/update datapath (one LUT per
+    bit of each adder, comparator and 2:1 choice), and three ``n_chans``-deep arrays (line lengths,
+    baselines, last samples) as LUTRAM (one LUT per bit of width and 64 words).
+    """
+    steps = len(range(0, n_times, SAMPLE_STRIDE))
+    sz = sizes(n_times, n_chans, sample_bits, 3 * RATIO_ONE)
+    mux = sample_bits * math.ceil(n_chans / 4)
+    datapath = 2 * (sample_bits + 1) + 2 * sz["ll_bits"] + 2 * sz["prod_bits"] + 4 * (sz["ll_bits"] + 2)
+    mem = (2 * sz["ll_bits"] + sample_bits) * math.ceil(n_chans / 64)
+    cycles = steps * n_chans + n_chans
+    return {"source": "ESTIMATE", "dsp": 0, "bram_18k": 0, "lut": mux + datapath + mem, "extra_cycles": cycles,
+            "ll_cycles": steps * n_chans, "update_cycles": n_chans,
+            "note": "gate sentinel in the top level: cycles from the code, LUT rough, not synthesised"}
