@@ -156,3 +156,26 @@ def test_cascade_counts_the_input_scaling():
         assert on["realtime_margin"] < off["realtime_margin"] and on["input_scaling"] is cost
     partial = scaling_hw.scaling_cost(512, 100, 8)
     assert partial["groups"] == 13 and partial["read_cycles"] == 512 * 13  # the last group is partial
+
+
+def test_cascade_counts_the_gate_sentinel_with_the_input_scaling():
+    """The sentinel's pass over the buffer (every 4th time step, one electrode a cycle) and its update:
+    no DSP, its cycles in both latencies, added on top of the input scaling's."""
+    from qcascade.hls import scaling_hw, sentinel_hw
+
+    t = load_target("xc7z020").as_dict()
+    s, c = _model(200_000, 4, 12, 1000, 10.0), _model(600_000, 20, 100, 20_000, 100.0)
+    kw = dict(n_times=512, n_chans=128, sample_bits=16, routing_rate=0.25, clock_ns=10.0, window_period_s=1.0,
+              target=t)
+    off = est.estimate_cascade(s, c, **kw)
+    cost = sentinel_hw.sentinel_cost(512, 128)
+    assert cost["extra_cycles"] == 128 * 128 + 128 and cost["dsp"] == 0 and cost["lut"] > 0
+    assert sentinel_hw.sizes(512, 128, 16, 48) == {"steps": 128, "ll_bits": 23, "step_bits": 17, "prod_bits": 29,
+                                                   "count_bits": 8}  # 127 full-scale steps fit in 23 bits
+    on = est.estimate_cascade(s, c, sentinel=cost, **kw)
+    assert on["dsp"] == off["dsp"] and on["lut"] == off["lut"] + cost["lut"] and on["sentinel"] is cost
+    assert on["latency_cycles"] == off["latency_cycles"] + cost["extra_cycles"]
+    assert on["expected_latency_cycles"] == off["expected_latency_cycles"] + cost["extra_cycles"]
+    scaling = scaling_hw.scaling_cost(512, 128, 1)
+    both = est.estimate_cascade(s, c, scaling=scaling, sentinel=cost, **kw)
+    assert both["latency_cycles"] == off["latency_cycles"] + cost["extra_cycles"] + scaling["extra_cycles"]
