@@ -70,5 +70,5 @@ def vitis_tb(top_dir, te, full, tau: float, rule: dict, simple_model, electrode:
     loop["recording"] = str(rec)
     if loop["agreement_with_python_on_cpp_logits"] != 1.0:
         raise QCascadeError(f"{top_dir}: closed-loop C++ cascade disagrees with the Python cascade: {loop}")
-    return {"vitis_tb": {k: tb[k] for k in ("n_windows", "n_routed", "prev_cls_values", "n_blended")},
+    return {"vitis_tb": {k: tb[k] for k in ("n_windows", "n_routed", "prev_cls_values", "n_blended", "n_sentinel_up")},
             "closed_loop": loop}

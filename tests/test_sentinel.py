@@ -187,7 +187,8 @@ def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path):
     # The Vitis testbench passes against its own expected results with the sentinel's seventh field.
     from qcascade.hls.testbench import run_tb, write_tb_data
 
-    write_tb_data(top, X[:8], np.zeros(8, np.int64), np.zeros(8, np.int64))
+    tb = write_tb_data(top, X[:16], np.zeros(16, np.int64), np.zeros(16, np.int64))
+    assert tb["n_sentinel_up"] == int(up[:16].sum()) > 0  # the testbench reaches the sentinel's path
     assert run_tb(top).returncode == 0
     with pytest.raises(ConfigError, match="electrodes"):
         tl.generate_toplevel(tmp_path / "bad", sentinel={**spec.as_dict(), "electrodes": C + 1}, **kw)

@@ -30,6 +30,7 @@ def csim_markdown(result: dict) -> str:
                      f"{tb['prev_cls_values'] or 'n/a (gate without prev_cls)'}"
                      + (f" ({tb['n_blended']} blended from an ictal and a non-ictal window)"
                         if tb.get("n_blended") else "")
+                     + (f", sentinel up on {tb['n_sentinel_up']}" if tb.get("n_sentinel_up") is not None else "")
                      + "; expected results from this g++ run (`cascade_tb` exits 1 on any difference)")
     if result.get("closed_loop"):
         cl = result["closed_loop"]

@@ -111,8 +111,8 @@ def write_tb_data(top_dir: str | Path, X: np.ndarray, prev_cls: np.ndarray | Non
         scale_reset: ``(n,)`` for designs that scale their input (``X`` raw; default: first window).
 
     Returns:
-        ``{"n_windows", "n_routed", "prev_cls_values", "expected_file"}`` (``n_routed`` as the C++
-        design routed them).
+        ``{"n_windows", "n_routed", "prev_cls_values", "n_sentinel_up", "expected_file"}`` (``n_routed``
+        and ``n_sentinel_up`` as the C++ design computed them; ``n_sentinel_up`` None without a sentinel).
     """
     from qcascade.hls.csim import run_cascade_binary
 
@@ -126,6 +126,7 @@ def write_tb_data(top_dir: str | Path, X: np.ndarray, prev_cls: np.ndarray | Non
     return {"n_windows": int(len(X)), "n_routed": int(res["used_complex"].sum()),
             "prev_cls_values": ([] if side["prev_cls"] is None
                                 else sorted({int(v) for v in np.asarray(side["prev_cls"]).ravel()})),
+            "n_sentinel_up": None if res["sentinel"] is None else int(res["sentinel"].sum()),
             "expected_file": str(expected)}
 
 
