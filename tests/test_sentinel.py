@@ -192,3 +192,17 @@ def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path):
     assert run_tb(top).returncode == 0
     with pytest.raises(ConfigError, match="electrodes"):
         tl.generate_toplevel(tmp_path / "bad", sentinel={**spec.as_dict(), "electrodes": C + 1}, **kw)
+
+
+def test_gap_saturates_like_the_16_bit_counter_of_the_top_level():
+    """Without a probe the gap grows while the sentinel stays down; it stops at 65535 (the C++
+    ``gate_gap_t``), so the gap state written for the design never wraps."""
+    from qcascade.gate import MAX_PROBE
+
+    n = MAX_PROBE + 10
+    zs = np.tile([[2.0, -2.0]], (n, 1))  # confidently interictal: never routed by the rule
+    up = np.zeros(n, bool)
+    up[-1] = True
+    out = cascade_decide(zs, zs, 0.5, rule="confidence", sentinel=up, sentinel_every=4)
+    assert out["gap"].max() == MAX_PROBE and out["gap"][-1] == MAX_PROBE
+    assert out["routed"].tolist() == [False] * (n - 1) + [True]
