@@ -75,7 +75,7 @@ def test_quick_profile_with_the_sentinel_checks_it_in_the_cpp_top_level(tmp_path
     out = tmp_path / "quick"
     _run(["--quick", "--config", str(cfg), "--out", str(out)], tmp_path)
     unit = out / "ID1"
-    dep = json.loads((unit / "deploy.json").read_text())
+    dep = json.loads((unit / "deploy" / "deploy.json").read_text())
     assert dep["sentinel"]["ratio"] == 3.0 and dep["probe_every"] == 0
     man = json.loads((unit / "hls" / "cascade_top" / "cascade_manifest.json").read_text())
     assert man["gate"]["sentinel"]["ratio_code"] == 48 and man["gate"]["has_gap"]
