@@ -65,8 +65,8 @@ class TrainConfig:
         gate_probe_every: probe period ``P`` of the deployed gate (:mod:`qcascade.gate`): the
             complex model sees at least one window in every ``P`` of a recording whatever the
             simple model says, so a seizure the one electrode cannot see still reaches it
-            (costs at most ``1/P`` routing). 0: no probe. Default 20: the stress cohort's
-            hidden seizures go to 0 (docs/generalisation.md, round 9).
+            (costs at most ``1/P`` routing). 0 (default): no probe; the sentinel below replaces
+            it, a blind probe of 20 was the default until round 17 (docs/generalisation.md).
         gate_recheck_tau: recheck of the deployed gate (:mod:`qcascade.gate`): a window the
             complex model calls interictal without confidence (``p0 - p1 < gate_recheck_tau``)
             makes the next window a probe (0.76: a logit margin of about 2). 0 (default): off;
@@ -76,7 +76,8 @@ class TrainConfig:
         gate_sentinel_ratio: the gate's sentinel (:mod:`qcascade.sentinel`): it is up while at
             least ``gate_sentinel_electrodes`` electrodes' line length exceeds this ratio times
             their own running baseline, and then the complex model sees one window in every
-            ``gate_sentinel_every``. 0 (default): off (docs/generalisation.md, round 15).
+            ``gate_sentinel_every``. Default 3.0, in the C++ top level too; 0: off
+            (docs/generalisation.md, rounds 15-17).
         gate_sentinel_electrodes: how many electrodes must be above their baseline.
         gate_sentinel_memory: the baseline's memory in windows (a power of 2: a shift in hardware).
         gate_sentinel_every: the probe period while the sentinel is up.
@@ -149,9 +150,9 @@ class TrainConfig:
     tau: float = 0.5
     gate_sharpness: float = 10.0
     gate: GateSetting = DEFAULT_RULE
-    gate_probe_every: int = 20
+    gate_probe_every: int = 0
     gate_recheck_tau: float = 0.0
-    gate_sentinel_ratio: float = 0.0
+    gate_sentinel_ratio: float = 3.0
     gate_sentinel_electrodes: int = 3
     gate_sentinel_memory: int = 32
     gate_sentinel_every: int = 4

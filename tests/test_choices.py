@@ -91,7 +91,7 @@ def test_probe_arguments_are_checked():
             TrainConfig(gate_recheck_tau=bad)
     with pytest.raises(ConfigError, match="gate_recheck_tau.*needs train.gate_probe_every > 0"):
         TrainConfig(gate_probe_every=0, gate_recheck_tau=0.76)
-    assert TrainConfig(gate_probe_every=0).gate_recheck_tau == 0 and TrainConfig(gate_recheck_tau=0.76).gate_recheck_tau
+    assert TrainConfig(gate_probe_every=0).gate_recheck_tau == 0 and TrainConfig(gate_probe_every=20, gate_recheck_tau=0.76).gate_recheck_tau
     for bad in (-0.5, 1.0, True):
         with pytest.raises(ValueError, match="recheck_tau"):
             check_recheck(bad, 5)
@@ -169,7 +169,8 @@ def test_gate_auto_on_constructed_validation_logits():
     d[80:84] = 5.0  # ... except its first windows, where it proposes the onset
     zs, zc = logits(d), logits(np.where(y == 1, 4.0, -4.0))
     va = SimpleNamespace(y=y, **one_recording(n))
-    train = TrainConfig(gate="auto", tau_grid_size=11, gate_probe_every=0, gate_recheck_tau=0)
+    train = TrainConfig(gate="auto", tau_grid_size=11, gate_probe_every=0, gate_recheck_tau=0,
+                        gate_sentinel_ratio=0)
     variants = gate_candidates(train, 0)
     calibrated = {name: calibrate_tau(zs, zc, y, 100.0, 10000.0, grid=train.tau_grid(), rule=rule, probe_every=p,
                                       recheck_tau=c, record_ids=va.record_ids, start_s=va.start_s)
@@ -181,15 +182,16 @@ def test_gate_auto_on_constructed_validation_logits():
     assert c["confirm_changes"]["routing_rate"] < 0.25 < c["confidence"]["routing_rate"]
     assert rec["chosen"] == rec["auto_choice"] == "confirm_changes"
     assert all(v["hidden_val"] == 0 for v in c.values())
-    fixed = choose_gate_variant(TrainConfig(gate="confidence", tau_grid_size=11, gate_probe_every=0, gate_recheck_tau=0),
+    fixed = choose_gate_variant(TrainConfig(gate="confidence", tau_grid_size=11, gate_probe_every=0, gate_recheck_tau=0,
+                                            gate_sentinel_ratio=0),
                                 calibrated, variants, va, zs, zc, 30)
     assert fixed["chosen"] == "confidence" and fixed["mode"] == "fixed"
-    with_probe = gate_candidates(TrainConfig(gate_probe_every=8, gate_recheck_tau=0.5), 8)
+    with_probe = gate_candidates(TrainConfig(gate_probe_every=8, gate_recheck_tau=0.5, gate_sentinel_ratio=0), 8)
     assert [n for n, *_ in with_probe] == ["confidence+probe8+recheck0.5", "confirm_changes+probe8+recheck0.5",
                                            "confirm_ictal_hold+probe8+recheck0.5", "confidence", "confirm_changes",
                                            "confirm_ictal_hold"]
     assert [(p, c, g) for _, _, p, c, g in with_probe] == [(8, 0.5, False)] * 3 + [(0, 0.0, False)] * 3
-    assert [n for n, *_ in gate_candidates(TrainConfig(gate_probe_every=8, gate_recheck_tau=0), 8)][:1] == ["confidence+probe8"]
+    assert [n for n, *_ in gate_candidates(TrainConfig(gate_probe_every=8, gate_recheck_tau=0, gate_sentinel_ratio=0), 8)][:1] == ["confidence+probe8"]
     # The sentinel, with or without a probe, is part of the configured setting; the bare rules are compared with it.
     sent = gate_candidates(TrainConfig(gate_probe_every=0, gate_sentinel_ratio=3.0), 0)
     assert [(n, p, g) for n, _, p, _, g in sent] == [("confidence+sentinel", 0, True), ("confirm_changes+sentinel", 0, True),

@@ -129,7 +129,8 @@ def test_config_gives_the_spec_with_or_without_the_hardware_flow():
                                  "hls": {"enabled": False}})
     spec = cfg.train.sentinel_spec()
     assert (spec.ratio_code, spec.memory_shift, spec.electrodes, spec.every) == (48, 5, 3, 4)
-    assert load_config().train.sentinel_spec() is None
+    assert vars(load_config().train.sentinel_spec()) == vars(spec)  # on by default (round 17)
+    assert load_config(overrides={"train": {"gate_sentinel_ratio": 0}}).train.sentinel_spec() is None
 
 
 def _recordings(T: int, C: int, n: int = 24, seed: int = 0):
