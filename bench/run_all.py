@@ -186,7 +186,11 @@ def main(argv=None) -> int:
                     "(no --force); the section then gives the run's summed step times")
     ap.add_argument("--stress-patients", nargs="+", metavar="ID", help="restrict the stress section to these "
                     "patients (it always resumes its runs in bench/out/stress)")
+    ap.add_argument("--assemble", action="store_true", help="measure nothing: write --out from the section "
+                    "files as they stand (e.g. after copying sections measured in another checkout)")
     args = ap.parse_args(argv)
+    if args.assemble:
+        args.only = []
     global RESUME, STRESS_PATIENTS
     RESUME, STRESS_PATIENTS = args.resume, args.stress_patients
     # Each section is kept in its own file with its own time stamp, so rerunning one section
