@@ -25,7 +25,17 @@ def estimate_unit(unit_dir: Path, target_name: str, stride_s: float, safety: flo
     from qcascade.hls.targets import load_target
     from qcascade.models import load_model
 
+    from qcascade.artifacts import Deployment
+    from qcascade.hls.sentinel_hw import sentinel_cost
+
     target = load_target(target_name)
+    run_summary = json.loads((unit_dir / "hw_summary.json").read_text())
+    if (run_summary.get("cascade") or {}).get("input_scaling"):
+        raise ValueError(f"{unit_dir / 'hw_summary.json'}: the design scales its input in hardware; "
+                         "bench_hardware does not re-size the scaling lanes, so it would leave them out")
+    # The gate's sentinel runs in the top level on every window: its cycles and LUTs count on every target.
+    has_sentinel = bool(Deployment.load(unit_dir).sentinel)
+    extra_cycles = sentinel_cost(n_times, n_chans)["extra_cycles"] if has_sentinel else 0
     models = {n: load_model(unit_dir / "deploy" / f"{n}.h5") for n in ("simple", "complex")}
     cfgs = {}
     for name in models:
@@ -38,7 +48,8 @@ def estimate_unit(unit_dir: Path, target_name: str, stride_s: float, safety: flo
             lcfg.pop("Strategy", None)
         cfgs[name] = cfg
     plan = plan_configs(cfgs, lambda n, c: describe_config(n, models[n], c), templates={}, old={}, target=target,
-                        clock_ns=target.clock_period_ns, window_period_s=stride_s, safety=safety, n_times=n_times)
+                        clock_ns=target.clock_period_ns, window_period_s=stride_s, safety=safety, n_times=n_times,
+                        extra_cycles=extra_cycles)
     tables = {}
     for name, cfg in cfgs.items():
         rows = describe_config(name, models[name], {k: v for k, v in cfg.items() if not k.startswith("qcascade_")})
@@ -51,7 +62,8 @@ def estimate_unit(unit_dir: Path, target_name: str, stride_s: float, safety: flo
     sample_bits = next(r["result_bits"] for r in tables["complex"] if r["kind"] == "input")
     summary = hw_summary(tables, target=target, clock_ns=target.clock_period_ns, window_period_s=stride_s,
                          routing_rate=metrics["test"]["cascade"]["routing_rate"], n_times=n_times, n_chans=n_chans,
-                         sample_bits=sample_bits)
+                         sample_bits=sample_bits,
+                         sentinel=sentinel_cost(n_times, n_chans, sample_bits) if has_sentinel else None)
     summary["plan"] = plan
     return summary
 

@@ -53,6 +53,16 @@ def test_quick_profile_ends_with_hls_projects_csim_and_report(tmp_path):
         assert cs["vitis_tb"]["prev_cls_values"] == [0, 1]
     assert cs["closed_loop"]["agreement_with_python_on_cpp_logits"] == 1.0
     assert (unit / "hls" / "cascade_top" / "tb_data" / "cascade_expected.txt").exists()
+    # The default gate has the sentinel: the top level computes it like Python, on every window.
+    assert json.loads((unit / "deploy" / "deploy.json").read_text())["sentinel"]["ratio"] == 3.0
+    assert cs["cascade"]["sentinel_agreement_cpp_vs_python"] == 1.0 and cs["closed_loop"]["sentinel_agreement"] == 1.0
+    # The per-target bench re-sizes the same design, the sentinel's cycles and LUTs included.
+    from bench.bench_hardware import estimate_unit
+
+    again = estimate_unit(unit, "xc7z020", 1.0, 100.0, 512, 128)
+    assert again["cascade"]["sentinel"] == hw["cascade"]["sentinel"]
+    assert (again["cascade"]["latency_cycles"], again["cascade"]["lut"]) == (hw["cascade"]["latency_cycles"],
+                                                                           hw["cascade"]["lut"])
     # Every stage trains on every training window, the sub-stride ictal ones included (round 11).
     n_train = json.loads((unit / "data.json").read_text())["n_windows"]["train"]
     per_stage = [json.loads((unit / f"history_stage{s}.json").read_text())["train_windows"] for s in (1, 2, 3)]
@@ -66,27 +76,25 @@ def test_quick_profile_ends_with_hls_projects_csim_and_report(tmp_path):
 
 
 @pytest.mark.slow
-def test_quick_profile_with_the_sentinel_checks_it_in_the_cpp_top_level(tmp_path):
-    """The gate's sentinel instead of the probe, with the hardware flow: the top level computes it,
-    and the C simulation (whole recordings in time order), the closed loop and the Vitis testbench
-    agree with the Python sentinel and gate on every window."""
-    cfg = tmp_path / "sentinel.yaml"
-    cfg.write_text(yaml.safe_dump({"train": {"gate_probe_every": 0, "gate_sentinel_ratio": 3.0}}))
+def test_quick_profile_with_the_blind_probe_instead_of_the_sentinel(tmp_path):
+    """The gate of before round 17 (a probe every 20 windows, no sentinel), with the hardware flow:
+    the top level has the probe's gap and no sentinel, and C simulation agrees with Python."""
+    cfg = tmp_path / "probe.yaml"
+    cfg.write_text(yaml.safe_dump({"train": {"gate_probe_every": 20, "gate_sentinel_ratio": 0}}))
     out = tmp_path / "quick"
     _run(["--quick", "--config", str(cfg), "--out", str(out)], tmp_path)
     unit = out / "ID1"
     dep = json.loads((unit / "deploy" / "deploy.json").read_text())
-    assert dep["sentinel"]["ratio"] == 3.0 and dep["probe_every"] == 0
+    assert not dep["sentinel"] and dep["probe_every"] == 20
     man = json.loads((unit / "hls" / "cascade_top" / "cascade_manifest.json").read_text())
-    assert man["gate"]["sentinel"]["ratio_code"] == 48 and man["gate"]["has_gap"]
-    assert "sentinel_reset" in (unit / "hls" / "cascade_top" / "cascade_top.h").read_text()
+    assert not man["gate"].get("sentinel") and man["gate"]["has_gap"]
+    assert "#define QCASCADE_GATE_SENTINEL 0" in (unit / "hls" / "cascade_top" / "cascade_top.h").read_text()
     c = json.loads((unit / "csim.json").read_text())
-    assert c["cascade"]["sentinel_agreement_cpp_vs_python"] == 1.0 and c["cascade"]["sentinel_up_windows"] > 0
-    assert c["cascade"]["gate_agreement_cpp_vs_python"] == 1.0
-    assert c["closed_loop"]["sentinel_agreement"] == 1.0
+    assert "sentinel_agreement_cpp_vs_python" not in c["cascade"]
+    assert c["cascade"]["gate_agreement_cpp_vs_python"] == 1.0 and c["cascade"]["decision_agreement"] == 1.0
     assert c["closed_loop"]["agreement_with_python_on_cpp_logits"] == 1.0
     hw = json.loads((unit / "hw_summary.json").read_text())
-    assert hw["cascade"]["sentinel"]["extra_cycles"] == 128 * 128 + 128 and hw["fits"] is True
+    assert "sentinel" not in hw["cascade"] and hw["fits"] is True
 
 
 @pytest.mark.slow
