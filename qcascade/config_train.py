@@ -265,9 +265,13 @@ class TrainConfig:
         """
         return from_dict(cls, d, path="train")
 
-    def sentinel_spec(self):
-        """The :class:`qcascade.sentinel.SentinelSpec` of the ``gate_sentinel_*`` keys, or None when off."""
-        if not self.gate_sentinel_ratio:
+    def sentinel_spec(self, n_chans: int | None = None):
+        """The :class:`qcascade.sentinel.SentinelSpec` of the ``gate_sentinel_*`` keys, or None when off.
+
+        With ``n_chans`` (the recordings' electrodes), also None when there are fewer electrodes than
+        ``gate_sentinel_electrodes``: the sentinel could never be up (one-electrode data such as Bonn).
+        """
+        if not self.gate_sentinel_ratio or (n_chans is not None and n_chans < self.gate_sentinel_electrodes):
             return None
         from qcascade.sentinel import SentinelSpec
 

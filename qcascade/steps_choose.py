@@ -149,13 +149,13 @@ def variant_name(rule: str, probe_every: int, recheck_tau: float = 0.0, sentinel
             + ("+sentinel" if sentinel else ""))
 
 
-def gate_candidates(train, probe_every: int) -> list[tuple[str, str, int, float, bool]]:
+def gate_candidates(train, probe_every: int, sentinel: bool | None = None) -> list[tuple[str, str, int, float, bool]]:
     """``(name, rule, probe_every, recheck_tau, sentinel)`` of every variant calibrated: each rule
     with the configured probe, recheck and sentinel and, when any is configured, without them (to
-    measure what they change)."""
+    measure what they change). ``sentinel``: whether the unit has it (None: as configured)."""
     from qcascade.gate import GATE_RULES
 
-    sentinel = bool(train.gate_sentinel_ratio)
+    sentinel = bool(train.gate_sentinel_ratio) if sentinel is None else sentinel
     configured = (probe_every, train.gate_recheck_tau if probe_every else 0.0, sentinel)
     settings = [configured] + ([(0, 0.0, False)] if probe_every or sentinel else [])
     return [(variant_name(r, p, c, g), r, p, c, g) for p, c, g in settings for r in GATE_RULES]
@@ -169,13 +169,14 @@ def hidden_on(ws, pred: np.ndarray, reference_pred: np.ndarray) -> dict:
 
 
 def choose_gate_variant(train, calibrated: dict, variants: list, va, zs, zc, n_ictal_val: int,
-                        sentinel_up=None) -> dict:
+                        sentinel_up=None, sentinel: bool | None = None) -> dict:
     """The gate choice record: every variant's validation numbers and the deployed one.
 
     Args:
         train: the ``TrainConfig``; calibrated: ``{name: (tau, sweep)}``; variants: from
             :func:`gate_candidates`; va: validation windows; zs, zc: their simple and complex logits;
-            sentinel_up: ``(n,)`` bool, the sentinel on the validation windows (None: off).
+            sentinel_up: ``(n,)`` bool, the sentinel on the validation windows (None: off);
+            sentinel: whether the unit has the sentinel (None: as configured).
     """
     from qcascade.gate import cascade_decide
     from qcascade.training.tau import GATE_CRITERION, choose_gate
@@ -183,26 +184,26 @@ def choose_gate_variant(train, calibrated: dict, variants: list, va, zs, zc, n_i
     from qcascade.gate_args import gate_rule
 
     rows = {}
-    for name, rule, probe, recheck, sentinel in variants:
+    has_sentinel = bool(train.gate_sentinel_ratio) if sentinel is None else sentinel
+    for name, rule, probe, recheck, with_sentinel in variants:
         tau, sweep = calibrated[name]
         row = next(r for r in sweep if r["tau"] == tau)
-        dec = cascade_decide(zs, zc, tau, **gate_rule(rule, va, probe, recheck, sentinel_up if sentinel else None,
+        dec = cascade_decide(zs, zc, tau, **gate_rule(rule, va, probe, recheck, sentinel_up if with_sentinel else None,
                                                       train.gate_sentinel_every))
-        rows[name] = {"rule": rule, "probe_every": probe, "recheck_tau": recheck, "sentinel": sentinel,
+        rows[name] = {"rule": rule, "probe_every": probe, "recheck_tau": recheck, "sentinel": with_sentinel,
                       "tau": tau, "f1": row["f1"],
                       "sensitivity": row["sensitivity"], "specificity": row["specificity"],
                       "routing_rate": row["routing_rate"],
                       "hidden_val": hidden_on(va, dec["pred"], zc.argmax(1))["n_missed_but_reference_detected"]}
     margin = max(train.tau_margin, train.tau_margin_windows / float(max(n_ictal_val, 1)))
     eligible = {n: r for n, r in rows.items()
-                if r["probe_every"] == train.gate_probe_every and r["sentinel"] == bool(train.gate_sentinel_ratio)}
+                if r["probe_every"] == train.gate_probe_every and r["sentinel"] == has_sentinel}
     rec = {"mode": "auto" if train.gate == "auto" else "fixed", "candidates": rows, "margin": margin,
            "criterion": GATE_CRITERION}
     rec["auto_choice"], rec["auto_reason"] = choose_gate(eligible, margin)
     rec["chosen"] = (rec["auto_choice"] if train.gate == "auto"
                      else variant_name(train.gate, train.gate_probe_every,
-                                       train.gate_recheck_tau if train.gate_probe_every else 0.0,
-                                       bool(train.gate_sentinel_ratio)))
+                                       train.gate_recheck_tau if train.gate_probe_every else 0.0, has_sentinel))
     return rec
 
 

@@ -70,10 +70,13 @@ def step_calibrate(ctx) -> None:
     # Every gate variant is calibrated the same way, so the report can compare them at their own
     # taus; the configured one (or the one train.gate: auto picks) is deployed.
     train = ctx.cfg.train
-    spec = train.sentinel_spec()
+    spec = train.sentinel_spec(ctx.cfg.data.n_chans)
+    if spec is None and train.gate_sentinel_ratio:
+        log.info("%s: the gate's sentinel is off: %d electrode(s), fewer than train.gate_sentinel_electrodes (%d)",
+                 ctx.unit, ctx.cfg.data.n_chans, train.gate_sentinel_electrodes)
     up_val = None if spec is None else sentinel_on(va, spec, ctx.cfg.quant)
     ops = 0 if spec is None else sentinel_ops(ctx.cfg.data.n_chans, ctx.cfg.data.n_times)
-    variants = gate_candidates(train, train.gate_probe_every)
+    variants = gate_candidates(train, train.gate_probe_every, spec is not None)
     calibrated = {name: calibrate_tau(
         zs, zc, va.y, macs_s + (ops if sentinel else 0), macs_c, margin=train.tau_margin, grid=train.tau_grid(),
         routing_tolerance=train.tau_routing_tolerance, reference_f1=train.tau_reference_f1,
@@ -81,7 +84,8 @@ def step_calibrate(ctx) -> None:
         reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]},
         **gate_rule(rule, va, probe, recheck, up_val if sentinel else None, train.gate_sentinel_every))
         for name, rule, probe, recheck, sentinel in variants}
-    gate_choice = choose_gate_variant(train, calibrated, variants, va, zs, zc, int(va.y.sum()), up_val)
+    gate_choice = choose_gate_variant(train, calibrated, variants, va, zs, zc, int(va.y.sum()), up_val,
+                                      spec is not None)
     deployed = gate_choice["candidates"][gate_choice["chosen"]]
     tau, sweep = calibrated[gate_choice["chosen"]]
     post = {}
@@ -146,9 +150,8 @@ def step_evaluate(ctx) -> None:
     te = sets["test"]
     dep = deployment(ctx)
     e, tau = dep.selected_electrode, dep.tau
-    spec = ctx.cfg.train.sentinel_spec()
-    up = None if spec is None else sentinel_on(te, spec, ctx.cfg.quant)
-    rule = deployed_gate(dep, te, ctx.cfg.quant, up)
+    rule = deployed_gate(dep, te, ctx.cfg.quant)  # the sentinel as deployed (deploy.json), if any
+    up = rule["sentinel"]
     simple_m, complex_m = deployed_models(ctx)
     zs = _predict(simple_m, te.X[:, :, e:e + 1])
     zc = _predict(complex_m, te.X)

@@ -207,3 +207,30 @@ def test_gap_saturates_like_the_16_bit_counter_of_the_top_level():
     out = cascade_decide(zs, zs, 0.5, rule="confidence", sentinel=up, sentinel_every=4)
     assert out["gap"].max() == MAX_PROBE and out["gap"][-1] == MAX_PROBE
     assert out["routed"].tolist() == [False] * (n - 1) + [True]
+
+
+def test_sentinel_is_off_where_there_are_fewer_electrodes_than_it_counts():
+    """One-electrode data (Bonn) with the default sentinel: it could never be up, so the unit
+    calibrates and deploys the bare rules (and the top level gets no sentinel to refuse)."""
+    from types import SimpleNamespace
+
+    from qcascade.config_train import TrainConfig
+    from qcascade.steps_choose import choose_gate_variant, gate_candidates
+
+    train = TrainConfig(gate="confirm_changes", tau_grid_size=5)
+    assert train.sentinel_spec(1) is None and train.sentinel_spec(2) is None
+    assert train.sentinel_spec(3) is not None and train.sentinel_spec() is not None
+    variants = gate_candidates(train, train.gate_probe_every, sentinel=False)
+    assert [v[0] for v in variants] == ["confidence", "confirm_changes", "confirm_ictal_hold"]
+    n = 40
+    y = np.zeros(n, int)
+    y[10:20] = 1
+    zs = np.stack([np.where(y == 1, -2.0, 2.0), np.where(y == 1, 2.0, -2.0)], 1)
+    va = SimpleNamespace(y=y, record_ids=np.zeros(n, int), start_s=np.arange(n, dtype=float))
+    sweep = [{"tau": 0.5, "f1": 1.0, "sensitivity": 1.0, "specificity": 1.0, "routing_rate": 0.0}]
+    calibrated = {v[0]: (0.5, sweep) for v in variants}
+    rec = choose_gate_variant(train, calibrated, variants, va, zs, zs, int(y.sum()), None, sentinel=False)
+    assert rec["chosen"] == "confirm_changes"
+    # Without the unit's flag only sentinel variants qualify, and none was calibrated.
+    with pytest.raises(ValueError, match="no candidates"):
+        choose_gate_variant(train, calibrated, variants, va, zs, zs, int(y.sum()))
