@@ -78,7 +78,8 @@ class TrainConfig:
             their own running baseline, and then the complex model sees one window in every
             ``gate_sentinel_every``. Default 3.0, in the C++ top level too; 0: off
             (docs/generalisation.md, rounds 15-17).
-        gate_sentinel_electrodes: how many electrodes must be above their baseline.
+        gate_sentinel_electrodes: how many electrodes must be above their baseline. Recordings
+            with fewer electrodes (Bonn's one) get no sentinel: it could never be up.
         gate_sentinel_memory: the baseline's memory in windows (a power of 2: a shift in hardware).
         gate_sentinel_every: the probe period while the sentinel is up.
         temp_start: selector softmax temperature at the first epoch of stage 1.
