@@ -63,9 +63,10 @@ class ModelConfig:
             noise (robust z > 5 against the patient's other electrodes,
             :mod:`qcascade.electrode_quality`); the complex model still reads it.
         complex_block1: first block of the complex model: ``mixed`` (one conv mixing all
-            electrodes) or ``shared`` (one temporal filter bank for every electrode, then max and
-            mean over electrodes: no electrode-specific weights; docs/generalisation.md).
-        complex_shared_filters: filters of the shared bank (``complex_block1: shared``).
+            electrodes), ``shared`` (one temporal filter bank for every electrode, then max and
+            mean over electrodes: no electrode-specific weights; docs/generalisation.md) or
+            ``hybrid`` (both side by side, joined by a 3-tap conv).
+        complex_shared_filters: filters of the shared bank (``complex_block1: shared`` or ``hybrid``).
         simple_a_filters: candidate A's conv widths are F, 2F, 4F; MACs grow with F^2 (8: 72 k).
     """
 
@@ -76,7 +77,7 @@ class ModelConfig:
     selector_init: Literal["separability", "uniform"] = "separability"
     selector_init_scale: float = 3.0
     exclude_bad_electrodes: bool = True
-    complex_block1: Literal["shared", "mixed"] = "mixed"
+    complex_block1: Literal["shared", "mixed", "hybrid"] = "mixed"
     complex_shared_filters: int = 8
     simple_a_filters: int = 8
 

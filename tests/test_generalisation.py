@@ -162,8 +162,9 @@ def test_shared_block1_has_no_electrode_specific_weights():
 
 
 def test_pipeline_builds_the_configured_block1():
-    for block1 in ("shared", "mixed"):
+    for block1 in ("shared", "mixed", "hybrid"):
         opts = dataclasses.replace(ModelConfig(), complex_block1=block1).model_options("complex")
         assert opts == {"block1": block1, "shared_filters": 8}
         names = {l.name for l in build_model("complex", QuantPolicy(), n_times=64, n_chans=4, **opts).layers}
-        assert ("block1_mix_conv" in names) == (block1 == "shared")
+        assert ("block1_mix_conv" in names) == (block1 != "mixed")
+        assert ("block1_mixed_conv" in names) == (block1 == "hybrid")

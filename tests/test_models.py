@@ -148,7 +148,7 @@ def test_count_macs_simple_a(policy):
                                    "input_bits", "input_length"}
 
 
-@pytest.mark.parametrize("block1, steps", [("shared", 65), ("mixed", 128)])
+@pytest.mark.parametrize("block1, steps", [("shared", 65), ("mixed", 128), ("hybrid", 65)])
 def test_count_macs_complex_groups(policy, block1, steps):
     f = fold_batchnorm(build_model("complex", policy, block1=block1), policy)
     per = {r["name"]: r for r in count_macs(f)["per_layer"]}
@@ -156,6 +156,10 @@ def test_count_macs_complex_groups(policy, block1, steps):
     if block1 == "shared":  # 8 filters of 16 taps on every electrode's 65 outputs, then the 3-tap mix
         assert per["block1_conv"]["macs"] == 128 * 65 * 16 * 8
         assert per["block1_mix_conv"]["weight_bits"] == 16 and per["block1_mix_conv"]["macs"] == 65 * 3 * 16 * 32
+    if block1 == "hybrid":  # the shared bank, plus the mixed k5 s4 conv on the padded 520 samples
+        assert per["block1_conv"]["macs"] == 128 * 65 * 16 * 8
+        assert per["block1_mixed_conv"]["weight_bits"] == 16 and per["block1_mixed_conv"]["macs"] == 130 * 5 * 128 * 32
+        assert per["block1_mix_conv"]["macs"] == 65 * 3 * (16 + 32) * 32
     assert per["block2_dw"]["weight_bits"] == 8 and per["block3_dw"]["input_bits"] == 8
     assert per["block2_dw"]["macs"] == steps * (5 * 32 + 32 * 48)
     assert per["cbam_ch_scale"]["macs"] == steps * 32  # elementwise products

@@ -15,6 +15,9 @@ Shapes (n_times=512, n_chans=128, F=32 block-1 filters, S=8 shared filters)::
             -> GlobalMax + GlobalAverage over electrodes -> Reshape 65xS each -> Concat 65x2S
             -> QConv1D k3 (2S->F) -> BN -> ReLU16                   65xF   [block1, 16 bit]
             (the rest runs on 65 steps instead of 128: 65 -> 32 -> 16 -> 8)
+    block1 "hybrid": the shared block, and beside it on the padded input a mixed branch
+            QConv1D k5 s4 (128->F) -> BN -> ReLU16 -> MaxPool2       65xF
+            joined before the mixing conv: Concat 65x(2S+F) -> QConv1D k3 (2S+F->F) ...
     block1 ("mixed", the default): QConv1D k5 s4 (128->F) -> BN -> ReLU16  128xF
     CBAM channel: GAP, GMP -> Reshape(1,F) each -> Concat -> 2xF
                   -> 1x1 QConv1D F->F/4 -> ReLU -> 1x1 QConv1D F/4->F -> GAP (mean over avg|max)
@@ -52,7 +55,7 @@ from qcascade.models.simple import BN_MOMENTUM, _Ctx, classifier_head, frozen_co
 from qcascade.quant import QuantPolicy
 
 BLOCK1_FILTERS = 32
-BLOCK1_VARIANTS = ("shared", "mixed")
+BLOCK1_VARIANTS = ("shared", "mixed", "hybrid")
 SHARED_FILTERS = 8
 SHARED_KERNEL = 16
 # Stride 8 (64 feature samples per second): the shared bank's outputs are electrodes x steps x S,
@@ -103,8 +106,12 @@ def _cbam(x, ctx: _Ctx, n_steps: int, n_filt: int):
     return ctx.qbits("cbam_q", p.relu_int_bits, g)(x)
 
 
-def _shared_block1(x, ctx: _Ctx, n_times: int, n_chans: int, n_shared: int, n_filt: int):
+def _shared_block1(x, ctx: _Ctx, n_times: int, n_chans: int, n_shared: int, n_filt: int,
+                   hybrid: bool = False):
     """Electrode-agnostic first block: ``(T, C)`` -> ``((T + 2 * SHARED_PAD) / SHARED_STRIDE, n_filt)``.
+
+    ``hybrid``: the mixing conv also reads a mixed (electrode-specific) branch on the same padded
+    input, k5 s4 over all electrodes then max over pairs of steps, ``(n_steps, n_filt)``.
 
     Returns:
         ``(x, n_steps)``.
@@ -115,8 +122,8 @@ def _shared_block1(x, ctx: _Ctx, n_times: int, n_chans: int, n_shared: int, n_fi
     L = tf.keras.layers
     n_seg = n_times + 2 * SHARED_PAD  # one electrode's samples between its zero pads
     n_steps = n_seg // SHARED_STRIDE
-    x = L.ZeroPadding1D(SHARED_PAD, name="block1_pad")(x)  # (T + 2P, C)
-    x = L.Permute((2, 1), name="block1_perm")(x)  # (C, T + 2P)
+    padded = L.ZeroPadding1D(SHARED_PAD, name="block1_pad")(x)  # (T + 2P, C)
+    x = L.Permute((2, 1), name="block1_perm")(padded)  # (C, T + 2P)
     x = L.Reshape((n_chans * n_seg, 1), name="block1_flat")(x)
     x = QConv1D(n_shared, SHARED_KERNEL, strides=SHARED_STRIDE, padding="same", use_bias=False,
                 kernel_quantizer=ctx.wq("block1"), name="block1_conv")(x)  # (C * n_steps, S)
@@ -126,6 +133,17 @@ def _shared_block1(x, ctx: _Ctx, n_times: int, n_chans: int, n_shared: int, n_fi
     mx = L.Reshape((n_steps, n_shared), name="block1_emax_r")(L.GlobalMaxPooling1D(name="block1_emax")(x))
     mean = L.Reshape((n_steps, n_shared), name="block1_emean_r")(L.GlobalAveragePooling1D(name="block1_emean")(x))
     x = L.Concatenate(axis=-1, name="block1_estack")([mx, mean])  # (n_steps, 2S)
+    if hybrid:  # two binary concatenations: hls4ml's Concatenate takes two inputs
+        # The conv's "same" padding spelled out as a layer: hls4ml 1.3.0 (io_stream) inserts its own
+        # padding after the clone of ``padded`` and then still feeds the conv the unpadded copy
+        # (measured: 89 % decision agreement, "layer83_cpy2 is read while empty").
+        m = L.ZeroPadding1D((0, 1), name="block1_mixed_pad")(padded)  # (T + 2P + 1, C)
+        m = QConv1D(n_filt, 5, strides=SHARED_STRIDE // 2, padding="valid", use_bias=False,
+                    kernel_quantizer=ctx.wq("block1"), name="block1_mixed_conv")(m)  # (2 n_steps, F)
+        m = L.BatchNormalization(momentum=BN_MOMENTUM, name="block1_mixed_bn")(m)
+        m = ctx.relu("block1_mixed_relu", "block1")(m)
+        m = L.MaxPooling1D(2, name="block1_mixed_pool")(m)  # (n_steps, F)
+        x = L.Concatenate(axis=-1, name="block1_hstack")([x, m])  # (n_steps, 2S + F)
     x = QConv1D(n_filt, MIX_KERNEL, padding="same", use_bias=False, kernel_quantizer=ctx.wq("block1"),
                 name="block1_mix_conv")(x)
     x = L.BatchNormalization(momentum=BN_MOMENTUM, name="block1_mix_bn")(x)
@@ -145,9 +163,10 @@ def build_complex(policy: QuantPolicy, n_times: int = 512, n_chans: int = 128, *
         int_bits: per-layer integer-bit overrides from profiling (``*_relu`` / ``*_q`` names).
         dropout: before the classifier (training only; removed at export).
         block1_filters: F.
-        block1: ``"mixed"`` (the first design: one conv mixing all electrodes) or ``"shared"``
-            (one temporal filter bank for every electrode, pooled over electrodes).
-        shared_filters: S, filters of the shared bank (``block1="shared"`` only).
+        block1: ``"mixed"`` (the first design: one conv mixing all electrodes), ``"shared"``
+            (one temporal filter bank for every electrode, pooled over electrodes) or ``"hybrid"``
+            (the shared bank and a mixed branch side by side, joined by the mixing conv).
+        shared_filters: S, filters of the shared bank (``block1`` shared or hybrid).
 
     Raises:
         ConfigError: unknown ``block1`` or ``shared_filters < 1``.
@@ -159,15 +178,16 @@ def build_complex(policy: QuantPolicy, n_times: int = 512, n_chans: int = 128, *
         raise ConfigError(f"model.complex_block1: {block1!r} is not one of {BLOCK1_VARIANTS}")
     if shared_filters < 1:
         raise ConfigError(f"model.complex_shared_filters: must be >= 1, got {shared_filters}")
-    if block1 == "shared" and n_times < 64:
-        raise ConfigError(f"data.n_times: the shared first block needs >= 64 samples, got {n_times} "
+    if block1 != "mixed" and n_times < 64:
+        raise ConfigError(f"data.n_times: the {block1} first block needs >= 64 samples, got {n_times} "
                           "(model.complex_block1: mixed takes 32)")
     L = tf.keras.layers
     ctx = _Ctx(policy, "block1", int_bits)
     inp, x = model_input(policy, n_times, n_chans)
     n_steps = n_times // 4
-    if block1 == "shared":
-        x, n_steps = _shared_block1(x, ctx, n_times, n_chans, shared_filters, block1_filters)
+    if block1 in ("shared", "hybrid"):
+        x, n_steps = _shared_block1(x, ctx, n_times, n_chans, shared_filters, block1_filters,
+                                    hybrid=block1 == "hybrid")
     else:
         x = QConv1D(block1_filters, 5, strides=4, padding="same", use_bias=False,
                     kernel_quantizer=ctx.wq("block1"), name="block1_conv")(x)
