@@ -60,10 +60,23 @@ def test_fifo_depths_chain_and_fork_join():
     # Chains and streams behind the barrier are consumed as produced.
     assert d["pad"] == d["conv"] == d["cpy1"] == d["bcast"] == d["relu"] == sizing.CHAIN_FIFO_DEPTH
     assert d["gap"] == 1  # never deeper than hls4ml's own depth
-    # Two streaming branches meeting again (no barrier): both keep their depth.
+    # Two streaming branches meeting again (no barrier): each branch's stream into the join keeps its
+    # depth; the streams before it on the branch are chains (they drain into the full one).
     rows2 = rows[:4] + [_row("c2", ["cpy1"], ["c2"], cls="Conv1D"), _row("add", ["c2", "cpy2"], ["add"], cls="Merge")]
     d2 = sizing.fifo_depths(rows2)
-    assert d2["cpy1"] == d2["c2"] == d2["cpy2"] == 128 and d2["conv"] == sizing.CHAIN_FIFO_DEPTH
+    assert d2["c2"] == d2["cpy2"] == 128
+    assert d2["cpy1"] == d2["conv"] == sizing.CHAIN_FIFO_DEPTH
+    # The hybrid first block: a long barrier-free branch beside a transpose; only its last stream,
+    # the branch's whole (short) output, is deep.
+    rows3 = rows[:3] + [_row("fork", ["conv"], ["f1", "f2"], cls="Clone", steps=(128, 128)),
+                        _row("perm", ["f1"], ["perm"], cls="Transpose", steps=(128, 128)),
+                        _row("emax", ["perm"], ["emax"], cls="GlobalPooling1D", steps=(128, 1)),
+                        _row("mconv", ["f2"], ["mconv"], cls="Conv1D", steps=(128, 64)),
+                        _row("mpool", ["mconv"], ["mpool"], cls="Pooling1D", steps=(64, 32)),
+                        _row("hstack", ["emax", "mpool"], ["hstack"], cls="Concatenate", steps=(32, 32))]
+    d3 = sizing.fifo_depths(rows3)
+    assert d3["mpool"] == 32
+    assert d3["f1"] == d3["f2"] == d3["mconv"] == sizing.CHAIN_FIFO_DEPTH
 
 
 def _tiny_model():

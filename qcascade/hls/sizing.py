@@ -30,9 +30,11 @@ producer writes cannot deadlock with :data:`CHAIN_FIFO_DEPTH` words (the produce
 consumer reads; throughput is bounded by the slower layer anyway). The exception is a fork/join:
 when a stream clone feeds two branches that meet again, one branch may hold back its first word
 until it has read the whole tensor (global pooling, transpose) while the other must buffer what the
-clone keeps writing. Streams on a barrier-free path from such a fork to its join keep hls4ml's full
-depth (:func:`fifo_depths`). hls4ml's measured FIFO optimisation needs Vitis cosim; this bound does
-not, and is never smaller than what a feed-forward stream needs.
+clone keeps writing. A barrier-free branch's stream *into the join* keeps hls4ml's full depth
+(:func:`fifo_depths`): it holds the branch's whole output, so the branch never waits on the join
+and consumes the clone's copy as it is written; its streams before that one are chains like any
+other. hls4ml's measured FIFO optimisation needs Vitis cosim; this bound does not, and is never
+smaller than what a feed-forward stream needs.
 """
 
 from __future__ import annotations
@@ -285,10 +287,13 @@ def fifo_depths(rows: list[dict]) -> dict[str, int]:
     """Safe depth per stream (module docstring): :data:`CHAIN_FIFO_DEPTH`, except on fork/join paths.
 
     For each fork (a layer with several output streams, hls4ml's ``Clone``) and each join (a
-    layer with several inputs) that two or more of its branches reach, the streams on a branch's
-    barrier-free path from the fork to the join keep hls4ml's full depth: the other branch may hold
-    back its first word until it has read the whole tensor. Streams behind a barrier (global pooling,
-    transpose), or on no fork/join path, are consumed as they are produced.
+    layer with several inputs) that two or more of its branches reach, the stream by which a
+    branch's barrier-free path from the fork enters the join keeps hls4ml's full depth: the other
+    branch may hold back its first word until it has read the whole tensor, and this stream then
+    holds everything its branch makes of the clone's copy. Every other stream, before that one on
+    the path, behind a barrier (global pooling, transpose) or on no fork/join path, is consumed as
+    it is produced. (Keeping every stream of the path cost the hybrid first block, whose mixed
+    branch forks off the 520x128 padded window, 2.6 Mbit of FIFOs: more BRAM than an xc7z020 has.)
     """
     consumers: dict[str, list[dict]] = {}
     for r in rows:
@@ -318,7 +323,7 @@ def fifo_depths(rows: list[dict]) -> dict[str, int]:
                 var, path = todo.pop()
                 for c in consumers.get(var, []):
                     if c["name"] in shared:
-                        keep.update(path)
+                        keep.add(path[-1])
                     elif not _barrier(c):
                         todo += [(n["name"], path + [n["name"]]) for n in c["outputs"]]
     return {o["name"]: (o["depth"] if o["name"] in keep else min(o["depth"], CHAIN_FIFO_DEPTH))
