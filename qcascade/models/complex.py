@@ -135,8 +135,8 @@ def _shared_block1(x, ctx: _Ctx, n_times: int, n_chans: int, n_shared: int, n_fi
     x = L.Concatenate(axis=-1, name="block1_estack")([mx, mean])  # (n_steps, 2S)
     if hybrid:  # two binary concatenations: hls4ml's Concatenate takes two inputs
         # The conv's "same" padding spelled out as a layer: hls4ml 1.3.0 (io_stream) inserts its own
-        # padding after the clone of ``padded`` and then still feeds the conv the unpadded copy
-        # (measured: 89 % decision agreement, "layer83_cpy2 is read while empty").
+        # padding after the clone of ``padded`` and still feeds the conv the unpadded copy
+        # (docs/generalisation.md, round 19; cf. hls4ml#309).
         m = L.ZeroPadding1D((0, 1), name="block1_mixed_pad")(padded)  # (T + 2P + 1, C)
         m = QConv1D(n_filt, 5, strides=SHARED_STRIDE // 2, padding="valid", use_bias=False,
                     kernel_quantizer=ctx.wq("block1"), name="block1_mixed_conv")(m)  # (2 n_steps, F)
