@@ -1,0 +1,51 @@
+"""bench.replay_fold_choice: the per-fold choice on validation, pooled as the pipeline pools."""
+
+import numpy as np
+import pytest
+from test_folds import _fake_fold
+
+from bench.replay_fold_choice import format_replay, replay, validation_f1
+from qcascade.errors import DataError
+from qcascade.folds import pool_folds
+from qcascade.io_utils import atomic_save_npz
+
+
+def _run(root, seed, val_hits):
+    """A two-fold unit whose complex-only model gets ``val_hits[k]`` of fold k's 10 ictal validation windows."""
+    rng = np.random.default_rng(seed)
+    unit = root / "P"
+    for k, hits in enumerate(val_hits):
+        d = unit if k == 0 else unit / f"fold{k}"
+        (d / "deploy").mkdir(parents=True, exist_ok=True)
+        _fake_fold(d, rng, 100 + 50 * k, f"r{k}")
+        y = np.r_[np.zeros(40), np.ones(10)].astype(int)
+        pred = np.r_[np.zeros(40), np.ones(hits), np.zeros(10 - hits)].astype(int)
+        z = np.c_[1 - pred, pred].astype(float)
+        atomic_save_npz(d / "val_logits.npz", y=y, complex_only=z, complex=z, simple=z)
+    return unit
+
+
+def test_each_fold_comes_from_the_run_better_on_validation_and_pools_like_the_pipeline(tmp_path):
+    a = _run(tmp_path / "a", 0, [9, 4])
+    b = _run(tmp_path / "b", 1, [5, 8])
+    assert validation_f1(a) == pytest.approx(window_metrics_f1(9))
+    res = replay(a, b)
+    assert res["choice"] == [0, 1]
+    want = pool_folds([a, b / "fold1"])["test"]
+    assert res["pooled"]["chosen"]["cascade"]["f1"] == pytest.approx(want["cascade"]["f1"])
+    assert res["pooled"]["chosen"]["complex_only"]["f1"] == pytest.approx(want["complex_only"]["f1"])
+    assert res["pooled"]["a"]["cascade"]["f1"] == pytest.approx(pool_folds([a, a / "fold1"])["test"]["cascade"]["f1"])
+    assert "0.95/0.67, 0.57/0.89*" in format_replay(res, ("mixed", "hybrid"))
+
+
+def test_ties_keep_the_first_run_and_other_fold_plans_are_refused(tmp_path):
+    a = _run(tmp_path / "a", 0, [7, 7])
+    b = _run(tmp_path / "b", 1, [7, 7])
+    assert replay(a, b)["choice"] == [0, 0]
+    c = _run(tmp_path / "c", 2, [7])
+    with pytest.raises(DataError, match="folds"):
+        replay(a, c)
+
+
+def window_metrics_f1(hits):
+    return 2 * hits / (hits + 10)
