@@ -1,0 +1,85 @@
+"""Which electrodes a seizure reaches first: the line-length onset latency of each electrode.
+
+Clinically the seizure onset zone is where the earliest ictal change appears. Here each electrode's
+line length (mean absolute first difference over ``win_s`` windows) is compared with its own
+pre-ictal baseline (median and MAD-based scale), and its latency is the start of the first run of
+``consecutive`` windows above ``threshold`` robust z, searched from ``before_s`` before to
+``after_s`` after the annotated onset. Electrodes ranked by their median latency over several
+seizures start with the onset zone on the stress cohort (docs/generalisation.md, round 21);
+:mod:`bench.bench_onset_latency` measures that against the cohort's ground truth.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["onset_latency", "rank_by_onset"]
+
+NEVER = np.inf
+
+
+def onset_latency(x: np.ndarray, ictal_start: int, sfreq: float, *, win_s: float = 0.5, threshold: float = 5.0,
+                  consecutive: int = 3, before_s: float = 5.0, after_s: float = 30.0,
+                  baseline_gap_s: float = 10.0, max_fraction: float = 1.0) -> np.ndarray:
+    """Seconds from the annotated onset to each electrode's first sustained line-length rise.
+
+    Args:
+        x: ``(n_samples, n_chans)`` one recording.
+        ictal_start: the annotated onset, a sample index of ``x``.
+        sfreq: sampling rate of ``x`` in Hz.
+        win_s: line-length window length (non-overlapping windows).
+        threshold: robust z (``(ll - median) / (1.4826 * MAD)``) a window must exceed.
+        consecutive: windows in a row above ``threshold``.
+        before_s, after_s: the search interval around the onset.
+        baseline_gap_s: the baseline ends this long before the onset (pre-ictal changes stay out).
+        max_fraction: a window where more than this fraction of the (non-flat) electrodes is above
+            ``threshold`` does not count for any electrode (a movement artefact, not a focal onset);
+            1.0 keeps every window.
+
+    Returns:
+        ``(n_chans,)`` float: latency in seconds (negative: before the annotation); ``inf`` where the
+        electrode never rises in the interval, and for flat electrodes.
+
+    Raises:
+        ValueError: when the recording has less than 5 s of baseline before the onset.
+    """
+    x = np.asarray(x, np.float64)
+    w = int(round(win_s * sfreq))
+    n = x.shape[0] // w
+    w0 = int(ictal_start) // w
+    n_base = w0 - int(round(baseline_gap_s / win_s))
+    if n_base * win_s < 5.0:
+        raise ValueError(f"onset at {ictal_start / sfreq:.1f} s leaves {max(n_base, 0) * win_s:.1f} s of baseline "
+                         f"(at least 5 s needed, ending {baseline_gap_s:.0f} s before the onset)")
+    ll = np.abs(np.diff(x[: n * w].reshape(n, w, -1), axis=1)).mean(1)
+    base = ll[:n_base]
+    med = np.median(base, 0)
+    scale = 1.4826 * np.median(np.abs(base - med), 0)
+    flat = scale <= 1e-12 * np.maximum(np.abs(med), 1.0)
+    z = (ll - med) / np.where(flat, 1.0, scale)
+    lo = max(w0 - int(round(before_s / win_s)), n_base)
+    hi = min(w0 + int(round(after_s / win_s)), n)
+    above = (z[lo:hi] > threshold) & ~flat
+    above &= (above.sum(1, keepdims=True) <= max_fraction * max(int((~flat).sum()), 1))
+    above = above.astype(np.int64)
+    out = np.full(x.shape[1], NEVER)
+    if hi - lo < consecutive:
+        return out
+    runs = np.lib.stride_tricks.sliding_window_view(above, consecutive, axis=0).sum(-1) == consecutive
+    hit = runs.any(0) & ~flat
+    out[hit] = (runs[:, hit].argmax(0) + lo - w0) * win_s
+    return out
+
+
+def rank_by_onset(latencies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Electrodes ordered by median latency over seizures (earliest first; ties keep index order).
+
+    Args:
+        latencies: ``(n_seizures, n_chans)`` from :func:`onset_latency`.
+
+    Returns:
+        ``(order (n_chans,) int, median (n_chans,) float)``; an electrode that never rose in more
+        than half of the seizures has median ``inf``.
+    """
+    med = np.median(np.asarray(latencies, np.float64), axis=0)
+    return np.argsort(med, kind="stable"), med

@@ -1,0 +1,70 @@
+"""qcascade.onset_latency and bench.bench_onset_latency: the earliest electrode of a seizure."""
+
+import json
+
+import numpy as np
+import pytest
+
+from bench.bench_onset_latency import evaluate, held_out_top
+from qcascade.io_utils import atomic_write_json
+from qcascade.onset_latency import onset_latency, rank_by_onset
+
+FS = 512
+
+
+def _seizure(seed, onset_s=30, n_s=60, rises=((1, 0.0), (2, 3.0)), n_chans=5, artefact_s=None):
+    """Noise whose electrode e rises x8 at ``onset_s + delay`` for each ``(e, delay)``; electrode
+    n_chans - 1 is flat; ``artefact_s``: a 2-s burst on every electrode."""
+    x = np.random.default_rng(seed).standard_normal((FS * n_s, n_chans))
+    for e, delay in rises:
+        x[int(FS * (onset_s + delay)):, e] *= 8
+    if artefact_s is not None:
+        x[FS * artefact_s:FS * (artefact_s + 2), :-1] *= 20
+    x[:, -1] = 0.0
+    return x
+
+
+def test_latency_is_the_first_sustained_rise_and_flat_or_quiet_electrodes_never_rise():
+    lat = onset_latency(_seizure(0), FS * 30, FS)
+    assert lat[1] == 0.0 and lat[2] == 3.0
+    assert np.isinf(lat[0]) and np.isinf(lat[3]) and np.isinf(lat[4])
+    late = onset_latency(_seizure(0, rises=((1, 40.0),)), FS * 30, FS, after_s=30)
+    assert np.isinf(late[1])  # outside the search interval
+
+
+def test_a_burst_on_every_electrode_is_ignored_only_with_max_fraction():
+    x = _seizure(1, artefact_s=40)
+    lat = onset_latency(x, FS * 30, FS)
+    assert lat[0] == lat[3] == 10.0 and lat[1] == 0.0
+    lat = onset_latency(x, FS * 30, FS, max_fraction=0.5)
+    assert lat[1] == 0.0 and lat[2] == 3.0 and np.isinf(lat[0]) and np.isinf(lat[3])
+
+
+def test_too_little_baseline_is_an_error():
+    with pytest.raises(ValueError, match="baseline"):
+        onset_latency(_seizure(0), FS * 12, FS)
+
+
+def test_ranking_uses_the_median_and_held_out_ranks_from_the_other_seizures():
+    lat = np.array([[0.0, 5.0, np.inf], [9.0, 1.0, np.inf], [8.0, 2.0, 0.0]])
+    order, med = rank_by_onset(lat)
+    assert list(order) == [1, 0, 2] and med[1] == 2.0 and np.isinf(med[2])
+    assert held_out_top(lat) == [1, 1, 1]
+    assert held_out_top(lat[:1]) == [0]  # one seizure: ranked from itself
+
+
+def test_bench_counts_held_out_electrodes_in_the_onset_zone(tmp_path):
+    from qcascade.data.matwrite import write_mat
+
+    # the files hold 180 s before and after the seizure (the short-term layout): onset at 180 s
+    for k, delays in enumerate([((2, 0.0), (1, 2.0)), ((2, 1.0), (1, 2.0)), ((1, 0.0), (2, 0.5))]):
+        path = tmp_path / "ID1" / f"Sz{k + 1}.mat"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_mat(path, {"EEG": _seizure(k, onset_s=180, n_s=400, rises=delays).astype(np.float32)})
+    atomic_write_json(tmp_path / "ground_truth.json", {"patients": {"ID1": {"soz_electrodes": [2]}}})
+    run = tmp_path / "run" / "ID1"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps({"folds": [{"selected_electrode": 2}, {"selected_electrode": 1}]}))
+    (r,) = evaluate(tmp_path, tmp_path / "run")
+    assert r["held_out"] == [2, 2, 2] and r["held_out_in_zone"] == 3
+    assert r["deployed"] == [2, 1] and r["deployed_in_zone"] == 1
