@@ -75,6 +75,8 @@ class Selection:
         max_mean_weight, entropy_nats, temperature: selector diagnostics.
         electrode_quality: :meth:`qcascade.electrode_quality.ElectrodeQuality.summary` (the
             electrodes excluded from deployment), None when ``model.exclude_bad_electrodes`` is off.
+        electrode_choice: with ``model.electrode_choice: earliest_of_top``, what decided
+            (:func:`qcascade.onset_latency.earliest_of_top`); None with the selector alone.
     """
 
     selected_electrode: int
@@ -85,6 +87,7 @@ class Selection:
     entropy_nats: float | None = None
     temperature: float | None = None
     electrode_quality: dict | None = None
+    electrode_choice: dict | None = None
 
     FILE = "selection.json"
 

@@ -68,6 +68,12 @@ class ModelConfig:
             ``hybrid`` (both side by side, joined by a 3-tap conv).
         complex_shared_filters: filters of the shared bank (``complex_block1: shared`` or ``hybrid``).
         simple_a_filters: candidate A's conv widths are F, 2F, 4F; MACs grow with F^2 (8: 72 k).
+        electrode_choice: ``selector``: deploy the electrode the ChannelSelector weights most;
+            ``earliest_of_top``: of the selector's ``electrode_choice_top_k`` highest-weighted
+            electrodes, the one whose line length rises first after the onsets of the training
+            seizures (median latency, :mod:`qcascade.onset_latency`), where one of them has a
+            finite median; otherwise the selector's choice (docs/generalisation.md, round 21).
+        electrode_choice_top_k: how many of the selector's electrodes ``earliest_of_top`` considers.
     """
 
     simple_model: Literal["A", "B", "C", "auto"] = "A"
@@ -80,6 +86,8 @@ class ModelConfig:
     complex_block1: Literal["shared", "mixed", "hybrid"] = "mixed"
     complex_shared_filters: int = 8
     simple_a_filters: int = 8
+    electrode_choice: Literal["selector", "earliest_of_top"] = "selector"
+    electrode_choice_top_k: int = 5
 
     def __post_init__(self):
         check_fields(self, "model")
@@ -89,7 +97,8 @@ class ModelConfig:
             raise ConfigError("model.simple_auto_margin: must be in [0, 1)")
         if self.simple_model == "auto" and not self.train_candidates:
             raise ConfigError("model.simple_model: auto needs model.train_candidates: true (it chooses among them)")
-        for key, lo, hi in (("complex_shared_filters", 1, 64), ("simple_a_filters", 2, 64)):
+        for key, lo, hi in (("complex_shared_filters", 1, 64), ("simple_a_filters", 2, 64),
+                            ("electrode_choice_top_k", 1, 128)):
             if not lo <= getattr(self, key) <= hi:
                 raise ConfigError(f"model.{key}: must be in [{lo}, {hi}]")
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["onset_latency", "rank_by_onset"]
+__all__ = ["onset_latency", "rank_by_onset", "recording_latencies", "earliest_of_top"]
 
 NEVER = np.inf
+PRE_ICTAL_S = 180.0  # baseline read before each onset: the short-term layout's whole pre-ictal part
 
 
 def onset_latency(x: np.ndarray, ictal_start: int, sfreq: float, *, win_s: float = 0.5, threshold: float = 5.0,
@@ -83,3 +84,47 @@ def rank_by_onset(latencies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     med = np.median(np.asarray(latencies, np.float64), axis=0)
     return np.argsort(med, kind="stable"), med
+
+
+def recording_latencies(recordings, sfreq: float) -> np.ndarray:
+    """``(n_seizures, n_chans)`` latencies of every seizure of ``recordings`` with enough baseline
+    (:class:`qcascade.data.swec.Recording`; seizures too close to the recording's start are left out)."""
+    out = []
+    for rec in recordings:
+        x = None
+        for start, _ in rec.ictal_spans:
+            if start / sfreq < 15.0:  # 5 s of baseline ending 10 s before the onset
+                continue
+            x = rec.load() if x is None else x
+            lo = max(0, start - int(round(PRE_ICTAL_S * sfreq)))  # bounded memory on hour-long files
+            seg = x[lo:start + int(round(40.0 * sfreq))]
+            out.append(onset_latency(seg, start - lo, sfreq))
+    return np.asarray(out).reshape(len(out), -1)
+
+
+def earliest_of_top(weights: np.ndarray, mask: np.ndarray, latencies: np.ndarray, top_k: int) -> tuple[int, dict]:
+    """Of the ``top_k`` highest-weighted deployable electrodes, the earliest by median latency.
+
+    Args:
+        weights: ``(n_chans,)`` the selector's mean weights on training windows.
+        mask: ``(n_chans,)`` bool, deployable electrodes.
+        latencies: ``(n_seizures, n_chans)`` from the training seizures (may have 0 rows).
+        top_k: electrodes considered.
+
+    Returns:
+        ``(electrode, info)``: the earliest of the top ``top_k`` with a finite median latency (ties:
+        the higher weight), else the highest-weighted electrode; ``info`` records the candidates,
+        their median latencies and which rule decided.
+    """
+    w = np.where(np.asarray(mask, bool), np.asarray(weights, np.float64), -np.inf)
+    top = [int(e) for e in np.argsort(-w, kind="stable")[:top_k] if np.isfinite(w[e])]
+    if not top:
+        raise ValueError("earliest_of_top: no deployable electrode")
+    n = latencies.shape[0] if np.ndim(latencies) == 2 else 0
+    med = np.median(latencies, axis=0) if n else np.full(len(w), NEVER)
+    timed = [e for e in top if np.isfinite(med[e])]
+    chosen = min(timed, key=lambda e: (med[e], -w[e])) if timed else top[0]
+    info = {"rule": "earliest_of_top" if timed else "selector (no finite latency among the top)",
+            "top": top, "median_latency_s": [None if not np.isfinite(med[e]) else float(med[e]) for e in top],
+            "n_seizures": int(n), "selector_electrode": top[0], "electrode": int(chosen)}
+    return int(chosen), info

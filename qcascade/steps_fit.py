@@ -207,6 +207,17 @@ def step_select_electrode(ctx) -> None:
     trainer = get_trainer(ctx, "stage1")
     electrode = trainer.deployed_electrode(tr.X)
     weights = mean_selection_weights(trainer.selector.inner, tr.X, trainer.mask)
+    choice = None
+    if ctx.cfg.model.electrode_choice == "earliest_of_top":
+        from qcascade.data.swec import SFREQ
+        from qcascade.onset_latency import earliest_of_top, recording_latencies
+        from qcascade.steps_data import prepared_data
+
+        latencies = recording_latencies(prepared_data(ctx).splits["train"], SFREQ)
+        electrode, choice = earliest_of_top(weights, trainer.mask, latencies, ctx.cfg.model.electrode_choice_top_k)
+        trainer.electrode = electrode
+        log.info("%s: electrode %d (%s; the selector's: %d)", ctx.unit, electrode, choice["rule"],
+                 choice["selector_electrode"])
     soz = onset_zone(ctx)
     plot_selection_weights(weights, trainer.mask, ctx.path("selector_weights.png"),
                            title=f"{ctx.unit}: selected electrode {electrode}" + (f", onset zone {soz}" if soz else ""))
@@ -215,7 +226,8 @@ def step_select_electrode(ctx) -> None:
         selected_electrode=int(electrode), soz_electrodes=soz, in_onset_zone=None if soz is None else electrode in soz,
         mean_weights=[float(v) for v in weights], max_mean_weight=float(weights.max()),
         entropy_nats=float(selection_entropy(w_batch)), temperature=float(trainer.temperature.numpy()),
-        electrode_quality=electrode_quality(ctx).summary() if ctx.cfg.model.exclude_bad_electrodes else None))
+        electrode_quality=electrode_quality(ctx).summary() if ctx.cfg.model.exclude_bad_electrodes else None,
+        electrode_choice=choice))
 
 
 def selected_electrode(ctx) -> int:

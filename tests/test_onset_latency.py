@@ -68,3 +68,28 @@ def test_bench_counts_held_out_electrodes_in_the_onset_zone(tmp_path):
     (r,) = evaluate(tmp_path, tmp_path / "run")
     assert r["held_out"] == [2, 2, 2] and r["held_out_in_zone"] == 3
     assert r["deployed"] == [2, 1] and r["deployed_in_zone"] == 1
+
+
+def test_earliest_of_top_takes_the_earliest_timed_electrode_among_the_selectors_best():
+    from qcascade.onset_latency import earliest_of_top
+
+    w = np.array([0.05, 0.6, 0.2, 0.1, 0.05])
+    mask = np.array([True, True, True, True, False])
+    lat = np.array([[0.0, 2.5, 1.0, np.inf, 0.0], [0.5, 2.0, 1.0, 0.5, 0.0]])
+    e, info = earliest_of_top(w, mask, lat, top_k=3)
+    assert e == 2 and info["top"] == [1, 2, 3] and info["selector_electrode"] == 1  # 3: median inf
+    assert info["median_latency_s"] == [2.25, 1.0, None] and info["rule"] == "earliest_of_top"
+    assert earliest_of_top(w, mask, lat, top_k=1)[0] == 1
+    e, info = earliest_of_top(w, mask, np.full((2, 5), np.inf), top_k=3)
+    assert e == 1 and info["rule"].startswith("selector")
+    assert earliest_of_top(w, mask, np.zeros((0, 5)), top_k=3)[0] == 1  # no seizure with a baseline
+
+
+def test_recording_latencies_reads_each_seizure_with_enough_baseline():
+    from qcascade.data.swec import Recording
+    from qcascade.onset_latency import recording_latencies
+
+    x = _seizure(3, onset_s=60, n_s=100).astype(np.float32)
+    rec = Recording("P", "P_Sz1", None, FS, len(x), x.shape[1], [(FS * 60, FS * 70), (FS * 5, FS * 8)], data=x)
+    lat = recording_latencies([rec], FS)
+    assert lat.shape == (1, 5) and lat[0, 1] == 0.0 and lat[0, 2] == 3.0
