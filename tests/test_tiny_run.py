@@ -160,3 +160,32 @@ def test_sentinel_rerun_from_calibration_records_and_replays_its_decisions(tiny_
     assert m["sentinel"] == dep.sentinel and m["test"]["cascade"]["avg_macs_per_window"] == pytest.approx(
         dep.macs_every_window + m["test"]["cascade"]["routing_rate"] * dep.macs_complex)
     assert "sentinel up at 3 electrodes over 2x" in (unit / "report.md").read_text()
+
+
+def test_earliest_of_top_electrode_choice_rerun_records_what_decided(tiny_run, tmp_path):
+    """``model.electrode_choice: earliest_of_top`` from the stage-1 checkpoint: the deployed electrode
+    is one of the selector's top-k, and ``selection.json`` records the latencies that chose it."""
+    import shutil
+
+    from qcascade.artifacts import Selection
+
+    run, _, _ = tiny_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    cfg = yaml.safe_load((copy / "config.yaml").read_text())
+    cfg["model"].update(electrode_choice="earliest_of_top", electrode_choice_top_k=3)
+    (copy / "config.yaml").write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, str(ROOT / "train_qkeras.py"), "--config", str(copy / "config.yaml"),
+                           "--out", str(copy), "--from-step", "step_select_electrode", "--until-step",
+                           "step_select_electrode"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    before, sel = Selection.load(run / "ID1"), Selection.load(copy / "ID1")
+    choice = sel.electrode_choice
+    assert before.electrode_choice is None and choice["selector_electrode"] == before.selected_electrode
+    assert sel.selected_electrode == choice["electrode"] and sel.selected_electrode in choice["top"]
+    assert len(choice["top"]) == 3 and choice["n_seizures"] >= 1
+    timed = [t for t in choice["median_latency_s"] if t is not None]
+    if timed:
+        assert choice["rule"] == "earliest_of_top"
+        assert choice["median_latency_s"][choice["top"].index(sel.selected_electrode)] == min(timed)
