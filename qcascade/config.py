@@ -69,11 +69,13 @@ class ModelConfig:
         complex_shared_filters: filters of the shared bank (``complex_block1: shared`` or ``hybrid``).
         simple_a_filters: candidate A's conv widths are F, 2F, 4F; MACs grow with F^2 (8: 72 k).
         electrode_choice: ``selector``: deploy the electrode the ChannelSelector weights most;
-            ``earliest_of_top``: of the selector's ``electrode_choice_top_k`` highest-weighted
-            electrodes, the one whose line length rises first after the onsets of the training
-            seizures (median latency, :mod:`qcascade.onset_latency`), where one of them has a
-            finite median; otherwise the selector's choice (docs/generalisation.md, round 21).
+            ``earliest_of_top``: the selector's electrode, unless its line length rises after the
+            onsets of the training seizures (median latency, :mod:`qcascade.onset_latency`) and
+            another of its ``electrode_choice_top_k`` highest-weighted electrodes rises at least
+            ``electrode_choice_margin_s`` earlier: then the earliest of those
+            (docs/generalisation.md, rounds 21-22).
         electrode_choice_top_k: how many of the selector's electrodes ``earliest_of_top`` considers.
+        electrode_choice_margin_s: how much earlier (seconds) ``earliest_of_top`` needs.
     """
 
     simple_model: Literal["A", "B", "C", "auto"] = "A"
@@ -88,6 +90,7 @@ class ModelConfig:
     simple_a_filters: int = 8
     electrode_choice: Literal["selector", "earliest_of_top"] = "selector"
     electrode_choice_top_k: int = 5
+    electrode_choice_margin_s: float = 2.0
 
     def __post_init__(self):
         check_fields(self, "model")
@@ -98,7 +101,7 @@ class ModelConfig:
         if self.simple_model == "auto" and not self.train_candidates:
             raise ConfigError("model.simple_model: auto needs model.train_candidates: true (it chooses among them)")
         for key, lo, hi in (("complex_shared_filters", 1, 64), ("simple_a_filters", 2, 64),
-                            ("electrode_choice_top_k", 1, 128)):
+                            ("electrode_choice_top_k", 1, 128), ("electrode_choice_margin_s", 0.0, 30.0)):
             if not lo <= getattr(self, key) <= hi:
                 raise ConfigError(f"model.{key}: must be in [{lo}, {hi}]")
 

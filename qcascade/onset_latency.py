@@ -102,19 +102,27 @@ def recording_latencies(recordings, sfreq: float) -> np.ndarray:
     return np.asarray(out).reshape(len(out), -1)
 
 
-def earliest_of_top(weights: np.ndarray, mask: np.ndarray, latencies: np.ndarray, top_k: int) -> tuple[int, dict]:
-    """Of the ``top_k`` highest-weighted deployable electrodes, the earliest by median latency.
+def earliest_of_top(weights: np.ndarray, mask: np.ndarray, latencies: np.ndarray, top_k: int,
+                    margin_s: float = 2.0) -> tuple[int, dict]:
+    """The selector's electrode, unless one of its ``top_k`` rises clearly earlier.
+
+    The selector's highest-weighted electrode is kept unless it has a finite median latency and
+    another of the ``top_k`` highest-weighted deployable electrodes has one at least ``margin_s``
+    earlier: then the earliest of those (ties: the higher weight). An electrode that rises late
+    or not at all is what the selector picks on a spreading seizure; one without a finite latency
+    is left to the selector, because a missing rise says more about artefacts than about the zone
+    (docs/generalisation.md, round 22).
 
     Args:
         weights: ``(n_chans,)`` the selector's mean weights on training windows.
         mask: ``(n_chans,)`` bool, deployable electrodes.
         latencies: ``(n_seizures, n_chans)`` from the training seizures (may have 0 rows).
         top_k: electrodes considered.
+        margin_s: how much earlier another electrode must rise.
 
     Returns:
-        ``(electrode, info)``: the earliest of the top ``top_k`` with a finite median latency (ties:
-        the higher weight), else the highest-weighted electrode; ``info`` records the candidates,
-        their median latencies and which rule decided.
+        ``(electrode, info)``; ``info`` records the candidates, their median latencies and which
+        rule decided.
     """
     w = np.where(np.asarray(mask, bool), np.asarray(weights, np.float64), -np.inf)
     top = [int(e) for e in np.argsort(-w, kind="stable")[:top_k] if np.isfinite(w[e])]
@@ -122,9 +130,14 @@ def earliest_of_top(weights: np.ndarray, mask: np.ndarray, latencies: np.ndarray
         raise ValueError("earliest_of_top: no deployable electrode")
     n = latencies.shape[0] if np.ndim(latencies) == 2 else 0
     med = np.median(latencies, axis=0) if n else np.full(len(w), NEVER)
-    timed = [e for e in top if np.isfinite(med[e])]
-    chosen = min(timed, key=lambda e: (med[e], -w[e])) if timed else top[0]
-    info = {"rule": "earliest_of_top" if timed else "selector (no finite latency among the top)",
-            "top": top, "median_latency_s": [None if not np.isfinite(med[e]) else float(med[e]) for e in top],
-            "n_seizures": int(n), "selector_electrode": top[0], "electrode": int(chosen)}
+    first = top[0]
+    earlier = [e for e in top if np.isfinite(med[first]) and med[e] <= med[first] - margin_s]
+    if earlier:
+        chosen, rule = min(earlier, key=lambda e: (med[e], -w[e])), f"earliest_of_top: {margin_s:g} s earlier"
+    else:
+        chosen = first
+        rule = ("selector (its electrode has no finite latency)" if not np.isfinite(med[first])
+                else f"selector (none of the top rises {margin_s:g} s earlier)")
+    info = {"rule": rule, "top": top, "median_latency_s": [None if not np.isfinite(med[e]) else float(med[e]) for e in top],
+            "n_seizures": int(n), "selector_electrode": first, "electrode": int(chosen), "margin_s": float(margin_s)}
     return int(chosen), info

@@ -214,7 +214,9 @@ def step_select_electrode(ctx) -> None:
         from qcascade.steps_data import prepared_data
 
         latencies = recording_latencies(prepared_data(ctx).splits["train"], SFREQ)
-        electrode, choice = earliest_of_top(weights, trainer.mask, latencies, ctx.cfg.model.electrode_choice_top_k)
+        m = ctx.cfg.model
+        electrode, choice = earliest_of_top(weights, trainer.mask, latencies, m.electrode_choice_top_k,
+                                            m.electrode_choice_margin_s)
         trainer.electrode = electrode
         log.info("%s: electrode %d (%s; the selector's: %d)", ctx.unit, electrode, choice["rule"],
                  choice["selector_electrode"])

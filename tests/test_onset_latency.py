@@ -70,18 +70,22 @@ def test_bench_counts_held_out_electrodes_in_the_onset_zone(tmp_path):
     assert r["deployed"] == [2, 1] and r["deployed_in_zone"] == 1
 
 
-def test_earliest_of_top_takes_the_earliest_timed_electrode_among_the_selectors_best():
+def test_earliest_of_top_overrides_the_selector_only_for_a_clearly_earlier_electrode():
     from qcascade.onset_latency import earliest_of_top
 
     w = np.array([0.05, 0.6, 0.2, 0.1, 0.05])
     mask = np.array([True, True, True, True, False])
-    lat = np.array([[0.0, 2.5, 1.0, np.inf, 0.0], [0.5, 2.0, 1.0, 0.5, 0.0]])
+    # selector's electrode 1 rises at 4.25 s (median), 2 at 1.0 s, 3 never, 4 is masked
+    lat = np.array([[0.0, 4.0, 1.0, np.inf, 0.0], [0.5, 4.5, 1.0, 0.5, 0.0]])
     e, info = earliest_of_top(w, mask, lat, top_k=3)
-    assert e == 2 and info["top"] == [1, 2, 3] and info["selector_electrode"] == 1  # 3: median inf
-    assert info["median_latency_s"] == [2.25, 1.0, None] and info["rule"] == "earliest_of_top"
+    assert e == 2 and info["top"] == [1, 2, 3] and info["selector_electrode"] == 1
+    assert info["median_latency_s"] == [4.25, 1.0, None] and info["rule"].startswith("earliest_of_top")
+    assert earliest_of_top(w, mask, lat, top_k=3, margin_s=3.5)[0] == 1  # 3.25 s earlier is not enough
     assert earliest_of_top(w, mask, lat, top_k=1)[0] == 1
-    e, info = earliest_of_top(w, mask, np.full((2, 5), np.inf), top_k=3)
-    assert e == 1 and info["rule"].startswith("selector")
+    untimed = lat.copy()
+    untimed[:, 1] = np.inf  # the selector's electrode never rises: an artefact-ridden seizure, keep it
+    e, info = earliest_of_top(w, mask, untimed, top_k=3)
+    assert e == 1 and info["rule"].startswith("selector (its electrode has no finite latency")
     assert earliest_of_top(w, mask, np.zeros((0, 5)), top_k=3)[0] == 1  # no seizure with a baseline
 
 
