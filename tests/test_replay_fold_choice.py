@@ -49,3 +49,25 @@ def test_ties_keep_the_first_run_and_other_fold_plans_are_refused(tmp_path):
 
 def window_metrics_f1(hits):
     return 2 * hits / (hits + 10)
+
+
+def test_electrode_rule_replay_takes_each_fold_from_the_run_that_deployed_the_rules_electrode(tmp_path):
+    import json
+
+    from bench.replay_electrode_choice import replay as replay_electrode
+
+    s = _run(tmp_path / "s", 0, [9, 4])
+    e = _run(tmp_path / "e", 1, [5, 8])
+    choices = [([12, 15], [4.0, 1.0]), ([45, 43], [None, 27.0])]  # fold 0: 3 s earlier; fold 1: selector untimed
+    for d_s, d_e, (top, lat) in zip((s, s / "fold1"), (e, e / "fold1"), choices):
+        (d_s / "selection.json").write_text(json.dumps({"selected_electrode": top[0]}))
+        (d_e / "selection.json").write_text(json.dumps({"selected_electrode": top[1], "electrode_choice": {
+            "top": top, "median_latency_s": lat}}))
+    res = replay_electrode(s, e, margin_s=2.0, top_k=2)
+    assert res["electrodes"] == [(12, 15, 15), (45, 43, 45)]
+    want = pool_folds([e, s / "fold1"])["test"]
+    assert res["pooled"]["rule"]["cascade"] == pytest.approx(want["cascade"]["f1"])
+    assert replay_electrode(s, e, margin_s=3.5, top_k=2)["electrodes"][0] == (12, 15, 12)
+    (s / "fold1" / "selection.json").write_text(json.dumps({"selected_electrode": 7}))
+    with pytest.raises(DataError, match="neither run"):
+        replay_electrode(s, e, margin_s=2.0, top_k=2)
