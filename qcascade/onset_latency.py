@@ -108,10 +108,8 @@ def earliest_of_top(weights: np.ndarray, mask: np.ndarray, latencies: np.ndarray
 
     The selector's highest-weighted electrode is kept unless it has a finite median latency and
     another of the ``top_k`` highest-weighted deployable electrodes has one at least ``margin_s``
-    earlier: then the earliest of those (ties: the higher weight). An electrode that rises late
-    or not at all is what the selector picks on a spreading seizure; one without a finite latency
-    is left to the selector, because a missing rise says more about artefacts than about the zone
-    (docs/generalisation.md, round 22).
+    earlier: then the earliest of those (ties: the higher weight). Why a selector electrode
+    without a finite latency is kept: docs/generalisation.md, round 22.
 
     Args:
         weights: ``(n_chans,)`` the selector's mean weights on training windows.

@@ -97,3 +97,10 @@ def test_recording_latencies_reads_each_seizure_with_enough_baseline():
     rec = Recording("P", "P_Sz1", None, FS, len(x), x.shape[1], [(FS * 60, FS * 70), (FS * 5, FS * 8)], data=x)
     lat = recording_latencies([rec], FS)
     assert lat.shape == (1, 5) and lat[0, 1] == 0.0 and lat[0, 2] == 3.0
+
+
+def test_bench_without_ground_truth_names_the_missing_file(tmp_path, capsys):
+    from bench.bench_onset_latency import main
+
+    assert main([str(tmp_path)]) == 2
+    assert f"{tmp_path / 'ground_truth.json'}: missing" in capsys.readouterr().err
