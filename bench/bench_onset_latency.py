@@ -12,15 +12,15 @@ in its folds (``--runs``: a folder holding ``<ID>/metrics.json`` at any depth)::
 from __future__ import annotations
 
 import argparse
-import sys
 import json
 from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 
+from bench import exit_code
 from qcascade.data.swec import SFREQ, discover_short
-from qcascade.errors import DataError, QCascadeError
+from qcascade.errors import DataError
 from qcascade.onset_latency import onset_latency, rank_by_onset
 
 
@@ -88,11 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--max-fraction", type=float, default=1.0,
                     help="ignore windows where more than this fraction of electrodes rises (default 1: none)")
     args = ap.parse_args(argv)
-    try:
-        return _run(args)
-    except QCascadeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return exit_code(lambda: _run(args))
 
 
 def _run(args) -> int:

@@ -12,15 +12,15 @@ one whose electrode is run E's from run E, and the folds are pooled as the pipel
 from __future__ import annotations
 
 import argparse
-import sys
 import json
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from bench import exit_code
 from bench.replay_fold_choice import unit_fold_dirs
-from qcascade.errors import DataError, QCascadeError
+from qcascade.errors import DataError
 from qcascade.folds import pool_folds
 from qcascade.onset_latency import earliest_of_top
 
@@ -73,11 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--margin-s", type=float, default=2.0)
     ap.add_argument("--top-k", type=int, default=5)
     args = ap.parse_args(argv)
-    try:
-        return _run(args)
-    except QCascadeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return exit_code(lambda: _run(args))
 
 
 def _run(args) -> int:

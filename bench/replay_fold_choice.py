@@ -13,14 +13,14 @@ it (docs/generalisation.md, round 20)::
 from __future__ import annotations
 
 import argparse
-import sys
 import json
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from qcascade.errors import DataError, QCascadeError
+from bench import exit_code
+from qcascade.errors import DataError
 from qcascade.evaluation import window_metrics
 from qcascade.folds import fold_dirs, pool_folds
 
@@ -93,11 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--model", default="complex_only", choices=("complex_only", "complex", "simple"),
                     help="whose validation F1 decides (default: complex-only)")
     args = ap.parse_args(argv)
-    try:
-        return _run(args)
-    except QCascadeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return exit_code(lambda: _run(args))
 
 
 def _run(args) -> int:
