@@ -73,7 +73,7 @@ class ModelConfig:
             onsets of the training seizures (median latency, :mod:`qcascade.onset_latency`) and
             another of its ``electrode_choice_top_k`` highest-weighted electrodes rises at least
             ``electrode_choice_margin_s`` earlier: then the earliest of those
-            (docs/generalisation.md, rounds 21-22).
+            (docs/generalisation.md, rounds 21-23; the default since round 23).
         electrode_choice_top_k: how many of the selector's electrodes ``earliest_of_top`` considers.
         electrode_choice_margin_s: how much earlier (seconds) ``earliest_of_top`` needs.
     """
@@ -88,7 +88,7 @@ class ModelConfig:
     complex_block1: Literal["shared", "mixed", "hybrid"] = "mixed"
     complex_shared_filters: int = 8
     simple_a_filters: int = 8
-    electrode_choice: Literal["selector", "earliest_of_top"] = "selector"
+    electrode_choice: Literal["selector", "earliest_of_top"] = "earliest_of_top"
     electrode_choice_top_k: int = 5
     electrode_choice_margin_s: float = 2.0
 

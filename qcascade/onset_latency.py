@@ -88,18 +88,44 @@ def rank_by_onset(latencies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def recording_latencies(recordings, sfreq: float) -> np.ndarray:
     """``(n_seizures, n_chans)`` latencies of every seizure of ``recordings`` with enough baseline
-    (:class:`qcascade.data.swec.Recording`; seizures too close to the recording's start are left out)."""
+    (:class:`qcascade.data.swec.Recording`; seizures too close to the recording's start are left out).
+
+    Only the samples around each onset are kept, and a recording that streams
+    (``iter_chunks``) is read no further than its last seizure: hour-long files stay out of memory.
+    """
     out = []
     for rec in recordings:
-        x = None
-        for start, _ in rec.ictal_spans:
-            if start / sfreq < 15.0:  # 5 s of baseline ending 10 s before the onset
-                continue
-            x = rec.load() if x is None else x
-            lo = max(0, start - int(round(PRE_ICTAL_S * sfreq)))  # bounded memory on hour-long files
-            seg = x[lo:start + int(round(40.0 * sfreq))]
+        spans = [(max(0, start - int(round(PRE_ICTAL_S * sfreq))), start + int(round(40.0 * sfreq)), start)
+                 for start, _ in rec.ictal_spans
+                 if start / sfreq >= 15.0]  # at least 5 s of baseline ending 10 s before the onset
+        if not spans:
+            continue
+        for (lo, _, start), seg in zip(spans, _read_spans(rec, [(lo, hi) for lo, hi, _ in spans])):
             out.append(onset_latency(seg, start - lo, sfreq))
     return np.asarray(out).reshape(len(out), -1)
+
+
+def _read_spans(rec, spans: list[tuple[int, int]]) -> list[np.ndarray]:
+    """The samples ``[lo, hi)`` of each span of ``rec``, streamed chunk by chunk where it can."""
+    if not hasattr(rec, "iter_chunks"):
+        x = rec.load()
+        return [x[lo:hi] for lo, hi in spans]
+    parts: list[list[np.ndarray]] = [[] for _ in spans]
+    last = max(hi for _, hi in spans)
+    pos = 0
+    chunks = rec.iter_chunks()
+    try:
+        for chunk in chunks:
+            end = pos + len(chunk)
+            for part, (lo, hi) in zip(parts, spans):
+                if lo < end and hi > pos:
+                    part.append(chunk[max(lo - pos, 0):min(hi - pos, len(chunk))])
+            pos = end
+            if pos >= last:
+                break
+    finally:
+        chunks.close()  # closes the file now, not at garbage collection
+    return [np.concatenate(p, axis=0) for p in parts]
 
 
 def earliest_of_top(weights: np.ndarray, mask: np.ndarray, latencies: np.ndarray, top_k: int,

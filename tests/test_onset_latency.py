@@ -104,3 +104,35 @@ def test_bench_without_ground_truth_names_the_missing_file(tmp_path, capsys):
 
     assert main([str(tmp_path)]) == 2
     assert f"{tmp_path / 'ground_truth.json'}: missing" in capsys.readouterr().err
+
+
+def test_recording_latencies_streams_only_up_to_the_last_seizure():
+    """A streamed recording gives the latencies of a whole-file read, and its chunks after the last
+    seizure's search interval are never read (hour-long files stay out of memory)."""
+    from qcascade.data.swec import Recording
+    from qcascade.onset_latency import recording_latencies
+
+    x = np.concatenate([_seizure(4, onset_s=200, n_s=260), _seizure(5, onset_s=30, n_s=600)]).astype(np.float32)
+    spans = [(FS * 200, FS * 210), (FS * 290, FS * 300)]
+    rec = Recording("P", "P_Sz1", None, FS, len(x), x.shape[1], spans, data=x)
+
+    class Counting:
+        ictal_spans = spans
+        chunks = 0
+
+        def iter_chunks(self):
+            for c in rec.iter_chunks():
+                Counting.chunks += 1
+                yield c
+
+    class WholeFile:
+        ictal_spans = spans
+
+        def load(self):
+            return x
+
+    streamed = recording_latencies([Counting()], FS)
+    np.testing.assert_array_equal(streamed, recording_latencies([WholeFile()], FS))
+    assert streamed.shape == (2, 5) and streamed[0, 1] == 0.0 and streamed[1, 2] == 3.0
+    # the last search interval ends at 330 s; 30-s chunks: 11 read of the recording's 29
+    assert Counting.chunks == 11

@@ -162,9 +162,10 @@ def test_sentinel_rerun_from_calibration_records_and_replays_its_decisions(tiny_
     assert "sentinel up at 3 electrodes over 2x" in (unit / "report.md").read_text()
 
 
-def test_earliest_of_top_electrode_choice_rerun_records_what_decided(tiny_run, tmp_path):
-    """``model.electrode_choice: earliest_of_top`` from the stage-1 checkpoint: the deployed electrode
-    is one of the selector's top-k, and ``selection.json`` records the latencies that chose it."""
+def test_earliest_of_top_is_the_default_and_records_what_decided(tiny_run, tmp_path):
+    """The default ``model.electrode_choice: earliest_of_top`` deploys one of the selector's top-k and
+    records the latencies that chose it; ``selector``, rerun from the stage-1 checkpoint, deploys
+    the selector's own electrode and records no choice."""
     import shutil
 
     from qcascade.artifacts import Selection
@@ -173,18 +174,19 @@ def test_earliest_of_top_electrode_choice_rerun_records_what_decided(tiny_run, t
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
     cfg = yaml.safe_load((copy / "config.yaml").read_text())
-    cfg["model"].update(electrode_choice="earliest_of_top", electrode_choice_top_k=3)
+    assert cfg["model"]["electrode_choice"] == "earliest_of_top"
+    cfg["model"].update(electrode_choice="selector")
     (copy / "config.yaml").write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.run([sys.executable, str(ROOT / "train_qkeras.py"), "--config", str(copy / "config.yaml"),
                            "--out", str(copy), "--from-step", "step_select_electrode", "--until-step",
                            "step_select_electrode"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    before, sel = Selection.load(run / "ID1"), Selection.load(copy / "ID1")
+    sel, by_selector = Selection.load(run / "ID1"), Selection.load(copy / "ID1")
     choice = sel.electrode_choice
-    assert before.electrode_choice is None and choice["selector_electrode"] == before.selected_electrode
+    assert by_selector.electrode_choice is None and by_selector.selected_electrode == choice["selector_electrode"]
     assert sel.selected_electrode == choice["electrode"] and sel.selected_electrode in choice["top"]
-    assert len(choice["top"]) == 3 and choice["n_seizures"] >= 1
+    assert len(choice["top"]) == cfg["model"]["electrode_choice_top_k"] and choice["n_seizures"] >= 1
     lat = dict(zip(choice["top"], choice["median_latency_s"]))
     if choice["rule"].startswith("earliest_of_top"):
         first = lat[choice["selector_electrode"]]
