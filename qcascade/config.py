@@ -76,6 +76,11 @@ class ModelConfig:
             (docs/generalisation.md, rounds 21-23; the default since round 23).
         electrode_choice_top_k: how many of the selector's electrodes ``earliest_of_top`` considers.
         electrode_choice_margin_s: how much earlier (seconds) ``earliest_of_top`` needs.
+        complex_prior: a folder written by ``python -m qcascade.prior`` (a complex model trained
+            across other patients), or null. Stage 2 starts the complex model from it (weights and
+            integer bits) instead of from random weights; the run must use its inputs
+            (``data.input_scaling: causal_robust``), architecture and bit widths
+            (:func:`qcascade.prior.check_prior`).
     """
 
     simple_model: Literal["A", "B", "C", "auto"] = "A"
@@ -91,6 +96,7 @@ class ModelConfig:
     electrode_choice: Literal["selector", "earliest_of_top"] = "earliest_of_top"
     electrode_choice_top_k: int = 5
     electrode_choice_margin_s: float = 2.0
+    complex_prior: Optional[str] = None
 
     def __post_init__(self):
         check_fields(self, "model")

@@ -18,6 +18,7 @@ from qcascade.config import RunConfig, load_config
 from qcascade.errors import DataError, RunDirError
 from qcascade.fold_pool import FoldPool, pool_workers, unit_folds
 from qcascade.folds import UnitContext
+from qcascade.prior import check_prior
 from qcascade.rundir import (Step, check_out_dir, check_run_path, check_step_names, prepare_run_dir,
                              run_step_checked, run_steps)
 from qcascade.runlock import RunLock
@@ -137,6 +138,7 @@ def run_pipeline(cfg: RunConfig, run_dir: Path, *, force: bool = False, from_ste
     run_dir = Path(run_dir)
     steps = _steps_for(cfg)
     check_step_names([s.name for s in steps], from_step, until_step)
+    check_prior(cfg)
     check_out_dir(run_dir, cfg, force=force)
     by_patient = None
     if cfg.data.dataset == "synthetic":

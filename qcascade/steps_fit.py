@@ -35,6 +35,13 @@ def _int_bits(ctx, name: str, X_calib: np.ndarray) -> dict:
     path = ctx.unit_dir / "checkpoints" / f"int_bits_{name}.json"
     if path.exists():
         return json.loads(path.read_text())
+    if name == "complex" and ctx.cfg.model.complex_prior:
+        from qcascade.prior import prior_int_bits
+
+        # the prior's weights were trained under its own activation ranges
+        ib = prior_int_bits(ctx.cfg.model.complex_prior)
+        atomic_write_json(path, ib)
+        return ib
     kw = {"n_times": ctx.cfg.data.n_times, **ctx.cfg.model.model_options(name)}
     if not name.startswith("simple"):
         kw["n_chans"] = ctx.cfg.data.n_chans
@@ -110,6 +117,10 @@ def _train_stage(ctx, stage: int, load: str | None) -> None:
     trainer = get_trainer(ctx, load)
     if stage > 1:
         trainer.electrode = selected_electrode(ctx)  # stages 2-3 train on the deployed electrode
+    if stage == 2 and ctx.cfg.model.complex_prior:
+        from qcascade.prior import load_prior_weights
+
+        load_prior_weights(trainer.complex, ctx.cfg.model.complex_prior)
     epochs = getattr(ctx.cfg.train, f"epochs_stage{stage}")
     mon = sets.get("val_monitor", sets["val"])  # long-term: per-epoch metrics on a validation sample
     history = trainer.run_stage(stage, sets["train"].X, sets["train"].y, mon.X, mon.y, epochs=epochs)

@@ -1,0 +1,119 @@
+"""bench.bench_cross_patient: a complex model trained on one cohort predicts another it never saw."""
+
+import json
+
+import pytest
+
+from bench.bench_cross_patient import main
+
+
+@pytest.fixture(scope="module")
+def cohorts(tmp_path_factory):
+    from qcascade.data.synthetic import make_cohort, write_swec_short
+
+    root = tmp_path_factory.mktemp("cohorts")
+    for seed in (0, 1):
+        cohort = make_cohort(n_patients=2, n_seizures=2, seed=seed, seizure_s=(20.0, 30.0), electrode_range=(24, 32))
+        write_swec_short(cohort, root / f"seed{seed}")
+    return root
+
+
+def test_prior_from_one_cohort_scores_every_recording_of_the_other(cohorts, tmp_path, capsys):
+    out = tmp_path / "xp"
+    assert main(["--train-dir", str(cohorts / "seed0"), "--test-dir", str(cohorts / "seed1"), "--out", str(out),
+                 "--epochs", "2"]) == 0
+    res = json.loads((out / "cross_patient.json").read_text())
+    assert all((out / "prior" / f).is_file() for f in ("prior.weights.h5", "int_bits.json", "prior.json"))
+    assert sorted(res["patients"]) == ["ID1", "ID2"] and res["block1"] == "shared"
+    for unit, d in res["patients"].items():
+        assert sorted(d["records"]) == [f"{unit}_Sz1", f"{unit}_Sz2"]  # every recording tested once
+        assert d["pooled"]["n"] == sum(r["n"] for r in d["records"].values())
+        assert d["pooled"]["tp"] + d["pooled"]["fn"] == d["pooled"]["n_ictal"] > 0
+    # the synthetic seizures are large rhythmic events: a prior from other patients ranks them
+    assert min(d["pooled"]["auc"] for d in res["patients"].values()) > 0.7
+    assert "| ID1 | **pooled** |" in capsys.readouterr().out
+
+
+def test_bad_folders_are_refused_before_training(cohorts, tmp_path, capsys):
+    same = ["--train-dir", str(cohorts / "seed0"), "--test-dir", str(cohorts / "seed0"), "--out", str(tmp_path / "a")]
+    assert main(same) == 2
+    assert "the training and test cohorts are the same folder" in capsys.readouterr().err
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "kept.txt").write_text("x")
+    assert main(["--train-dir", str(cohorts / "seed0"), "--test-dir", str(cohorts / "seed1"),
+                 "--out", str(tmp_path / "b")]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err and (tmp_path / "b" / "kept.txt").exists()
+    assert main(["--train-dir", str(tmp_path / "none"), "--test-dir", str(cohorts / "seed1"),
+                 "--out", str(tmp_path / "c")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
+def _prior_run_config(prior, data_dir, **model):
+    return {"data": {"dataset": "swec-short", "data_dir": str(data_dir), "input_scaling": "causal_robust"},
+            "model": {"complex_block1": "shared", "complex_prior": str(prior), "train_candidates": False, **model},
+            "train": {"folds": "first", "epochs_stage1": 1, "epochs_stage2": 0, "epochs_stage3": 0},
+            "hls": {"enabled": False}}
+
+
+def test_a_run_refuses_a_prior_it_cannot_start_from(cohorts, tmp_path):
+    from qcascade.config import load_config
+    from qcascade.errors import ConfigError
+    from qcascade.prior import MANIFEST, check_prior, cohort_config, manifest
+
+    prior = tmp_path / "prior"
+    with pytest.raises(ConfigError, match="prior.json: missing"):
+        check_prior(load_config(None, _prior_run_config(prior, cohorts / "seed1")))
+    prior.mkdir()
+    for name in ("prior.weights.h5", "int_bits.json"):
+        (prior / name).write_text("{}")
+    (prior / MANIFEST).write_text(json.dumps(manifest(cohort_config(cohorts / "seed0"))))
+    assert check_prior(load_config(None, _prior_run_config(prior, cohorts / "seed1"))) == prior
+    with pytest.raises(ConfigError, match="complex is .*shared.* in the prior and .*mixed"):
+        check_prior(load_config(None, _prior_run_config(prior, cohorts / "seed1", complex_block1="mixed")))
+    cfg = _prior_run_config(prior, cohorts / "seed1")
+    cfg["data"]["input_scaling"] = "train_stats"
+    with pytest.raises(ConfigError, match="set data.input_scaling: causal_robust"):
+        check_prior(load_config(None, cfg))
+    (prior / MANIFEST).write_text("{not json")
+    with pytest.raises(ConfigError, match="prior.json: not valid JSON"):
+        check_prior(load_config(None, _prior_run_config(prior, cohorts / "seed1")))
+
+
+def test_stage_two_starts_the_complex_model_from_the_prior(cohorts, tmp_path):
+    """With no stage-2 epochs, the complex model after stage 2 holds the prior's weights (all but the
+    BatchNorm statistics, which stage 2 refreshes on the patient's windows)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+    import yaml
+
+    from qcascade.models import build_model
+    from qcascade.prior import cohort_config, cohort_windows, discover_units, save_prior, train_prior
+
+    cfg = cohort_config(cohorts / "seed0")
+    units = discover_units(cfg, tmp_path / "scratch", exclude=["ID2"])
+    X, y = cohort_windows(cfg, units, tmp_path / "scratch", 1, np.random.default_rng(0))
+    model, int_bits = train_prior(cfg, X[::4], y[::4], 1)
+    save_prior(tmp_path / "prior", cfg, model, int_bits, {"patients": sorted(units)})
+    conf = tmp_path / "run.yaml"
+    conf.write_text(yaml.safe_dump(_prior_run_config(tmp_path / "prior", cohorts / "seed1")))
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, str(root / "train_qkeras.py"), "--config", str(conf), "--patient", "ID1",
+                           "--out", str(tmp_path / "run"), "--until-step", "step_train_complex"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    unit = tmp_path / "run" / "ID1"
+    assert json.loads((unit / "checkpoints" / "int_bits_complex.json").read_text()) == int_bits
+    with np.load(unit / "checkpoints" / "stage2" / "complex.npz") as z:
+        after = [z[f"arr_{i}"] for i in range(len(z.files))]
+    names = [w.name for w in model.weights]
+    assert len(after) == len(names)
+    kept = [i for i, n in enumerate(names) if "moving_" not in n]
+    assert all(np.array_equal(after[i], model.get_weights()[i]) for i in kept)
+    fresh = build_model("complex", cfg.quant, int_bits=int_bits, n_times=512, n_chans=128,
+                        **cfg.model.model_options("complex"))
+    assert not all(np.array_equal(after[i], fresh.get_weights()[i]) for i in kept)  # not a fresh start
