@@ -46,7 +46,7 @@ def zero_shot(cfg, model, scratch: Path) -> dict:
     """Every recording of the cohort as the test of its fold, predicted by ``model``."""
     from qcascade.fold_pool import unit_folds
     from qcascade.folds import FoldContext, UnitContext
-    from qcascade.prior import discover_units
+    from qcascade.prior_train import discover_units
     from qcascade.steps_data import windows
 
     out = {}
@@ -82,7 +82,8 @@ def markdown(result: dict) -> str:
 
 def _run(args) -> int:
     from qcascade.pipeline import limit_tf_threads
-    from qcascade.prior import cohort_config, cohort_windows, discover_units, save_prior, train_prior
+    from qcascade.prior import save_prior
+    from qcascade.prior_train import cohort_config, cohort_windows, discover_units, train_prior
 
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.force:

@@ -76,7 +76,7 @@ class ModelConfig:
             (docs/generalisation.md, rounds 21-23; the default since round 23).
         electrode_choice_top_k: how many of the selector's electrodes ``earliest_of_top`` considers.
         electrode_choice_margin_s: how much earlier (seconds) ``earliest_of_top`` needs.
-        complex_prior: a folder written by ``python -m qcascade.prior`` (a complex model trained
+        complex_prior: a folder written by ``python -m qcascade.prior_train`` (a complex model trained
             across other patients), or null. Stage 2 starts the complex model from it (weights and
             integer bits) instead of from random weights; the run must use its inputs
             (``data.input_scaling: causal_robust``), architecture and bit widths

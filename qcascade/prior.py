@@ -1,45 +1,25 @@
-"""A complex model trained across other patients: the starting point of a patient's complex model.
+"""A complex model trained across other patients, as the starting point of a patient's complex model.
 
 A patient-specific model cannot detect a seizure that starts in a zone and with a morphology none
 of the patient's training seizures had (a multifocal patient's first seizure from its second
 zone). A model trained on *other* patients' seizures can, if none of its weights belongs to an
-electrode (``model.complex_block1: shared``): docs/generalisation.md, round 23. This module trains
-such a prior on a cohort and checks that a run can start from it (``model.complex_prior``)::
-
-    python -m qcascade.prior --data-dir COHORT --out PRIOR [--exclude-patient ID ...]
-
-The prior is trained on every recording of the cohort's patients (except those excluded): every
-ictal window and ``interictal_per_ictal`` times as many interictal ones, scaled per recording and
-causally (``causal_robust``) so that amplitudes compare across patients. A run that starts from it
-must use the same inputs and architecture; :func:`check_prior` refuses anything else.
+electrode (``model.complex_block1: shared``): docs/generalisation.md, round 23.
+:mod:`qcascade.prior_train` trains one (``python -m qcascade.prior_train``); a run starts stage 2
+from it with ``model.complex_prior``, and must use the same inputs, architecture and bit widths:
+:func:`check_prior` refuses anything else.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
-import time
 from pathlib import Path
-from typing import Sequence
 
-import numpy as np
-
-from qcascade.errors import ConfigError, DataError, QCascadeError
+from qcascade.errors import ConfigError
 from qcascade.io_utils import atomic_write_json
 
 WEIGHTS, INT_BITS, MANIFEST = "prior.weights.h5", "int_bits.json", "prior.json"
 INPUT_SCALING = "causal_robust"
-
-
-def cohort_config(data_dir: Path, block1: str = "shared", seed: int = 0, dataset: str = "swec-short"):
-    """The run config the prior is trained under (defaults otherwise)."""
-    from qcascade.config import load_config
-
-    return load_config(None, {"data": {"dataset": dataset, "data_dir": str(data_dir), "patients": None,
-                                       "input_scaling": INPUT_SCALING},
-                              "model": {"complex_block1": block1}, "train": {"seed": seed},
-                              "hls": {"enabled": False}})
 
 
 def manifest(cfg) -> dict:
@@ -48,59 +28,6 @@ def manifest(cfg) -> dict:
             "input_scaling": INPUT_SCALING, "complex": cfg.model.model_options("complex"),
             "quant": dataclasses.asdict(cfg.quant)}
 
-
-def discover_units(cfg, scratch: Path, exclude: Sequence[str] = ()) -> dict:
-    """Patient -> recordings of the cohort, without ``exclude``."""
-    from qcascade.pipeline import _discover
-
-    found = {u: r for u, r in _discover(cfg, scratch).items() if u not in set(exclude)}
-    if not found:
-        raise DataError(f"{cfg.data.data_dir}: no recordings found" + (f" outside {list(exclude)}" if exclude else ""))
-    return found
-
-
-def cohort_windows(cfg, units: dict, scratch: Path, interictal_per_ictal: int, rng) -> tuple[np.ndarray, np.ndarray]:
-    """Every ictal window of every recording and ``interictal_per_ictal`` times as many interictal
-    ones drawn per split: ``X (n, n_times, n_chans)``, ``y (n,)``."""
-    from qcascade.folds import UnitContext
-    from qcascade.steps_data import windows
-
-    Xs, ys = [], []
-    for unit, recs in units.items():
-        ctx = UnitContext(cfg, scratch, unit, recs)
-        for ws in windows(ctx).values():
-            ictal, inter = np.flatnonzero(ws.y == 1), np.flatnonzero(ws.y == 0)
-            keep = rng.choice(inter, min(len(inter), interictal_per_ictal * max(len(ictal), 50)), replace=False)
-            idx = np.sort(np.concatenate([ictal, keep]))
-            Xs.append(ws.X[idx])
-            ys.append(ws.y[idx])
-        ctx.artifacts.data = None
-    return np.concatenate(Xs), np.concatenate(ys)
-
-
-def train_prior(cfg, X: np.ndarray, y: np.ndarray, epochs: int):
-    """The complex model trained on ``X``/``y`` with class-balanced cross-entropy on its logits.
-
-    Returns:
-        ``(model, int_bits)``.
-    """
-    import tensorflow as tf
-
-    from qcascade.models import build_model, calibrate_int_bits
-
-    seed = cfg.train.seed
-    rng = np.random.default_rng(seed)
-    kw = {"n_times": cfg.data.n_times, "n_chans": cfg.data.n_chans, **cfg.model.model_options("complex")}
-    calib = X[np.sort(rng.choice(len(X), min(256, len(X)), replace=False))]
-    int_bits = calibrate_int_bits("complex", cfg.quant, calib, seed=seed, **kw)
-    tf.keras.utils.set_random_seed(seed)
-    model = build_model("complex", cfg.quant, int_bits=int_bits, **kw)
-    n1 = max(int(y.sum()), 1)
-    weights = {0: len(y) / (2 * max(len(y) - n1, 1)), 1: len(y) / (2 * n1)}
-    model.compile(optimizer=tf.keras.optimizers.Adam(1e-3),
-                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(X, y, batch_size=64, epochs=epochs, class_weight=weights, shuffle=True, verbose=2)
-    return model, int_bits
 
 
 def save_prior(out: Path, cfg, model, int_bits: dict, info: dict) -> None:
@@ -111,6 +38,7 @@ def save_prior(out: Path, cfg, model, int_bits: dict, info: dict) -> None:
     tmp.replace(out / WEIGHTS)
     atomic_write_json(out / INT_BITS, int_bits)
     atomic_write_json(out / MANIFEST, {**manifest(cfg), **info})
+
 
 
 def check_prior(cfg) -> Path | None:
@@ -126,7 +54,7 @@ def check_prior(cfg) -> Path | None:
     d = Path(path)
     for name in (MANIFEST, WEIGHTS, INT_BITS):
         if not (d / name).is_file():
-            raise ConfigError(f"model.complex_prior: {d / name}: missing (train one with python -m qcascade.prior)")
+            raise ConfigError(f"model.complex_prior: {d / name}: missing (train one with python -m qcascade.prior_train)")
     try:
         saved = json.loads((d / MANIFEST).read_text())
     except json.JSONDecodeError as exc:
@@ -141,61 +69,12 @@ def check_prior(cfg) -> Path | None:
     return d
 
 
+
 def prior_int_bits(prior_dir: Path) -> dict:
     return json.loads((Path(prior_dir) / INT_BITS).read_text())
+
 
 
 def load_prior_weights(model, prior_dir: Path) -> None:
     """Set ``model``'s weights to the prior's (same architecture: :func:`check_prior`)."""
     model.load_weights(str(Path(prior_dir) / WEIGHTS))
-
-
-def _run(args) -> int:
-    from qcascade.pipeline import limit_tf_threads
-
-    out = Path(args.out)
-    if not Path(args.data_dir).is_dir():
-        raise DataError(f"{args.data_dir}: not a folder")
-    if out.exists() and any(out.iterdir()) and not args.force:
-        raise DataError(f"{out}: exists and is not empty (use --force to overwrite)")
-    limit_tf_threads(args.tf_threads)
-    cfg = cohort_config(Path(args.data_dir), args.block1, args.seed, args.dataset)
-    units = discover_units(cfg, out / "scratch", args.exclude_patient)
-    X, y = cohort_windows(cfg, units, out / "scratch", args.interictal_per_ictal, np.random.default_rng(args.seed))
-    t0 = time.perf_counter()
-    model, int_bits = train_prior(cfg, X, y, args.epochs)
-    info = {"data_dir": str(args.data_dir), "patients": sorted(units), "excluded": sorted(args.exclude_patient),
-            "windows": int(len(y)), "ictal_windows": int(y.sum()), "epochs": args.epochs, "seed": args.seed,
-            "interictal_per_ictal": args.interictal_per_ictal, "fit_s": round(time.perf_counter() - t0, 1)}
-    save_prior(out, cfg, model, int_bits, info)
-    print(f"prior of {len(units)} patient(s), {len(y)} windows ({int(y.sum())} ictal): {out}")
-    return 0
-
-
-def add_arguments(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--data-dir", required=True, help="the cohort (SWEC short-term layout)")
-    ap.add_argument("--dataset", default="swec-short", choices=["swec-short"])
-    ap.add_argument("--exclude-patient", nargs="*", default=[], help="patients left out (e.g. the one it will serve)")
-    ap.add_argument("--block1", default="shared", choices=["shared", "hybrid", "mixed"],
-                    help="the complex model's first block (shared: no weight belongs to an electrode)")
-    ap.add_argument("--epochs", type=int, default=6)
-    ap.add_argument("--interictal-per-ictal", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--tf-threads", type=int, default=1)
-    ap.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Train a complex-model prior across the patients of a cohort.")
-    ap.add_argument("--out", required=True, help="the prior's folder")
-    add_arguments(ap)
-    args = ap.parse_args(argv)
-    try:
-        return _run(args)
-    except QCascadeError as exc:
-        print(f"error: {exc}", file=__import__("sys").stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -58,7 +58,8 @@ def _prior_run_config(prior, data_dir, **model):
 def test_a_run_refuses_a_prior_it_cannot_start_from(cohorts, tmp_path):
     from qcascade.config import load_config
     from qcascade.errors import ConfigError
-    from qcascade.prior import MANIFEST, check_prior, cohort_config, manifest
+    from qcascade.prior import MANIFEST, check_prior, manifest
+    from qcascade.prior_train import cohort_config
 
     prior = tmp_path / "prior"
     with pytest.raises(ConfigError, match="prior.json: missing"):
@@ -91,7 +92,8 @@ def test_stage_two_starts_the_complex_model_from_the_prior(cohorts, tmp_path):
     import yaml
 
     from qcascade.models import build_model
-    from qcascade.prior import cohort_config, cohort_windows, discover_units, save_prior, train_prior
+    from qcascade.prior import save_prior
+    from qcascade.prior_train import cohort_config, cohort_windows, discover_units, train_prior
 
     cfg = cohort_config(cohorts / "seed0")
     units = discover_units(cfg, tmp_path / "scratch", exclude=["ID2"])
