@@ -83,7 +83,7 @@ def markdown(result: dict) -> str:
 def _run(args) -> int:
     from qcascade.pipeline import limit_tf_threads
     from qcascade.prior import save_prior
-    from qcascade.prior_train import cohort_config, cohort_windows, discover_units, train_prior
+    from qcascade.prior_train import cap_windows, cohort_config, cohort_windows, discover_units, train_prior
 
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.force:
@@ -96,12 +96,14 @@ def _run(args) -> int:
     limit_tf_threads(args.tf_threads)
     cfg = cohort_config(Path(args.train_dir), args.block1, args.seed)
     units = discover_units(cfg, out / "scratch" / "train")
-    X, y = cohort_windows(cfg, units, out / "scratch" / "train", args.interictal_per_ictal, np.random.default_rng(args.seed))
+    rng = np.random.default_rng(args.seed)
+    X, y = cohort_windows(cfg, units, out / "scratch" / "train", args.interictal_per_ictal, rng)
+    X, y = cap_windows(X, y, args.max_windows, rng)
     t0 = time.perf_counter()
     model, int_bits = train_prior(cfg, X, y, args.epochs)
     info = {"data_dir": str(args.train_dir), "patients": sorted(units), "excluded": [], "windows": int(len(y)),
             "ictal_windows": int(y.sum()), "epochs": args.epochs, "seed": args.seed,
-            "interictal_per_ictal": args.interictal_per_ictal, "fit_s": round(time.perf_counter() - t0, 1)}
+            "interictal_per_ictal": args.interictal_per_ictal, "max_windows": args.max_windows, "fit_s": round(time.perf_counter() - t0, 1)}
     del X
     save_prior(out / "prior", cfg, model, int_bits, info)  # usable as model.complex_prior
     test_cfg = cohort_config(Path(args.test_dir), args.block1, args.seed)
@@ -121,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="the complex model's first block (shared: no electrode-specific weights)")
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--interictal-per-ictal", type=int, default=3)
+    ap.add_argument("--max-windows", type=int, default=20000, help="cap on training windows (memory)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tf-threads", type=int, default=1)
     ap.add_argument("--force", action="store_true", help="overwrite a non-empty --out")

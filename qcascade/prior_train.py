@@ -62,6 +62,17 @@ def cohort_windows(cfg, units: dict, scratch: Path, interictal_per_ictal: int, r
 
 
 
+def cap_windows(X: np.ndarray, y: np.ndarray, max_windows: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``max_windows`` windows, drawn at random with the class ratio kept (training holds
+    about three copies of the windows in memory: 15 GB peak for 18k windows of 512 x 128)."""
+    if len(y) <= max_windows:
+        return X, y
+    keep = np.concatenate([rng.choice(np.flatnonzero(y == c), int(round(max_windows * np.mean(y == c))), replace=False)
+                           for c in (0, 1)])
+    keep = np.sort(keep)
+    return X[keep], y[keep]
+
+
 def train_prior(cfg, X: np.ndarray, y: np.ndarray, epochs: int):
     """The complex model trained on ``X``/``y`` with class-balanced cross-entropy on its logits.
 
@@ -99,12 +110,14 @@ def _run(args) -> int:
     limit_tf_threads(args.tf_threads)
     cfg = cohort_config(Path(args.data_dir), args.block1, args.seed, args.dataset)
     units = discover_units(cfg, out / "scratch", args.exclude_patient)
-    X, y = cohort_windows(cfg, units, out / "scratch", args.interictal_per_ictal, np.random.default_rng(args.seed))
+    rng = np.random.default_rng(args.seed)
+    X, y = cohort_windows(cfg, units, out / "scratch", args.interictal_per_ictal, rng)
+    X, y = cap_windows(X, y, args.max_windows, rng)
     t0 = time.perf_counter()
     model, int_bits = train_prior(cfg, X, y, args.epochs)
     info = {"data_dir": str(args.data_dir), "patients": sorted(units), "excluded": sorted(args.exclude_patient),
             "windows": int(len(y)), "ictal_windows": int(y.sum()), "epochs": args.epochs, "seed": args.seed,
-            "interictal_per_ictal": args.interictal_per_ictal, "fit_s": round(time.perf_counter() - t0, 1)}
+            "interictal_per_ictal": args.interictal_per_ictal, "max_windows": args.max_windows, "fit_s": round(time.perf_counter() - t0, 1)}
     save_prior(out, cfg, model, int_bits, info)
     print(f"prior of {len(units)} patient(s), {len(y)} windows ({int(y.sum())} ictal): {out}")
     return 0
@@ -119,6 +132,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="the complex model's first block (shared: no weight belongs to an electrode)")
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--interictal-per-ictal", type=int, default=3)
+    ap.add_argument("--max-windows", type=int, default=20000, help="cap on training windows (memory)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tf-threads", type=int, default=1)
     ap.add_argument("--force", action="store_true", help="overwrite a non-empty --out")

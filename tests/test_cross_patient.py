@@ -119,3 +119,17 @@ def test_stage_two_starts_the_complex_model_from_the_prior(cohorts, tmp_path):
     fresh = build_model("complex", cfg.quant, int_bits=int_bits, n_times=512, n_chans=128,
                         **cfg.model.model_options("complex"))
     assert not all(np.array_equal(after[i], fresh.get_weights()[i]) for i in kept)  # not a fresh start
+
+
+def test_training_windows_are_capped_with_the_class_ratio_kept():
+    import numpy as np
+
+    from qcascade.prior_train import cap_windows
+
+    y = np.array([0] * 300 + [1] * 100)
+    X = np.arange(400, dtype=np.float32)[:, None, None]
+    Xc, yc = cap_windows(X, y, 200, np.random.default_rng(0))
+    assert len(yc) == 200 and yc.sum() == 50 and np.all(np.diff(Xc[:, 0, 0]) > 0)
+    assert np.array_equal(y[Xc[:, 0, 0].astype(int)], yc)
+    Xs, ys = cap_windows(X, y, 400, np.random.default_rng(0))
+    assert Xs is X and ys is y
