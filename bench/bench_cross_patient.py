@@ -1,7 +1,7 @@
 """A complex model trained across the patients of one cohort, applied to the recordings of another.
 
 Every patient-specific model scores 0 on a multifocal fold whose test seizure is alone in its zone
-and in its morphology (docs/generalisation.md, rounds 19 and 23). This measures whether a prior
+and in its morphology (docs/generalisation.md, rounds 19 and 24). This measures whether a prior
 from *other* patients reaches such seizures: the complex model (by default the electrode-shared
 first block, whose weights belong to no electrode) is trained on windows of every recording of
 ``--train-dir`` and then predicts every recording of ``--test-dir`` without seeing any of it. Both
@@ -10,6 +10,8 @@ and 1)::
 
     python -m bench.bench_cross_patient --train-dir ~/.cache/qcascade/stress-seed0-n8 \\
         --test-dir ~/.cache/qcascade/stress-seed1-n8 --out DIR
+
+or, for a prior trained before, ``--prior PRIOR_DIR`` instead of ``--train-dir``.
 
 Inputs are scaled per recording and causally (``causal_robust``), so that amplitudes compare
 across patients (:mod:`qcascade.prior`). Writes the prior to ``DIR/prior`` (a run can start from it:
@@ -80,34 +82,64 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def load_prior_model(prior_dir: Path, cfg):
+    """The complex model of a prior folder (``python -m qcascade.prior_train``), checked against ``cfg``."""
+    from dataclasses import replace
+
+    from qcascade.models import build_model
+    from qcascade.prior import check_prior, load_prior_weights, prior_int_bits
+
+    check_prior(replace(cfg, model=replace(cfg.model, complex_prior=str(prior_dir))))
+    kw = {"n_times": cfg.data.n_times, "n_chans": cfg.data.n_chans, **cfg.model.model_options("complex")}
+    model = build_model("complex", cfg.quant, int_bits=prior_int_bits(prior_dir), **kw)
+    load_prior_weights(model, prior_dir)
+    return model
+
+
 def _run(args) -> int:
     from qcascade.pipeline import limit_tf_threads
-    from qcascade.prior import save_prior
+    from qcascade.prior import MANIFEST, save_prior
     from qcascade.prior_train import cap_windows, cohort_config, cohort_windows, discover_units, train_prior
 
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.force:
         raise DataError(f"{out}: exists and is not empty (use --force to overwrite)")
-    for d in (args.train_dir, args.test_dir):
-        if not Path(d).is_dir():
+    source = Path(args.prior or args.train_dir)
+    for d in (source, Path(args.test_dir)):
+        if not d.is_dir():
             raise DataError(f"{d}: not a folder")
-    if Path(args.train_dir).resolve() == Path(args.test_dir).resolve():
-        raise DataError(f"{args.train_dir}: the training and test cohorts are the same folder")
+    train_dir = Path(args.train_dir) if args.train_dir else None
+    if args.prior and (source / MANIFEST).is_file():
+        train_dir = Path(json.loads((source / MANIFEST).read_text())["data_dir"])
+    if train_dir is not None and train_dir.resolve() == Path(args.test_dir).resolve():
+        raise DataError(f"{train_dir}: the training and test cohorts are the same folder")
     limit_tf_threads(args.tf_threads)
-    cfg = cohort_config(Path(args.train_dir), args.block1, args.seed)
-    units = discover_units(cfg, out / "scratch" / "train")
-    rng = np.random.default_rng(args.seed)
-    X, y = cohort_windows(cfg, units, out / "scratch" / "train", args.interictal_per_ictal, rng)
-    X, y = cap_windows(X, y, args.max_windows, rng)
-    t0 = time.perf_counter()
-    model, int_bits = train_prior(cfg, X, y, args.epochs)
-    info = {"data_dir": str(args.train_dir), "patients": sorted(units), "excluded": [], "windows": int(len(y)),
-            "ictal_windows": int(y.sum()), "epochs": args.epochs, "seed": args.seed,
-            "interictal_per_ictal": args.interictal_per_ictal, "max_windows": args.max_windows, "fit_s": round(time.perf_counter() - t0, 1)}
-    del X
-    save_prior(out / "prior", cfg, model, int_bits, info)  # usable as model.complex_prior
-    test_cfg = cohort_config(Path(args.test_dir), args.block1, args.seed)
-    result = {"train_dir": str(args.train_dir), "test_dir": str(args.test_dir), "block1": args.block1, "prior": info,
+    block1 = args.block1
+    if args.prior:
+        if not (source / MANIFEST).is_file():
+            raise DataError(f"{source / MANIFEST}: missing (not a prior folder)")
+        block1 = json.loads((source / MANIFEST).read_text())["complex"]["block1"]
+    test_cfg = cohort_config(Path(args.test_dir), block1, args.seed)
+    if args.prior:  # evaluate a prior trained before
+        model = load_prior_model(source, test_cfg)
+        info = {k: v for k, v in json.loads((source / MANIFEST).read_text()).items()
+                if k in ("data_dir", "patients", "excluded", "windows", "ictal_windows", "epochs", "seed",
+                         "interictal_per_ictal", "max_windows", "fit_s")}
+    else:
+        cfg = cohort_config(train_dir, args.block1, args.seed)
+        units = discover_units(cfg, out / "scratch" / "train")
+        rng = np.random.default_rng(args.seed)
+        X, y = cohort_windows(cfg, units, out / "scratch" / "train", args.interictal_per_ictal, rng)
+        X, y = cap_windows(X, y, args.max_windows, rng)
+        t0 = time.perf_counter()
+        model, int_bits = train_prior(cfg, X, y, args.epochs)
+        info = {"data_dir": str(train_dir), "patients": sorted(units), "excluded": [], "windows": int(len(y)),
+                "ictal_windows": int(y.sum()), "epochs": args.epochs, "seed": args.seed,
+                "interictal_per_ictal": args.interictal_per_ictal, "max_windows": args.max_windows,
+                "fit_s": round(time.perf_counter() - t0, 1)}
+        del X
+        save_prior(out / "prior", cfg, model, int_bits, info)  # usable as model.complex_prior
+    result = {"train_dir": str(train_dir), "test_dir": str(args.test_dir), "block1": block1, "prior": info,
               "patients": zero_shot(test_cfg, model, out / "scratch" / "test")}
     atomic_write_json(out / "cross_patient.json", result)
     print(markdown(result))
@@ -116,7 +148,9 @@ def _run(args) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--train-dir", required=True, help="cohort the prior is trained on (SWEC short-term layout)")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--train-dir", help="cohort the prior is trained on (SWEC short-term layout)")
+    src.add_argument("--prior", help="a prior folder trained before (python -m qcascade.prior_train): evaluate it")
     ap.add_argument("--test-dir", required=True, help="cohort it predicts, never seen in training")
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--block1", default="shared", choices=["shared", "hybrid", "mixed"],

@@ -32,6 +32,10 @@ def test_prior_from_one_cohort_scores_every_recording_of_the_other(cohorts, tmp_
     # the synthetic seizures are large rhythmic events: a prior from other patients ranks them
     assert min(d["pooled"]["auc"] for d in res["patients"].values()) > 0.7
     assert "| ID1 | **pooled** |" in capsys.readouterr().out
+    # the saved prior, evaluated again, gives the same answers
+    assert main(["--prior", str(out / "prior"), "--test-dir", str(cohorts / "seed1"), "--out", str(tmp_path / "again")]) == 0
+    again = json.loads((tmp_path / "again" / "cross_patient.json").read_text())
+    assert again["patients"] == res["patients"] and again["prior"]["epochs"] == 2
 
 
 def test_bad_folders_are_refused_before_training(cohorts, tmp_path, capsys):
