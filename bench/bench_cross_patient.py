@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -99,11 +98,10 @@ def load_prior_model(prior_dir: Path, cfg):
 def _run(args) -> int:
     from qcascade.pipeline import limit_tf_threads
     from qcascade.prior import MANIFEST, save_prior
-    from qcascade.prior_train import cap_windows, cohort_config, cohort_windows, discover_units, train_prior
+    from qcascade.prior_train import build_prior, check_out, cohort_config, discover_units
 
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not args.force:
-        raise DataError(f"{out}: exists and is not empty (use --force to overwrite)")
+    check_out(out, args.force)
     source = Path(args.prior or args.train_dir)
     for d in (source, Path(args.test_dir)):
         if not d.is_dir():
@@ -128,16 +126,7 @@ def _run(args) -> int:
     else:
         cfg = cohort_config(train_dir, args.block1, args.seed)
         units = discover_units(cfg, out / "scratch" / "train")
-        rng = np.random.default_rng(args.seed)
-        X, y = cohort_windows(cfg, units, out / "scratch" / "train", args.interictal_per_ictal, rng)
-        X, y = cap_windows(X, y, args.max_windows, rng)
-        t0 = time.perf_counter()
-        model, int_bits = train_prior(cfg, X, y, args.epochs)
-        info = {"data_dir": str(train_dir), "patients": sorted(units), "excluded": [], "windows": int(len(y)),
-                "ictal_windows": int(y.sum()), "epochs": args.epochs, "seed": args.seed,
-                "interictal_per_ictal": args.interictal_per_ictal, "max_windows": args.max_windows,
-                "fit_s": round(time.perf_counter() - t0, 1)}
-        del X
+        model, int_bits, info = build_prior(cfg, units, out / "scratch" / "train", args)
         save_prior(out / "prior", cfg, model, int_bits, info)  # usable as model.complex_prior
     result = {"train_dir": str(train_dir), "test_dir": str(args.test_dir), "block1": block1, "prior": info,
               "patients": zero_shot(test_cfg, model, out / "scratch" / "test")}
@@ -147,20 +136,15 @@ def _run(args) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from qcascade.prior_train import add_training_arguments
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--train-dir", help="cohort the prior is trained on (SWEC short-term layout)")
     src.add_argument("--prior", help="a prior folder trained before (python -m qcascade.prior_train): evaluate it")
     ap.add_argument("--test-dir", required=True, help="cohort it predicts, never seen in training")
     ap.add_argument("--out", required=True, help="output folder")
-    ap.add_argument("--block1", default="shared", choices=["shared", "hybrid", "mixed"],
-                    help="the complex model's first block (shared: no electrode-specific weights)")
-    ap.add_argument("--epochs", type=int, default=6)
-    ap.add_argument("--interictal-per-ictal", type=int, default=3)
-    ap.add_argument("--max-windows", type=int, default=20000, help="cap on training windows (memory)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--tf-threads", type=int, default=1)
-    ap.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
+    add_training_arguments(ap)
     args = ap.parse_args(argv)
     return exit_code(lambda: _run(args))
 

@@ -99,35 +99,44 @@ def train_prior(cfg, X: np.ndarray, y: np.ndarray, epochs: int):
 
 
 
+def build_prior(cfg, units: dict, scratch: Path, args, exclude: Sequence[str] = ()) -> tuple:
+    """Windows, cap and training of a prior from ``units`` with the options of
+    :func:`add_training_arguments`; returns ``(model, int_bits, info)``, ``info`` for the manifest."""
+    rng = np.random.default_rng(args.seed)
+    X, y = cohort_windows(cfg, units, scratch, args.interictal_per_ictal, rng)
+    X, y = cap_windows(X, y, args.max_windows, rng)
+    t0 = time.perf_counter()
+    model, int_bits = train_prior(cfg, X, y, args.epochs)
+    info = {"data_dir": str(cfg.data.data_dir), "patients": sorted(units), "excluded": sorted(exclude),
+            "windows": int(len(y)), "ictal_windows": int(y.sum()), "epochs": args.epochs, "seed": args.seed,
+            "interictal_per_ictal": args.interictal_per_ictal, "max_windows": args.max_windows,
+            "fit_s": round(time.perf_counter() - t0, 1)}
+    return model, int_bits, info
+
+
+def check_out(out: Path, force: bool) -> None:
+    if out.exists() and any(out.iterdir()) and not force:
+        raise DataError(f"{out}: exists and is not empty (use --force to overwrite)")
+
+
 def _run(args) -> int:
     from qcascade.pipeline import limit_tf_threads
 
     out = Path(args.out)
     if not Path(args.data_dir).is_dir():
         raise DataError(f"{args.data_dir}: not a folder")
-    if out.exists() and any(out.iterdir()) and not args.force:
-        raise DataError(f"{out}: exists and is not empty (use --force to overwrite)")
+    check_out(out, args.force)
     limit_tf_threads(args.tf_threads)
     cfg = cohort_config(Path(args.data_dir), args.block1, args.seed, args.dataset)
     units = discover_units(cfg, out / "scratch", args.exclude_patient)
-    rng = np.random.default_rng(args.seed)
-    X, y = cohort_windows(cfg, units, out / "scratch", args.interictal_per_ictal, rng)
-    X, y = cap_windows(X, y, args.max_windows, rng)
-    t0 = time.perf_counter()
-    model, int_bits = train_prior(cfg, X, y, args.epochs)
-    info = {"data_dir": str(args.data_dir), "patients": sorted(units), "excluded": sorted(args.exclude_patient),
-            "windows": int(len(y)), "ictal_windows": int(y.sum()), "epochs": args.epochs, "seed": args.seed,
-            "interictal_per_ictal": args.interictal_per_ictal, "max_windows": args.max_windows, "fit_s": round(time.perf_counter() - t0, 1)}
+    model, int_bits, info = build_prior(cfg, units, out / "scratch", args, args.exclude_patient)
     save_prior(out, cfg, model, int_bits, info)
-    print(f"prior of {len(units)} patient(s), {len(y)} windows ({int(y.sum())} ictal): {out}")
+    print(f"prior of {len(units)} patient(s), {info['windows']} windows ({info['ictal_windows']} ictal): {out}")
     return 0
 
 
-
-def add_arguments(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--data-dir", required=True, help="the cohort (SWEC short-term layout)")
-    ap.add_argument("--dataset", default="swec-short", choices=["swec-short"])
-    ap.add_argument("--exclude-patient", nargs="*", default=[], help="patients left out (e.g. the one it will serve)")
+def add_training_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options of :func:`build_prior` (also those of ``bench.bench_cross_patient``)."""
     ap.add_argument("--block1", default="shared", choices=["shared", "hybrid", "mixed"],
                     help="the complex model's first block (shared: no weight belongs to an electrode)")
     ap.add_argument("--epochs", type=int, default=6)
@@ -138,11 +147,13 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
 
 
-
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Train a complex-model prior across the patients of a cohort.")
     ap.add_argument("--out", required=True, help="the prior's folder")
-    add_arguments(ap)
+    ap.add_argument("--data-dir", required=True, help="the cohort (SWEC short-term layout)")
+    ap.add_argument("--dataset", default="swec-short", choices=["swec-short"])
+    ap.add_argument("--exclude-patient", nargs="*", default=[], help="patients left out (e.g. the one it will serve)")
+    add_training_arguments(ap)
     args = ap.parse_args(argv)
     try:
         return _run(args)
