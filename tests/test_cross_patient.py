@@ -137,3 +137,18 @@ def test_training_windows_are_capped_with_the_class_ratio_kept():
     assert np.array_equal(y[Xc[:, 0, 0].astype(int)], yc)
     Xs, ys = cap_windows(X, y, 400, np.random.default_rng(0))
     assert Xs is X and ys is y
+
+
+def test_prior_train_refuses_bad_folders_and_keeps_earlier_outputs(cohorts, tmp_path, capsys):
+    from qcascade.prior_train import main as train_main
+
+    assert train_main(["--data-dir", str(tmp_path / "none"), "--out", str(tmp_path / "p")]) == 2
+    assert "none: not a folder" in capsys.readouterr().err
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "prior.json").write_text("{}")
+    assert train_main(["--data-dir", str(cohorts / "seed0"), "--out", str(tmp_path / "p")]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err
+    assert (tmp_path / "p" / "prior.json").read_text() == "{}"
+    assert train_main(["--data-dir", str(cohorts / "seed0"), "--exclude-patient", "ID1", "ID2",
+                       "--out", str(tmp_path / "q")]) == 2
+    assert "no recordings found outside ['ID1', 'ID2']" in capsys.readouterr().err
