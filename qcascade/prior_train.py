@@ -20,6 +20,7 @@ import numpy as np
 from qcascade.errors import DataError, QCascadeError
 from qcascade.prior import INPUT_SCALING, save_prior
 
+
 def cohort_config(data_dir: Path, block1: str = "shared", seed: int = 0, dataset: str = "swec-short"):
     """The run config the prior is trained under (defaults otherwise)."""
     from qcascade.config import load_config
@@ -30,7 +31,6 @@ def cohort_config(data_dir: Path, block1: str = "shared", seed: int = 0, dataset
                               "hls": {"enabled": False}})
 
 
-
 def discover_units(cfg, scratch: Path, exclude: Sequence[str] = ()) -> dict:
     """Patient -> recordings of the cohort, without ``exclude``."""
     from qcascade.pipeline import _discover
@@ -39,7 +39,6 @@ def discover_units(cfg, scratch: Path, exclude: Sequence[str] = ()) -> dict:
     if not found:
         raise DataError(f"{cfg.data.data_dir}: no recordings found" + (f" outside {list(exclude)}" if exclude else ""))
     return found
-
 
 
 def cohort_windows(cfg, units: dict, scratch: Path, interictal_per_ictal: int, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -61,10 +60,9 @@ def cohort_windows(cfg, units: dict, scratch: Path, interictal_per_ictal: int, r
     return np.concatenate(Xs), np.concatenate(ys)
 
 
-
 def cap_windows(X: np.ndarray, y: np.ndarray, max_windows: int, rng) -> tuple[np.ndarray, np.ndarray]:
-    """At most ``max_windows`` windows, drawn at random with the class ratio kept (training holds
-    about three copies of the windows in memory: 15 GB peak for 18k windows of 512 x 128)."""
+    """At most ``max_windows`` windows, drawn at random with the class ratio kept (training's peak
+    memory grows with the windows: docs/generalisation.md, round 24)."""
     if len(y) <= max_windows:
         return X, y
     keep = np.concatenate([rng.choice(np.flatnonzero(y == c), int(round(max_windows * np.mean(y == c))), replace=False)
@@ -96,7 +94,6 @@ def train_prior(cfg, X: np.ndarray, y: np.ndarray, epochs: int):
                   loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(X, y, batch_size=64, epochs=epochs, class_weight=weights, shuffle=True, verbose=2)
     return model, int_bits
-
 
 
 def build_prior(cfg, units: dict, scratch: Path, args, exclude: Sequence[str] = ()) -> tuple:
