@@ -3,7 +3,7 @@
 A patient-specific model cannot detect a seizure that starts in a zone and with a morphology none
 of the patient's training seizures had (a multifocal patient's first seizure from its second
 zone). A model trained on *other* patients' seizures can, if none of its weights belongs to an
-electrode (``model.complex_block1: shared``): docs/generalisation.md, round 23.
+electrode (``model.complex_block1: shared``): docs/generalisation.md, round 24.
 :mod:`qcascade.prior_train` trains one (``python -m qcascade.prior_train``); a run starts stage 2
 from it with ``model.complex_prior``, and must use the same inputs, architecture and bit widths:
 :func:`check_prior` refuses anything else.
@@ -29,7 +29,6 @@ def manifest(cfg) -> dict:
             "quant": dataclasses.asdict(cfg.quant)}
 
 
-
 def save_prior(out: Path, cfg, model, int_bits: dict, info: dict) -> None:
     """Weights, integer bits and the manifest (written last: it marks a complete prior)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -38,7 +37,6 @@ def save_prior(out: Path, cfg, model, int_bits: dict, info: dict) -> None:
     tmp.replace(out / WEIGHTS)
     atomic_write_json(out / INT_BITS, int_bits)
     atomic_write_json(out / MANIFEST, {**manifest(cfg), **info})
-
 
 
 def check_prior(cfg) -> Path | None:
@@ -69,10 +67,9 @@ def check_prior(cfg) -> Path | None:
     return d
 
 
-
 def prior_int_bits(prior_dir: Path) -> dict:
+    """The activation integer bits the prior was trained under (per layer, as ``_int_bits`` saves them)."""
     return json.loads((Path(prior_dir) / INT_BITS).read_text())
-
 
 
 def load_prior_weights(model, prior_dir: Path) -> None:
