@@ -365,7 +365,7 @@ def _summary_row(unit: str, m: dict, csim: dict | None = None) -> dict:
     if csim:
         row["csim_cascade_decision_agreement"] = csim["cascade"]["decision_agreement"]
         row["csim_routing_agreement"] = csim["cascade"]["routing_agreement"]
-        if "probe_tau" in csim:
+        if "routed_windows" in csim.get("probe_tau", {}):  # else skipped: the calibrated tau routes both ways
             p = csim["probe_tau"]
             row["csim_probe_tau_routed"] = p["routed_windows"]
             row["csim_probe_tau_routing_agreement"] = p["routing_agreement"]

@@ -29,6 +29,8 @@ from qcascade.steps_tb import loop_record, vitis_tb
 
 log = logging.getLogger(__name__)
 
+# Each path of the top level is compared with QKeras on at least this many C-simulated windows.
+PROBE_MIN_WINDOWS = 4
 SUBMODELS = {  # name -> (hls4ml project name, C++ namespace)
     "simple": ("qc_simple", "qc_simple_ns"),
     "complex": ("qc_complex", "qc_complex_ns"),
@@ -286,24 +288,36 @@ def step_csim(ctx) -> None:
                         prediction_cache=predictions, prev_cls=prev, gap=gap, cpp_input=cpp_input,
                         sentinel=None if sentinel is None else rule["sentinel"][idx])
 
-    # The calibrated tau may route (almost) nothing or everything; a probe tau at the median
-    # confidence of the simple model on the C-simulated windows exercises both paths of the top
-    # level. The deployed top level (calibrated tau) is generated last, so it stays on disk.
-    z = simple_m.predict(np.ascontiguousarray(X[:, :, dep.selected_electrode:][:, :, :1]), verbose=0)
-    z = np.asarray(z, np.float64).reshape(len(X), -1)
-    probe_tau = float(np.clip(np.round(np.tanh(np.median(np.abs(z[:, 1] - z[:, 0])) / 2), 3), 0.001, 0.999))
-    probe = simulate(probe_tau, ctx.path("csim_probe_tau.json"))
+    # The calibrated tau may route (almost) nothing or everything of the C-simulated windows; then a
+    # probe tau at the median confidence of the simple model on them exercises both paths of the top
+    # level (the deployed top level, calibrated tau, is generated last, so it stays on disk). Where
+    # the calibrated tau already exercises both, the probe would only repeat it.
+    routed = int(cascade_decide(full["simple"], full["complex"], dep.tau, **rule)["routed"][idx].sum())
+    probe = None
+    if min(routed, len(idx) - routed) < PROBE_MIN_WINDOWS:
+        z = simple_m.predict(np.ascontiguousarray(X[:, :, dep.selected_electrode:][:, :, :1]), verbose=0)
+        z = np.asarray(z, np.float64).reshape(len(X), -1)
+        probe_tau = float(np.clip(np.round(np.tanh(np.median(np.abs(z[:, 1] - z[:, 0])) / 2), 3), 0.001, 0.999))
+        probe = simulate(probe_tau, ctx.path("csim_probe_tau.json"))
+    else:
+        ctx.path("csim_probe_tau.json").unlink(missing_ok=True)  # a resumed step's stale probe
     res = simulate(dep.tau, ctx.path("csim.json"))
     res.update(vitis_tb(top_dir, te, full, dep.tau, rule, simple_m, dep.selected_electrode,
                          design_windows(ctx, te, [loop_record(te)], scaling is not None)[0] if in_order else None))
     # The probe's summary travels in csim.json (its only writer is this step), so the report and
     # summary read every C-simulation number from one file.
-    res["probe_tau"] = {"tau": probe_tau, "routed_windows": probe["cascade"]["routed_windows"],
-                        **{k: probe["cascade"][k] for k in
-                           ("decision_agreement", "routing_agreement", "gate_agreement_cpp_vs_python")}}
+    if probe is None:
+        res["probe_tau"] = {"skipped": f"the calibrated tau routes {routed} of the {len(idx)} C-simulated windows "
+                                       f"(both paths at least {PROBE_MIN_WINDOWS})"}
+    else:
+        res["probe_tau"] = {"tau": probe_tau, "routed_windows": probe["cascade"]["routed_windows"],
+                            **{k: probe["cascade"][k] for k in
+                               ("decision_agreement", "routing_agreement", "gate_agreement_cpp_vs_python")}}
     atomic_write_json(ctx.path("csim.json"), res)
-    atomic_write_text(ctx.path("csim.md"), csim_markdown(res) + "\n\n### Probe tau (both paths exercised)\n\n"
-                      + csim_markdown(probe))
+    md = csim_markdown(res)
+    if probe is not None:
+        md += "\n\n### Probe tau (both paths exercised)\n\n" + csim_markdown(probe)
+    atomic_write_text(ctx.path("csim.md"), md)
 
 
 def write_hw_summary(ctx) -> dict | None:
