@@ -41,34 +41,72 @@ def discover_units(cfg, scratch: Path, exclude: Sequence[str] = ()) -> dict:
     return found
 
 
-def cohort_windows(cfg, units: dict, scratch: Path, interictal_per_ictal: int, rng) -> tuple[np.ndarray, np.ndarray]:
+def cohort_windows(cfg, units: dict, scratch: Path, interictal_per_ictal: int, rng,
+                   max_windows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Every ictal window of every recording and ``interictal_per_ictal`` times as many interictal
-    ones drawn per split: ``X (n, n_times, n_chans)``, ``y (n,)``."""
+    ones drawn per split, at most ``max_windows`` of them (:func:`cap_indices`): ``X (n, n_times,
+    n_chans)``, ``y (n,)``.
+
+    The windows are copied once, into the returned array: each unit's windows are freed as soon as
+    they are taken, so the peak holds ``X`` and one unit's windows.
+    """
     from qcascade.folds import UnitContext
     from qcascade.steps_data import windows
 
-    Xs, ys = [], []
+    pieces, labels = [], []
     for unit, recs in units.items():
         ctx = UnitContext(cfg, scratch, unit, recs)
         for ws in windows(ctx).values():
             ictal, inter = np.flatnonzero(ws.y == 1), np.flatnonzero(ws.y == 0)
             keep = rng.choice(inter, min(len(inter), interictal_per_ictal * max(len(ictal), 50)), replace=False)
             idx = np.sort(np.concatenate([ictal, keep]))
-            Xs.append(ws.X[idx])
-            ys.append(ws.y[idx])
+            pieces.append(ws.X[idx])
+            labels.append(ws.y[idx])
         ctx.artifacts.data = None
-    return np.concatenate(Xs), np.concatenate(ys)
+    y = np.concatenate(labels)
+    keep = cap_indices(y, max_windows, rng) if max_windows is not None else np.arange(len(y))
+    X = np.empty((len(keep), *pieces[0].shape[1:]), pieces[0].dtype)
+    start = filled = 0
+    for i in range(len(pieces)):
+        n = len(pieces[i])
+        rows = keep[(keep >= start) & (keep < start + n)] - start  # keep is sorted
+        X[filled:filled + len(rows)] = pieces[i][rows]
+        filled, start, pieces[i] = filled + len(rows), start + n, None
+    return X, y[keep]
 
 
-def cap_windows(X: np.ndarray, y: np.ndarray, max_windows: int, rng) -> tuple[np.ndarray, np.ndarray]:
-    """At most ``max_windows`` windows, drawn at random with the class ratio kept (training's peak
-    memory grows with the windows: docs/generalisation.md, round 24)."""
+def cap_indices(y: np.ndarray, max_windows: int, rng) -> np.ndarray:
+    """Sorted indices of at most ``max_windows`` windows, drawn at random with the class ratio kept
+    (training's peak memory grows with the windows: docs/generalisation.md, round 24)."""
     if len(y) <= max_windows:
-        return X, y
+        return np.arange(len(y))
     keep = np.concatenate([rng.choice(np.flatnonzero(y == c), int(round(max_windows * np.mean(y == c))), replace=False)
                            for c in (0, 1)])
-    keep = np.sort(keep)
-    return X[keep], y[keep]
+    return np.sort(keep)
+
+
+def _batches(X: np.ndarray, y: np.ndarray, weights: np.ndarray, batch_size: int, seed: int):
+    """Shuffled batches ``(X, y, sample weight)`` gathered from ``X`` per step: Keras given the arrays
+    themselves converts ``X`` to one tensor, a second full copy of the windows."""
+    import tensorflow as tf
+
+    class Batches(tf.keras.utils.Sequence):
+        def __init__(self):
+            super().__init__()
+            self.rng = np.random.default_rng(seed)
+            self.order = self.rng.permutation(len(y))
+
+        def __len__(self):
+            return -(-len(y) // batch_size)
+
+        def __getitem__(self, i):
+            idx = np.sort(self.order[i * batch_size:(i + 1) * batch_size])
+            return X[idx], y[idx], weights[y[idx]]
+
+        def on_epoch_end(self):
+            self.order = self.rng.permutation(len(y))
+
+    return Batches()
 
 
 def train_prior(cfg, X: np.ndarray, y: np.ndarray, epochs: int):
@@ -89,10 +127,11 @@ def train_prior(cfg, X: np.ndarray, y: np.ndarray, epochs: int):
     tf.keras.utils.set_random_seed(seed)
     model = build_model("complex", cfg.quant, int_bits=int_bits, **kw)
     n1 = max(int(y.sum()), 1)
-    weights = {0: len(y) / (2 * max(len(y) - n1, 1)), 1: len(y) / (2 * n1)}
+    weights = np.array([len(y) / (2 * max(len(y) - n1, 1)), len(y) / (2 * n1)], np.float32)
     model.compile(optimizer=tf.keras.optimizers.Adam(1e-3),
                   loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(X, y, batch_size=64, epochs=epochs, class_weight=weights, shuffle=True, verbose=2)
+    model.fit(_batches(X, y, weights, 64, seed), epochs=epochs, shuffle=False, workers=1,
+              use_multiprocessing=False, verbose=2)
     return model, int_bits
 
 
@@ -100,8 +139,7 @@ def build_prior(cfg, units: dict, scratch: Path, args, exclude: Sequence[str] = 
     """Windows, cap and training of a prior from ``units`` with the options of
     :func:`add_training_arguments`; returns ``(model, int_bits, info)``, ``info`` for the manifest."""
     rng = np.random.default_rng(args.seed)
-    X, y = cohort_windows(cfg, units, scratch, args.interictal_per_ictal, rng)
-    X, y = cap_windows(X, y, args.max_windows, rng)
+    X, y = cohort_windows(cfg, units, scratch, args.interictal_per_ictal, rng, args.max_windows)
     t0 = time.perf_counter()
     model, int_bits = train_prior(cfg, X, y, args.epochs)
     info = {"data_dir": str(cfg.data.data_dir), "patients": sorted(units), "excluded": sorted(exclude),

@@ -97,11 +97,17 @@ def test_stage_two_starts_the_complex_model_from_the_prior(cohorts, tmp_path):
 
     from qcascade.models import build_model
     from qcascade.prior import save_prior
-    from qcascade.prior_train import cohort_config, cohort_windows, discover_units, train_prior
+    from qcascade.prior_train import cap_indices, cohort_config, cohort_windows, discover_units, train_prior
 
     cfg = cohort_config(cohorts / "seed0")
     units = discover_units(cfg, tmp_path / "scratch", exclude=["ID2"])
-    X, y = cohort_windows(cfg, units, tmp_path / "scratch", 1, np.random.default_rng(0))
+    rng = np.random.default_rng(0)
+    X, y = cohort_windows(cfg, units, tmp_path / "scratch", 1, rng)
+    # The cap selects while copying: the same windows as capping the whole array afterwards.
+    Xc, yc = cohort_windows(cfg, units, tmp_path / "scratch", 1, np.random.default_rng(0), len(y) // 3)
+    keep = cap_indices(y, len(y) // 3, rng)
+    assert len(yc) == len(y) // 3 and np.array_equal(yc, y[keep]) and np.array_equal(Xc, X[keep])
+    del Xc
     model, int_bits = train_prior(cfg, X[::4], y[::4], 1)
     save_prior(tmp_path / "prior", cfg, model, int_bits, {"patients": sorted(units)})
     conf = tmp_path / "run.yaml"
@@ -128,15 +134,35 @@ def test_stage_two_starts_the_complex_model_from_the_prior(cohorts, tmp_path):
 def test_training_windows_are_capped_with_the_class_ratio_kept():
     import numpy as np
 
-    from qcascade.prior_train import cap_windows
+    from qcascade.prior_train import cap_indices
 
     y = np.array([0] * 300 + [1] * 100)
-    X = np.arange(400, dtype=np.float32)[:, None, None]
-    Xc, yc = cap_windows(X, y, 200, np.random.default_rng(0))
-    assert len(yc) == 200 and yc.sum() == 50 and np.all(np.diff(Xc[:, 0, 0]) > 0)
-    assert np.array_equal(y[Xc[:, 0, 0].astype(int)], yc)
-    Xs, ys = cap_windows(X, y, 400, np.random.default_rng(0))
-    assert Xs is X and ys is y
+    keep = cap_indices(y, 200, np.random.default_rng(0))
+    assert len(keep) == 200 and y[keep].sum() == 50 and np.all(np.diff(keep) > 0)
+    assert np.array_equal(cap_indices(y, 400, np.random.default_rng(0)), np.arange(400))
+
+
+def test_prior_batches_cover_every_window_once_per_epoch_with_class_weights():
+    import numpy as np
+
+    from qcascade.prior_train import _batches
+
+    X = np.arange(10, dtype=np.float32)[:, None, None]
+    y = np.array([0] * 7 + [1] * 3)
+    w = np.array([0.5, 2.0], np.float32)
+    seq, again = _batches(X, y, w, 4, seed=3), _batches(X, y, w, 4, seed=3)
+    assert len(seq) == 3
+    epochs = []
+    for _ in range(2):
+        got = [seq[i] for i in range(len(seq))]
+        assert all(np.array_equal(again[i][0], g[0]) for i, g in enumerate(got))  # seeded
+        rows = np.concatenate([g[0][:, 0, 0] for g in got]).astype(int)
+        assert sorted(rows) == list(range(10))
+        assert all(np.array_equal(g[1], y[g[0][:, 0, 0].astype(int)]) and np.array_equal(g[2], w[g[1]]) for g in got)
+        epochs.append(rows)
+        seq.on_epoch_end()
+        again.on_epoch_end()
+    assert not np.array_equal(epochs[0], epochs[1])  # reshuffled between epochs
 
 
 def test_prior_train_refuses_bad_folders_and_keeps_earlier_outputs(cohorts, tmp_path, capsys):
