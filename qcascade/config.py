@@ -81,6 +81,12 @@ class ModelConfig:
             integer bits) instead of from random weights; the run must use its inputs
             (``data.input_scaling: causal_robust``), architecture and bit widths
             (:func:`qcascade.prior.check_prior`).
+        complex_prior_frozen: layers of the complex model that keep the prior's trained weights in
+            stages 2-3 (with ``complex_prior``; BatchNorm statistics are still refreshed on the
+            patient's windows). The default, the first block (the shared filter bank and the conv
+            that mixes its pooled outputs), is what the prior learned from other patients'
+            seizures and what fine-tuning on two or three seizures forgets (docs/generalisation.md,
+            round 25); ``[]`` fine-tunes every layer.
     """
 
     simple_model: Literal["A", "B", "C", "auto"] = "A"
@@ -97,6 +103,7 @@ class ModelConfig:
     electrode_choice_top_k: int = 5
     electrode_choice_margin_s: float = 2.0
     complex_prior: Optional[str] = None
+    complex_prior_frozen: tuple[str, ...] = ("block1_conv", "block1_bn", "block1_mix_conv", "block1_mix_bn")
 
     def __post_init__(self):
         check_fields(self, "model")

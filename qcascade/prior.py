@@ -72,6 +72,21 @@ def prior_int_bits(prior_dir: Path) -> dict:
     return json.loads((Path(prior_dir) / INT_BITS).read_text())
 
 
+def freeze_prior_layers(model, names) -> None:
+    """Keep layers ``names`` of the complex model at the prior's weights (not trainable).
+
+    Raises:
+        ConfigError: a name that is not a layer of ``model`` (``model.complex_prior_frozen``).
+    """
+    layers = {layer.name: layer for layer in model.layers}
+    unknown = sorted(set(names) - set(layers))
+    if unknown:
+        raise ConfigError(f"model.complex_prior_frozen: {unknown} are not layers of the complex model "
+                          f"(its layers with weights: {[n for n, l in layers.items() if l.weights]})")
+    for name in names:
+        layers[name].trainable = False
+
+
 def load_prior_weights(model, prior_dir: Path) -> None:
     """Set ``model``'s weights to the prior's (same architecture: :func:`check_prior`)."""
     model.load_weights(str(Path(prior_dir) / WEIGHTS))

@@ -99,6 +99,10 @@ def get_trainer(ctx, load: str | None):
                 selector.inner.electrode_logits.assign(prior.astype(np.float32))
             trainer = CascadeTrainer(selector, make_simple(), make_complex(), mask, ctx.cfg.train, strategy,
                                      electrode_fn=lambda sel, X, m: deployed_electrode(sel.inner, X, m))
+        if ctx.cfg.model.complex_prior:  # at build time: a resumed stage 3 keeps them frozen too
+            from qcascade.prior import freeze_prior_layers
+
+            freeze_prior_layers(trainer.complex, ctx.cfg.model.complex_prior_frozen)
         art.trainer, art.trainer_stage = trainer, None
     trainer = art.trainer
     if load is not None and art.trainer_stage != load:

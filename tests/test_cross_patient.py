@@ -84,9 +84,10 @@ def test_a_run_refuses_a_prior_it_cannot_start_from(cohorts, tmp_path):
         check_prior(load_config(None, _prior_run_config(prior, cohorts / "seed1")))
 
 
-def test_stage_two_starts_the_complex_model_from_the_prior(cohorts, tmp_path):
-    """With no stage-2 epochs, the complex model after stage 2 holds the prior's weights (all but the
-    BatchNorm statistics, which stage 2 refreshes on the patient's windows)."""
+def test_stage_two_starts_from_the_prior_and_keeps_its_frozen_layers(cohorts, tmp_path):
+    """After one stage-2 epoch the layers of ``model.complex_prior_frozen`` hold exactly the prior's
+    weights (all but the BatchNorm statistics, which stage 2 refreshes on the patient's windows),
+    so stage 2 started from the prior; the other layers trained."""
     import os
     import subprocess
     import sys
@@ -111,7 +112,9 @@ def test_stage_two_starts_the_complex_model_from_the_prior(cohorts, tmp_path):
     model, int_bits = train_prior(cfg, X[::4], y[::4], 1)
     save_prior(tmp_path / "prior", cfg, model, int_bits, {"patients": sorted(units)})
     conf = tmp_path / "run.yaml"
-    conf.write_text(yaml.safe_dump(_prior_run_config(tmp_path / "prior", cohorts / "seed1")))
+    run_cfg = _prior_run_config(tmp_path / "prior", cohorts / "seed1")
+    run_cfg["train"]["epochs_stage2"] = 1
+    conf.write_text(yaml.safe_dump(run_cfg))
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.run([sys.executable, str(root / "train_qkeras.py"), "--config", str(conf), "--patient", "ID1",
@@ -125,10 +128,32 @@ def test_stage_two_starts_the_complex_model_from_the_prior(cohorts, tmp_path):
     names = [w.name for w in model.weights]
     assert len(after) == len(names)
     kept = [i for i, n in enumerate(names) if "moving_" not in n]
-    assert all(np.array_equal(after[i], model.get_weights()[i]) for i in kept)
+    frozen = [i for i in kept if names[i].split("/")[0] in cfg.model.complex_prior_frozen]
+    assert len(frozen) == 6  # the bank's and the mixing conv's kernels, their BN gammas and betas
+    assert all(np.array_equal(after[i], model.get_weights()[i]) for i in frozen)
+    trained = [i for i in kept if i not in frozen]
+    assert sum(not np.array_equal(after[i], model.get_weights()[i]) for i in trained) > len(trained) // 2
     fresh = build_model("complex", cfg.quant, int_bits=int_bits, n_times=512, n_chans=128,
                         **cfg.model.model_options("complex"))
-    assert not all(np.array_equal(after[i], fresh.get_weights()[i]) for i in kept)  # not a fresh start
+    assert not any(np.array_equal(after[i], fresh.get_weights()[i]) for i in frozen)  # not a fresh start
+
+
+def test_an_unknown_frozen_layer_is_refused_by_name():
+    from qcascade.config import load_config
+    from qcascade.errors import ConfigError
+    from qcascade.models import build_model
+    from qcascade.prior import freeze_prior_layers
+
+    cfg = load_config(None, {"model": {"complex_block1": "shared"}})
+    model = build_model("complex", cfg.quant, n_times=512, n_chans=128, **cfg.model.model_options("complex"))
+    with pytest.raises(ConfigError, match=r"complex_prior_frozen: \['block1_cnv'\] are not layers"):
+        freeze_prior_layers(model, ["block1_conv", "block1_cnv"])
+    def frozen():
+        return {layer.name for layer in model.layers if layer.weights and not layer.trainable}
+
+    before = frozen()  # cbam_t_bcast, the all-ones broadcast, is frozen by design
+    freeze_prior_layers(model, cfg.model.complex_prior_frozen)
+    assert frozen() - before == {"block1_conv", "block1_bn", "block1_mix_conv", "block1_mix_bn"}
 
 
 def test_training_windows_are_capped_with_the_class_ratio_kept():
