@@ -6,7 +6,8 @@ zone). A model trained on *other* patients' seizures can, if none of its weights
 electrode (``model.complex_block1: shared``): docs/generalisation.md, round 24.
 :mod:`qcascade.prior_train` trains one (``python -m qcascade.prior_train``); a run starts stage 2
 from it with ``model.complex_prior``, and must use the same inputs, architecture and bit widths:
-:func:`check_prior` refuses anything else.
+:func:`check_prior` refuses anything else. The layers of ``model.complex_prior_frozen`` keep the
+prior's weights (:func:`freeze_prior_layers`; round 25).
 """
 
 from __future__ import annotations
