@@ -1,0 +1,112 @@
+"""Replay the gate with a ``hold`` on the stored test logits of finished runs (not built).
+
+``hold`` (docs/generalisation.md, round 26): after a routed window on which the complex model says
+ictal and the simple model said interictal, the next ``H`` windows are routed too, so a single
+interictal answer of the complex model inside a seizure that the simple model cannot see does not
+end the complex model's tracking of it. Everything else is the deployed gate of each fold
+(``deploy/deploy.json``: rule, tau, probe, sentinel). ``H = 0`` must reproduce the stored decisions
+exactly, or the replay refuses the fold::
+
+    python -m bench.replay_gate_hold RUN/ID6/ID6 [RUN/ID1/ID1 ...] --holds 0 2 4 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from bench import exit_code
+from bench.replay_fold_choice import unit_fold_dirs
+from qcascade.errors import DataError
+from qcascade.gate import MAX_PROBE, _sequence_order, simple_is_final, uses_prev
+
+
+def hold_walk(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: float, *, rule: str,
+              record_ids: np.ndarray, start_s: np.ndarray, hold: int, probe_every: int = 0,
+              sentinel: Optional[np.ndarray] = None, sentinel_every: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``(pred, routed)``, both ``(n,)``, of :func:`qcascade.gate.cascade_decide` (no recheck) with
+    the hold; ``hold = 0`` is ``cascade_decide`` itself."""
+    zs, zc = np.asarray(simple_logits, np.float64), np.asarray(complex_logits, np.float64)
+    s_cls, c_cls = zs.argmax(1), zc.argmax(1)
+    n = len(zs)
+    order, first = _sequence_order(n, record_ids, start_s)
+    final_if = {p: simple_is_final(zs, tau, rule, np.full(n, p)) if uses_prev(rule) else simple_is_final(zs, tau, rule)
+                for p in (0, 1)}
+    up = np.zeros(n, bool) if sentinel is None else np.asarray(sentinel, bool)
+    routed, pred = np.zeros(n, bool), np.zeros(n, np.int64)
+    last = gap = held = 0
+    for pos, i in enumerate(order.tolist()):
+        if first[pos]:
+            last = gap = held = 0
+        r = (not final_if[last][i] or (probe_every > 0 and gap >= probe_every - 1)
+             or (up[i] and gap >= sentinel_every - 1) or held > 0)
+        routed[i] = r
+        gap = min(gap + 1, MAX_PROBE) if not r else 0
+        held = hold if r and c_cls[i] == 1 and s_cls[i] == 0 else max(held - 1, 0)
+        last = int(c_cls[i] if r else s_cls[i])
+        pred[i] = last
+    return pred, routed
+
+
+def _f1(y: np.ndarray, p: np.ndarray) -> float:
+    tp, fp, fn = (int(np.sum((p == a) & (y == b))) for a, b in ((1, 1), (1, 0), (0, 1)))
+    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
+
+
+def replay_unit(unit_dir: Path, holds: Sequence[int]) -> dict:
+    """Pooled test F1 and routing of the cascade per hold, and complex-only F1, over a unit's folds.
+
+    Raises:
+        DataError: a fold whose gate uses the recheck (not replayed), or whose stored decisions
+            ``H = 0`` does not reproduce (naming the file).
+    """
+    ys, complex_cls, by_hold = [], [], {h: ([], []) for h in holds}
+    for d in unit_fold_dirs(Path(unit_dir)):
+        dep = json.loads((d / "deploy" / "deploy.json").read_text())
+        if dep.get("recheck_tau"):
+            raise DataError(f"{d / 'deploy' / 'deploy.json'}: the gate uses the recheck, which this replay does not model")
+        z = np.load(d / "test_logits.npz")
+        sen = dep.get("sentinel")
+        kw = dict(rule=dep.get("gate", "confidence"), record_ids=z["record_ids"], start_s=z["start_s"],
+                  probe_every=int(dep.get("probe_every") or 0), sentinel=z["sentinel"] if sen else None,
+                  sentinel_every=int(sen["every"]) if sen else 1)
+        for h in sorted(set(holds) | {0}):
+            pred, routed = hold_walk(z["simple"], z["complex"], float(dep["tau"]), hold=h, **kw)
+            if h == 0 and not (np.array_equal(pred, z["pred"]) and np.array_equal(routed, z["routed"])):
+                raise DataError(f"{d / 'test_logits.npz'}: the replayed gate does not reproduce the stored decisions")
+            if h in by_hold:
+                by_hold[h][0].append(pred)
+                by_hold[h][1].append(routed)
+        ys.append(z["y"])
+        complex_cls.append(np.asarray(z["complex"]).argmax(1))
+    y = np.concatenate(ys)
+    return {"complex_only_f1": _f1(y, np.concatenate(complex_cls)),
+            "holds": {h: {"f1": _f1(y, np.concatenate(p)), "routing": float(np.concatenate(r).mean())}
+                      for h, (p, r) in by_hold.items()}}
+
+
+def _run(args) -> int:
+    holds = sorted(set(args.holds))
+    print("| unit | complex-only F1 | " + " | ".join(f"H = {h}: F1 / routing" for h in holds) + " |")
+    print("|---" * (len(holds) + 2) + "|")
+    for unit in args.units:
+        res = replay_unit(Path(unit), holds)
+        cells = [f"{res['holds'][h]['f1']:.3f} / {res['holds'][h]['routing']:.3f}" for h in holds]
+        print(f"| {unit} | {res['complex_only_f1']:.3f} | " + " | ".join(cells) + " |")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Replay the gate with a hold on stored test logits.")
+    ap.add_argument("units", nargs="+", help="finished unit folders (RUN/<patient>/<patient>)")
+    ap.add_argument("--holds", nargs="+", type=int, default=[0, 2, 4, 8])
+    args = ap.parse_args(argv)
+    return exit_code(lambda: _run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
