@@ -78,9 +78,9 @@ class ModelConfig:
         electrode_choice_margin_s: how much earlier (seconds) ``earliest_of_top`` needs.
         complex_prior: a folder written by ``python -m qcascade.prior_train`` (a complex model trained
             across other patients), or null. Stage 2 starts the complex model from it (weights and
-            integer bits) instead of from random weights; the run must use its inputs
-            (``data.input_scaling: causal_robust``), architecture and bit widths
-            (:func:`qcascade.prior.check_prior`).
+            integer bits) instead of from random weights; the run must use its input shape,
+            architecture and bit widths (:func:`qcascade.prior.check_prior`; any
+            ``data.input_scaling``: the prior itself is trained on ``causal_robust`` inputs).
         complex_prior_frozen: layers of the complex model that keep the prior's trained weights in
             stages 2-3 (with ``complex_prior``; BatchNorm statistics are still refreshed on the
             patient's windows). The default, the first block (the shared filter bank and the conv

@@ -5,8 +5,10 @@ of the patient's training seizures had (a multifocal patient's first seizure fro
 zone). A model trained on *other* patients' seizures can, if none of its weights belongs to an
 electrode (``model.complex_block1: shared``): docs/generalisation.md, round 24.
 :mod:`qcascade.prior_train` trains one (``python -m qcascade.prior_train``); a run starts stage 2
-from it with ``model.complex_prior``, and must use the same inputs, architecture and bit widths:
-:func:`check_prior` refuses anything else. The layers of ``model.complex_prior_frozen`` keep the
+from it with ``model.complex_prior``, and must use the same input shape, architecture and bit
+widths: :func:`check_prior` refuses anything else. The prior is trained on ``causal_robust`` inputs,
+so that amplitudes compare across patients; a run may scale its own inputs otherwise (``auto``
+measured as well, round 25). The layers of ``model.complex_prior_frozen`` keep the
 prior's weights (:func:`freeze_prior_layers`; round 25).
 """
 
@@ -24,7 +26,8 @@ INPUT_SCALING = "causal_robust"
 
 
 def manifest(cfg) -> dict:
-    """What a run must share with the prior: input shape and scaling, architecture, bit widths."""
+    """What a run must share with the prior (input shape, architecture, bit widths); ``input_scaling``
+    records how the prior's own inputs were scaled."""
     return {"n_times": cfg.data.n_times, "n_chans": cfg.data.n_chans, "sfreq": cfg.data.sfreq,
             "input_scaling": INPUT_SCALING, "complex": cfg.model.model_options("complex"),
             "quant": dataclasses.asdict(cfg.quant)}
@@ -41,10 +44,11 @@ def save_prior(out: Path, cfg, model, int_bits: dict, info: dict) -> None:
 
 
 def check_prior(cfg) -> Path | None:
-    """The prior folder of ``model.complex_prior``, checked against the run config (None without one).
+    """The prior folder of ``model.complex_prior``, checked against the run config (None without one):
+    input shape, architecture and bit widths must be the prior's.
 
     Raises:
-        ConfigError: missing files, or inputs/architecture/bit widths that differ from the prior's,
+        ConfigError: missing files, or an input shape/architecture/bit widths that differ from the prior's,
             naming the file and the key.
     """
     path = cfg.model.complex_prior
@@ -58,9 +62,6 @@ def check_prior(cfg) -> Path | None:
         saved = json.loads((d / MANIFEST).read_text())
     except json.JSONDecodeError as exc:
         raise ConfigError(f"model.complex_prior: {d / MANIFEST}: not valid JSON ({exc})") from None
-    if cfg.data.input_scaling != INPUT_SCALING:
-        raise ConfigError(f"model.complex_prior: {d / MANIFEST}: the prior was trained on {INPUT_SCALING} inputs; "
-                          f"set data.input_scaling: {INPUT_SCALING} (got {cfg.data.input_scaling})")
     for key, want in manifest(cfg).items():
         if saved.get(key) != want:
             raise ConfigError(f"model.complex_prior: {d / MANIFEST}: {key} is {saved.get(key)!r} in the prior and "

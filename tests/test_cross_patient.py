@@ -75,9 +75,13 @@ def test_a_run_refuses_a_prior_it_cannot_start_from(cohorts, tmp_path):
     assert check_prior(load_config(None, _prior_run_config(prior, cohorts / "seed1"))) == prior
     with pytest.raises(ConfigError, match="complex is .*shared.* in the prior and .*mixed"):
         check_prior(load_config(None, _prior_run_config(prior, cohorts / "seed1", complex_block1="mixed")))
+    for scaling in ("train_stats", "auto"):  # the run scales its own inputs (round 25)
+        cfg = _prior_run_config(prior, cohorts / "seed1")
+        cfg["data"]["input_scaling"] = scaling
+        assert check_prior(load_config(None, cfg)) == prior
     cfg = _prior_run_config(prior, cohorts / "seed1")
-    cfg["data"]["input_scaling"] = "train_stats"
-    with pytest.raises(ConfigError, match="set data.input_scaling: causal_robust"):
+    cfg["data"]["n_times"] = 256
+    with pytest.raises(ConfigError, match="n_times is 512 in the prior and 256"):
         check_prior(load_config(None, cfg))
     (prior / MANIFEST).write_text("{not json")
     with pytest.raises(ConfigError, match="prior.json: not valid JSON"):
