@@ -91,10 +91,10 @@ def replay_unit(unit_dir: Path, holds: Sequence[int]) -> dict:
 
 def _run(args) -> int:
     holds = sorted(set(args.holds))
+    results = {unit: replay_unit(Path(unit), holds) for unit in args.units}  # every unit read before any output
     print("| unit | complex-only F1 | " + " | ".join(f"H = {h}: F1 / routing" for h in holds) + " |")
     print("|---" * (len(holds) + 2) + "|")
-    for unit in args.units:
-        res = replay_unit(Path(unit), holds)
+    for unit, res in results.items():
         cells = [f"{res['holds'][h]['f1']:.3f} / {res['holds'][h]['routing']:.3f}" for h in holds]
         print(f"| {unit} | {res['complex_only_f1']:.3f} | " + " | ".join(cells) + " |")
     return 0

@@ -80,3 +80,13 @@ def test_replay_pools_the_folds_and_refuses_what_it_cannot_reproduce(tmp_path):
         replay_unit(_unit(tmp_path / "tampered", tamper=True), [2])
     with pytest.raises(DataError, match=r"deploy.json: the gate uses the recheck"):
         replay_unit(_unit(tmp_path / "recheck", recheck=0.9), [2])
+
+
+def test_the_command_names_a_missing_unit_and_prints_no_table(tmp_path, capsys):
+    from bench.replay_gate_hold import main
+
+    assert main([str(_unit(tmp_path / "ok")), str(tmp_path / "none")]) == 2
+    out = capsys.readouterr()
+    assert "none: no val_logits.npz" in out.err and out.out == ""
+    assert main([str(tmp_path / "ok"), "--holds", "0", "2"]) == 0
+    assert "| H = 0: F1 / routing | H = 2: F1 / routing |" in capsys.readouterr().out
