@@ -47,8 +47,8 @@ def cohort_windows(cfg, units: dict, scratch: Path, interictal_per_ictal: int, r
     ones drawn per split, at most ``max_windows`` of them (:func:`cap_indices`): ``X (n, n_times,
     n_chans)``, ``y (n,)``.
 
-    The windows are copied once, into the returned array: each unit's windows are freed as soon as
-    they are taken, so the peak holds ``X`` and one unit's windows.
+    Each split's selection is held until the cap is drawn (it needs every label), then copied into
+    the returned array and freed at once: no concatenated copy of all windows exists beside ``X``.
     """
     from qcascade.folds import UnitContext
     from qcascade.steps_data import windows
