@@ -145,7 +145,7 @@ def _eval_child(run_dir: str) -> None:
     from qcascade.pipeline import UnitContext, _discover
     from qcascade.steps_data import windows
     from qcascade.artifacts import deployed_models, deployment
-    from qcascade.gate_args import gate_rule
+    from qcascade.gate_args import deployed_gate
     from qcascade.steps_eval import _predict
 
     run = Path(run_dir)
@@ -159,7 +159,7 @@ def _eval_child(run_dir: str) -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     zs = _predict(simple, te.X[:, :, e:e + 1])
     zc = _predict(complex_, te.X)
-    dec = cascade_decide(zs, zc, dep.tau, **gate_rule(dep.gate, te, dep.probe_every, dep.recheck_tau))
+    dec = cascade_decide(zs, zc, dep.tau, **deployed_gate(dep, te, cfg.quant))  # as deployed: sentinel and hold too
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(json.dumps({"n_windows": len(te), "recorded_s": float(len(te) * cfg.data.stride_s), "wall_s": wall,
                       "cpu_s": cpu, "routing_rate": float(dec["routed"].mean()), "peak_mb": _status_mb(os.getpid())[1]}))

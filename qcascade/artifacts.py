@@ -116,11 +116,13 @@ class Deployment:
         bn_fold: max |logit change| of BatchNorm folding per model.
         complex_only_val: validation metrics of the complex-only baseline (the reference).
         tau_sweep_val: the validation sweep, one dict per tau of the grid.
-        gate_variants: ``{name: {"tau": float, "rule": str, "probe_every": int, "recheck_tau": float}}``,
-            every gate variant (a rule, with and without the probe and recheck) at its own
-            calibrated tau; names are ``<rule>``, ``<rule>+probe<P>`` or ``<rule>+probe<P>+recheck<tau_c>``.
+        gate_variants: ``{name: {"tau": float, "rule": str, "probe_every": int, "recheck_tau": float,
+            "sentinel": bool, "hold": int}}``, every gate variant (a rule, with and without the probe,
+            recheck, sentinel and hold) at its own calibrated tau; names are ``<rule>`` followed by
+            ``+probe<P>``, ``+recheck<tau_c>``, ``+sentinel`` and ``+hold<H>`` where they apply.
         probe_every: the gate probe period ``P`` (0: no probe; :mod:`qcascade.gate`).
         recheck_tau: the gate's recheck ``tau_c`` (0: off, and in files from before it existed).
+        hold: the gate's hold ``H`` (0: off, and in files from before it existed).
         sentinel: the gate's sentinel constants (:meth:`qcascade.sentinel.SentinelSpec.as_dict`) and
             ``"ops"`` per window; empty when off.
         choices: ``{"simple_model": {...}, "gate": {...}}``: the candidates, criterion and choice of
@@ -145,6 +147,7 @@ class Deployment:
     gate_variants: dict = field(default_factory=dict)
     probe_every: int = 0
     recheck_tau: float = 0.0
+    hold: int = 0
     sentinel: dict = field(default_factory=dict)
     choices: dict = field(default_factory=dict)
     fit_gap: dict = field(default_factory=dict)
@@ -190,6 +193,8 @@ class WindowScores:
             the sequential gate rules).
         gap: ``(n,)`` windows since the complex model last saw one, as the gate probe counts them
             (None: written before the probe existed).
+        held: ``(n,)`` windows the gate's hold still routed when each arrived (None: written
+            before the hold existed).
         sentinel: ``(n,)`` bool, the gate's sentinel was up (None: no sentinel).
     """
 
@@ -205,6 +210,7 @@ class WindowScores:
     prev_cls: Any = None
     gap: Any = None
     sentinel: Any = None
+    held: Any = None
 
     FILE = "test_logits.npz"
     STEP = "step_evaluate"

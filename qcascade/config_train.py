@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
 from qcascade.errors import ConfigError
-from qcascade.gate import DEFAULT_RULE, MAX_PROBE, GateSetting
+from qcascade.gate import DEFAULT_RULE, MAX_HOLD, MAX_PROBE, GateSetting
 from qcascade.strict_yaml import check_fields, from_dict
 
 __all__ = ["TrainConfig"]
@@ -82,6 +82,11 @@ class TrainConfig:
             with fewer electrodes (Bonn's one) get no sentinel: it could never be up.
         gate_sentinel_memory: the baseline's memory in windows (a power of 2: a shift in hardware).
         gate_sentinel_every: the probe period while the sentinel is up.
+        gate_hold: hold of the deployed gate (:mod:`qcascade.gate`): after a routed window that
+            the complex model calls ictal and the simple model called interictal, the next
+            ``gate_hold`` windows are routed too, so one interictal answer of the complex model
+            inside a seizure the electrode cannot see does not hand the rest of it to the simple
+            model. 0: off; at most 255 (an 8-bit counter in the C++ top level).
         temp_start: selector softmax temperature at the first epoch of stage 1.
         temp_end: temperature at the last epoch of stage 1 (geometric schedule), kept after.
         class_weighting: ``"balanced"`` or ``"none"``.
@@ -157,6 +162,7 @@ class TrainConfig:
     gate_sentinel_electrodes: int = 3
     gate_sentinel_memory: int = 32
     gate_sentinel_every: int = 4
+    gate_hold: int = 0
     temp_start: float = 1.0
     temp_end: float = 0.05
     class_weighting: Literal["balanced", "none"] = "balanced"
@@ -227,6 +233,8 @@ class TrainConfig:
         if not (1 <= m <= 2 ** 15 and m & (m - 1) == 0):
             raise ConfigError(f"train.gate_sentinel_memory: must be a power of 2 in [1, 32768] (the hardware "
                               f"averages with a shift), got {m}")
+        if not 0 <= self.gate_hold <= MAX_HOLD:
+            raise ConfigError(f"train.gate_hold: must be 0 (off) or in [1, {MAX_HOLD}], got {self.gate_hold}")
         if not 1 <= self.gate_sentinel_every <= MAX_PROBE:
             raise ConfigError(f"train.gate_sentinel_every: must be in [1, {MAX_PROBE}], got {self.gate_sentinel_every}")
         if not 0.0 <= self.restore_best_min_f1 <= 1.0:

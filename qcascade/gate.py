@@ -38,6 +38,15 @@ interictal and that the complex model only half sees (a multifocal patient's far
 asked again one window later, rather than ``P`` windows later. The C++ top level keeps it in the
 same gap counter, so it costs no new state.
 
+**Hold** (``hold = H > 0``, any rule; ``TrainConfig.gate_hold``): after a routed window on which the
+complex model says ictal and the simple model said interictal, the next ``H`` windows of the
+recording are routed whatever the simple model says (``held``, the windows still held, counts
+down and restarts at ``H`` on every such window; 0 at a recording's start). Under
+``confirm_changes``, one interictal answer of the complex model inside a seizure that the
+electrode cannot see sets ``prev`` to 0, and the simple model's confident "interictal" is then
+final on every later window: the complex model never sees the rest of that seizure. The hold
+asks it again. The C++ top level keeps ``held`` in an 8-bit counter (``prev_hold`` input).
+
 Why not the textbook rule (measured, BENCHMARKS.md / README): the single-electrode model's errors
 are often *confident* -- ictal windows under an artefact burst, or late phases of a seizure longer
 than any training seizure, called interictal with ``|p1 - p0| > 0.96``. No tau routes them. They
@@ -56,8 +65,8 @@ from typing import Literal, Optional, get_args
 
 import numpy as np
 
-__all__ = ["GATE_RULES", "GateRule", "GateSetting", "DEFAULT_RULE", "AUTO", "MAX_PROBE", "check_rule", "check_probe",
-           "check_recheck", "uses_prev", "uses_state", "training_rule", "logit_threshold", "quantize_threshold",
+__all__ = ["GATE_RULES", "GateRule", "GateSetting", "DEFAULT_RULE", "AUTO", "MAX_PROBE", "MAX_HOLD", "check_rule", "check_probe",
+           "check_recheck", "check_hold", "uses_prev", "uses_state", "training_rule", "logit_threshold", "quantize_threshold",
            "quantize_recheck", "simple_is_final",
            "cascade_decide", "cascade_predict"]
 
@@ -73,6 +82,8 @@ AUTO = "auto"
 GateSetting = Literal[GateRule, "auto"]
 #: Largest probe period: the C++ gap counter is 16 bits wide.
 MAX_PROBE = 65535
+#: Largest hold: the C++ hold counter is 8 bits wide.
+MAX_HOLD = 255
 
 
 def check_rule(rule: str) -> str:
@@ -95,6 +106,13 @@ def check_probe(probe_every) -> int:
     return int(probe_every)
 
 
+def check_hold(hold) -> int:
+    """``hold`` as an int if it is in [0, :data:`MAX_HOLD`] (0: off), else ValueError."""
+    if isinstance(hold, bool) or not isinstance(hold, (int, np.integer)) or not 0 <= hold <= MAX_HOLD:
+        raise ValueError(f"hold must be an integer in [0, {MAX_HOLD}] (0: off), got {hold!r}")
+    return int(hold)
+
+
 def check_recheck(recheck_tau, probe_every) -> float:
     """``recheck_tau`` as a float if it is 0 (off) or in (0, 1) with a probe, else ValueError.
 
@@ -109,13 +127,13 @@ def check_recheck(recheck_tau, probe_every) -> float:
     return float(recheck_tau)
 
 
-def uses_state(rule: str, probe_every: int = 0, sentinel: bool = False) -> bool:
-    """Whether the gate carries state across windows (previous class and/or the probe's gap).
+def uses_state(rule: str, probe_every: int = 0, sentinel: bool = False, hold: int = 0) -> bool:
+    """Whether the gate carries state across windows (previous class, the probe's gap, the hold).
 
     The C++ top level then has the ``prev_load``/``prev_cls`` (and, with a probe or the sentinel,
-    ``prev_gap``) inputs and keeps the state itself between windows.
+    ``prev_gap``; with a hold, ``prev_hold``) inputs and keeps the state itself between windows.
     """
-    return uses_prev(rule) or check_probe(probe_every) > 0 or bool(sentinel)
+    return uses_prev(rule) or check_probe(probe_every) > 0 or bool(sentinel) or check_hold(hold) > 0
 
 
 def training_rule(gate: str) -> str:
@@ -199,7 +217,7 @@ def quantize_recheck(recheck_tau: float, width: int, integer: int) -> dict:
 def simple_is_final(simple_logits: np.ndarray, tau: float, rule: str,
                     prev_cls: Optional[np.ndarray] = None, gap: Optional[np.ndarray] = None,
                     probe_every: int = 0, sentinel: Optional[np.ndarray] = None,
-                    sentinel_every: int = 1) -> np.ndarray:
+                    sentinel_every: int = 1, held: Optional[np.ndarray] = None) -> np.ndarray:
     """``(n,)`` bool: the simple model's answer is final on this window.
 
     Args:
@@ -213,6 +231,7 @@ def simple_is_final(simple_logits: np.ndarray, tau: float, rule: str,
         probe_every: the probe period ``P`` (0: no probe); ``gap >= P - 1`` routes the window.
         sentinel: ``(n,)`` bool, the sentinel was up (None: no sentinel); ``sentinel & (gap >=
             sentinel_every - 1)`` routes the window (needs ``gap``).
+        held: ``(n,)`` windows the hold still routes (None: no hold); ``held > 0`` routes the window.
     """
     z = np.asarray(simple_logits, np.float64)
     d = z[:, 1] - z[:, 0]
@@ -222,6 +241,8 @@ def simple_is_final(simple_logits: np.ndarray, tau: float, rule: str,
     probe_ok = np.ones(len(d), bool) if not probe_every else np.asarray(gap).ravel() < probe_every - 1
     if sentinel is not None:
         probe_ok &= ~(np.asarray(sentinel, bool).ravel() & (np.asarray(gap).ravel() >= sentinel_every - 1))
+    if held is not None:
+        probe_ok &= np.asarray(held).ravel() == 0
     if check_rule(rule) == "confidence":
         return (np.abs(d) > thr) & probe_ok
     if prev_cls is None:
@@ -249,7 +270,7 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
                    rule: str = DEFAULT_RULE, record_ids: Optional[np.ndarray] = None,
                    start_s: Optional[np.ndarray] = None, probe_every: int = 0,
                    recheck_tau: float = 0.0, sentinel: Optional[np.ndarray] = None,
-                   sentinel_every: int = 1) -> dict[str, np.ndarray]:
+                   sentinel_every: int = 1, hold: int = 0) -> dict[str, np.ndarray]:
     """Hard-gated cascade decisions.
 
     Args:
@@ -265,13 +286,15 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
         sentinel: ``(n,)`` bool, the windows on which the sentinel is up
             (:func:`qcascade.sentinel.sentinel_up`); None: no sentinel.
         sentinel_every: the probe period while the sentinel is up (module docstring).
+        hold: the hold ``H`` (module docstring); 0: off.
 
     Returns:
         ``pred`` ``(n,) int64`` final class, ``routed`` ``(n,) bool`` (the complex model
         decided), ``prev_cls`` ``(n,) int64`` the final class of the previous window of the same
         recording (0 for a recording's first window), ``gap`` ``(n,) int64`` the windows in a
         row before this one that the complex model did not see (0 at a recording's start): what
-        the C++ top level's state inputs get (``P - 1`` after a rechecked window).
+        the C++ top level's state inputs get (``P - 1`` after a rechecked window), ``held``
+        ``(n,) int64`` the windows the hold still routed when this one arrived (0 without a hold).
     """
     zs = np.asarray(simple_logits, np.float64)
     zc = np.asarray(complex_logits, np.float64)
@@ -281,8 +304,10 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
     n = len(zs)
     prev = np.zeros(n, np.int64)
     gap = np.zeros(n, np.int64)
+    held = np.zeros(n, np.int64)
     probe = check_probe(probe_every)
     recheck = check_recheck(recheck_tau, probe)
+    hold = check_hold(hold)
     order, first = _sequence_order(n, record_ids, start_s)
     if sentinel is not None:
         sentinel = np.asarray(sentinel, bool).ravel()
@@ -291,12 +316,12 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
         if not 1 <= int(sentinel_every) <= MAX_PROBE:
             raise ValueError(f"sentinel_every must be in [1, {MAX_PROBE}], got {sentinel_every}")
     up = sentinel.tolist() if sentinel is not None else [False] * n
-    if not uses_state(rule, probe) and sentinel is None:
+    if not uses_state(rule, probe, hold=hold) and sentinel is None:
         routed = ~simple_is_final(zs, tau, rule)
         pred = np.where(routed, c_cls, s_cls).astype(np.int64)
         prev[order[1:]] = np.where(first[1:], 0, pred[order[:-1]])
         gap = _gaps(routed, order, first)
-        return {"pred": pred, "routed": routed, "prev_cls": prev, "gap": gap}
+        return {"pred": pred, "routed": routed, "prev_cls": prev, "gap": gap, "held": held}
     # Sequential: each decision depends on the last. The rule without the probe is evaluated for
     # both values of prev at once (vectorised), then the walk only picks one per window.
     final_if = {p: simple_is_final(zs, tau, rule, np.full(n, p)) if uses_prev(rule) else simple_is_final(zs, tau, rule)
@@ -307,18 +332,23 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
     # exact, so this strict comparison is the C++ one against quantize_recheck's constant).
     unsure = ((zc[:, 1] <= zc[:, 0]) & (zc[:, 0] - zc[:, 1] < logit_threshold(recheck))).tolist() if recheck \
         else [False] * n
-    last, g = 0, 0
+    # Windows that restart the hold if routed: the complex model may say ictal where the simple did not.
+    s_ictal = (s_cls == 1).tolist()
+    c_ictal = (c_cls == 1).tolist()
+    last, g, h = 0, 0, 0
     for pos, i in enumerate(order.tolist()):
         if first[pos]:
-            last, g = 0, 0
-        prev[i], gap[i] = last, g
-        r = not final_if[last][i] or (probe > 0 and g >= probe - 1) or (up[i] and g >= sentinel_every - 1)
+            last, g, h = 0, 0, 0
+        prev[i], gap[i], held[i] = last, g, h
+        r = (not final_if[last][i] or (probe > 0 and g >= probe - 1) or (up[i] and g >= sentinel_every - 1)
+             or h > 0)
         routed[i] = r
         # Saturates like the C++ 16-bit counter; every period is <= MAX_PROBE, so no decision changes.
         g = min(g + 1, MAX_PROBE) if not r else probe - 1 if unsure[i] else 0
+        h = hold if r and c_ictal[i] and not s_ictal[i] else max(h - 1, 0)
         last = int(c_cls[i] if r else s_cls[i])
         pred[i] = last
-    return {"pred": pred, "routed": routed, "prev_cls": prev, "gap": gap}
+    return {"pred": pred, "routed": routed, "prev_cls": prev, "gap": gap, "held": held}
 
 
 def _gaps(routed: np.ndarray, order: np.ndarray, first: np.ndarray) -> np.ndarray:

@@ -12,16 +12,16 @@ from qcascade.artifacts import Deployment
 
 
 def gate_rule(rule: str | None, ws, probe_every: int = 0, recheck_tau: float = 0.0, sentinel_up=None,
-              sentinel_every: int = 1) -> dict:
+              sentinel_every: int = 1, hold: int = 0) -> dict:
     """Keyword arguments of ``qcascade.gate.cascade_decide`` for gate ``rule`` on window set ``ws``.
 
     ``rule`` is :attr:`Deployment.gate <qcascade.artifacts.Deployment.gate>`, ``probe_every`` and
-    ``recheck_tau`` its own; None means the textbook ``confidence`` gate. ``sentinel_up``: ``(n,)``
+    ``recheck_tau`` and ``hold`` its own; None means the textbook ``confidence`` gate. ``sentinel_up``: ``(n,)``
     bool, the sentinel on ``ws`` (:func:`sentinel_on`), None without it.
     """
     return {"rule": rule or "confidence", "record_ids": ws.record_ids, "start_s": ws.start_s,
             "probe_every": int(probe_every or 0), "recheck_tau": float(recheck_tau or 0.0),
-            "sentinel": sentinel_up, "sentinel_every": int(sentinel_every)}
+            "sentinel": sentinel_up, "sentinel_every": int(sentinel_every), "hold": int(hold or 0)}
 
 
 def sentinel_on(ws, spec, quant) -> np.ndarray:
@@ -34,10 +34,10 @@ def sentinel_on(ws, spec, quant) -> np.ndarray:
 def deployed_gate(dep: Deployment, ws, quant, sentinel_up=None) -> dict:
     """:func:`gate_rule` of the deployed gate on ``ws``; the sentinel is computed unless given."""
     if not dep.sentinel:
-        return gate_rule(dep.gate, ws, dep.probe_every, dep.recheck_tau)
+        return gate_rule(dep.gate, ws, dep.probe_every, dep.recheck_tau, hold=dep.hold)
     if sentinel_up is None:
         from qcascade.sentinel import SentinelSpec
 
         s = dep.sentinel
         sentinel_up = sentinel_on(ws, SentinelSpec(s["ratio"], s["electrodes"], s["memory_shift"], s["every"]), quant)
-    return gate_rule(dep.gate, ws, dep.probe_every, dep.recheck_tau, sentinel_up, dep.sentinel["every"])
+    return gate_rule(dep.gate, ws, dep.probe_every, dep.recheck_tau, sentinel_up, dep.sentinel["every"], dep.hold)

@@ -172,7 +172,8 @@ def hidden_markdown(m: dict) -> list[str]:
             f"{'every ' + str(m['probe_every']) + ' windows' if m.get('probe_every') else 'off'}, recheck "
             f"{'below ' + format(m['recheck_tau'], 'g') if m.get('recheck_tau') else 'off'}, sentinel "
             + ("off" if not (s := m.get("sentinel")) else f"up at {s['electrodes']} electrodes over {s['ratio']:g}x "
-               f"their baseline ({2 ** s['memory_shift']} windows), then one window in {s['every']}") + ".", ""]
+               f"their baseline ({2 ** s['memory_shift']} windows), then one window in {s['every']}")
+            + f", hold {m.get('hold') or 'off'}.", ""]
 
 
 def fit_gap_markdown(m: dict) -> list[str]:
@@ -347,7 +348,7 @@ def _summary_row(unit: str, m: dict, csim: dict | None = None) -> dict:
         row[f"f1_gate_{name}"] = v["f1"]
         row[f"routing_gate_{name}"] = v["routing_rate"]
     row["probe_every"] = m.get("probe_every", 0)
-    row["recheck_tau"] = m.get("recheck_tau", 0.0)
+    row["recheck_tau"], row["gate_hold"] = m.get("recheck_tau", 0.0), m.get("hold", 0)
     row["sentinel_ratio"] = (m.get("sentinel") or {}).get("ratio", 0.0)
     row["events_missed_but_complex_detected"] = t["cascade"].get("events_missed_but_complex_detected")
     ch = m.get("choices") or {}

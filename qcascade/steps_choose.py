@@ -142,23 +142,24 @@ def choose_simple(ctx, cands: dict, test_records: set) -> tuple[dict, object | N
     return rec, model
 
 
-def variant_name(rule: str, probe_every: int, recheck_tau: float = 0.0, sentinel: bool = False) -> str:
+def variant_name(rule: str, probe_every: int, recheck_tau: float = 0.0, sentinel: bool = False,
+                 hold: int = 0) -> str:
     """Name of a gate variant: the rule, ``+probe<P>`` when it probes, ``+recheck<tau_c>`` when it
-    rechecks, ``+sentinel`` with the sentinel."""
+    rechecks, ``+sentinel`` with the sentinel, ``+hold<H>`` with a hold."""
     return (rule + (f"+probe{probe_every}" if probe_every else "") + (f"+recheck{recheck_tau:g}" if recheck_tau else "")
-            + ("+sentinel" if sentinel else ""))
+            + ("+sentinel" if sentinel else "") + (f"+hold{hold}" if hold else ""))
 
 
-def gate_candidates(train, probe_every: int, sentinel: bool | None = None) -> list[tuple[str, str, int, float, bool]]:
-    """``(name, rule, probe_every, recheck_tau, sentinel)`` of every variant calibrated: each rule
-    with the configured probe, recheck and sentinel and, when any is configured, without them (to
-    measure what they change). ``sentinel``: whether the unit has it (None: as configured)."""
+def gate_candidates(train, probe_every: int, sentinel: bool | None = None) -> list[tuple[str, str, int, float, bool, int]]:
+    """``(name, rule, probe_every, recheck_tau, sentinel, hold)`` of every variant calibrated: each
+    rule with the configured probe, recheck, sentinel and hold and, when any is configured, without
+    them (to measure what they change). ``sentinel``: whether the unit has it (None: as configured)."""
     from qcascade.gate import GATE_RULES
 
     sentinel = bool(train.gate_sentinel_ratio) if sentinel is None else sentinel
-    configured = (probe_every, train.gate_recheck_tau if probe_every else 0.0, sentinel)
-    settings = [configured] + ([(0, 0.0, False)] if probe_every or sentinel else [])
-    return [(variant_name(r, p, c, g), r, p, c, g) for p, c, g in settings for r in GATE_RULES]
+    configured = (probe_every, train.gate_recheck_tau if probe_every else 0.0, sentinel, train.gate_hold)
+    settings = [configured] + ([(0, 0.0, False, 0)] if probe_every or sentinel or train.gate_hold else [])
+    return [(variant_name(r, p, c, g, h), r, p, c, g, h) for p, c, g, h in settings for r in GATE_RULES]
 
 
 def hidden_on(ws, pred: np.ndarray, reference_pred: np.ndarray) -> dict:
@@ -185,25 +186,27 @@ def choose_gate_variant(train, calibrated: dict, variants: list, va, zs, zc, n_i
 
     rows = {}
     has_sentinel = bool(train.gate_sentinel_ratio) if sentinel is None else sentinel
-    for name, rule, probe, recheck, with_sentinel in variants:
+    for name, rule, probe, recheck, with_sentinel, hold in variants:
         tau, sweep = calibrated[name]
         row = next(r for r in sweep if r["tau"] == tau)
         dec = cascade_decide(zs, zc, tau, **gate_rule(rule, va, probe, recheck, sentinel_up if with_sentinel else None,
-                                                      train.gate_sentinel_every))
-        rows[name] = {"rule": rule, "probe_every": probe, "recheck_tau": recheck, "sentinel": with_sentinel,
+                                                      train.gate_sentinel_every, hold))
+        rows[name] = {"rule": rule, "probe_every": probe, "recheck_tau": recheck, "sentinel": with_sentinel, "hold": hold,
                       "tau": tau, "f1": row["f1"],
                       "sensitivity": row["sensitivity"], "specificity": row["specificity"],
                       "routing_rate": row["routing_rate"],
                       "hidden_val": hidden_on(va, dec["pred"], zc.argmax(1))["n_missed_but_reference_detected"]}
     margin = max(train.tau_margin, train.tau_margin_windows / float(max(n_ictal_val, 1)))
     eligible = {n: r for n, r in rows.items()
-                if r["probe_every"] == train.gate_probe_every and r["sentinel"] == has_sentinel}
+                if r["probe_every"] == train.gate_probe_every and r["sentinel"] == has_sentinel
+                and r["hold"] == train.gate_hold}
     rec = {"mode": "auto" if train.gate == "auto" else "fixed", "candidates": rows, "margin": margin,
            "criterion": GATE_CRITERION}
     rec["auto_choice"], rec["auto_reason"] = choose_gate(eligible, margin)
     rec["chosen"] = (rec["auto_choice"] if train.gate == "auto"
                      else variant_name(train.gate, train.gate_probe_every,
-                                       train.gate_recheck_tau if train.gate_probe_every else 0.0, has_sentinel))
+                                       train.gate_recheck_tau if train.gate_probe_every else 0.0, has_sentinel,
+                                       train.gate_hold))
     return rec
 
 

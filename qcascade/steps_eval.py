@@ -82,8 +82,8 @@ def step_calibrate(ctx) -> None:
         routing_tolerance=train.tau_routing_tolerance, reference_f1=train.tau_reference_f1,
         margin_windows=train.tau_margin_windows,
         reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]},
-        **gate_rule(rule, va, probe, recheck, up_val if sentinel else None, train.gate_sentinel_every))
-        for name, rule, probe, recheck, sentinel in variants}
+        **gate_rule(rule, va, probe, recheck, up_val if sentinel else None, train.gate_sentinel_every, hold))
+        for name, rule, probe, recheck, sentinel, hold in variants}
     gate_choice = choose_gate_variant(train, calibrated, variants, va, zs, zc, int(va.y.sum()), up_val,
                                       spec is not None)
     deployed = gate_choice["candidates"][gate_choice["chosen"]]
@@ -94,17 +94,18 @@ def step_calibrate(ctx) -> None:
 
         dec = cascade_decide(zs, zc, tau, **gate_rule(deployed["rule"], va, deployed["probe_every"],
                                                       deployed["recheck_tau"], up_val if deployed["sentinel"] else None,
-                                                      train.gate_sentinel_every))
+                                                      train.gate_sentinel_every, deployed["hold"]))
         post = choose_postprocess(ctx, va.y, dec["pred"], va.record_ids, va.start_s)
     plot_tau_sweep(sweep, ctx.path("tau_sweep.png"), chosen_tau=tau, macs_complex=macs_c,
                    title=f"{ctx.unit}: validation tau sweep")
     dep = Deployment(selected_electrode=e, simple_model=simple_choice["chosen"], tau=tau, gate=deployed["rule"],
-                     probe_every=deployed["probe_every"], recheck_tau=deployed["recheck_tau"],
+                     probe_every=deployed["probe_every"], recheck_tau=deployed["recheck_tau"], hold=deployed["hold"],
                      sentinel={**spec.as_dict(), "ops": ops} if deployed["sentinel"] else {},
                      logit_threshold=logit_threshold(tau), macs_simple=macs_s,
                      macs_complex=macs_c, bn_fold=fold_err, complex_only_val=ref_base, tau_sweep_val=sweep,
-                     gate_variants={name: {"tau": t_r, "rule": r, "probe_every": p, "recheck_tau": c, "sentinel": g}
-                                    for (name, r, p, c, g), (t_r, _) in zip(variants, calibrated.values())},
+                     gate_variants={name: {"tau": t_r, "rule": r, "probe_every": p, "recheck_tau": c, "sentinel": g,
+                                           "hold": h}
+                                    for (name, r, p, c, g, h), (t_r, _) in zip(variants, calibrated.values())},
                      choices={"simple_model": simple_choice, "gate": gate_choice}, postprocess=post)
     dep.fit_gap = fit_gap(ctx, sets["train"], va, e, simple_f, complex_f, complex_only, dep, cands,
                           val_logits=(zs, zc, z_base))
@@ -129,7 +130,7 @@ def _gate_variants(dep: Deployment, zs: np.ndarray, zc: np.ndarray, te, z_only: 
         with_sentinel = bool(v.get("sentinel"))
         p, r = cascade_predict(zs, zc, v["tau"], **gate_rule(v.get("rule", name), te, v.get("probe_every", 0),
                                                                  v.get("recheck_tau", 0.0), up if with_sentinel else None,
-                                                                 dep.sentinel.get("every", 1)))
+                                                                 dep.sentinel.get("every", 1), v.get("hold", 0)))
         m = window_metrics(te.y, None, p)
         eff = cascade_efficiency(r, dep.macs_simple + (dep.sentinel.get("ops", 0) if with_sentinel else 0),
                                  dep.macs_complex)
@@ -160,7 +161,7 @@ def step_evaluate(ctx) -> None:
     z_only = np.load(ctx.unit_dir / "baselines" / "complex_only_test_logits.npy")
     p_feat = np.load(ctx.unit_dir / "baselines" / "feature_baseline_test_proba.npy")
     WindowScores(simple=zs, complex=zc, complex_only=z_only, pred=pred, routed=routed, prev_cls=dec["prev_cls"],
-                 gap=dec["gap"], y=te.y, feature=p_feat, start_s=te.start_s,
+                 gap=dec["gap"], held=dec["held"], y=te.y, feature=p_feat, start_s=te.start_s,
                  record_ids=te.record_ids, sentinel=up if dep.sentinel else None).save(ctx.unit_dir)
     # "cascade_complex": the cascade's own complex model on every window, so a gap to complex-only
     # can be split into what the gate did and how the two complex models differ.
@@ -207,6 +208,7 @@ def step_evaluate(ctx) -> None:
                    "decision_agreement": float(np.mean(zc.argmax(1) == z_only.argmax(1))) if len(zc) else 1.0,
                    "trained_separately": bool(base.get("complex_only", {}).get("trained_separately", True))},
                "gate": rule["rule"], "probe_every": rule["probe_every"], "recheck_tau": rule["recheck_tau"],
+               "hold": rule["hold"],
                "sentinel": dep.sentinel,
                "gate_variants": _gate_variants(dep, zs, zc, te, z_only, up),
                "choices": dep.choices, "fit_gap": dep.fit_gap}

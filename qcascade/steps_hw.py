@@ -260,11 +260,11 @@ def step_csim(ctx) -> None:
         # The prev_cls input of each simulated window: its predecessor's final class in the
         # QKeras cascade over the whole test recording (the windows simulated are a subset).
         state = cascade_decide(full["simple"], full["complex"], tau, **rule)
-        prev_all, gap_all = state["prev_cls"], state["gap"]
-        prev, gap = prev_all[idx], gap_all[idx]
+        prev_all, gap_all, held_all = state["prev_cls"], state["gap"], state["held"]
+        prev, gap, held = prev_all[idx], gap_all[idx], held_all[idx]
         cpp_input = None if not in_order else {
-            "X": raw, "prev_cls": prev_all[raw_rows], "gap": gap_all[raw_rows], "scale_reset": raw_reset,
-            "rows": [pos[int(i)] for i in idx]}
+            "X": raw, "prev_cls": prev_all[raw_rows], "gap": gap_all[raw_rows], "held": held_all[raw_rows],
+            "scale_reset": raw_reset, "rows": [pos[int(i)] for i in idx]}
         # Regenerating for another tau recompiles only the top level and testbench.
         generate_toplevel(top_dir, simple_prj=ctx.unit_dir / "hls" / "simple", simple_project=SUBMODELS["simple"][0],
                           simple_namespace=SUBMODELS["simple"][1], complex_prj=ctx.unit_dir / "hls" / "complex",
@@ -277,6 +277,7 @@ def step_csim(ctx) -> None:
                           tb_prev_cls=prev[:4] if not in_order else prev_all[raw_rows[:4]],
                           gate_probe=rule["probe_every"], gate_recheck=rule["recheck_tau"],
                           tb_gap=gap[:4] if not in_order else gap_all[raw_rows[:4]],
+                          gate_hold=rule["hold"], tb_held=held[:4] if not in_order else held_all[raw_rows[:4]],
                           tb_scale_reset=None if not in_order else raw_reset[:4], input_scaling=scaling, sentinel=sentinel)
         build_csim(top_dir, jobs=build_jobs())
         if not attached:  # the models' libraries do not depend on tau: attached after the first build
@@ -285,7 +286,7 @@ def step_csim(ctx) -> None:
         return run_csim(simple_keras=simple_m, complex_keras=complex_m, simple_hls=models["simple"],
                         complex_hls=models["complex"], electrode=dep.selected_electrode, tau=tau,
                         X_test=X, toplevel_dir=top_dir, out_json=out_json, jobs=build_jobs(),
-                        prediction_cache=predictions, prev_cls=prev, gap=gap, cpp_input=cpp_input,
+                        prediction_cache=predictions, prev_cls=prev, gap=gap, held=held, cpp_input=cpp_input,
                         sentinel=None if sentinel is None else rule["sentinel"][idx])
 
     # The calibrated tau may route (almost) nothing or everything of the C-simulated windows; then a

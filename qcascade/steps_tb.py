@@ -31,6 +31,7 @@ def vitis_tb(top_dir, te, full, tau: float, rule: dict, simple_model, electrode:
     state = cascade_decide(full["simple"], full["complex"], tau, **rule)
     prev, gap, probe = state["prev_cls"], state["gap"], rule["probe_every"]
     has_gap = bool(probe) or rule["sentinel"] is not None
+    held = state["held"] if rule.get("hold") else None
     rec = loop_record(te)
     order = np.flatnonzero(te.record_ids == rec)
     order = order[np.argsort(te.start_s[order], kind="stable")]
@@ -39,8 +40,10 @@ def vitis_tb(top_dir, te, full, tau: float, rule: dict, simple_model, electrode:
         head = order[:32]
         # select_tb_windows with n = len(head) keeps every window, in order (the scaling state needs them so).
         _, prev_sel = select_tb_windows(full["simple"][head], prev[head], tau, rule["rule"], n=len(head),
-                                        min_routed=4, gap=gap[head], probe_every=probe)
-        tb = write_tb_data(top_dir, loop_raw[:len(head)], prev_sel, gap[head] if has_gap else None)
+                                        min_routed=4, gap=gap[head], probe_every=probe,
+                                        held=None if held is None else held[head])
+        tb = write_tb_data(top_dir, loop_raw[:len(head)], prev_sel, gap[head] if has_gap else None,
+                           held=None if held is None else held[head])
         tb["n_blended"] = 0
         X, z = None, None
     else:
@@ -50,11 +53,14 @@ def vitis_tb(top_dir, te, full, tau: float, rule: dict, simple_model, electrode:
     if extra is not None:  # the deployed tau routes (almost) no test window: add blended windows
         z, prev = np.concatenate([z, extra["z"]]), np.concatenate([prev, extra["prev"]])
         gap = np.concatenate([gap, np.zeros(len(extra["prev"]), np.int64)])
+        held = None if held is None else np.concatenate([held, np.zeros(len(extra["prev"]), np.int64)])
     if X is not None:
-        idx, prev_sel = select_tb_windows(z, prev, tau, rule["rule"], n=16, min_routed=4, gap=gap, probe_every=probe)
+        idx, prev_sel = select_tb_windows(z, prev, tau, rule["rule"], n=16, min_routed=4, gap=gap, probe_every=probe,
+                                          held=held)
         # Only the chosen windows are read (long-term test sets stream from disk).
         X_sel = np.stack([X[i] if i < n_test else extra["X"][i - n_test] for i in idx])
-        tb = write_tb_data(top_dir, X_sel, prev_sel, gap[idx] if probe else None)
+        tb = write_tb_data(top_dir, X_sel, prev_sel, gap[idx] if probe else None,
+                           held=None if held is None else held[idx])
         tb["n_blended"] = int(np.sum(idx >= n_test))
     proc = run_tb(top_dir)  # as Vitis csim runs it: must pass against its own expected results
     if proc.returncode != 0:

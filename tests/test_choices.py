@@ -174,7 +174,7 @@ def test_gate_auto_on_constructed_validation_logits():
     variants = gate_candidates(train, 0)
     calibrated = {name: calibrate_tau(zs, zc, y, 100.0, 10000.0, grid=train.tau_grid(), rule=rule, probe_every=p,
                                       recheck_tau=c, record_ids=va.record_ids, start_s=va.start_s)
-                  for name, rule, p, c, _ in variants}
+                  for name, rule, p, c, _, _ in variants}
     rec = choose_gate_variant(train, calibrated, variants, va, zs, zc, int(y.sum()))
     assert set(rec["candidates"]) == {"confidence", "confirm_changes", "confirm_ictal_hold"}
     c = rec["candidates"]
@@ -190,11 +190,11 @@ def test_gate_auto_on_constructed_validation_logits():
     assert [n for n, *_ in with_probe] == ["confidence+probe8+recheck0.5", "confirm_changes+probe8+recheck0.5",
                                            "confirm_ictal_hold+probe8+recheck0.5", "confidence", "confirm_changes",
                                            "confirm_ictal_hold"]
-    assert [(p, c, g) for _, _, p, c, g in with_probe] == [(8, 0.5, False)] * 3 + [(0, 0.0, False)] * 3
+    assert [(p, c, g) for _, _, p, c, g, _ in with_probe] == [(8, 0.5, False)] * 3 + [(0, 0.0, False)] * 3
     assert [n for n, *_ in gate_candidates(TrainConfig(gate_probe_every=8, gate_recheck_tau=0, gate_sentinel_ratio=0), 8)][:1] == ["confidence+probe8"]
     # The sentinel, with or without a probe, is part of the configured setting; the bare rules are compared with it.
     sent = gate_candidates(TrainConfig(gate_probe_every=0, gate_sentinel_ratio=3.0), 0)
-    assert [(n, p, g) for n, _, p, _, g in sent] == [("confidence+sentinel", 0, True), ("confirm_changes+sentinel", 0, True),
+    assert [(n, p, g) for n, _, p, _, g, _ in sent] == [("confidence+sentinel", 0, True), ("confirm_changes+sentinel", 0, True),
                                                      ("confirm_ictal_hold+sentinel", 0, True), ("confidence", 0, False),
                                                      ("confirm_changes", 0, False), ("confirm_ictal_hold", 0, False)]
     assert gate_candidates(TrainConfig(gate_probe_every=20, gate_sentinel_ratio=3.0), 20)[0][0] == "confidence+probe20+sentinel"

@@ -116,16 +116,18 @@ def test_validation_logits_replay_the_deployed_gate_choice(tiny_run):
     assert v.simple.shape == v.complex.shape == v.complex_only.shape == (n_val, 2) and len(v.y) == n_val
     sentinel = dict(sentinel=v.sentinel, sentinel_every=dep.sentinel["every"]) if dep.sentinel else {}
     dec = cascade_decide(v.simple, v.complex, dep.tau, rule=dep.gate, probe_every=dep.probe_every,
-                         recheck_tau=dep.recheck_tau, record_ids=v.record_ids, start_s=v.start_s, **sentinel)
+                         recheck_tau=dep.recheck_tau, hold=dep.hold, record_ids=v.record_ids, start_s=v.start_s,
+                         **sentinel)
     chosen = dep.choices["gate"]["candidates"][dep.choices["gate"]["chosen"]]
     assert window_metrics(v.y, None, dec["pred"])["f1"] == pytest.approx(chosen["f1"])
     assert float(np.mean(dec["routed"])) == pytest.approx(chosen["routing_rate"])
 
 
 def test_sentinel_rerun_from_calibration_records_and_replays_its_decisions(tiny_run, tmp_path):
-    """The tiny run recalibrated with the gate's sentinel (probe off): the deployment records it and
-    counts its operations, both score files keep where it was up, and walking the deployed gate
-    over them reproduces the validation choice and the test decisions."""
+    """The tiny run recalibrated with the gate's sentinel and a hold (probe off): the deployment
+    records both and counts the sentinel's operations, both score files keep where it was up (and
+    the test file the hold's counter), and walking the deployed gate over them reproduces the
+    validation choice and the test decisions."""
     import shutil
 
     from qcascade.artifacts import Deployment, ValidationScores, WindowScores
@@ -137,7 +139,7 @@ def test_sentinel_rerun_from_calibration_records_and_replays_its_decisions(tiny_
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
     cfg = yaml.safe_load((copy / "config.yaml").read_text())
-    cfg["train"].update(gate_sentinel_ratio=2.0, gate_probe_every=0)
+    cfg["train"].update(gate_sentinel_ratio=2.0, gate_probe_every=0, gate_hold=2)
     (copy / "config.yaml").write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.run([sys.executable, str(ROOT / "train_qkeras.py"), "--config", str(copy / "config.yaml"),
@@ -146,20 +148,23 @@ def test_sentinel_rerun_from_calibration_records_and_replays_its_decisions(tiny_
     assert proc.returncode == 0, proc.stderr[-4000:]
     unit = copy / "ID1"
     dep, v, ws = Deployment.load(unit), ValidationScores.load(unit), WindowScores.load(unit)
-    assert dep.probe_every == 0 and dep.sentinel["ratio"] == 2.0 and dep.choices["gate"]["chosen"].endswith("+sentinel")
+    assert dep.probe_every == 0 and dep.sentinel["ratio"] == 2.0 and dep.hold == 2
+    assert dep.choices["gate"]["chosen"].endswith("+sentinel+hold2")
     assert dep.sentinel["ops"] == sentinel_ops(128, 512) and dep.macs_every_window == dep.macs_simple + dep.sentinel["ops"]
     assert v.sentinel.dtype == bool and ws.sentinel.shape == ws.y.shape and ws.sentinel.any()
-    kw = dict(rule=dep.gate, sentinel_every=dep.sentinel["every"])
+    kw = dict(rule=dep.gate, sentinel_every=dep.sentinel["every"], hold=dep.hold)
     dv = cascade_decide(v.simple, v.complex, dep.tau, record_ids=v.record_ids, start_s=v.start_s, sentinel=v.sentinel, **kw)
     chosen = dep.choices["gate"]["candidates"][dep.choices["gate"]["chosen"]]
     assert window_metrics(v.y, None, dv["pred"])["f1"] == pytest.approx(chosen["f1"])
     dt = cascade_decide(ws.simple, ws.complex, dep.tau, record_ids=ws.record_ids, start_s=ws.start_s,
                         sentinel=ws.sentinel, **kw)
     assert np.array_equal(dt["pred"], ws.pred) and np.array_equal(dt["routed"], ws.routed)
+    assert np.array_equal(dt["held"], ws.held) and ws.held.max() <= 2
     m = json.loads((unit / "metrics.json").read_text())
     assert m["sentinel"] == dep.sentinel and m["test"]["cascade"]["avg_macs_per_window"] == pytest.approx(
         dep.macs_every_window + m["test"]["cascade"]["routing_rate"] * dep.macs_complex)
-    assert "sentinel up at 3 electrodes over 2x" in (unit / "report.md").read_text()
+    report = (unit / "report.md").read_text()
+    assert "sentinel up at 3 electrodes over 2x" in report and ", hold 2." in report
 
 
 def test_earliest_of_top_is_the_default_and_records_what_decided(tiny_run, tmp_path):

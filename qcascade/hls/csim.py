@@ -26,13 +26,14 @@ log = logging.getLogger(__name__)
 
 def run_cascade_binary(toplevel_dir: str | Path, X: np.ndarray, *, tag: str = "csim",
                        prev_cls: np.ndarray | None = None, gap: np.ndarray | None = None,
-                       scale_reset: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                       scale_reset: np.ndarray | None = None, held: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Run the built testbench on windows ``X``; return cls, used_complex, simple/complex logits and
     ``sentinel`` (``(n,)`` bool, the design's sentinel was up; None without one).
 
     ``prev_cls`` ``(n,)``: each window's previous-decision input (required when the gate rule reads it):
     0/1 loads that class, 2 keeps the design's state from the window before (closed loop).
     ``gap`` ``(n,)``: the probe's gap loaded with it (gate with a probe; default 0).
+    ``held`` ``(n,)``: the hold counter loaded with it (gate with a hold; default 0).
     ``scale_reset`` ``(n,)``: 1 on a recording's first window, for designs that scale their input (they
     take raw windows) or have the sentinel (default: the first window only).
     """
@@ -49,7 +50,7 @@ def run_cascade_binary(toplevel_dir: str | Path, X: np.ndarray, *, tag: str = "c
     if with_prev and prev_cls is None:
         raise QCascadeError(f"{top}: gate rule {man['gate']['rule']!r} reads the previous decision; pass prev_cls")
     data = tl.write_windows(top / "csim_data" / f"{tag}_windows.f32", X, man["n_times"], man["n_chans"],
-                            **tl.side_inputs(man, len(X), prev_cls, gap, scale_reset))
+                            **tl.side_inputs(man, len(X), prev_cls, gap, scale_reset, held))
     out = data.with_name(f"{tag}_results.txt")
     # "-1 -": all windows, no expected file (these results are the reference, not checked against one).
     proc = subprocess.run([str(exe), str(data), str(out), "-1", "-"], cwd=top, capture_output=True, text=True)
@@ -71,7 +72,7 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
              trace_on_mismatch: bool = True, strict: bool = True, jobs: int = 1,
              prediction_cache: dict | None = None, prev_cls: np.ndarray | None = None,
              gap: np.ndarray | None = None, cpp_input: dict | None = None,
-             sentinel: np.ndarray | None = None) -> dict:
+             sentinel: np.ndarray | None = None, held: np.ndarray | None = None) -> dict:
     """Compare QKeras, hls4ml and the C++ cascade on ``X_test`` and write ``out_json``.
 
     Args:
@@ -94,11 +95,12 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
             the top level's manifest.
         gap: ``(n,)`` the probe's gap of each window (top level generated with a probe).
         cpp_input: designs that scale their input or have the sentinel (their state needs whole
-            recordings, in time order): ``{"X", "prev_cls", "gap", "scale_reset", "rows"}``, the windows
+            recordings, in time order): ``{"X", "prev_cls", "gap", "held", "scale_reset", "rows"}``, the windows
             (raw with scaling) of whole recordings the C++ runs instead, and each ``X_test`` window's
             row in them.
         sentinel: ``(n,)`` bool, the Python sentinel (:func:`qcascade.sentinel.sentinel_up`) on the
             ``X_test`` windows (required when the top level has one); the design's must equal it.
+        held: ``(n,)`` the hold counter of each window (top level generated with a hold; default 0).
 
     Returns:
         ``simple``/``complex``: ``decision_agreement``, ``max_abs_logit_error``,
@@ -138,17 +140,20 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
         raise QCascadeError(f"{top}: the gate has a sentinel; pass the Python sentinel of the windows")
     up = np.asarray(sentinel, bool).ravel() if spec else None
     gaps = (np.zeros(len(X), np.int64) if gap is None else np.asarray(gap).ravel()) if has_gap else None
+    has_hold = int(man["gate"].get("hold", 0)) > 0
+    helds = (np.zeros(len(X), np.int64) if held is None else np.asarray(held).ravel()) if has_hold else None
     if cpp_input is None:
-        cpp = run_cascade_binary(top, X, prev_cls=prev, gap=gaps)
+        cpp = run_cascade_binary(top, X, prev_cls=prev, gap=gaps, held=helds)
     else:  # the design's scaling or sentinel state needs each recording from its start
         full = run_cascade_binary(top, cpp_input["X"], prev_cls=cpp_input.get("prev_cls"),
-                                  gap=cpp_input.get("gap") if has_gap else None, scale_reset=cpp_input["scale_reset"])
+                                  gap=cpp_input.get("gap") if has_gap else None, scale_reset=cpp_input["scale_reset"],
+                                  held=cpp_input.get("held") if has_hold else None)
         cpp = {k: v[cpp_input["rows"]] if isinstance(v, np.ndarray) else v for k, v in full.items()}
     used = cpp["used_complex"]
 
     def final(z):
         return tl.gate_reference(z[:, 0], z[:, 1], tau, rule, prev, gaps, probe, up,
-                                 int(spec["every"]) if spec else 1)
+                                 int(spec["every"]) if spec else 1, helds)
 
     k_conf = final(keras["simple"])
     k_dec = np.where(k_conf, keras["simple"].argmax(1), keras["complex"].argmax(1))

@@ -20,15 +20,16 @@ MANIFEST = "cascade_manifest.json"
 
 
 def gate_reference(z0: Any, z1: Any, tau: float, rule: str, prev_cls: Any = None, gap: Any = None,
-                   probe_every: int = 0, sentinel: Any = None, sentinel_every: int = 1) -> np.ndarray:
+                   probe_every: int = 0, sentinel: Any = None, sentinel_every: int = 1,
+                   held: Any = None) -> np.ndarray:
     """Python reference gate: True where the simple model's answer is final.
 
-    ``rule``, ``prev_cls``, ``gap``, ``probe_every``, ``sentinel`` and ``sentinel_every`` as in
+    ``rule``, ``prev_cls``, ``gap``, ``probe_every``, ``sentinel``, ``sentinel_every`` and ``held`` as in
     :func:`qcascade.gate.simple_is_final` (the one definition of the rules; this wrapper takes the
     two logit columns).
     """
     z = np.stack([np.asarray(z0, np.float64).ravel(), np.asarray(z1, np.float64).ravel()], 1)
-    return simple_is_final(z, tau, rule, prev_cls, gap, probe_every, sentinel, sentinel_every)
+    return simple_is_final(z, tau, rule, prev_cls, gap, probe_every, sentinel, sentinel_every, held)
 
 
 def load_manifest(top_dir: str | Path) -> dict:
@@ -40,10 +41,11 @@ def load_manifest(top_dir: str | Path) -> dict:
 
 
 def side_inputs(manifest: dict, n: int, prev_cls: np.ndarray | None = None, gap: np.ndarray | None = None,
-                scale_reset: np.ndarray | None = None) -> dict:
+                scale_reset: np.ndarray | None = None, held: np.ndarray | None = None) -> dict:
     """The per-window side inputs the design of ``manifest`` reads, as :func:`write_windows` keywords.
 
-    Inputs the design does not have are None; the ``gap`` (probe or sentinel) defaults to 0 and the
+    Inputs the design does not have are None; the ``gap`` (probe or sentinel) and ``held`` (hold)
+    default to 0 and the
     recording start (``scale_reset``: read by a design that scales its input or has the sentinel) to
     1 on the first of the ``n`` windows only.
     """
@@ -52,12 +54,13 @@ def side_inputs(manifest: dict, n: int, prev_cls: np.ndarray | None = None, gap:
     starts = manifest.get("input_scaling", {}).get("mode") == "causal_robust" or bool(g.get("sentinel"))
     return {"prev_cls": prev_cls if g.get("uses_prev") else None,
             "gap": (np.zeros(n, np.int64) if gap is None else gap) if has_gap else None,
-            "scale_reset": ((np.arange(n) == 0) if scale_reset is None else scale_reset) if starts else None}
+            "scale_reset": ((np.arange(n) == 0) if scale_reset is None else scale_reset) if starts else None,
+            "held": (np.zeros(n, np.int64) if held is None else held) if int(g.get("hold", 0)) else None}
 
 
 def write_windows(path: str | Path, windows: np.ndarray, n_times: int, n_chans: int,
                   prev_cls: np.ndarray | None = None, gap: np.ndarray | None = None,
-                  scale_reset: np.ndarray | None = None) -> Path:
+                  scale_reset: np.ndarray | None = None, held: np.ndarray | None = None) -> Path:
     """Write windows ``(n, n_times, n_chans)`` as raw little-endian float32 (testbench input).
 
     ``prev_cls`` ``(n,)`` goes to ``<path>.prev``, a byte each: 0/1 load that previous class into the
@@ -67,6 +70,8 @@ def write_windows(path: str | Path, windows: np.ndarray, n_times: int, n_chans: 
     ``scale_reset`` ``(n,)`` goes to ``<path>.reset``, a byte each (designs that scale their input or
     have the sentinel): 1 starts a recording (initial scaling state, the sentinel's baselines), 0
     continues it.
+    ``held`` ``(n,)`` (gate with a hold) goes to ``<path>.hold``, a byte each: the hold counter
+    loaded with it.
     """
     x = np.asarray(windows)
     if x.ndim != 3 or x.shape[1:] != (n_times, n_chans) or not np.all(np.isfinite(x)):
@@ -85,6 +90,12 @@ def write_windows(path: str | Path, windows: np.ndarray, n_times: int, n_chans: 
             raise QCascadeError(f"{path}.gap: gap must be {len(x)} values in [0, 65535], got shape {g.shape}")
         with atomic_path(path.with_name(path.name + ".gap")) as tmp_gap:
             tmp_gap.write_bytes(g.astype("<u2").tobytes())
+    if held is not None:
+        h = np.asarray(held).ravel()
+        if h.shape != (len(x),) or h.min(initial=0) < 0 or h.max(initial=0) > 255:
+            raise QCascadeError(f"{path}.hold: held must be {len(x)} values in [0, 255], got shape {h.shape}")
+        with atomic_path(path.with_name(path.name + ".hold")) as tmp_hold:
+            tmp_hold.write_bytes(h.astype(np.uint8).tobytes())
     if scale_reset is not None:
         reset = np.asarray(scale_reset).ravel()
         if reset.shape != (len(x),) or not np.isin(reset, (0, 1)).all():

@@ -28,7 +28,7 @@ KEEP_STATE = 2  # .prev byte: keep the design's own previous class (closed loop)
 
 def select_tb_windows(z_simple: np.ndarray, prev: np.ndarray, tau: float, rule: str, n: int = 16,
                       min_routed: int = 4, gap: np.ndarray | None = None,
-                      probe_every: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                      probe_every: int = 0, held: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Indices and prev_cls of ``n`` testbench windows with routed windows and both prev values.
 
     Args:
@@ -38,6 +38,7 @@ def select_tb_windows(z_simple: np.ndarray, prev: np.ndarray, tau: float, rule: 
         n: windows wanted; ``min_routed``: routed windows wanted (at least ``n // 4``).
         gap, probe_every: the windows' probe gap and the probe period (gate with a probe); the
             selected windows keep their gap (``gap[idx]``).
+        held: the windows' hold counter (gate with a hold; None: none); kept like ``gap``.
 
     Returns:
         ``(idx, prev_sel)``: sorted indices into the candidates and the prev_cls each gets. For the
@@ -49,10 +50,10 @@ def select_tb_windows(z_simple: np.ndarray, prev: np.ndarray, tau: float, rule: 
     prev = np.asarray(prev, np.int64).copy()
     n = min(n, len(z))
     want = min(n, max(min_routed, n // 4))
-    with_prev = uses_state(rule, probe_every)
+    with_prev = uses_state(rule, probe_every, hold=int(held is not None))
 
     def routed_mask(p):
-        return ~simple_is_final(z, tau, rule, p if with_prev else None, gap, probe_every)
+        return ~simple_is_final(z, tau, rule, p if with_prev else None, gap, probe_every, held=held)
 
     routed = routed_mask(prev)
     if with_prev and routed.sum() < want:
@@ -101,7 +102,8 @@ def blend_candidates(X: np.ndarray, y: np.ndarray, z: np.ndarray, prev: np.ndarr
 
 
 def write_tb_data(top_dir: str | Path, X: np.ndarray, prev_cls: np.ndarray | None,
-                  gap: np.ndarray | None = None, scale_reset: np.ndarray | None = None) -> dict:
+                  gap: np.ndarray | None = None, scale_reset: np.ndarray | None = None,
+                  held: np.ndarray | None = None) -> dict:
     """Write the testbench input and, from the built g++ C simulation, its expected results.
 
     Args:
@@ -109,6 +111,7 @@ def write_tb_data(top_dir: str | Path, X: np.ndarray, prev_cls: np.ndarray | Non
         X: ``(n, n_times, n_chans)`` windows; ``prev_cls``: ``(n,)`` (rules that read it) or None;
             ``gap``: ``(n,)`` the probe's gap (gate with a probe) or None.
         scale_reset: ``(n,)`` for designs that scale their input (``X`` raw; default: first window).
+        held: ``(n,)`` the hold counter (gate with a hold) or None (0).
 
     Returns:
         ``{"n_windows", "n_routed", "prev_cls_values", "n_sentinel_up", "expected_file"}`` (``n_routed``
@@ -118,7 +121,7 @@ def write_tb_data(top_dir: str | Path, X: np.ndarray, prev_cls: np.ndarray | Non
 
     top = Path(top_dir).resolve()
     man = tl.load_manifest(top)
-    side = tl.side_inputs(man, len(X), prev_cls, gap, scale_reset)
+    side = tl.side_inputs(man, len(X), prev_cls, gap, scale_reset, held)
     res = run_cascade_binary(top, X, tag="tb", **side)
     tl.write_windows(top / man["tb_input"], X, man["n_times"], man["n_chans"], **side)
     expected = top / tl.TB_EXPECTED
@@ -164,7 +167,7 @@ def closed_loop(top_dir: str | Path, X: np.ndarray, *, tau: float, rule: str,
     spec = man["gate"].get("sentinel")
     if spec and sentinel is None:
         raise QCascadeError(f"{top_dir}: the gate has a sentinel; pass the Python sentinel of the windows")
-    walk = {"rule": rule, "probe_every": probe, "recheck_tau": recheck}
+    walk = {"rule": rule, "probe_every": probe, "recheck_tau": recheck, "hold": int(man["gate"].get("hold", 0))}
     if spec:
         walk.update(sentinel=np.asarray(sentinel, bool), sentinel_every=int(spec["every"]))
     cpp = run_cascade_binary(top_dir, X, tag="closed_loop", prev_cls=ctrl if man["gate"].get("uses_prev") else None,

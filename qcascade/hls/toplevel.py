@@ -31,7 +31,8 @@ from qcascade.errors import ConfigError
 # The checks live in one module; re-exported for the callers that import them from here.
 from qcascade.hls.identifiers import check_identifier, check_int, check_number, check_part, check_token  # noqa: F401
 from qcascade.io_utils import atomic_write_json, atomic_write_text
-from qcascade.gate import GATE_RULES, check_probe, check_recheck, quantize_recheck, quantize_threshold, uses_state
+from qcascade.gate import (GATE_RULES, check_hold, check_probe, check_recheck, quantize_recheck, quantize_threshold,
+                           uses_state)
 from qcascade.hls import csim_build, scaling_hw, sentinel_hw, synth
 from qcascade.hls.csim_build import build_csim  # noqa: F401  (callers build from here)
 # Shared with csim/synth, which must not import this module; re-exported for existing callers.
@@ -55,6 +56,10 @@ PREV_PRAGMAS = {
 GAP_PRAGMAS = {  # the probe's prev_gap input, like prev_cls
     "ap_ctrl_hs": "\n    #pragma HLS INTERFACE ap_vld port=prev_gap",
     "s_axilite": "\n    #pragma HLS INTERFACE s_axilite port=prev_gap bundle=control",
+}
+HOLD_PRAGMAS = {  # the hold's prev_hold input, like prev_cls
+    "ap_ctrl_hs": "\n    #pragma HLS INTERFACE ap_vld port=prev_hold",
+    "s_axilite": "\n    #pragma HLS INTERFACE s_axilite port=prev_hold bundle=control",
 }
 # What the generated header says the rule is (qcascade.gate documents each).
 GATE_FORMULAS = {
@@ -233,7 +238,8 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
                       gate_rule: str = "confidence", tb_prev_cls: np.ndarray | None = None,
                       gate_probe: int = 0, gate_recheck: float = 0.0, tb_gap: np.ndarray | None = None,
                       input_scaling: dict | None = None, tb_scale_reset: np.ndarray | None = None,
-                      sentinel: dict | None = None) -> dict[str, Path]:
+                      sentinel: dict | None = None, gate_hold: int = 0,
+                      tb_held: np.ndarray | None = None) -> dict[str, Path]:
     """Write the cascade top level, testbench, model copies and build scripts into ``out_dir``.
 
     Args:
@@ -267,6 +273,9 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
         sentinel: None or the gate's sentinel (:meth:`qcascade.sentinel.SentinelSpec.as_dict`,
             :mod:`qcascade.hls.sentinel_hw`): the design computes it from its window buffer, and has
             the ``prev_load``/``prev_cls``/``prev_gap`` state inputs and a ``sentinel_reset`` input.
+        gate_hold: the gate's hold ``H`` (``qcascade.gate``; 0: off): the design keeps an 8-bit
+            hold counter and has the ``prev_load``/``prev_cls`` state inputs and a ``prev_hold`` input.
+        tb_held: ``(n,)`` prev_hold of the testbench windows (with a hold); default 0.
 
     Returns:
         The written files by role: ``cascade_top_h``, ``cascade_top_cpp``, ``cascade_tb_cpp``,
@@ -303,13 +312,14 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
     try:
         probe = check_probe(gate_probe)
         recheck = check_recheck(gate_recheck, probe)
+        hold = check_hold(gate_hold)
     except ValueError as exc:
-        raise ConfigError(f"gate_probe / gate_recheck: {exc}") from None
-    with_prev = uses_state(gate_rule, probe, sentinel is not None)
+        raise ConfigError(f"gate_probe / gate_recheck / gate_hold: {exc}") from None
+    with_prev = uses_state(gate_rule, probe, sentinel is not None, hold)
     has_gap = bool(probe) or sentinel is not None
     clogit = cplx["result"]["elem"]
     rq = quantize_recheck(recheck, clogit["width"], clogit["integer"])
-    gate.update(rule=gate_rule, uses_prev=with_prev, probe_every=probe, recheck_tau=recheck,
+    gate.update(rule=gate_rule, uses_prev=with_prev, probe_every=probe, recheck_tau=recheck, hold=hold,
                 recheck={k: rq[k] for k in ("threshold", "raw", "frac_bits", "value", "diff_width", "diff_int",
                                             "rounding")} if recheck else None,
                 has_gap=has_gap, sentinel=sentinel_hw.manifest_entry(sentinel, n_times, n_chans, cplx["input"]["elem"]))
@@ -329,13 +339,16 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
             "buffer_bram": buffer["bram18k_estimate"], "tb_input": TB_INPUT, "gate_rule": gate_rule,
             "gate_formula": GATE_FORMULAS[gate_rule] + (f", and gap < {probe - 1} (probe every {probe})" if probe else "")
             + (f"; recheck: complex z0 - z1 < 2*atanh({recheck!r}) sets gap to {probe - 1}" if recheck else "")
-            + (f", and not (sentinel up and gap >= {sentinel_subs['sentinel_every'] - 1})" if sentinel else ""),
+            + (f", and not (sentinel up and gap >= {sentinel_subs['sentinel_every'] - 1})" if sentinel else "")
+            + (f", and held == 0 (hold {hold})" if hold else ""),
             "recheck": int(bool(recheck)), "recheck_tau": repr(recheck), "recheck_threshold": repr(rq["threshold"]),
             "recheck_raw": rq["raw"], "recheck_frac_bits": rq["frac_bits"], "recheck_value": repr(rq["value"]),
             "recheck_diff_width": rq["diff_width"], "recheck_diff_int": rq["diff_int"],
             "gate_rule_id": GATE_RULES.index(gate_rule), "probe_every": probe,
-            "uses_prev": int(with_prev), "prev_pragma": PREV_PRAGMAS[control] + (GAP_PRAGMAS[control] if has_gap else ""),
-            "has_gap": int(has_gap),
+            "uses_prev": int(with_prev), "prev_pragma": PREV_PRAGMAS[control] + (GAP_PRAGMAS[control] if has_gap else "")
+            + (HOLD_PRAGMAS[control] if hold else ""),
+            "has_gap": int(has_gap), "hold": hold, "hold_param": ", qcascade::gate_hold_t prev_hold" if hold else "",
+            "hold_arg": ", gate_hold_t((unsigned char)hold_byte)" if hold else "",
             "tb_expected": TB_EXPECTED,
             "simple_logit_bits": logit["width"], "complex_logit_bits": cplx["result"]["elem"]["width"],
             "result_bits": 8 * math.ceil((2 + 2 * logit["width"] + 2 * cplx["result"]["elem"]["width"]
@@ -361,12 +374,14 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
         tb_prev_cls = np.zeros(len(tb_windows), np.int64)
     if has_gap and tb_gap is None:
         tb_gap = np.zeros(len(tb_windows), np.int64)
+    if hold and tb_held is None:
+        tb_held = np.zeros(len(tb_windows), np.int64)
     starts = input_scaling is not None or sentinel is not None  # the design reads a recording-start input
     if starts and tb_scale_reset is None:
         tb_scale_reset = np.arange(len(tb_windows)) == 0
     paths["tb_input"] = write_windows(out_dir / TB_INPUT, tb_windows, n_times, n_chans,
                                       prev_cls=tb_prev_cls if with_prev else None, gap=tb_gap if has_gap else None,
-                                      scale_reset=tb_scale_reset if starts else None)
+                                      scale_reset=tb_scale_reset if starts else None, held=tb_held if hold else None)
     # New testbench input: expected results of an earlier generation no longer apply
     # (qcascade.hls.testbench.write_tb_data writes them from the g++ C simulation).
     (out_dir / TB_EXPECTED).unlink(missing_ok=True)
