@@ -1,4 +1,4 @@
-"""Replay the gate with a ``hold`` on the stored test logits of finished runs (not built).
+"""Replay the gate with other ``hold`` values on the stored test logits of finished runs.
 
 ``hold`` (docs/generalisation.md, round 26): after a routed window on which the complex model says
 ictal and the simple model said interictal, the next ``H`` windows are routed too, so a single
@@ -29,7 +29,7 @@ def hold_walk(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: float,
               record_ids: np.ndarray, start_s: np.ndarray, hold: int, probe_every: int = 0,
               sentinel: Optional[np.ndarray] = None, sentinel_every: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """``(pred, routed)``, both ``(n,)``, of :func:`qcascade.gate.cascade_decide` (no recheck) with
-    the hold; ``hold = 0`` is ``cascade_decide`` itself."""
+    the hold ``hold``."""
     zs, zc = np.asarray(simple_logits, np.float64), np.asarray(complex_logits, np.float64)
     s_cls, c_cls = zs.argmax(1), zc.argmax(1)
     n = len(zs)
@@ -62,7 +62,7 @@ def replay_unit(unit_dir: Path, holds: Sequence[int]) -> dict:
 
     Raises:
         DataError: a fold whose gate uses the recheck (not replayed), or whose stored decisions
-            ``H = 0`` does not reproduce (naming the file).
+            its deployed hold does not reproduce (naming the file).
     """
     ys, complex_cls, by_hold = [], [], {h: ([], []) for h in holds}
     for d in unit_fold_dirs(Path(unit_dir)):
@@ -74,9 +74,10 @@ def replay_unit(unit_dir: Path, holds: Sequence[int]) -> dict:
         kw = dict(rule=dep.get("gate", "confidence"), record_ids=z["record_ids"], start_s=z["start_s"],
                   probe_every=int(dep.get("probe_every") or 0), sentinel=z["sentinel"] if sen else None,
                   sentinel_every=int(sen["every"]) if sen else 1)
-        for h in sorted(set(holds) | {0}):
+        deployed = int(dep.get("hold", 0))
+        for h in sorted(set(holds) | {deployed}):
             pred, routed = hold_walk(z["simple"], z["complex"], float(dep["tau"]), hold=h, **kw)
-            if h == 0 and not (np.array_equal(pred, z["pred"]) and np.array_equal(routed, z["routed"])):
+            if h == deployed and not (np.array_equal(pred, z["pred"]) and np.array_equal(routed, z["routed"])):
                 raise DataError(f"{d / 'test_logits.npz'}: the replayed gate does not reproduce the stored decisions")
             if h in by_hold:
                 by_hold[h][0].append(pred)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
 from qcascade.errors import ConfigError
-from qcascade.gate import DEFAULT_RULE, MAX_HOLD, MAX_PROBE, GateSetting
+from qcascade.gate import DEFAULT_HOLD, DEFAULT_RULE, MAX_HOLD, MAX_PROBE, GateSetting
 from qcascade.strict_yaml import check_fields, from_dict
 
 __all__ = ["TrainConfig"]
@@ -86,7 +86,8 @@ class TrainConfig:
             the complex model calls ictal and the simple model called interictal, the next
             ``gate_hold`` windows are routed too, so one interictal answer of the complex model
             inside a seizure the electrode cannot see does not hand the rest of it to the simple
-            model. 0: off; at most 255 (an 8-bit counter in the C++ top level).
+            model. Default 2 (docs/generalisation.md, rounds 26-27); 0: off; at most 255 (an 8-bit
+            counter in the C++ top level).
         temp_start: selector softmax temperature at the first epoch of stage 1.
         temp_end: temperature at the last epoch of stage 1 (geometric schedule), kept after.
         class_weighting: ``"balanced"`` or ``"none"``.
@@ -162,7 +163,7 @@ class TrainConfig:
     gate_sentinel_electrodes: int = 3
     gate_sentinel_memory: int = 32
     gate_sentinel_every: int = 4
-    gate_hold: int = 0
+    gate_hold: int = DEFAULT_HOLD
     temp_start: float = 1.0
     temp_end: float = 0.05
     class_weighting: Literal["balanced", "none"] = "balanced"

@@ -65,7 +65,7 @@ from typing import Literal, Optional, get_args
 
 import numpy as np
 
-__all__ = ["GATE_RULES", "GateRule", "GateSetting", "DEFAULT_RULE", "AUTO", "MAX_PROBE", "MAX_HOLD", "check_rule", "check_probe",
+__all__ = ["GATE_RULES", "GateRule", "GateSetting", "DEFAULT_RULE", "AUTO", "MAX_PROBE", "MAX_HOLD", "DEFAULT_HOLD", "check_rule", "check_probe",
            "check_recheck", "check_hold", "uses_prev", "uses_state", "training_rule", "logit_threshold", "quantize_threshold",
            "quantize_recheck", "simple_is_final",
            "cascade_decide", "cascade_predict"]
@@ -84,6 +84,8 @@ GateSetting = Literal[GateRule, "auto"]
 MAX_PROBE = 65535
 #: Largest hold: the C++ hold counter is 8 bits wide.
 MAX_HOLD = 255
+#: The hold a run deploys unless ``train.gate_hold`` says otherwise (the config default is this constant).
+DEFAULT_HOLD = 2
 
 
 def check_rule(rule: str) -> str:
@@ -286,7 +288,9 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
         sentinel: ``(n,)`` bool, the windows on which the sentinel is up
             (:func:`qcascade.sentinel.sentinel_up`); None: no sentinel.
         sentinel_every: the probe period while the sentinel is up (module docstring).
-        hold: the hold ``H`` (module docstring); 0: off.
+        hold: the hold ``H`` (module docstring); 0: off. Like the probe and the sentinel, off
+            unless given: runs pass their deployment's (``train.gate_hold``, default
+            :data:`DEFAULT_HOLD`).
 
     Returns:
         ``pred`` ``(n,) int64`` final class, ``routed`` ``(n,) bool`` (the complex model

@@ -48,7 +48,7 @@ def test_probe_restarts_at_each_recording_and_matches_simple_is_final(rule, rech
     start = np.r_[np.arange(23.0), np.arange(27.0)]
     out = cascade_decide(zs, zc, 0.6, rule=rule, record_ids=rec, start_s=start, probe_every=5, recheck_tau=recheck_tau)
     assert out["gap"][0] == 0 and out["gap"][23] == 0
-    final = simple_is_final(zs, 0.6, rule, out["prev_cls"], out["gap"], 5)
+    final = simple_is_final(zs, 0.6, rule, out["prev_cls"], out["gap"], 5, held=out["held"])
     assert np.array_equal(final, ~out["routed"])
     assert out["gap"].max() <= 4
     plain = cascade_decide(zs, zc, 0.6, rule=rule, record_ids=rec, start_s=start)
@@ -170,7 +170,7 @@ def test_gate_auto_on_constructed_validation_logits():
     zs, zc = logits(d), logits(np.where(y == 1, 4.0, -4.0))
     va = SimpleNamespace(y=y, **one_recording(n))
     train = TrainConfig(gate="auto", tau_grid_size=11, gate_probe_every=0, gate_recheck_tau=0,
-                        gate_sentinel_ratio=0)
+                        gate_sentinel_ratio=0, gate_hold=0)
     variants = gate_candidates(train, 0)
     calibrated = {name: calibrate_tau(zs, zc, y, 100.0, 10000.0, grid=train.tau_grid(), rule=rule, probe_every=p,
                                       recheck_tau=c, record_ids=va.record_ids, start_s=va.start_s)
@@ -183,21 +183,28 @@ def test_gate_auto_on_constructed_validation_logits():
     assert rec["chosen"] == rec["auto_choice"] == "confirm_changes"
     assert all(v["hidden_val"] == 0 for v in c.values())
     fixed = choose_gate_variant(TrainConfig(gate="confidence", tau_grid_size=11, gate_probe_every=0, gate_recheck_tau=0,
-                                            gate_sentinel_ratio=0),
+                                            gate_sentinel_ratio=0, gate_hold=0),
                                 calibrated, variants, va, zs, zc, 30)
     assert fixed["chosen"] == "confidence" and fixed["mode"] == "fixed"
-    with_probe = gate_candidates(TrainConfig(gate_probe_every=8, gate_recheck_tau=0.5, gate_sentinel_ratio=0), 8)
+    with_probe = gate_candidates(TrainConfig(gate_probe_every=8, gate_recheck_tau=0.5, gate_sentinel_ratio=0,
+                                             gate_hold=0), 8)
     assert [n for n, *_ in with_probe] == ["confidence+probe8+recheck0.5", "confirm_changes+probe8+recheck0.5",
                                            "confirm_ictal_hold+probe8+recheck0.5", "confidence", "confirm_changes",
                                            "confirm_ictal_hold"]
     assert [(p, c, g) for _, _, p, c, g, _ in with_probe] == [(8, 0.5, False)] * 3 + [(0, 0.0, False)] * 3
-    assert [n for n, *_ in gate_candidates(TrainConfig(gate_probe_every=8, gate_recheck_tau=0, gate_sentinel_ratio=0), 8)][:1] == ["confidence+probe8"]
+    assert [n for n, *_ in gate_candidates(TrainConfig(gate_probe_every=8, gate_recheck_tau=0, gate_sentinel_ratio=0,
+                                                       gate_hold=0), 8)][:1] == ["confidence+probe8"]
     # The sentinel, with or without a probe, is part of the configured setting; the bare rules are compared with it.
-    sent = gate_candidates(TrainConfig(gate_probe_every=0, gate_sentinel_ratio=3.0), 0)
+    sent = gate_candidates(TrainConfig(gate_probe_every=0, gate_sentinel_ratio=3.0, gate_hold=0), 0)
     assert [(n, p, g) for n, _, p, _, g, _ in sent] == [("confidence+sentinel", 0, True), ("confirm_changes+sentinel", 0, True),
                                                      ("confirm_ictal_hold+sentinel", 0, True), ("confidence", 0, False),
                                                      ("confirm_changes", 0, False), ("confirm_ictal_hold", 0, False)]
-    assert gate_candidates(TrainConfig(gate_probe_every=20, gate_sentinel_ratio=3.0), 20)[0][0] == "confidence+probe20+sentinel"
+    assert gate_candidates(TrainConfig(gate_probe_every=20, gate_sentinel_ratio=3.0, gate_hold=0), 20)[0][0] == \
+        "confidence+probe20+sentinel"
+    # The default: the sentinel and the hold are the configured setting, compared with the bare rules.
+    assert [v[0] for v in gate_candidates(TrainConfig(), 0, sentinel=True)] == [
+        "confidence+sentinel+hold2", "confirm_changes+sentinel+hold2", "confirm_ictal_hold+sentinel+hold2",
+        "confidence", "confirm_changes", "confirm_ictal_hold"]
 
 
 def test_simple_auto_picks_the_cheapest_within_the_margin():

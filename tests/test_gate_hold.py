@@ -29,7 +29,7 @@ def flicker():
 def test_hold_keeps_a_seizure_the_complex_model_flickers_on():
     zs, zc = flicker()
     # The simple model is confident and never changes state: only a probe (period 3) routes, first window 2.
-    plain = cascade_decide(zs, zc, 0.5, rule="confirm_changes", probe_every=3)
+    plain = cascade_decide(zs, zc, 0.5, rule="confirm_changes", probe_every=3, hold=0)
     held = cascade_decide(zs, zc, 0.5, rule="confirm_changes", probe_every=3, hold=2)
     assert plain["routed"].tolist()[:4] == [False, False, True, True] and not plain["routed"][4]
     assert plain["pred"][4:8].tolist() == [0, 0, 1, 1]  # the probe finds the seizure again only at 6
@@ -60,9 +60,9 @@ def test_walk_equals_the_replay_and_restarts_at_each_recording(rule, hold):
     if hold == 0:
         assert not out["held"].any()
         assert np.array_equal(out["routed"], cascade_decide(zs, zc, 0.6, rule=rule, record_ids=rec, start_s=start,
-                                                            probe_every=6)["routed"])
+                                                            probe_every=6, hold=0)["routed"])
     else:
-        plain = cascade_decide(zs, zc, 0.6, rule=rule, record_ids=rec, start_s=start, probe_every=6)
+        plain = cascade_decide(zs, zc, 0.6, rule=rule, record_ids=rec, start_s=start, probe_every=6, hold=0)
         assert out["routed"].sum() >= plain["routed"].sum()
 
 

@@ -26,7 +26,7 @@ def test_hold_zero_is_the_deployed_gate(rule):
     sen = rng.random(n) < 0.2
     for probe in (0, 8):
         want = cascade_decide(zs, zc, 0.6, rule=rule, record_ids=rec, start_s=start, probe_every=probe,
-                              sentinel=sen, sentinel_every=4)
+                              sentinel=sen, sentinel_every=4, hold=0)
         pred, routed = hold_walk(zs, zc, 0.6, rule=rule, record_ids=rec, start_s=start, hold=0,
                                  probe_every=probe, sentinel=sen, sentinel_every=4)
         assert np.array_equal(pred, want["pred"]) and np.array_equal(routed, want["routed"])
@@ -50,7 +50,8 @@ def test_a_hold_keeps_tracking_a_seizure_through_one_interictal_answer():
     assert routed2.tolist() == [False] * 3 + [True] * 11 + [False] * 2  # two windows held after it
 
 
-def _unit(root, *, recheck=0.0, tamper=False):
+def _unit(root, *, recheck=0.0, tamper=False, hold=None):
+    """A unit of two folds; ``hold=None``: a deploy.json from before the hold (decisions at hold 0)."""
     rng = np.random.default_rng(1)
     for k, d in enumerate([root, root / "fold1"]):
         (d / "deploy").mkdir(parents=True, exist_ok=True)
@@ -59,7 +60,7 @@ def _unit(root, *, recheck=0.0, tamper=False):
         zs, zc = rng.standard_normal((n, 2)) + np.c_[1 - y, y], rng.standard_normal((n, 2)) + 2 * np.c_[1 - y, y]
         rec, start, sen = np.array([f"r{k}"] * n), np.arange(n, dtype=float), rng.random(n) < 0.1
         out = cascade_decide(zs, zc, 0.7, rule="confirm_changes", record_ids=rec, start_s=start, sentinel=sen,
-                             sentinel_every=4)
+                             sentinel_every=4, hold=hold or 0)
         pred = out["pred"].copy()
         if tamper and k == 1:
             pred[0] = 1 - pred[0]
@@ -68,7 +69,7 @@ def _unit(root, *, recheck=0.0, tamper=False):
         atomic_save_npz(d / "val_logits.npz", y=y[:10])
         (d / "deploy" / "deploy.json").write_text(json.dumps(
             {"tau": 0.7, "gate": "confirm_changes", "probe_every": 0, "recheck_tau": recheck,
-             "sentinel": {"every": 4}}))
+             "sentinel": {"every": 4}, **({} if hold is None else {"hold": hold})}))
     return root
 
 
@@ -80,6 +81,11 @@ def test_replay_pools_the_folds_and_refuses_what_it_cannot_reproduce(tmp_path):
         replay_unit(_unit(tmp_path / "tampered", tamper=True), [2])
     with pytest.raises(DataError, match=r"deploy.json: the gate uses the recheck"):
         replay_unit(_unit(tmp_path / "recheck", recheck=0.9), [2])
+    # A run that deployed a hold is checked against its own hold, and H = 0 replays the gate without it.
+    held = replay_unit(_unit(tmp_path / "held", hold=2), [0, 2])
+    assert held == res
+    with pytest.raises(DataError, match="does not reproduce"):
+        replay_unit(_unit(tmp_path / "held_tampered", hold=2, tamper=True), [0])
 
 
 def test_the_command_names_a_missing_unit_and_prints_no_table(tmp_path, capsys):

@@ -217,7 +217,7 @@ def test_sentinel_is_off_where_there_are_fewer_electrodes_than_it_counts():
     from qcascade.config_train import TrainConfig
     from qcascade.steps_choose import choose_gate_variant, gate_candidates
 
-    train = TrainConfig(gate="confirm_changes", tau_grid_size=5)
+    train = TrainConfig(gate="confirm_changes", tau_grid_size=5, gate_hold=0)
     assert train.sentinel_spec(1) is None and train.sentinel_spec(2) is None
     assert train.sentinel_spec(3) is not None and train.sentinel_spec() is not None
     variants = gate_candidates(train, train.gate_probe_every, sentinel=False)
