@@ -115,7 +115,7 @@ def _machine() -> str:
     return f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
 
 
-SECTIONS = ("streaming", "longterm", "training", "quick", "full", "swec-short", "swec-short-2sz", "stress", "bonn",
+SECTIONS = ("streaming", "longterm", "training", "quick", "full", "swec-short", "swec-short-2sz", "stress", "stress-seed1", "bonn",
             "hardware")
 STRESS_PATIENTS = None  # --stress-patients: restrict the stress section (development)
 BONN_DIR = ROOT.parent / "shared" / "data" / "bonn"  # the configs/bonn.yaml default (../shared/data/bonn)
@@ -155,6 +155,10 @@ def _section(name: str, hardware_run: Path | None = None) -> str:
     if name == "stress":  # issue 11's done-when on the stress cohort, all folds, resumable
         from bench.bench_stress import run as run_stress
         return "## Stress cohort: issue 11's done-when\n\n" + run_stress(STRESS_PATIENTS)
+    if name == "stress-seed1":  # the same on a cohort drawn with another seed, never developed on
+        from bench.bench_stress import run as run_stress
+        return ("## Stress cohort, held out (seed 1): issue 11's done-when\n\n"
+                + run_stress(STRESS_PATIENTS, work=ROOT / "bench" / "out" / "stress-seed1", seed=1))
     work = ROOT / "bench" / "out"
     if name == "bonn":
         return _bonn_section(work)
