@@ -65,10 +65,10 @@ from typing import Literal, Optional, get_args
 
 import numpy as np
 
-__all__ = ["GATE_RULES", "GateRule", "GateSetting", "DEFAULT_RULE", "AUTO", "MAX_PROBE", "MAX_HOLD", "DEFAULT_HOLD", "check_rule", "check_probe",
-           "check_recheck", "check_hold", "uses_prev", "uses_state", "training_rule", "logit_threshold", "quantize_threshold",
-           "quantize_recheck", "simple_is_final",
-           "cascade_decide", "cascade_predict"]
+__all__ = ["GATE_RULES", "GateRule", "GateSetting", "DEFAULT_RULE", "AUTO", "MAX_PROBE", "MAX_HOLD", "DEFAULT_HOLD",
+           "check_rule", "check_probe", "check_recheck", "check_hold", "uses_prev", "uses_state", "training_rule",
+           "logit_threshold", "quantize_threshold", "quantize_recheck", "simple_is_final", "cascade_decide",
+           "cascade_predict"]
 
 #: The type of ``train.gate`` (the strict config loader checks it and lists the choices).
 GateRule = Literal["confidence", "confirm_changes", "confirm_ictal_hold"]
