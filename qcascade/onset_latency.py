@@ -102,6 +102,9 @@ def recording_latencies(recordings, sfreq: float) -> np.ndarray:
             continue
         for (lo, _, start), seg in zip(spans, _read_spans(rec, [(lo, hi) for lo, hi, _ in spans])):
             out.append(onset_latency(seg, start - lo, sfreq))
+    if not out:  # no seizure with a baseline (Bonn's ictal segments start inside the seizure)
+        n_chans = max((int(rec.n_electrodes) for rec in recordings), default=0)
+        return np.empty((0, n_chans))
     return np.asarray(out).reshape(len(out), -1)
 
 

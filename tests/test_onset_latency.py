@@ -91,12 +91,19 @@ def test_earliest_of_top_overrides_the_selector_only_for_a_clearly_earlier_elect
 
 def test_recording_latencies_reads_each_seizure_with_enough_baseline():
     from qcascade.data.swec import Recording
-    from qcascade.onset_latency import recording_latencies
+    from qcascade.onset_latency import earliest_of_top, recording_latencies
 
     x = _seizure(3, onset_s=60, n_s=100).astype(np.float32)
     rec = Recording("P", "P_Sz1", None, FS, len(x), x.shape[1], [(FS * 60, FS * 70), (FS * 5, FS * 8)], data=x)
     lat = recording_latencies([rec], FS)
     assert lat.shape == (1, 5) and lat[0, 1] == 0.0 and lat[0, 2] == 3.0
+    # No seizure with a baseline (a segment that starts inside its seizure, as Bonn's set E does, or
+    # no seizure at all): no rows, and earliest_of_top keeps the selector's electrode.
+    inside = Recording("P", "P_E1", None, FS, len(x), x.shape[1], [(0, len(x))], data=x)
+    none = recording_latencies([inside], FS)
+    assert none.shape == (0, 5) and recording_latencies([], FS).shape == (0, 0)
+    e, info = earliest_of_top(np.arange(5.0), np.ones(5, bool), none, top_k=3)
+    assert e == 4 and info["n_seizures"] == 0
 
 
 def test_bench_without_ground_truth_names_the_missing_file(tmp_path, capsys):
