@@ -21,6 +21,8 @@ import yaml
 
 from qcascade.errors import ConfigError
 from qcascade.hls.targets import load_target, resolve_part
+from qcascade.prior import EPOCHS as PRIOR_EPOCHS, MAX_EPOCHS as PRIOR_MAX_EPOCHS, MAX_WINDOWS as PRIOR_MAX_WINDOWS
+from qcascade.prior import MIN_WINDOWS as PRIOR_MIN_WINDOWS, OTHER_PATIENTS
 from qcascade.quant import QuantPolicy
 from qcascade.strict_yaml import check_fields, from_dict, load_yaml, to_dict
 from qcascade.config_data import DataConfig
@@ -32,7 +34,9 @@ _HASH_OMIT_AT_DEFAULT = {("data", "nan_policy"): "raise", ("data", "bonn", "segm
                          ("data", "scaling_auto_spread"): 3.0, ("data", "carve_validation_below"): 3,
                          ("data", "long_term"): {"interictal_per_ictal": 4, "segment_s": 3600.0,
                                                  "smoothing": "auto", "split": "loso_hours",
-                                                 "train_seizures": None}}
+                                                 "train_seizures": None},
+                         ("model", "complex_prior_epochs"): PRIOR_EPOCHS,
+                         ("model", "complex_prior_max_windows"): PRIOR_MAX_WINDOWS}
 
 
 @dataclass(frozen=True)
@@ -77,10 +81,17 @@ class ModelConfig:
         electrode_choice_top_k: how many of the selector's electrodes ``earliest_of_top`` considers.
         electrode_choice_margin_s: how much earlier (seconds) ``earliest_of_top`` needs.
         complex_prior: a folder written by ``python -m qcascade.prior_train`` (a complex model trained
-            across other patients), or null. Stage 2 starts the complex model from it (weights and
-            integer bits) instead of from random weights; the run must use its input shape,
+            across other patients), ``other_patients``, or null. Stage 2 starts the complex model from it
+            (weights and integer bits) instead of from random weights; the run must use its input shape,
             architecture and bit widths (:func:`qcascade.prior.check_prior`; any
             ``data.input_scaling``: the prior itself is trained on ``causal_robust`` inputs).
+            ``other_patients``: the run trains each patient's prior itself, on every other patient of
+            ``data.data_dir`` (``synthetic`` or ``swec-short``, ``complex_block1: shared``), into
+            ``<run>/priors/<patient>/`` (:mod:`qcascade.prior_other`).
+        complex_prior_epochs: epochs of each prior ``other_patients`` trains.
+        complex_prior_max_windows: at most this many windows per prior ``other_patients`` trains
+            (drawn at random, the class ratio kept); the training's peak memory grows with them (about
+            6.8 GB for 20,000 windows of 512 x 128, docs/generalisation.md, round 25).
         complex_prior_frozen: layers of the complex model that keep the prior's trained weights in
             stages 2-3 (with ``complex_prior``; BatchNorm statistics are still refreshed on the
             patient's windows). The default, the first block (the shared filter bank and the conv
@@ -104,6 +115,8 @@ class ModelConfig:
     electrode_choice_margin_s: float = 2.0
     complex_prior: Optional[str] = None
     complex_prior_frozen: tuple[str, ...] = ("block1_conv", "block1_bn", "block1_mix_conv", "block1_mix_bn")
+    complex_prior_epochs: int = PRIOR_EPOCHS
+    complex_prior_max_windows: int = PRIOR_MAX_WINDOWS
 
     def __post_init__(self):
         check_fields(self, "model")
@@ -111,6 +124,15 @@ class ModelConfig:
             raise ConfigError("model.selector_init_scale: must be in [0, 10]")
         if not 0.0 <= self.simple_auto_margin < 1.0:
             raise ConfigError("model.simple_auto_margin: must be in [0, 1)")
+        if not 1 <= self.complex_prior_epochs <= PRIOR_MAX_EPOCHS:
+            raise ConfigError(f"model.complex_prior_epochs: must be in [1, {PRIOR_MAX_EPOCHS}], got {self.complex_prior_epochs}")
+        if self.complex_prior_max_windows < PRIOR_MIN_WINDOWS:
+            raise ConfigError(f"model.complex_prior_max_windows: must be at least {PRIOR_MIN_WINDOWS}, "
+                              f"got {self.complex_prior_max_windows}")
+        for key, default in (("complex_prior_epochs", PRIOR_EPOCHS), ("complex_prior_max_windows", PRIOR_MAX_WINDOWS)):
+            if getattr(self, key) != default and self.complex_prior != OTHER_PATIENTS:
+                raise ConfigError(f"model.{key}: applies to the priors of model.complex_prior: other_patients only "
+                                  f"(complex_prior is {self.complex_prior!r})")
         if self.simple_model == "auto" and not self.train_candidates:
             raise ConfigError("model.simple_model: auto needs model.train_candidates: true (it chooses among them)")
         for key, lo, hi in (("complex_shared_filters", 1, 64), ("simple_a_filters", 2, 64),

@@ -19,6 +19,7 @@ from qcascade.errors import DataError, RunDirError
 from qcascade.fold_pool import FoldPool, pool_workers, unit_folds
 from qcascade.folds import UnitContext
 from qcascade.prior import check_prior
+from qcascade.prior_other import train_other_patient_priors
 from qcascade.rundir import (Step, check_out_dir, check_run_path, check_step_names, prepare_run_dir,
                              run_step_checked, run_steps)
 from qcascade.runlock import RunLock
@@ -160,6 +161,8 @@ def run_pipeline(cfg: RunConfig, run_dir: Path, *, force: bool = False, from_ste
             if by_patient is None:
                 by_patient = _discover(cfg, run_dir)
             units = {"pooled": [r for recs in by_patient.values() for r in recs]} if cfg.pooled else by_patient
+            # Before any fold: every fold of a patient starts stage 2 from that patient's prior.
+            train_other_patient_priors(cfg, run_dir, list(units))
             names = [s.name for s in steps]
             per_unit = names.index(until_step) + 1 if until_step else len(steps)
             with progress.bar(per_unit * len(units), desc=run_dir.name), \

@@ -23,6 +23,15 @@ from qcascade.io_utils import atomic_write_json
 
 WEIGHTS, INT_BITS, MANIFEST = "prior.weights.h5", "int_bits.json", "prior.json"
 INPUT_SCALING = "causal_robust"
+#: ``model.complex_prior`` value: each patient's prior is trained inside the run, on the cohort's
+#: other patients (:mod:`qcascade.prior_other`), into ``<run>/priors/<patient>/``.
+OTHER_PATIENTS = "other_patients"
+PRIORS_DIR = "priors"
+OTHER_PATIENTS_DATASETS = ("synthetic", "swec-short")
+#: How a prior is trained unless told otherwise (``prior_train``'s defaults; ``model.complex_prior_epochs``
+#: and ``model.complex_prior_max_windows``): docs/generalisation.md, round 24.
+EPOCHS, INTERICTAL_PER_ICTAL, MAX_WINDOWS = 6, 3, 20000
+MAX_EPOCHS, MIN_WINDOWS = 100, 64
 
 
 def manifest(cfg) -> dict:
@@ -43,8 +52,40 @@ def save_prior(out: Path, cfg, model, int_bits: dict, info: dict) -> None:
     atomic_write_json(out / MANIFEST, {**manifest(cfg), **info})
 
 
+def run_prior_dir(cfg, run_dir: Path, unit: str) -> Path | None:
+    """The prior folder a unit's complex model starts from (None: no prior): ``model.complex_prior``
+    itself, or with ``other_patients`` the unit's own folder in the run."""
+    path = cfg.model.complex_prior
+    if not path:
+        return None
+    if path == OTHER_PATIENTS:
+        return Path(run_dir) / PRIORS_DIR / unit
+    return Path(path)
+
+
+def check_other_patients(cfg) -> None:
+    """What ``model.complex_prior: other_patients`` needs of the run, before anything is trained.
+
+    Raises:
+        ConfigError: a pooled run (there is no other patient), a dataset without patients to
+            leave out (Bonn's sets, ``swec-long``), or a first block with weights per electrode
+            (``mixed``, ``hybrid``: electrode k of other patients is not electrode k of this one).
+    """
+    if cfg.pooled:
+        raise ConfigError("model.complex_prior: other_patients trains each patient's prior on the other patients; "
+                          "a pooled run has one unit of all patients (drop --pooled or the prior)")
+    if cfg.data.dataset not in OTHER_PATIENTS_DATASETS:
+        raise ConfigError(f"model.complex_prior: other_patients needs data.dataset in {list(OTHER_PATIENTS_DATASETS)}, "
+                          f"got {cfg.data.dataset!r}")
+    if cfg.model.complex_block1 != "shared":
+        raise ConfigError(f"model.complex_prior: other_patients needs model.complex_block1: shared, got "
+                          f"{cfg.model.complex_block1!r}, whose first block has weights per electrode: electrode k of "
+                          "another patient is not electrode k of this one")
+
+
 def check_prior(cfg) -> Path | None:
-    """The prior folder of ``model.complex_prior``, checked against the run config (None without one):
+    """The prior folder of ``model.complex_prior``, checked against the run config (None without one,
+    and with ``other_patients``, whose priors the run trains: :func:`check_other_patients`):
     input shape, architecture and bit widths must be the prior's.
 
     Raises:
@@ -54,7 +95,14 @@ def check_prior(cfg) -> Path | None:
     path = cfg.model.complex_prior
     if not path:
         return None
-    d = Path(path)
+    if path == OTHER_PATIENTS:
+        check_other_patients(cfg)
+        return None
+    return check_prior_dir(cfg, Path(path))
+
+
+def check_prior_dir(cfg, d: Path) -> Path:
+    """:func:`check_prior` for the prior folder ``d``."""
     for name in (MANIFEST, WEIGHTS, INT_BITS):
         if not (d / name).is_file():
             raise ConfigError(f"model.complex_prior: {d / name}: missing (train one with python -m qcascade.prior_train)")

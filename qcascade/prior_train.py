@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from qcascade.errors import DataError, QCascadeError
-from qcascade.prior import INPUT_SCALING, save_prior
+from qcascade.prior import EPOCHS, INPUT_SCALING, INTERICTAL_PER_ICTAL, MAX_WINDOWS, save_prior
 
 
 def cohort_config(data_dir: Path, block1: str = "shared", seed: int = 0, dataset: str = "swec-short"):
@@ -174,9 +174,9 @@ def add_training_arguments(ap: argparse.ArgumentParser) -> None:
     """The options of :func:`build_prior` (also those of ``bench.bench_cross_patient``)."""
     ap.add_argument("--block1", default="shared", choices=["shared", "hybrid", "mixed"],
                     help="the complex model's first block (shared: no weight belongs to an electrode)")
-    ap.add_argument("--epochs", type=int, default=6)
-    ap.add_argument("--interictal-per-ictal", type=int, default=3)
-    ap.add_argument("--max-windows", type=int, default=20000, help="cap on training windows (memory)")
+    ap.add_argument("--epochs", type=int, default=EPOCHS)
+    ap.add_argument("--interictal-per-ictal", type=int, default=INTERICTAL_PER_ICTAL)
+    ap.add_argument("--max-windows", type=int, default=MAX_WINDOWS, help="cap on training windows (memory)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tf-threads", type=int, default=1)
     ap.add_argument("--force", action="store_true", help="overwrite a non-empty --out")

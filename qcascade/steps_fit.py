@@ -14,6 +14,7 @@ import numpy as np
 from qcascade.artifacts import Selection, save_selection, selection
 from qcascade.errors import RunDirError
 from qcascade.io_utils import atomic_save_keras, atomic_save_npy, atomic_save_npz, atomic_write_json
+from qcascade.prior import run_prior_dir
 from qcascade.selector_prior import electrode_separability, prior_line_length
 from qcascade.steps_data import onset_zone, windows
 from qcascade.tensors import as_tensor
@@ -35,11 +36,12 @@ def _int_bits(ctx, name: str, X_calib: np.ndarray) -> dict:
     path = ctx.unit_dir / "checkpoints" / f"int_bits_{name}.json"
     if path.exists():
         return json.loads(path.read_text())
-    if name == "complex" and ctx.cfg.model.complex_prior:
+    prior = run_prior_dir(ctx.cfg, ctx.run_dir, ctx.unit)
+    if name == "complex" and prior is not None:
         from qcascade.prior import prior_int_bits
 
         # the prior's weights were trained under its own activation ranges
-        ib = prior_int_bits(ctx.cfg.model.complex_prior)
+        ib = prior_int_bits(prior)
         atomic_write_json(path, ib)
         return ib
     kw = {"n_times": ctx.cfg.data.n_times, **ctx.cfg.model.model_options(name)}
@@ -99,7 +101,7 @@ def get_trainer(ctx, load: str | None):
                 selector.inner.electrode_logits.assign(prior.astype(np.float32))
             trainer = CascadeTrainer(selector, make_simple(), make_complex(), mask, ctx.cfg.train, strategy,
                                      electrode_fn=lambda sel, X, m: deployed_electrode(sel.inner, X, m))
-        if ctx.cfg.model.complex_prior:  # at build time: a resumed stage 3 keeps them frozen too
+        if run_prior_dir(ctx.cfg, ctx.run_dir, ctx.unit) is not None:  # at build time: a resumed stage 3 keeps them frozen too
             from qcascade.prior import freeze_prior_layers
 
             freeze_prior_layers(trainer.complex, ctx.cfg.model.complex_prior_frozen)
@@ -121,10 +123,11 @@ def _train_stage(ctx, stage: int, load: str | None) -> None:
     trainer = get_trainer(ctx, load)
     if stage > 1:
         trainer.electrode = selected_electrode(ctx)  # stages 2-3 train on the deployed electrode
-    if stage == 2 and ctx.cfg.model.complex_prior:
+    prior = run_prior_dir(ctx.cfg, ctx.run_dir, ctx.unit)
+    if stage == 2 and prior is not None:
         from qcascade.prior import load_prior_weights
 
-        load_prior_weights(trainer.complex, ctx.cfg.model.complex_prior)
+        load_prior_weights(trainer.complex, prior)
     epochs = getattr(ctx.cfg.train, f"epochs_stage{stage}")
     mon = sets.get("val_monitor", sets["val"])  # long-term: per-epoch metrics on a validation sample
     history = trainer.run_stage(stage, sets["train"].X, sets["train"].y, mon.X, mon.y, epochs=epochs)

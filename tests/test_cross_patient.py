@@ -207,3 +207,93 @@ def test_prior_train_refuses_bad_folders_and_keeps_earlier_outputs(cohorts, tmp_
     assert train_main(["--data-dir", str(cohorts / "seed0"), "--exclude-patient", "ID1", "ID2",
                        "--out", str(tmp_path / "q")]) == 2
     assert "no recordings found outside ['ID1', 'ID2']" in capsys.readouterr().err
+
+
+def test_other_patients_is_refused_where_it_cannot_leave_a_patient_out(cohorts):
+    from qcascade.config import load_config
+    from qcascade.errors import ConfigError
+    from qcascade.prior import check_prior
+
+    def cfg(**over):
+        tree = {"data": {"dataset": "swec-short", "data_dir": str(cohorts / "seed0")},
+                "model": {"complex_block1": "shared", "complex_prior": "other_patients"}}
+        for key, value in over.items():
+            section, name = key.split("__")
+            tree.setdefault(section, {})[name] = value
+        return load_config(None, tree)
+
+    assert check_prior(cfg()) is None  # nothing to check before the run trains its priors
+    for block1 in ("mixed", "hybrid"):
+        with pytest.raises(ConfigError, match=f"complex_block1: shared, got '{block1}'"):
+            check_prior(cfg(model__complex_block1=block1))
+    with pytest.raises(ConfigError, match="other_patients needs data.dataset in .*got 'bonn'"):
+        check_prior(cfg(data__dataset="bonn"))
+    pooled = load_config(None, {"pooled": True, "data": {"dataset": "swec-short", "data_dir": str(cohorts / "seed0")},
+                                "model": {"complex_block1": "shared", "complex_prior": "other_patients"}})
+    with pytest.raises(ConfigError, match="a pooled run has one unit"):
+        check_prior(pooled)
+    with pytest.raises(ConfigError, match="complex_prior_epochs: applies to .*other_patients only"):
+        load_config(None, {"model": {"complex_prior_epochs": 2}})
+    with pytest.raises(ConfigError, match="complex_prior_max_windows: must be at least 64"):
+        cfg(model__complex_prior_max_windows=10)
+
+
+def _run(conf, out, *args):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run([sys.executable, str(root / "train_qkeras.py"), "--config", str(conf), "--out", str(out),
+                           *args], cwd=out.parent, env=env, capture_output=True, text=True, timeout=900)
+
+
+def test_a_run_trains_each_patients_prior_on_the_other_patients_and_keeps_it(cohorts, tmp_path):
+    """``complex_prior: other_patients``: the prior of ID1 is trained on ID2 only (all patients of the
+    folder, although the run trains ID1 alone), stage 2 starts from it, a resumed run keeps it, and a
+    prior whose manifest was never written is trained again."""
+    import numpy as np
+    import yaml
+
+    from qcascade.config import load_config
+    from qcascade.models import build_model
+
+    run_cfg = {"data": {"dataset": "swec-short", "data_dir": str(cohorts / "seed0")},
+               "model": {"complex_block1": "shared", "complex_prior": "other_patients", "train_candidates": False,
+                         "complex_prior_epochs": 1, "complex_prior_max_windows": 200},
+               "train": {"folds": "first", "epochs_stage1": 1, "epochs_stage2": 1, "epochs_stage3": 0},
+               "hls": {"enabled": False}}
+    conf, out = tmp_path / "run.yaml", tmp_path / "run"
+    conf.write_text(yaml.safe_dump(run_cfg))
+    proc = _run(conf, out, "--patient", "ID1", "--until-step", "step_train_complex")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    prior = out / "priors" / "ID1"
+    info = json.loads((prior / "prior.json").read_text())
+    assert info["patients"] == ["ID2"] and info["excluded"] == ["ID1"] and info["epochs"] == 1
+    assert 0 < info["windows"] <= 200 and info["input_scaling"] == "causal_robust"
+    assert not (out / "priors" / "ID2").exists() and not (prior / "scratch").exists()
+    unit = out / "ID1"
+    assert json.loads((unit / "checkpoints" / "int_bits_complex.json").read_text()) == \
+        json.loads((prior / "int_bits.json").read_text())
+    cfg = load_config(conf)
+    model = build_model("complex", cfg.quant, int_bits=json.loads((prior / "int_bits.json").read_text()),
+                        n_times=512, n_chans=128, **cfg.model.model_options("complex"))
+    model.load_weights(str(prior / "prior.weights.h5"))
+    with np.load(unit / "checkpoints" / "stage2" / "complex.npz") as z:
+        after = [z[f"arr_{i}"] for i in range(len(z.files))]
+    names = [w.name for w in model.weights]
+    frozen = [i for i, n in enumerate(names) if "moving_" not in n and n.split("/")[0] in cfg.model.complex_prior_frozen]
+    assert len(frozen) == 6 and all(np.array_equal(after[i], model.get_weights()[i]) for i in frozen)
+
+    stamp = (prior / "prior.weights.h5").stat().st_mtime_ns
+    proc = _run(conf, out, "--patient", "ID1", "--until-step", "step_train_complex", "--from-step", "step_train_complex")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert (prior / "prior.weights.h5").stat().st_mtime_ns == stamp
+    assert "prior from the other patients: kept" in (out / "run.log").read_text()
+
+    (prior / "prior.json").unlink()  # as if killed before the manifest was written
+    proc = _run(conf, out, "--patient", "ID1", "--until-step", "step_train_complex", "--from-step", "step_train_complex")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert (prior / "prior.json").is_file() and (prior / "prior.weights.h5").stat().st_mtime_ns != stamp
