@@ -96,7 +96,7 @@ def load_prior_model(prior_dir: Path, cfg):
 
 
 def _run(args) -> int:
-    from qcascade.pipeline import limit_tf_threads
+    from qcascade.runtime import limit_tf_threads
     from qcascade.prior import MANIFEST, save_prior
     from qcascade.prior_train import build_prior, check_out, cohort_config, discover_units
 

@@ -142,7 +142,8 @@ def _eval_child(run_dir: str) -> None:
     """
     from qcascade.config import load_config
     from qcascade.gate import cascade_decide
-    from qcascade.pipeline import UnitContext, _discover
+    from qcascade.cohort import discover_cohort as _discover
+    from qcascade.pipeline import UnitContext
     from qcascade.steps_data import windows
     from qcascade.artifacts import deployed_models, deployment
     from qcascade.gate_args import deployed_gate

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import sys
 from pathlib import Path
 
 from qcascade import progress
@@ -18,8 +16,10 @@ from qcascade.config import RunConfig, load_config
 from qcascade.errors import DataError, RunDirError
 from qcascade.fold_pool import FoldPool, pool_workers, unit_folds
 from qcascade.folds import UnitContext
+from qcascade.cohort import discover_cohort as _discover
 from qcascade.prior import check_prior
 from qcascade.prior_other import train_other_patient_priors
+from qcascade.runtime import limit_tf_threads
 from qcascade.rundir import (Step, check_out_dir, check_run_path, check_step_names, prepare_run_dir,
                              run_step_checked, run_steps)
 from qcascade.runlock import RunLock
@@ -29,27 +29,6 @@ from qcascade.steps_hw import step_convert, step_csim, write_hw_summary
 from qcascade.train_steps import TRAIN_STEPS
 
 log = logging.getLogger(__name__)
-
-
-def limit_tf_threads(n: int) -> None:
-    """TensorFlow's intra- and inter-op threads for this process and the fold workers it starts
-    (``train.tf_threads``; 0 leaves TensorFlow's default).
-
-    TensorFlow reads ``TF_NUM_INTRAOP_THREADS``/``TF_NUM_INTEROP_THREADS`` when its runtime starts,
-    and spawned workers inherit them; where TensorFlow already ran in this process (a test
-    session), its pools stay as they are.
-    """
-    if not n:
-        return
-    for key in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
-        os.environ[key] = str(n)
-    tf = sys.modules.get("tensorflow")
-    if tf is not None:
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(n)
-            tf.config.threading.set_inter_op_parallelism_threads(n)
-        except RuntimeError:  # the runtime has started: the pools are fixed for this process
-            log.debug("TensorFlow already running in this process: train.tf_threads applies to workers only")
 
 
 def step_report(ctx: UnitContext) -> None:
@@ -67,39 +46,6 @@ STEPS = TRAIN_STEPS + [
     Step("step_report", step_report, "report.md with numbers, plots and hardware summary"),
 ]
 HW_STEPS = {"step_convert", "step_csim"}
-
-
-def _discover(cfg: RunConfig, run_dir: Path) -> dict[str, list]:
-    from qcascade.data import discover
-
-    if cfg.data.dataset == "synthetic":
-        # The embedded cohort is written in the SWEC short-term layout so that the real loader
-        # reads it, exactly as it would read a user's recordings.
-        from qcascade.data.synthetic import make_cohort, write_swec_short
-
-        data_dir = run_dir / "synthetic_data"
-        if not (data_dir / ".complete").exists():
-            cohort = make_cohort(n_patients=cfg.data.synthetic.n_patients,
-                                 n_seizures=cfg.data.synthetic.n_seizures, seed=cfg.data.synthetic.seed)
-            write_swec_short(cohort, data_dir)  # also writes ground_truth.json (onset zones)
-            (data_dir / ".complete").write_text("ok\n")
-        return discover("swec-short", data_dir, patients=cfg.data.patients, nan_policy=cfg.data.nan_policy)
-    if cfg.data.dataset == "bonn":
-        b = cfg.data.bonn
-        return discover("bonn", Path(cfg.data.data_dir), patients=cfg.data.patients, sets=b.sets,
-                        n_folds=b.n_folds, seed=b.seed, per_set=b.segments_per_set)
-    if cfg.data.dataset == "swec-long":
-        from qcascade.longterm_splits import assign_hour_groups
-
-        lt = cfg.data.long_term
-        found = discover("swec-long", Path(cfg.data.data_dir), patients=cfg.data.patients,
-                         nan_policy=cfg.data.nan_policy, segment_s=lt.segment_s)
-        if not cfg.pooled:  # hour-level folds (every hour tested once): docs/long_term.md
-            for recs in found.values():
-                assign_hour_groups(recs, lt.split, lt.train_seizures)
-        return found
-    return discover(cfg.data.dataset, Path(cfg.data.data_dir), patients=cfg.data.patients,
-                    nan_policy=cfg.data.nan_policy)
 
 
 def _steps_for(cfg: RunConfig) -> list[Step]:

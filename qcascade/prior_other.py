@@ -101,7 +101,7 @@ def train_other_patient_priors(cfg: RunConfig, run_dir: Path, units: Sequence[st
     if cfg.model.complex_prior != OTHER_PATIENTS:
         return {}
     from qcascade.fold_pool import _init_worker
-    from qcascade.pipeline import _discover
+    from qcascade.cohort import discover_cohort as _discover
 
     pcfg = prior_cohort_config(cfg)
     cohort = _discover(pcfg, Path(run_dir))  # headers only; the synthetic cohort is the run's own

@@ -33,7 +33,7 @@ def cohort_config(data_dir: Path, block1: str = "shared", seed: int = 0, dataset
 
 def discover_units(cfg, scratch: Path, exclude: Sequence[str] = ()) -> dict:
     """Patient -> recordings of the cohort, without ``exclude``."""
-    from qcascade.pipeline import _discover
+    from qcascade.cohort import discover_cohort as _discover
 
     found = {u: r for u, r in _discover(cfg, scratch).items() if u not in set(exclude)}
     if not found:
@@ -155,7 +155,7 @@ def check_out(out: Path, force: bool) -> None:
 
 
 def _run(args) -> int:
-    from qcascade.pipeline import limit_tf_threads
+    from qcascade.runtime import limit_tf_threads
 
     out = Path(args.out)
     if not Path(args.data_dir).is_dir():

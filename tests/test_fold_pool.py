@@ -149,7 +149,7 @@ def test_worker_processes_give_the_results_of_one_process(tmp_path):
 def test_tf_threads_reach_tensorflow_in_the_main_process_and_the_workers():
     """train.tf_threads: set before TensorFlow starts (env for spawned workers, API where imported)."""
     code = ("import os, sys\n"
-            "from qcascade.pipeline import limit_tf_threads\n"
+            "from qcascade.runtime import limit_tf_threads\n"
             "limit_tf_threads(int(sys.argv[1]))\n"
             "import tensorflow as tf\n"
             "tf.constant(1.0) + 1.0\n"  # the runtime starts here
