@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Sequence
 
 from qcascade.config import RunConfig, load_config
-from qcascade.errors import DataError
+from qcascade.errors import ConfigError, DataError
 from qcascade.prior import INPUT_SCALING, INTERICTAL_PER_ICTAL, MANIFEST, OTHER_PATIENTS, PRIORS_DIR, check_prior_dir, save_prior
 from qcascade.strict_yaml import to_dict
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PriorOptions", "prior_cohort_config", "train_other_patient_priors"]
+__all__ = ["PriorOptions", "prior_cohort_config", "prior_bytes", "prior_workers", "train_other_patient_priors"]
 
 
 @dataclass(frozen=True)
@@ -61,13 +61,40 @@ def prior_cohort_config(cfg: RunConfig) -> RunConfig:
     return load_config(None, tree)
 
 
+def prior_bytes(cfg: RunConfig) -> int:
+    """Estimated peak memory of one prior's training: 1.45 times its windows (float32), as measured
+    in round 25 of docs/generalisation.md (6.8 GB for 17,935 windows of 512 x 128, TensorFlow included)."""
+    return int(1.45 * cfg.model.complex_prior_max_windows * cfg.data.n_times * cfg.data.n_chans * 4)
+
+
+def prior_workers(cfg: RunConfig, n_priors: int, available: int | None = None) -> int:
+    """How many priors train side by side: ``train.fold_workers``, fewer if their memory would exceed
+    :data:`qcascade.validate.MEMORY_FRACTION` of this machine's.
+
+    Raises:
+        ConfigError: not even one fits, naming ``model.complex_prior_max_windows``.
+    """
+    from qcascade.validate import MEMORY_FRACTION, physical_memory_bytes
+
+    available = available if available is not None else physical_memory_bytes()
+    want = max(1, min(cfg.train.fold_workers, n_priors))
+    if not available:
+        return want
+    fit = int(MEMORY_FRACTION * available // prior_bytes(cfg))
+    if fit < 1:
+        raise ConfigError(f"model.complex_prior_max_windows={cfg.model.complex_prior_max_windows}: one prior's training "
+                          f"needs ~{prior_bytes(cfg) / 2 ** 30:.1f} GiB, more than {MEMORY_FRACTION:.0%} of this "
+                          f"machine's {available / 2 ** 30:.1f} GiB; lower it")
+    return min(want, fit)
+
+
 def _complete(d: Path, cfg: RunConfig, patients: list[str]) -> bool:
     if not (d / MANIFEST).is_file():
         return False
     try:
         check_prior_dir(cfg, d)
         saved = json.loads((d / MANIFEST).read_text()).get("patients")
-    except Exception:  # noqa: BLE001 - damaged or from another config: trained again
+    except (ConfigError, ValueError, OSError):  # damaged, or from another config: trained again
         return False
     if saved != patients:
         log.warning("%s: trained on %s, the cohort's other patients are now %s: training it again", d, saved, patients)
@@ -90,7 +117,7 @@ def _train_one(pcfg: RunConfig, run_dir: str, unit: str, others: dict, opts: Pri
 def train_other_patient_priors(cfg: RunConfig, run_dir: Path, units: Sequence[str]) -> dict[str, Path]:
     """Train the missing priors of ``units`` (``model.complex_prior: other_patients``; else nothing).
 
-    Runs ``train.fold_workers`` trainings side by side, each in its own process.
+    Runs :func:`prior_workers` trainings side by side, each in its own process.
 
     Returns:
         ``{unit: prior folder}``.
@@ -120,7 +147,7 @@ def train_other_patient_priors(cfg: RunConfig, run_dir: Path, units: Sequence[st
     if not todo:
         return out
     opts = PriorOptions.for_run(cfg)
-    workers = max(1, min(cfg.train.fold_workers, len(todo)))
+    workers = prior_workers(cfg, len(todo))
     t0 = time.perf_counter()
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
                              initargs=(str(run_dir), os.getpid(), False), max_tasks_per_child=1) as pool:

@@ -297,3 +297,21 @@ def test_a_run_trains_each_patients_prior_on_the_other_patients_and_keeps_it(coh
     proc = _run(conf, out, "--patient", "ID1", "--until-step", "step_train_complex", "--from-step", "step_train_complex")
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert (prior / "prior.json").is_file() and (prior / "prior.weights.h5").stat().st_mtime_ns != stamp
+
+
+def test_priors_train_side_by_side_only_as_far_as_memory_allows():
+    from qcascade.config import load_config
+    from qcascade.errors import ConfigError
+    from qcascade.prior_other import prior_bytes, prior_workers
+
+    cfg = load_config(None, {"model": {"complex_block1": "shared", "complex_prior": "other_patients"},
+                             "train": {"fold_workers": 2}})
+    one = prior_bytes(cfg)
+    assert 7.0e9 < one < 8.0e9  # 20,000 windows of 512 x 128 (round 25: 6.8 GB for 17,935)
+    gib = 2 ** 30
+    assert prior_workers(cfg, 8, available=64 * gib) == 2
+    assert prior_workers(cfg, 1, available=64 * gib) == 1
+    assert prior_workers(cfg, 8, available=12 * gib) == 1
+    with pytest.raises(ConfigError, match="complex_prior_max_windows=20000: one prior's training needs"):
+        prior_workers(cfg, 8, available=8 * gib)
+    assert prior_workers(cfg, 8, available=None) == 2  # memory unknown: as configured
