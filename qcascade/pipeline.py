@@ -18,7 +18,7 @@ from qcascade.fold_pool import FoldPool, pool_workers, unit_folds
 from qcascade.folds import UnitContext
 from qcascade.cohort import discover_cohort as _discover
 from qcascade.prior import check_prior
-from qcascade.prior_other import train_other_patient_priors
+from qcascade.prior_other import prior_workers, train_other_patient_priors
 from qcascade.runtime import limit_tf_threads
 from qcascade.rundir import (Step, check_out_dir, check_run_path, check_step_names, prepare_run_dir,
                              run_step_checked, run_steps)
@@ -86,6 +86,7 @@ def run_pipeline(cfg: RunConfig, run_dir: Path, *, force: bool = False, from_ste
     steps = _steps_for(cfg)
     check_step_names([s.name for s in steps], from_step, until_step)
     check_prior(cfg)
+    prior_workers(cfg, 1)  # with complex_prior: other_patients, one prior must fit in memory
     check_out_dir(run_dir, cfg, force=force)
     by_patient = None
     if cfg.data.dataset == "synthetic":

@@ -69,13 +69,15 @@ def prior_bytes(cfg: RunConfig) -> int:
 
 def prior_workers(cfg: RunConfig, n_priors: int, available: int | None = None) -> int:
     """How many priors train side by side: ``train.fold_workers``, fewer if their memory would exceed
-    :data:`qcascade.validate.MEMORY_FRACTION` of this machine's.
+    :data:`qcascade.validate.MEMORY_FRACTION` of this machine's (1 without ``other_patients``).
 
     Raises:
         ConfigError: not even one fits, naming ``model.complex_prior_max_windows``.
     """
     from qcascade.validate import MEMORY_FRACTION, physical_memory_bytes
 
+    if cfg.model.complex_prior != OTHER_PATIENTS:
+        return 1
     available = available if available is not None else physical_memory_bytes()
     want = max(1, min(cfg.train.fold_workers, n_priors))
     if not available:
