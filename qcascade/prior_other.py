@@ -6,7 +6,8 @@ patients of ``data.data_dir``, not only those the run trains), so that no window
 serves, test seizures included, has shaped it. They are trained before any fold, each in a fresh
 process (the memory of a training stays in the process that ran it: :mod:`qcascade.fold_pool`),
 into ``<run>/priors/<patient>/``. A prior is complete once its manifest (written last) exists: a
-resumed run keeps it if it was trained on the same patients, and trains a partial one again.
+resumed run keeps it, trains a partial one again, and refuses one trained on other patients than
+the folder now holds.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Sequence
 
 from qcascade.config import RunConfig, load_config
-from qcascade.errors import ConfigError, DataError
+from qcascade.errors import ConfigError, DataError, RunDirError
 from qcascade.prior import INPUT_SCALING, INTERICTAL_PER_ICTAL, MANIFEST, OTHER_PATIENTS, PRIORS_DIR, check_prior_dir, save_prior
 from qcascade.strict_yaml import to_dict
 
@@ -98,9 +99,10 @@ def _complete(d: Path, cfg: RunConfig, patients: list[str]) -> bool:
         saved = json.loads((d / MANIFEST).read_text()).get("patients")
     except (ConfigError, ValueError, OSError):  # damaged, or from another config: trained again
         return False
-    if saved != patients:
-        log.warning("%s: trained on %s, the cohort's other patients are now %s: training it again", d, saved, patients)
-        return False
+    if saved != patients:  # the unit's models may have started from it: a new prior would not match them
+        raise RunDirError(f"{d / MANIFEST}: trained on patients {saved}, but the other patients of "
+                          f"{cfg.data.data_dir} are now {patients}; pass --force to train the run again, or "
+                          "choose another --out")
     return True
 
 
@@ -126,6 +128,7 @@ def train_other_patient_priors(cfg: RunConfig, run_dir: Path, units: Sequence[st
 
     Raises:
         DataError: the data folder has no patient besides a unit.
+        RunDirError: a complete prior was trained on other patients than the folder now holds.
     """
     if cfg.model.complex_prior != OTHER_PATIENTS:
         return {}

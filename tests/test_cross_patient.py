@@ -298,6 +298,12 @@ def test_a_run_trains_each_patients_prior_on_the_other_patients_and_keeps_it(coh
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert (prior / "prior.json").is_file() and (prior / "prior.weights.h5").stat().st_mtime_ns != stamp
 
+    info = json.loads((prior / "prior.json").read_text())
+    (prior / "prior.json").write_text(json.dumps({**info, "patients": ["ID2", "ID3"]}))  # the folder changed since
+    proc = _run(conf, out, "--patient", "ID1", "--until-step", "step_train_complex")
+    assert proc.returncode != 0 and "trained on patients ['ID2', 'ID3'], but the other patients" in proc.stderr
+    assert (unit / "checkpoints" / "stage2" / "complex.npz").is_file()  # nothing written is lost
+
 
 def test_priors_train_side_by_side_only_as_far_as_memory_allows():
     from qcascade.config import load_config
