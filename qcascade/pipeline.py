@@ -108,10 +108,11 @@ def run_pipeline(cfg: RunConfig, run_dir: Path, *, force: bool = False, from_ste
             if by_patient is None:
                 by_patient = _discover(cfg, run_dir)
             units = {"pooled": [r for recs in by_patient.values() for r in recs]} if cfg.pooled else by_patient
-            # Before any fold: every fold of a patient starts stage 2 from that patient's prior.
-            train_other_patient_priors(cfg, run_dir, list(units))
             names = [s.name for s in steps]
             per_unit = names.index(until_step) + 1 if until_step else len(steps)
+            if {"step_train_complex", "step_folds"} & set(names[names.index(from_step) if from_step else 0:per_unit]):
+                # Before any fold: every fold of a patient starts stage 2 from that patient's prior.
+                train_other_patient_priors(cfg, run_dir, list(units))
             with progress.bar(per_unit * len(units), desc=run_dir.name), \
                     _fold_pool(cfg, run_dir, units, steps, from_step, until_step) as pool:
                 for k, (unit, recordings) in enumerate(units.items()):

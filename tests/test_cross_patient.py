@@ -267,6 +267,9 @@ def test_a_run_trains_each_patients_prior_on_the_other_patients_and_keeps_it(coh
                "hls": {"enabled": False}}
     conf, out = tmp_path / "run.yaml", tmp_path / "run"
     conf.write_text(yaml.safe_dump(run_cfg))
+    proc = _run(conf, out, "--patient", "ID1", "--until-step", "step_prepare_data")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert not (out / "priors").exists()  # no step that needs it ran
     proc = _run(conf, out, "--patient", "ID1", "--until-step", "step_train_complex")
     assert proc.returncode == 0, proc.stderr[-4000:]
     prior = out / "priors" / "ID1"
