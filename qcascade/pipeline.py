@@ -17,7 +17,7 @@ from qcascade.errors import DataError, RunDirError
 from qcascade.fold_pool import FoldPool, pool_workers, unit_folds
 from qcascade.folds import UnitContext
 from qcascade.cohort import discover_cohort as _discover
-from qcascade.prior import check_prior
+from qcascade.prior import check_prior, check_prior_leak
 from qcascade.prior_other import prior_workers, train_other_patient_priors
 from qcascade.runtime import limit_tf_threads
 from qcascade.rundir import (Step, check_out_dir, check_run_path, check_step_names, prepare_run_dir,
@@ -96,6 +96,8 @@ def run_pipeline(cfg: RunConfig, run_dir: Path, *, force: bool = False, from_ste
         if not by_patient:
             raise DataError(f"{cfg.data.data_dir}: no recordings found")
     check_memory(cfg, by_patient)
+    if by_patient is not None:
+        check_prior_leak(cfg, list(by_patient))
     limit_tf_threads(cfg.train.tf_threads)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)

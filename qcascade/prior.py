@@ -140,3 +140,36 @@ def freeze_prior_layers(model, names) -> None:
 def load_prior_weights(model, prior_dir: Path) -> None:
     """Set ``model``'s weights to the prior's (same architecture: :func:`check_prior`)."""
     model.load_weights(str(Path(prior_dir) / WEIGHTS))
+
+
+def prior_summary(ctx) -> dict | None:
+    """Which prior the unit's complex model started from (None: none): ``{"folder", "patients",
+    "excluded", "windows"}`` from its manifest (``metrics.json``, the report)."""
+    d = run_prior_dir(ctx.cfg, ctx.run_dir, ctx.unit)
+    if d is None:
+        return None
+    saved = json.loads((d / MANIFEST).read_text())
+    return {"folder": str(d), "patients": saved.get("patients"), "excluded": saved.get("excluded"),
+            "windows": saved.get("windows")}
+
+
+def check_prior_leak(cfg, patients) -> None:
+    """Refuse a prior folder (``model.complex_prior``) trained on the recordings this run tests:
+    the same data folder, and one of ``patients`` among the prior's. Their test seizures would have
+    shaped the model that is tested on them.
+
+    Raises:
+        ConfigError: naming the prior's manifest, the patients and the way out.
+    """
+    path = cfg.model.complex_prior
+    if not path or path == OTHER_PATIENTS or not cfg.data.data_dir:
+        return
+    saved = json.loads((Path(path) / MANIFEST).read_text())
+    if not saved.get("data_dir") or Path(saved["data_dir"]).resolve() != Path(cfg.data.data_dir).resolve():
+        return
+    both = sorted(set(patients) & set(saved.get("patients") or []))
+    if both:
+        raise ConfigError(f"model.complex_prior: {Path(path) / MANIFEST}: trained on {', '.join(both)} of "
+                          f"{cfg.data.data_dir}, which this run tests: their test seizures would have shaped the "
+                          f"prior. Train it with --exclude-patient {' '.join(both)}, or use model.complex_prior: "
+                          "other_patients")

@@ -50,6 +50,15 @@ def _quality_line(q: dict | None) -> str:
             "(robust z > 5 against this patient's electrodes)")
 
 
+def _prior_line(p: dict | None) -> str:
+    """Where the complex model started (``model.complex_prior``)."""
+    if not p:
+        return "- complex model: trained from random weights (no `model.complex_prior`)"
+    left = ", this patient left out" if p.get("excluded") else ""
+    return (f"- complex model: started from the prior `{p['folder']}`, trained on {len(p.get('patients') or [])} "
+            f"patient(s) ({', '.join(p.get('patients') or [])}{left}; {p.get('windows')} windows)")
+
+
 def _scaling_line(m: dict) -> str:
     """The input scaling (``data.input_scaling: auto``: why, and each fold's choice)."""
     per_fold = [f.get("input_scaling") for f in m.get("folds") or []]
@@ -71,6 +80,7 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
               f"{'inside' if m['selected_electrode'] in m['soz_electrodes'] else 'OUTSIDE'})"
               if m.get("soz_electrodes") is not None else ""),
            _quality_line(m.get("electrode_quality")),
+           _prior_line(m.get("complex_prior")),
            f"- simple model **{m['simple_model']}**, gate `{m.get('gate', 'confidence')}`, tau = {m['tau']:.3f} "
            + (f"(logit threshold {logit_threshold(m['tau']):.3f})" if m["tau"] < 1
               else "(tau = 1: every window goes to the complex model; the simple path does not pay off here)"),

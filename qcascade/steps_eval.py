@@ -16,6 +16,7 @@ import numpy as np
 from qcascade.artifacts import (Deployment, DeployedModels, ValidationScores, WindowScores, deployed_models, deployment,
                                 save_deployment, selection)
 from qcascade.io_utils import atomic_save_keras, atomic_write_json
+from qcascade.prior import prior_summary
 from qcascade.steps_data import onset_zone, windows
 from qcascade.gate_args import deployed_gate, gate_rule, sentinel_on
 from qcascade.sentinel import sentinel_ops
@@ -211,7 +212,7 @@ def step_evaluate(ctx) -> None:
                "hold": rule["hold"],
                "sentinel": dep.sentinel,
                "gate_variants": _gate_variants(dep, zs, zc, te, z_only, up),
-               "choices": dep.choices, "fit_gap": dep.fit_gap}
+               "choices": dep.choices, "fit_gap": dep.fit_gap, "complex_prior": prior_summary(ctx)}
     from qcascade.timeline import plot_test_timelines
 
     metrics["test_records"] = list(dict.fromkeys(te.record_ids.tolist()))

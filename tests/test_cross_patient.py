@@ -297,9 +297,14 @@ def test_a_run_trains_each_patients_prior_on_the_other_patients_and_keeps_it(coh
     assert "prior from the other patients: kept" in (out / "run.log").read_text()
 
     (prior / "prior.json").unlink()  # as if killed before the manifest was written
-    proc = _run(conf, out, "--patient", "ID1", "--until-step", "step_train_complex", "--from-step", "step_train_complex")
+    proc = _run(conf, out, "--patient", "ID1", "--from-step", "step_train_complex")  # to the report
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert (prior / "prior.json").is_file() and (prior / "prior.weights.h5").stat().st_mtime_ns != stamp
+    used = json.loads((unit / "metrics.json").read_text())["complex_prior"]
+    assert used == {"folder": str(prior), "patients": ["ID2"], "excluded": ["ID1"],
+                    "windows": json.loads((prior / "prior.json").read_text())["windows"]}
+    assert f"started from the prior `{prior}`, trained on 1 patient(s) (ID2, this patient left out" in \
+        (unit / "report.md").read_text()
 
     info = json.loads((prior / "prior.json").read_text())
     (prior / "prior.json").write_text(json.dumps({**info, "patients": ["ID2", "ID3"]}))  # the folder changed since
@@ -324,3 +329,22 @@ def test_priors_train_side_by_side_only_as_far_as_memory_allows():
     with pytest.raises(ConfigError, match="complex_prior_max_windows=20000: one prior's training needs"):
         prior_workers(cfg, 8, available=8 * gib)
     assert prior_workers(cfg, 8, available=None) == 2  # memory unknown: as configured
+
+
+def test_a_prior_trained_on_the_patients_a_run_tests_is_refused(cohorts, tmp_path):
+    from qcascade.config import load_config
+    from qcascade.errors import ConfigError
+    from qcascade.prior import MANIFEST, check_prior_leak
+
+    prior = tmp_path / "prior"
+    prior.mkdir()
+    (prior / MANIFEST).write_text(json.dumps({"data_dir": str(cohorts / "seed0"), "patients": ["ID1", "ID2"]}))
+
+    def cfg(data_dir):
+        return load_config(None, {"data": {"dataset": "swec-short", "data_dir": str(data_dir)},
+                                  "model": {"complex_block1": "shared", "complex_prior": str(prior)}})
+
+    with pytest.raises(ConfigError, match=r"trained on ID2 of .*seed0, which this run tests.*--exclude-patient ID2"):
+        check_prior_leak(cfg(cohorts / "seed0"), ["ID2", "ID3"])
+    check_prior_leak(cfg(cohorts / "seed0"), ["ID3"])  # another patient of the same folder
+    check_prior_leak(cfg(cohorts / "seed1"), ["ID1", "ID2"])  # another cohort: round 24's priors
