@@ -12,17 +12,17 @@ import logging
 from pathlib import Path
 
 from qcascade import progress
+from qcascade.cohort import discover_cohort as _discover
 from qcascade.config import RunConfig, load_config
 from qcascade.errors import DataError, RunDirError
 from qcascade.fold_pool import FoldPool, pool_workers, unit_folds
 from qcascade.folds import UnitContext
-from qcascade.cohort import discover_cohort as _discover
 from qcascade.prior import check_prior, check_prior_leak
 from qcascade.prior_other import prior_workers, train_other_patient_priors
-from qcascade.runtime import limit_tf_threads
 from qcascade.rundir import (Step, check_out_dir, check_run_path, check_step_names, prepare_run_dir,
                              run_step_checked, run_steps)
 from qcascade.runlock import RunLock
+from qcascade.runtime import limit_tf_threads
 from qcascade import report
 from qcascade.steps_folds import step_folds
 from qcascade.steps_hw import step_convert, step_csim, write_hw_summary
