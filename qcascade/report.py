@@ -12,6 +12,7 @@ from pathlib import Path
 
 from qcascade.gate import logit_threshold
 from qcascade.io_utils import atomic_write_json, atomic_write_text
+from qcascade.report_settings import prior_line, quality_line, scaling_line
 
 METRIC_KEYS = ("accuracy", "sensitivity", "specificity", "f1", "auc")
 
@@ -40,33 +41,6 @@ def _image(unit_dir: Path, name: str, caption: str) -> str:
     return f"![{caption}]({name})\n" if (unit_dir / name).exists() else ""
 
 
-def _quality_line(q: dict | None) -> str:
-    """Which electrodes the selector was not allowed to deploy, and why."""
-    if q is None:
-        return "- electrode quality: not checked (`model.exclude_bad_electrodes: false`)"
-    if q.get("skipped"):
-        return f"- electrode quality: not judged ({q['skipped']})"
-    return (f"- not deployable: line noise {q['line_noise'] or 'none'}, broadband noise {q['noisy'] or 'none'} "
-            "(robust z > 5 against this patient's electrodes)")
-
-
-def _prior_line(p: dict | None) -> str:
-    """Where the complex model started (``model.complex_prior``)."""
-    if not p:
-        return "- complex model: trained from random weights (no `model.complex_prior`)"
-    left = ", this patient left out" if p.get("excluded") else ""
-    return (f"- complex model: started from the prior `{p['folder']}`, trained on {len(p.get('patients') or [])} "
-            f"patient(s) ({', '.join(p.get('patients') or [])}{left}; {p.get('windows')} windows)")
-
-
-def _scaling_line(m: dict) -> str:
-    """The input scaling (``data.input_scaling: auto``: why, and each fold's choice)."""
-    per_fold = [f.get("input_scaling") for f in m.get("folds") or []]
-    folds = f"; per fold: {', '.join(str(x) for x in per_fold)}" if len(set(per_fold)) > 1 else ""
-    return (f"- input scaling{' of the deployed fold' if m.get('folds') else ''}: `{m.get('input_scaling', 'train_stats')}`"
-            f" ({m.get('input_scaling_reason', 'configured')}){folds}")
-
-
 def metrics_markdown(m: dict, unit_dir: Path) -> str:
     """The model-quality part of a unit report, from its ``metrics.json``."""
     t = m["test"]
@@ -74,13 +48,13 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
     out = [f"- dataset `{m['dataset']}`, split `{m['split']}`, windows train/val/test{dep} = "
            f"{m['n_windows']['train']}/{m['n_windows']['val']}/{m['n_windows']['test']}"
            + (f"; {m['n_test_windows_pooled']} test windows over all folds" if m.get("n_test_windows_pooled") else ""),
-           _scaling_line(m),
+           scaling_line(m),
            f"- selected electrode (0-based column): **{m['selected_electrode']}**"
            + (f" (onset zone: {m['soz_electrodes']}, "
               f"{'inside' if m['selected_electrode'] in m['soz_electrodes'] else 'OUTSIDE'})"
               if m.get("soz_electrodes") is not None else ""),
-           _quality_line(m.get("electrode_quality")),
-           _prior_line(m.get("complex_prior")),
+           quality_line(m.get("electrode_quality")),
+           prior_line(m.get("complex_prior")),
            f"- simple model **{m['simple_model']}**, gate `{m.get('gate', 'confidence')}`, tau = {m['tau']:.3f} "
            + (f"(logit threshold {logit_threshold(m['tau']):.3f})" if m["tau"] < 1
               else "(tau = 1: every window goes to the complex model; the simple path does not pay off here)"),

@@ -134,7 +134,7 @@ def test_prior_under_causal_scaling_reads_the_raw_line_length():
 
 
 def test_report_names_the_excluded_electrodes():
-    from qcascade.report import _quality_line
+    from qcascade.report_settings import quality_line as _quality_line
 
     assert "line noise [3, 9]" in _quality_line({"line_noise": [3, 9], "noisy": [], "skipped": None})
     assert "broadband noise none" in _quality_line({"line_noise": [3, 9], "noisy": [], "skipped": None})

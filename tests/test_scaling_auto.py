@@ -89,7 +89,7 @@ def test_run_records_the_fold_choice_from_training_recordings(tmp_path, test_gai
 
 
 def test_report_says_which_scaling_each_fold_used():
-    from qcascade.report import _scaling_line
+    from qcascade.report_settings import scaling_line as _scaling_line
 
     assert _scaling_line({}) == "- input scaling: `train_stats` (configured)"
     m = {"input_scaling": "causal_robust", "input_scaling_reason": "amplitude spread x4.1 >= x3",

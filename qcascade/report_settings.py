@@ -1,0 +1,32 @@
+"""The report's lines on how a unit was set up: electrode quality, the complex model's prior, input scaling."""
+
+from __future__ import annotations
+
+__all__ = ["quality_line", "prior_line", "scaling_line"]
+
+
+def quality_line(q: dict | None) -> str:
+    """Which electrodes the selector was not allowed to deploy, and why."""
+    if q is None:
+        return "- electrode quality: not checked (`model.exclude_bad_electrodes: false`)"
+    if q.get("skipped"):
+        return f"- electrode quality: not judged ({q['skipped']})"
+    return (f"- not deployable: line noise {q['line_noise'] or 'none'}, broadband noise {q['noisy'] or 'none'} "
+            "(robust z > 5 against this patient's electrodes)")
+
+
+def prior_line(p: dict | None) -> str:
+    """Where the complex model started (``model.complex_prior``)."""
+    if not p:
+        return "- complex model: trained from random weights (no `model.complex_prior`)"
+    left = ", this patient left out" if p.get("excluded") else ""
+    return (f"- complex model: started from the prior `{p['folder']}`, trained on {len(p.get('patients') or [])} "
+            f"patient(s) ({', '.join(p.get('patients') or [])}{left}; {p.get('windows')} windows)")
+
+
+def scaling_line(m: dict) -> str:
+    """The input scaling (``data.input_scaling: auto``: why, and each fold's choice)."""
+    per_fold = [f.get("input_scaling") for f in m.get("folds") or []]
+    folds = f"; per fold: {', '.join(str(x) for x in per_fold)}" if len(set(per_fold)) > 1 else ""
+    return (f"- input scaling{' of the deployed fold' if m.get('folds') else ''}: `{m.get('input_scaling', 'train_stats')}`"
+            f" ({m.get('input_scaling_reason', 'configured')}){folds}")
