@@ -92,6 +92,8 @@ def recording_latencies(recordings, sfreq: float) -> np.ndarray:
 
     Only the samples around each onset are kept, and a recording that streams
     (``iter_chunks``) is read no further than its last seizure: hour-long files stay out of memory.
+    Recordings with fewer electrodes (the patients of a pooled run) get ``NEVER`` in the columns
+    they do not have, as their windows get zeros there.
     """
     out = []
     for rec in recordings:
@@ -105,7 +107,10 @@ def recording_latencies(recordings, sfreq: float) -> np.ndarray:
     if not out:  # no seizure with a baseline (Bonn's ictal segments start inside the seizure)
         n_chans = max((int(rec.n_electrodes) for rec in recordings), default=0)
         return np.empty((0, n_chans))
-    return np.asarray(out).reshape(len(out), -1)
+    rows = np.full((len(out), max(len(r) for r in out)), NEVER)
+    for row, lat in zip(rows, out):
+        row[:len(lat)] = lat
+    return rows
 
 
 def _read_spans(rec, spans: list[tuple[int, int]]) -> list[np.ndarray]:

@@ -104,6 +104,12 @@ def test_recording_latencies_reads_each_seizure_with_enough_baseline():
     assert none.shape == (0, 5) and recording_latencies([], FS).shape == (0, 0)
     e, info = earliest_of_top(np.arange(5.0), np.ones(5, bool), none, top_k=3)
     assert e == 4 and info["n_seizures"] == 0
+    # A pooled run's patients have different electrode counts: the narrower one never rises in the
+    # columns it does not have (its windows are zero there). This crashed every pooled run.
+    narrow = Recording("Q", "Q_Sz1", None, FS, len(x), 3, [(FS * 60, FS * 70)], data=np.ascontiguousarray(x[:, :3]))
+    both = recording_latencies([rec, narrow], FS)
+    assert both.shape == (2, 5) and np.array_equal(both[0], lat[0])
+    assert np.array_equal(both[1, :3], lat[0, :3]) and np.all(np.isinf(both[1, 3:]))
 
 
 def test_bench_without_ground_truth_names_the_missing_file(tmp_path, capsys):
