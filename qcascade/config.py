@@ -36,7 +36,8 @@ _HASH_OMIT_AT_DEFAULT = {("data", "nan_policy"): "raise", ("data", "bonn", "segm
                                                  "smoothing": "auto", "split": "loso_hours",
                                                  "train_seizures": None},
                          ("model", "complex_prior_epochs"): PRIOR_EPOCHS,
-                         ("model", "complex_prior_max_windows"): PRIOR_MAX_WINDOWS}
+                         ("model", "complex_prior_max_windows"): PRIOR_MAX_WINDOWS,
+                         ("train", "gate_sentinel_interictal_only"): False}
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,10 @@ class TrainConfig:
             with fewer electrodes (Bonn's one) get no sentinel: it could never be up.
         gate_sentinel_memory: the baseline's memory in windows (a power of 2: a shift in hardware).
         gate_sentinel_every: the probe period while the sentinel is up.
+        gate_sentinel_interictal_only: the sentinel routes only windows the simple model calls
+            interictal (it looks for seizures the one electrode does not see; a state the simple
+            model calls ictal was confirmed by the complex model under ``confirm_changes``).
+            False (default): it routes every window while up.
         gate_hold: hold of the deployed gate (:mod:`qcascade.gate`): after a routed window that
             the complex model calls ictal and the simple model called interictal, the next
             ``gate_hold`` windows are routed too, so one interictal answer of the complex model
@@ -163,6 +167,7 @@ class TrainConfig:
     gate_sentinel_electrodes: int = 3
     gate_sentinel_memory: int = 32
     gate_sentinel_every: int = 4
+    gate_sentinel_interictal_only: bool = False
     gate_hold: int = DEFAULT_HOLD
     temp_start: float = 1.0
     temp_end: float = 0.05
@@ -286,7 +291,8 @@ class TrainConfig:
         from qcascade.sentinel import SentinelSpec
 
         return SentinelSpec(self.gate_sentinel_ratio, self.gate_sentinel_electrodes,
-                            self.gate_sentinel_memory.bit_length() - 1, self.gate_sentinel_every)
+                            self.gate_sentinel_memory.bit_length() - 1, self.gate_sentinel_every,
+                            self.gate_sentinel_interictal_only)
 
     def tau_grid(self) -> tuple[float, ...]:
         """The calibration grid: ``tau_grid_size`` evenly spaced values from 0 to 1 inclusive."""

@@ -28,7 +28,10 @@ keeps the seizure. It costs at most ``1 / P`` of the windows, less where the rul
 electrode instead of the blind period. While it is *up* (several electrodes' line length jumped
 against their own recent past in the recording), the probe period is ``sentinel_every``: the
 window is routed when ``gap >= sentinel_every - 1``. It shares the probe's ``gap`` counter, so a
-sentinel without a probe (``P = 0``) only routes while it is up.
+sentinel without a probe (``P = 0``) only routes while it is up. With ``sentinel_interictal_only``
+(``TrainConfig.gate_sentinel_interictal_only``) it routes only windows the simple model calls
+interictal: it is there to find a seizure the one electrode does not see, and where the simple
+model already says ictal, ``confirm_changes`` has had the complex model confirm that state.
 
 **Recheck** (``recheck_tau = tau_c > 0``, with a probe; ``TrainConfig.gate_recheck_tau``): when the
 complex model decides a window and its answer is an *unsure* "interictal" (``0 <= p0 - p1 < tau_c``
@@ -219,7 +222,8 @@ def quantize_recheck(recheck_tau: float, width: int, integer: int) -> dict:
 def simple_is_final(simple_logits: np.ndarray, tau: float, rule: str,
                     prev_cls: Optional[np.ndarray] = None, gap: Optional[np.ndarray] = None,
                     probe_every: int = 0, sentinel: Optional[np.ndarray] = None,
-                    sentinel_every: int = 1, held: Optional[np.ndarray] = None) -> np.ndarray:
+                    sentinel_every: int = 1, held: Optional[np.ndarray] = None,
+                    sentinel_interictal_only: bool = False) -> np.ndarray:
     """``(n,)`` bool: the simple model's answer is final on this window.
 
     Args:
@@ -234,6 +238,8 @@ def simple_is_final(simple_logits: np.ndarray, tau: float, rule: str,
         sentinel: ``(n,)`` bool, the sentinel was up (None: no sentinel); ``sentinel & (gap >=
             sentinel_every - 1)`` routes the window (needs ``gap``).
         held: ``(n,)`` windows the hold still routes (None: no hold); ``held > 0`` routes the window.
+        sentinel_interictal_only: the sentinel routes only windows the simple model calls
+            interictal (``z1 <= z0``).
     """
     z = np.asarray(simple_logits, np.float64)
     d = z[:, 1] - z[:, 0]
@@ -242,7 +248,8 @@ def simple_is_final(simple_logits: np.ndarray, tau: float, rule: str,
         raise ValueError(f"probe_every={probe_every} or a sentinel needs gap")
     probe_ok = np.ones(len(d), bool) if not probe_every else np.asarray(gap).ravel() < probe_every - 1
     if sentinel is not None:
-        probe_ok &= ~(np.asarray(sentinel, bool).ravel() & (np.asarray(gap).ravel() >= sentinel_every - 1))
+        asks = np.asarray(sentinel, bool).ravel() & (np.asarray(gap).ravel() >= sentinel_every - 1)
+        probe_ok &= ~(asks & (d <= 0)) if sentinel_interictal_only else ~asks
     if held is not None:
         probe_ok &= np.asarray(held).ravel() == 0
     if check_rule(rule) == "confidence":
@@ -272,7 +279,8 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
                    rule: str = DEFAULT_RULE, record_ids: Optional[np.ndarray] = None,
                    start_s: Optional[np.ndarray] = None, probe_every: int = 0,
                    recheck_tau: float = 0.0, sentinel: Optional[np.ndarray] = None,
-                   sentinel_every: int = 1, hold: int = 0) -> dict[str, np.ndarray]:
+                   sentinel_every: int = 1, hold: int = 0,
+                   sentinel_interictal_only: bool = False) -> dict[str, np.ndarray]:
     """Hard-gated cascade decisions.
 
     Args:
@@ -288,6 +296,8 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
         sentinel: ``(n,)`` bool, the windows on which the sentinel is up
             (:func:`qcascade.sentinel.sentinel_up`); None: no sentinel.
         sentinel_every: the probe period while the sentinel is up (module docstring).
+        sentinel_interictal_only: the sentinel routes only windows the simple model calls
+            interictal (module docstring).
         hold: the hold ``H`` (module docstring); 0: off. Like the probe and the sentinel, off
             unless given: runs pass their deployment's (``train.gate_hold``, default
             :data:`DEFAULT_HOLD`).
@@ -319,6 +329,8 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
             raise ValueError(f"sentinel must have shape ({n},), got {sentinel.shape}")
         if not 1 <= int(sentinel_every) <= MAX_PROBE:
             raise ValueError(f"sentinel_every must be in [1, {MAX_PROBE}], got {sentinel_every}")
+    if sentinel is not None and sentinel_interictal_only:
+        sentinel = sentinel & (s_cls == 0)
     up = sentinel.tolist() if sentinel is not None else [False] * n
     if not uses_state(rule, probe, hold=hold) and sentinel is None:
         routed = ~simple_is_final(zs, tau, rule)

@@ -12,16 +12,18 @@ from qcascade.artifacts import Deployment
 
 
 def gate_rule(rule: str | None, ws, probe_every: int = 0, recheck_tau: float = 0.0, sentinel_up=None,
-              sentinel_every: int = 1, hold: int = 0) -> dict:
+              sentinel_every: int = 1, hold: int = 0, sentinel_interictal_only: bool = False) -> dict:
     """Keyword arguments of ``qcascade.gate.cascade_decide`` for gate ``rule`` on window set ``ws``.
 
     ``rule`` is :attr:`Deployment.gate <qcascade.artifacts.Deployment.gate>`, ``probe_every`` and
     ``recheck_tau`` and ``hold`` its own; None means the textbook ``confidence`` gate. ``sentinel_up``: ``(n,)``
-    bool, the sentinel on ``ws`` (:func:`sentinel_on`), None without it.
+    bool, the sentinel on ``ws`` (:func:`sentinel_on`), None without it; ``sentinel_interictal_only``: it
+    routes only windows the simple model calls interictal.
     """
     return {"rule": rule or "confidence", "record_ids": ws.record_ids, "start_s": ws.start_s,
             "probe_every": int(probe_every or 0), "recheck_tau": float(recheck_tau or 0.0),
-            "sentinel": sentinel_up, "sentinel_every": int(sentinel_every), "hold": int(hold or 0)}
+            "sentinel": sentinel_up, "sentinel_every": int(sentinel_every), "hold": int(hold or 0),
+            "sentinel_interictal_only": bool(sentinel_interictal_only) and sentinel_up is not None}
 
 
 def sentinel_on(ws, spec, quant) -> np.ndarray:
@@ -40,4 +42,6 @@ def deployed_gate(dep: Deployment, ws, quant, sentinel_up=None) -> dict:
 
         s = dep.sentinel
         sentinel_up = sentinel_on(ws, SentinelSpec(s["ratio"], s["electrodes"], s["memory_shift"], s["every"]), quant)
-    return gate_rule(dep.gate, ws, dep.probe_every, dep.recheck_tau, sentinel_up, dep.sentinel["every"], dep.hold)
+    # Deployments written before the key existed have no "interictal_only": their sentinel routed every window.
+    return gate_rule(dep.gate, ws, dep.probe_every, dep.recheck_tau, sentinel_up, dep.sentinel["every"], dep.hold,
+                     bool(dep.sentinel.get("interictal_only", False)))

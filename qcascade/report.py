@@ -156,7 +156,8 @@ def hidden_markdown(m: dict) -> list[str]:
             f"{'every ' + str(m['probe_every']) + ' windows' if m.get('probe_every') else 'off'}, recheck "
             f"{'below ' + format(m['recheck_tau'], 'g') if m.get('recheck_tau') else 'off'}, sentinel "
             + ("off" if not (s := m.get("sentinel")) else f"up at {s['electrodes']} electrodes over {s['ratio']:g}x "
-               f"their baseline ({2 ** s['memory_shift']} windows), then one window in {s['every']}")
+               f"their baseline ({2 ** s['memory_shift']} windows), then one window in {s['every']}"
+               + (" that the simple model calls interictal" if s.get("interictal_only") else ""))
             + f", hold {m.get('hold') or 'off'}.", ""]
 
 

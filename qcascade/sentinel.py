@@ -47,7 +47,7 @@ WARMUP = 5
 class SentinelSpec:
     """The sentinel's constants (``train.gate_sentinel_*``)."""
 
-    def __init__(self, ratio: float, electrodes: int, memory_shift: int, every: int):
+    def __init__(self, ratio: float, electrodes: int, memory_shift: int, every: int, interictal_only: bool = False):
         if not ratio > 1.0:
             raise ValueError(f"sentinel ratio must be > 1, got {ratio}")
         if electrodes < 1:
@@ -60,6 +60,7 @@ class SentinelSpec:
         self.electrodes = int(electrodes)
         self.memory_shift = int(memory_shift)
         self.every = int(every)
+        self.interictal_only = bool(interictal_only)
 
     @property
     def ratio_code(self) -> int:
@@ -68,7 +69,7 @@ class SentinelSpec:
     def as_dict(self) -> dict:
         return {"ratio": self.ratio, "ratio_code": self.ratio_code, "electrodes": self.electrodes,
                 "memory_shift": self.memory_shift, "every": self.every,
-                "warmup": WARMUP}
+                "warmup": WARMUP, "interictal_only": self.interictal_only}
 
 
 def input_codes(X: np.ndarray, width: int, integer: int) -> np.ndarray:

@@ -190,7 +190,8 @@ def choose_gate_variant(train, calibrated: dict, variants: list, va, zs, zc, n_i
         tau, sweep = calibrated[name]
         row = next(r for r in sweep if r["tau"] == tau)
         dec = cascade_decide(zs, zc, tau, **gate_rule(rule, va, probe, recheck, sentinel_up if with_sentinel else None,
-                                                      train.gate_sentinel_every, hold))
+                                                      train.gate_sentinel_every, hold,
+                                                      train.gate_sentinel_interictal_only))
         rows[name] = {"rule": rule, "probe_every": probe, "recheck_tau": recheck, "sentinel": with_sentinel, "hold": hold,
                       "tau": tau, "f1": row["f1"],
                       "sensitivity": row["sensitivity"], "specificity": row["specificity"],

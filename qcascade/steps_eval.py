@@ -83,7 +83,8 @@ def step_calibrate(ctx) -> None:
         routing_tolerance=train.tau_routing_tolerance, reference_f1=train.tau_reference_f1,
         margin_windows=train.tau_margin_windows,
         reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]},
-        **gate_rule(rule, va, probe, recheck, up_val if sentinel else None, train.gate_sentinel_every, hold))
+        **gate_rule(rule, va, probe, recheck, up_val if sentinel else None, train.gate_sentinel_every, hold,
+                    train.gate_sentinel_interictal_only))
         for name, rule, probe, recheck, sentinel, hold in variants}
     gate_choice = choose_gate_variant(train, calibrated, variants, va, zs, zc, int(va.y.sum()), up_val,
                                       spec is not None)
@@ -95,7 +96,8 @@ def step_calibrate(ctx) -> None:
 
         dec = cascade_decide(zs, zc, tau, **gate_rule(deployed["rule"], va, deployed["probe_every"],
                                                       deployed["recheck_tau"], up_val if deployed["sentinel"] else None,
-                                                      train.gate_sentinel_every, deployed["hold"]))
+                                                      train.gate_sentinel_every, deployed["hold"],
+                                                      train.gate_sentinel_interictal_only))
         post = choose_postprocess(ctx, va.y, dec["pred"], va.record_ids, va.start_s)
     plot_tau_sweep(sweep, ctx.path("tau_sweep.png"), chosen_tau=tau, macs_complex=macs_c,
                    title=f"{ctx.unit}: validation tau sweep")
@@ -131,7 +133,8 @@ def _gate_variants(dep: Deployment, zs: np.ndarray, zc: np.ndarray, te, z_only: 
         with_sentinel = bool(v.get("sentinel"))
         p, r = cascade_predict(zs, zc, v["tau"], **gate_rule(v.get("rule", name), te, v.get("probe_every", 0),
                                                                  v.get("recheck_tau", 0.0), up if with_sentinel else None,
-                                                                 dep.sentinel.get("every", 1), v.get("hold", 0)))
+                                                                 dep.sentinel.get("every", 1), v.get("hold", 0),
+                                                                 bool(dep.sentinel.get("interictal_only", False))))
         m = window_metrics(te.y, None, p)
         eff = cascade_efficiency(r, dep.macs_simple + (dep.sentinel.get("ops", 0) if with_sentinel else 0),
                                  dep.macs_complex)

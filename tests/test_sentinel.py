@@ -7,7 +7,7 @@ import pytest
 
 from qcascade.config import load_config
 from qcascade.errors import ConfigError
-from qcascade.gate import cascade_decide
+from qcascade.gate import cascade_decide, simple_is_final
 from qcascade.sentinel import (RATIO_ONE, WARMUP, SentinelSpec, input_codes, line_lengths, sentinel_ops, sentinel_up,
                                sentinel_walk)
 
@@ -98,6 +98,33 @@ def test_gate_routes_one_window_in_every_while_the_sentinel_is_up():
         cascade_decide(zs, zc, 0.5, sentinel=up[:-1])
 
 
+def test_sentinel_interictal_only_routes_no_window_the_simple_model_calls_ictal():
+    """``sentinel_interictal_only``: while up, the sentinel routes only windows the simple model calls
+    interictal; the windows it no longer routes are exactly the sentinel's windows on which the
+    simple model said ictal (the rule and the hold still route theirs)."""
+    n = 16
+    zs = np.tile([[3.0, -3.0]], (n, 1))  # confidently interictal ...
+    zs[8:12] = [-3.0, 3.0]  # ... but confidently ictal on windows 8-11
+    zc = np.tile([[3.0, -3.0]], (n, 1))  # the complex model agrees: nothing is ever a seizure
+    up = np.ones(n, bool)
+    every = cascade_decide(zs, zc, 0.5, rule="confidence", sentinel=up, sentinel_every=2)
+    only = cascade_decide(zs, zc, 0.5, rule="confidence", sentinel=up, sentinel_every=2, sentinel_interictal_only=True)
+    assert np.flatnonzero(every["routed"]).tolist() == [1, 3, 5, 7, 9, 11, 13, 15]
+    # Windows 9 and 11 (simple: ictal) are not routed; the gap keeps counting, so 12 is.
+    assert np.flatnonzero(only["routed"]).tolist() == [1, 3, 5, 7, 12, 14]
+    for rule in ("confidence", "confirm_changes"):
+        for hold in (0, 2):
+            rng = np.random.default_rng(hold)
+            a, b = rng.standard_normal((60, 2)), rng.standard_normal((60, 2))
+            sen = rng.random(60) < 0.5
+            kw = dict(rule=rule, sentinel=sen, sentinel_every=2, hold=hold)
+            on = cascade_decide(a, b, 0.2, **kw, sentinel_interictal_only=True)
+            # The vectorised rule gives the walk's decisions on the walk's own state.
+            final = simple_is_final(a, 0.2, rule, on["prev_cls"], on["gap"], 0, sen, 2, on["held"] if hold else None,
+                                    sentinel_interictal_only=True)
+            assert np.array_equal(~final, on["routed"])
+
+
 def test_sentinel_without_up_windows_decides_like_no_sentinel():
     rng = np.random.default_rng(1)
     zs, zc = rng.standard_normal((50, 2)), rng.standard_normal((50, 2))
@@ -147,25 +174,30 @@ def _recordings(T: int, C: int, n: int = 24, seed: int = 0):
     return X.astype(np.float32), record_ids, start_s
 
 
-def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path):
+@pytest.mark.parametrize("interictal_only", [False, True])
+def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path, interictal_only):
     """The generated design with the sentinel, fed two recordings in time order with the gate state
     kept inside the design: its sentinel bit equals qcascade.sentinel's on every window, and its
     decisions equal qcascade.gate.cascade_decide walked on the design's own logits with that sentinel.
-    Without the recording-start input at the second recording, the sentinel differs (the check can fail)."""
+    Without the recording-start input at the second recording, the sentinel differs (the check can fail).
+    With ``interictal_only`` the design routes like the Python gate with it, and not like the gate without."""
     from test_toplevel import build_tiny_projects, toplevel_kwargs
 
     from qcascade.hls import csim
     from qcascade.hls import toplevel as tl
 
     T, C = 64, 8
-    projects = build_tiny_projects(tmp_path / "prj", T, C)
+    # The simple model's classes swapped: it calls the bursts ictal, so the sentinel's windows include
+    # windows the simple model calls ictal (which interictal_only does not route).
+    projects = build_tiny_projects(tmp_path / "prj", T, C, swap_simple_classes=True)
     X, rid, start = _recordings(T, C)
-    spec = SentinelSpec(ratio=2.5, electrodes=3, memory_shift=2, every=3)
+    spec = SentinelSpec(ratio=2.5, electrodes=3, memory_shift=2, every=3, interictal_only=interictal_only)
     top = tmp_path / "top"
     kw = toplevel_kwargs(projects, T, C, electrode=1, tau=0.6)
     tl.generate_toplevel(top, sentinel=spec.as_dict(), tb_windows=X[:4], **kw)
     header = (top / "cascade_top.h").read_text()
     assert "QCASCADE_GATE_SENTINEL 1" in header and "sentinel_reset" in header and "prev_gap" in header
+    assert f"QCASCADE_GATE_SENTINEL_INTERICTAL_ONLY {int(interictal_only)}" in header
     man = tl.load_manifest(top)
     assert man["gate"]["sentinel"]["ratio_code"] == 40 and man["gate"]["has_gap"] and man["gate"]["uses_prev"]
     tl.build_csim(top, werror=True, jobs=2)
@@ -176,12 +208,14 @@ def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path):
     assert 2 <= up.sum() < len(X) // 2
     assert np.array_equal(cpp["sentinel"], up)
     zc = np.nan_to_num(cpp["complex_logits"])
-    py = cascade_decide(cpp["simple_logits"], zc, 0.6, rule="confidence", record_ids=rid, start_s=start,
-                        sentinel=up, sentinel_every=spec.every)
+    walk = dict(rule="confidence", record_ids=rid, start_s=start, sentinel=up, sentinel_every=spec.every)
+    py = cascade_decide(cpp["simple_logits"], zc, 0.6, **walk, sentinel_interictal_only=interictal_only)
     assert np.array_equal(py["routed"], cpp["used_complex"]) and np.array_equal(py["pred"], cpp["cls"])
-    # The sentinel routes windows the confidence rule alone would not.
+    other = cascade_decide(cpp["simple_logits"], zc, 0.6, **walk, sentinel_interictal_only=not interictal_only)
+    assert not np.array_equal(other["routed"], cpp["used_complex"])
+    # The sentinel routes windows the confidence rule alone would not (unless they are all simple-ictal).
     alone = cascade_decide(cpp["simple_logits"], zc, 0.6, rule="confidence", record_ids=rid, start_s=start)
-    assert np.any(py["routed"] & ~alone["routed"])
+    assert np.any(py["routed"] & ~alone["routed"]) != interictal_only
     stale = csim.run_cascade_binary(top, X, prev_cls=keep, gap=np.zeros(len(X), np.int64),
                                     scale_reset=np.arange(len(X)) == 0)
     assert not np.array_equal(stale["sentinel"], up)

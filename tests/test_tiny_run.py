@@ -123,11 +123,13 @@ def test_validation_logits_replay_the_deployed_gate_choice(tiny_run):
     assert float(np.mean(dec["routed"])) == pytest.approx(chosen["routing_rate"])
 
 
-def test_sentinel_rerun_from_calibration_records_and_replays_its_decisions(tiny_run, tmp_path):
+@pytest.mark.parametrize("interictal_only", [False, True])
+def test_sentinel_rerun_from_calibration_records_and_replays_its_decisions(tiny_run, tmp_path, interictal_only):
     """The tiny run recalibrated with the gate's sentinel and a hold (probe off): the deployment
     records both and counts the sentinel's operations, both score files keep where it was up (and
     the test file the hold's counter), and walking the deployed gate over them reproduces the
-    validation choice and the test decisions."""
+    validation choice and the test decisions. With ``train.gate_sentinel_interictal_only`` the
+    deployment, the walk and the report carry it."""
     import shutil
 
     from qcascade.artifacts import Deployment, ValidationScores, WindowScores
@@ -139,7 +141,8 @@ def test_sentinel_rerun_from_calibration_records_and_replays_its_decisions(tiny_
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
     cfg = yaml.safe_load((copy / "config.yaml").read_text())
-    cfg["train"].update(gate_sentinel_ratio=2.0, gate_probe_every=0, gate_hold=2)
+    cfg["train"].update(gate_sentinel_ratio=2.0, gate_probe_every=0, gate_hold=2,
+                        gate_sentinel_interictal_only=interictal_only)
     (copy / "config.yaml").write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.run([sys.executable, str(ROOT / "train_qkeras.py"), "--config", str(copy / "config.yaml"),
@@ -152,7 +155,8 @@ def test_sentinel_rerun_from_calibration_records_and_replays_its_decisions(tiny_
     assert dep.choices["gate"]["chosen"].endswith("+sentinel+hold2")
     assert dep.sentinel["ops"] == sentinel_ops(128, 512) and dep.macs_every_window == dep.macs_simple + dep.sentinel["ops"]
     assert v.sentinel.dtype == bool and ws.sentinel.shape == ws.y.shape and ws.sentinel.any()
-    kw = dict(rule=dep.gate, sentinel_every=dep.sentinel["every"], hold=dep.hold)
+    assert dep.sentinel["interictal_only"] is interictal_only
+    kw = dict(rule=dep.gate, sentinel_every=dep.sentinel["every"], hold=dep.hold, sentinel_interictal_only=interictal_only)
     dv = cascade_decide(v.simple, v.complex, dep.tau, record_ids=v.record_ids, start_s=v.start_s, sentinel=v.sentinel, **kw)
     chosen = dep.choices["gate"]["candidates"][dep.choices["gate"]["chosen"]]
     assert window_metrics(v.y, None, dv["pred"])["f1"] == pytest.approx(chosen["f1"])
@@ -165,6 +169,7 @@ def test_sentinel_rerun_from_calibration_records_and_replays_its_decisions(tiny_
         dep.macs_every_window + m["test"]["cascade"]["routing_rate"] * dep.macs_complex)
     report = (unit / "report.md").read_text()
     assert "sentinel up at 3 electrodes over 2x" in report and ", hold 2." in report
+    assert ("that the simple model calls interictal" in report) is interictal_only
 
 
 def test_earliest_of_top_is_the_default_and_records_what_decided(tiny_run, tmp_path):

@@ -52,13 +52,22 @@ def hls_config(model):
     return cfg
 
 
-def build_tiny_projects(root: Path, n_times: int = 64, n_chans: int = 4, compile: bool = False) -> dict:
-    """Convert a tiny simple (T, 1) and complex (T, n_chans) model; return models and folders."""
+def build_tiny_projects(root: Path, n_times: int = 64, n_chans: int = 4, compile: bool = False,
+                        swap_simple_classes: bool = False) -> dict:
+    """Convert a tiny simple (T, 1) and complex (T, n_chans) model; return models and folders.
+
+    ``swap_simple_classes``: the simple model's two logits trade places (its "interictal" becomes
+    "ictal"), so that a test can reach the simple model's other class.
+    """
     import hls4ml
 
     out = {}
     for role, chans, seed in (("simple", 1, 1), ("complex", n_chans, 2)):
         model = tiny_model(n_times, chans, role, seed)
+        if role == "simple" and swap_simple_classes:
+            dense = model.get_layer("simple_out")
+            kernel, bias = dense.get_weights()
+            dense.set_weights([kernel[:, ::-1], bias[::-1]])
         hm = hls4ml.converters.convert_from_keras_model(
             model, hls_config=hls_config(model), output_dir=str(root / role), project_name=f"{role}_mdl",
             namespace=f"{role}_ns", backend="Vitis", io_type="io_stream")

@@ -21,15 +21,17 @@ MANIFEST = "cascade_manifest.json"
 
 def gate_reference(z0: Any, z1: Any, tau: float, rule: str, prev_cls: Any = None, gap: Any = None,
                    probe_every: int = 0, sentinel: Any = None, sentinel_every: int = 1,
-                   held: Any = None) -> np.ndarray:
+                   held: Any = None, sentinel_interictal_only: bool = False) -> np.ndarray:
     """Python reference gate: True where the simple model's answer is final.
 
-    ``rule``, ``prev_cls``, ``gap``, ``probe_every``, ``sentinel``, ``sentinel_every`` and ``held`` as in
+    ``rule``, ``prev_cls``, ``gap``, ``probe_every``, ``sentinel``, ``sentinel_every``, ``held`` and
+    ``sentinel_interictal_only`` as in
     :func:`qcascade.gate.simple_is_final` (the one definition of the rules; this wrapper takes the
     two logit columns).
     """
     z = np.stack([np.asarray(z0, np.float64).ravel(), np.asarray(z1, np.float64).ravel()], 1)
-    return simple_is_final(z, tau, rule, prev_cls, gap, probe_every, sentinel, sentinel_every, held)
+    return simple_is_final(z, tau, rule, prev_cls, gap, probe_every, sentinel, sentinel_every, held,
+                           sentinel_interictal_only)
 
 
 def load_manifest(top_dir: str | Path) -> dict:

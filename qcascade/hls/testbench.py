@@ -169,7 +169,8 @@ def closed_loop(top_dir: str | Path, X: np.ndarray, *, tau: float, rule: str,
         raise QCascadeError(f"{top_dir}: the gate has a sentinel; pass the Python sentinel of the windows")
     walk = {"rule": rule, "probe_every": probe, "recheck_tau": recheck, "hold": int(man["gate"].get("hold", 0))}
     if spec:
-        walk.update(sentinel=np.asarray(sentinel, bool), sentinel_every=int(spec["every"]))
+        walk.update(sentinel=np.asarray(sentinel, bool), sentinel_every=int(spec["every"]),
+                    sentinel_interictal_only=bool(spec.get("interictal_only", False)))
     cpp = run_cascade_binary(top_dir, X, tag="closed_loop", prev_cls=ctrl if man["gate"].get("uses_prev") else None,
                              **{k: v for k, v in tl.side_inputs(man, len(X)).items() if k != "prev_cls"})
     zc = np.where(np.isnan(cpp["complex_logits"]), 0.0, cpp["complex_logits"])

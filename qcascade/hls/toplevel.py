@@ -339,7 +339,8 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
             "buffer_bram": buffer["bram18k_estimate"], "tb_input": TB_INPUT, "gate_rule": gate_rule,
             "gate_formula": GATE_FORMULAS[gate_rule] + (f", and gap < {probe - 1} (probe every {probe})" if probe else "")
             + (f"; recheck: complex z0 - z1 < 2*atanh({recheck!r}) sets gap to {probe - 1}" if recheck else "")
-            + (f", and not (sentinel up and gap >= {sentinel_subs['sentinel_every'] - 1})" if sentinel else "")
+            + (f", and not (sentinel up and gap >= {sentinel_subs['sentinel_every'] - 1}"
+               + (" and z1 <= z0)" if sentinel_subs["sentinel_interictal_only"] else ")") if sentinel else "")
             + (f", and held == 0 (hold {hold})" if hold else ""),
             "recheck": int(bool(recheck)), "recheck_tau": repr(recheck), "recheck_threshold": repr(rq["threshold"]),
             "recheck_raw": rq["raw"], "recheck_frac_bits": rq["frac_bits"], "recheck_value": repr(rq["value"]),
