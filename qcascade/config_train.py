@@ -85,7 +85,8 @@ class TrainConfig:
         gate_sentinel_interictal_only: the sentinel routes only windows the simple model calls
             interictal (it looks for seizures the one electrode does not see; a state the simple
             model calls ictal was confirmed by the complex model under ``confirm_changes``).
-            False (default): it routes every window while up.
+            True by default since round 29 (docs/generalisation.md); False: it routes every
+            window while up, as before.
         gate_hold: hold of the deployed gate (:mod:`qcascade.gate`): after a routed window that
             the complex model calls ictal and the simple model called interictal, the next
             ``gate_hold`` windows are routed too, so one interictal answer of the complex model
@@ -167,7 +168,7 @@ class TrainConfig:
     gate_sentinel_electrodes: int = 3
     gate_sentinel_memory: int = 32
     gate_sentinel_every: int = 4
-    gate_sentinel_interictal_only: bool = False
+    gate_sentinel_interictal_only: bool = True
     gate_hold: int = DEFAULT_HOLD
     temp_start: float = 1.0
     temp_end: float = 0.05
