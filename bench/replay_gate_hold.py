@@ -4,8 +4,10 @@
 ictal and the simple model said interictal, the next ``H`` windows are routed too, so a single
 interictal answer of the complex model inside a seizure that the simple model cannot see does not
 end the complex model's tracking of it. Everything else is the deployed gate of each fold
-(``deploy/deploy.json``: rule, tau, probe, sentinel). ``H = 0`` must reproduce the stored decisions
-exactly, or the replay refuses the fold::
+(``deploy/deploy.json``: rule, tau, probe, sentinel). The deployed hold must reproduce the stored
+decisions exactly, or the replay refuses the fold. ``--sentinel-interictal-only on|off`` replays
+every hold with the sentinel routing only windows the simple model calls interictal, or every
+window while up (round 29); the default is each fold's deployed setting::
 
     python -m bench.replay_gate_hold RUN/ID6/ID6 [RUN/ID1/ID1 ...] --holds 0 2 4 8
 """
@@ -27,7 +29,8 @@ from qcascade.gate import MAX_PROBE, _sequence_order, simple_is_final, uses_prev
 
 def hold_walk(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: float, *, rule: str,
               record_ids: np.ndarray, start_s: np.ndarray, hold: int, probe_every: int = 0,
-              sentinel: Optional[np.ndarray] = None, sentinel_every: int = 1) -> tuple[np.ndarray, np.ndarray]:
+              sentinel: Optional[np.ndarray] = None, sentinel_every: int = 1,
+              sentinel_interictal_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``(pred, routed)``, both ``(n,)``, of :func:`qcascade.gate.cascade_decide` (no recheck) with
     the hold ``hold``."""
     zs, zc = np.asarray(simple_logits, np.float64), np.asarray(complex_logits, np.float64)
@@ -43,7 +46,8 @@ def hold_walk(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: float,
         if first[pos]:
             last = gap = held = 0
         r = (not final_if[last][i] or (probe_every > 0 and gap >= probe_every - 1)
-             or (up[i] and gap >= sentinel_every - 1) or held > 0)
+             or (up[i] and gap >= sentinel_every - 1 and not (sentinel_interictal_only and s_cls[i] == 1))
+             or held > 0)
         routed[i] = r
         gap = min(gap + 1, MAX_PROBE) if not r else 0
         held = hold if r and c_cls[i] == 1 and s_cls[i] == 0 else max(held - 1, 0)
@@ -57,8 +61,11 @@ def _f1(y: np.ndarray, p: np.ndarray) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
 
 
-def replay_unit(unit_dir: Path, holds: Sequence[int]) -> dict:
+def replay_unit(unit_dir: Path, holds: Sequence[int], sentinel_interictal_only: Optional[bool] = None) -> dict:
     """Pooled test F1 and routing of the cascade per hold, and complex-only F1, over a unit's folds.
+
+    ``sentinel_interictal_only``: the setting every hold is replayed with; None: each fold's
+    deployed one (``deploy.json`` ``sentinel.interictal_only``, False before round 29).
 
     Raises:
         DataError: a fold whose gate uses the recheck (not replayed), or whose stored decisions
@@ -75,10 +82,15 @@ def replay_unit(unit_dir: Path, holds: Sequence[int]) -> dict:
                   probe_every=int(dep.get("probe_every") or 0), sentinel=z["sentinel"] if sen else None,
                   sentinel_every=int(sen["every"]) if sen else 1)
         deployed = int(dep.get("hold", 0))
-        for h in sorted(set(holds) | {deployed}):
-            pred, routed = hold_walk(z["simple"], z["complex"], float(dep["tau"]), hold=h, **kw)
-            if h == deployed and not (np.array_equal(pred, z["pred"]) and np.array_equal(routed, z["routed"])):
-                raise DataError(f"{d / 'test_logits.npz'}: the replayed gate does not reproduce the stored decisions")
+        deployed_only = bool((sen or {}).get("interictal_only", False))
+        pred, routed = hold_walk(z["simple"], z["complex"], float(dep["tau"]), hold=deployed,
+                                 sentinel_interictal_only=deployed_only, **kw)
+        if not (np.array_equal(pred, z["pred"]) and np.array_equal(routed, z["routed"])):
+            raise DataError(f"{d / 'test_logits.npz'}: the replayed gate does not reproduce the stored decisions")
+        only = deployed_only if sentinel_interictal_only is None else bool(sentinel_interictal_only)
+        for h in holds:
+            pred, routed = hold_walk(z["simple"], z["complex"], float(dep["tau"]), hold=h,
+                                     sentinel_interictal_only=only, **kw)
             if h in by_hold:
                 by_hold[h][0].append(pred)
                 by_hold[h][1].append(routed)
@@ -92,7 +104,8 @@ def replay_unit(unit_dir: Path, holds: Sequence[int]) -> dict:
 
 def _run(args) -> int:
     holds = sorted(set(args.holds))
-    results = {unit: replay_unit(Path(unit), holds) for unit in args.units}  # every unit read before any output
+    only = {"deployed": None, "on": True, "off": False}[args.sentinel_interictal_only]
+    results = {unit: replay_unit(Path(unit), holds, only) for unit in args.units}  # every unit read before any output
     print("| unit | complex-only F1 | " + " | ".join(f"H = {h}: F1 / routing" for h in holds) + " |")
     print("|---" * (len(holds) + 2) + "|")
     for unit, res in results.items():
@@ -105,6 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Replay the gate with a hold on stored test logits.")
     ap.add_argument("units", nargs="+", help="finished unit folders (RUN/<patient>/<patient>)")
     ap.add_argument("--holds", nargs="+", type=int, default=[0, 2, 4, 8])
+    ap.add_argument("--sentinel-interictal-only", choices=["deployed", "on", "off"], default="deployed",
+                    help="replay with the sentinel on simple-interictal windows only (on), on every window "
+                    "while up (off), or as each fold deployed it")
     args = ap.parse_args(argv)
     return exit_code(lambda: _run(args))
 

@@ -16,20 +16,25 @@ def _logits(cls, margin=4.0):
     return np.c_[margin * (1 - cls), margin * cls].astype(np.float64)
 
 
+@pytest.mark.parametrize("interictal_only", [False, True])
 @pytest.mark.parametrize("rule", ["confidence", "confirm_changes"])
-def test_hold_zero_is_the_deployed_gate(rule):
+def test_hold_zero_is_the_deployed_gate(rule, interictal_only):
     rng = np.random.default_rng(0)
     n = 300
     zs, zc = rng.standard_normal((n, 2)) * 2, rng.standard_normal((n, 2)) * 2
     rec = np.repeat(["a", "b", "c"], 100)
     start = np.tile(np.arange(100, dtype=float), 3)[rng.permutation(n)]  # not in time order
-    sen = rng.random(n) < 0.2
+    sen = rng.random(n) < 0.4
     for probe in (0, 8):
-        want = cascade_decide(zs, zc, 0.6, rule=rule, record_ids=rec, start_s=start, probe_every=probe,
-                              sentinel=sen, sentinel_every=4, hold=0)
-        pred, routed = hold_walk(zs, zc, 0.6, rule=rule, record_ids=rec, start_s=start, hold=0,
-                                 probe_every=probe, sentinel=sen, sentinel_every=4)
+        want = cascade_decide(zs, zc, 0.2, rule=rule, record_ids=rec, start_s=start, probe_every=probe,
+                              sentinel=sen, sentinel_every=4, hold=0, sentinel_interictal_only=interictal_only)
+        pred, routed = hold_walk(zs, zc, 0.2, rule=rule, record_ids=rec, start_s=start, hold=0,
+                                 probe_every=probe, sentinel=sen, sentinel_every=4,
+                                 sentinel_interictal_only=interictal_only)
         assert np.array_equal(pred, want["pred"]) and np.array_equal(routed, want["routed"])
+        other = hold_walk(zs, zc, 0.2, rule=rule, record_ids=rec, start_s=start, hold=0, probe_every=probe,
+                          sentinel=sen, sentinel_every=4, sentinel_interictal_only=not interictal_only)[1]
+        assert not np.array_equal(other, routed)  # the setting is not ignored
 
 
 def test_a_hold_keeps_tracking_a_seizure_through_one_interictal_answer():
@@ -50,17 +55,18 @@ def test_a_hold_keeps_tracking_a_seizure_through_one_interictal_answer():
     assert routed2.tolist() == [False] * 3 + [True] * 11 + [False] * 2  # two windows held after it
 
 
-def _unit(root, *, recheck=0.0, tamper=False, hold=None):
-    """A unit of two folds; ``hold=None``: a deploy.json from before the hold (decisions at hold 0)."""
+def _unit(root, *, recheck=0.0, tamper=False, hold=None, interictal_only=None):
+    """A unit of two folds; ``hold=None``: a deploy.json from before the hold (decisions at hold 0);
+    ``interictal_only=None``: one from before ``sentinel.interictal_only`` (the sentinel on every window)."""
     rng = np.random.default_rng(1)
     for k, d in enumerate([root, root / "fold1"]):
         (d / "deploy").mkdir(parents=True, exist_ok=True)
         n = 80
         y = (np.arange(n) % 40 >= 30).astype(int)
-        zs, zc = rng.standard_normal((n, 2)) + np.c_[1 - y, y], rng.standard_normal((n, 2)) + 2 * np.c_[1 - y, y]
-        rec, start, sen = np.array([f"r{k}"] * n), np.arange(n, dtype=float), rng.random(n) < 0.1
-        out = cascade_decide(zs, zc, 0.7, rule="confirm_changes", record_ids=rec, start_s=start, sentinel=sen,
-                             sentinel_every=4, hold=hold or 0)
+        zs, zc = rng.standard_normal((n, 2)) + 3 * np.c_[1 - y, y], rng.standard_normal((n, 2)) + 2 * np.c_[1 - y, y]
+        rec, start, sen = np.array([f"r{k}"] * n), np.arange(n, dtype=float), rng.random(n) < 0.3
+        out = cascade_decide(zs, zc, 0.3, rule="confirm_changes", record_ids=rec, start_s=start, sentinel=sen,
+                             sentinel_every=4, hold=hold or 0, sentinel_interictal_only=bool(interictal_only))
         pred = out["pred"].copy()
         if tamper and k == 1:
             pred[0] = 1 - pred[0]
@@ -68,8 +74,9 @@ def _unit(root, *, recheck=0.0, tamper=False, hold=None):
                         record_ids=rec, start_s=start, sentinel=sen)
         atomic_save_npz(d / "val_logits.npz", y=y[:10])
         (d / "deploy" / "deploy.json").write_text(json.dumps(
-            {"tau": 0.7, "gate": "confirm_changes", "probe_every": 0, "recheck_tau": recheck,
-             "sentinel": {"every": 4}, **({} if hold is None else {"hold": hold})}))
+            {"tau": 0.3, "gate": "confirm_changes", "probe_every": 0, "recheck_tau": recheck,
+             "sentinel": {"every": 4, **({} if interictal_only is None else {"interictal_only": interictal_only})},
+             **({} if hold is None else {"hold": hold})}))
     return root
 
 
@@ -86,6 +93,18 @@ def test_replay_pools_the_folds_and_refuses_what_it_cannot_reproduce(tmp_path):
     assert held == res
     with pytest.raises(DataError, match="does not reproduce"):
         replay_unit(_unit(tmp_path / "held_tampered", hold=2, tamper=True), [0])
+
+
+def test_a_unit_deployed_with_the_sentinel_on_interictal_windows_replays_and_compares(tmp_path):
+    only = _unit(tmp_path / "only", hold=2, interictal_only=True)
+    deployed = replay_unit(only, [2])
+    assert deployed == replay_unit(only, [2], sentinel_interictal_only=True)
+    every = replay_unit(only, [2], sentinel_interictal_only=False)
+    assert every["holds"][2]["routing"] > deployed["holds"][2]["routing"]
+    # A unit from before the setting (every window while up) replays the other way round.
+    assert replay_unit(_unit(tmp_path / "before", hold=2), [2], sentinel_interictal_only=False) == every
+    with pytest.raises(DataError, match="does not reproduce"):
+        replay_unit(_unit(tmp_path / "only_tampered", hold=2, interictal_only=True, tamper=True), [2])
 
 
 def test_the_command_names_a_missing_unit_and_prints_no_table(tmp_path, capsys):
