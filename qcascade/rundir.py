@@ -187,13 +187,29 @@ def check_out_dir(run_dir: Path, cfg: RunConfig, *, force: bool) -> str:
 
 
 def _saved_config_matches(run_dir: Path, cfg: RunConfig) -> bool:
-    """True if the run's ``config.yaml`` resolves to ``cfg`` (used when ``config.hash`` is damaged)."""
-    from qcascade.config import load_config
+    """True if the run's ``config.yaml`` resolves to ``cfg`` (used when ``config.hash`` is damaged).
+
+    The saved file is a full resolved config, so a key missing from it was added after the run was
+    made: the run behaved as the key's value in ``_HASH_OMIT_AT_DEFAULT``, not as today's default.
+    """
+    from qcascade.config import _HASH_OMIT_AT_DEFAULT, load_config, load_yaml
     from qcascade.errors import ConfigError
 
+    path = run_dir / "config.yaml"
     try:
-        return config_hash(load_config(run_dir / "config.yaml")) == config_hash(cfg)
-    except (ConfigError, OSError):
+        saved = load_yaml(path) or {}
+        then: dict = {}
+        for *parents, key in _HASH_OMIT_AT_DEFAULT:
+            node = saved
+            for name in parents:
+                node = node.get(name) if isinstance(node, dict) else None
+            if not isinstance(node, dict) or key not in node:
+                target = then
+                for name in parents:
+                    target = target.setdefault(name, {})
+                target[key] = _HASH_OMIT_AT_DEFAULT[(*parents, key)]
+        return config_hash(load_config(path, then)) == config_hash(cfg)
+    except (ConfigError, OSError, AttributeError):
         return False
 
 

@@ -465,6 +465,25 @@ def test_damaged_config_hash_is_rebuilt_from_config_yaml(tmp_path, caplog):
     assert (run / "config.hash").read_text() == good and "config.hash: damaged" in caplog.text
 
 
+def test_a_run_made_before_a_key_existed_keeps_the_behaviour_it_was_made_with(tmp_path):
+    """A saved config.yaml without ``train.gate_sentinel_interictal_only`` is a run from before the
+    key (the sentinel on every window): it must not pass for a run at today's default (true)."""
+    import yaml
+
+    from qcascade.errors import RunDirError
+
+    run = tmp_path / "run"
+    old = load_config(overrides={"train": {"gate_sentinel_interictal_only": False}})
+    prepare_run_dir(run, old, force=False)
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    del saved["train"]["gate_sentinel_interictal_only"]  # as written before the key existed
+    (run / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
+    (run / "config.hash").write_text("000000000000\n")  # and the hash no help
+    with pytest.raises(RunDirError, match="different config"):
+        prepare_run_dir(run, load_config(), force=False)
+    assert prepare_run_dir(run, old, force=False) is True
+
+
 @pytest.mark.parametrize("payload", PAYLOADS)
 @pytest.mark.parametrize("section, key, wrap", [("hls", "part", False), ("data", "patients", True),
                                                 ("hls", "strategy", False), ("hls", "clock_period_ns", False)])
