@@ -61,7 +61,10 @@ def test_quick_profile_ends_with_hls_projects_csim_and_report(tmp_path):
     assert cs["closed_loop"]["agreement_with_python_on_cpp_logits"] == 1.0
     assert (unit / "hls" / "cascade_top" / "tb_data" / "cascade_expected.txt").exists()
     # The default gate has the sentinel: the top level computes it like Python, on every window.
-    assert json.loads((unit / "deploy" / "deploy.json").read_text())["sentinel"]["ratio"] == 3.0
+    sentinel = json.loads((unit / "deploy" / "deploy.json").read_text())["sentinel"]
+    assert sentinel["ratio"] == 3.0 and sentinel["interictal_only"] is True  # round 29's default
+    header = (unit / "hls" / "cascade_top" / "cascade_top.h").read_text()
+    assert "#define QCASCADE_GATE_SENTINEL_INTERICTAL_ONLY 1" in header
     assert cs["cascade"]["sentinel_agreement_cpp_vs_python"] == 1.0 and cs["closed_loop"]["sentinel_agreement"] == 1.0
     # The per-target bench re-sizes the same design, the sentinel's cycles and LUTs included.
     from bench.bench_hardware import estimate_unit
