@@ -114,7 +114,8 @@ def test_validation_logits_replay_the_deployed_gate_choice(tiny_run):
     v, dep = ValidationScores.load(unit), Deployment.load(unit)
     n_val = json.loads((unit / "data.json").read_text())["n_windows"]["val"]
     assert v.simple.shape == v.complex.shape == v.complex_only.shape == (n_val, 2) and len(v.y) == n_val
-    sentinel = dict(sentinel=v.sentinel, sentinel_every=dep.sentinel["every"]) if dep.sentinel else {}
+    sentinel = dict(sentinel=v.sentinel, sentinel_every=dep.sentinel["every"],
+                    sentinel_interictal_only=dep.sentinel["interictal_only"]) if dep.sentinel else {}
     dec = cascade_decide(v.simple, v.complex, dep.tau, rule=dep.gate, probe_every=dep.probe_every,
                          recheck_tau=dep.recheck_tau, hold=dep.hold, record_ids=v.record_ids, start_s=v.start_s,
                          **sentinel)
