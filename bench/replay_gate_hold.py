@@ -91,9 +91,8 @@ def replay_unit(unit_dir: Path, holds: Sequence[int], sentinel_interictal_only: 
         for h in holds:
             pred, routed = hold_walk(z["simple"], z["complex"], float(dep["tau"]), hold=h,
                                      sentinel_interictal_only=only, **kw)
-            if h in by_hold:
-                by_hold[h][0].append(pred)
-                by_hold[h][1].append(routed)
+            by_hold[h][0].append(pred)
+            by_hold[h][1].append(routed)
         ys.append(z["y"])
         complex_cls.append(np.asarray(z["complex"]).argmax(1))
     y = np.concatenate(ys)
