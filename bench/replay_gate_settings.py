@@ -1,0 +1,180 @@
+"""Recalibrate the gate with other settings on the stored logits of finished runs, and say why windows route.
+
+For each fold, ``val_logits.npz`` holds the validation logits of both models and where the sentinel
+was up; ``test_logits.npz`` the same on the test windows and the deployed decisions. A *setting*
+overrides some of the deployed gate (``deploy/deploy.json``) and of the calibration's options;
+tau is then calibrated again on the validation windows exactly as ``step_calibrate`` does it
+(:func:`qcascade.training.tau.calibrate_tau`, reference: the stored complex-only validation metrics),
+and the gate is walked over the test windows. Pooled over a unit's folds it reports test F1,
+routing, the MACs ratio against complex-only and the seizures complex-only detects that the
+cascade misses. The ``deployed`` setting must reproduce every fold's tau and decisions, or the
+replay refuses the unit (naming the file).
+
+``--why`` splits the deployed routing by its first reason, in the order the gate checks them:
+the simple model unsure (``|d| <= T``), a change of state it proposes, the sentinel, the hold.
+
+Settings are ``name:key=value,key=value``; keys: ``sentinel`` (on/off), ``sentinel_every``,
+``interictal_only`` (on/off), ``hold``, ``tolerance`` (``train.tau_routing_tolerance``),
+``reference_f1`` (best/complex_only)::
+
+    python -m bench.replay_gate_settings RUN/ID4/ID4 RUN/ID6/ID6 --why \\
+        --settings every8:sentinel_every=8 hold0:hold=0 tol0:tolerance=0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from bench import exit_code
+from bench.replay_fold_choice import unit_fold_dirs
+from qcascade.config_train import TrainConfig
+from qcascade.errors import DataError
+from qcascade.evaluation import hidden_events, sum_hidden, window_metrics
+from qcascade.gate import cascade_decide, logit_threshold
+from qcascade.training.tau import calibrate_tau
+
+KEYS = {"sentinel": "onoff", "sentinel_every": int, "interictal_only": "onoff", "hold": int, "tolerance": float,
+        "reference_f1": str}
+REASONS = ("unsure", "change", "sentinel", "hold", "probe")
+
+
+def parse_setting(text: str) -> tuple[str, dict]:
+    """``name:key=value,...`` (or ``deployed``) as ``(name, overrides)``; ValueError on an unknown key."""
+    name, _, body = text.partition(":")
+    over = {}
+    for item in filter(None, body.split(",")):
+        key, _, value = item.partition("=")
+        if key not in KEYS:
+            raise ValueError(f"setting {text!r}: unknown key {key!r} (known: {', '.join(KEYS)})")
+        kind = KEYS[key]
+        if kind == "onoff":
+            if value not in ("on", "off"):
+                raise ValueError(f"setting {text!r}: {key} must be on or off, got {value!r}")
+            over[key] = value == "on"
+        else:
+            over[key] = kind(value)
+    return name, over
+
+
+def _gate_kw(dep: dict, z, over: dict) -> dict:
+    sen = dep.get("sentinel") or {}
+    with_sentinel = bool(sen) and over.get("sentinel", True)
+    return {"rule": dep.get("gate", "confidence"), "record_ids": z["record_ids"], "start_s": z["start_s"],
+            "probe_every": int(dep.get("probe_every") or 0), "recheck_tau": float(dep.get("recheck_tau") or 0.0),
+            "sentinel": z["sentinel"] if with_sentinel else None,
+            "sentinel_every": int(over.get("sentinel_every", sen.get("every", 1))),
+            "sentinel_interictal_only": with_sentinel and bool(over.get("interictal_only", sen.get("interictal_only", False))),
+            "hold": int(over.get("hold", dep.get("hold", 0)))}
+
+
+def replay_fold(fold_dir: Path, over: dict, train: TrainConfig) -> dict:
+    """One fold recalibrated with ``over``: its tau, test decisions and the per-window MACs."""
+    dep = json.loads((fold_dir / "deploy" / "deploy.json").read_text())
+    v, t = np.load(fold_dir / "val_logits.npz"), np.load(fold_dir / "test_logits.npz")
+    kw_val, kw_test = _gate_kw(dep, v, over), _gate_kw(dep, t, over)
+    every = int(dep["macs_simple"]) + (int(dep["sentinel"].get("ops", 0)) if kw_val["sentinel"] is not None else 0)
+    ref = dep["complex_only_val"]
+    tau, _ = calibrate_tau(v["simple"], v["complex"], v["y"], every, dep["macs_complex"], margin=train.tau_margin,
+                           grid=train.tau_grid(), routing_tolerance=over.get("tolerance", train.tau_routing_tolerance),
+                           reference_f1=over.get("reference_f1", train.tau_reference_f1),
+                           margin_windows=train.tau_margin_windows,
+                           reference={"sensitivity": ref["sensitivity"], "f1": ref["f1"]}, **kw_val)
+    dec = cascade_decide(t["simple"], t["complex"], tau, **kw_test)
+    return {"tau": tau, "dep_tau": float(dep["tau"]), "dec": dec, "t": t, "macs_every": every,
+            "macs_complex": float(dep["macs_complex"]), "logit_threshold": logit_threshold(tau)}
+
+
+def why_routed(fold: dict) -> dict:
+    """Routed test windows of a replayed fold counted by their first reason (:data:`REASONS`)."""
+    t, dec = fold["t"], fold["dec"]
+    zs = np.asarray(t["simple"], np.float64)
+    d = zs[:, 1] - zs[:, 0]
+    unsure = np.abs(d) <= fold["logit_threshold"]
+    change = ~unsure & ((d > 0).astype(int) != dec["prev_cls"])
+    held = dec["held"] > 0
+    counts, left = {}, dec["routed"].copy()
+    for name, mask in (("unsure", unsure), ("change", change), ("hold", held)):
+        counts[name] = int(np.sum(left & mask))
+        left &= ~mask
+    counts["sentinel"] = int(left.sum())  # what is left: the sentinel (or the probe, counted with it)
+    counts["ictal_routed"] = int(np.sum(dec["routed"] & (t["y"] == 1)))
+    return counts
+
+
+def unit_train_config(unit_dir: Path) -> TrainConfig:
+    """The ``train`` section of the run that made ``unit_dir`` (``RUN/<patient>/<patient>``, or a run of one unit)."""
+    from qcascade.config import load_config
+
+    for path in (Path(unit_dir).parent / "config.yaml", Path(unit_dir) / "config.yaml"):
+        if path.exists():
+            return load_config(path).train
+    raise DataError(f"{unit_dir}: no config.yaml here or one folder up (not a run?)")
+
+
+def replay_unit(unit_dir: Path, settings: dict) -> dict:
+    """Pooled test results per setting over a unit's folds (every fold read before any result)."""
+    dirs = unit_fold_dirs(Path(unit_dir))
+    train = unit_train_config(Path(unit_dir))
+    out = {}
+    for name, over in settings.items():
+        folds = [replay_fold(d, over, train) for d in dirs]
+        if name == "deployed":
+            for d, f in zip(dirs, folds):
+                t = f["t"]
+                if f["tau"] != f["dep_tau"] or not (np.array_equal(f["dec"]["pred"], t["pred"])
+                                                    and np.array_equal(f["dec"]["routed"], t["routed"])):
+                    raise DataError(f"{d}: recalibrating the deployed gate does not reproduce deploy.json's tau "
+                                    f"({f['tau']} vs {f['dep_tau']}) or test_logits.npz's decisions")
+        y = np.concatenate([f["t"]["y"] for f in folds])
+        pred = np.concatenate([f["dec"]["pred"] for f in folds])
+        routed = np.concatenate([f["dec"]["routed"] for f in folds])
+        macs = np.concatenate([f["macs_every"] + f["dec"]["routed"] * f["macs_complex"] for f in folds])
+        complex_macs = np.concatenate([np.full(len(f["t"]["y"]), f["macs_complex"]) for f in folds])
+        hidden = sum_hidden([hidden_events(f["t"]["y"], f["dec"]["pred"], np.asarray(f["t"]["complex_only"]).argmax(1),
+                                           f["t"]["start_s"], f["t"]["record_ids"]) for f in folds])
+        why = {k: sum(why_routed(f)[k] for f in folds) for k in (*REASONS[:4], "ictal_routed")}
+        out[name] = {"f1": window_metrics(y, None, pred)["f1"], "routing": float(routed.mean()),
+                     "macs_ratio": float(complex_macs.mean() / macs.mean()),
+                     "hidden": hidden["n_missed_but_reference_detected"], "taus": [f["tau"] for f in folds],
+                     "why": why, "n": int(len(y))}
+    return out
+
+
+def _run(args) -> int:
+    settings = dict([("deployed", {})] + [parse_setting(s) for s in args.settings])
+    results = {unit: replay_unit(Path(unit), settings) for unit in args.units}
+    print("| unit | " + " | ".join(f"{s}: F1 / routing / MACs x / hidden" for s in settings) + " |")
+    print("|---" * (len(settings) + 1) + "|")
+    for unit, res in results.items():
+        cells = [f"{r['f1']:.3f} / {r['routing']:.3f} / {r['macs_ratio']:.1f} / {r['hidden']}" for r in res.values()]
+        print(f"| {unit} | " + " | ".join(cells) + " |")
+    if args.why:
+        print("\nDeployed routing by first reason (windows; share of all test windows):\n")
+        print("| unit | windows | " + " | ".join(REASONS[:4]) + " | routed ictal windows |")
+        print("|---" * 7 + "|")
+        for unit, res in results.items():
+            r = res["deployed"]
+            cells = [f"{r['why'][k]} ({r['why'][k] / r['n']:.3f})" for k in (*REASONS[:4], "ictal_routed")]
+            print(f"| {unit} | {r['n']} | " + " | ".join(cells) + " |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Recalibrate the gate with other settings on stored logits.")
+    ap.add_argument("units", nargs="+", help="finished unit folders (RUN/<patient>/<patient>)")
+    ap.add_argument("--settings", nargs="*", default=[], help="name:key=value,... (see the module docstring)")
+    ap.add_argument("--why", action="store_true", help="split the deployed routing by reason")
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args(argv)
+    return exit_code(lambda: _run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""bench.replay_gate_settings: the gate recalibrated with other settings on stored logits."""
+
+import json
+
+import numpy as np
+import pytest
+
+from bench.replay_gate_settings import main, parse_setting, replay_unit
+from qcascade.config import config_to_yaml, load_config
+from qcascade.errors import DataError
+from qcascade.gate import cascade_decide
+from qcascade.io_utils import atomic_save_npz
+from qcascade.training.tau import calibrate_tau
+
+
+def _windows(rng, n, k):
+    y = (np.arange(n) % 50 >= 38).astype(int)
+    zs = rng.standard_normal((n, 2)) * 1.5 + 2 * np.c_[1 - y, y]
+    zc = rng.standard_normal((n, 2)) + 3 * np.c_[1 - y, y]
+    return y, zs, zc, np.array([f"r{k}"] * n), np.arange(n, dtype=float), rng.random(n) < 0.3
+
+
+def _run(root, *, tamper_tau=False):
+    """A run folder (config.yaml) with one unit of two folds, calibrated and decided as step_calibrate does."""
+    cfg = load_config()
+    root.mkdir(parents=True)
+    (root / "config.yaml").write_text(config_to_yaml(cfg))
+    train = cfg.train
+    unit = root / "ID1"
+    rng = np.random.default_rng(3)
+    for k, d in enumerate([unit, unit / "fold1"]):
+        (d / "deploy").mkdir(parents=True)
+        vy, vzs, vzc, vrec, vstart, vsen = _windows(rng, 150, k)
+        ty, tzs, tzc, trec, tstart, tsen = _windows(rng, 200, k)
+        ref = {"sensitivity": 0.9, "f1": 0.85}
+        kw = dict(rule="confirm_changes", sentinel_every=4, hold=2, sentinel_interictal_only=True)
+        tau, _ = calibrate_tau(vzs, vzc, vy, 1000, 50000, margin=train.tau_margin, grid=train.tau_grid(),
+                               routing_tolerance=train.tau_routing_tolerance, reference_f1=train.tau_reference_f1,
+                               margin_windows=train.tau_margin_windows, reference=ref, record_ids=vrec,
+                               start_s=vstart, sentinel=vsen, **kw)
+        out = cascade_decide(tzs, tzc, tau, record_ids=trec, start_s=tstart, sentinel=tsen, **kw)
+        atomic_save_npz(d / "val_logits.npz", simple=vzs, complex=vzc, complex_only=vzc, y=vy, record_ids=vrec,
+                        start_s=vstart, sentinel=vsen)
+        atomic_save_npz(d / "test_logits.npz", simple=tzs, complex=tzc, complex_only=tzc, y=ty, pred=out["pred"],
+                        routed=out["routed"], record_ids=trec, start_s=tstart, sentinel=tsen,
+                        prev_cls=out["prev_cls"], gap=out["gap"], held=out["held"])
+        (d / "deploy" / "deploy.json").write_text(json.dumps(
+            {"tau": tau + (0.01 if tamper_tau and k == 1 else 0.0), "gate": "confirm_changes", "probe_every": 0,
+             "recheck_tau": 0.0, "hold": 2, "macs_simple": 1000, "macs_complex": 50000, "complex_only_val": ref,
+             "sentinel": {"every": 4, "interictal_only": True, "ops": 500}}))
+    return unit
+
+
+def test_settings_parse_and_name_an_unknown_key():
+    assert parse_setting("e8:sentinel_every=8,sentinel=off") == ("e8", {"sentinel_every": 8, "sentinel": False})
+    with pytest.raises(ValueError, match="unknown key 'holds'"):
+        parse_setting("x:holds=3")
+    with pytest.raises(ValueError, match="sentinel must be on or off"):
+        parse_setting("x:sentinel=yes")
+
+
+def test_the_deployed_setting_reproduces_the_run_and_others_change_it(tmp_path):
+    unit = _run(tmp_path / "run")
+    res = replay_unit(unit, {"deployed": {}, "nosen": {"sentinel": False}, "h0": {"hold": 0}})
+    dep, nosen = res["deployed"], res["nosen"]
+    assert dep["n"] == 400 and 0 < dep["f1"] <= 1 and 0 < dep["routing"] < 1
+    # Without the sentinel the every-window cost drops its operations and the sentinel routes nothing.
+    assert nosen["why"]["sentinel"] == 0 and dep["why"]["sentinel"] > 0
+    assert sum(dep["why"][k] for k in ("unsure", "change", "sentinel", "hold")) == round(dep["routing"] * dep["n"])
+    assert res["h0"]["why"]["hold"] == 0
+    # MACs ratio = complex MACs / (every-window MACs + routing * complex MACs) on equal-size folds.
+    assert dep["macs_ratio"] == pytest.approx(50000 / (1500 + dep["routing"] * 50000))
+
+
+def test_a_run_the_replay_does_not_reproduce_is_refused_by_name(tmp_path):
+    unit = _run(tmp_path / "run", tamper_tau=True)
+    with pytest.raises(DataError, match=r"fold1: recalibrating the deployed gate does not reproduce"):
+        replay_unit(unit, {"deployed": {}})
+
+
+def test_the_command_prints_the_table_and_the_reasons(tmp_path, capsys):
+    unit = _run(tmp_path / "run")
+    assert main([str(unit), "--why", "--settings", "h0:hold=0"]) == 0
+    out = capsys.readouterr().out
+    assert "| deployed: F1 / routing / MACs x / hidden | h0: F1 / routing / MACs x / hidden |" in out
+    assert "| unit | windows | unsure | change | sentinel | hold | routed ictal windows |" in out
+    assert main([str(tmp_path / "none")]) == 2
