@@ -175,7 +175,7 @@ class TrainConfig:
     class_weighting: Literal["balanced", "none"] = "balanced"
     tau_margin: float = 0.01
     tau_margin_windows: int = 1
-    tau_routing_tolerance: float = 0.01
+    tau_routing_tolerance: float = 0.0
     tau_reference_f1: Literal["best", "complex_only"] = "best"
     tau_grid_size: int = 101
     deterministic_ops: bool = False
