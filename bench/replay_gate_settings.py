@@ -40,6 +40,7 @@ from qcascade.training.tau import calibrate_tau
 
 KEYS = {"sentinel": "onoff", "sentinel_every": int, "interictal_only": "onoff", "hold": int, "tolerance": float,
         "reference_f1": str}
+_KIND_NAMES = {int: "an integer", float: "a number", str: "a string"}
 REASONS = ("unsure", "change", "sentinel", "hold", "probe")
 
 
@@ -57,8 +58,20 @@ def parse_setting(text: str) -> tuple[str, dict]:
                 raise ValueError(f"setting {text!r}: {key} must be on or off, got {value!r}")
             over[key] = value == "on"
         else:
-            over[key] = kind(value)
+            try:
+                over[key] = kind(value)
+            except ValueError:
+                raise ValueError(f"setting {text!r}: {key} must be {_KIND_NAMES[kind]}, got {value!r}") from None
+    if not name or name == "deployed":
+        raise ValueError(f"setting {text!r}: needs a name other than 'deployed' before the colon")
     return name, over
+
+
+def _setting_arg(text: str) -> tuple[str, dict]:
+    try:
+        return parse_setting(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _gate_kw(dep: dict, z, over: dict) -> dict:
@@ -146,7 +159,7 @@ def replay_unit(unit_dir: Path, settings: dict) -> dict:
 
 
 def _run(args) -> int:
-    settings = dict([("deployed", {})] + [parse_setting(s) for s in args.settings])
+    settings = dict([("deployed", {})] + list(args.settings))
     results = {unit: replay_unit(Path(unit), settings) for unit in args.units}
     print("| unit | " + " | ".join(f"{s}: F1 / routing / MACs x / hidden" for s in settings) + " |")
     print("|---" * (len(settings) + 1) + "|")
@@ -169,7 +182,7 @@ def _run(args) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Recalibrate the gate with other settings on stored logits.")
     ap.add_argument("units", nargs="+", help="finished unit folders (RUN/<patient>/<patient>)")
-    ap.add_argument("--settings", nargs="*", default=[], help="name:key=value,... (see the module docstring)")
+    ap.add_argument("--settings", nargs="*", default=[], type=_setting_arg, help="name:key=value,... (see the module docstring)")
     ap.add_argument("--why", action="store_true", help="split the deployed routing by reason")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)

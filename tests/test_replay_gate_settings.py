@@ -57,6 +57,10 @@ def test_settings_parse_and_name_an_unknown_key():
         parse_setting("x:holds=3")
     with pytest.raises(ValueError, match="sentinel must be on or off"):
         parse_setting("x:sentinel=yes")
+    with pytest.raises(ValueError, match="hold must be an integer, got 'two'"):
+        parse_setting("x:hold=two")
+    with pytest.raises(ValueError, match="needs a name other than 'deployed'"):
+        parse_setting("deployed:hold=0")
 
 
 def test_the_deployed_setting_reproduces_the_run_and_others_change_it(tmp_path):
@@ -85,3 +89,6 @@ def test_the_command_prints_the_table_and_the_reasons(tmp_path, capsys):
     assert "| deployed: F1 / routing / MACs x / hidden | h0: F1 / routing / MACs x / hidden |" in out
     assert "| unit | windows | unsure | change | sentinel | hold | routed ictal windows |" in out
     assert main([str(tmp_path / "none")]) == 2
+    with pytest.raises(SystemExit) as bad:  # a bad setting is a usage error naming the key, before any unit is read
+        main([str(unit), "--settings", "x:holds=2"])
+    assert bad.value.code == 2 and "unknown key 'holds'" in capsys.readouterr().err
