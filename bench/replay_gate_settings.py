@@ -150,7 +150,8 @@ def replay_unit(unit_dir: Path, settings: dict) -> dict:
         complex_macs = np.concatenate([np.full(len(f["t"]["y"]), f["macs_complex"]) for f in folds])
         hidden = sum_hidden([hidden_events(f["t"]["y"], f["dec"]["pred"], np.asarray(f["t"]["complex_only"]).argmax(1),
                                            f["t"]["start_s"], f["t"]["record_ids"]) for f in folds])
-        why = {k: sum(why_routed(f)[k] for f in folds) for k in (*REASONS[:4], "ictal_routed")}
+        per_fold = [why_routed(f) for f in folds]
+        why = {k: sum(w[k] for w in per_fold) for k in (*REASONS[:4], "ictal_routed")}
         out[name] = {"f1": window_metrics(y, None, pred)["f1"], "routing": float(routed.mean()),
                      "macs_ratio": float(complex_macs.mean() / macs.mean()),
                      "hidden": hidden["n_missed_but_reference_detected"], "taus": [f["tau"] for f in folds],

@@ -56,12 +56,9 @@ def calibrate_tau(
     ``routing_tolerance`` of the smallest qualifying one, the largest tau wins (ties in routing: highest F1 first when the
     tolerance is 0). Use validation windows only, never test windows.
 
-    Why a tolerance: routing rates a few validation windows apart are not distinguishable on
-    one validation seizure, and the lowest-routing tau is often 0 when the simple model happened
-    to be perfect on it, i.e. a gate that never asks the complex model. The largest tau at
-    (almost) the same validation cost keeps the complex model for the simple model's least
-    confident windows; it costs at most ``routing_tolerance * macs_complex`` more MACs per
-    window on validation.
+    With a tolerance (``train.tau_routing_tolerance``, 0 by default), the deployed tau may route up
+    to ``routing_tolerance`` more validation windows than the cheapest qualifying one
+    (docs/calibration.md says why the default is 0).
 
     Fallback (when the grid lacks 1.0, or when ``reference`` is another model that even the
     cascade's complex model on every window cannot match): if no tau qualifies, return the one
