@@ -86,9 +86,27 @@ def test_the_command_prints_the_table_and_the_reasons(tmp_path, capsys):
     unit = _run(tmp_path / "run")
     assert main([str(unit), "--why", "--settings", "h0:hold=0"]) == 0
     out = capsys.readouterr().out
-    assert "| deployed: F1 / routing / MACs x / hidden | h0: F1 / routing / MACs x / hidden |" in out
+    assert ("| deployed: F1 / complex-only F1 / routing / MACs x / hidden "
+            "| h0: F1 / complex-only F1 / routing / MACs x / hidden |") in out
     assert "| unit | windows | unsure | change | sentinel | hold | routed ictal windows |" in out
     assert main([str(tmp_path / "none")]) == 2
     with pytest.raises(SystemExit) as bad:  # a bad setting is a usage error naming the key, before any unit is read
         main([str(unit), "--settings", "x:holds=2"])
     assert bad.value.code == 2 and "unknown key 'holds'" in capsys.readouterr().err
+
+
+def test_fusion_adds_the_simple_logit_difference_to_the_complex_models(tmp_path):
+    unit = _run(tmp_path / "run")
+    res = replay_unit(unit, {"deployed": {}, "f0": {"fuse": 0.0}, "f1": {"fuse": 1.0}})
+    assert res["f0"] == res["deployed"]
+    y, fused = [], []
+    for d in (unit, unit / "fold1"):
+        t = np.load(d / "test_logits.npz")
+        y.append(t["y"])
+        dc, ds = (t[k][:, 1] - t[k][:, 0] for k in ("complex_only", "simple"))
+        fused.append((dc + ds > 0).astype(int))
+    y, fused = np.concatenate(y), np.concatenate(fused)
+    tp = np.sum((fused == 1) & (y == 1))
+    assert res["f1"]["complex_only_f1"] == pytest.approx(2 * tp / (np.sum(fused) + np.sum(y)))
+    assert res["f1"]["complex_only_f1"] != res["deployed"]["complex_only_f1"]
+    assert parse_setting("f:fuse=0.5") == ("f", {"fuse": 0.5})
