@@ -110,3 +110,5 @@ def test_fusion_adds_the_simple_logit_difference_to_the_complex_models(tmp_path)
     assert res["f1"]["complex_only_f1"] == pytest.approx(2 * tp / (np.sum(fused) + np.sum(y)))
     assert res["f1"]["complex_only_f1"] != res["deployed"]["complex_only_f1"]
     assert parse_setting("f:fuse=0.5") == ("f", {"fuse": 0.5})
+    with pytest.raises(ValueError, match="fuse must be a number, got 'half'"):
+        parse_setting("f:fuse=half")
