@@ -133,7 +133,9 @@ def sentinel_up(X: np.ndarray, record_ids: Optional[np.ndarray], start_s: Option
     order, first = _sequence_order(n, record_ids, start_s)
     L = np.empty((n, X.shape[2]), np.int64)
     for lo in range(0, n, 256):  # codes of a batch at a time: int32 copies of the windows are large
-        L[lo:lo + 256] = line_lengths(input_codes(X[lo:lo + 256], input_bits, input_int_bits))
+        # Only every SAMPLE_STRIDE-th sample enters the line length, so only those are coded.
+        codes = input_codes(X[lo:lo + 256, ::SAMPLE_STRIDE], input_bits, input_int_bits)
+        L[lo:lo + 256] = line_lengths(codes, stride=1)
     up_sorted, _ = sentinel_walk(L[order], spec, first)
     up = np.zeros(n, bool)
     up[order] = up_sorted

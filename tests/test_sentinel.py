@@ -77,6 +77,17 @@ def test_sentinel_up_does_not_depend_on_the_order_windows_are_given_in():
     assert np.array_equal(sentinel_up(X[perm], rec[perm], start[perm], SPEC, 16, 5), up[perm])
 
 
+def test_sentinel_up_codes_only_the_samples_it_reads_with_the_same_result():
+    rng = np.random.default_rng(1)
+    X = (rng.standard_normal((300, 64, 8)) * 0.2).astype(np.float32)
+    X[200:215, 1::4, :4] *= 30  # a burst on samples the subsampled line length skips
+    X[250:260, ::4, :4] *= 30  # and one on samples it reads
+    first = np.r_[True, np.zeros(299, bool)]
+    full = sentinel_walk(line_lengths(input_codes(X, 16, 5)), SPEC, first)[0]
+    assert full[250] and not full[200:215].any()
+    assert np.array_equal(sentinel_up(X, None, None, SPEC, 16, 5), full)
+
+
 def test_gate_routes_one_window_in_every_while_the_sentinel_is_up():
     n = 12
     zs = np.tile([[3.0, -3.0]], (n, 1))  # a confident "interictal" simple model
