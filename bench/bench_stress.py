@@ -274,7 +274,40 @@ def report(data_dir: Path, work: Path, patients: Optional[Sequence[str]] = None)
         states[p], m = patient_state(work / p / p, len(gt["recordings"]))
         rows[p] = None if m is None else patient_row(m, bool(gt["multifocal"]), len(gt["recordings"]))
     verdict = evaluate(rows)
-    return markdown(rows, states, verdict), verdict
+    done = [p for p in sorted(rows, key=_id_key) if rows[p] is not None]
+    return markdown(rows, states, verdict) + oracle_markdown(work, done), verdict
+
+
+def oracle_markdown(work: Path, patients: Sequence[str]) -> str:
+    """The least routing any gate could need with each finished patient's own two models
+    (:mod:`bench.oracle_gate`), beside the deployed gate's: the bound behind the MACs criterion."""
+    from bench.oracle_gate import oracle_unit
+    from qcascade.errors import DataError
+
+    lines, failed, found = [], [], []
+    for p in patients:
+        try:
+            r = oracle_unit(work / p / p)
+        except (DataError, OSError, KeyError, ValueError) as exc:
+            failed.append(f"{p} ({exc})")
+            continue
+        found.append(r)
+        orr = "none" if r["oracle_routing"] is None else _f(r["oracle_routing"])
+        lines.append(f"| {p} | {_f(r['deployed_routing'])} | {orr} | {_f(r['oracle_macs_ratio'], 1)} |")
+    out = ["", "The least routing any gate could need with each patient's own two models (`bench.oracle_gate`: "
+           "labels known, only windows the simple model gets wrong and complex-only gets right, just enough for "
+           "cascade F1 >= max(simple-only, complex-only) - 0.02 and no hidden event; docs/generalisation.md, "
+           "round 33):", ""]
+    if lines:
+        out += ["| patient | deployed routing | oracle routing | oracle MACs ratio |", "|---|---|---|---|"] + lines
+    ok = [r for r in found if r["oracle_routing"] is not None]
+    if ok and len(ok) == len(patients):
+        ratio = (sum(r["complex_macs"] for r in ok) / len(ok)) / (sum(r["oracle_mean_macs"] for r in ok) / len(ok))
+        out += ["", f"Mean oracle routing {sum(r['oracle_routing'] for r in ok) / len(ok):.3f}; overall oracle "
+                f"MACs ratio {ratio:.1f} (mean complex-only MACs / mean oracle MACs)."]
+    if failed:
+        out += ["", "Oracle not computed for: " + "; ".join(failed) + "."]
+    return "\n".join(out) + "\n"
 
 
 def run(patients: Optional[Sequence[str]] = None, data_dir: Optional[Path] = None, work: Optional[Path] = None,

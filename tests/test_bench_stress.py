@@ -101,6 +101,8 @@ def test_report_reads_run_folders(tmp_path):
     assert v["unfinished"] == ["ID2", "ID3"]
     assert "ID2 (running: 1 of 3 folds evaluated)" in text and "ID3 (not started)" in text
     assert "| ID1 | 3 | 0.800 (0.50 ± 0.10)" in text
+    # The oracle bound needs the stored logits; a finished patient without them is named, not skipped.
+    assert "Oracle not computed for: ID1 (" in text and "no val_logits.npz" in text
     assert patient_state(work / "ID3" / "ID3", 3) == ("not started", None)
 
 

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from bench.bench_stress import oracle_markdown
 from bench.oracle_gate import confidence_oracle, main, oracle_routing, oracle_unit
 from qcascade.io_utils import atomic_save_npz
 
@@ -100,3 +101,11 @@ def test_unit_with_folds_of_different_model_costs_is_refused(tmp_path):
     (unit / "fold1" / "deploy" / "deploy.json").write_text(json.dumps({"macs_simple": 900, "macs_complex": 100000}))
     with pytest.raises(ValueError, match="different model costs"):
         oracle_unit(unit)
+
+
+def test_stress_section_shows_the_bound_beside_the_deployed_routing(tmp_path):
+    _unit(tmp_path)
+    text = oracle_markdown(tmp_path, ["ID1"])
+    assert "| ID1 | 0.050 | 0.022 | 30.8 |" in text
+    assert "Mean oracle routing 0.022; overall oracle MACs ratio 30.8" in text
+    assert "not computed" not in text
