@@ -19,7 +19,9 @@ Settings are ``name:key=value,key=value``; keys: ``sentinel`` (on/off), ``sentin
 becomes ``(z1 - z0)_complex + a * (z1 - z0)_simple`` on validation and test, in the cascade and in
 complex-only, and the reference is the fused complex-only's validation metrics; late fusion of the
 two models, measured in round 31 of docs/generalisation.md; hidden seizures are still counted
-against the unfused complex-only)::
+against the unfused complex-only), ``sentinel_persist`` (``k``: the stored sentinel counts only on
+windows where it has been up for ``k`` windows in a row of the recording, as
+``train.gate_sentinel_persist: k`` does on a run made with 1; round 34)::
 
     python -m bench.replay_gate_settings RUN/ID4/ID4 RUN/ID6/ID6 --why \\
         --settings every8:sentinel_every=8 hold0:hold=0 tol0:tolerance=0
@@ -43,7 +45,7 @@ from qcascade.gate import cascade_decide, logit_threshold
 from qcascade.training.tau import calibrate_tau
 
 KEYS = {"sentinel": "onoff", "sentinel_every": int, "interictal_only": "onoff", "hold": int, "tolerance": float,
-        "reference_f1": str, "fuse": float}
+        "reference_f1": str, "fuse": float, "sentinel_persist": int}
 _KIND_NAMES = {int: "an integer", float: "a number", str: "a string"}
 REASONS = ("unsure", "change", "sentinel", "hold", "probe")
 
@@ -83,10 +85,30 @@ def _gate_kw(dep: dict, z, over: dict) -> dict:
     with_sentinel = bool(sen) and over.get("sentinel", True)
     return {"rule": dep.get("gate", "confidence"), "record_ids": z["record_ids"], "start_s": z["start_s"],
             "probe_every": int(dep.get("probe_every") or 0), "recheck_tau": float(dep.get("recheck_tau") or 0.0),
-            "sentinel": z["sentinel"] if with_sentinel else None,
+            "sentinel": (persisting(z["sentinel"], z["record_ids"], z["start_s"], int(over.get("sentinel_persist", 1)))
+                         if with_sentinel else None),
             "sentinel_every": int(over.get("sentinel_every", sen.get("every", 1))),
             "sentinel_interictal_only": with_sentinel and bool(over.get("interictal_only", sen.get("interictal_only", False))),
             "hold": int(over.get("hold", dep.get("hold", 0)))}
+
+
+def persisting(up: np.ndarray, record_ids: np.ndarray, start_s: np.ndarray, k: int) -> np.ndarray:
+    """``(n,)`` bool: the sentinel up on this window and on the ``k - 1`` windows before it in the
+    same recording (``k = 1``: ``up`` as it is). An artefact shorter than ``k`` windows never counts."""
+    if k < 1:
+        raise ValueError(f"sentinel_persist must be >= 1, got {k}")
+    up = np.asarray(up, bool)
+    if k == 1:
+        return up
+    from qcascade.gate import _sequence_order
+
+    order, first = _sequence_order(len(up), record_ids, start_s)
+    run = np.zeros(len(up), int)
+    for j, i in enumerate(order):
+        run[j] = 0 if not up[i] else (1 if first[j] else run[j - 1] + 1)
+    out = np.zeros(len(up), bool)
+    out[order] = run >= k
+    return out
 
 
 def _fused(z, a: float) -> dict:

@@ -82,6 +82,10 @@ class TrainConfig:
             with fewer electrodes (Bonn's one) get no sentinel: it could never be up.
         gate_sentinel_memory: the baseline's memory in windows (a power of 2: a shift in hardware).
         gate_sentinel_every: the probe period while the sentinel is up.
+        gate_sentinel_persist: the sentinel counts as up only after its electrodes have been
+            above their baselines for this many windows in a row, so that an artefact shorter
+            than that (movement: a few seconds) costs no complex-model window (round 34 of
+            docs/generalisation.md); 1: every up window counts, as before. At most 255.
         gate_sentinel_interictal_only: the sentinel routes only windows the simple model calls
             interictal (it looks for seizures the one electrode does not see; a state the simple
             model calls ictal was confirmed by the complex model under ``confirm_changes``).
@@ -168,6 +172,7 @@ class TrainConfig:
     gate_sentinel_electrodes: int = 3
     gate_sentinel_memory: int = 32
     gate_sentinel_every: int = 4
+    gate_sentinel_persist: int = 1
     gate_sentinel_interictal_only: bool = True
     gate_hold: int = DEFAULT_HOLD
     temp_start: float = 1.0
@@ -244,6 +249,9 @@ class TrainConfig:
             raise ConfigError(f"train.gate_hold: must be 0 (off) or in [1, {MAX_HOLD}], got {self.gate_hold}")
         if not 1 <= self.gate_sentinel_every <= MAX_PROBE:
             raise ConfigError(f"train.gate_sentinel_every: must be in [1, {MAX_PROBE}], got {self.gate_sentinel_every}")
+        if not 1 <= self.gate_sentinel_persist <= 255:
+            raise ConfigError(f"train.gate_sentinel_persist: must be in [1, 255] (an 8-bit counter in the top "
+                              f"level), got {self.gate_sentinel_persist}")
         if not 0.0 <= self.restore_best_min_f1 <= 1.0:
             raise ConfigError(f"train.restore_best_min_f1: must be in [0, 1], got {self.restore_best_min_f1}")
         if not 0.0 <= self.weight_decay < 1.0:
@@ -293,7 +301,7 @@ class TrainConfig:
 
         return SentinelSpec(self.gate_sentinel_ratio, self.gate_sentinel_electrodes,
                             self.gate_sentinel_memory.bit_length() - 1, self.gate_sentinel_every,
-                            self.gate_sentinel_interictal_only)
+                            self.gate_sentinel_interictal_only, self.gate_sentinel_persist)
 
     def tau_grid(self) -> tuple[float, ...]:
         """The calibration grid: ``tau_grid_size`` evenly spaced values from 0 to 1 inclusive."""

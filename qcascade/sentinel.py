@@ -22,7 +22,10 @@ input_int_bits + 1>``), so the generated C++ top level computes exactly the same
 * electrode ``e`` is *above* when ``RATIO_ONE * L[e] > ratio_code * B[e]``, ``ratio_code =
   round(ratio * RATIO_ONE)``, before this window's baseline update;
 * the sentinel is *up* on a window where at least ``electrodes`` electrodes are above, except on
-  the first ``WARMUP`` windows of a recording (the baseline is young).
+  the first ``WARMUP`` windows of a recording (the baseline is young), and only once that has held
+  for ``persist`` windows in a row (an 8-bit run counter, reset with the baseline): an artefact
+  shorter than ``persist`` windows never raises it, a seizure is reached ``persist - 1`` windows
+  later (docs/generalisation.md, round 34).
 
 Dead electrodes (``L = 0`` throughout) never count: ``0 > ratio * 0`` is false.
 """
@@ -33,7 +36,7 @@ from typing import Optional
 
 import numpy as np
 
-__all__ = ["SAMPLE_STRIDE", "RATIO_ONE", "WARMUP", "SentinelSpec", "input_codes", "line_lengths", "sentinel_walk", "sentinel_up",
+__all__ = ["SAMPLE_STRIDE", "RATIO_ONE", "WARMUP", "MAX_PERSIST", "SentinelSpec", "input_codes", "line_lengths", "sentinel_walk", "sentinel_up",
            "sentinel_ops"]
 
 #: The line length reads every SAMPLE_STRIDE-th sample of a window.
@@ -42,12 +45,15 @@ SAMPLE_STRIDE = 4
 RATIO_ONE = 16
 #: Windows at a recording's start on which the sentinel is never up (its baseline is young).
 WARMUP = 5
+#: The largest ``persist``: the run counter is 8 bits wide in the top level.
+MAX_PERSIST = 255
 
 
 class SentinelSpec:
     """The sentinel's constants (``train.gate_sentinel_*``)."""
 
-    def __init__(self, ratio: float, electrodes: int, memory_shift: int, every: int, interictal_only: bool = False):
+    def __init__(self, ratio: float, electrodes: int, memory_shift: int, every: int, interictal_only: bool = False,
+                 persist: int = 1):
         if not ratio > 1.0:
             raise ValueError(f"sentinel ratio must be > 1, got {ratio}")
         if electrodes < 1:
@@ -56,11 +62,14 @@ class SentinelSpec:
             raise ValueError(f"sentinel memory_shift must be in [0, 15], got {memory_shift}")
         if every < 1:
             raise ValueError(f"sentinel every must be >= 1, got {every}")
+        if not 1 <= persist <= MAX_PERSIST:
+            raise ValueError(f"sentinel persist must be in [1, {MAX_PERSIST}], got {persist}")
         self.ratio = float(ratio)
         self.electrodes = int(electrodes)
         self.memory_shift = int(memory_shift)
         self.every = int(every)
         self.interictal_only = bool(interictal_only)
+        self.persist = int(persist)
 
     @property
     def ratio_code(self) -> int:
@@ -69,7 +78,7 @@ class SentinelSpec:
     def as_dict(self) -> dict:
         return {"ratio": self.ratio, "ratio_code": self.ratio_code, "electrodes": self.electrodes,
                 "memory_shift": self.memory_shift, "every": self.every,
-                "warmup": WARMUP, "interictal_only": self.interictal_only}
+                "warmup": WARMUP, "interictal_only": self.interictal_only, "persist": self.persist}
 
 
 def input_codes(X: np.ndarray, width: int, integer: int) -> np.ndarray:
@@ -98,20 +107,22 @@ def sentinel_walk(L: np.ndarray, spec: SentinelSpec, first: np.ndarray) -> tuple
         first: ``(n,)`` bool, a recording's first window.
 
     Returns:
-        ``up`` ``(n,)`` bool and ``count`` ``(n,)`` int: the electrodes above their baseline.
+        ``up`` ``(n,)`` bool (after ``spec.persist``) and ``count`` ``(n,)`` int: the electrodes
+        above their baseline.
     """
     L = np.asarray(L, np.int64)
     n = len(L)
     up = np.zeros(n, bool)
     count = np.zeros(n, np.int64)
     B = np.zeros(L.shape[1:], np.int64)
-    age = 0
+    age = run = 0
     for i in range(n):
         if first[i]:
             B = L[i].copy()
-            age = 0
+            age = run = 0
         count[i] = np.count_nonzero(RATIO_ONE * L[i] > spec.ratio_code * B)
-        up[i] = count[i] >= spec.electrodes and age >= WARMUP
+        run = min(run + 1, MAX_PERSIST) if count[i] >= spec.electrodes and age >= WARMUP else 0
+        up[i] = run >= spec.persist
         age = min(age + 1, WARMUP)
         B = B + ((np.minimum(L[i], 2 * B) - B) >> spec.memory_shift)
     return up, count

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from bench.replay_gate_settings import main, parse_setting, replay_unit
+from bench.replay_gate_settings import main, parse_setting, persisting, replay_unit
 from qcascade.config import config_to_yaml, load_config
 from qcascade.errors import DataError
 from qcascade.gate import cascade_decide
@@ -112,3 +112,23 @@ def test_fusion_adds_the_simple_logit_difference_to_the_complex_models(tmp_path)
     assert parse_setting("f:fuse=0.5") == ("f", {"fuse": 0.5})
     with pytest.raises(ValueError, match="fuse must be a number, got 'half'"):
         parse_setting("f:fuse=half")
+
+
+def test_sentinel_persist_keeps_runs_of_up_windows_per_recording():
+    up = np.array([1, 1, 0, 1, 1, 1, 1, 1, 1], bool)
+    rec = np.array(["a"] * 5 + ["b"] * 4)
+    start = np.r_[np.arange(5), np.arange(4)].astype(float)
+    # "a": runs of 2 (windows 0-1) and 3 (3-4 ...) cut by the start of "b" (5-8: a run of 4).
+    assert np.flatnonzero(persisting(up, rec, start, 3)).tolist() == [7, 8]
+    assert np.flatnonzero(persisting(up, rec, start, 2)).tolist() == [1, 4, 6, 7, 8]
+    assert np.array_equal(persisting(up, rec, start, 1), up)
+    perm = np.random.default_rng(0).permutation(9)  # windows in any order, as stored
+    assert np.array_equal(persisting(up[perm], rec[perm], start[perm], 3), persisting(up, rec, start, 3)[perm])
+    with pytest.raises(ValueError, match="sentinel_persist"):
+        persisting(up, rec, start, 0)
+
+
+def test_sentinel_persist_setting_routes_fewer_sentinel_windows(tmp_path):
+    unit = _run(tmp_path / "run")
+    res = replay_unit(unit, {"deployed": {}, "p3": {"sentinel_persist": 3}})
+    assert res["p3"]["why"]["sentinel"] < res["deployed"]["why"]["sentinel"]

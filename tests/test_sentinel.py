@@ -52,6 +52,23 @@ def test_never_up_during_warmup_and_the_state_restarts_with_each_recording():
     assert up[2 * WARMUP + 1]  # 100 > 3 x the young second baseline, after its warm-up
 
 
+def test_persist_counts_only_runs_of_up_windows_and_restarts_with_each_recording():
+    L = np.full((30, 3), 100)
+    L[[8, 9]] = 1000  # a 2-window artefact
+    L[14:20] = 1000  # a 6-window event
+    L[24:27] = 1000  # 3 windows, of which the first starts the second recording
+    first = np.zeros(30, bool)
+    first[[0, 24]] = True
+    spec = SentinelSpec(ratio=3.0, electrodes=3, memory_shift=15, every=1, persist=3)
+    up, count = sentinel_walk(L, spec, first)
+    bare, _ = sentinel_walk(L, SentinelSpec(ratio=3.0, electrodes=3, memory_shift=15, every=1), first)
+    assert np.flatnonzero(bare).tolist() == [8, 9] + list(range(14, 20))  # 24-26: the new recording's warm-up
+    assert np.flatnonzero(up).tolist() == [16, 17, 18, 19]  # from the event's third window on
+    assert count[8] == 3  # the count is the electrodes above, whatever the run
+    with pytest.raises(ValueError, match="persist"):
+        SentinelSpec(ratio=3.0, electrodes=3, memory_shift=5, every=1, persist=256)
+
+
 def test_baseline_is_a_clipped_shift_average():
     """B += (min(L, 2B) - B) >> shift: one huge window moves it by at most B >> shift."""
     L = np.array([[800], [10 ** 6], [800]])
@@ -155,6 +172,8 @@ def test_sentinel_cost_counts_every_sample_of_every_electrode():
     ("gate_sentinel_memory", 24, "power of 2"),
     ("gate_sentinel_every", 0, "gate_sentinel_every"),
     ("gate_sentinel_electrodes", 0, "gate_sentinel_electrodes"),
+    ("gate_sentinel_persist", 0, "gate_sentinel_persist"),
+    ("gate_sentinel_persist", 256, "8-bit counter"),
 ])
 def test_config_rejects_bad_sentinel_values(key, value, match):
     with pytest.raises(ConfigError, match=match):
@@ -185,13 +204,14 @@ def _recordings(T: int, C: int, n: int = 24, seed: int = 0):
     return X.astype(np.float32), record_ids, start_s
 
 
-@pytest.mark.parametrize("interictal_only", [False, True])
-def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path, interictal_only):
+@pytest.mark.parametrize("interictal_only,persist", [(False, 1), (True, 1), (True, 2)])
+def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path, interictal_only, persist):
     """The generated design with the sentinel, fed two recordings in time order with the gate state
     kept inside the design: its sentinel bit equals qcascade.sentinel's on every window, and its
     decisions equal qcascade.gate.cascade_decide walked on the design's own logits with that sentinel.
     Without the recording-start input at the second recording, the sentinel differs (the check can fail).
-    With ``interictal_only`` the design routes like the Python gate with it, and not like the gate without."""
+    With ``interictal_only`` the design routes like the Python gate with it, and not like the gate without.
+    With ``persist`` 2 the design's run counter drops the first window of every burst, as the Python walk does."""
     from test_toplevel import build_tiny_projects, toplevel_kwargs
 
     from qcascade.hls import csim
@@ -202,13 +222,15 @@ def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path, intericta
     # windows the simple model calls ictal (which interictal_only does not route).
     projects = build_tiny_projects(tmp_path / "prj", T, C, swap_simple_classes=True)
     X, rid, start = _recordings(T, C)
-    spec = SentinelSpec(ratio=2.5, electrodes=3, memory_shift=2, every=3, interictal_only=interictal_only)
+    spec = SentinelSpec(ratio=2.5, electrodes=3, memory_shift=2, every=3, interictal_only=interictal_only,
+                        persist=persist)
     top = tmp_path / "top"
     kw = toplevel_kwargs(projects, T, C, electrode=1, tau=0.6)
     tl.generate_toplevel(top, sentinel=spec.as_dict(), tb_windows=X[:4], **kw)
     header = (top / "cascade_top.h").read_text()
     assert "QCASCADE_GATE_SENTINEL 1" in header and "sentinel_reset" in header and "prev_gap" in header
     assert f"QCASCADE_GATE_SENTINEL_INTERICTAL_ONLY {int(interictal_only)}" in header
+    assert f"SENTINEL_PERSIST = {persist};" in header
     man = tl.load_manifest(top)
     assert man["gate"]["sentinel"]["ratio_code"] == 40 and man["gate"]["has_gap"] and man["gate"]["uses_prev"]
     tl.build_csim(top, werror=True, jobs=2)
@@ -218,6 +240,9 @@ def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path, intericta
     up = sentinel_up(X, rid, start, spec, 16, 5)
     assert 2 <= up.sum() < len(X) // 2
     assert np.array_equal(cpp["sentinel"], up)
+    if persist > 1:  # fewer windows than without the run counter, all of them up without it too
+        bare = sentinel_up(X, rid, start, SentinelSpec(2.5, 3, 2, 3, interictal_only), 16, 5)
+        assert up.sum() < bare.sum() and not np.any(up & ~bare)
     zc = np.nan_to_num(cpp["complex_logits"])
     walk = dict(rule="confidence", record_ids=rid, start_s=start, sentinel=up, sentinel_every=spec.every)
     py = cascade_decide(cpp["simple_logits"], zc, 0.6, **walk, sentinel_interictal_only=interictal_only)

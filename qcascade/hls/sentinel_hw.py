@@ -28,8 +28,9 @@ def spec_of(sentinel: dict) -> SentinelSpec:
     if missing:
         raise ConfigError(f"sentinel: missing {missing} (expected SentinelSpec.as_dict())")
     try:
-        # Deployments written before "interictal_only" existed routed on every window while up.
-        return SentinelSpec(*(sentinel[k] for k in _KEYS), interictal_only=bool(sentinel.get("interictal_only", False)))
+        # Deployments written before "interictal_only" (or "persist") existed routed on every window while up.
+        return SentinelSpec(*(sentinel[k] for k in _KEYS), interictal_only=bool(sentinel.get("interictal_only", False)),
+                            persist=int(sentinel.get("persist", 1)))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"sentinel: {exc}") from None
 
@@ -59,7 +60,7 @@ def template_values(sentinel: dict | None, n_times: int, n_chans: int, input_ele
         return {"sentinel": 0, "sentinel_param": "", "sentinel_pragma": "", "sentinel_arg": "",
                 **{f"sentinel_{k}": 0 for k in ("stride", "steps", "ratio_code", "ratio_one", "electrodes",
                                                  "memory_shift", "warmup", "every", "ll_bits", "step_bits",
-                                                 "prod_bits", "count_bits", "code_bits", "interictal_only")}}
+                                                 "prod_bits", "count_bits", "code_bits", "interictal_only", "persist")}}
     spec = spec_of(sentinel)
     if not input_elem["signed"]:
         raise ConfigError(f"sentinel: model input type {input_elem['text']} must be signed")
@@ -73,7 +74,7 @@ def template_values(sentinel: dict | None, n_times: int, n_chans: int, input_ele
             "sentinel_warmup": WARMUP, "sentinel_every": spec.every, "sentinel_ll_bits": sz["ll_bits"],
             "sentinel_step_bits": sz["step_bits"], "sentinel_prod_bits": sz["prod_bits"],
             "sentinel_count_bits": sz["count_bits"], "sentinel_code_bits": input_elem["width"],
-            "sentinel_interictal_only": int(spec.interictal_only)}
+            "sentinel_interictal_only": int(spec.interictal_only), "sentinel_persist": spec.persist}
 
 
 def manifest_entry(sentinel: dict | None, n_times: int, n_chans: int, input_elem: dict) -> dict | None:
