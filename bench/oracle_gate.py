@@ -43,7 +43,8 @@ def _f1(tp: int, fp: int, fn: int) -> float:
 
 def _load(dirs: Sequence[Path]) -> dict:
     """Pooled test arrays of a unit's folds; ``fold`` says which fold a window came from."""
-    parts = {k: [] for k in ("y", "simple", "simple_d", "complex_only", "routed", "start_s", "record_ids", "fold")}
+    parts = {k: [] for k in ("y", "simple", "simple_d", "complex_only", "pred", "routed", "start_s", "record_ids",
+                             "fold")}
     macs = []
     for k, d in enumerate(dirs):
         t = np.load(d / "test_logits.npz")
@@ -53,6 +54,7 @@ def _load(dirs: Sequence[Path]) -> dict:
         parts["simple_d"].append(t["simple"][:, 1].astype(np.float64) - t["simple"][:, 0])
         parts["complex_only"].append(t["complex_only"][:, 1] > t["complex_only"][:, 0])
         parts["routed"].append(t["routed"].astype(bool))
+        parts["pred"].append(t["pred"].astype(bool))
         parts["start_s"].append(t["start_s"])
         parts["record_ids"].append(np.asarray([f"{k}:{r}" for r in t["record_ids"]]))  # folds never share a record
         parts["fold"].append(np.full(len(t["y"]), k))
@@ -115,6 +117,24 @@ def oracle_routing(y: np.ndarray, simple: np.ndarray, complex_only: np.ndarray, 
             "cascade_f1": _f1(tp, fp, fn)}
 
 
+def hidden_inside(y: np.ndarray, pred: np.ndarray, complex_only: np.ndarray, start_s: np.ndarray,
+                  record_ids: np.ndarray) -> dict:
+    """Seizures complex-only detects and the cascade misses (SzCORE, :func:`qcascade.evaluation.hidden_events`),
+    and how many of them complex-only calls ictal on at least one window inside the seizure itself.
+
+    The others are "detected" only by complex-only false alarms inside SzCORE's tolerances (30 s
+    before the onset, 60 s after the end): the complex model did not see the seizure.
+
+    Returns:
+        ``{"hidden": n, "hidden_seen_inside": m}``.
+    """
+    c = np.asarray(complex_only, bool)
+    missed = hidden_events(y, pred, c, start_s, record_ids)["missed"]
+    inside = [np.any(c & (record_ids == m["record"]) & (start_s >= m["onset_s"] - 1e-9) & (start_s < m["offset_s"]))
+              for m in missed]
+    return {"hidden": len(missed), "hidden_seen_inside": int(sum(inside))}
+
+
 def _meets(y, pred, c, start_s, record_ids, target) -> bool:
     f = _f1(int(np.sum(pred & y)), int(np.sum(pred & ~y)), int(np.sum(~pred & y)))
     return f >= target and not hidden_events(y, pred, c, start_s, record_ids)["n_missed_but_reference_detected"]
@@ -147,7 +167,8 @@ def oracle_unit(unit_dir: Path, tolerance: float = TOLERANCE) -> dict:
     o = oracle_routing(p["y"], p["simple"], p["complex_only"], p["start_s"], p["record_ids"], tolerance)
     s_macs, c_macs = p["macs_simple"], p["macs_complex"]
     out = {"n": int(len(p["y"])), "deployed_routing": float(p["routed"].mean()),
-           "simple_f1": o.get("simple_f1"), "complex_only_f1": o.get("complex_only_f1")}
+           "simple_f1": o.get("simple_f1"), "complex_only_f1": o.get("complex_only_f1"),
+           **hidden_inside(p["y"], p["pred"], p["complex_only"], p["start_s"], p["record_ids"])}
     if o["routed"] is None:
         return {**out, "oracle_routing": None, "oracle_macs_ratio": None, "oracle_mean_macs": None}
     r = float(o["routed"].mean())

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bench.bench_stress import oracle_markdown
-from bench.oracle_gate import confidence_oracle, main, oracle_routing, oracle_unit
+from bench.oracle_gate import confidence_oracle, hidden_inside, main, oracle_routing, oracle_unit
 from qcascade.io_utils import atomic_save_npz
 
 
@@ -106,6 +106,21 @@ def test_unit_with_folds_of_different_model_costs_is_refused(tmp_path):
 def test_stress_section_shows_the_bound_beside_the_deployed_routing(tmp_path):
     _unit(tmp_path)
     text = oracle_markdown(tmp_path, ["ID1"])
-    assert "| ID1 | 0.050 | 0.022 | 30.8 |" in text
+    assert "| ID1 | 0.050 | 0.022 | 30.8 | 0 / 0 |" in text
     assert "Mean oracle routing 0.022; overall oracle MACs ratio 30.8" in text
     assert "not computed" not in text
+
+
+def test_hidden_events_split_by_whether_complex_only_saw_the_seizure_itself():
+    # Two seizures the cascade misses: complex-only calls 5 windows inside the first, and only one
+    # window 40 s after the second has ended (a false alarm SzCORE's 60-s end tolerance credits).
+    y1, s1, r1 = _record("a", 300, 100, 130)
+    y2, s2, r2 = _record("b", 300, 100, 130)
+    y, start, rec = np.r_[y1, y2], np.r_[s1, s2], np.r_[r1, r2]
+    complex_only = np.zeros(600, bool)
+    complex_only[105:110] = True
+    complex_only[300 + 170] = True
+    assert hidden_inside(y, np.zeros(600, bool), complex_only, start, rec) == {"hidden": 2, "hidden_seen_inside": 1}
+    caught = np.zeros(600, bool)
+    caught[120] = True  # the cascade detects the first one
+    assert hidden_inside(y, caught, complex_only, start, rec) == {"hidden": 1, "hidden_seen_inside": 0}
