@@ -147,18 +147,29 @@ def replay_fold(fold_dir: Path, over: dict, train: TrainConfig) -> dict:
 
 
 def why_routed(fold: dict) -> dict:
-    """Routed test windows of a replayed fold counted by their first reason (:data:`REASONS`)."""
+    """Routed test windows of a replayed fold counted by their first reason (:data:`REASONS`).
+
+    Also ``<reason>_mended`` (the complex model's class differs from the simple model's and is
+    right) and ``<reason>_harmed`` (differs and is wrong) per reason: what the routed windows did
+    to the window-level decisions. A reason's later effects (e.g. the changes and holds after a
+    sentinel's look finds a seizure) count under those later reasons.
+    """
     t, dec = fold["t"], fold["dec"]
     zs = np.asarray(t["simple"], np.float64)
     d = zs[:, 1] - zs[:, 0]
     unsure = np.abs(d) <= fold["logit_threshold"]
-    change = ~unsure & ((d > 0).astype(int) != dec["prev_cls"])
+    s_cls = (d > 0).astype(int)
+    change = ~unsure & (s_cls != dec["prev_cls"])
     held = dec["held"] > 0
+    zc = np.asarray(t["complex"], np.float64)
+    c_cls = (zc[:, 1] > zc[:, 0]).astype(int)
+    mended, harmed = (c_cls != s_cls) & (c_cls == t["y"]), (c_cls != s_cls) & (s_cls == t["y"])
     counts, left = {}, dec["routed"].copy()
-    for name, mask in (("unsure", unsure), ("change", change), ("hold", held)):
+    for name, mask in (("unsure", unsure), ("change", change), ("hold", held), ("sentinel", np.ones_like(left))):
+        # the sentinel is what is left (the probe counted with it)
         counts[name] = int(np.sum(left & mask))
+        counts[f"{name}_mended"], counts[f"{name}_harmed"] = int(np.sum(left & mask & mended)), int(np.sum(left & mask & harmed))
         left &= ~mask
-    counts["sentinel"] = int(left.sum())  # what is left: the sentinel (or the probe, counted with it)
     counts["ictal_routed"] = int(np.sum(dec["routed"] & (t["y"] == 1)))
     return counts
 
@@ -196,7 +207,7 @@ def replay_unit(unit_dir: Path, settings: dict) -> dict:
         hidden = sum_hidden([hidden_events(f["t"]["y"], f["dec"]["pred"], f["t"]["complex_only_unfused"].argmax(1),
                                            f["t"]["start_s"], f["t"]["record_ids"]) for f in folds])
         per_fold = [why_routed(f) for f in folds]
-        why = {k: sum(w[k] for w in per_fold) for k in (*REASONS[:4], "ictal_routed")}
+        why = {k: sum(w[k] for w in per_fold) for k in per_fold[0]}
         out[name] = {"f1": window_metrics(y, None, pred)["f1"],
                      "complex_only_f1": window_metrics(y, None, complex_only)["f1"], "routing": float(routed.mean()),
                      "macs_ratio": float(complex_macs.mean() / macs.mean()),
@@ -215,12 +226,14 @@ def _run(args) -> int:
                  for r in res.values()]
         print(f"| {unit} | " + " | ".join(cells) + " |")
     if args.why:
-        print("\nDeployed routing by first reason (windows; share of all test windows):\n")
+        print("\nDeployed routing by first reason (windows; share of all test windows; +windows it mended, -windows it "
+              "harmed: the complex model's class differs from the simple model's and is right / wrong):\n")
         print("| unit | windows | " + " | ".join(REASONS[:4]) + " | routed ictal windows |")
         print("|---" * 7 + "|")
         for unit, res in results.items():
             r = res["deployed"]
-            cells = [f"{r['why'][k]} ({r['why'][k] / r['n']:.3f})" for k in (*REASONS[:4], "ictal_routed")]
+            cells = [f"{r['why'][k]} ({r['why'][k] / r['n']:.3f}; +{r['why'][k + '_mended']} -{r['why'][k + '_harmed']})"
+                     for k in REASONS[:4]] + [str(r["why"]["ictal_routed"])]
             print(f"| {unit} | {r['n']} | " + " | ".join(cells) + " |")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

@@ -72,6 +72,10 @@ def test_the_deployed_setting_reproduces_the_run_and_others_change_it(tmp_path):
     assert nosen["why"]["sentinel"] == 0 and dep["why"]["sentinel"] > 0
     assert sum(dep["why"][k] for k in ("unsure", "change", "sentinel", "hold")) == round(dep["routing"] * dep["n"])
     assert res["h0"]["why"]["hold"] == 0
+    # Mended and harmed windows: routed, the two models disagree, and the complex one is right / wrong.
+    for k in ("unsure", "change", "sentinel", "hold"):
+        assert dep["why"][f"{k}_mended"] + dep["why"][f"{k}_harmed"] <= dep["why"][k]
+    assert sum(dep["why"][f"{k}_mended"] for k in ("unsure", "change", "sentinel", "hold")) > 0
     # MACs ratio = complex MACs / (every-window MACs + routing * complex MACs) on equal-size folds.
     assert dep["macs_ratio"] == pytest.approx(50000 / (1500 + dep["routing"] * 50000))
 
