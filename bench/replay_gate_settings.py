@@ -146,6 +146,24 @@ def replay_fold(fold_dir: Path, over: dict, train: TrainConfig) -> dict:
             "macs_complex": float(dep["macs_complex"]), "logit_threshold": logit_threshold(tau)}
 
 
+def detection_delays(y: np.ndarray, pred: np.ndarray, start_s: np.ndarray, record_ids: np.ndarray) -> list:
+    """Per seizure (a run of ictal windows in a recording), seconds from its onset to the first
+    ictal decision between 30 s before the onset (SzCORE's start tolerance) and its last window,
+    0 when that decision comes before the onset; None when there is none."""
+    y, pred = np.asarray(y, bool), np.asarray(pred, bool)
+    rec, start = np.asarray(record_ids).astype(str), np.asarray(start_s, np.float64)
+    out = []
+    for r in np.unique(rec):
+        k = np.flatnonzero(rec == r)
+        k = k[np.argsort(start[k])]
+        yy, pp, ss = y[k], pred[k], start[k]
+        edges = np.flatnonzero(np.diff(np.r_[0, yy.astype(int), 0]))
+        for on, off in zip(edges[::2], edges[1::2]):
+            hit = pp & (ss >= ss[on] - 30.0) & (ss <= ss[off - 1])
+            out.append(float(max(0.0, ss[hit].min() - ss[on])) if hit.any() else None)
+    return out
+
+
 def why_routed(fold: dict) -> dict:
     """Routed test windows of a replayed fold counted by their first reason (:data:`REASONS`).
 
@@ -212,7 +230,9 @@ def replay_unit(unit_dir: Path, settings: dict) -> dict:
                      "complex_only_f1": window_metrics(y, None, complex_only)["f1"], "routing": float(routed.mean()),
                      "macs_ratio": float(complex_macs.mean() / macs.mean()),
                      "hidden": hidden["n_missed_but_reference_detected"], "taus": [f["tau"] for f in folds],
-                     "why": why, "n": int(len(y))}
+                     "why": why, "n": int(len(y)),
+                     "delays_s": [d for f in folds for d in detection_delays(f["t"]["y"], f["dec"]["pred"],
+                                                                             f["t"]["start_s"], f["t"]["record_ids"])]}
     return out
 
 
@@ -235,6 +255,18 @@ def _run(args) -> int:
             cells = [f"{r['why'][k]} ({r['why'][k] / r['n']:.3f}; +{r['why'][k + '_mended']} -{r['why'][k + '_harmed']})"
                      for k in REASONS[:4]] + [str(r["why"]["ictal_routed"])]
             print(f"| {unit} | {r['n']} | " + " | ".join(cells) + " |")
+    if args.delays:
+        print("\nDetection delay of the test seizures (s from onset to the first ictal decision, from 30 s before "
+              "the onset to the seizure's end): mean over detected seizures / undetected seizures\n")
+        print("| unit | " + " | ".join(settings) + " |")
+        print("|---" * (len(settings) + 1) + "|")
+        for unit, res in results.items():
+            cells = []
+            for r in res.values():
+                got = [d for d in r["delays_s"] if d is not None]
+                cells.append(f"{np.mean(got):.2f} / {len(r['delays_s']) - len(got)}" if got else
+                             f"- / {len(r['delays_s'])}")
+            print(f"| {unit} | " + " | ".join(cells) + " |")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0
@@ -245,6 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("units", nargs="+", help="finished unit folders (RUN/<patient>/<patient>)")
     ap.add_argument("--settings", nargs="*", default=[], type=_setting_arg, help="name:key=value,... (see the module docstring)")
     ap.add_argument("--why", action="store_true", help="split the deployed routing by reason")
+    ap.add_argument("--delays", action="store_true", help="also the test seizures' detection delays per setting")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
     return exit_code(lambda: _run(args))

@@ -84,8 +84,9 @@ class TrainConfig:
         gate_sentinel_every: the probe period while the sentinel is up.
         gate_sentinel_persist: the sentinel counts as up only after its electrodes have been
             above their baselines for this many windows in a row, so that an artefact shorter
-            than that (movement: a few seconds) costs no complex-model window (round 34 of
-            docs/generalisation.md); 1: every up window counts, as before. At most 255.
+            than that (movement: a few seconds) costs no complex-model window. Default 5 (round 34
+            of docs/generalisation.md); 1: every up window counts, as until then. At most 255 (an
+            8-bit counter in the C++ top level).
         gate_sentinel_interictal_only: the sentinel routes only windows the simple model calls
             interictal (it looks for seizures the one electrode does not see; a state the simple
             model calls ictal was confirmed by the complex model under ``confirm_changes``).
@@ -172,7 +173,7 @@ class TrainConfig:
     gate_sentinel_electrodes: int = 3
     gate_sentinel_memory: int = 32
     gate_sentinel_every: int = 4
-    gate_sentinel_persist: int = 1
+    gate_sentinel_persist: int = 5
     gate_sentinel_interictal_only: bool = True
     gate_hold: int = DEFAULT_HOLD
     temp_start: float = 1.0

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from bench.replay_gate_settings import main, parse_setting, persisting, replay_unit
+from bench.replay_gate_settings import detection_delays, main, parse_setting, persisting, replay_unit
 from qcascade.config import config_to_yaml, load_config
 from qcascade.errors import DataError
 from qcascade.gate import cascade_decide
@@ -136,3 +136,20 @@ def test_sentinel_persist_setting_routes_fewer_sentinel_windows(tmp_path):
     unit = _run(tmp_path / "run")
     res = replay_unit(unit, {"deployed": {}, "p3": {"sentinel_persist": 3}})
     assert res["p3"]["why"]["sentinel"] < res["deployed"]["why"]["sentinel"]
+
+
+def test_detection_delay_counts_from_onset_and_accepts_calls_in_the_start_tolerance():
+    start = np.arange(200, dtype=float)
+    y = np.zeros(200, bool)
+    y[50:70] = y[150:160] = True
+    pred = np.zeros(200, bool)
+    pred[53] = True  # 3 s into the first seizure
+    rec = np.array(["a"] * 200)
+    assert detection_delays(y, pred, start, rec) == [3.0, None]
+    pred[125] = True  # 25 s before the second seizure: inside SzCORE's 30-s start tolerance
+    assert detection_delays(y, pred, start, rec) == [3.0, 0.0]
+    # Two recordings are two sequences, whatever order the windows come in.
+    perm = np.random.default_rng(1).permutation(400)
+    y2, p2, s2, r2 = (np.r_[a, a][perm] for a in (y, pred, start, rec))
+    r2 = np.where(perm < 200, "a", "b")
+    assert sorted(detection_delays(y2, p2, s2, r2)) == [0.0, 0.0, 3.0, 3.0]
