@@ -200,10 +200,20 @@ def _run(args) -> int:
     return 0
 
 
+def _tolerance(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = -1.0
+    if not 0.0 <= v < 1.0:
+        raise argparse.ArgumentTypeError(f"--tolerance must be a number in [0, 1), got {text!r}")
+    return v
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="The least routing any gate could get away with (labels known).")
     ap.add_argument("units", nargs="+", help="finished unit folders (RUN/<patient>/<patient>)")
-    ap.add_argument("--tolerance", type=float, default=TOLERANCE, help="F1 the cascade may lose (default 0.02)")
+    ap.add_argument("--tolerance", type=_tolerance, default=TOLERANCE, help="F1 the cascade may lose (default 0.02)")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
     return exit_code(lambda: _run(args))

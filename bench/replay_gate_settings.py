@@ -68,6 +68,8 @@ def parse_setting(text: str) -> tuple[str, dict]:
                 over[key] = kind(value)
             except ValueError:
                 raise ValueError(f"setting {text!r}: {key} must be {_KIND_NAMES[kind]}, got {value!r}") from None
+            if key in ("sentinel_every", "sentinel_persist") and over[key] < 1:
+                raise ValueError(f"setting {text!r}: {key} must be >= 1, got {over[key]}")
     if not name or name == "deployed":
         raise ValueError(f"setting {text!r}: needs a name other than 'deployed' before the colon")
     return name, over

@@ -124,3 +124,12 @@ def test_hidden_events_split_by_whether_complex_only_saw_the_seizure_itself():
     caught = np.zeros(600, bool)
     caught[120] = True  # the cascade detects the first one
     assert hidden_inside(y, caught, complex_only, start, rec) == {"hidden": 1, "hidden_seen_inside": 0}
+
+
+def test_command_names_a_missing_run_and_a_bad_tolerance(tmp_path, capsys):
+    assert main([str(tmp_path / "none" / "ID1")]) == 2
+    assert "no val_logits.npz" in capsys.readouterr().err
+    unit = _unit(tmp_path)
+    with pytest.raises(SystemExit) as bad:
+        main([str(unit), "--tolerance", "-1"])
+    assert bad.value.code == 2 and "--tolerance must be a number in [0, 1)" in capsys.readouterr().err

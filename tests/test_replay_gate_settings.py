@@ -59,6 +59,8 @@ def test_settings_parse_and_name_an_unknown_key():
         parse_setting("x:sentinel=yes")
     with pytest.raises(ValueError, match="hold must be an integer, got 'two'"):
         parse_setting("x:hold=two")
+    with pytest.raises(ValueError, match="sentinel_persist must be >= 1, got 0"):
+        parse_setting("x:sentinel_persist=0")
     with pytest.raises(ValueError, match="needs a name other than 'deployed'"):
         parse_setting("deployed:hold=0")
 
