@@ -13,6 +13,7 @@ from typing import Any, Literal, Mapping
 
 from qcascade.errors import ConfigError
 from qcascade.gate import DEFAULT_HOLD, DEFAULT_RULE, MAX_HOLD, MAX_PROBE, GateSetting
+from qcascade.sentinel import MAX_PERSIST
 from qcascade.strict_yaml import check_fields, from_dict
 
 __all__ = ["TrainConfig"]
@@ -250,9 +251,9 @@ class TrainConfig:
             raise ConfigError(f"train.gate_hold: must be 0 (off) or in [1, {MAX_HOLD}], got {self.gate_hold}")
         if not 1 <= self.gate_sentinel_every <= MAX_PROBE:
             raise ConfigError(f"train.gate_sentinel_every: must be in [1, {MAX_PROBE}], got {self.gate_sentinel_every}")
-        if not 1 <= self.gate_sentinel_persist <= 255:
-            raise ConfigError(f"train.gate_sentinel_persist: must be in [1, 255] (an 8-bit counter in the top "
-                              f"level), got {self.gate_sentinel_persist}")
+        if not 1 <= self.gate_sentinel_persist <= MAX_PERSIST:
+            raise ConfigError(f"train.gate_sentinel_persist: must be in [1, {MAX_PERSIST}] (an 8-bit counter in the "
+                              f"top level), got {self.gate_sentinel_persist}")
         if not 0.0 <= self.restore_best_min_f1 <= 1.0:
             raise ConfigError(f"train.restore_best_min_f1: must be in [0, 1], got {self.restore_best_min_f1}")
         if not 0.0 <= self.weight_decay < 1.0:
