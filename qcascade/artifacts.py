@@ -321,6 +321,8 @@ class Artifacts:
         complex_only: the complex-only baseline model step_baselines just trained (this process
             only; step_calibrate otherwise loads ``baselines/complex_only.h5``).
         electrode_quality: the training windows' electrode flags (recomputed per process).
+        complex_electrodes: the complex model's ``(n_chans,)`` electrode mask (recomputed per
+            process, :mod:`qcascade.complex_electrodes`).
     """
 
     data: PreparedData | None = None
@@ -333,6 +335,7 @@ class Artifacts:
     hls: dict | None = None
     complex_only: Any = None
     electrode_quality: Any = None
+    complex_electrodes: Any = None
 
     def release_models(self) -> None:
         """Drop the TensorFlow / hls4ml objects (records and windows stay)."""

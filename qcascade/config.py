@@ -37,6 +37,7 @@ _HASH_OMIT_AT_DEFAULT = {("data", "nan_policy"): "raise", ("data", "bonn", "segm
                                                  "train_seizures": None},
                          ("model", "complex_prior_epochs"): PRIOR_EPOCHS,
                          ("model", "complex_prior_max_windows"): PRIOR_MAX_WINDOWS,
+                         ("model", "complex_electrodes"): 0,
                          ("train", "gate_sentinel_interictal_only"): False}
 
 
@@ -72,6 +73,11 @@ class ModelConfig:
             mean over electrodes: no electrode-specific weights; docs/generalisation.md) or
             ``hybrid`` (both side by side, joined by a 3-tap conv).
         complex_shared_filters: filters of the shared bank (``complex_block1: shared`` or ``hybrid``).
+        complex_electrodes: the complex model reads only the k live electrodes whose line length
+            best separates ictal from interictal training windows (one-sided ROC AUC over all
+            training windows, so every training seizure's zone counts;
+            :mod:`qcascade.complex_electrodes`); the first conv's kernel rows of the other electrodes
+            stay zero. 0: every electrode. Needs ``complex_block1: mixed``.
         simple_a_filters: candidate A's conv widths are F, 2F, 4F; MACs grow with F^2 (8: 72 k).
         electrode_choice: ``selector``: deploy the electrode the ChannelSelector weights most;
             ``earliest_of_top``: the selector's electrode, unless its line length rises after the
@@ -110,6 +116,7 @@ class ModelConfig:
     exclude_bad_electrodes: bool = True
     complex_block1: Literal["shared", "mixed", "hybrid"] = "mixed"
     complex_shared_filters: int = 8
+    complex_electrodes: int = 0
     simple_a_filters: int = 8
     electrode_choice: Literal["selector", "earliest_of_top"] = "earliest_of_top"
     electrode_choice_top_k: int = 5
@@ -134,6 +141,11 @@ class ModelConfig:
             if getattr(self, key) != default and self.complex_prior != OTHER_PATIENTS:
                 raise ConfigError(f"model.{key}: applies to the priors of model.complex_prior: other_patients only "
                                   f"(complex_prior is {self.complex_prior!r})")
+        if not 0 <= self.complex_electrodes <= 1024:
+            raise ConfigError(f"model.complex_electrodes: must be in [0, 1024] (0: every electrode), got {self.complex_electrodes}")
+        if self.complex_electrodes and self.complex_block1 != "mixed":
+            raise ConfigError(f"model.complex_electrodes: needs model.complex_block1: mixed, got {self.complex_block1!r} "
+                              "(the shared bank has no electrode-specific weights to zero)")
         if self.simple_model == "auto" and not self.train_candidates:
             raise ConfigError("model.simple_model: auto needs model.train_candidates: true (it chooses among them)")
         for key, lo, hi in (("complex_shared_filters", 1, 64), ("simple_a_filters", 2, 64),

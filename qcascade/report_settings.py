@@ -24,6 +24,16 @@ def prior_line(p: dict | None) -> str:
             f"patient(s) ({', '.join(p.get('patients') or [])}{left}; {p.get('windows')} windows)")
 
 
+def complex_electrodes_line(c: dict | None) -> str:
+    """Which electrodes the complex model reads (``model.complex_electrodes``)."""
+    if not c:
+        return "- complex model reads every live electrode"
+    zone = "" if c.get("onset_zone") is None else (
+        f"; of the onset zone {c['onset_zone']}: {c['onset_zone_read'] or 'none'}")
+    return (f"- complex model reads {len(c['electrodes'])} of {c['n_live']} live electrodes (`model.complex_electrodes: "
+            f"{c['k']}`, highest training line-length AUC): {c['electrodes']}{zone}")
+
+
 def scaling_line(m: dict) -> str:
     """The input scaling (``data.input_scaling: auto``: why, and each fold's choice)."""
     per_fold = [f.get("input_scaling") for f in m.get("folds") or []]

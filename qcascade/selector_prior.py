@@ -39,14 +39,20 @@ def electrode_separability(ws, mask: np.ndarray | None = None, line_length: np.n
     records = [r for r in np.unique(ws.record_ids) if len(np.unique(ws.y[ws.record_ids == r])) == 2]
     groups = [ws.record_ids == r for r in records] or [np.ones(len(ws.y), bool)]
     if line_length is None:
-        line_length = np.zeros((len(ws.y), ws.X.shape[-1]), np.float64)
-        for lo in range(0, ws.X.shape[-1], 16):  # bounded temporaries: (n, n_times, 16) at a time
-            line_length[:, lo:lo + 16] = np.abs(np.diff(ws.X[:, :, lo:lo + 16], axis=1)).mean(1)
+        line_length = window_line_length(ws.X)
     ll = np.asarray(line_length)[:, mask]
     score = np.ones(ll.shape[1])
     for g in groups:
         score = np.minimum(score, np.maximum(0.0, 2 * (auc_per_column(ws.y[g], ll[g]) - 0.5)))
     out[mask] = score
+    return out
+
+
+def window_line_length(X: np.ndarray) -> np.ndarray:
+    """``(n, n_chans)`` mean absolute first difference of each electrode of ``(n, n_times, n_chans)`` windows."""
+    out = np.zeros((len(X), X.shape[-1]), np.float64)
+    for lo in range(0, X.shape[-1], 16):  # bounded temporaries: (n, n_times, 16) at a time
+        out[:, lo:lo + 16] = np.abs(np.diff(X[:, :, lo:lo + 16], axis=1)).mean(1)
     return out
 
 

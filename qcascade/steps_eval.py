@@ -215,7 +215,8 @@ def step_evaluate(ctx) -> None:
                "hold": rule["hold"],
                "sentinel": dep.sentinel,
                "gate_variants": _gate_variants(dep, zs, zc, te, z_only, up),
-               "choices": dep.choices, "fit_gap": dep.fit_gap, "complex_prior": prior_summary(ctx)}
+               "choices": dep.choices, "fit_gap": dep.fit_gap, "complex_prior": prior_summary(ctx),
+               "complex_electrodes": _complex_electrodes(ctx)}
     from qcascade.timeline import plot_test_timelines
 
     metrics["test_records"] = list(dict.fromkeys(te.record_ids.tolist()))
@@ -226,3 +227,9 @@ def step_evaluate(ctx) -> None:
     hist = {f"stage{s}": json.loads((ctx.unit_dir / f"history_stage{s}.json").read_text()) for s in (1, 2, 3)}
     plot_training_curves(hist, ctx.path("training_curves.png"))
     ctx.artifacts.deployed = None  # the hardware steps convert the saved files, as `qcascade convert` does
+
+
+def _complex_electrodes(ctx) -> dict | None:
+    """What ``complex_electrodes.json`` recorded (``model.complex_electrodes``), or None: every electrode."""
+    path = ctx.unit_dir / "complex_electrodes.json"
+    return json.loads(path.read_text()) if ctx.cfg.model.complex_electrodes and path.exists() else None

@@ -124,6 +124,8 @@ def load_model(path: str):
     """Load a model saved with ``model.save(path)`` (``.h5``), QKeras objects included."""
     from qkeras.utils import load_qmodel
 
+    import qcascade.models.electrode_mask  # noqa: F401  registers the complex model's kernel constraint
+
     return without_autograph(load_qmodel)(str(path), compile=False)
 
 

@@ -153,7 +153,7 @@ def _shared_block1(x, ctx: _Ctx, n_times: int, n_chans: int, n_shared: int, n_fi
 def build_complex(policy: QuantPolicy, n_times: int = 512, n_chans: int = 128, *,
                   int_bits: Mapping[str, int] | None = None, dropout: float = 0.2,
                   block1_filters: int = BLOCK1_FILTERS, block1: str = "mixed",
-                  shared_filters: int = SHARED_FILTERS):
+                  shared_filters: int = SHARED_FILTERS, electrode_mask=None):
     """Build the complex model (see module docstring for the layer list and groups).
 
     Args:
@@ -167,9 +167,14 @@ def build_complex(policy: QuantPolicy, n_times: int = 512, n_chans: int = 128, *
             (one temporal filter bank for every electrode, pooled over electrodes) or ``"hybrid"``
             (the shared bank and a mixed branch side by side, joined by the mixing conv).
         shared_filters: S, filters of the shared bank (``block1`` shared or hybrid).
+        electrode_mask: ``(n_chans,)`` bool, the electrodes the model reads
+            (``model.complex_electrodes``); the others' rows of the first conv's kernel are zero
+            from the start and after every update (:class:`~qcascade.models.electrode_mask.ElectrodeMask`).
+            ``block1: mixed`` only. None: every electrode.
 
     Raises:
-        ConfigError: unknown ``block1`` or ``shared_filters < 1``.
+        ConfigError: unknown ``block1``, ``shared_filters < 1``, or an ``electrode_mask`` of the
+            wrong length, reading no electrode, or with a first block other than ``mixed``.
     """
     import tensorflow as tf
     from qkeras import QConv1D, QSeparableConv1D
@@ -181,6 +186,14 @@ def build_complex(policy: QuantPolicy, n_times: int = 512, n_chans: int = 128, *
     if block1 != "mixed" and n_times < 64:
         raise ConfigError(f"data.n_times: the {block1} first block needs >= 64 samples, got {n_times} "
                           "(model.complex_block1: mixed takes 32)")
+    if electrode_mask is not None:
+        electrode_mask = np.asarray(electrode_mask, bool)
+        if block1 != "mixed":
+            raise ConfigError(f"model.complex_electrodes: needs model.complex_block1: mixed, got {block1!r} "
+                              "(the shared bank has no electrode-specific weights to zero)")
+        if electrode_mask.shape != (n_chans,) or not electrode_mask.any():
+            raise ConfigError(f"model.complex_electrodes: the electrode mask must be {n_chans} booleans with "
+                              f"at least one true, got shape {electrode_mask.shape} with {int(electrode_mask.sum())} true")
     L = tf.keras.layers
     ctx = _Ctx(policy, "block1", int_bits)
     inp, x = model_input(policy, n_times, n_chans)
@@ -189,8 +202,16 @@ def build_complex(policy: QuantPolicy, n_times: int = 512, n_chans: int = 128, *
         x, n_steps = _shared_block1(x, ctx, n_times, n_chans, shared_filters, block1_filters,
                                     hybrid=block1 == "hybrid")
     else:
-        x = QConv1D(block1_filters, 5, strides=4, padding="same", use_bias=False,
-                    kernel_quantizer=ctx.wq("block1"), name="block1_conv")(x)
+        kq, constraint = ctx.wq("block1"), None
+        if electrode_mask is not None:
+            from qcascade.models.electrode_mask import ElectrodeMask, qkeras_clip
+
+            constraint = ElectrodeMask(electrode_mask, qkeras_clip(kq))
+        conv = QConv1D(block1_filters, 5, strides=4, padding="same", use_bias=False,
+                       kernel_quantizer=kq, kernel_constraint=constraint, name="block1_conv")
+        x = conv(x)
+        if constraint is not None:  # the constraint acts after each update; the first forward pass needs it too
+            conv.kernel.assign(constraint(conv.kernel))
         x = L.BatchNormalization(momentum=BN_MOMENTUM, name="block1_bn")(x)
         x = ctx.relu("block1_relu", "block1")(x)
     x = _cbam(x, ctx, n_steps, block1_filters)
