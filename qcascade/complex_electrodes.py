@@ -59,7 +59,7 @@ def complex_electrode_mask(ctx) -> np.ndarray | None:
     Computed once per process from the training windows (deterministic, so a resumed run gets the
     same electrodes) and recorded in ``complex_electrodes.json``.
     """
-    k = ctx.cfg.model.complex_electrodes
+    k = ctx.cfg.model.complex_electrode_count()
     if not k:
         return None
     art = ctx.artifacts

@@ -28,6 +28,7 @@ from qcascade.strict_yaml import check_fields, from_dict, load_yaml, to_dict
 from qcascade.config_data import DataConfig
 from qcascade.config_train import TrainConfig
 
+COMPLEX_ELECTRODES = 16  # the default of model.complex_electrodes (docs/generalisation.md, round 35)
 _PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]{0,63}\Z")  # \Z: a trailing newline is not a part name
 # Keys added after runs existed: left out of config_hash at their default so old runs still resume.
 _HASH_OMIT_AT_DEFAULT = {("data", "nan_policy"): "raise", ("data", "bonn", "segments_per_set"): None,
@@ -77,7 +78,9 @@ class ModelConfig:
             best separates ictal from interictal training windows (one-sided ROC AUC over all
             training windows, so every training seizure's zone counts;
             :mod:`qcascade.complex_electrodes`); the first conv's kernel rows of the other electrodes
-            stay zero. 0: every electrode. Needs ``complex_block1: mixed``.
+            stay zero. 0: every electrode. Applies to ``complex_block1: mixed``; the shared and
+            hybrid blocks read every electrode alike, and with them only 0 or the default is
+            accepted (docs/generalisation.md, round 35).
         simple_a_filters: candidate A's conv widths are F, 2F, 4F; MACs grow with F^2 (8: 72 k).
         electrode_choice: ``selector``: deploy the electrode the ChannelSelector weights most;
             ``earliest_of_top``: the selector's electrode, unless its line length rises after the
@@ -116,7 +119,7 @@ class ModelConfig:
     exclude_bad_electrodes: bool = True
     complex_block1: Literal["shared", "mixed", "hybrid"] = "mixed"
     complex_shared_filters: int = 8
-    complex_electrodes: int = 0
+    complex_electrodes: int = COMPLEX_ELECTRODES
     simple_a_filters: int = 8
     electrode_choice: Literal["selector", "earliest_of_top"] = "earliest_of_top"
     electrode_choice_top_k: int = 5
@@ -143,15 +146,21 @@ class ModelConfig:
                                   f"(complex_prior is {self.complex_prior!r})")
         if not 0 <= self.complex_electrodes <= 1024:
             raise ConfigError(f"model.complex_electrodes: must be in [0, 1024] (0: every electrode), got {self.complex_electrodes}")
-        if self.complex_electrodes and self.complex_block1 != "mixed":
-            raise ConfigError(f"model.complex_electrodes: needs model.complex_block1: mixed, got {self.complex_block1!r} "
-                              "(the shared bank has no electrode-specific weights to zero)")
+        if self.complex_electrodes not in (0, COMPLEX_ELECTRODES) and self.complex_block1 != "mixed":
+            raise ConfigError(f"model.complex_electrodes: applies to model.complex_block1: mixed only, got "
+                              f"{self.complex_block1!r} (the shared bank has no electrode-specific weights to zero; "
+                              "it reads every electrode)")
         if self.simple_model == "auto" and not self.train_candidates:
             raise ConfigError("model.simple_model: auto needs model.train_candidates: true (it chooses among them)")
         for key, lo, hi in (("complex_shared_filters", 1, 64), ("simple_a_filters", 2, 64),
                             ("electrode_choice_top_k", 1, 128), ("electrode_choice_margin_s", 0.0, 30.0)):
             if not lo <= getattr(self, key) <= hi:
                 raise ConfigError(f"model.{key}: must be in [{lo}, {hi}]")
+
+    def complex_electrode_count(self) -> int:
+        """How many electrodes the complex model reads (0: every electrode; the shared and hybrid
+        first blocks always read every electrode)."""
+        return self.complex_electrodes if self.complex_block1 == "mixed" else 0
 
     def model_options(self, name: str) -> dict:
         """Builder keywords of registered model ``name`` beyond its input shape."""

@@ -232,4 +232,4 @@ def step_evaluate(ctx) -> None:
 def _complex_electrodes(ctx) -> dict | None:
     """What ``complex_electrodes.json`` recorded (``model.complex_electrodes``), or None: every electrode."""
     path = ctx.unit_dir / "complex_electrodes.json"
-    return json.loads(path.read_text()) if ctx.cfg.model.complex_electrodes and path.exists() else None
+    return json.loads(path.read_text()) if ctx.cfg.model.complex_electrode_count() and path.exists() else None

@@ -70,7 +70,7 @@ def model_factory(ctx, name: str):
     kw = {"n_times": ctx.cfg.data.n_times, **ctx.cfg.model.model_options(name)}
     if not name.startswith("simple"):
         kw["n_chans"] = ctx.cfg.data.n_chans
-    if name == "complex" and ctx.cfg.model.complex_electrodes:
+    if name == "complex" and ctx.cfg.model.complex_electrode_count():
         from qcascade.complex_electrodes import complex_electrode_mask
 
         # integer bits stay those of every electrode (measured above), as without the subset

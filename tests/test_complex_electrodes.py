@@ -51,10 +51,13 @@ def test_one_class_windows_keep_every_live_electrode():
 
 
 def test_config_checks():
-    assert ModelConfig().complex_electrodes == 0
-    ModelConfig(complex_electrodes=16)
-    with pytest.raises(ConfigError, match="complex_electrodes.*mixed"):
-        ModelConfig(complex_electrodes=16, complex_block1="shared")
+    assert ModelConfig().complex_electrodes == 16 and ModelConfig().complex_electrode_count() == 16
+    assert ModelConfig(complex_electrodes=0).complex_electrode_count() == 0
+    for block1 in ("shared", "hybrid"):  # these read every electrode: the default and 0 are accepted
+        assert ModelConfig(complex_block1=block1).complex_electrode_count() == 0
+        assert ModelConfig(complex_block1=block1, complex_electrodes=0).complex_electrode_count() == 0
+        with pytest.raises(ConfigError, match="complex_electrodes: applies to model.complex_block1: mixed only"):
+            ModelConfig(complex_electrodes=8, complex_block1=block1)
     with pytest.raises(ConfigError, match="complex_electrodes"):
         ModelConfig(complex_electrodes=-1)
     with pytest.raises(ConfigError, match="at least one true"):
