@@ -7,7 +7,8 @@ end the complex model's tracking of it. Everything else is the deployed gate of 
 (``deploy/deploy.json``: rule, tau, probe, sentinel). The deployed hold must reproduce the stored
 decisions exactly, or the replay refuses the fold. ``--sentinel-interictal-only on|off`` replays
 every hold with the sentinel routing only windows the simple model calls interictal, or every
-window while up (round 29); the default is each fold's deployed setting::
+window while up (round 29); the default is each fold's deployed setting. Every hold grows up to the
+deployed ``hold_max`` (round 36; runs from before it: the fixed hold)::
 
     python -m bench.replay_gate_hold RUN/ID6/ID6 [RUN/ID1/ID1 ...] --holds 0 2 4 8
 """
@@ -30,9 +31,10 @@ from qcascade.gate import MAX_PROBE, _sequence_order, simple_is_final, uses_prev
 def hold_walk(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: float, *, rule: str,
               record_ids: np.ndarray, start_s: np.ndarray, hold: int, probe_every: int = 0,
               sentinel: Optional[np.ndarray] = None, sentinel_every: int = 1,
-              sentinel_interictal_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
+              sentinel_interictal_only: bool = False, hold_max: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``(pred, routed)``, both ``(n,)``, of :func:`qcascade.gate.cascade_decide` (no recheck) with
-    the hold ``hold``."""
+    the hold ``hold``, growing up to ``hold_max`` (at most ``hold``: the fixed hold)."""
+    ceiling = max(hold, hold_max) if hold else 0
     zs, zc = np.asarray(simple_logits, np.float64), np.asarray(complex_logits, np.float64)
     s_cls, c_cls = zs.argmax(1), zc.argmax(1)
     n = len(zs)
@@ -50,7 +52,7 @@ def hold_walk(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: float,
              or held > 0)
         routed[i] = r
         gap = min(gap + 1, MAX_PROBE) if not r else 0
-        held = hold if r and c_cls[i] == 1 and s_cls[i] == 0 else max(held - 1, 0)
+        held = min(ceiling, max(hold, held + 1)) if r and c_cls[i] == 1 and s_cls[i] == 0 else max(held - 1, 0)
         last = int(c_cls[i] if r else s_cls[i])
         pred[i] = last
     return pred, routed
@@ -82,6 +84,7 @@ def replay_unit(unit_dir: Path, holds: Sequence[int], sentinel_interictal_only: 
                   probe_every=int(dep.get("probe_every") or 0), sentinel=z["sentinel"] if sen else None,
                   sentinel_every=int(sen["every"]) if sen else 1)
         deployed = int(dep.get("hold", 0))
+        kw["hold_max"] = int(dep.get("hold_max", 0))  # every hold replayed grows to the deployed ceiling
         deployed_only = bool((sen or {}).get("interictal_only", False))
         pred, routed = hold_walk(z["simple"], z["complex"], float(dep["tau"]), hold=deployed,
                                  sentinel_interictal_only=deployed_only, **kw)

@@ -21,10 +21,11 @@ complex-only, and the reference is the fused complex-only's validation metrics; 
 two models, measured in round 31 of docs/generalisation.md; hidden seizures are still counted
 against the unfused complex-only), ``sentinel_persist`` (``k``: the stored sentinel counts only on
 windows where it has been up for ``k`` windows in a row of the recording, as
-``train.gate_sentinel_persist: k`` does on a run made with 1; round 34)::
+``train.gate_sentinel_persist: k`` does on a run made with 1; round 34), ``hold_max`` (the growing
+hold's ceiling, ``train.gate_hold_max``; runs from before it have 0, the fixed hold; round 36)::
 
     python -m bench.replay_gate_settings RUN/ID4/ID4 RUN/ID6/ID6 --why \\
-        --settings every8:sentinel_every=8 hold0:hold=0 tol0:tolerance=0
+        --settings every8:sentinel_every=8 hold0:hold=0 tol0:tolerance=0 grow8:hold_max=8
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ from qcascade.evaluation import hidden_events, sum_hidden, window_metrics
 from qcascade.gate import cascade_decide, logit_threshold
 from qcascade.training.tau import calibrate_tau
 
-KEYS = {"sentinel": "onoff", "sentinel_every": int, "interictal_only": "onoff", "hold": int, "tolerance": float,
+KEYS = {"sentinel": "onoff", "sentinel_every": int, "interictal_only": "onoff", "hold": int, "hold_max": int,
+        "tolerance": float,
         "reference_f1": str, "fuse": float, "sentinel_persist": int}
 _KIND_NAMES = {int: "an integer", float: "a number", str: "a string"}
 REASONS = ("unsure", "change", "sentinel", "hold", "probe")
@@ -91,7 +93,8 @@ def _gate_kw(dep: dict, z, over: dict) -> dict:
                          if with_sentinel else None),
             "sentinel_every": int(over.get("sentinel_every", sen.get("every", 1))),
             "sentinel_interictal_only": with_sentinel and bool(over.get("interictal_only", sen.get("interictal_only", False))),
-            "hold": int(over.get("hold", dep.get("hold", 0)))}
+            "hold": int(over.get("hold", dep.get("hold", 0))),
+            "hold_max": int(over.get("hold_max", dep.get("hold_max", 0)))}
 
 
 def persisting(up: np.ndarray, record_ids: np.ndarray, start_s: np.ndarray, k: int) -> np.ndarray:

@@ -117,12 +117,14 @@ class Deployment:
         complex_only_val: validation metrics of the complex-only baseline (the reference).
         tau_sweep_val: the validation sweep, one dict per tau of the grid.
         gate_variants: ``{name: {"tau": float, "rule": str, "probe_every": int, "recheck_tau": float,
-            "sentinel": bool, "hold": int}}``, every gate variant (a rule, with and without the probe,
+            "sentinel": bool, "hold": int, "hold_max": int}}``, every gate variant (a rule, with and without the probe,
             recheck, sentinel and hold) at its own calibrated tau; names are ``<rule>`` followed by
             ``+probe<P>``, ``+recheck<tau_c>``, ``+sentinel`` and ``+hold<H>`` where they apply.
         probe_every: the gate probe period ``P`` (0: no probe; :mod:`qcascade.gate`).
         recheck_tau: the gate's recheck ``tau_c`` (0: off, and in files from before it existed).
         hold: the gate's hold ``H`` (0: off, and in files from before it existed).
+        hold_max: the growing hold's ceiling ``M`` (:func:`qcascade.gate.hold_ceiling`; at most ``hold``,
+            and 0 in files from before it existed: the fixed hold).
         sentinel: the gate's sentinel constants (:meth:`qcascade.sentinel.SentinelSpec.as_dict`) and
             ``"ops"`` per window; empty when off.
         choices: ``{"simple_model": {...}, "gate": {...}}``: the candidates, criterion and choice of
@@ -148,6 +150,7 @@ class Deployment:
     probe_every: int = 0
     recheck_tau: float = 0.0
     hold: int = 0
+    hold_max: int = 0
     sentinel: dict = field(default_factory=dict)
     choices: dict = field(default_factory=dict)
     fit_gap: dict = field(default_factory=dict)

@@ -39,7 +39,7 @@ _HASH_OMIT_AT_DEFAULT = {("data", "nan_policy"): "raise", ("data", "bonn", "segm
                          ("model", "complex_prior_epochs"): PRIOR_EPOCHS,
                          ("model", "complex_prior_max_windows"): PRIOR_MAX_WINDOWS,
                          ("model", "complex_electrodes"): 0,
-                         ("train", "gate_sentinel_interictal_only"): False}
+                         ("train", "gate_sentinel_interictal_only"): False, ("train", "gate_hold_max"): 0}
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
 from qcascade.errors import ConfigError
-from qcascade.gate import DEFAULT_HOLD, DEFAULT_RULE, MAX_HOLD, MAX_PROBE, GateSetting
+from qcascade.gate import DEFAULT_HOLD, DEFAULT_HOLD_MAX, DEFAULT_RULE, MAX_HOLD, MAX_PROBE, GateSetting
 from qcascade.sentinel import MAX_PERSIST
 from qcascade.strict_yaml import check_fields, from_dict
 
@@ -99,6 +99,11 @@ class TrainConfig:
             inside a seizure the electrode cannot see does not hand the rest of it to the simple
             model. Default 2 (docs/generalisation.md, rounds 26-27); 0: off; at most 255 (an 8-bit
             counter in the C++ top level).
+        gate_hold_max: the growing hold's ceiling (:mod:`qcascade.gate`): each window in a row on
+            which the complex model confirms a seizure against the simple model holds it one
+            window longer, from ``gate_hold`` up to this many, so a seizure the complex model has
+            followed for a while survives a dip of its answer. Default 8 (docs/generalisation.md,
+            round 36); at most ``gate_hold`` (e.g. 0): the fixed hold, as before; at most 255.
         temp_start: selector softmax temperature at the first epoch of stage 1.
         temp_end: temperature at the last epoch of stage 1 (geometric schedule), kept after.
         class_weighting: ``"balanced"`` or ``"none"``.
@@ -177,6 +182,7 @@ class TrainConfig:
     gate_sentinel_persist: int = 5
     gate_sentinel_interictal_only: bool = True
     gate_hold: int = DEFAULT_HOLD
+    gate_hold_max: int = DEFAULT_HOLD_MAX
     temp_start: float = 1.0
     temp_end: float = 0.05
     class_weighting: Literal["balanced", "none"] = "balanced"
@@ -249,6 +255,9 @@ class TrainConfig:
                               f"averages with a shift), got {m}")
         if not 0 <= self.gate_hold <= MAX_HOLD:
             raise ConfigError(f"train.gate_hold: must be 0 (off) or in [1, {MAX_HOLD}], got {self.gate_hold}")
+        if not 0 <= self.gate_hold_max <= MAX_HOLD:
+            raise ConfigError(f"train.gate_hold_max: must be in [0, {MAX_HOLD}] (at most train.gate_hold: the fixed "
+                              f"hold), got {self.gate_hold_max}")
         if not 1 <= self.gate_sentinel_every <= MAX_PROBE:
             raise ConfigError(f"train.gate_sentinel_every: must be in [1, {MAX_PROBE}], got {self.gate_sentinel_every}")
         if not 1 <= self.gate_sentinel_persist <= MAX_PERSIST:

@@ -304,7 +304,7 @@ def pool_folds(dirs: Sequence[Path]) -> dict:
                      "val_records": m.get("val_records"), "tau": m["tau"], "selected_electrode": m["selected_electrode"],
                      "timelines": m.get("timelines", []), "test": m["test"], "gate": m.get("gate"),
                      "probe_every": m.get("probe_every"), "recheck_tau": m.get("recheck_tau"),
-                     "hold": m.get("hold", 0),
+                     "hold": m.get("hold", 0), "hold_max": m.get("hold_max", 0),
                      "sentinel": m.get("sentinel"), "simple_model": m.get("simple_model"),
                      "input_scaling": m.get("input_scaling"),
                      "fit_gap": m.get("fit_gap")} for k, (d, m) in enumerate(zip(dirs, per))]

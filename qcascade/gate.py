@@ -44,11 +44,19 @@ same gap counter, so it costs no new state.
 **Hold** (``hold = H > 0``, any rule; ``TrainConfig.gate_hold``): after a routed window on which the
 complex model says ictal and the simple model said interictal, the next ``H`` windows of the
 recording are routed whatever the simple model says (``held``, the windows still held, counts
-down and restarts at ``H`` on every such window; 0 at a recording's start). Under
+down and restarts on every such window; 0 at a recording's start). Under
 ``confirm_changes``, one interictal answer of the complex model inside a seizure that the
 electrode cannot see sets ``prev`` to 0, and the simple model's confident "interictal" is then
 final on every later window: the complex model never sees the rest of that seizure. The hold
 asks it again. The C++ top level keeps ``held`` in an 8-bit counter (``prev_hold`` input).
+
+**Growing hold** (``hold_max = M > H``; ``TrainConfig.gate_hold_max``): on such a window the count
+restarts at ``min(M, max(H, held + 1))`` instead of ``H``: each window in a row on which the complex
+model keeps confirming a seizure against the simple model holds it one window longer, up to ``M``.
+A complex-model false alarm of one or two windows is held ``H`` windows, as before; a seizure the
+complex model has followed for a while survives a dip of its answer of up to ``M - 1`` windows
+instead of ``H - 1`` (docs/generalisation.md, round 36). ``M <= H`` (e.g. 0): the fixed hold. The
+same counter, so the C++ top level needs no new state.
 
 Why not the textbook rule (measured, BENCHMARKS.md / README): the single-electrode model's errors
 are often *confident* -- ictal windows under an artefact burst, or late phases of a seizure longer
@@ -69,7 +77,8 @@ from typing import Literal, Optional, get_args
 import numpy as np
 
 __all__ = ["GATE_RULES", "GateRule", "GateSetting", "DEFAULT_RULE", "AUTO", "MAX_PROBE", "MAX_HOLD", "DEFAULT_HOLD",
-           "check_rule", "check_probe", "check_recheck", "check_hold", "uses_prev", "uses_state", "training_rule",
+           "DEFAULT_HOLD_MAX", "check_rule", "check_probe", "check_recheck", "check_hold", "hold_ceiling", "uses_prev",
+           "uses_state", "training_rule",
            "logit_threshold", "quantize_threshold", "quantize_recheck", "simple_is_final", "cascade_decide",
            "cascade_predict"]
 
@@ -89,6 +98,8 @@ MAX_PROBE = 65535
 MAX_HOLD = 255
 #: The hold a run deploys unless ``train.gate_hold`` says otherwise (the config default is this constant).
 DEFAULT_HOLD = 2
+#: The growing hold's ceiling unless ``train.gate_hold_max`` says otherwise (0: the fixed hold).
+DEFAULT_HOLD_MAX = 8
 
 
 def check_rule(rule: str) -> str:
@@ -116,6 +127,18 @@ def check_hold(hold) -> int:
     if isinstance(hold, bool) or not isinstance(hold, (int, np.integer)) or not 0 <= hold <= MAX_HOLD:
         raise ValueError(f"hold must be an integer in [0, {MAX_HOLD}] (0: off), got {hold!r}")
     return int(hold)
+
+
+def hold_ceiling(hold: int, hold_max) -> int:
+    """The growing hold's ceiling ``M`` for hold ``H``: ``max(H, hold_max)``, so ``hold_max <= H``
+    (0, None) is the fixed hold; 0 when the hold is off. ValueError unless both are in [0, MAX_HOLD]."""
+    hold = check_hold(hold)
+    try:
+        hold_max = check_hold(0 if hold_max is None else hold_max)
+    except ValueError:
+        raise ValueError(f"hold_max must be an integer in [0, {MAX_HOLD}] (at most hold: the fixed hold), "
+                         f"got {hold_max!r}") from None
+    return max(hold, hold_max) if hold else 0
 
 
 def check_recheck(recheck_tau, probe_every) -> float:
@@ -279,7 +302,7 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
                    rule: str = DEFAULT_RULE, record_ids: Optional[np.ndarray] = None,
                    start_s: Optional[np.ndarray] = None, probe_every: int = 0,
                    recheck_tau: float = 0.0, sentinel: Optional[np.ndarray] = None,
-                   sentinel_every: int = 1, hold: int = 0,
+                   sentinel_every: int = 1, hold: int = 0, hold_max: int = 0,
                    sentinel_interictal_only: bool = False) -> dict[str, np.ndarray]:
     """Hard-gated cascade decisions.
 
@@ -301,6 +324,8 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
         hold: the hold ``H`` (module docstring); 0: off. Like the probe and the sentinel, off
             unless given: runs pass their deployment's (``train.gate_hold``, default
             :data:`DEFAULT_HOLD`).
+        hold_max: the growing hold's ceiling ``M`` (module docstring); at most ``hold``: the fixed hold. Runs pass
+            ``train.gate_hold_max`` (default :data:`DEFAULT_HOLD_MAX`).
 
     Returns:
         ``pred`` ``(n,) int64`` final class, ``routed`` ``(n,) bool`` (the complex model
@@ -322,6 +347,7 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
     probe = check_probe(probe_every)
     recheck = check_recheck(recheck_tau, probe)
     hold = check_hold(hold)
+    ceiling = hold_ceiling(hold, hold_max)
     order, first = _sequence_order(n, record_ids, start_s)
     if sentinel is not None:
         sentinel = np.asarray(sentinel, bool).ravel()
@@ -361,7 +387,7 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
         routed[i] = r
         # Saturates like the C++ 16-bit counter; every period is <= MAX_PROBE, so no decision changes.
         g = min(g + 1, MAX_PROBE) if not r else probe - 1 if unsure[i] else 0
-        h = hold if r and c_ictal[i] and not s_ictal[i] else max(h - 1, 0)
+        h = min(ceiling, max(hold, h + 1)) if r and c_ictal[i] and not s_ictal[i] else max(h - 1, 0)
         last = int(c_cls[i] if r else s_cls[i])
         pred[i] = last
     return {"pred": pred, "routed": routed, "prev_cls": prev, "gap": gap, "held": held}

@@ -159,7 +159,8 @@ def hidden_markdown(m: dict) -> list[str]:
             + ("off" if not (s := m.get("sentinel")) else f"up at {s['electrodes']} electrodes over {s['ratio']:g}x "
                f"their baseline ({2 ** s['memory_shift']} windows), then one window in {s['every']}"
                + (" that the simple model calls interictal" if s.get("interictal_only") else ""))
-            + f", hold {m.get('hold') or 'off'}.", ""]
+            + f", hold {m.get('hold') or 'off'}"
+            + (f", growing to {m['hold_max']}" if m.get("hold") and (m.get("hold_max") or 0) > m["hold"] else "") + ".", ""]
 
 
 def fit_gap_markdown(m: dict) -> list[str]:
@@ -335,6 +336,7 @@ def _summary_row(unit: str, m: dict, csim: dict | None = None) -> dict:
         row[f"routing_gate_{name}"] = v["routing_rate"]
     row["probe_every"] = m.get("probe_every", 0)
     row["recheck_tau"], row["gate_hold"] = m.get("recheck_tau", 0.0), m.get("hold", 0)
+    row["gate_hold_max"] = m.get("hold_max", 0)
     row["sentinel_ratio"] = (m.get("sentinel") or {}).get("ratio", 0.0)
     row["events_missed_but_complex_detected"] = t["cascade"].get("events_missed_but_complex_detected")
     ch = m.get("choices") or {}

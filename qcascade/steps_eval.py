@@ -84,7 +84,7 @@ def step_calibrate(ctx) -> None:
         margin_windows=train.tau_margin_windows,
         reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]},
         **gate_rule(rule, va, probe, recheck, up_val if sentinel else None, train.gate_sentinel_every, hold,
-                    train.gate_sentinel_interictal_only))
+                    train.gate_sentinel_interictal_only, hold_max=train.gate_hold_max if hold else 0))
         for name, rule, probe, recheck, sentinel, hold in variants}
     gate_choice = choose_gate_variant(train, calibrated, variants, va, zs, zc, int(va.y.sum()), up_val,
                                       spec is not None)
@@ -97,17 +97,19 @@ def step_calibrate(ctx) -> None:
         dec = cascade_decide(zs, zc, tau, **gate_rule(deployed["rule"], va, deployed["probe_every"],
                                                       deployed["recheck_tau"], up_val if deployed["sentinel"] else None,
                                                       train.gate_sentinel_every, deployed["hold"],
-                                                      train.gate_sentinel_interictal_only))
+                                                      train.gate_sentinel_interictal_only,
+                                                      hold_max=deployed["hold_max"]))
         post = choose_postprocess(ctx, va.y, dec["pred"], va.record_ids, va.start_s)
     plot_tau_sweep(sweep, ctx.path("tau_sweep.png"), chosen_tau=tau, macs_complex=macs_c,
                    title=f"{ctx.unit}: validation tau sweep")
     dep = Deployment(selected_electrode=e, simple_model=simple_choice["chosen"], tau=tau, gate=deployed["rule"],
                      probe_every=deployed["probe_every"], recheck_tau=deployed["recheck_tau"], hold=deployed["hold"],
+                     hold_max=deployed["hold_max"],
                      sentinel={**spec.as_dict(), "ops": ops} if deployed["sentinel"] else {},
                      logit_threshold=logit_threshold(tau), macs_simple=macs_s,
                      macs_complex=macs_c, bn_fold=fold_err, complex_only_val=ref_base, tau_sweep_val=sweep,
                      gate_variants={name: {"tau": t_r, "rule": r, "probe_every": p, "recheck_tau": c, "sentinel": g,
-                                           "hold": h}
+                                           "hold": h, "hold_max": train.gate_hold_max if h else 0}
                                     for (name, r, p, c, g, h), (t_r, _) in zip(variants, calibrated.values())},
                      choices={"simple_model": simple_choice, "gate": gate_choice}, postprocess=post)
     dep.fit_gap = fit_gap(ctx, sets["train"], va, e, simple_f, complex_f, complex_only, dep, cands,
@@ -134,7 +136,8 @@ def _gate_variants(dep: Deployment, zs: np.ndarray, zc: np.ndarray, te, z_only: 
         p, r = cascade_predict(zs, zc, v["tau"], **gate_rule(v.get("rule", name), te, v.get("probe_every", 0),
                                                                  v.get("recheck_tau", 0.0), up if with_sentinel else None,
                                                                  dep.sentinel.get("every", 1), v.get("hold", 0),
-                                                                 bool(dep.sentinel.get("interictal_only", False))))
+                                                                 bool(dep.sentinel.get("interictal_only", False)),
+                                                                 hold_max=v.get("hold_max", 0)))
         m = window_metrics(te.y, None, p)
         eff = cascade_efficiency(r, dep.macs_simple + (dep.sentinel.get("ops", 0) if with_sentinel else 0),
                                  dep.macs_complex)
@@ -212,7 +215,7 @@ def step_evaluate(ctx) -> None:
                    "decision_agreement": float(np.mean(zc.argmax(1) == z_only.argmax(1))) if len(zc) else 1.0,
                    "trained_separately": bool(base.get("complex_only", {}).get("trained_separately", True))},
                "gate": rule["rule"], "probe_every": rule["probe_every"], "recheck_tau": rule["recheck_tau"],
-               "hold": rule["hold"],
+               "hold": rule["hold"], "hold_max": rule["hold_max"],
                "sentinel": dep.sentinel,
                "gate_variants": _gate_variants(dep, zs, zc, te, z_only, up),
                "choices": dep.choices, "fit_gap": dep.fit_gap, "complex_prior": prior_summary(ctx),

@@ -81,3 +81,63 @@ def test_gate_candidates_measure_the_hold_against_no_hold():
     assert names == ["confidence+hold2", "confirm_changes+hold2", "confirm_ictal_hold+hold2",
                      "confidence", "confirm_changes", "confirm_ictal_hold"]
     assert [v[5] for v in gate_candidates(TrainConfig(gate_hold=2, gate_sentinel_ratio=0), 0)] == [2, 2, 2, 0, 0, 0]
+
+
+def test_growing_hold_keeps_a_seizure_through_a_dip_the_fixed_hold_drops():
+    """The growing hold (``train.gate_hold_max``): each window in a row the complex model confirms a
+    seizure against the simple model holds it one window longer, so a three-window dip of its answer
+    inside the seizure does not hand the seizure back to the confidently wrong simple model."""
+    zs = logits([-9.0] * 14)
+    zc = logits([-2.0, -2.0] + [3.0] * 5 + [-3.0] * 3 + [3.0] * 2 + [-3.0] * 2)
+    kw = dict(rule="confirm_changes", probe_every=3, hold=2)
+    fixed = cascade_decide(zs, zc, 0.5, **kw)
+    grown = cascade_decide(zs, zc, 0.5, hold_max=8, **kw)
+    assert grown["held"][2:12].tolist() == [0, 2, 3, 4, 5, 6, 5, 4, 3, 4]
+    assert fixed["held"][2:12].tolist() == [0, 2, 2, 2, 2, 2, 1, 0, 0, 0]
+    assert grown["routed"][2:12].all() and not fixed["routed"][9:11].all()
+    assert grown["pred"][10] == 1 and fixed["pred"][10] == 0  # the seizure's return after the dip
+    final = simple_is_final(zs, 0.5, "confirm_changes", grown["prev_cls"], grown["gap"], 3, held=grown["held"])
+    assert np.array_equal(final, ~grown["routed"])
+
+
+def test_growing_hold_holds_a_one_window_false_alarm_as_the_fixed_hold_does():
+    zs = logits([-9.0] * 10)
+    zc = logits([-2.0, -2.0, 3.0] + [-3.0] * 7)
+    kw = dict(rule="confirm_changes", probe_every=3, hold=2)
+    fixed, grown = cascade_decide(zs, zc, 0.5, **kw), cascade_decide(zs, zc, 0.5, hold_max=8, **kw)
+    for key in ("pred", "routed", "held"):
+        assert np.array_equal(fixed[key], grown[key])
+
+
+@pytest.mark.parametrize("hold,hold_max", [(2, 0), (3, 2), (3, 3), (1, 6), (2, 8)])
+def test_growing_hold_state_is_what_the_design_loads(hold, hold_max):
+    rng = np.random.default_rng(11)
+    zs, zc = rng.normal(0, 3, (120, 2)), rng.normal(0.5, 2, (120, 2))
+    rec = np.array(["a"] * 50 + ["b"] * 70)
+    start = np.r_[np.arange(50.0), np.arange(70.0)]
+    out = cascade_decide(zs, zc, 0.6, rule="confirm_changes", record_ids=rec, start_s=start, probe_every=5,
+                         hold=hold, hold_max=hold_max)
+    fixed = cascade_decide(zs, zc, 0.6, rule="confirm_changes", record_ids=rec, start_s=start, probe_every=5, hold=hold)
+    assert out["held"].max() <= max(hold, hold_max) and out["held"][[0, 50]].tolist() == [0, 0]
+    final = simple_is_final(zs, 0.6, "confirm_changes", out["prev_cls"], out["gap"], 5, held=out["held"])
+    assert np.array_equal(final, ~out["routed"])
+    pred, routed = hold_walk(zs, zc, 0.6, rule="confirm_changes", record_ids=rec, start_s=start, hold=hold,
+                             probe_every=5, hold_max=hold_max)  # the round-26 replay's own walk
+    assert np.array_equal(pred, out["pred"]) and np.array_equal(routed, out["routed"])
+    if hold_max <= hold:  # at most the hold: the fixed hold, window for window
+        assert all(np.array_equal(out[k], fixed[k]) for k in ("pred", "routed", "held"))
+    else:
+        assert out["held"].max() > hold and out["routed"].sum() >= fixed["routed"].sum()
+
+
+def test_hold_ceiling_and_config():
+    from qcascade.gate import DEFAULT_HOLD_MAX, hold_ceiling
+
+    assert hold_ceiling(2, 8) == 8 and hold_ceiling(3, 2) == 3 and hold_ceiling(2, None) == 2
+    assert hold_ceiling(0, 8) == 0  # no hold, nothing to grow
+    for bad in (-1, 256, 2.5, True):
+        with pytest.raises(ValueError, match="hold_max must be"):
+            hold_ceiling(2, bad)
+    assert TrainConfig().gate_hold_max == DEFAULT_HOLD_MAX == 8
+    with pytest.raises(ConfigError, match="train.gate_hold_max"):
+        TrainConfig(gate_hold_max=256)

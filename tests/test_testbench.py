@@ -181,36 +181,42 @@ def test_recheck_gate_in_cpp_matches_python(built, tmp_path):
                              **toplevel_kwargs(prj, T, C, electrode=ELECTRODE, tau=tau))
 
 
-@pytest.mark.parametrize("rule", ["confidence", "confirm_changes"])
-def test_hold_gate_in_cpp_matches_python(built, tmp_path, rule):
+@pytest.mark.parametrize("rule,hold,hold_max", [("confidence", 3, 0), ("confirm_changes", 3, 0),
+                                                ("confirm_changes", 1, 5)])
+def test_hold_gate_in_cpp_matches_python(built, tmp_path, rule, hold, hold_max):
     """The hold (after a routed window the complex model calls ictal against the simple model, the
-    next H windows are routed) in the generated C++: the closed loop keeps the counter inside the
-    design, and loaded counters (prev_hold) decide like the Python gate."""
+    next H windows are routed; growing to M) in the generated C++: the closed loop keeps the counter
+    inside the design, and loaded counters (prev_hold) decide like the Python gate."""
     import shutil
 
     from qcascade.gate import simple_is_final
 
-    top = tmp_path / f"top_hold_{rule}"
+    top = tmp_path / f"top_hold_{rule}_{hold}_{hold_max}"
     man = tl.load_manifest(built["top"])
     prj = {r: {"prj": man[r]["source_dir"], "project": man[r]["project"], "namespace": man[r]["namespace"]}
            for r in ("simple", "complex")}
-    tau, probe, hold = built["tau"], 6, 3
+    tau, probe = built["tau"], 6
+    ceiling = max(hold, hold_max)
     X, zs, zc = built["X"][:60], built["zs"][:60], built["zc"][:60]
-    tl.generate_toplevel(top, gate_rule=rule, gate_probe=probe, gate_hold=hold,
+    tl.generate_toplevel(top, gate_rule=rule, gate_probe=probe, gate_hold=hold, gate_hold_max=hold_max,
                          **toplevel_kwargs(prj, T, C, electrode=ELECTRODE, tau=tau))
     header, cpp_src = (top / "cascade_top.h").read_text(), (top / "cascade_top.cpp").read_text()
-    assert "#define QCASCADE_GATE_HOLD 3" in header and "prev_hold" in cpp_src
-    assert tl.load_manifest(top)["gate"]["hold"] == hold
+    assert f"#define QCASCADE_GATE_HOLD {hold}\n" in header and "prev_hold" in cpp_src
+    assert f"#define QCASCADE_GATE_HOLD_MAX {ceiling}\n" in header
+    assert tl.load_manifest(top)["gate"]["hold"] == hold and tl.load_manifest(top)["gate"]["hold_max"] == ceiling
     shutil.copytree(built["top"] / "csim_build", top / "csim_build", dirs_exist_ok=True)  # reuse model objects
     tl.build_csim(top, jobs=2)
     res = tb.closed_loop(top, X, tau=tau, rule=rule, keras_simple=zs, keras_complex=zc)
     assert res["agreement_with_python_on_cpp_logits"] == 1.0
-    with_hold = cascade_decide(zs, zc, tau, rule=rule, probe_every=probe, hold=hold)
+    with_hold = cascade_decide(zs, zc, tau, rule=rule, probe_every=probe, hold=hold, hold_max=hold_max)
     without = cascade_decide(zs, zc, tau, rule=rule, probe_every=probe)
-    assert with_hold["held"].max() == hold  # the hold started at least once on these windows
+    assert with_hold["held"].max() >= hold  # the hold started at least once on these windows
+    assert with_hold["held"].max() <= ceiling
+    if ceiling > hold:  # the count grew past H on these windows, so the closed loop compared the growth
+        assert with_hold["held"].max() > hold
     assert with_hold["routed"].sum() > without["routed"].sum()
     # Loaded state: each window gets its own counter; held > 0 must route whatever the simple model says.
-    held = np.arange(16) % (hold + 1)
+    held = np.arange(16) % (ceiling + 1)
     prev, gaps = with_hold["prev_cls"][:16], np.zeros(16, np.int64)
     info = tb.write_tb_data(top, X[:16], prev, gaps, held=held)
     cpp = csim.run_cascade_binary(top, X[:16], prev_cls=prev, gap=gaps, held=held)
@@ -221,8 +227,8 @@ def test_hold_gate_in_cpp_matches_python(built, tmp_path, rule):
     assert tb.run_tb(top).returncode == 0
     # A counter above the hold is not a state the design can be in: the testbench refuses it.
     tl.write_windows(top / "csim_data" / "bad.f32", X[:2], T, C, prev_cls=prev[:2], gap=gaps[:2],
-                     held=np.array([0, hold + 1]))
+                     held=np.array([0, ceiling + 1]))
     exe = top / tl.load_manifest(top)["csim_exe"]
     proc = subprocess.run([str(exe), str(top / "csim_data" / "bad.f32"), str(top / "csim_data" / "bad.txt"), "-1", "-"],
                           cwd=top, capture_output=True, text=True)
-    assert proc.returncode == 2 and "more than the hold" in proc.stderr
+    assert proc.returncode == 2 and "more than the hold's ceiling" in proc.stderr

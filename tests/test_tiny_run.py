@@ -117,7 +117,8 @@ def test_validation_logits_replay_the_deployed_gate_choice(tiny_run):
     sentinel = dict(sentinel=v.sentinel, sentinel_every=dep.sentinel["every"],
                     sentinel_interictal_only=dep.sentinel["interictal_only"]) if dep.sentinel else {}
     dec = cascade_decide(v.simple, v.complex, dep.tau, rule=dep.gate, probe_every=dep.probe_every,
-                         recheck_tau=dep.recheck_tau, hold=dep.hold, record_ids=v.record_ids, start_s=v.start_s,
+                         recheck_tau=dep.recheck_tau, hold=dep.hold, hold_max=dep.hold_max, record_ids=v.record_ids,
+                         start_s=v.start_s,
                          **sentinel)
     chosen = dep.choices["gate"]["candidates"][dep.choices["gate"]["chosen"]]
     assert window_metrics(v.y, None, dec["pred"])["f1"] == pytest.approx(chosen["f1"])
@@ -152,24 +153,25 @@ def test_sentinel_rerun_from_calibration_records_and_replays_its_decisions(tiny_
     assert proc.returncode == 0, proc.stderr[-4000:]
     unit = copy / "ID1"
     dep, v, ws = Deployment.load(unit), ValidationScores.load(unit), WindowScores.load(unit)
-    assert dep.probe_every == 0 and dep.sentinel["ratio"] == 2.0 and dep.hold == 2
+    assert dep.probe_every == 0 and dep.sentinel["ratio"] == 2.0 and dep.hold == 2 and dep.hold_max == 8
     assert dep.choices["gate"]["chosen"].endswith("+sentinel+hold2")
     assert dep.sentinel["ops"] == sentinel_ops(128, 512) and dep.macs_every_window == dep.macs_simple + dep.sentinel["ops"]
     assert v.sentinel.dtype == bool and ws.sentinel.shape == ws.y.shape and ws.sentinel.any()
     assert dep.sentinel["interictal_only"] is interictal_only
-    kw = dict(rule=dep.gate, sentinel_every=dep.sentinel["every"], hold=dep.hold, sentinel_interictal_only=interictal_only)
+    kw = dict(rule=dep.gate, sentinel_every=dep.sentinel["every"], hold=dep.hold, hold_max=dep.hold_max,
+              sentinel_interictal_only=interictal_only)
     dv = cascade_decide(v.simple, v.complex, dep.tau, record_ids=v.record_ids, start_s=v.start_s, sentinel=v.sentinel, **kw)
     chosen = dep.choices["gate"]["candidates"][dep.choices["gate"]["chosen"]]
     assert window_metrics(v.y, None, dv["pred"])["f1"] == pytest.approx(chosen["f1"])
     dt = cascade_decide(ws.simple, ws.complex, dep.tau, record_ids=ws.record_ids, start_s=ws.start_s,
                         sentinel=ws.sentinel, **kw)
     assert np.array_equal(dt["pred"], ws.pred) and np.array_equal(dt["routed"], ws.routed)
-    assert np.array_equal(dt["held"], ws.held) and ws.held.max() <= 2
+    assert np.array_equal(dt["held"], ws.held) and ws.held.max() <= 8
     m = json.loads((unit / "metrics.json").read_text())
     assert m["sentinel"] == dep.sentinel and m["test"]["cascade"]["avg_macs_per_window"] == pytest.approx(
         dep.macs_every_window + m["test"]["cascade"]["routing_rate"] * dep.macs_complex)
     report = (unit / "report.md").read_text()
-    assert "sentinel up at 3 electrodes over 2x" in report and ", hold 2." in report
+    assert "sentinel up at 3 electrodes over 2x" in report and ", hold 2, growing to 8." in report
     assert ("that the simple model calls interictal" in report) is interictal_only
 
 

@@ -31,7 +31,7 @@ from qcascade.errors import ConfigError
 # The checks live in one module; re-exported for the callers that import them from here.
 from qcascade.hls.identifiers import check_identifier, check_int, check_number, check_part, check_token  # noqa: F401
 from qcascade.io_utils import atomic_write_json, atomic_write_text
-from qcascade.gate import (GATE_RULES, check_hold, check_probe, check_recheck, quantize_recheck, quantize_threshold,
+from qcascade.gate import (GATE_RULES, check_hold, hold_ceiling, check_probe, check_recheck, quantize_recheck, quantize_threshold,
                            uses_state)
 from qcascade.hls import csim_build, scaling_hw, sentinel_hw, synth
 from qcascade.hls.csim_build import build_csim  # noqa: F401  (callers build from here)
@@ -239,7 +239,7 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
                       gate_probe: int = 0, gate_recheck: float = 0.0, tb_gap: np.ndarray | None = None,
                       input_scaling: dict | None = None, tb_scale_reset: np.ndarray | None = None,
                       sentinel: dict | None = None, gate_hold: int = 0,
-                      tb_held: np.ndarray | None = None) -> dict[str, Path]:
+                      tb_held: np.ndarray | None = None, gate_hold_max: int = 0) -> dict[str, Path]:
     """Write the cascade top level, testbench, model copies and build scripts into ``out_dir``.
 
     Args:
@@ -276,6 +276,9 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
         gate_hold: the gate's hold ``H`` (``qcascade.gate``; 0: off): the design keeps an 8-bit
             hold counter and has the ``prev_load``/``prev_cls`` state inputs and a ``prev_hold`` input.
         tb_held: ``(n,)`` prev_hold of the testbench windows (with a hold); default 0.
+        gate_hold_max: the growing hold's ceiling ``M`` (``qcascade.gate.hold_ceiling``; at most
+            ``gate_hold``: the fixed hold): a window that restarts the hold loads
+            ``min(M, max(H, held + 1))``.
 
     Returns:
         The written files by role: ``cascade_top_h``, ``cascade_top_cpp``, ``cascade_tb_cpp``,
@@ -313,13 +316,14 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
         probe = check_probe(gate_probe)
         recheck = check_recheck(gate_recheck, probe)
         hold = check_hold(gate_hold)
+        hold_max = hold_ceiling(hold, gate_hold_max)
     except ValueError as exc:
-        raise ConfigError(f"gate_probe / gate_recheck / gate_hold: {exc}") from None
+        raise ConfigError(f"gate_probe / gate_recheck / gate_hold / gate_hold_max: {exc}") from None
     with_prev = uses_state(gate_rule, probe, sentinel is not None, hold)
     has_gap = bool(probe) or sentinel is not None
     clogit = cplx["result"]["elem"]
     rq = quantize_recheck(recheck, clogit["width"], clogit["integer"])
-    gate.update(rule=gate_rule, uses_prev=with_prev, probe_every=probe, recheck_tau=recheck, hold=hold,
+    gate.update(rule=gate_rule, uses_prev=with_prev, probe_every=probe, recheck_tau=recheck, hold=hold, hold_max=hold_max,
                 recheck={k: rq[k] for k in ("threshold", "raw", "frac_bits", "value", "diff_width", "diff_int",
                                             "rounding")} if recheck else None,
                 has_gap=has_gap, sentinel=sentinel_hw.manifest_entry(sentinel, n_times, n_chans, cplx["input"]["elem"]))
@@ -341,14 +345,14 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
             + (f"; recheck: complex z0 - z1 < 2*atanh({recheck!r}) sets gap to {probe - 1}" if recheck else "")
             + (f", and not (sentinel up and gap >= {sentinel_subs['sentinel_every'] - 1}"
                + (" and z1 <= z0)" if sentinel_subs["sentinel_interictal_only"] else ")") if sentinel else "")
-            + (f", and held == 0 (hold {hold})" if hold else ""),
+            + (f", and held == 0 (hold {hold}" + (f", growing to {hold_max})" if hold_max > hold else ")") if hold else ""),
             "recheck": int(bool(recheck)), "recheck_tau": repr(recheck), "recheck_threshold": repr(rq["threshold"]),
             "recheck_raw": rq["raw"], "recheck_frac_bits": rq["frac_bits"], "recheck_value": repr(rq["value"]),
             "recheck_diff_width": rq["diff_width"], "recheck_diff_int": rq["diff_int"],
             "gate_rule_id": GATE_RULES.index(gate_rule), "probe_every": probe,
             "uses_prev": int(with_prev), "prev_pragma": PREV_PRAGMAS[control] + (GAP_PRAGMAS[control] if has_gap else "")
             + (HOLD_PRAGMAS[control] if hold else ""),
-            "has_gap": int(has_gap), "hold": hold, "hold_param": ", qcascade::gate_hold_t prev_hold" if hold else "",
+            "has_gap": int(has_gap), "hold": hold, "hold_max": hold_max, "hold_param": ", qcascade::gate_hold_t prev_hold" if hold else "",
             "hold_arg": ", gate_hold_t((unsigned char)hold_byte)" if hold else "",
             "tb_expected": TB_EXPECTED,
             "simple_logit_bits": logit["width"], "complex_logit_bits": cplx["result"]["elem"]["width"],

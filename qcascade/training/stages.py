@@ -311,7 +311,8 @@ class CascadeTrainer:
             zc = out["complex_logits"]
             # In-training monitor: the windows in the given order are one sequence for the hold
             # (calibration and evaluation pass the recordings and start times).
-            pred, routed = cascade_predict(zs, zc, self.cfg.tau, rule=training_rule(self.cfg.gate), hold=self.cfg.gate_hold)
+            pred, routed = cascade_predict(zs, zc, self.cfg.tau, rule=training_rule(self.cfg.gate), hold=self.cfg.gate_hold,
+                                           hold_max=self.cfg.gate_hold_max)
             logs["val_complex_f1"] = window_metrics(y_val, zc, zc.argmax(1))["f1"]
             logs["val_cascade_f1"] = window_metrics(y_val, None, pred)["f1"]
             logs["val_routing_rate"] = float(routed.mean())
