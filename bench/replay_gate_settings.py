@@ -14,7 +14,8 @@ replay refuses the unit (naming the file).
 the simple model unsure (``|d| <= T``), a change of state it proposes, the sentinel, the hold.
 
 Settings are ``name:key=value,key=value``; keys: ``sentinel`` (on/off), ``sentinel_every``,
-``interictal_only`` (on/off), ``hold``, ``tolerance`` (``train.tau_routing_tolerance``),
+``interictal_only`` (on/off), ``hold``, ``tolerance`` (``train.tau_routing_tolerance``), ``margin``
+(``train.tau_margin``),
 ``reference_f1`` (best/complex_only), ``fuse`` (a number ``a``: the complex model's logit difference
 becomes ``(z1 - z0)_complex + a * (z1 - z0)_simple`` on validation and test, in the cascade and in
 complex-only, and the reference is the fused complex-only's validation metrics; late fusion of the
@@ -46,7 +47,7 @@ from qcascade.gate import cascade_decide, logit_threshold
 from qcascade.training.tau import calibrate_tau
 
 KEYS = {"sentinel": "onoff", "sentinel_every": int, "interictal_only": "onoff", "hold": int, "hold_max": int,
-        "tolerance": float,
+        "tolerance": float, "margin": float,
         "reference_f1": str, "fuse": float, "sentinel_persist": int}
 _KIND_NAMES = {int: "an integer", float: "a number", str: "a string"}
 REASONS = ("unsure", "change", "sentinel", "hold", "probe")
@@ -141,7 +142,8 @@ def replay_fold(fold_dir: Path, over: dict, train: TrainConfig) -> dict:
     kw_val, kw_test = _gate_kw(dep, v, over), _gate_kw(dep, t, over)
     every = int(dep["macs_simple"]) + (int(dep["sentinel"].get("ops", 0)) if kw_val["sentinel"] is not None else 0)
     ref = window_metrics(v["y"], None, v["complex_only"].argmax(1)) if a else dep["complex_only_val"]
-    tau, _ = calibrate_tau(v["simple"], v["complex"], v["y"], every, dep["macs_complex"], margin=train.tau_margin,
+    tau, _ = calibrate_tau(v["simple"], v["complex"], v["y"], every, dep["macs_complex"],
+                           margin=over.get("margin", train.tau_margin),
                            grid=train.tau_grid(), routing_tolerance=over.get("tolerance", train.tau_routing_tolerance),
                            reference_f1=over.get("reference_f1", train.tau_reference_f1),
                            margin_windows=train.tau_margin_windows,

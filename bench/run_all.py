@@ -115,8 +115,8 @@ def _machine() -> str:
     return f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
 
 
-SECTIONS = ("streaming", "longterm", "training", "quick", "full", "swec-short", "swec-short-2sz", "stress", "stress-seed1", "bonn",
-            "hardware")
+SECTIONS = ("streaming", "longterm", "training", "quick", "full", "swec-short", "swec-short-2sz", "stress", "stress-seed1",
+            "stress-seed2", "bonn", "hardware")
 STRESS_PATIENTS = None  # --stress-patients: restrict the stress section (development)
 BONN_DIR = ROOT.parent / "shared" / "data" / "bonn"  # the configs/bonn.yaml default (../shared/data/bonn)
 
@@ -159,6 +159,10 @@ def _section(name: str, hardware_run: Path | None = None) -> str:
         from bench.bench_stress import run as run_stress
         return ("## Stress cohort, held out (seed 1): issue 11's done-when\n\n"
                 + run_stress(STRESS_PATIENTS, work=ROOT / "bench" / "out" / "stress-seed1", seed=1))
+    if name == "stress-seed2":  # a third cohort, drawn after round 34 and held out for rounds 35-36
+        from bench.bench_stress import run as run_stress
+        return ("## Stress cohort, held out (seed 2): issue 11's done-when\n\n"
+                + run_stress(STRESS_PATIENTS, work=ROOT / "bench" / "out" / "stress-seed2", seed=2))
     work = ROOT / "bench" / "out"
     if name == "bonn":
         return _bonn_section(work)

@@ -50,19 +50,10 @@ electrode cannot see sets ``prev`` to 0, and the simple model's confident "inter
 final on every later window: the complex model never sees the rest of that seizure. The hold
 asks it again. The C++ top level keeps ``held`` in an 8-bit counter (``prev_hold`` input).
 
-**Growing hold** (``hold_max = M > H``; ``TrainConfig.gate_hold_max``): on such a window the count
-restarts at ``min(M, max(H, held + 1))`` instead of ``H``: each window in a row on which the complex
-model keeps confirming a seizure against the simple model holds it one window longer, up to ``M``.
-A complex-model false alarm of one or two windows is held ``H`` windows, as before; a seizure the
-complex model has followed for a while survives a dip of its answer of up to ``M - 1`` windows
-instead of ``H - 1`` (docs/generalisation.md, round 36). ``M <= H`` (e.g. 0): the fixed hold. The
-same counter, so the C++ top level needs no new state.
-
-Why not the textbook rule (measured, BENCHMARKS.md / README): the single-electrode model's errors
-are often *confident* -- ictal windows under an artefact burst, or late phases of a seizure longer
-than any training seizure, called interictal with ``|p1 - p0| > 0.96``. No tau routes them. They
-are changes of state, which ``confirm_changes`` hands to the complex model at the cost of a few
-windows per seizure; ``confirm_ictal_hold`` catches them too but routes every seizure window.
+**Growing hold** (``hold_max = M > H``; ``TrainConfig.gate_hold_max``): such a window restarts the
+count at ``min(M, max(H, held + 1))``, so each one in a row holds the seizure a window longer, up to
+``M`` (the same C++ counter). ``M <= H`` (e.g. 0): the fixed hold. Why these rules, and not the
+textbook one: docs/calibration.md.
 
 The generated C++ top level (``qcascade.hls.toplevel``) implements the same rules with the
 fixed-point threshold of :func:`quantize_threshold`; training (the loss, tau calibration),
@@ -132,13 +123,10 @@ def check_hold(hold) -> int:
 def hold_ceiling(hold: int, hold_max) -> int:
     """The growing hold's ceiling ``M`` for hold ``H``: ``max(H, hold_max)``, so ``hold_max <= H``
     (0, None) is the fixed hold; 0 when the hold is off. ValueError unless both are in [0, MAX_HOLD]."""
-    hold = check_hold(hold)
-    try:
-        hold_max = check_hold(0 if hold_max is None else hold_max)
-    except ValueError:
-        raise ValueError(f"hold_max must be an integer in [0, {MAX_HOLD}] (at most hold: the fixed hold), "
-                         f"got {hold_max!r}") from None
-    return max(hold, hold_max) if hold else 0
+    m = 0 if hold_max is None else hold_max
+    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or not 0 <= m <= MAX_HOLD:
+        raise ValueError(f"hold_max must be an integer in [0, {MAX_HOLD}] (at most hold: the fixed hold), got {m!r}")
+    return max(check_hold(hold), int(m)) if hold else 0
 
 
 def check_recheck(recheck_tau, probe_every) -> float:

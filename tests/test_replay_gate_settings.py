@@ -53,6 +53,7 @@ def _run(root, *, tamper_tau=False):
 
 def test_settings_parse_and_name_an_unknown_key():
     assert parse_setting("e8:sentinel_every=8,sentinel=off") == ("e8", {"sentinel_every": 8, "sentinel": False})
+    assert parse_setting("g8:hold_max=8,margin=0.02") == ("g8", {"hold_max": 8, "margin": 0.02})
     with pytest.raises(ValueError, match="unknown key 'holds'"):
         parse_setting("x:holds=3")
     with pytest.raises(ValueError, match="sentinel must be on or off"):
@@ -67,8 +68,11 @@ def test_settings_parse_and_name_an_unknown_key():
 
 def test_the_deployed_setting_reproduces_the_run_and_others_change_it(tmp_path):
     unit = _run(tmp_path / "run")
-    res = replay_unit(unit, {"deployed": {}, "nosen": {"sentinel": False}, "h0": {"hold": 0}})
+    res = replay_unit(unit, {"deployed": {}, "nosen": {"sentinel": False}, "h0": {"hold": 0},
+                             "g8": {"hold_max": 8}, "g0": {"hold_max": 0}})
     dep, nosen = res["deployed"], res["nosen"]
+    # deploy.json from before the growing hold: the fixed hold, which hold_max 0 names explicitly.
+    assert res["g0"]["f1"] == dep["f1"] and res["g0"]["routing"] == dep["routing"] and res["g8"]["n"] == dep["n"]
     assert dep["n"] == 400 and 0 < dep["f1"] <= 1 and 0 < dep["routing"] < 1
     # Without the sentinel the every-window cost drops its operations and the sentinel routes nothing.
     assert nosen["why"]["sentinel"] == 0 and dep["why"]["sentinel"] > 0
