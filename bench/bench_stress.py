@@ -293,16 +293,17 @@ def oracle_markdown(work: Path, patients: Sequence[str]) -> str:
             continue
         found.append(r)
         orr = "none" if r["oracle_routing"] is None else _f(r["oracle_routing"])
-        lines.append(f"| {p} | {_f(r['deployed_routing'])} | {orr} | {_f(r['oracle_macs_ratio'], 1)} | "
-                     f"{r['hidden']} / {r['hidden_seen_inside']} |")
+        lines.append(f"| {p} | {_f(r['deployed_routing'])} | {_reasons_cell(work / p / p)} | {orr} | "
+                     f"{_f(r['oracle_macs_ratio'], 1)} | {r['hidden']} / {r['hidden_seen_inside']} |")
     out = ["", "The least routing any gate could need with each patient's own two models (`bench.oracle_gate`: "
            "labels known, only windows the simple model gets wrong and complex-only gets right, just enough for "
            "cascade F1 >= max(simple-only, complex-only) - 0.02 and no hidden event; docs/generalisation.md, "
            "round 33). A hidden event without a complex-only ictal window inside the seizure was \"detected\" only "
            "by complex-only false alarms inside SzCORE's tolerances (round 34):", ""]
     if lines:
-        out += ["| patient | deployed routing | oracle routing | oracle MACs ratio | hidden events (SzCORE) / of them "
-                "with a complex-only ictal window inside the seizure |", "|---|---|---|---|---|"] + lines
+        out += ["| patient | deployed routing | of it, by first reason (`qcascade.routing_reasons`) | oracle routing | "
+                "oracle MACs ratio | hidden events (SzCORE) / of them with a complex-only ictal window inside the "
+                "seizure |", "|---|---|---|---|---|---|"] + lines
     ok = [r for r in found if r["oracle_routing"] is not None]
     if ok and len(ok) == len(patients):
         ratio = (sum(r["complex_macs"] for r in ok) / len(ok)) / (sum(r["oracle_mean_macs"] for r in ok) / len(ok))
@@ -311,6 +312,18 @@ def oracle_markdown(work: Path, patients: Sequence[str]) -> str:
     if failed:
         out += ["", "Oracle not computed for: " + "; ".join(failed) + "."]
     return "\n".join(out) + "\n"
+
+
+def _reasons_cell(unit: Path) -> str:
+    """The deployed routing split by first reason, as shares of the test windows (from ``metrics.json``)."""
+    try:
+        reasons = json.loads((unit / "metrics.json").read_text())["test"]["cascade"].get("routing_reasons")
+    except (OSError, KeyError, ValueError):
+        reasons = None
+    if not reasons:
+        return "n/a (metrics.json from before routing reasons)"
+    n = max(reasons["n_windows"], 1)
+    return ", ".join(f"{k} {c['windows'] / n:.3f}" for k, c in reasons["by_reason"].items() if c["windows"]) or "none"
 
 
 def run(patients: Optional[Sequence[str]] = None, data_dir: Optional[Path] = None, work: Optional[Path] = None,

@@ -10,8 +10,8 @@ routing, the MACs ratio against complex-only and the seizures complex-only detec
 cascade misses. The ``deployed`` setting must reproduce every fold's tau and decisions, or the
 replay refuses the unit (naming the file).
 
-``--why`` splits the deployed routing by its first reason, in the order the gate checks them:
-the simple model unsure (``|d| <= T``), a change of state it proposes, the sentinel, the hold.
+``--why`` splits the deployed routing by its first reason (:mod:`qcascade.routing_reasons`, which
+``report.md`` also shows per run).
 
 Settings are ``name:key=value,key=value``; keys: ``sentinel`` (on/off), ``sentinel_every``,
 ``interictal_only`` (on/off), ``hold``, ``tolerance`` (``train.tau_routing_tolerance``), ``margin``
@@ -23,7 +23,10 @@ two models, measured in round 31 of docs/generalisation.md; hidden seizures are 
 against the unfused complex-only), ``sentinel_persist`` (``k``: the stored sentinel counts only on
 windows where it has been up for ``k`` windows in a row of the recording, as
 ``train.gate_sentinel_persist: k`` does on a run made with 1; round 34), ``hold_max`` (the growing
-hold's ceiling, ``train.gate_hold_max``; runs from before it have 0, the fixed hold; round 36)::
+hold's ceiling, ``train.gate_hold_max``; runs from before it have 0, the fixed hold; round 36),
+``probes`` (periods joined by ``/``, e.g. ``16/8/4``: each fold calibrates a tau for the deployed
+probe and for each of these, and keeps the one ``train.gate: auto``'s criterion picks on validation;
+round 37)::
 
     python -m bench.replay_gate_settings RUN/ID4/ID4 RUN/ID6/ID6 --why \\
         --settings every8:sentinel_every=8 hold0:hold=0 tol0:tolerance=0 grow8:hold_max=8
@@ -44,13 +47,13 @@ from qcascade.config_train import TrainConfig
 from qcascade.errors import DataError
 from qcascade.evaluation import hidden_events, sum_hidden, window_metrics
 from qcascade.gate import cascade_decide, logit_threshold
+from qcascade.routing_reasons import REASONS, routing_reasons
 from qcascade.training.tau import calibrate_tau
 
 KEYS = {"sentinel": "onoff", "sentinel_every": int, "interictal_only": "onoff", "hold": int, "hold_max": int,
         "tolerance": float, "margin": float,
-        "reference_f1": str, "fuse": float, "sentinel_persist": int}
+        "reference_f1": str, "fuse": float, "sentinel_persist": int, "probes": "periods"}
 _KIND_NAMES = {int: "an integer", float: "a number", str: "a string"}
-REASONS = ("unsure", "change", "sentinel", "hold", "probe")
 
 
 def parse_setting(text: str) -> tuple[str, dict]:
@@ -66,6 +69,13 @@ def parse_setting(text: str) -> tuple[str, dict]:
             if value not in ("on", "off"):
                 raise ValueError(f"setting {text!r}: {key} must be on or off, got {value!r}")
             over[key] = value == "on"
+        elif kind == "periods":
+            try:
+                over[key] = tuple(int(p) for p in value.split("/"))
+            except ValueError:
+                raise ValueError(f"setting {text!r}: {key} must be periods joined by '/', e.g. 16/8, got {value!r}") from None
+            if not over[key] or min(over[key]) < 1:
+                raise ValueError(f"setting {text!r}: {key} periods must be >= 1, got {value!r}")
         else:
             try:
                 over[key] = kind(value)
@@ -142,15 +152,46 @@ def replay_fold(fold_dir: Path, over: dict, train: TrainConfig) -> dict:
     kw_val, kw_test = _gate_kw(dep, v, over), _gate_kw(dep, t, over)
     every = int(dep["macs_simple"]) + (int(dep["sentinel"].get("ops", 0)) if kw_val["sentinel"] is not None else 0)
     ref = window_metrics(v["y"], None, v["complex_only"].argmax(1)) if a else dep["complex_only_val"]
-    tau, _ = calibrate_tau(v["simple"], v["complex"], v["y"], every, dep["macs_complex"],
-                           margin=over.get("margin", train.tau_margin),
-                           grid=train.tau_grid(), routing_tolerance=over.get("tolerance", train.tau_routing_tolerance),
-                           reference_f1=over.get("reference_f1", train.tau_reference_f1),
-                           margin_windows=train.tau_margin_windows,
-                           reference={"sensitivity": ref["sensitivity"], "f1": ref["f1"]}, **kw_val)
+    def calibrated(kw):
+        return calibrate_tau(v["simple"], v["complex"], v["y"], every, dep["macs_complex"],
+                             margin=over.get("margin", train.tau_margin),
+                             grid=train.tau_grid(), routing_tolerance=over.get("tolerance", train.tau_routing_tolerance),
+                             reference_f1=over.get("reference_f1", train.tau_reference_f1),
+                             margin_windows=train.tau_margin_windows,
+                             reference={"sensitivity": ref["sensitivity"], "f1": ref["f1"]}, **kw)
+
+    tau, _ = calibrated(kw_val)
+    probe = kw_val["probe_every"]
+    if "probes" in over:
+        probe, tau = _choose_probe(v, kw_val, (probe,) + over["probes"], calibrated, train)
+        kw_test = {**kw_test, "probe_every": probe}
     dec = cascade_decide(t["simple"], t["complex"], tau, **kw_test)
-    return {"tau": tau, "dep_tau": float(dep["tau"]), "dec": dec, "t": t, "macs_every": every,
+    return {"tau": tau, "dep_tau": float(dep["tau"]), "dec": dec, "t": t, "macs_every": every, "probe": probe, "kw": kw_test,
             "macs_complex": float(dep["macs_complex"]), "logit_threshold": logit_threshold(tau)}
+
+
+def _choose_probe(v, kw_val: dict, periods: tuple, calibrated, train: TrainConfig) -> tuple[int, float]:
+    """The probe period (and its tau) that ``train.gate: auto``'s criterion picks on validation.
+
+    Each period gets its own calibrated tau; :func:`qcascade.training.tau.choose_gate` then takes
+    the fewest hidden validation seizures, F1 within the margin of the best, the least routing.
+    """
+    from qcascade.training.tau import choose_gate
+
+    rows, taus = {}, {}
+    y = np.asarray(v["y"])
+    for p in dict.fromkeys(periods):
+        kw = {**kw_val, "probe_every": p}
+        tau, sweep = calibrated(kw)
+        row = next(r for r in sweep if r["tau"] == tau)
+        dec = cascade_decide(v["simple"], v["complex"], tau, **kw)
+        hid = hidden_events(y, dec["pred"], np.asarray(v["complex"]).argmax(1), v["start_s"], v["record_ids"])
+        rows[p] = {"f1": row["f1"], "routing_rate": row["routing_rate"],
+                   "hidden_val": hid["n_missed_but_reference_detected"]}
+        taus[p] = tau
+    margin = max(train.tau_margin, train.tau_margin_windows / float(max(int(y.sum()), 1)))
+    chosen, _ = choose_gate(rows, margin)
+    return int(chosen), taus[chosen]
 
 
 def detection_delays(y: np.ndarray, pred: np.ndarray, start_s: np.ndarray, record_ids: np.ndarray) -> list:
@@ -172,31 +213,15 @@ def detection_delays(y: np.ndarray, pred: np.ndarray, start_s: np.ndarray, recor
 
 
 def why_routed(fold: dict) -> dict:
-    """Routed test windows of a replayed fold counted by their first reason (:data:`REASONS`).
-
-    Also ``<reason>_mended`` (the complex model's class differs from the simple model's and is
-    right) and ``<reason>_harmed`` (differs and is wrong) per reason: what the routed windows did
-    to the window-level decisions. A reason's later effects (e.g. the changes and holds after a
-    sentinel's look finds a seizure) count under those later reasons.
-    """
-    t, dec = fold["t"], fold["dec"]
-    zs = np.asarray(t["simple"], np.float64)
-    d = zs[:, 1] - zs[:, 0]
-    unsure = np.abs(d) <= fold["logit_threshold"]
-    s_cls = (d > 0).astype(int)
-    change = ~unsure & (s_cls != dec["prev_cls"])
-    held = dec["held"] > 0
-    zc = np.asarray(t["complex"], np.float64)
-    c_cls = (zc[:, 1] > zc[:, 0]).astype(int)
-    mended, harmed = (c_cls != s_cls) & (c_cls == t["y"]), (c_cls != s_cls) & (s_cls == t["y"])
-    counts, left = {}, dec["routed"].copy()
-    for name, mask in (("unsure", unsure), ("change", change), ("hold", held), ("sentinel", np.ones_like(left))):
-        # the sentinel is what is left (the probe counted with it)
-        counts[name] = int(np.sum(left & mask))
-        counts[f"{name}_mended"], counts[f"{name}_harmed"] = int(np.sum(left & mask & mended)), int(np.sum(left & mask & harmed))
-        left &= ~mask
-    counts["ictal_routed"] = int(np.sum(dec["routed"] & (t["y"] == 1)))
-    return counts
+    """Routed test windows of a replayed fold counted by their first reason
+    (:func:`qcascade.routing_reasons.routing_reasons`), flattened: ``<reason>``, ``<reason>_mended``,
+    ``<reason>_harmed`` per reason of :data:`REASONS`, and ``ictal_routed``."""
+    t = fold["t"]
+    res = routing_reasons(t["simple"], t["complex"], t["y"], fold["tau"], fold["dec"], **fold["kw"])
+    out = {"ictal_routed": sum(c["ictal"] for c in res["by_reason"].values())}
+    for name, c in res["by_reason"].items():
+        out[name], out[f"{name}_mended"], out[f"{name}_harmed"] = c["windows"], c["mended"], c["harmed"]
+    return out
 
 
 def unit_train_config(unit_dir: Path) -> TrainConfig:
@@ -237,6 +262,7 @@ def replay_unit(unit_dir: Path, settings: dict) -> dict:
                      "complex_only_f1": window_metrics(y, None, complex_only)["f1"], "routing": float(routed.mean()),
                      "macs_ratio": float(complex_macs.mean() / macs.mean()),
                      "hidden": hidden["n_missed_but_reference_detected"], "taus": [f["tau"] for f in folds],
+                     "probes": [f["probe"] for f in folds],
                      "why": why, "n": int(len(y)),
                      "delays_s": [d for f in folds for d in detection_delays(f["t"]["y"], f["dec"]["pred"],
                                                                              f["t"]["start_s"], f["t"]["record_ids"])]}
@@ -255,12 +281,12 @@ def _run(args) -> int:
     if args.why:
         print("\nDeployed routing by first reason (windows; share of all test windows; +windows it mended, -windows it "
               "harmed: the complex model's class differs from the simple model's and is right / wrong):\n")
-        print("| unit | windows | " + " | ".join(REASONS[:4]) + " | routed ictal windows |")
-        print("|---" * 7 + "|")
+        print("| unit | windows | " + " | ".join(REASONS) + " | routed ictal windows |")
+        print("|---" * (len(REASONS) + 3) + "|")
         for unit, res in results.items():
             r = res["deployed"]
             cells = [f"{r['why'][k]} ({r['why'][k] / r['n']:.3f}; +{r['why'][k + '_mended']} -{r['why'][k + '_harmed']})"
-                     for k in REASONS[:4]] + [str(r["why"]["ictal_routed"])]
+                     for k in REASONS] + [str(r["why"]["ictal_routed"])]
             print(f"| {unit} | {r['n']} | " + " | ".join(cells) + " |")
     if args.delays:
         print("\nDetection delay of the test seizures (s from onset to the first ictal decision, from 30 s before "

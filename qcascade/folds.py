@@ -272,6 +272,7 @@ def pool_folds(dirs: Sequence[Path]) -> dict:
     = all tested hours); ``folds`` lists each fold; ``fold_stats`` = mean and sd over folds.
     """
     from qcascade.evaluation import cascade_efficiency, sum_events, sum_hidden, window_metrics
+    from qcascade.routing_reasons import sum_routing_reasons
 
     per = [json.loads((d / "fold_metrics.json").read_text()) for d in dirs]
     logs = [WindowScores.load(d) for d in dirs]
@@ -288,6 +289,9 @@ def pool_folds(dirs: Sequence[Path]) -> dict:
     dep = Deployment.load(Path(dirs[0]))
     test = {k: window_metrics(y, scores[k], preds[k]) for k in MODELS}
     test["cascade"].update(cascade_efficiency(routed, dep.macs_every_window, dep.macs_complex))
+    reasons = sum_routing_reasons([m["test"]["cascade"].get("routing_reasons") for m in per])
+    if reasons is not None:
+        test["cascade"]["routing_reasons"] = reasons
     test["events"] = sum_events([m["test"]["events"] for m in per])
     test["events_by_model"] = {k: sum_events([m["test"]["events_by_model"][k] for m in per])
                                for k in per[0]["test"]["events_by_model"]}

@@ -71,6 +71,13 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
     c = t["cascade"]
     out += [f"Cascade routing rate **{_fmt(c['routing_rate'])}**, average MACs/window "
             f"{c['avg_macs_per_window']:.0f}, **{_fmt(c['macs_ratio_vs_complex'], 1)}x** fewer than complex-only.", ""]
+    if c.get("routing_reasons"):
+        from qcascade.routing_reasons import routing_reason_rows
+
+        out += ["Routed test windows by their first reason (`qcascade.routing_reasons`; mended / harmed: the two "
+                "models disagree and the complex one is right / wrong):",
+                _table(["reason", "windows", "share", "ictal", "mended", "harmed"],
+                       routing_reason_rows(c["routing_reasons"])), ""]
     pair = m.get("complex_vs_complex_only")
     if pair and pair.get("trained_separately") is False:
         out += ["Complex-only is the cascade's own complex model: with the default loss its training is the "

@@ -153,6 +153,7 @@ def step_evaluate(ctx) -> None:
     from qcascade.evaluation import (cascade_efficiency, event_metrics, plot_confusion_matrix,
                                      plot_training_curves, window_metrics)
     from qcascade.gate import cascade_decide, cascade_predict
+    from qcascade.routing_reasons import routing_reasons
 
     sets = windows(ctx)
     te = sets["test"]
@@ -178,6 +179,7 @@ def step_evaluate(ctx) -> None:
               "cascade": np.where(routed[:, None], zc, zs), "feature_baseline": p_feat}
     test = {k: window_metrics(te.y, scores[k], preds[k]) for k in preds}
     test["cascade"].update(cascade_efficiency(routed, dep.macs_every_window, dep.macs_complex))
+    test["cascade"]["routing_reasons"] = routing_reasons(zs, zc, te.y, tau, dec, **rule)
     ev = {k: event_metrics(te.y, preds[k], te.start_s, te.record_ids) for k in preds}
     test["events"] = ev["cascade"]
     test["events_by_model"] = {k: ev[k] for k in ("simple_only", "complex_only", "cascade_complex",

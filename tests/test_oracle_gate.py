@@ -104,11 +104,17 @@ def test_unit_with_folds_of_different_model_costs_is_refused(tmp_path):
 
 
 def test_stress_section_shows_the_bound_beside_the_deployed_routing(tmp_path):
-    _unit(tmp_path)
+    unit = _unit(tmp_path)
     text = oracle_markdown(tmp_path, ["ID1"])
-    assert "| ID1 | 0.050 | 0.022 | 30.8 | 0 / 0 |" in text
+    assert "| ID1 | 0.050 | n/a (metrics.json from before routing reasons) | 0.022 | 30.8 | 0 / 0 |" in text
     assert "Mean oracle routing 0.022; overall oracle MACs ratio 30.8" in text
     assert "not computed" not in text
+    # With the run's routing reasons the deployed routing is split by them (shares of the test windows).
+    by = {r: {"windows": 0, "ictal": 0, "mended": 0, "harmed": 0} for r in ("unsure", "change", "hold")}
+    by["unsure"]["windows"], by["change"]["windows"] = 15, 5
+    (unit / "metrics.json").write_text(json.dumps(
+        {"test": {"cascade": {"routing_reasons": {"n_windows": 400, "n_routed": 20, "by_reason": by}}}}))
+    assert "| ID1 | 0.050 | unsure 0.037, change 0.013 | 0.022 |" in oracle_markdown(tmp_path, ["ID1"])
 
 
 def test_hidden_events_split_by_whether_complex_only_saw_the_seizure_itself():

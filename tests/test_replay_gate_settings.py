@@ -98,7 +98,7 @@ def test_the_command_prints_the_table_and_the_reasons(tmp_path, capsys):
     out = capsys.readouterr().out
     assert ("| deployed: F1 / complex-only F1 / routing / MACs x / hidden "
             "| h0: F1 / complex-only F1 / routing / MACs x / hidden |") in out
-    assert "| unit | windows | unsure | change | sentinel | hold | routed ictal windows |" in out
+    assert "| unit | windows | unsure | change | ictal | hold | sentinel | probe | routed ictal windows |" in out
     assert main([str(tmp_path / "none")]) == 2
     with pytest.raises(SystemExit) as bad:  # a bad setting is a usage error naming the key, before any unit is read
         main([str(unit), "--settings", "x:holds=2"])
@@ -159,3 +159,40 @@ def test_detection_delay_counts_from_onset_and_accepts_calls_in_the_start_tolera
     y2, p2, s2, r2 = (np.r_[a, a][perm] for a in (y, pred, start, rec))
     r2 = np.where(perm < 200, "a", "b")
     assert sorted(detection_delays(y2, p2, s2, r2)) == [0.0, 0.0, 3.0, 3.0]
+
+
+def test_probes_parse_as_periods():
+    assert parse_setting("p:probes=16/8/4") == ("p", {"probes": (16, 8, 4)})
+    with pytest.raises(ValueError, match="probes must be periods joined by '/'"):
+        parse_setting("p:probes=16;8")
+    with pytest.raises(ValueError, match="periods must be >= 1"):
+        parse_setting("p:probes=8/0")
+
+
+def test_the_probe_replaces_routing_everything_where_the_simple_model_hides_the_validation_seizure():
+    from bench.replay_gate_settings import _choose_probe
+
+    # One validation recording: the simple model is confidently interictal everywhere, also inside
+    # the seizure (windows 207-246) that the complex model sees. No tau below 1 finds it.
+    n = 400
+    y = ((np.arange(n) >= 207) & (np.arange(n) < 247)).astype(int)
+    zs = np.c_[np.full(n, 4.0), np.full(n, -4.0)]
+    zc = 3.0 * np.c_[1 - 2 * y, 2 * y - 1]
+    v = {"simple": zs, "complex": zc, "y": y, "record_ids": np.array(["r0"] * n), "start_s": np.arange(n, dtype=float)}
+    kw = dict(rule="confirm_changes", record_ids=v["record_ids"], start_s=v["start_s"], probe_every=0,
+              recheck_tau=0.0, sentinel=None, sentinel_every=1, hold=2, hold_max=8, sentinel_interictal_only=False)
+    train = load_config().train
+
+    def calibrated(k):
+        return calibrate_tau(zs, zc, y, 1000, 50000, margin=train.tau_margin, grid=train.tau_grid(),
+                             routing_tolerance=0.0, reference_f1="best", margin_windows=1,
+                             reference={"sensitivity": 1.0, "f1": 1.0}, **k)
+
+    assert calibrated(kw)[0] == 1.0
+    assert _choose_probe(v, kw, (0,), calibrated, train) == (0, 1.0)
+    probe, tau = _choose_probe(v, kw, (0, 16, 8), calibrated, train)
+    # A probe lands on the seizure's first window and confirm_changes keeps it: every period finds
+    # it whole, so the longest (cheapest) is deployed.
+    assert probe == 16 and tau < 1.0
+    dec = cascade_decide(zs, zc, tau, **{**kw, "probe_every": probe})
+    assert dec["routed"].mean() < 0.2 and dec["pred"][y == 1].all()

@@ -170,8 +170,11 @@ def test_sentinel_rerun_from_calibration_records_and_replays_its_decisions(tiny_
     m = json.loads((unit / "metrics.json").read_text())
     assert m["sentinel"] == dep.sentinel and m["test"]["cascade"]["avg_macs_per_window"] == pytest.approx(
         dep.macs_every_window + m["test"]["cascade"]["routing_rate"] * dep.macs_complex)
+    reasons = m["test"]["cascade"]["routing_reasons"]
+    assert reasons["n_routed"] == int(ws.routed.sum()) == sum(c["windows"] for c in reasons["by_reason"].values())
     report = (unit / "report.md").read_text()
     assert "sentinel up at 3 electrodes over 2x" in report and ", hold 2, growing to 8." in report
+    assert "Routed test windows by their first reason" in report
     assert ("that the simple model calls interictal" in report) is interictal_only
 
 
