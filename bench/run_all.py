@@ -116,7 +116,7 @@ def _machine() -> str:
 
 
 SECTIONS = ("streaming", "longterm", "training", "quick", "full", "swec-short", "swec-short-2sz", "stress", "stress-seed1",
-            "stress-seed2", "bonn", "hardware")
+            "stress-seed2", "stress-seed3", "bonn", "hardware")
 STRESS_PATIENTS = None  # --stress-patients: restrict the stress section (development)
 BONN_DIR = ROOT.parent / "shared" / "data" / "bonn"  # the configs/bonn.yaml default (../shared/data/bonn)
 
@@ -163,6 +163,10 @@ def _section(name: str, hardware_run: Path | None = None) -> str:
         from bench.bench_stress import run as run_stress
         return ("## Stress cohort, held out (seed 2): issue 11's done-when\n\n"
                 + run_stress(STRESS_PATIENTS, work=ROOT / "bench" / "out" / "stress-seed2", seed=2))
+    if name == "stress-seed3":  # a fourth, drawn in round 36 and trained before anything was chosen on it
+        from bench.bench_stress import run as run_stress
+        return ("## Stress cohort, held out (seed 3): issue 11's done-when\n\n"
+                + run_stress(STRESS_PATIENTS, work=ROOT / "bench" / "out" / "stress-seed3", seed=3))
     work = ROOT / "bench" / "out"
     if name == "bonn":
         return _bonn_section(work)

@@ -77,10 +77,11 @@ class TrainConfig:
         gate_sentinel_ratio: the gate's sentinel (:mod:`qcascade.sentinel`): it is up while at
             least ``gate_sentinel_electrodes`` electrodes' line length exceeds this ratio times
             their own running baseline, and then the complex model sees one window in every
-            ``gate_sentinel_every``. Default 3.0, in the C++ top level too; 0: off
-            (docs/generalisation.md, rounds 15-17).
-        gate_sentinel_electrodes: how many electrodes must be above their baseline. Recordings
-            with fewer electrodes (Bonn's one) get no sentinel: it could never be up.
+            ``gate_sentinel_every``. Default 2.5 (3.0 until round 37), in the C++ top level too;
+            0: off (docs/generalisation.md, rounds 15-17 and 36-37).
+        gate_sentinel_electrodes: how many electrodes must be above their baseline. Default 2
+            (3 until round 37). Recordings with fewer electrodes (Bonn's one) get no sentinel: it
+            could never be up.
         gate_sentinel_memory: the baseline's memory in windows (a power of 2: a shift in hardware).
         gate_sentinel_every: the probe period while the sentinel is up.
         gate_sentinel_persist: the sentinel counts as up only after its electrodes have been
@@ -175,8 +176,8 @@ class TrainConfig:
     gate: GateSetting = DEFAULT_RULE
     gate_probe_every: int = 0
     gate_recheck_tau: float = 0.0
-    gate_sentinel_ratio: float = 3.0
-    gate_sentinel_electrodes: int = 3
+    gate_sentinel_ratio: float = 2.5
+    gate_sentinel_electrodes: int = 2
     gate_sentinel_memory: int = 32
     gate_sentinel_every: int = 4
     gate_sentinel_persist: int = 5

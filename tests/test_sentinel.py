@@ -182,10 +182,11 @@ def test_config_rejects_bad_sentinel_values(key, value, match):
 
 def test_config_gives_the_spec_with_or_without_the_hardware_flow():
     assert load_config(overrides={"train": {"gate_sentinel_ratio": 3.0}}).hls.enabled  # the C++ top level has it
-    cfg = load_config(overrides={"train": {"gate_sentinel_ratio": 3.0, "gate_sentinel_memory": 32},
+    cfg = load_config(overrides={"train": {"gate_sentinel_ratio": 2.5, "gate_sentinel_memory": 32},
                                  "hls": {"enabled": False}})
     spec = cfg.train.sentinel_spec()
-    assert (spec.ratio_code, spec.memory_shift, spec.electrodes, spec.every) == (48, 5, 3, 4)
+    # The default since round 37: 2 electrodes over 2.5x (ratio code 2.5 * 16).
+    assert (spec.ratio_code, spec.memory_shift, spec.electrodes, spec.every) == (40, 5, 2, 4)
     assert vars(load_config().train.sentinel_spec()) == vars(spec)  # on by default (round 17)
     assert load_config(overrides={"train": {"gate_sentinel_ratio": 0}}).train.sentinel_spec() is None
 
@@ -288,7 +289,9 @@ def test_sentinel_is_off_where_there_are_fewer_electrodes_than_it_counts():
     from qcascade.steps_choose import choose_gate_variant, gate_candidates
 
     train = TrainConfig(gate="confirm_changes", tau_grid_size=5, gate_hold=0)
-    assert train.sentinel_spec(1) is None and train.sentinel_spec(2) is None
+    # The default counts 2 electrodes (round 37): one-electrode data gets none.
+    assert train.sentinel_spec(1) is None and train.sentinel_spec(2) is not None
+    assert TrainConfig(gate_sentinel_electrodes=3).sentinel_spec(2) is None
     assert train.sentinel_spec(3) is not None and train.sentinel_spec() is not None
     variants = gate_candidates(train, train.gate_probe_every, sentinel=False)
     assert [v[0] for v in variants] == ["confidence", "confirm_changes", "confirm_ictal_hold"]

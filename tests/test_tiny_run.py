@@ -173,7 +173,7 @@ def test_sentinel_rerun_from_calibration_records_and_replays_its_decisions(tiny_
     reasons = m["test"]["cascade"]["routing_reasons"]
     assert reasons["n_routed"] == int(ws.routed.sum()) == sum(c["windows"] for c in reasons["by_reason"].values())
     report = (unit / "report.md").read_text()
-    assert "sentinel up at 3 electrodes over 2x" in report and ", hold 2, growing to 8." in report
+    assert "sentinel up at 2 electrodes over 2x" in report and ", hold 2, growing to 8." in report
     assert "Routed test windows by their first reason" in report
     assert ("that the simple model calls interictal" in report) is interictal_only
 
