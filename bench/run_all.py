@@ -64,7 +64,7 @@ def _run_flow(name: str, args: list[str], out: Path) -> str:
         lines.append(f"- {row['patient']}: cascade F1 >= complex-only F1 - 0.01: **{ok_f1}**; "
                      f"routing rate <= 0.20: **{row['routing_rate'] <= 0.20}**; "
                      f"MACs ratio >= 4: **{row['macs_ratio_vs_complex'] >= 4}**")
-    lines += _fold_lines(summary["units"])
+    lines += _fold_lines(summary["units"]) + _done_when_lines(out)
     gates = [k[len("f1_gate_"):] for k in summary["units"][0] if k.startswith("f1_gate_")]
     if gates:
         lines += ["", "Every gate rule at the tau calibrated for it on validation (test F1 / routing rate; "
@@ -74,6 +74,28 @@ def _run_flow(name: str, args: list[str], out: Path) -> str:
             lines.append(f"| {row['patient']} | {_fmt(row['complex_only_f1'])} | " + " | ".join(
                 f"{_fmt(row.get('f1_gate_' + g))} / {_fmt(row.get('routing_gate_' + g))}" for g in gates) + " |")
     return "\n".join(lines) + "\n\n"  # a blank line ends the table before the next section
+
+
+def _done_when_lines(out: Path) -> list[str]:
+    """Issue 11's done-when (:func:`bench.bench_stress.evaluate`) on this run's patients: it must
+    also hold on the default cohort. Synthetic patients are focal (one onset zone each)."""
+    from bench.bench_stress import CRITERIA, _mark, evaluate, patient_row
+
+    rows = {}
+    for f in sorted(out.glob("*/metrics.json")):
+        m = json.loads(f.read_text())
+        rows[f.parent.name] = patient_row(m, False, len(m.get("folds") or []) or 1)
+    if not rows:
+        return []
+    verdict = evaluate(rows)
+    pids = list(rows)
+    lines = ["", "Issue 11's done-when on this cohort (`bench.bench_stress.evaluate`; simple-only F1 "
+             + ", ".join(f"{p} {rows[p]['simple_only_f1']:.3f}" for p in pids) + "):", "",
+             "| criterion | " + " | ".join(pids) + " | overall |", "|" + "---|" * (len(pids) + 2)]
+    for name, text in CRITERIA.items():
+        lines.append(f"| {text} | " + " | ".join(_mark(verdict["patients"][p][name]) for p in pids)
+                     + f" | {_mark(verdict['overall'][name])} |")
+    return lines + ["", f"Verdict on this cohort: **{'PASS' if verdict['passed'] else 'FAIL'}**."]
 
 
 def _fold_lines(rows: list[dict]) -> list[str]:

@@ -147,3 +147,19 @@ def test_ensure_cohort_generates_the_asked_seed_once_and_checks_it(tmp_path, mon
     assert sorted(p.name for p in cohort.parent.iterdir()) == ["stress-seed1-n8"]  # no partial folder left
     with pytest.raises(ValueError, match="seed 1, not seed 0"):
         ensure_cohort(cohort, seed=0)
+
+
+def test_the_default_cohort_sections_judge_the_same_done_when(tmp_path):
+    """bench.run_all's end-to-end sections judge issue 11's done-when on the run's own patients."""
+    from bench.run_all import _done_when_lines
+
+    (tmp_path / "ID1").mkdir()
+    (tmp_path / "ID1" / "metrics.json").write_text(json.dumps(_metrics()))
+    (tmp_path / "ID2").mkdir()
+    (tmp_path / "ID2" / "metrics.json").write_text(json.dumps(_metrics(complex_=0.70, ratio=8.0)))
+    text = "\n".join(_done_when_lines(tmp_path))
+    assert "simple-only F1 ID1 0.800, ID2 0.800" in text
+    assert "| complex-only F1 >= simple-only F1 - 0.02 | PASS | **FAIL** | **FAIL** |" in text
+    assert "| multifocal: complex-only F1 >= simple-only F1 + 0.1 | n/a | n/a | PASS |" in text
+    assert "Verdict on this cohort: **FAIL**." in text
+    assert _done_when_lines(tmp_path / "none") == []
