@@ -177,13 +177,13 @@ def _section(name: str, hardware_run: Path | None = None) -> str:
     if name == "stress":  # issue 11's done-when on the stress cohort, all folds, resumable
         from bench.bench_stress import run as run_stress
         return "## Stress cohort: issue 11's done-when\n\n" + run_stress(STRESS_PATIENTS)
-    if name == "stress-seed1":  # the same on a cohort drawn with another seed, never developed on
+    if name == "stress-seed1":  # the same on a cohort drawn with another seed (held out until round 34)
         from bench.bench_stress import run as run_stress
-        return ("## Stress cohort, held out (seed 1): issue 11's done-when\n\n"
+        return ("## Stress cohort, seed 1 (replayed on since round 34): issue 11's done-when\n\n"
                 + run_stress(STRESS_PATIENTS, work=ROOT / "bench" / "out" / "stress-seed1", seed=1))
-    if name == "stress-seed2":  # a third cohort, drawn after round 34 and held out for rounds 35-36
+    if name == "stress-seed2":  # a third cohort, drawn after round 34 and held out for round 35
         from bench.bench_stress import run as run_stress
-        return ("## Stress cohort, held out (seed 2): issue 11's done-when\n\n"
+        return ("## Stress cohort, seed 2 (looked at in round 36): issue 11's done-when\n\n"
                 + run_stress(STRESS_PATIENTS, work=ROOT / "bench" / "out" / "stress-seed2", seed=2))
     if name == "stress-seed3":  # a fourth, drawn in round 36 and trained before anything was chosen on it
         from bench.bench_stress import run as run_stress
