@@ -152,6 +152,7 @@ def replay_fold(fold_dir: Path, over: dict, train: TrainConfig) -> dict:
     kw_val, kw_test = _gate_kw(dep, v, over), _gate_kw(dep, t, over)
     every = int(dep["macs_simple"]) + (int(dep["sentinel"].get("ops", 0)) if kw_val["sentinel"] is not None else 0)
     ref = window_metrics(v["y"], None, v["complex_only"].argmax(1)) if a else dep["complex_only_val"]
+
     def calibrated(kw):
         return calibrate_tau(v["simple"], v["complex"], v["y"], every, dep["macs_complex"],
                              margin=over.get("margin", train.tau_margin),
