@@ -37,7 +37,9 @@ def _steps_minutes(out: Path) -> float:
     return total / 60
 
 
-def _run_flow(name: str, args: list[str], out: Path) -> str:
+def _run_flow(name: str, args: list[str], out: Path, judge: bool = False) -> str:
+    """One ``train_qkeras.py`` run as a section; ``judge``: also issue 11's done-when on its patients
+    (the default cohort's runs; not the smoke profile, nor Bonn's segments, which are no patients)."""
     cmd = [sys.executable, "train_qkeras.py", *args, "--out", str(out)] + ([] if RESUME else ["--force"])
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
@@ -64,7 +66,7 @@ def _run_flow(name: str, args: list[str], out: Path) -> str:
         lines.append(f"- {row['patient']}: cascade F1 >= complex-only F1 - 0.01: **{ok_f1}**; "
                      f"routing rate <= 0.20: **{row['routing_rate'] <= 0.20}**; "
                      f"MACs ratio >= 4: **{row['macs_ratio_vs_complex'] >= 4}**")
-    lines += _fold_lines(summary["units"]) + _done_when_lines(out)
+    lines += _fold_lines(summary["units"]) + (_done_when_lines(out) if judge else [])
     gates = [k[len("f1_gate_"):] for k in summary["units"][0] if k.startswith("f1_gate_")]
     if gates:
         lines += ["", "Every gate rule at the tau calibrated for it on validation (test F1 / routing rate; "
@@ -195,7 +197,7 @@ def _section(name: str, hardware_run: Path | None = None) -> str:
     if name == "quick":
         return _run_flow("--quick profile", ["--quick"], work / "quick")
     if name == "full":
-        return _run_flow("Full default (synthetic cohort)", [], work / "full")
+        return _run_flow("Full default (synthetic cohort)", [], work / "full", judge=True)
     from qcascade.data.synthetic import make_cohort, write_swec_short
     two = name == "swec-short-2sz"
     data_dir = work / ("swec_short_2sz_data" if two else "swec_short_data")
@@ -206,7 +208,7 @@ def _section(name: str, hardware_run: Path | None = None) -> str:
         return _run_flow("Two seizures per patient (SWEC short-term layout): train on one, test the other, both ways",
                          ["--dataset", "swec-short", "--data-dir", str(data_dir)], work / "swec_short_2sz")
     return _run_flow("Synthetic cohort through the SWEC short-term loader",
-                     ["--dataset", "swec-short", "--data-dir", str(data_dir)], work / "swec_short")
+                     ["--dataset", "swec-short", "--data-dir", str(data_dir)], work / "swec_short", judge=True)
 
 
 def main(argv=None) -> int:
