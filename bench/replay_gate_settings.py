@@ -26,7 +26,9 @@ windows where it has been up for ``k`` windows in a row of the recording, as
 hold's ceiling, ``train.gate_hold_max``; runs from before it have 0, the fixed hold; round 36),
 ``probes`` (periods joined by ``/``, e.g. ``16/8/4``: each fold calibrates a tau for the deployed
 probe and for each of these, and keeps the one ``train.gate: auto``'s criterion picks on validation;
-round 37)::
+round 37), ``max_routing`` (a routing budget ``B`` on validation: where the calibrated tau routes more
+than ``B`` of the validation windows, the tau with the best validation F1 among those routing at
+most ``B`` replaces it, ties to less routing; the cheapest tau where none does; round 38)::
 
     python -m bench.replay_gate_settings RUN/ID4/ID4 RUN/ID6/ID6 --why \\
         --settings every8:sentinel_every=8 hold0:hold=0 tol0:tolerance=0 grow8:hold_max=8
@@ -52,7 +54,7 @@ from qcascade.training.tau import calibrate_tau
 
 KEYS = {"sentinel": "onoff", "sentinel_every": int, "interictal_only": "onoff", "hold": int, "hold_max": int,
         "tolerance": float, "margin": float,
-        "reference_f1": str, "fuse": float, "sentinel_persist": int, "probes": "periods"}
+        "reference_f1": str, "fuse": float, "sentinel_persist": int, "probes": "periods", "max_routing": float}
 _KIND_NAMES = {int: "an integer", float: "a number", str: "a string"}
 
 
@@ -161,7 +163,9 @@ def replay_fold(fold_dir: Path, over: dict, train: TrainConfig) -> dict:
                              margin_windows=train.tau_margin_windows,
                              reference={"sensitivity": ref["sensitivity"], "f1": ref["f1"]}, **kw)
 
-    tau, _ = calibrated(kw_val)
+    tau, sweep = calibrated(kw_val)
+    if "max_routing" in over:
+        tau = within_budget(tau, sweep, over["max_routing"])
     probe = kw_val["probe_every"]
     if "probes" in over:
         probe, tau = _choose_probe(v, kw_val, (probe,) + over["probes"], calibrated, train)
@@ -169,6 +173,19 @@ def replay_fold(fold_dir: Path, over: dict, train: TrainConfig) -> dict:
     dec = cascade_decide(t["simple"], t["complex"], tau, **kw_test)
     return {"tau": tau, "dep_tau": float(dep["tau"]), "dec": dec, "t": t, "macs_every": every, "probe": probe, "kw": kw_test,
             "macs_complex": float(dep["macs_complex"]), "logit_threshold": logit_threshold(tau)}
+
+
+def within_budget(tau: float, sweep: Sequence[dict], budget: float) -> float:
+    """``tau`` if its validation routing rate is at most ``budget``; else the tau of the sweep row with the
+    best validation F1 among those routing at most ``budget`` (ties: less routing, then the smaller tau), or
+    the least routing row's where none does (``max_routing``)."""
+    rows = {r["tau"]: r for r in sweep}
+    if rows[tau]["routing_rate"] <= budget + 1e-12:
+        return tau
+    under = [r for r in sweep if r["routing_rate"] <= budget + 1e-12]
+    if not under:
+        return min(sweep, key=lambda r: (r["routing_rate"], -(r["f1"] or 0.0), r["tau"]))["tau"]
+    return max(under, key=lambda r: ((r["f1"] or 0.0), -r["routing_rate"], -r["tau"]))["tau"]
 
 
 def _choose_probe(v, kw_val: dict, periods: tuple, calibrated, train: TrainConfig) -> tuple[int, float]:

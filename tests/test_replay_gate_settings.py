@@ -196,3 +196,23 @@ def test_the_probe_replaces_routing_everything_where_the_simple_model_hides_the_
     assert probe == 16 and tau < 1.0
     dec = cascade_decide(zs, zc, tau, **{**kw, "probe_every": probe})
     assert dec["routed"].mean() < 0.2 and dec["pred"][y == 1].all()
+
+
+def test_the_routing_budget_replaces_a_tau_that_routes_too_much_on_validation():
+    from bench.replay_gate_settings import within_budget
+
+    sweep = [{"tau": 0.0, "routing_rate": 0.05, "f1": 0.50}, {"tau": 0.3, "routing_rate": 0.08, "f1": 0.70},
+             {"tau": 0.5, "routing_rate": 0.08, "f1": 0.70}, {"tau": 0.7, "routing_rate": 0.30, "f1": 0.90},
+             {"tau": 1.0, "routing_rate": 1.00, "f1": 0.95}]
+    assert within_budget(0.7, sweep, 0.5) == 0.7                 # within the budget: kept
+    assert within_budget(1.0, sweep, 0.1) == 0.3                 # best F1 under 0.1; equal routing: the smaller tau
+    assert within_budget(1.0, sweep, 0.01) == 0.0                # nothing under the budget: the least routing
+    assert parse_setting("b:max_routing=0.1") == ("b", {"max_routing": 0.1})
+
+
+def test_a_budget_replay_routes_at_most_what_the_deployed_gate_routes(tmp_path):
+    unit = _run(tmp_path / "run")
+    res = replay_unit(unit, {"deployed": {}, "b": {"max_routing": 0.05}})
+    assert res["b"]["taus"] != res["deployed"]["taus"]            # the budget binds on some fold
+    assert res["b"]["routing"] <= res["deployed"]["routing"] + 1e-12
+    assert all(t <= d for t, d in zip(res["b"]["taus"], res["deployed"]["taus"]))
