@@ -141,7 +141,7 @@ def _machine() -> str:
 
 
 SECTIONS = ("streaming", "longterm", "training", "quick", "full", "swec-short", "swec-short-2sz", "stress", "stress-seed1",
-            "stress-seed2", "stress-seed3", "bonn", "hardware")
+            "stress-seed2", "stress-seed3", "stress-seed4", "bonn", "hardware")
 STRESS_PATIENTS = None  # --stress-patients: restrict the stress section (development)
 BONN_DIR = ROOT.parent / "shared" / "data" / "bonn"  # the configs/bonn.yaml default (../shared/data/bonn)
 
@@ -188,10 +188,14 @@ def _section(name: str, hardware_run: Path | None = None) -> str:
         from bench.bench_stress import run as run_stress
         return ("## Stress cohort, seed 2 (looked at in round 36): issue 11's done-when\n\n"
                 + run_stress(STRESS_PATIENTS, work=ROOT / "bench" / "out" / "stress-seed2", seed=2))
-    if name == "stress-seed3":  # a fourth, drawn in round 36 and trained before anything was chosen on it
+    if name == "stress-seed3":  # a fourth, drawn in round 36, held out until round 37 chose the sentinel on it
         from bench.bench_stress import run as run_stress
-        return ("## Stress cohort, held out (seed 3): issue 11's done-when\n\n"
+        return ("## Stress cohort, seed 3 (looked at in rounds 37 and 38): issue 11's done-when\n\n"
                 + run_stress(STRESS_PATIENTS, work=ROOT / "bench" / "out" / "stress-seed3", seed=3))
+    if name == "stress-seed4":  # a fifth, drawn in round 38 and trained before anything was chosen on it
+        from bench.bench_stress import run as run_stress
+        return ("## Stress cohort, held out (seed 4): issue 11's done-when\n\n"
+                + run_stress(STRESS_PATIENTS, work=ROOT / "bench" / "out" / "stress-seed4", seed=4))
     work = ROOT / "bench" / "out"
     if name == "bonn":
         return _bonn_section(work)
