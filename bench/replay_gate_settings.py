@@ -28,7 +28,8 @@ hold's ceiling, ``train.gate_hold_max``; runs from before it have 0, the fixed h
 probe and for each of these, and keeps the one ``train.gate: auto``'s criterion picks on validation;
 round 37), ``max_routing`` (a routing budget ``B`` on validation: where the calibrated tau routes more
 than ``B`` of the validation windows, the tau with the best validation F1 among those routing at
-most ``B`` replaces it, ties to less routing; the cheapest tau where none does; round 38)::
+most ``B`` replaces it, ties to less routing; the cheapest tau where none does; round 38),
+``reference_min_f1`` (``train.tau_reference_min_f1``; runs from before it have 0; round 38)::
 
     python -m bench.replay_gate_settings RUN/ID4/ID4 RUN/ID6/ID6 --why \\
         --settings every8:sentinel_every=8 hold0:hold=0 tol0:tolerance=0 grow8:hold_max=8
@@ -54,7 +55,8 @@ from qcascade.training.tau import calibrate_tau
 
 KEYS = {"sentinel": "onoff", "sentinel_every": int, "interictal_only": "onoff", "hold": int, "hold_max": int,
         "tolerance": float, "margin": float,
-        "reference_f1": str, "fuse": float, "sentinel_persist": int, "probes": "periods", "max_routing": float}
+        "reference_f1": str, "fuse": float, "sentinel_persist": int, "probes": "periods", "max_routing": float,
+        "reference_min_f1": float}
 _KIND_NAMES = {int: "an integer", float: "a number", str: "a string"}
 
 
@@ -161,6 +163,7 @@ def replay_fold(fold_dir: Path, over: dict, train: TrainConfig) -> dict:
                              grid=train.tau_grid(), routing_tolerance=over.get("tolerance", train.tau_routing_tolerance),
                              reference_f1=over.get("reference_f1", train.tau_reference_f1),
                              margin_windows=train.tau_margin_windows,
+                             reference_min_f1=float(over.get("reference_min_f1", dep.get("tau_reference_min_f1", 0.0))),
                              reference={"sensitivity": ref["sensitivity"], "f1": ref["f1"]}, **kw)
 
     tau, sweep = calibrated(kw_val)

@@ -125,6 +125,8 @@ class Deployment:
         hold: the gate's hold ``H`` (0: off, and in files from before it existed).
         hold_max: the growing hold's ceiling ``M`` (:func:`qcascade.gate.hold_ceiling`; at most ``hold``,
             and 0 in files from before it existed: the fixed hold).
+        tau_reference_min_f1: ``train.tau_reference_min_f1`` of the calibration (0 in files from
+            before it existed: the reference was always held to).
         sentinel: the gate's sentinel constants (:meth:`qcascade.sentinel.SentinelSpec.as_dict`) and
             ``"ops"`` per window; empty when off.
         choices: ``{"simple_model": {...}, "gate": {...}}``: the candidates, criterion and choice of
@@ -151,6 +153,7 @@ class Deployment:
     recheck_tau: float = 0.0
     hold: int = 0
     hold_max: int = 0
+    tau_reference_min_f1: float = 0.0
     sentinel: dict = field(default_factory=dict)
     choices: dict = field(default_factory=dict)
     fit_gap: dict = field(default_factory=dict)

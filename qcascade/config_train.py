@@ -118,6 +118,11 @@ class TrainConfig:
         tau_reference_f1: ``"best"`` (default) holds the calibrated cascade's val F1 within
             ``tau_margin`` of the better of complex-only and the best cascade F1 over the tau
             grid; ``"complex_only"`` of complex-only alone (``tau.calibrate_tau``).
+        tau_reference_min_f1: where complex-only's own validation F1 is below this, the validation
+            seizure cannot show what routing buys (the model that would be asked misses it too):
+            the calibration deploys the tau with the least validation routing instead of holding
+            the cascade to that reference (``tau.calibrate_tau``; docs/generalisation.md, round 38).
+            0: always hold it to the reference, as before.
         tau_grid_size: number of evenly spaced tau values in [0, 1] for calibration.
         deterministic_ops: call ``tf.config.experimental.enable_op_determinism()`` (global to
             the process, cannot be undone). Off by default: it once cut the complex model's
@@ -191,6 +196,7 @@ class TrainConfig:
     tau_margin_windows: int = 1
     tau_routing_tolerance: float = 0.0
     tau_reference_f1: Literal["best", "complex_only"] = "best"
+    tau_reference_min_f1: float = 0.5
     tau_grid_size: int = 101
     deterministic_ops: bool = False
     folds: Literal["all", "first"] = "all"
@@ -236,6 +242,8 @@ class TrainConfig:
             raise ConfigError(f"train.tau_margin: must be in [0, 1), got {self.tau_margin}")
         if self.tau_margin_windows < 0:
             raise ConfigError(f"train.tau_margin_windows: must be >= 0, got {self.tau_margin_windows}")
+        if not 0.0 <= self.tau_reference_min_f1 <= 1.0:
+            raise ConfigError(f"train.tau_reference_min_f1: must be in [0, 1], got {self.tau_reference_min_f1}")
         if not 0.0 <= self.tau_routing_tolerance < 1.0:
             raise ConfigError(f"train.tau_routing_tolerance: must be in [0, 1), got {self.tau_routing_tolerance}")
         if not (self.gate_probe_every == 0 or 1 <= self.gate_probe_every <= MAX_PROBE):

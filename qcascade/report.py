@@ -12,7 +12,7 @@ from pathlib import Path
 
 from qcascade.gate import logit_threshold
 from qcascade.io_utils import atomic_write_json, atomic_write_text
-from qcascade.report_settings import complex_electrodes_line, prior_line, quality_line, scaling_line
+from qcascade.report_settings import complex_electrodes_line, prior_line, quality_line, scaling_line, untrusted_line
 
 METRIC_KEYS = ("accuracy", "sensitivity", "specificity", "f1", "auc")
 
@@ -59,6 +59,7 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
            f"- simple model **{m['simple_model']}**, gate `{m.get('gate', 'confidence')}`, tau = {m['tau']:.3f} "
            + (f"(logit threshold {logit_threshold(m['tau']):.3f})" if m["tau"] < 1
               else "(tau = 1: every window goes to the complex model; the simple path does not pay off here)"),
+           untrusted_line(m),
            ""]
     out += glance_markdown(m)
     rows = [[name] + [t[name].get(k) for k in METRIC_KEYS]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["quality_line", "prior_line", "scaling_line"]
+__all__ = ["quality_line", "prior_line", "scaling_line", "untrusted_line"]
 
 
 def quality_line(q: dict | None) -> str:
@@ -40,3 +40,15 @@ def scaling_line(m: dict) -> str:
     folds = f"; per fold: {', '.join(str(x) for x in per_fold)}" if len(set(per_fold)) > 1 else ""
     return (f"- input scaling{' of the deployed fold' if m.get('folds') else ''}: `{m.get('input_scaling', 'train_stats')}`"
             f" ({m.get('input_scaling_reason', 'configured')}){folds}")
+
+
+def untrusted_line(m: dict) -> str:
+    """Which folds' tau was not held to complex-only, because complex-only misses their validation seizure too
+    (``train.tau_reference_min_f1``); empty when every fold's was."""
+    folds = m.get("folds") or [{"fold": 0, "tau_reference_trusted": m.get("tau_reference_trusted", True)}]
+    low = [str(f["fold"]) for f in folds if not f.get("tau_reference_trusted", True)]
+    if not low:
+        return ""
+    which = f"fold(s) {', '.join(low)} of {len(folds)}" if m.get("folds") else "this fold"
+    return (f"- tau of {which}: the least validation routing, not held to complex-only, whose own validation F1 is "
+            f"below `train.tau_reference_min_f1` (it misses the validation seizure too; docs/calibration.md)")

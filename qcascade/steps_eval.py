@@ -81,7 +81,7 @@ def step_calibrate(ctx) -> None:
     calibrated = {name: calibrate_tau(
         zs, zc, va.y, macs_s + (ops if sentinel else 0), macs_c, margin=train.tau_margin, grid=train.tau_grid(),
         routing_tolerance=train.tau_routing_tolerance, reference_f1=train.tau_reference_f1,
-        margin_windows=train.tau_margin_windows,
+        margin_windows=train.tau_margin_windows, reference_min_f1=train.tau_reference_min_f1,
         reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]},
         **gate_rule(rule, va, probe, recheck, up_val if sentinel else None, train.gate_sentinel_every, hold,
                     train.gate_sentinel_interictal_only, hold_max=train.gate_hold_max if hold else 0))
@@ -104,7 +104,7 @@ def step_calibrate(ctx) -> None:
                    title=f"{ctx.unit}: validation tau sweep")
     dep = Deployment(selected_electrode=e, simple_model=simple_choice["chosen"], tau=tau, gate=deployed["rule"],
                      probe_every=deployed["probe_every"], recheck_tau=deployed["recheck_tau"], hold=deployed["hold"],
-                     hold_max=deployed["hold_max"],
+                     hold_max=deployed["hold_max"], tau_reference_min_f1=train.tau_reference_min_f1,
                      sentinel={**spec.as_dict(), "ops": ops} if deployed["sentinel"] else {},
                      logit_threshold=logit_threshold(tau), macs_simple=macs_s,
                      macs_complex=macs_c, bn_fold=fold_err, complex_only_val=ref_base, tau_sweep_val=sweep,
@@ -211,6 +211,8 @@ def step_evaluate(ctx) -> None:
                "selected_electrode": e, "soz_electrodes": onset_zone(ctx),
                "electrode_quality": selection(ctx).electrode_quality,
                "simple_model": dep.simple_model, "tau": tau, "test": test, "tau_sweep": sweep,
+               "tau_reference_trusted": all(r.get("reference_trusted", True) for r in dep.tau_sweep_val),
+               "complex_only_val_f1": dep.complex_only_val.get("f1"),
                "candidates": cand, "bn_fold": dep.bn_fold,
                "complex_vs_complex_only": {
                    "max_abs_logit_diff": float(np.max(np.abs(zc - z_only))) if len(zc) else 0.0,

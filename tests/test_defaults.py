@@ -18,7 +18,8 @@ TRAIN = TrainConfig()
 # function -> {parameter: TrainConfig field it stands for}
 CASES = {
     tau.calibrate_tau: {"margin": "tau_margin", "routing_tolerance": "tau_routing_tolerance",
-                        "reference_f1": "tau_reference_f1", "margin_windows": "tau_margin_windows"},
+                        "reference_f1": "tau_reference_f1", "margin_windows": "tau_margin_windows",
+                        "reference_min_f1": "tau_reference_min_f1"},
     loss.cascade_loss_terms: {"a_simple": "a_simple", "a_complex": "a_complex", "a_routing": "a_routing",
                               "a_sparsity": "a_sparsity", "tau": "tau", "sharpness": "gate_sharpness",
                               "complex_weight_floor": "complex_weight_floor", "rule": "gate"},

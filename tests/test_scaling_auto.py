@@ -98,3 +98,13 @@ def test_report_says_which_scaling_each_fold_used():
     assert "`causal_robust` (amplitude spread x4.1 >= x3)" in line and "per fold: causal_robust, train_stats" in line
     m["folds"][1]["input_scaling"] = "causal_robust"
     assert "per fold" not in _scaling_line(m)
+
+
+def test_the_report_names_the_folds_whose_tau_was_not_held_to_a_reference_that_misses_the_seizure():
+    from qcascade.report_settings import untrusted_line
+
+    assert untrusted_line({"tau_reference_trusted": True}) == ""
+    assert "this fold" in untrusted_line({"tau_reference_trusted": False})
+    folds = [{"fold": 0}, {"fold": 1, "tau_reference_trusted": False}, {"fold": 2, "tau_reference_trusted": True}]
+    line = untrusted_line({"folds": folds})
+    assert "fold(s) 1 of 3" in line and "tau_reference_min_f1" in line

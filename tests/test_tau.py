@@ -11,7 +11,8 @@ from qcascade.training.tau import calibrate_tau, cascade_predict, logit_threshol
 
 # The regime these tests were written for (the library defaults before they followed the config):
 # no routing tolerance, the complex-only F1 reference, no window margin, the textbook gate.
-V0 = {"routing_tolerance": 0.0, "reference_f1": "complex_only", "margin_windows": 0, "rule": "confidence"}
+V0 = {"routing_tolerance": 0.0, "reference_f1": "complex_only", "margin_windows": 0, "rule": "confidence",
+      "reference_min_f1": 0.0}
 
 
 def calibrate(*args, **kw):
@@ -169,3 +170,22 @@ def test_margin_is_never_finer_than_one_validation_window():
     assert rows[1]["routing_rate"] == 0.01 and rows[1]["sensitivity"] == 0.95
     with pytest.raises(ValueError, match="margin_windows"):
         calibrate(zs, zc, y, margin_windows=-1, **kw)
+
+
+def test_a_reference_that_misses_the_validation_seizure_itself_is_not_insured_against():
+    # The simple model never sees the seizure; complex-only finds a third of it (F1 0.5 > 0.4).
+    n = 400
+    y = ((np.arange(n) >= 200) & (np.arange(n) < 260)).astype(int)
+    zs = np.c_[np.full(n, 2.0), np.full(n, -2.0)] + np.linspace(0, 0.5, n)[:, None] * [[-1, 1]]
+    zc = 3.0 * np.c_[1 - 2 * y, 2 * y - 1]
+    zc[200:240] = [3.0, -3.0]                       # complex-only misses 40 of the 60 ictal windows
+    ref = {"sensitivity": 1 / 3, "f1": 0.5}
+    insured, sweep = calibrate(zs, zc, y, 100, 10_000, reference=ref, reference_min_f1=0.4)
+    insured_rate = next(r["routing_rate"] for r in sweep if r["tau"] == insured)
+    assert insured_rate > 0.3 and all("reference_trusted" not in r for r in sweep)
+    cheap, sweep = calibrate(zs, zc, y, 100, 10_000, reference=ref, reference_min_f1=0.6)
+    rows = {r["tau"]: r for r in sweep}
+    assert rows[cheap]["routing_rate"] == min(r["routing_rate"] for r in sweep) < insured_rate / 2
+    assert all(r["reference_trusted"] is False for r in sweep)
+    with pytest.raises(ValueError, match="reference_min_f1"):
+        calibrate(zs, zc, y, 100, 10_000, reference_min_f1=1.5)

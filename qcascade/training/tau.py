@@ -45,6 +45,7 @@ def calibrate_tau(
     routing_tolerance: float = _TRAIN.tau_routing_tolerance,
     reference_f1: str = _TRAIN.tau_reference_f1,
     margin_windows: int = _TRAIN.tau_margin_windows,
+    reference_min_f1: float = _TRAIN.tau_reference_min_f1,
     **rule,
 ) -> tuple[float, list[dict]]:
     """Pick the tau with the smallest validation routing rate that keeps quality.
@@ -59,6 +60,10 @@ def calibrate_tau(
     With a tolerance (``train.tau_routing_tolerance``, 0 by default), the deployed tau may route up
     to ``routing_tolerance`` more validation windows than the cheapest qualifying one
     (docs/calibration.md says why the default is 0).
+
+    A reference that misses the validation seizure itself (its F1 below ``reference_min_f1``)
+    cannot show what routing buys: the tau with the least validation routing is deployed (ties:
+    higher F1, then the smaller tau), and every row carries ``reference_trusted: False``.
 
     Fallback (when the grid lacks 1.0, or when ``reference`` is another model that even the
     cascade's complex model on every window cannot match): if no tau qualifies, return the one
@@ -85,6 +90,8 @@ def calibrate_tau(
             a tau whose cascade is clearly better than complex-only on validation is not traded
             for a little less routing (sensitivity stays held to the reference). Each row then
             carries ``reference_f1``.
+        reference_min_f1: the reference's validation F1 below which it is not held to
+            (``train.tau_reference_min_f1``; 0: always).
         **rule: the gate rule and window order (``rule``,
             ``record_ids``, ``start_s``), as in :func:`qcascade.gate.cascade_decide`.
 
@@ -101,6 +108,8 @@ def calibrate_tau(
     ref = dict(reference) if reference is not None else window_metrics(y, None, zc.argmax(1))
     if y.sum() == 0 or ref.get("sensitivity") is None:
         raise DataError("calibrate_tau: validation windows contain no ictal window; cannot calibrate tau")
+    if not 0.0 <= reference_min_f1 <= 1.0:
+        raise ValueError(f"calibrate_tau: reference_min_f1 must be in [0, 1], got {reference_min_f1}")
     if not 0.0 <= routing_tolerance < 1.0:
         raise ValueError(f"calibrate_tau: routing_tolerance must be in [0, 1), got {routing_tolerance}")
     if reference_f1 not in ("complex_only", "best"):
@@ -131,7 +140,13 @@ def calibrate_tau(
         if reference_f1 == "best":
             r["reference_f1"] = ref_f1
     ok_rows = [r for r in sweep if r["meets_margin"]]
-    if ok_rows and routing_tolerance > 0:
+    if (ref["f1"] or 0.0) < reference_min_f1:
+        for r in sweep:
+            r["reference_trusted"] = False
+        best = min(sweep, key=lambda r: (r["routing_rate"], -(r["f1"] or 0.0), r["tau"]))
+        log.info("calibrate_tau: the reference's validation F1 %.3f is below %.3g; deploying the least routing "
+                 "(tau=%.3g, routing rate %.3f)", ref["f1"] or 0.0, reference_min_f1, best["tau"], best["routing_rate"])
+    elif ok_rows and routing_tolerance > 0:
         cheapest = min(r["routing_rate"] for r in ok_rows)
         best = max((r for r in ok_rows if r["routing_rate"] <= cheapest + routing_tolerance + 1e-12),
                    key=lambda r: r["tau"])
