@@ -105,6 +105,15 @@ class TrainConfig:
             window longer, from ``gate_hold`` up to this many, so a seizure the complex model has
             followed for a while survives a dip of its answer. Default 8 (docs/generalisation.md,
             round 36); at most ``gate_hold`` (e.g. 0): the fixed hold, as before; at most 255.
+        gate_unseen_probe_every: the probe period ``P`` deployed on a fold whose training data hold a
+            seizure the simple model's electrode does not see (``gate_unseen_ratio``), when
+            ``gate_probe_every`` is 0: such a patient can have a test seizure that no electrode's
+            line length shows and the simple model calls interictal with confidence. Default 32
+            (costs at most 1/32 of the windows, on those folds only); 0: off
+            (docs/calibration.md, "Seizures the electrode does not see"; round 39).
+        gate_unseen_ratio: a training seizure counts as unseen when the simple model calls fewer
+            than this fraction as many of its training windows ictal as the complex model does.
+            Default 0.7.
         temp_start: selector softmax temperature at the first epoch of stage 1.
         temp_end: temperature at the last epoch of stage 1 (geometric schedule), kept after.
         class_weighting: ``"balanced"`` or ``"none"``.
@@ -189,6 +198,8 @@ class TrainConfig:
     gate_sentinel_interictal_only: bool = True
     gate_hold: int = DEFAULT_HOLD
     gate_hold_max: int = DEFAULT_HOLD_MAX
+    gate_unseen_probe_every: int = 32
+    gate_unseen_ratio: float = 0.7
     temp_start: float = 1.0
     temp_end: float = 0.05
     class_weighting: Literal["balanced", "none"] = "balanced"
@@ -267,6 +278,11 @@ class TrainConfig:
         if not 0 <= self.gate_hold_max <= MAX_HOLD:
             raise ConfigError(f"train.gate_hold_max: must be in [0, {MAX_HOLD}] (at most train.gate_hold: the fixed "
                               f"hold), got {self.gate_hold_max}")
+        if not (self.gate_unseen_probe_every == 0 or 1 <= self.gate_unseen_probe_every <= MAX_PROBE):
+            raise ConfigError(f"train.gate_unseen_probe_every: must be 0 (off) or in [1, {MAX_PROBE}], "
+                              f"got {self.gate_unseen_probe_every}")
+        if not 0.0 < self.gate_unseen_ratio <= 1.0:
+            raise ConfigError(f"train.gate_unseen_ratio: must be in (0, 1], got {self.gate_unseen_ratio}")
         if not 1 <= self.gate_sentinel_every <= MAX_PROBE:
             raise ConfigError(f"train.gate_sentinel_every: must be in [1, {MAX_PROBE}], got {self.gate_sentinel_every}")
         if not 1 <= self.gate_sentinel_persist <= MAX_PERSIST:

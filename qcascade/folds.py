@@ -307,6 +307,7 @@ def pool_folds(dirs: Sequence[Path]) -> dict:
     out["folds"] = [{"fold": k, "dir": "." if k == 0 else Path(d).name, "test_records": m["test_records"],
                      "val_records": m.get("val_records"), "tau": m["tau"], "selected_electrode": m["selected_electrode"],
                      "tau_reference_trusted": m.get("tau_reference_trusted", True),
+                     "unseen_seizures": (m.get("choices") or {}).get("unseen_seizures"),
                      "timelines": m.get("timelines", []), "test": m["test"], "gate": m.get("gate"),
                      "probe_every": m.get("probe_every"), "recheck_tau": m.get("recheck_tau"),
                      "hold": m.get("hold", 0), "hold_max": m.get("hold_max", 0),

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from qcascade.gate import logit_threshold
 from qcascade.io_utils import atomic_write_json, atomic_write_text
-from qcascade.report_settings import complex_electrodes_line, prior_line, quality_line, scaling_line, untrusted_line
+from qcascade.report_settings import (complex_electrodes_line, prior_line, quality_line, scaling_line, unseen_line,
+                                      untrusted_line)
 
 METRIC_KEYS = ("accuracy", "sensitivity", "specificity", "f1", "auc")
 
@@ -60,6 +61,7 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
            + (f"(logit threshold {logit_threshold(m['tau']):.3f})" if m["tau"] < 1
               else "(tau = 1: every window goes to the complex model; the simple path does not pay off here)"),
            untrusted_line(m),
+           unseen_line(m),
            ""]
     out += glance_markdown(m)
     rows = [[name] + [t[name].get(k) for k in METRIC_KEYS]

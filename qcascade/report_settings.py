@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["quality_line", "prior_line", "scaling_line", "untrusted_line"]
+__all__ = ["quality_line", "prior_line", "scaling_line", "untrusted_line", "unseen_line"]
 
 
 def quality_line(q: dict | None) -> str:
@@ -52,3 +52,22 @@ def untrusted_line(m: dict) -> str:
     which = f"fold(s) {', '.join(low)} of {len(folds)}" if m.get("folds") else "this fold"
     return (f"- tau of {which}: the least validation routing, not held to complex-only, whose own validation F1 is "
             f"below `train.tau_reference_min_f1` (it misses the validation seizure too; docs/calibration.md)")
+
+
+def unseen_line(m: dict) -> str:
+    """Which folds' training data hold a seizure the simple model's electrode does not see, and the probe
+    that turned on there (``train.gate_unseen_probe_every``); empty for runs from before it."""
+    folds = m.get("folds") or [{"fold": 0, "unseen_seizures": (m.get("choices") or {}).get("unseen_seizures")}]
+    recs = [(f["fold"], f.get("unseen_seizures")) for f in folds]
+    if all(u is None for _, u in recs):
+        return ""
+    hit = [(k, u) for k, u in recs if u and u["unseen"]]
+    ratio = next(u["ratio"] for _, u in recs if u)
+    what = f"(the simple model's ictal rate below {ratio:g} x the complex model's)"
+    if not hit:
+        return f"- training seizures the electrode does not see {what}: none"
+    probes = sorted({u["probe_every"] for _, u in hit})
+    probe = ("probe every " + "/".join(str(p) for p in probes) + " windows there (`train.gate_unseen_probe_every`)"
+             if any(probes) else "no probe added (`train.gate_probe_every` set, or `gate_unseen_probe_every: 0`)")
+    where = "; ".join(f"fold {k}: {', '.join(u['unseen'])}" for k, u in hit) if m.get("folds") else ", ".join(hit[0][1]["unseen"])
+    return f"- training seizures the electrode does not see {what}: {where}; {probe}"

@@ -13,7 +13,9 @@ kept together in ``deploy/deploy.json`` under ``choices`` (``simple_model``, ``g
 * :func:`gate_candidates` / :func:`choose_gate_variant` (``train.gate: auto``): every gate rule is
   calibrated on validation (with the configured probe, and without it for comparison) and
   :func:`qcascade.training.tau.choose_gate` picks among those with the configured probe;
-* :func:`fit_gap`: F1 of each model on its training windows and on the validation windows.
+* :func:`fit_gap`: F1 of each model on its training windows and on the validation windows;
+* :func:`unseen_training_seizures`: the training seizures the simple model's electrode does not see,
+  which turn on ``train.gate_unseen_probe_every``.
 """
 
 from __future__ import annotations
@@ -169,15 +171,44 @@ def hidden_on(ws, pred: np.ndarray, reference_pred: np.ndarray) -> dict:
     return hidden_events(ws.y, pred, reference_pred, ws.start_s, ws.record_ids)
 
 
+def unseen_training_seizures(tr, zs: np.ndarray, zc: np.ndarray, ratio: float) -> dict:
+    """Training seizures that the simple model's electrode does not see.
+
+    A seizure counts as unseen when the simple model calls fewer than ``ratio`` times as many of its
+    training windows ictal as the complex model does: the simple model is fitted to it and still
+    misses it, while the complex model, which reads the other electrodes, finds it. On the stress
+    cohort that separates the seizures of a multifocal patient's other onset zone (simple 0.00-0.57
+    of the complex model's rate) from those the electrode sees (0.81 and up; docs/calibration.md).
+
+    Args:
+        tr: the training windows (``record_ids``, ``y``).
+        zs, zc: ``(n_train, 2)`` logits of the deployed simple and complex models on them.
+        ratio: ``train.gate_unseen_ratio``.
+
+    Returns:
+        ``{"ratio", "per_seizure": {record: {"simple", "complex", "unseen"}}, "unseen": [record, ...]}``;
+        ``simple`` and ``complex`` are the fractions of the record's ictal windows each model calls ictal.
+    """
+    ps, pc = np.asarray(zs).argmax(1) == 1, np.asarray(zc).argmax(1) == 1
+    y, rec = np.asarray(tr.y) == 1, np.asarray(tr.record_ids).astype(str)
+    per = {}
+    for r in sorted(set(rec[y].tolist())):
+        k = y & (rec == r)
+        s, c = float(ps[k].mean()), float(pc[k].mean())
+        per[r] = {"simple": s, "complex": c, "unseen": bool(s < ratio * c)}
+    return {"ratio": ratio, "per_seizure": per, "unseen": [r for r, v in per.items() if v["unseen"]]}
+
+
 def choose_gate_variant(train, calibrated: dict, variants: list, va, zs, zc, n_ictal_val: int,
-                        sentinel_up=None, sentinel: bool | None = None) -> dict:
+                        sentinel_up=None, sentinel: bool | None = None, probe_every: int | None = None) -> dict:
     """The gate choice record: every variant's validation numbers and the deployed one.
 
     Args:
         train: the ``TrainConfig``; calibrated: ``{name: (tau, sweep)}``; variants: from
             :func:`gate_candidates`; va: validation windows; zs, zc: their simple and complex logits;
             sentinel_up: ``(n,)`` bool, the sentinel on the validation windows (None: off);
-            sentinel: whether the unit has the sentinel (None: as configured).
+            sentinel: whether the unit has the sentinel (None: as configured);
+            probe_every: the configured probe period of this fold (None: ``train.gate_probe_every``).
     """
     from qcascade.gate import cascade_decide
     from qcascade.training.tau import GATE_CRITERION, choose_gate
@@ -186,6 +217,7 @@ def choose_gate_variant(train, calibrated: dict, variants: list, va, zs, zc, n_i
 
     rows = {}
     has_sentinel = bool(train.gate_sentinel_ratio) if sentinel is None else sentinel
+    probe_cfg = train.gate_probe_every if probe_every is None else probe_every
     for name, rule, probe, recheck, with_sentinel, hold in variants:
         tau, sweep = calibrated[name]
         row = next(r for r in sweep if r["tau"] == tau)
@@ -201,27 +233,28 @@ def choose_gate_variant(train, calibrated: dict, variants: list, va, zs, zc, n_i
                       "hidden_val": hidden_on(va, dec["pred"], zc.argmax(1))["n_missed_but_reference_detected"]}
     margin = max(train.tau_margin, train.tau_margin_windows / float(max(n_ictal_val, 1)))
     eligible = {n: r for n, r in rows.items()
-                if r["probe_every"] == train.gate_probe_every and r["sentinel"] == has_sentinel
+                if r["probe_every"] == probe_cfg and r["sentinel"] == has_sentinel
                 and r["hold"] == train.gate_hold}
     rec = {"mode": "auto" if train.gate == "auto" else "fixed", "candidates": rows, "margin": margin,
            "criterion": GATE_CRITERION}
     rec["auto_choice"], rec["auto_reason"] = choose_gate(eligible, margin)
     rec["chosen"] = (rec["auto_choice"] if train.gate == "auto"
-                     else variant_name(train.gate, train.gate_probe_every,
-                                       train.gate_recheck_tau if train.gate_probe_every else 0.0, has_sentinel,
+                     else variant_name(train.gate, probe_cfg,
+                                       train.gate_recheck_tau if probe_cfg else 0.0, has_sentinel,
                                        train.gate_hold))
     return rec
 
 
 def fit_gap(ctx, tr, va, electrode: int, simple_model, complex_model, complex_only_model, dep,
-            candidates: dict, val_logits: tuple | None = None) -> dict:
+            candidates: dict, val_logits: tuple | None = None, train_logits: tuple | None = None) -> dict:
     """F1 on the training and on the validation windows of each deployed model (the overfitting gap).
 
     The cascade on training windows applies the deployed gate in each training recording's time
     order; training windows may be subsampled (``data.train_nonictal_stride_s``), so its state
     (previous class, probe gap) runs over the windows present. ``val_logits``: the three models'
     ``(n_val, 2)`` validation logits when already computed (simple, complex, complex-only), so the
-    validation windows are not predicted again (a long-term run streams them from disk).
+    validation windows are not predicted again (a long-term run streams them from disk);
+    ``train_logits``: the simple and complex models' training logits, likewise.
     """
     from qcascade.evaluation import window_metrics
     from qcascade.gate import cascade_decide
@@ -231,6 +264,9 @@ def fit_gap(ctx, tr, va, electrode: int, simple_model, complex_model, complex_on
     for split, ws in (("train", tr), ("val", va)):
         if split == "val" and val_logits is not None:
             zs, zc, zo = val_logits
+        elif split == "train" and train_logits is not None:
+            zs, zc = train_logits
+            zo = _predict(complex_only_model, ws.X)
         else:
             zs = _predict(simple_model, ws.X[:, :, electrode:electrode + 1])
             zc = _predict(complex_model, ws.X)

@@ -41,7 +41,8 @@ def step_calibrate(ctx) -> None:
     from qcascade.models import load_model
     from qcascade.models.counting import count_macs
     from qcascade.models.folding import fold_batchnorm
-    from qcascade.steps_choose import candidate_validation, choose_gate_variant, choose_simple, fit_gap, gate_candidates
+    from qcascade.steps_choose import (candidate_validation, choose_gate_variant, choose_simple, fit_gap, gate_candidates,
+                                       unseen_training_seizures)
     from qcascade.training.tau import calibrate_tau, logit_threshold, plot_tau_sweep
 
     sets = windows(ctx)
@@ -77,7 +78,14 @@ def step_calibrate(ctx) -> None:
                  ctx.unit, ctx.cfg.data.n_chans, train.gate_sentinel_electrodes)
     up_val = None if spec is None else sentinel_on(va, spec, ctx.cfg.quant)
     ops = 0 if spec is None else sentinel_ops(ctx.cfg.data.n_chans, ctx.cfg.data.n_times)
-    variants = gate_candidates(train, train.gate_probe_every, spec is not None)
+    # A seizure in the training data that the electrode does not see says the test recording can
+    # hold one too, which validation (one seizure) may not show: those folds get a probe.
+    tr = sets["train"]
+    train_logits = (_predict(simple_f, tr.X[:, :, e:e + 1]), _predict(complex_f, tr.X))
+    unseen = unseen_training_seizures(tr, *train_logits, train.gate_unseen_ratio)
+    probe_every = train.gate_probe_every or (train.gate_unseen_probe_every if unseen["unseen"] else 0)
+    unseen["probe_every"] = 0 if train.gate_probe_every else probe_every
+    variants = gate_candidates(train, probe_every, spec is not None)
     calibrated = {name: calibrate_tau(
         zs, zc, va.y, macs_s + (ops if sentinel else 0), macs_c, margin=train.tau_margin, grid=train.tau_grid(),
         routing_tolerance=train.tau_routing_tolerance, reference_f1=train.tau_reference_f1,
@@ -87,7 +95,7 @@ def step_calibrate(ctx) -> None:
                     train.gate_sentinel_interictal_only, hold_max=train.gate_hold_max if hold else 0))
         for name, rule, probe, recheck, sentinel, hold in variants}
     gate_choice = choose_gate_variant(train, calibrated, variants, va, zs, zc, int(va.y.sum()), up_val,
-                                      spec is not None)
+                                      spec is not None, probe_every=probe_every)
     deployed = gate_choice["candidates"][gate_choice["chosen"]]
     tau, sweep = calibrated[gate_choice["chosen"]]
     post = {}
@@ -111,9 +119,10 @@ def step_calibrate(ctx) -> None:
                      gate_variants={name: {"tau": t_r, "rule": r, "probe_every": p, "recheck_tau": c, "sentinel": g,
                                            "hold": h, "hold_max": train.gate_hold_max if h else 0}
                                     for (name, r, p, c, g, h), (t_r, _) in zip(variants, calibrated.values())},
-                     choices={"simple_model": simple_choice, "gate": gate_choice}, postprocess=post)
-    dep.fit_gap = fit_gap(ctx, sets["train"], va, e, simple_f, complex_f, complex_only, dep, cands,
-                          val_logits=(zs, zc, z_base))
+                     choices={"simple_model": simple_choice, "gate": gate_choice, "unseen_seizures": unseen},
+                     postprocess=post)
+    dep.fit_gap = fit_gap(ctx, tr, va, e, simple_f, complex_f, complex_only, dep, cands,
+                          val_logits=(zs, zc, z_base), train_logits=train_logits)
     atomic_save_keras(simple_f, ctx.path(dep.simple_path))
     atomic_save_keras(complex_f, ctx.path(dep.complex_path))
     ValidationScores(zs, zc, z_base, va.y, va.start_s, va.record_ids, sentinel=up_val).save(ctx.unit_dir)

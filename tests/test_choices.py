@@ -287,6 +287,46 @@ def test_fit_gap_scores_each_model_on_train_and_validation():
     given = tuple(Stub(o).predict(va.X[:, :, 1:2] if k == 0 else va.X) for k, o in enumerate((0.0, 0.0, 10.0)))
     cands = {"C": {"model": Stub(0.0), "val_logits": Stub(0.0).predict(va.X[:, :, 1:2])}}
     assert fit_gap(None, tr, va, 1, Stub(0.0), Stub(0.0), Stub(10.0), dep, cands, val_logits=given) == out
+    # So are training logits: the simple and complex models' (complex-only is predicted).
+    given_tr = (Stub(0.0).predict(tr.X[:, :, 1:2]), Stub(0.0).predict(tr.X))
+    assert fit_gap(None, tr, va, 1, Stub(0.0), Stub(0.0), Stub(10.0), dep, cands, train_logits=given_tr) == out
+    assert fit_gap(None, tr, va, 1, Stub(0.0), Stub(0.0), Stub(10.0), dep, cands,
+                   train_logits=(-given_tr[0], given_tr[1]))["train"]["simple"] != out["train"]["simple"]
     flipped = (given[0], given[1], -given[2])
     assert fit_gap(None, tr, va, 1, Stub(0.0), Stub(0.0), Stub(10.0), dep, cands,
                    val_logits=flipped)["val"]["complex_only"] != out["val"]["complex_only"]
+
+
+def test_unseen_training_seizures_are_those_the_simple_model_misses_and_the_complex_model_finds():
+    from qcascade.steps_choose import unseen_training_seizures
+
+    rec = np.repeat(np.array(["P_Sz1", "P_Sz2", "P_Sz3"]), 20)
+    y = np.tile((np.arange(20) >= 10).astype(int), 3)  # 10 ictal windows per record
+    tr = SimpleNamespace(y=y, record_ids=rec)
+    calls_s = np.zeros(60, bool)
+    calls_c = y.astype(bool).copy()
+    calls_s[10:20] = True  # Sz1: both see it
+    calls_s[30:36] = True  # Sz2: simple 0.6 of the complex model's rate -> unseen at 0.7
+    calls_c[50:60] = False  # Sz3: neither sees it -> not unseen (a probe cannot help there)
+    out = unseen_training_seizures(tr, logits(np.where(calls_s, 3.0, -3.0)), logits(np.where(calls_c, 3.0, -3.0)), 0.7)
+    assert out["unseen"] == ["P_Sz2"] and out["ratio"] == 0.7
+    assert out["per_seizure"]["P_Sz2"] == {"simple": 0.6, "complex": 1.0, "unseen": True}
+    assert out["per_seizure"]["P_Sz3"]["unseen"] is False and out["per_seizure"]["P_Sz1"]["unseen"] is False
+    assert unseen_training_seizures(tr, logits(np.where(calls_s, 3.0, -3.0)), logits(np.where(calls_c, 3.0, -3.0)),
+                                    0.6)["unseen"] == []  # 0.6 is not below 0.6 x 1.0
+
+
+def test_the_gate_choice_names_the_probe_the_fold_deploys():
+    n = 120
+    y = np.zeros(n, int)
+    y[40:70] = 1
+    zs, zc = logits(np.where(y == 1, 4.0, -4.0)), logits(np.where(y == 1, 4.0, -4.0))
+    va = SimpleNamespace(y=y, **one_recording(n))
+    train = TrainConfig(tau_grid_size=11, gate_probe_every=0, gate_sentinel_ratio=0, gate_hold=0)
+    variants = gate_candidates(train, 32, sentinel=False)
+    calibrated = {name: calibrate_tau(zs, zc, y, 100.0, 10000.0, grid=train.tau_grid(), rule=rule, probe_every=p,
+                                      record_ids=va.record_ids, start_s=va.start_s)
+                  for name, rule, p, c, _, _ in variants}
+    rec = choose_gate_variant(train, calibrated, variants, va, zs, zc, int(y.sum()), sentinel=False, probe_every=32)
+    assert rec["chosen"] == "confirm_changes+probe32" and rec["candidates"][rec["chosen"]]["probe_every"] == 32
+    assert rec["auto_choice"].endswith("+probe32")  # auto chooses among the variants with the fold's probe

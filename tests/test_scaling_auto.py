@@ -108,3 +108,19 @@ def test_the_report_names_the_folds_whose_tau_was_not_held_to_a_reference_that_m
     folds = [{"fold": 0}, {"fold": 1, "tau_reference_trusted": False}, {"fold": 2, "tau_reference_trusted": True}]
     line = untrusted_line({"folds": folds})
     assert "fold(s) 1 of 3" in line and "tau_reference_min_f1" in line
+
+
+def test_the_report_names_the_training_seizures_the_electrode_does_not_see_and_the_probe():
+    from qcascade.report_settings import unseen_line
+
+    assert unseen_line({"choices": {}}) == ""  # runs from before it
+    none = {"ratio": 0.7, "per_seizure": {"P_Sz1": {}}, "unseen": [], "probe_every": 0}
+    assert unseen_line({"choices": {"unseen_seizures": none}}).endswith(": none")
+    hit = {"ratio": 0.7, "per_seizure": {}, "unseen": ["P_Sz2", "P_Sz4"], "probe_every": 32}
+    line = unseen_line({"choices": {"unseen_seizures": hit}})
+    assert "P_Sz2, P_Sz4" in line and "probe every 32 windows" in line and "below 0.7 x" in line
+    folds = [{"fold": 0, "unseen_seizures": none}, {"fold": 1, "unseen_seizures": hit}]
+    line = unseen_line({"folds": folds})
+    assert "fold 1: P_Sz2, P_Sz4" in line and "fold 0" not in line
+    off = {**hit, "probe_every": 0}
+    assert "no probe added" in unseen_line({"choices": {"unseen_seizures": off}})

@@ -123,6 +123,13 @@ def test_validation_logits_replay_the_deployed_gate_choice(tiny_run):
     chosen = dep.choices["gate"]["candidates"][dep.choices["gate"]["chosen"]]
     assert window_metrics(v.y, None, dec["pred"])["f1"] == pytest.approx(chosen["f1"])
     assert float(np.mean(dec["routed"])) == pytest.approx(chosen["routing_rate"])
+    # The probe follows from the training seizures the electrode does not see (train.gate_unseen_*).
+    from qcascade.config_train import TrainConfig
+
+    unseen = dep.choices["unseen_seizures"]
+    assert unseen["per_seizure"] and set(unseen["per_seizure"]) <= set(json.loads((unit / "data.json").read_text())["records"]["train"])
+    assert dep.probe_every == unseen["probe_every"] == (TrainConfig().gate_unseen_probe_every if unseen["unseen"] else 0)
+    assert "training seizures the electrode does not see" in (unit / "report.md").read_text()
 
 
 @pytest.mark.parametrize("interictal_only", [False, True])

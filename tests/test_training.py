@@ -97,7 +97,8 @@ def test_config_defaults_and_round_trip():
     ("lr_stage3", 0.0), ("a_routing", -0.1), ("temp_end", 2.0), ("class_weighting", "oversample"),
     ("seed", 1.5), ("batch_size", True), ("deterministic_ops", 1), ("tau", float("nan")),
     ("tau_margin", 1.0), ("tau_routing_tolerance", -0.1), ("complex_weight_floor", 1.5), ("tau_reference_f1", "test"), ("tau_grid_size", 1), ("gate", "hold"), ("tau_margin_windows", -1),
-    ("tau_reference_min_f1", 1.5),
+    ("tau_reference_min_f1", 1.5), ("gate_unseen_probe_every", -1), ("gate_unseen_probe_every", 70000),
+    ("gate_unseen_ratio", 0.0), ("gate_unseen_ratio", 1.5),
 ])
 def test_config_rejects_bad_values_naming_the_field(field, value):
     with pytest.raises(ConfigError, match=f"train.{field}"):
