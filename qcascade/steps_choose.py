@@ -176,9 +176,7 @@ def unseen_training_seizures(tr, zs: np.ndarray, zc: np.ndarray, ratio: float) -
 
     A seizure counts as unseen when the simple model calls fewer than ``ratio`` times as many of its
     training windows ictal as the complex model does: the simple model is fitted to it and still
-    misses it, while the complex model, which reads the other electrodes, finds it. On the stress
-    cohort that separates the seizures of a multifocal patient's other onset zone (simple 0.00-0.57
-    of the complex model's rate) from those the electrode sees (0.81 and up; docs/calibration.md).
+    misses it, while the complex model, which reads the other electrodes, finds it (docs/calibration.md).
 
     Args:
         tr: the training windows (``record_ids``, ``y``).
