@@ -89,6 +89,11 @@ class TrainConfig:
             than that (movement: a few seconds) costs no complex-model window. Default 5 (round 34
             of docs/generalisation.md); 1: every up window counts, as until then. At most 255 (an
             8-bit counter in the C++ top level).
+        gate_sentinel_stay_ratio: once up, the sentinel stays up while at least
+            ``gate_sentinel_electrodes`` electrodes' line length exceeds this ratio times their
+            baseline (below ``gate_sentinel_ratio``), so the complex model is still asked when it
+            starts to see a seizure whose onset raised the line length first. 0: off, as until
+            round 40 of docs/generalisation.md; in the C++ top level too (a one-bit state).
         gate_sentinel_interictal_only: the sentinel routes only windows the simple model calls
             interictal (it looks for seizures the one electrode does not see; a state the simple
             model calls ictal was confirmed by the complex model under ``confirm_changes``).
@@ -195,6 +200,7 @@ class TrainConfig:
     gate_sentinel_memory: int = 32
     gate_sentinel_every: int = 4
     gate_sentinel_persist: int = 5
+    gate_sentinel_stay_ratio: float = 0.0
     gate_sentinel_interictal_only: bool = True
     gate_hold: int = DEFAULT_HOLD
     gate_hold_max: int = DEFAULT_HOLD_MAX
@@ -285,6 +291,12 @@ class TrainConfig:
             raise ConfigError(f"train.gate_unseen_ratio: must be in (0, 1], got {self.gate_unseen_ratio}")
         if not 1 <= self.gate_sentinel_every <= MAX_PROBE:
             raise ConfigError(f"train.gate_sentinel_every: must be in [1, {MAX_PROBE}], got {self.gate_sentinel_every}")
+        if self.gate_sentinel_stay_ratio and not 1.0 < self.gate_sentinel_stay_ratio < (self.gate_sentinel_ratio or 64.0):
+            raise ConfigError(f"train.gate_sentinel_stay_ratio: must be 0 (off) or in (1, train.gate_sentinel_ratio="
+                              f"{self.gate_sentinel_ratio}), got {self.gate_sentinel_stay_ratio}")
+        if self.gate_sentinel_stay_ratio and round(self.gate_sentinel_stay_ratio * 16) in (16, round(self.gate_sentinel_ratio * 16)):
+            raise ConfigError(f"train.gate_sentinel_stay_ratio: {self.gate_sentinel_stay_ratio} rounds (to 1/16) to 1 or "
+                              f"to train.gate_sentinel_ratio; the hardware compares in sixteenths")
         if not 1 <= self.gate_sentinel_persist <= MAX_PERSIST:
             raise ConfigError(f"train.gate_sentinel_persist: must be in [1, {MAX_PERSIST}] (an 8-bit counter in the "
                               f"top level), got {self.gate_sentinel_persist}")
@@ -337,7 +349,8 @@ class TrainConfig:
 
         return SentinelSpec(self.gate_sentinel_ratio, self.gate_sentinel_electrodes,
                             self.gate_sentinel_memory.bit_length() - 1, self.gate_sentinel_every,
-                            self.gate_sentinel_interictal_only, self.gate_sentinel_persist)
+                            self.gate_sentinel_interictal_only, self.gate_sentinel_persist,
+                            self.gate_sentinel_stay_ratio)
 
     def tau_grid(self) -> tuple[float, ...]:
         """The calibration grid: ``tau_grid_size`` evenly spaced values from 0 to 1 inclusive."""

@@ -42,10 +42,7 @@ def deployed_gate(dep: Deployment, ws, quant, sentinel_up=None) -> dict:
     if sentinel_up is None:
         from qcascade.sentinel import SentinelSpec
 
-        s = dep.sentinel
-        # Deployments written before "persist" existed counted every up window.
-        sentinel_up = sentinel_on(ws, SentinelSpec(s["ratio"], s["electrodes"], s["memory_shift"], s["every"],
-                                                   persist=int(s.get("persist", 1))), quant)
+        sentinel_up = sentinel_on(ws, SentinelSpec.from_dict(dep.sentinel), quant)
     # Deployments written before the key existed have no "interictal_only": their sentinel routed every window.
     return gate_rule(dep.gate, ws, dep.probe_every, dep.recheck_tau, sentinel_up, dep.sentinel["every"], dep.hold,
                      bool(dep.sentinel.get("interictal_only", False)), hold_max=dep.hold_max)

@@ -26,6 +26,12 @@ input_int_bits + 1>``), so the generated C++ top level computes exactly the same
   for ``persist`` windows in a row (an 8-bit run counter, reset with the baseline): an artefact
   shorter than ``persist`` windows never raises it, a seizure is reached ``persist - 1`` windows
   later (docs/generalisation.md, round 34).
+* with ``stay_ratio`` (``stay_code = round(stay_ratio * RATIO_ONE)``, 0: off), once up the
+  sentinel *stays* up while at least ``electrodes`` electrodes exceed ``stay_ratio`` times their
+  baseline (a one-bit state, reset with the baseline). A seizure raises line length most at its
+  onset, before the baselines follow it; the complex model often sees it only later, so the
+  sentinel keeps asking while the electrodes are still above a lower bar (docs/generalisation.md,
+  round 40).
 
 Dead electrodes (``L = 0`` throughout) never count: ``0 > ratio * 0`` is false.
 """
@@ -53,7 +59,7 @@ class SentinelSpec:
     """The sentinel's constants (``train.gate_sentinel_*``)."""
 
     def __init__(self, ratio: float, electrodes: int, memory_shift: int, every: int, interictal_only: bool = False,
-                 persist: int = 1):
+                 persist: int = 1, stay_ratio: float = 0.0):
         if not ratio > 1.0:
             raise ValueError(f"sentinel ratio must be > 1, got {ratio}")
         if electrodes < 1:
@@ -64,21 +70,42 @@ class SentinelSpec:
             raise ValueError(f"sentinel every must be >= 1, got {every}")
         if not 1 <= persist <= MAX_PERSIST:
             raise ValueError(f"sentinel persist must be in [1, {MAX_PERSIST}], got {persist}")
+        if stay_ratio and not 1.0 < stay_ratio < ratio:
+            raise ValueError(f"sentinel stay_ratio must be 0 (off) or in (1, ratio={ratio}), got {stay_ratio}")
         self.ratio = float(ratio)
         self.electrodes = int(electrodes)
         self.memory_shift = int(memory_shift)
         self.every = int(every)
         self.interictal_only = bool(interictal_only)
         self.persist = int(persist)
+        self.stay_ratio = float(stay_ratio)
+        if self.stay_ratio and not RATIO_ONE < self.stay_code < self.ratio_code:
+            raise ValueError(f"sentinel stay_ratio {stay_ratio} rounds to {self.stay_code}/{RATIO_ONE}, not between "
+                             f"1 and the ratio's {self.ratio_code}/{RATIO_ONE}")
 
     @property
     def ratio_code(self) -> int:
         return int(round(self.ratio * RATIO_ONE))
 
+    @property
+    def stay_code(self) -> int:
+        """``round(stay_ratio * RATIO_ONE)``; 0: the sentinel does not stay up."""
+        return int(round(self.stay_ratio * RATIO_ONE))
+
     def as_dict(self) -> dict:
         return {"ratio": self.ratio, "ratio_code": self.ratio_code, "electrodes": self.electrodes,
                 "memory_shift": self.memory_shift, "every": self.every,
-                "warmup": WARMUP, "interictal_only": self.interictal_only, "persist": self.persist}
+                "warmup": WARMUP, "interictal_only": self.interictal_only, "persist": self.persist,
+                "stay_ratio": self.stay_ratio, "stay_code": self.stay_code}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SentinelSpec":
+        """The spec of an :meth:`as_dict` (a deployment's ``sentinel``). Deployments written before
+        ``interictal_only``, ``persist`` or ``stay_ratio`` existed routed every up window, counted
+        every up window and did not stay up."""
+        return cls(d["ratio"], d["electrodes"], d["memory_shift"], d["every"],
+                   interictal_only=bool(d.get("interictal_only", False)), persist=int(d.get("persist", 1)),
+                   stay_ratio=float(d.get("stay_ratio", 0.0)))
 
 
 def input_codes(X: np.ndarray, width: int, integer: int) -> np.ndarray:
@@ -107,8 +134,8 @@ def sentinel_walk(L: np.ndarray, spec: SentinelSpec, first: np.ndarray) -> tuple
         first: ``(n,)`` bool, a recording's first window.
 
     Returns:
-        ``up`` ``(n,)`` bool (after ``spec.persist``) and ``count`` ``(n,)`` int: the electrodes
-        above their baseline.
+        ``up`` ``(n,)`` bool (after ``spec.persist``, with ``spec.stay_ratio``'s stay) and ``count``
+        ``(n,)`` int: the electrodes above ``ratio`` times their baseline.
     """
     L = np.asarray(L, np.int64)
     n = len(L)
@@ -116,13 +143,19 @@ def sentinel_walk(L: np.ndarray, spec: SentinelSpec, first: np.ndarray) -> tuple
     count = np.zeros(n, np.int64)
     B = np.zeros(L.shape[1:], np.int64)
     age = run = 0
+    held = False
     for i in range(n):
         if first[i]:
             B = L[i].copy()
             age = run = 0
+            held = False
         count[i] = np.count_nonzero(RATIO_ONE * L[i] > spec.ratio_code * B)
         run = min(run + 1, MAX_PERSIST) if count[i] >= spec.electrodes and age >= WARMUP else 0
         up[i] = run >= spec.persist
+        if spec.stay_code:
+            staying = np.count_nonzero(RATIO_ONE * L[i] > spec.stay_code * B) >= spec.electrodes
+            held = (held or up[i]) and staying and age >= WARMUP
+            up[i] = up[i] or held
         age = min(age + 1, WARMUP)
         B = B + ((np.minimum(L[i], 2 * B) - B) >> spec.memory_shift)
     return up, count

@@ -342,7 +342,7 @@ def write_hw_summary(ctx) -> dict | None:
     routing = json.loads(metrics_path.read_text())["test"]["cascade"]["routing_rate"] if metrics_path.exists() else 1.0
     top_dir = ctx.unit_dir / "hls" / "cascade_top"
     vendor, power = {}, {}
-    has_sentinel = (top_dir / MANIFEST).exists() and bool(load_manifest(top_dir)["gate"].get("sentinel"))
+    sentinel = load_manifest(top_dir)["gate"].get("sentinel") if (top_dir / MANIFEST).exists() else None
     if (top_dir / MANIFEST).exists():
         from qcascade.hls.synth import design_dirs
 
@@ -357,8 +357,8 @@ def write_hw_summary(ctx) -> dict | None:
                          window_period_s=ctx.cfg.data.stride_s, routing_rate=routing, n_times=ctx.cfg.data.n_times,
                          n_chans=ctx.cfg.data.n_chans, sample_bits=sample_bits, vendor=vendor, power=power,
                          scale_lanes=hw_scale_lanes(ctx, tables),
-                         sentinel=sentinel_cost(ctx.cfg.data.n_times, ctx.cfg.data.n_chans, sample_bits)
-                         if has_sentinel else None)
+                         sentinel=sentinel_cost(ctx.cfg.data.n_times, ctx.cfg.data.n_chans, sample_bits,
+                                                stay=bool(sentinel.get("stay_code"))) if sentinel else None)
     if summary["cascade"]["source"] == "ESTIMATE":
         summary["vendor_note"] = ("No Vitis HLS / Vivado reports in this run: numbers are an analytic ESTIMATE. "
                                   f"Run `qcascade synth --run {ctx.run_dir}` where `vitis-run` and `vivado` "

@@ -69,6 +69,30 @@ def test_persist_counts_only_runs_of_up_windows_and_restarts_with_each_recording
         SentinelSpec(ratio=3.0, electrodes=3, memory_shift=5, every=1, persist=256)
 
 
+def test_stay_keeps_the_sentinel_up_while_enough_electrodes_stay_above_the_lower_ratio():
+    """Up at 3x on 3 electrodes; with stay 1.5 it stays up while 3 electrodes are above 1.5x, ends
+    when one drops, does not start at the lower ratio alone, and restarts with each recording."""
+    L = np.full((30, 4), 100)
+    L[10:12, :3] = 400  # the onset: 4x on three electrodes
+    L[12:16, :3] = 200  # then 2x: above 1.5x, not 3x
+    L[16, :2] = 200  # only two electrodes left above: the stay ends
+    L[20:23, :3] = 200  # 2x without an onset: never up
+    L[24, :3] = 400  # up in the first window after the second recording's warm-up ...
+    L[25:27, :3] = 200  # ... and staying
+    first = np.zeros(30, bool)
+    first[[0, 18]] = True
+    spec = SentinelSpec(ratio=3.0, electrodes=3, memory_shift=15, every=1, stay_ratio=1.5)
+    up, count = sentinel_walk(L, spec, first)
+    bare, bare_count = sentinel_walk(L, SentinelSpec(ratio=3.0, electrodes=3, memory_shift=15, every=1), first)
+    assert np.flatnonzero(bare).tolist() == [10, 11, 24]
+    assert np.flatnonzero(up).tolist() == [10, 11, 12, 13, 14, 15, 24, 25, 26]
+    assert np.array_equal(count, bare_count)  # the count stays the electrodes above the ratio
+    assert spec.stay_code == 24 and spec.as_dict()["stay_code"] == 24
+    assert SentinelSpec.from_dict({k: v for k, v in spec.as_dict().items() if k != "stay_ratio"}).stay_code == 0
+    with pytest.raises(ValueError, match="stay_ratio"):
+        SentinelSpec(ratio=3.0, electrodes=3, memory_shift=5, every=1, stay_ratio=3.0)
+
+
 def test_baseline_is_a_clipped_shift_average():
     """B += (min(L, 2B) - B) >> shift: one huge window moves it by at most B >> shift."""
     L = np.array([[800], [10 ** 6], [800]])
@@ -174,6 +198,9 @@ def test_sentinel_cost_counts_every_sample_of_every_electrode():
     ("gate_sentinel_electrodes", 0, "gate_sentinel_electrodes"),
     ("gate_sentinel_persist", 0, "gate_sentinel_persist"),
     ("gate_sentinel_persist", 256, "8-bit counter"),
+    ("gate_sentinel_stay_ratio", 1.0, "gate_sentinel_stay_ratio"),
+    ("gate_sentinel_stay_ratio", 2.5, "gate_sentinel_stay_ratio"),  # not below the ratio (default 2.5)
+    ("gate_sentinel_stay_ratio", 1.02, "sixteenths"),
 ])
 def test_config_rejects_bad_sentinel_values(key, value, match):
     with pytest.raises(ConfigError, match=match):
@@ -205,14 +232,15 @@ def _recordings(T: int, C: int, n: int = 24, seed: int = 0):
     return X.astype(np.float32), record_ids, start_s
 
 
-@pytest.mark.parametrize("interictal_only,persist", [(False, 1), (True, 1), (True, 2)])
-def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path, interictal_only, persist):
+@pytest.mark.parametrize("interictal_only,persist,stay", [(False, 1, 0.0), (True, 1, 0.0), (True, 2, 0.0), (True, 2, 1.25)])
+def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path, interictal_only, persist, stay):
     """The generated design with the sentinel, fed two recordings in time order with the gate state
     kept inside the design: its sentinel bit equals qcascade.sentinel's on every window, and its
     decisions equal qcascade.gate.cascade_decide walked on the design's own logits with that sentinel.
     Without the recording-start input at the second recording, the sentinel differs (the check can fail).
     With ``interictal_only`` the design routes like the Python gate with it, and not like the gate without.
-    With ``persist`` 2 the design's run counter drops the first window of every burst, as the Python walk does."""
+    With ``persist`` 2 the design's run counter drops the first window of every burst, as the Python walk does.
+    With a stay ratio the design's sentinel stays up after a burst where the Python walk's does."""
     from test_toplevel import build_tiny_projects, toplevel_kwargs
 
     from qcascade.hls import csim
@@ -224,7 +252,7 @@ def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path, intericta
     projects = build_tiny_projects(tmp_path / "prj", T, C, swap_simple_classes=True)
     X, rid, start = _recordings(T, C)
     spec = SentinelSpec(ratio=2.5, electrodes=3, memory_shift=2, every=3, interictal_only=interictal_only,
-                        persist=persist)
+                        persist=persist, stay_ratio=stay)
     top = tmp_path / "top"
     kw = toplevel_kwargs(projects, T, C, electrode=1, tau=0.6)
     tl.generate_toplevel(top, sentinel=spec.as_dict(), tb_windows=X[:4], **kw)
@@ -232,6 +260,7 @@ def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path, intericta
     assert "QCASCADE_GATE_SENTINEL 1" in header and "sentinel_reset" in header and "prev_gap" in header
     assert f"QCASCADE_GATE_SENTINEL_INTERICTAL_ONLY {int(interictal_only)}" in header
     assert f"SENTINEL_PERSIST = {persist};" in header
+    assert f"SENTINEL_STAY_CODE = {round(stay * 16)};" in header
     man = tl.load_manifest(top)
     assert man["gate"]["sentinel"]["ratio_code"] == 40 and man["gate"]["has_gap"] and man["gate"]["uses_prev"]
     tl.build_csim(top, werror=True, jobs=2)
@@ -241,9 +270,12 @@ def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path, intericta
     up = sentinel_up(X, rid, start, spec, 16, 5)
     assert 2 <= up.sum() < len(X) // 2
     assert np.array_equal(cpp["sentinel"], up)
-    if persist > 1:  # fewer windows than without the run counter, all of them up without it too
+    if persist > 1 and not stay:  # fewer windows than without the run counter, all of them up without it too
         bare = sentinel_up(X, rid, start, SentinelSpec(2.5, 3, 2, 3, interictal_only), 16, 5)
         assert up.sum() < bare.sum() and not np.any(up & ~bare)
+    if stay:  # more windows than without the stay, every one of those among them
+        gone = sentinel_up(X, rid, start, SentinelSpec(2.5, 3, 2, 3, interictal_only, persist), 16, 5)
+        assert up.sum() > gone.sum() and not np.any(gone & ~up)
     zc = np.nan_to_num(cpp["complex_logits"])
     walk = dict(rule="confidence", record_ids=rid, start_s=start, sentinel=up, sentinel_every=spec.every)
     py = cascade_decide(cpp["simple_logits"], zc, 0.6, **walk, sentinel_interictal_only=interictal_only)

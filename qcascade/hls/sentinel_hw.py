@@ -28,9 +28,7 @@ def spec_of(sentinel: dict) -> SentinelSpec:
     if missing:
         raise ConfigError(f"sentinel: missing {missing} (expected SentinelSpec.as_dict())")
     try:
-        # Deployments written before "interictal_only" (or "persist") existed routed on every window while up.
-        return SentinelSpec(*(sentinel[k] for k in _KEYS), interictal_only=bool(sentinel.get("interictal_only", False)),
-                            persist=int(sentinel.get("persist", 1)))
+        return SentinelSpec.from_dict(sentinel)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"sentinel: {exc}") from None
 
@@ -60,7 +58,8 @@ def template_values(sentinel: dict | None, n_times: int, n_chans: int, input_ele
         return {"sentinel": 0, "sentinel_param": "", "sentinel_pragma": "", "sentinel_arg": "",
                 **{f"sentinel_{k}": 0 for k in ("stride", "steps", "ratio_code", "ratio_one", "electrodes",
                                                  "memory_shift", "warmup", "every", "ll_bits", "step_bits",
-                                                 "prod_bits", "count_bits", "code_bits", "interictal_only", "persist")}}
+                                                 "prod_bits", "count_bits", "code_bits", "interictal_only", "persist",
+                                                 "stay_code")}}
     spec = spec_of(sentinel)
     if not input_elem["signed"]:
         raise ConfigError(f"sentinel: model input type {input_elem['text']} must be signed")
@@ -74,7 +73,8 @@ def template_values(sentinel: dict | None, n_times: int, n_chans: int, input_ele
             "sentinel_warmup": WARMUP, "sentinel_every": spec.every, "sentinel_ll_bits": sz["ll_bits"],
             "sentinel_step_bits": sz["step_bits"], "sentinel_prod_bits": sz["prod_bits"],
             "sentinel_count_bits": sz["count_bits"], "sentinel_code_bits": input_elem["width"],
-            "sentinel_interictal_only": int(spec.interictal_only), "sentinel_persist": spec.persist}
+            "sentinel_interictal_only": int(spec.interictal_only), "sentinel_persist": spec.persist,
+            "sentinel_stay_code": spec.stay_code}
 
 
 def manifest_entry(sentinel: dict | None, n_times: int, n_chans: int, input_elem: dict) -> dict | None:
@@ -94,7 +94,7 @@ COST_RULE = ("gate sentinel in the top level: one pass over the window buffer af
              "line lengths, baselines and last samples as LUTRAM")
 
 
-def sentinel_cost(n_times: int, n_chans: int, sample_bits: int = 16) -> dict:
+def sentinel_cost(n_times: int, n_chans: int, sample_bits: int = 16, stay: bool = False) -> dict:
     """ESTIMATE of the sentinel in the top level (cycles from the code, LUT rough, nothing synthesised).
 
     Cycles: ``steps * n_chans`` for the line lengths (one electrode a cycle from the buffer word of
@@ -102,12 +102,15 @@ def sentinel_cost(n_times: int, n_chans: int, sample_bits: int = 16) -> dict:
     (``extra_cycles``). LUT: the ``n_chans:1`` multiplexer of a ``sample_bits`` word (one LUT6 per
     4 inputs and bit), the subtract/absolute/accumulate and the compare/update datapath (one LUT per
     bit of each adder, comparator and 2:1 choice), and three ``n_chans``-deep arrays (line lengths,
-    baselines, last samples) as LUTRAM (one LUT per bit of width and 64 words).
+    baselines, last samples) as LUTRAM (one LUT per bit of width and 64 words). ``stay`` (a stay
+    ratio) adds a second comparator and counter in the same pass: LUT, not cycles.
     """
     steps = len(range(0, n_times, SAMPLE_STRIDE))
     sz = sizes(n_times, n_chans, sample_bits, 3 * RATIO_ONE)
     mux = sample_bits * math.ceil(n_chans / 4)
     datapath = 2 * (sample_bits + 1) + 2 * sz["ll_bits"] + 2 * sz["prod_bits"] + 4 * (sz["ll_bits"] + 2)
+    if stay:
+        datapath += sz["prod_bits"] + sz["count_bits"]
     mem = (2 * sz["ll_bits"] + sample_bits) * math.ceil(n_chans / 64)
     cycles = steps * n_chans + n_chans
     return {"source": "ESTIMATE", "dsp": 0, "bram_18k": 0, "lut": mux + datapath + mem, "extra_cycles": cycles,
