@@ -275,7 +275,9 @@ def report(data_dir: Path, work: Path, patients: Optional[Sequence[str]] = None)
         rows[p] = None if m is None else patient_row(m, bool(gt["multifocal"]), len(gt["recordings"]))
     verdict = evaluate(rows)
     done = [p for p in sorted(rows, key=_id_key) if rows[p] is not None]
-    return markdown(rows, states, verdict) + oracle_markdown(work, done), verdict
+    from bench.morphology_folds import markdown as morphology_markdown
+
+    return markdown(rows, states, verdict) + oracle_markdown(work, done) + morphology_markdown(data_dir, work, done), verdict
 
 
 def oracle_markdown(work: Path, patients: Sequence[str]) -> str:

@@ -42,9 +42,10 @@ def test_augmentation_and_complex_block_defaults_are_the_config_defaults():
     from qcascade.training.augment import Augmenter
 
     aug = {f.name: f.default for f in dataclasses.fields(Augmenter)}
-    assert {k: aug[k] for k in ("scale", "electrode_gain", "electrode_dropout", "noise")} == {
+    assert {k: aug[k] for k in ("scale", "electrode_gain", "electrode_dropout", "noise", "time_stretch", "sign_flip")} == {
         "scale": TRAIN.aug_scale, "electrode_gain": TRAIN.aug_electrode_gain,
-        "electrode_dropout": TRAIN.aug_electrode_dropout, "noise": TRAIN.aug_noise}
+        "electrode_dropout": TRAIN.aug_electrode_dropout, "noise": TRAIN.aug_noise,
+        "time_stretch": TRAIN.aug_time_stretch, "sign_flip": TRAIN.aug_sign_flip}
     got = _defaults(build_complex)
     assert {"block1": got["block1"], "shared_filters": got["shared_filters"]} == ModelConfig().model_options("complex")
     assert {"filters": _defaults(build_simple_a)["filters"]} == ModelConfig().model_options("simple_A")

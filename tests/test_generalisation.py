@@ -58,13 +58,39 @@ def test_augmenter_ranges():
     assert np.all(d == d[:, :1, :])  # an electrode is dropped for the whole window
 
 
+def test_time_stretch_changes_the_rhythm_within_its_range_and_keeps_padding_zero():
+    n, t = 64, 512
+    phase = np.random.default_rng(0).uniform(0, 2 * np.pi, (n, 1))
+    x = np.sin(2 * np.pi * 8 * np.arange(t)[None, :] / t + phase)[:, :, None].repeat(2, 2).astype(np.float32)
+    x[:, :, 1] = 0.0  # a padded electrode
+    aug = Augmenter(scale=1.0, electrode_gain=1.0, electrode_dropout=0.0, noise=0.0, time_stretch=2.0)
+    assert aug.active
+    y = aug(tf.constant(x), tf.range(n)).numpy()
+    cycles = ((y[:, :-1, 0] * y[:, 1:, 0]) < 0).sum(1) / 2  # 8 cycles before
+    assert 3 <= cycles.min() and cycles.max() <= 17  # factors in [1/2, 2]
+    assert cycles.min() < 6 and cycles.max() > 11  # both slower and faster windows are drawn
+    assert np.abs(y).max() <= 1.0 + 1e-5  # interpolation never overshoots
+    assert np.all(y[:, :, 1] == 0.0)
+    same = Augmenter(scale=1.0, electrode_gain=1.0, electrode_dropout=0.0, noise=0.0, time_stretch=1.0 + 1e-9)
+    np.testing.assert_allclose(same(tf.constant(x), tf.range(n)).numpy(), x, atol=1e-5)  # factor 1: identity
+
+
+def test_sign_flip_flips_whole_windows_at_its_rate():
+    x, idx = tf.ones((400, 8, 3)), tf.range(400)
+    y = Augmenter(scale=1.0, electrode_gain=1.0, electrode_dropout=0.0, noise=0.0, sign_flip=0.3)(x, idx).numpy()
+    assert np.all(np.abs(y) == 1.0) and np.all(y == y[:, :1, :1])  # one sign per window
+    assert 0.2 < (y[:, 0, 0] < 0).mean() < 0.4
+
+
 def test_augmenter_for_reads_the_config():
-    cfg = TrainConfig(aug_scale=1.5, aug_electrode_gain=1.1, aug_electrode_dropout=0.2, aug_noise=0.3)
-    assert augmenter_for(cfg, 11) == Augmenter(1.5, 1.1, 0.2, 0.3, 11)
+    cfg = TrainConfig(aug_scale=1.5, aug_electrode_gain=1.1, aug_electrode_dropout=0.2, aug_noise=0.3,
+                      aug_time_stretch=1.3, aug_sign_flip=0.4)
+    assert augmenter_for(cfg, 11) == Augmenter(1.5, 1.1, 0.2, 0.3, 11, 1.3, 0.4)
 
 
 @pytest.mark.parametrize("key, value", [("aug_scale", 0.5), ("aug_electrode_gain", 11.0),
                                         ("aug_electrode_dropout", 1.0), ("aug_noise", -0.1),
+                                        ("aug_time_stretch", 0.9), ("aug_sign_flip", 1.5),
                                         ("weight_decay", -1e-4), ("restore_best", 1)])
 def test_bad_train_values_name_the_key(key, value):
     with pytest.raises(ConfigError, match=f"train.{key}"):
