@@ -94,6 +94,11 @@ class TrainConfig:
             baseline (below ``gate_sentinel_ratio``), so the complex model is still asked when it
             starts to see a seizure whose onset raised the line length first. 0: off, as until
             round 40 of docs/generalisation.md; in the C++ top level too (a one-bit state).
+        gate_sentinel_own_ratio: the sentinel is also up once the simple model's own electrode
+            alone has been above this ratio times its baseline for ``gate_sentinel_persist``
+            windows in a row: a seizure of a morphology the simple model never trained on still
+            raises its electrode's line length (docs/generalisation.md, round 41). 0: off; in the
+            C++ top level too (one comparison and an 8-bit run counter).
         gate_sentinel_interictal_only: the sentinel routes only windows the simple model calls
             interictal (it looks for seizures the one electrode does not see; a state the simple
             model calls ictal was confirmed by the complex model under ``confirm_changes``).
@@ -206,6 +211,7 @@ class TrainConfig:
     gate_sentinel_every: int = 4
     gate_sentinel_persist: int = 5
     gate_sentinel_stay_ratio: float = 0.0
+    gate_sentinel_own_ratio: float = 0.0
     gate_sentinel_interictal_only: bool = True
     gate_hold: int = DEFAULT_HOLD
     gate_hold_max: int = DEFAULT_HOLD_MAX
@@ -304,6 +310,12 @@ class TrainConfig:
         if self.gate_sentinel_stay_ratio and round(self.gate_sentinel_stay_ratio * 16) in (16, round(self.gate_sentinel_ratio * 16)):
             raise ConfigError(f"train.gate_sentinel_stay_ratio: {self.gate_sentinel_stay_ratio} rounds (to 1/16) to 1 or "
                               f"to train.gate_sentinel_ratio; the hardware compares in sixteenths")
+        if self.gate_sentinel_own_ratio and not 1.0 < self.gate_sentinel_own_ratio <= 3.0:
+            raise ConfigError(f"train.gate_sentinel_own_ratio: must be 0 (off) or in (1, 3], got "
+                              f"{self.gate_sentinel_own_ratio}")
+        if self.gate_sentinel_own_ratio and round(self.gate_sentinel_own_ratio * 16) == 16:
+            raise ConfigError(f"train.gate_sentinel_own_ratio: {self.gate_sentinel_own_ratio} rounds (to 1/16) to 1; "
+                              f"the hardware compares in sixteenths")
         if not 1 <= self.gate_sentinel_persist <= MAX_PERSIST:
             raise ConfigError(f"train.gate_sentinel_persist: must be in [1, {MAX_PERSIST}] (an 8-bit counter in the "
                               f"top level), got {self.gate_sentinel_persist}")
@@ -346,11 +358,12 @@ class TrainConfig:
         """
         return from_dict(cls, d, path="train")
 
-    def sentinel_spec(self, n_chans: int | None = None):
+    def sentinel_spec(self, n_chans: int | None = None, electrode: int | None = None):
         """The :class:`qcascade.sentinel.SentinelSpec` of the ``gate_sentinel_*`` keys, or None when off.
 
         With ``n_chans`` (the recordings' electrodes), also None when there are fewer electrodes than
         ``gate_sentinel_electrodes``: the sentinel could never be up (one-electrode data such as Bonn).
+        ``electrode``: the simple model's, watched on its own with ``gate_sentinel_own_ratio`` (required then).
         """
         if not self.gate_sentinel_ratio or (n_chans is not None and n_chans < self.gate_sentinel_electrodes):
             return None
@@ -359,7 +372,8 @@ class TrainConfig:
         return SentinelSpec(self.gate_sentinel_ratio, self.gate_sentinel_electrodes,
                             self.gate_sentinel_memory.bit_length() - 1, self.gate_sentinel_every,
                             self.gate_sentinel_interictal_only, self.gate_sentinel_persist,
-                            self.gate_sentinel_stay_ratio)
+                            self.gate_sentinel_stay_ratio, self.gate_sentinel_own_ratio,
+                            electrode if self.gate_sentinel_own_ratio else None)
 
     def tau_grid(self) -> tuple[float, ...]:
         """The calibration grid: ``tau_grid_size`` evenly spaced values from 0 to 1 inclusive."""

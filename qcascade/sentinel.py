@@ -32,6 +32,12 @@ input_int_bits + 1>``), so the generated C++ top level computes exactly the same
   onset, before the baselines follow it; the complex model often sees it only later, so the
   sentinel keeps asking while the electrodes are still above a lower bar (docs/generalisation.md,
   round 40).
+* with ``own_ratio`` (``own_code = round(own_ratio * RATIO_ONE)``, 0: off) and ``own_electrode``
+  (the electrode the simple model reads), the sentinel is also up once that one electrode has been
+  above ``own_ratio`` times its baseline for ``persist`` windows in a row (its own 8-bit run
+  counter). The simple model recognises the seizure morphologies it trained on; a seizure of
+  another morphology on its own electrode can leave it confidently "interictal" while the line
+  length still rises, and on too few electrodes for the sentinel (docs/generalisation.md, round 41).
 
 Dead electrodes (``L = 0`` throughout) never count: ``0 > ratio * 0`` is false.
 """
@@ -59,7 +65,8 @@ class SentinelSpec:
     """The sentinel's constants (``train.gate_sentinel_*``)."""
 
     def __init__(self, ratio: float, electrodes: int, memory_shift: int, every: int, interictal_only: bool = False,
-                 persist: int = 1, stay_ratio: float = 0.0):
+                 persist: int = 1, stay_ratio: float = 0.0, own_ratio: float = 0.0,
+                 own_electrode: Optional[int] = None):
         if not ratio > 1.0:
             raise ValueError(f"sentinel ratio must be > 1, got {ratio}")
         if electrodes < 1:
@@ -79,6 +86,14 @@ class SentinelSpec:
         self.interictal_only = bool(interictal_only)
         self.persist = int(persist)
         self.stay_ratio = float(stay_ratio)
+        if own_ratio and not own_ratio > 1.0:
+            raise ValueError(f"sentinel own_ratio must be 0 (off) or > 1, got {own_ratio}")
+        if own_ratio and (own_electrode is None or int(own_electrode) < 0):
+            raise ValueError(f"sentinel own_ratio {own_ratio} needs the simple model's electrode, got {own_electrode}")
+        self.own_ratio = float(own_ratio)
+        self.own_electrode = None if own_electrode is None else int(own_electrode)
+        if self.own_ratio and self.own_code <= RATIO_ONE:
+            raise ValueError(f"sentinel own_ratio {own_ratio} rounds to {self.own_code}/{RATIO_ONE}, not above 1")
         if self.stay_ratio and not RATIO_ONE < self.stay_code < self.ratio_code:
             raise ValueError(f"sentinel stay_ratio {stay_ratio} rounds to {self.stay_code}/{RATIO_ONE}, not between "
                              f"1 and the ratio's {self.ratio_code}/{RATIO_ONE}")
@@ -92,20 +107,29 @@ class SentinelSpec:
         """``round(stay_ratio * RATIO_ONE)``; 0: the sentinel does not stay up."""
         return int(round(self.stay_ratio * RATIO_ONE))
 
+    @property
+    def own_code(self) -> int:
+        """``round(own_ratio * RATIO_ONE)``; 0: the simple model's electrode is not watched on its own."""
+        return int(round(self.own_ratio * RATIO_ONE))
+
     def as_dict(self) -> dict:
         return {"ratio": self.ratio, "ratio_code": self.ratio_code, "electrodes": self.electrodes,
                 "memory_shift": self.memory_shift, "every": self.every,
                 "warmup": WARMUP, "interictal_only": self.interictal_only, "persist": self.persist,
-                "stay_ratio": self.stay_ratio, "stay_code": self.stay_code}
+                "stay_ratio": self.stay_ratio, "stay_code": self.stay_code,
+                "own_ratio": self.own_ratio, "own_code": self.own_code, "own_electrode": self.own_electrode}
 
     @classmethod
     def from_dict(cls, d: dict) -> "SentinelSpec":
         """The spec of an :meth:`as_dict` (a deployment's ``sentinel``). Deployments written before
-        ``interictal_only``, ``persist`` or ``stay_ratio`` existed routed every up window, counted
-        every up window and did not stay up."""
+        ``interictal_only``, ``persist``, ``stay_ratio`` or ``own_ratio`` existed routed every up
+        window, counted every up window, did not stay up and did not watch the simple model's
+        electrode on its own."""
+        own = d.get("own_electrode")
         return cls(d["ratio"], d["electrodes"], d["memory_shift"], d["every"],
                    interictal_only=bool(d.get("interictal_only", False)), persist=int(d.get("persist", 1)),
-                   stay_ratio=float(d.get("stay_ratio", 0.0)))
+                   stay_ratio=float(d.get("stay_ratio", 0.0)), own_ratio=float(d.get("own_ratio", 0.0)),
+                   own_electrode=None if own is None else int(own))
 
 
 def input_codes(X: np.ndarray, width: int, integer: int) -> np.ndarray:
@@ -134,7 +158,8 @@ def sentinel_walk(L: np.ndarray, spec: SentinelSpec, first: np.ndarray) -> tuple
         first: ``(n,)`` bool, a recording's first window.
 
     Returns:
-        ``up`` ``(n,)`` bool (after ``spec.persist``, with ``spec.stay_ratio``'s stay) and ``count``
+        ``up`` ``(n,)`` bool (after ``spec.persist``, with ``spec.stay_ratio``'s stay and
+        ``spec.own_ratio``'s own electrode) and ``count``
         ``(n,)`` int: the electrodes above ``ratio`` times their baseline.
     """
     L = np.asarray(L, np.int64)
@@ -142,12 +167,15 @@ def sentinel_walk(L: np.ndarray, spec: SentinelSpec, first: np.ndarray) -> tuple
     up = np.zeros(n, bool)
     count = np.zeros(n, np.int64)
     B = np.zeros(L.shape[1:], np.int64)
-    age = run = 0
+    age = run = own_run = 0
     held = False
+    e = spec.own_electrode
+    if spec.own_code and not 0 <= e < L.shape[1]:
+        raise ValueError(f"sentinel own_electrode {e} is not one of the {L.shape[1]} electrodes")
     for i in range(n):
         if first[i]:
             B = L[i].copy()
-            age = run = 0
+            age = run = own_run = 0
             held = False
         count[i] = np.count_nonzero(RATIO_ONE * L[i] > spec.ratio_code * B)
         run = min(run + 1, MAX_PERSIST) if count[i] >= spec.electrodes and age >= WARMUP else 0
@@ -156,6 +184,9 @@ def sentinel_walk(L: np.ndarray, spec: SentinelSpec, first: np.ndarray) -> tuple
             staying = np.count_nonzero(RATIO_ONE * L[i] > spec.stay_code * B) >= spec.electrodes
             held = (held or up[i]) and staying and age >= WARMUP
             up[i] = up[i] or held
+        if spec.own_code:
+            own_run = min(own_run + 1, MAX_PERSIST) if RATIO_ONE * L[i, e] > spec.own_code * B[e] and age >= WARMUP else 0
+            up[i] = up[i] or own_run >= spec.persist
         age = min(age + 1, WARMUP)
         B = B + ((np.minimum(L[i], 2 * B) - B) >> spec.memory_shift)
     return up, count

@@ -72,7 +72,7 @@ def step_calibrate(ctx) -> None:
     # Every gate variant is calibrated the same way, so the report can compare them at their own
     # taus; the configured one (or the one train.gate: auto picks) is deployed.
     train = ctx.cfg.train
-    spec = train.sentinel_spec(ctx.cfg.data.n_chans)
+    spec = train.sentinel_spec(ctx.cfg.data.n_chans, electrode=e)
     if spec is None and train.gate_sentinel_ratio:
         log.info("%s: the gate's sentinel is off: %d electrode(s), fewer than train.gate_sentinel_electrodes (%d)",
                  ctx.unit, ctx.cfg.data.n_chans, train.gate_sentinel_electrodes)

@@ -358,7 +358,8 @@ def write_hw_summary(ctx) -> dict | None:
                          n_chans=ctx.cfg.data.n_chans, sample_bits=sample_bits, vendor=vendor, power=power,
                          scale_lanes=hw_scale_lanes(ctx, tables),
                          sentinel=sentinel_cost(ctx.cfg.data.n_times, ctx.cfg.data.n_chans, sample_bits,
-                                                stay=bool(sentinel.get("stay_code"))) if sentinel else None)
+                                                stay=bool(sentinel.get("stay_code")),
+                                                own=bool(sentinel.get("own_code"))) if sentinel else None)
     if summary["cascade"]["source"] == "ESTIMATE":
         summary["vendor_note"] = ("No Vitis HLS / Vivado reports in this run: numbers are an analytic ESTIMATE. "
                                   f"Run `qcascade synth --run {ctx.run_dir}` where `vitis-run` and `vivado` "

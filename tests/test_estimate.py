@@ -172,6 +172,8 @@ def test_cascade_counts_the_gate_sentinel_with_the_input_scaling():
     assert cost["extra_cycles"] == 128 * 128 + 128 and cost["dsp"] == 0 and cost["lut"] > 0
     stay = sentinel_hw.sentinel_cost(512, 128, stay=True)  # a second comparison in the same pass
     assert stay["extra_cycles"] == cost["extra_cycles"] and stay["lut"] == cost["lut"] + 29 + 8
+    own = sentinel_hw.sentinel_cost(512, 128, own=True)  # a comparator and an 8-bit run counter, same pass
+    assert own["extra_cycles"] == cost["extra_cycles"] and own["lut"] == cost["lut"] + 29 + 8
     assert sentinel_hw.sizes(512, 128, 16, 48) == {"steps": 128, "ll_bits": 23, "step_bits": 17, "prod_bits": 29,
                                                    "count_bits": 8}  # 127 full-scale steps fit in 23 bits
     on = est.estimate_cascade(s, c, sentinel=cost, **kw)

@@ -93,6 +93,34 @@ def test_stay_keeps_the_sentinel_up_while_enough_electrodes_stay_above_the_lower
         SentinelSpec(ratio=3.0, electrodes=3, memory_shift=5, every=1, stay_ratio=3.0)
 
 
+def test_own_electrode_raises_the_sentinel_alone_after_persist_windows():
+    """The simple model's electrode (2) alone above 1.5x for 3 windows raises the sentinel with
+    persist 2 (on the second and third), one window above does not, other electrodes alone do not,
+    and the run restarts with each recording."""
+    L = np.full((30, 4), 100)
+    L[8:11, 2] = 200  # 2x on the own electrode only: up on 9 and 10
+    L[13, 2] = 200  # one window: never up
+    L[15:18, 0] = 200  # another electrode alone: never up
+    L[22, 2] = 200  # the second recording: its first window above after the warm-up ...
+    L[23:25, 2] = 200  # ... and two more: up on 23 and 24
+    first = np.zeros(30, bool)
+    first[[0, 17]] = True
+    spec = SentinelSpec(ratio=3.0, electrodes=2, memory_shift=15, every=1, persist=2, own_ratio=1.5, own_electrode=2)
+    up, count = sentinel_walk(L, spec, first)
+    assert np.flatnonzero(up).tolist() == [9, 10, 23, 24]
+    assert not count.any()  # the count stays the electrodes above the (main) ratio
+    assert not sentinel_walk(L, SentinelSpec(ratio=3.0, electrodes=2, memory_shift=15, every=1, persist=2), first)[0].any()
+    assert (spec.own_code, spec.as_dict()["own_electrode"]) == (24, 2)
+    assert vars(SentinelSpec.from_dict(spec.as_dict())) == vars(spec)
+    old = {k: v for k, v in spec.as_dict().items() if not k.startswith("own")}  # a deployment from before round 41
+    assert SentinelSpec.from_dict(old).own_code == 0
+    with pytest.raises(ValueError, match="simple model's electrode"):
+        SentinelSpec(ratio=3.0, electrodes=2, memory_shift=5, every=1, own_ratio=1.5)
+    with pytest.raises(ValueError, match="own_electrode 7"):
+        sentinel_walk(L, SentinelSpec(ratio=3.0, electrodes=2, memory_shift=5, every=1, own_ratio=1.5, own_electrode=7),
+                      first)
+
+
 def test_baseline_is_a_clipped_shift_average():
     """B += (min(L, 2B) - B) >> shift: one huge window moves it by at most B >> shift."""
     L = np.array([[800], [10 ** 6], [800]])
@@ -201,6 +229,9 @@ def test_sentinel_cost_counts_every_sample_of_every_electrode():
     ("gate_sentinel_stay_ratio", 1.0, "gate_sentinel_stay_ratio"),
     ("gate_sentinel_stay_ratio", 2.5, "gate_sentinel_stay_ratio"),  # not below the ratio (default 2.5)
     ("gate_sentinel_stay_ratio", 1.02, "sixteenths"),
+    ("gate_sentinel_own_ratio", 1.0, "gate_sentinel_own_ratio"),
+    ("gate_sentinel_own_ratio", 3.5, "gate_sentinel_own_ratio"),
+    ("gate_sentinel_own_ratio", 1.02, "sixteenths"),
 ])
 def test_config_rejects_bad_sentinel_values(key, value, match):
     with pytest.raises(ConfigError, match=match):
@@ -216,14 +247,19 @@ def test_config_gives_the_spec_with_or_without_the_hardware_flow():
     assert (spec.ratio_code, spec.memory_shift, spec.electrodes, spec.every) == (40, 5, 2, 4)
     assert vars(load_config().train.sentinel_spec()) == vars(spec)  # on by default (round 17)
     assert load_config(overrides={"train": {"gate_sentinel_ratio": 0}}).train.sentinel_spec() is None
+    own = load_config(overrides={"train": {"gate_sentinel_own_ratio": 1.75}}).train
+    assert (own.sentinel_spec(8, electrode=5).own_code, own.sentinel_spec(8, electrode=5).own_electrode) == (28, 5)
+    assert spec.own_code == 0 and cfg.train.sentinel_spec(8, electrode=5).own_electrode is None  # off by default
 
 
 def _recordings(T: int, C: int, n: int = 24, seed: int = 0):
-    """Two recordings of ``n`` windows on the ap_fixed<16,6> grid, with bursts on 3 electrodes."""
+    """Two recordings of ``n`` windows on the ap_fixed<16,6> grid, with bursts on 3 electrodes and
+    one on electrode 1 alone."""
     rng = np.random.default_rng(seed)
     X = rng.normal(0.0, 0.4, (2 * n, T, C))
     for start in (10, 15, n + 12, n + 19):  # a few windows of large, fast activity
         X[start:start + 3, :, 1:4] *= 6.0
+    X[n + 6:n + 9, :, 1] *= 3.0  # electrode 1 alone: only its own watch can see it
     X[n:] *= 4.0  # the second recording is louder: a baseline carried over from the first misleads
     X[n:, :, 5] = 0.0  # a dead electrode in the second recording
     X = np.round(X * 2 ** 10) / 2 ** 10  # the model input grid: codes map exactly
@@ -232,15 +268,17 @@ def _recordings(T: int, C: int, n: int = 24, seed: int = 0):
     return X.astype(np.float32), record_ids, start_s
 
 
-@pytest.mark.parametrize("interictal_only,persist,stay", [(False, 1, 0.0), (True, 1, 0.0), (True, 2, 0.0), (True, 2, 1.25)])
-def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path, interictal_only, persist, stay):
+@pytest.mark.parametrize("interictal_only,persist,stay,own", [(False, 1, 0.0, 0.0), (True, 1, 0.0, 0.0), (True, 2, 0.0, 0.0),
+                                                           (True, 2, 1.25, 0.0), (True, 2, 0.0, 1.5)])
+def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path, interictal_only, persist, stay, own):
     """The generated design with the sentinel, fed two recordings in time order with the gate state
     kept inside the design: its sentinel bit equals qcascade.sentinel's on every window, and its
     decisions equal qcascade.gate.cascade_decide walked on the design's own logits with that sentinel.
     Without the recording-start input at the second recording, the sentinel differs (the check can fail).
     With ``interictal_only`` the design routes like the Python gate with it, and not like the gate without.
     With ``persist`` 2 the design's run counter drops the first window of every burst, as the Python walk does.
-    With a stay ratio the design's sentinel stays up after a burst where the Python walk's does."""
+    With a stay ratio the design's sentinel stays up after a burst where the Python walk's does.
+    With an own ratio the design's sentinel is also up where the simple model's electrode alone rose."""
     from test_toplevel import build_tiny_projects, toplevel_kwargs
 
     from qcascade.hls import csim
@@ -252,7 +290,7 @@ def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path, intericta
     projects = build_tiny_projects(tmp_path / "prj", T, C, swap_simple_classes=True)
     X, rid, start = _recordings(T, C)
     spec = SentinelSpec(ratio=2.5, electrodes=3, memory_shift=2, every=3, interictal_only=interictal_only,
-                        persist=persist, stay_ratio=stay)
+                        persist=persist, stay_ratio=stay, own_ratio=own, own_electrode=1 if own else None)
     top = tmp_path / "top"
     kw = toplevel_kwargs(projects, T, C, electrode=1, tau=0.6)
     tl.generate_toplevel(top, sentinel=spec.as_dict(), tb_windows=X[:4], **kw)
@@ -261,6 +299,7 @@ def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path, intericta
     assert f"QCASCADE_GATE_SENTINEL_INTERICTAL_ONLY {int(interictal_only)}" in header
     assert f"SENTINEL_PERSIST = {persist};" in header
     assert f"SENTINEL_STAY_CODE = {round(stay * 16)};" in header
+    assert f"SENTINEL_OWN_CODE = {round(own * 16)};" in header
     man = tl.load_manifest(top)
     assert man["gate"]["sentinel"]["ratio_code"] == 40 and man["gate"]["has_gap"] and man["gate"]["uses_prev"]
     tl.build_csim(top, werror=True, jobs=2)
@@ -270,7 +309,10 @@ def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path, intericta
     up = sentinel_up(X, rid, start, spec, 16, 5)
     assert 2 <= up.sum() < len(X) // 2
     assert np.array_equal(cpp["sentinel"], up)
-    if persist > 1 and not stay:  # fewer windows than without the run counter, all of them up without it too
+    if own:  # more windows than without the own electrode, every one of those among them
+        bare = sentinel_up(X, rid, start, SentinelSpec(2.5, 3, 2, 3, interictal_only, persist), 16, 5)
+        assert up.sum() > bare.sum() and not np.any(bare & ~up)
+    if persist > 1 and not stay and not own:  # fewer windows than without the run counter, all of them up without it too
         bare = sentinel_up(X, rid, start, SentinelSpec(2.5, 3, 2, 3, interictal_only), 16, 5)
         assert up.sum() < bare.sum() and not np.any(up & ~bare)
     if stay:  # more windows than without the stay, every one of those among them
@@ -296,6 +338,9 @@ def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path, intericta
     assert run_tb(top).returncode == 0
     with pytest.raises(ConfigError, match="electrodes"):
         tl.generate_toplevel(tmp_path / "bad", sentinel={**spec.as_dict(), "electrodes": C + 1}, **kw)
+    if own:  # the design's own electrode is the simple model's
+        with pytest.raises(ConfigError, match="own_electrode 2"):
+            tl.generate_toplevel(tmp_path / "bad2", sentinel={**spec.as_dict(), "own_electrode": 2}, **kw)
 
 
 def test_gap_saturates_like_the_16_bit_counter_of_the_top_level():

@@ -59,13 +59,15 @@ def template_values(sentinel: dict | None, n_times: int, n_chans: int, input_ele
                 **{f"sentinel_{k}": 0 for k in ("stride", "steps", "ratio_code", "ratio_one", "electrodes",
                                                  "memory_shift", "warmup", "every", "ll_bits", "step_bits",
                                                  "prod_bits", "count_bits", "code_bits", "interictal_only", "persist",
-                                                 "stay_code")}}
+                                                 "stay_code", "own_code", "own_electrode")}}
     spec = spec_of(sentinel)
     if not input_elem["signed"]:
         raise ConfigError(f"sentinel: model input type {input_elem['text']} must be signed")
     if spec.electrodes > n_chans:
         raise ConfigError(f"sentinel: electrodes {spec.electrodes} > n_chans {n_chans}: it could never be up")
-    sz = sizes(n_times, n_chans, input_elem["width"], spec.ratio_code)
+    if spec.own_code and not 0 <= spec.own_electrode < n_chans:
+        raise ConfigError(f"sentinel: own_electrode {spec.own_electrode} is not one of the {n_chans} electrodes")
+    sz = sizes(n_times, n_chans, input_elem["width"], _largest_code(spec))
     return {"sentinel": 1, "sentinel_param": ", ap_uint<1> sentinel_reset", "sentinel_pragma": SENTINEL_PRAGMAS[control],
             "sentinel_arg": ", ap_uint<1>(reset)", "sentinel_stride": SAMPLE_STRIDE, "sentinel_steps": sz["steps"],
             "sentinel_ratio_code": spec.ratio_code, "sentinel_ratio_one": RATIO_ONE,
@@ -74,7 +76,13 @@ def template_values(sentinel: dict | None, n_times: int, n_chans: int, input_ele
             "sentinel_step_bits": sz["step_bits"], "sentinel_prod_bits": sz["prod_bits"],
             "sentinel_count_bits": sz["count_bits"], "sentinel_code_bits": input_elem["width"],
             "sentinel_interictal_only": int(spec.interictal_only), "sentinel_persist": spec.persist,
-            "sentinel_stay_code": spec.stay_code}
+            "sentinel_stay_code": spec.stay_code, "sentinel_own_code": spec.own_code,
+            "sentinel_own_electrode": spec.own_electrode or 0}
+
+
+def _largest_code(spec: SentinelSpec) -> int:
+    """The largest ratio code the comparisons multiply by (the products' width follows it)."""
+    return max(spec.ratio_code, spec.own_code)
 
 
 def manifest_entry(sentinel: dict | None, n_times: int, n_chans: int, input_elem: dict) -> dict | None:
@@ -83,7 +91,8 @@ def manifest_entry(sentinel: dict | None, n_times: int, n_chans: int, input_elem
         return None
     spec = spec_of(sentinel)
     return {**spec.as_dict(), "sample_stride": SAMPLE_STRIDE, "input_bits": input_elem["width"],
-            "input_int_bits": input_elem["integer"] - 1, **sizes(n_times, n_chans, input_elem["width"], spec.ratio_code)}
+            "input_int_bits": input_elem["integer"] - 1,
+            **sizes(n_times, n_chans, input_elem["width"], _largest_code(spec))}
 
 
 # ---------------------------------------------------------------- cost ESTIMATE (not synthesised)
@@ -94,7 +103,7 @@ COST_RULE = ("gate sentinel in the top level: one pass over the window buffer af
              "line lengths, baselines and last samples as LUTRAM")
 
 
-def sentinel_cost(n_times: int, n_chans: int, sample_bits: int = 16, stay: bool = False) -> dict:
+def sentinel_cost(n_times: int, n_chans: int, sample_bits: int = 16, stay: bool = False, own: bool = False) -> dict:
     """ESTIMATE of the sentinel in the top level (cycles from the code, LUT rough, nothing synthesised).
 
     Cycles: ``steps * n_chans`` for the line lengths (one electrode a cycle from the buffer word of
@@ -103,7 +112,8 @@ def sentinel_cost(n_times: int, n_chans: int, sample_bits: int = 16, stay: bool 
     4 inputs and bit), the subtract/absolute/accumulate and the compare/update datapath (one LUT per
     bit of each adder, comparator and 2:1 choice), and three ``n_chans``-deep arrays (line lengths,
     baselines, last samples) as LUTRAM (one LUT per bit of width and 64 words). ``stay`` (a stay
-    ratio) adds a second comparator and counter in the same pass: LUT, not cycles.
+    ratio) adds a second comparator and counter in the same pass: LUT, not cycles; so does ``own``
+    (the simple model's electrode watched on its own: a comparator and an 8-bit run counter).
     """
     steps = len(range(0, n_times, SAMPLE_STRIDE))
     sz = sizes(n_times, n_chans, sample_bits, 3 * RATIO_ONE)
@@ -111,6 +121,8 @@ def sentinel_cost(n_times: int, n_chans: int, sample_bits: int = 16, stay: bool 
     datapath = 2 * (sample_bits + 1) + 2 * sz["ll_bits"] + 2 * sz["prod_bits"] + 4 * (sz["ll_bits"] + 2)
     if stay:
         datapath += sz["prod_bits"] + sz["count_bits"]
+    if own:
+        datapath += sz["prod_bits"] + 8
     mem = (2 * sz["ll_bits"] + sample_bits) * math.ceil(n_chans / 64)
     cycles = steps * n_chans + n_chans
     return {"source": "ESTIMATE", "dsp": 0, "bram_18k": 0, "lut": mux + datapath + mem, "extra_cycles": cycles,
