@@ -330,3 +330,17 @@ def test_the_gate_choice_names_the_probe_the_fold_deploys():
     rec = choose_gate_variant(train, calibrated, variants, va, zs, zc, int(y.sum()), sentinel=False, probe_every=32)
     assert rec["chosen"] == "confirm_changes+probe32" and rec["candidates"][rec["chosen"]]["probe_every"] == 32
     assert rec["auto_choice"].endswith("+probe32")  # auto chooses among the variants with the fold's probe
+
+
+def test_report_names_every_sentinel_option_that_is_on():
+    from qcascade.report import hidden_markdown
+    from qcascade.sentinel import SentinelSpec
+
+    base = SentinelSpec(2.5, 2, 5, 4, interictal_only=True, persist=5)
+    m = {**_metrics(), "hold": 2, "hold_max": 8, "sentinel": base.as_dict()}
+    plain = "\n".join(hidden_markdown(m))
+    assert "up at 2 electrodes over 2.5x their baseline (32 windows) for 5 windows in a row, then one window in 4" in plain
+    assert "staying up" not in plain and "alone" not in plain
+    both = SentinelSpec(2.5, 2, 5, 4, interictal_only=True, persist=5, stay_ratio=1.25, own_ratio=1.75, own_electrode=3)
+    text = "\n".join(hidden_markdown({**m, "sentinel": both.as_dict()}))
+    assert ", staying up while as many stay over 1.25x, or electrode 3 alone over 1.75x, then one window in 4" in text
