@@ -247,9 +247,11 @@ def test_config_gives_the_spec_with_or_without_the_hardware_flow():
     assert (spec.ratio_code, spec.memory_shift, spec.electrodes, spec.every) == (40, 5, 2, 4)
     assert vars(load_config().train.sentinel_spec()) == vars(spec)  # on by default (round 17)
     assert load_config(overrides={"train": {"gate_sentinel_ratio": 0}}).train.sentinel_spec() is None
-    own = load_config(overrides={"train": {"gate_sentinel_own_ratio": 1.75}}).train
-    assert (own.sentinel_spec(8, electrode=5).own_code, own.sentinel_spec(8, electrode=5).own_electrode) == (28, 5)
-    assert spec.own_code == 0 and cfg.train.sentinel_spec(8, electrode=5).own_electrode is None  # off by default
+    # The simple model's own electrode over 1.75x: the default since round 41, once an electrode is chosen.
+    own = cfg.train.sentinel_spec(8, electrode=5)
+    assert (own.own_code, own.own_electrode) == (28, 5) and spec.own_code == 0
+    off = load_config(overrides={"train": {"gate_sentinel_own_ratio": 0}}).train.sentinel_spec(8, electrode=5)
+    assert off.own_code == 0 and off.own_electrode is None
 
 
 def _recordings(T: int, C: int, n: int = 24, seed: int = 0):
