@@ -141,7 +141,7 @@ def _machine() -> str:
 
 
 SECTIONS = ("streaming", "longterm", "training", "quick", "full", "swec-short", "swec-short-2sz", "stress", "stress-seed1",
-            "stress-seed2", "stress-seed3", "stress-seed4", "stress-seed5", "bonn", "hardware")
+            "stress-seed2", "stress-seed3", "stress-seed4", "stress-seed5", "stress-seed6", "bonn", "hardware")
 STRESS_PATIENTS = None  # --stress-patients: restrict the stress section (development)
 BONN_DIR = ROOT.parent / "shared" / "data" / "bonn"  # the configs/bonn.yaml default (../shared/data/bonn)
 
@@ -198,8 +198,12 @@ def _section(name: str, hardware_run: Path | None = None) -> str:
                 + run_stress(STRESS_PATIENTS, work=ROOT / "bench" / "out" / "stress-seed4", seed=4))
     if name == "stress-seed5":  # a sixth, drawn in round 40 and trained at that round's defaults before any replay
         from bench.bench_stress import run as run_stress
-        return ("## Stress cohort, held out (seed 5): issue 11's done-when\n\n"
+        return ("## Stress cohort, seed 5 (held out in round 40, looked at in round 41): issue 11's done-when\n\n"
                 + run_stress(STRESS_PATIENTS, work=ROOT / "bench" / "out" / "stress-seed5", seed=5))
+    if name == "stress-seed6":  # a seventh, drawn in round 41 and trained at that round's defaults before any replay
+        from bench.bench_stress import run as run_stress
+        return ("## Stress cohort, held out (seed 6): issue 11's done-when\n\n"
+                + run_stress(STRESS_PATIENTS, work=ROOT / "bench" / "out" / "stress-seed6", seed=6))
     work = ROOT / "bench" / "out"
     if name == "bonn":
         return _bonn_section(work)
