@@ -12,8 +12,8 @@ from pathlib import Path
 
 from qcascade.gate import logit_threshold
 from qcascade.io_utils import atomic_write_json, atomic_write_text
-from qcascade.report_settings import (complex_electrodes_line, prior_line, quality_line, scaling_line, unseen_line,
-                                      untrusted_line)
+from qcascade.report_settings import (complex_electrodes_line, prior_line, quality_line, scaling_line, sentinel_phrase,
+                                      unseen_line, untrusted_line)
 
 METRIC_KEYS = ("accuracy", "sensitivity", "specificity", "f1", "auc")
 
@@ -166,13 +166,7 @@ def hidden_markdown(m: dict) -> list[str]:
             f"Gate `{m.get('gate')}`, probe "
             f"{'every ' + str(m['probe_every']) + ' windows' if m.get('probe_every') else 'off'}, recheck "
             f"{'below ' + format(m['recheck_tau'], 'g') if m.get('recheck_tau') else 'off'}, sentinel "
-            + ("off" if not (s := m.get("sentinel")) else f"up at {s['electrodes']} electrodes over {s['ratio']:g}x "
-               f"their baseline ({2 ** s['memory_shift']} windows)"
-               + (f" for {s['persist']} windows in a row" if (s.get("persist") or 1) > 1 else "")
-               + (f", staying up while as many stay over {s['stay_ratio']:g}x" if s.get("stay_code") else "")
-               + (f", or electrode {s['own_electrode']} alone over {s['own_ratio']:g}x" if s.get("own_code") else "")
-               + f", then one window in {s['every']}"
-               + (" that the simple model calls interictal" if s.get("interictal_only") else ""))
+            + sentinel_phrase(m.get("sentinel"))
             + f", hold {m.get('hold') or 'off'}"
             + (f", growing to {m['hold_max']}" if m.get("hold") and (m.get("hold_max") or 0) > m["hold"] else "") + ".", ""]
 

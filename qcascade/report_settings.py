@@ -71,3 +71,14 @@ def unseen_line(m: dict) -> str:
              if any(probes) else "no probe added (`train.gate_probe_every` set, or `gate_unseen_probe_every: 0`)")
     where = "; ".join(f"fold {k}: {', '.join(u['unseen'])}" for k, u in hit) if m.get("folds") else ", ".join(hit[0][1]["unseen"])
     return f"- training seizures the electrode does not see {what}: {where}; {probe}"
+
+
+def sentinel_phrase(s: dict | None) -> str:
+    """The deployed sentinel (``deploy.json``'s ``sentinel``) in words: "off", or when it is up and what it routes."""
+    if not s:
+        return "off"
+    return (f"up at {s['electrodes']} electrodes over {s['ratio']:g}x their baseline ({2 ** s['memory_shift']} windows)"
+            + (f" for {s['persist']} windows in a row" if (s.get("persist") or 1) > 1 else "")
+            + (f", staying up while as many stay over {s['stay_ratio']:g}x" if s.get("stay_code") else "")
+            + (f", or electrode {s['own_electrode']} alone over {s['own_ratio']:g}x" if s.get("own_code") else "")
+            + f", then one window in {s['every']}" + (" that the simple model calls interictal" if s.get("interictal_only") else ""))

@@ -46,13 +46,15 @@ def sizes(n_times: int, n_chans: int, input_width: int, ratio_code: int) -> dict
             "prod_bits": ll_bits + max(ratio_code, RATIO_ONE).bit_length(), "count_bits": int(n_chans).bit_length()}
 
 
-def template_values(sentinel: dict | None, n_times: int, n_chans: int, input_elem: dict, control: str) -> dict:
+def template_values(sentinel: dict | None, n_times: int, n_chans: int, input_elem: dict, control: str,
+                    electrode: int | None = None) -> dict:
     """Substitutions for the sentinel hooks of ``cascade_top.{h,cpp}.in`` and ``cascade_tb.cpp.in``.
 
     Args:
         sentinel: None (no sentinel) or :meth:`~qcascade.sentinel.SentinelSpec.as_dict` (extra keys ignored).
         n_times, n_chans: window shape; input_elem: the models' input element type (parsed).
         control: block-level protocol (``ap_ctrl_hs`` or ``s_axilite``).
+        electrode: the simple model's electrode, which an own-electrode watch must be on.
     """
     if sentinel is None:
         return {"sentinel": 0, "sentinel_param": "", "sentinel_pragma": "", "sentinel_arg": "",
@@ -67,6 +69,8 @@ def template_values(sentinel: dict | None, n_times: int, n_chans: int, input_ele
         raise ConfigError(f"sentinel: electrodes {spec.electrodes} > n_chans {n_chans}: it could never be up")
     if spec.own_code and not 0 <= spec.own_electrode < n_chans:
         raise ConfigError(f"sentinel: own_electrode {spec.own_electrode} is not one of the {n_chans} electrodes")
+    if spec.own_code and electrode is not None and spec.own_electrode != electrode:
+        raise ConfigError(f"sentinel: own_electrode {spec.own_electrode} is not the simple model's electrode {electrode}")
     sz = sizes(n_times, n_chans, input_elem["width"], _largest_code(spec))
     return {"sentinel": 1, "sentinel_param": ", ap_uint<1> sentinel_reset", "sentinel_pragma": SENTINEL_PRAGMAS[control],
             "sentinel_arg": ", ap_uint<1>(reset)", "sentinel_stride": SAMPLE_STRIDE, "sentinel_steps": sz["steps"],

@@ -319,9 +319,6 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
         hold_max = hold_ceiling(hold, gate_hold_max)
     except ValueError as exc:
         raise ConfigError(f"gate_probe / gate_recheck / gate_hold / gate_hold_max: {exc}") from None
-    if sentinel and sentinel.get("own_code") and sentinel.get("own_electrode") != electrode:
-        raise ConfigError(f"sentinel: own_electrode {sentinel.get('own_electrode')} is not the simple model's "
-                          f"electrode {electrode}")
     with_prev = uses_state(gate_rule, probe, sentinel is not None, hold)
     has_gap = bool(probe) or sentinel is not None
     clogit = cplx["result"]["elem"]
@@ -331,7 +328,7 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
                                             "rounding")} if recheck else None,
                 has_gap=has_gap, sentinel=sentinel_hw.manifest_entry(sentinel, n_times, n_chans, cplx["input"]["elem"]))
     scale_subs = scaling_hw.template_values(input_scaling, n_times, n_chans, cplx["input"]["elem"], control)
-    sentinel_subs = sentinel_hw.template_values(sentinel, n_times, n_chans, cplx["input"]["elem"], control)
+    sentinel_subs = sentinel_hw.template_values(sentinel, n_times, n_chans, cplx["input"]["elem"], control, electrode)
     buffer = window_buffer_cost(n_times, n_chans, cplx["input"]["elem"]["width"])
     for info in (simple, cplx):
         copy_project(info, out_dir / "models" / info["project"])
