@@ -87,7 +87,10 @@ def markdown(data_dir: Path, work: Path, patients: Optional[Sequence[str]] = Non
     for p in patients or sorted(truth, key=lambda s: int(s[2:]) if s[2:].isdigit() else 0):
         unit = work / p / p
         got = fold_rows(unit, truth[p]) if unit.is_dir() else []
-        (rows.extend({**r, "patient": p} for r in got) if got else missing.append(p))
+        if got:
+            rows.extend({**r, "patient": p} for r in got)
+        else:
+            missing.append(p)
     s = summary(rows)
 
     def f(v):
