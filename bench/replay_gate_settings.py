@@ -29,7 +29,9 @@ probe and for each of these, and keeps the one ``train.gate: auto``'s criterion 
 round 37), ``max_routing`` (a routing budget ``B`` on validation: where the calibrated tau routes more
 than ``B`` of the validation windows, the tau with the best validation F1 among those routing at
 most ``B`` replaces it, ties to less routing; the cheapest tau where none does; round 38),
-``reference_min_f1`` (``train.tau_reference_min_f1``; runs from before it have 0; round 38)::
+``reference_min_f1`` (``train.tau_reference_min_f1``; runs from before it have 0; round 38),
+``tau_interictal`` (off/keep/margin: ``train.gate_tau_interictal``, the second threshold calibrated
+after tau; default the run's own; round 42)::
 
     python -m bench.replay_gate_settings RUN/ID4/ID4 RUN/ID6/ID6 --why \\
         --settings every8:sentinel_every=8 hold0:hold=0 tol0:tolerance=0 grow8:hold_max=8
@@ -51,12 +53,12 @@ from qcascade.errors import DataError
 from qcascade.evaluation import hidden_events, sum_hidden, window_metrics
 from qcascade.gate import cascade_decide, logit_threshold
 from qcascade.routing_reasons import REASONS, routing_reasons
-from qcascade.training.tau import calibrate_tau
+from qcascade.training.tau import calibrate_tau, calibrate_tau_interictal
 
 KEYS = {"sentinel": "onoff", "sentinel_every": int, "interictal_only": "onoff", "hold": int, "hold_max": int,
         "tolerance": float, "margin": float,
         "reference_f1": str, "fuse": float, "sentinel_persist": int, "probes": "periods", "max_routing": float,
-        "reference_min_f1": float}
+        "reference_min_f1": float, "tau_interictal": ("off", "keep", "margin")}
 _KIND_NAMES = {int: "an integer", float: "a number", str: "a string"}
 
 
@@ -73,6 +75,10 @@ def parse_setting(text: str) -> tuple[str, dict]:
             if value not in ("on", "off"):
                 raise ValueError(f"setting {text!r}: {key} must be on or off, got {value!r}")
             over[key] = value == "on"
+        elif isinstance(kind, tuple):
+            if value not in kind:
+                raise ValueError(f"setting {text!r}: {key} must be one of {'/'.join(kind)}, got {value!r}")
+            over[key] = value
         elif kind == "periods":
             try:
                 over[key] = tuple(int(p) for p in value.split("/"))
@@ -172,7 +178,13 @@ def replay_fold(fold_dir: Path, over: dict, train: TrainConfig) -> dict:
     probe = kw_val["probe_every"]
     if "probes" in over:
         probe, tau = _choose_probe(v, kw_val, (probe,) + over["probes"], calibrated, train)
-        kw_test = {**kw_test, "probe_every": probe}
+        kw_val, kw_test = {**kw_val, "probe_every": probe}, {**kw_test, "probe_every": probe}
+        sweep = calibrated(kw_val)[1]
+    mode = over.get("tau_interictal", train.gate_tau_interictal)
+    if mode != "off":
+        tau_i, _ = calibrate_tau_interictal(v["simple"], v["complex"], v["y"], tau, sweep, mode, grid=train.tau_grid(),
+                                            **kw_val)
+        kw_test = {**kw_test, "tau_interictal": tau_i}
     dec = cascade_decide(t["simple"], t["complex"], tau, **kw_test)
     return {"tau": tau, "dep_tau": float(dep["tau"]), "dec": dec, "t": t, "macs_every": every, "probe": probe, "kw": kw_test,
             "macs_complex": float(dep["macs_complex"]), "logit_threshold": logit_threshold(tau)}

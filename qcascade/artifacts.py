@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -127,6 +127,8 @@ class Deployment:
             and 0 in files from before it existed: the fixed hold).
         tau_reference_min_f1: ``train.tau_reference_min_f1`` of the calibration (0 in files from
             before it existed: the reference was always held to).
+        tau_interictal: the gate's threshold where the simple model says interictal
+            (``train.gate_tau_interictal``; None: ``tau`` on both sides, and in older files).
         sentinel: the gate's sentinel constants (:meth:`qcascade.sentinel.SentinelSpec.as_dict`) and
             ``"ops"`` per window; empty when off.
         choices: ``{"simple_model": {...}, "gate": {...}}``: the candidates, criterion and choice of
@@ -154,6 +156,7 @@ class Deployment:
     hold: int = 0
     hold_max: int = 0
     tau_reference_min_f1: float = 0.0
+    tau_interictal: Optional[float] = None
     sentinel: dict = field(default_factory=dict)
     choices: dict = field(default_factory=dict)
     fit_gap: dict = field(default_factory=dict)

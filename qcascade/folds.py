@@ -305,7 +305,8 @@ def pool_folds(dirs: Sequence[Path]) -> dict:
     out["n_test_windows_pooled"] = int(len(y))
     out["deployed_fold"] = 0
     out["folds"] = [{"fold": k, "dir": "." if k == 0 else Path(d).name, "test_records": m["test_records"],
-                     "val_records": m.get("val_records"), "tau": m["tau"], "selected_electrode": m["selected_electrode"],
+                     "val_records": m.get("val_records"), "tau": m["tau"], "tau_interictal": m.get("tau_interictal"),
+                     "selected_electrode": m["selected_electrode"],
                      "tau_reference_trusted": m.get("tau_reference_trusted", True),
                      "unseen_seizures": (m.get("choices") or {}).get("unseen_seizures"),
                      "timelines": m.get("timelines", []), "test": m["test"], "gate": m.get("gate"),

@@ -55,6 +55,11 @@ count at ``min(M, max(H, held + 1))``, so each one in a row holds the seizure a 
 ``M`` (the same C++ counter). ``M <= H`` (e.g. 0): the fixed hold. Why these rules, and not the
 textbook one: docs/calibration.md.
 
+**Two thresholds** (``tau_interictal = tau_i <= tau``; ``TrainConfig.gate_tau_interictal``): the
+simple model is confident when ``d > T`` or ``-d > T_i`` with ``T_i = 2 * atanh(tau_i)``, so it may
+keep more of its "interictal" answers than of its "ictal" ones (``confirm_ictal_hold``: ``-d > T_i``).
+None: ``T`` on both sides, the rules above. The C++ top level has the second constant.
+
 The generated C++ top level (``qcascade.hls.toplevel``) implements the same rules with the
 fixed-point threshold of :func:`quantize_threshold`; training (the loss, tau calibration),
 evaluation and the report import them from here. This module depends on numpy only.
@@ -62,13 +67,16 @@ evaluation and the report import them from here. This module depends on numpy on
 
 from __future__ import annotations
 
-import math
 from typing import Literal, Optional, get_args
 
 import numpy as np
 
+# The thresholds, float and fixed point, live with the C++ constants' rounding; re-exported here.
+from qcascade.gate_fixed import logit_threshold, quantize_recheck, quantize_threshold
+
 __all__ = ["GATE_RULES", "GateRule", "GateSetting", "DEFAULT_RULE", "AUTO", "MAX_PROBE", "MAX_HOLD", "DEFAULT_HOLD",
-           "DEFAULT_HOLD_MAX", "check_rule", "check_probe", "check_recheck", "check_hold", "hold_ceiling", "uses_prev",
+           "DEFAULT_HOLD_MAX", "check_rule", "check_probe", "check_recheck", "check_hold", "check_tau_interictal",
+           "hold_ceiling", "uses_prev",
            "uses_state", "training_rule",
            "logit_threshold", "quantize_threshold", "quantize_recheck", "simple_is_final", "cascade_decide",
            "cascade_predict"]
@@ -157,84 +165,20 @@ def training_rule(gate: str) -> str:
     return DEFAULT_RULE if gate == AUTO else check_rule(gate)
 
 
-def logit_threshold(tau: float) -> float:
-    """``2 * atanh(tau)``: the |logit difference| above which the simple model is confident.
-
-    ``|p1 - p0| > tau <=> |z1 - z0| > 2*atanh(tau)``. Python, training and the generated C++
-    constant all call this one function: another atanh may differ in the last ulp and flip a window
-    that lands exactly on the threshold. ``tau = 1`` (calibration's "route every window") gives an
-    infinite threshold: the gate never fires.
-
-    Raises:
-        ValueError: ``tau`` is not a number in [0, 1].
-    """
-    if isinstance(tau, bool) or not isinstance(tau, (int, float, np.floating, np.integer)) \
-            or not 0.0 <= float(tau) <= 1.0:
-        raise ValueError(f"tau must be a number in [0, 1], got {tau!r}")
-    tau = float(tau)
-    return math.inf if tau == 1.0 else 2.0 * math.atanh(tau)
-
-
-def quantize_threshold(tau: float, width: int, integer: int) -> dict:
-    """Fixed-point gate threshold for logits of type ``ap_fixed<width, integer>``.
-
-    Logit differences are exact multiples of the LSB ``2**-(width-integer)`` and, for an
-    integer ``k`` and a real ``t``, ``k > t <=> k > floor(t)``. Comparing the exact difference
-    with ``floor(t / LSB) * LSB`` (round toward minus infinity) therefore decides like the float
-    reference gate on every pair of fixed-point logits. Thresholds beyond the largest possible
-    ``|z1 - z0|`` are clamped to ``2**width`` LSBs (the gate never fires), which keeps equality.
-
-    Returns:
-        ``threshold`` (float reference), ``raw`` (LSB units), ``frac_bits``, ``value`` (the exact
-        constant), ``diff_width``/``diff_int`` (comparison type: two more integer bits than the
-        logits, so ``|z1 - z0|`` is exact).
-
-    Raises:
-        ValueError: ``width`` not in [1, 50] or ``integer`` not in [-64, 64] (integers), or a bad tau.
-    """
-    for name, v, lo, hi in (("logit width", width, 1, 50), ("logit integer bits", integer, -64, 64)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
-            raise ValueError(f"{name}: expected an integer in [{lo}, {hi}], got {v!r}")
-    width, integer = int(width), int(integer)
-    frac, thr = width - integer, logit_threshold(tau)
-    raw = 2**width if math.isinf(thr) else min(math.floor(math.ldexp(thr, frac)), 2**width)
-    return {"tau": float(tau), "threshold": thr, "raw": int(raw), "frac_bits": frac,
-            "value": math.ldexp(raw, -frac), "diff_width": width + 2, "diff_int": integer + 2,
-            "rounding": "floor to the logit LSB; exact for the strict '>' comparison"}
-
-
-def quantize_recheck(recheck_tau: float, width: int, integer: int) -> dict:
-    """Fixed-point recheck threshold for complex logits of type ``ap_fixed<width, integer>``.
-
-    The recheck fires when ``z0 - z1 < 2 * atanh(recheck_tau)`` (strict). For an integer ``k``
-    and a real ``t``, ``k < t <=> k < ceil(t)``, so the exact difference is compared with
-    ``ceil(t / LSB) * LSB`` (round toward plus infinity): the same decision as the float walk
-    of :func:`cascade_decide` on every pair of fixed-point logits. Clamped to ``2**width`` LSBs
-    (above any ``|z1 - z0|``: every interictal answer of the complex model rechecks).
-
-    Returns:
-        ``recheck_tau``, ``threshold`` (float), ``raw`` (LSB units), ``frac_bits``, ``value``,
-        ``diff_width``/``diff_int`` as in :func:`quantize_threshold`.
-
-    Raises:
-        ValueError: as :func:`quantize_threshold`, or ``recheck_tau`` not in [0, 1).
-    """
-    if isinstance(recheck_tau, bool) or not isinstance(recheck_tau, (int, float, np.floating, np.integer)) \
-            or not 0.0 <= float(recheck_tau) < 1.0:
-        raise ValueError(f"recheck_tau must be a number in [0, 1), got {recheck_tau!r}")
-    q = quantize_threshold(0.0, width, integer)  # checks width and integer
-    frac, thr = q["frac_bits"], logit_threshold(float(recheck_tau))
-    raw = min(math.ceil(math.ldexp(thr, frac)), 2**width)
-    return {"recheck_tau": float(recheck_tau), "threshold": thr, "raw": int(raw), "frac_bits": frac,
-            "value": math.ldexp(raw, -frac), "diff_width": q["diff_width"], "diff_int": q["diff_int"],
-            "rounding": "ceil to the logit LSB; exact for the strict '<' comparison"}
+def check_tau_interictal(tau_interictal, tau: float) -> float:
+    """``tau_interictal`` as a float if it is in [0, ``tau``], else ValueError: the second threshold
+    only ever lets the simple model keep more of its "interictal" answers."""
+    t = float(tau_interictal)
+    if not 0.0 <= t <= float(tau) + 1e-12:
+        raise ValueError(f"tau_interictal must be in [0, tau={tau}], got {tau_interictal!r}")
+    return t
 
 
 def simple_is_final(simple_logits: np.ndarray, tau: float, rule: str,
                     prev_cls: Optional[np.ndarray] = None, gap: Optional[np.ndarray] = None,
                     probe_every: int = 0, sentinel: Optional[np.ndarray] = None,
                     sentinel_every: int = 1, held: Optional[np.ndarray] = None,
-                    sentinel_interictal_only: bool = False) -> np.ndarray:
+                    sentinel_interictal_only: bool = False, tau_interictal: Optional[float] = None) -> np.ndarray:
     """``(n,)`` bool: the simple model's answer is final on this window.
 
     Args:
@@ -251,10 +195,13 @@ def simple_is_final(simple_logits: np.ndarray, tau: float, rule: str,
         held: ``(n,)`` windows the hold still routes (None: no hold); ``held > 0`` routes the window.
         sentinel_interictal_only: the sentinel routes only windows the simple model calls
             interictal (``z1 <= z0``).
+        tau_interictal: the threshold on windows the simple model calls interictal (``d <= 0``);
+            None: ``tau`` on both sides (module docstring, "Two thresholds").
     """
     z = np.asarray(simple_logits, np.float64)
     d = z[:, 1] - z[:, 0]
     thr = logit_threshold(tau)
+    thr_i = thr if tau_interictal is None else logit_threshold(check_tau_interictal(tau_interictal, tau))
     if (check_probe(probe_every) or sentinel is not None) and gap is None:
         raise ValueError(f"probe_every={probe_every} or a sentinel needs gap")
     probe_ok = np.ones(len(d), bool) if not probe_every else np.asarray(gap).ravel() < probe_every - 1
@@ -263,14 +210,15 @@ def simple_is_final(simple_logits: np.ndarray, tau: float, rule: str,
         probe_ok &= ~(asks & (d <= 0)) if sentinel_interictal_only else ~asks
     if held is not None:
         probe_ok &= np.asarray(held).ravel() == 0
+    confident = (d > thr) | (-d > thr_i)
     if check_rule(rule) == "confidence":
-        return (np.abs(d) > thr) & probe_ok
+        return confident & probe_ok
     if prev_cls is None:
         raise ValueError(f"gate rule {rule!r} needs prev_cls")
     prev = np.asarray(prev_cls).ravel()
     if rule == "confirm_changes":
-        return (np.abs(d) > thr) & ((d > 0).astype(int) == prev) & probe_ok
-    return (-d > thr) & (prev == 0) & probe_ok
+        return confident & ((d > 0).astype(int) == prev) & probe_ok
+    return (-d > thr_i) & (prev == 0) & probe_ok
 
 
 def _sequence_order(n: int, record_ids: Optional[np.ndarray], start_s: Optional[np.ndarray]):
@@ -291,7 +239,8 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
                    start_s: Optional[np.ndarray] = None, probe_every: int = 0,
                    recheck_tau: float = 0.0, sentinel: Optional[np.ndarray] = None,
                    sentinel_every: int = 1, hold: int = 0, hold_max: int = 0,
-                   sentinel_interictal_only: bool = False) -> dict[str, np.ndarray]:
+                   sentinel_interictal_only: bool = False,
+                   tau_interictal: Optional[float] = None) -> dict[str, np.ndarray]:
     """Hard-gated cascade decisions.
 
     Args:
@@ -314,6 +263,8 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
             :data:`DEFAULT_HOLD`).
         hold_max: the growing hold's ceiling ``M`` (module docstring); at most ``hold``: the fixed hold. Runs pass
             ``train.gate_hold_max`` (default :data:`DEFAULT_HOLD_MAX`).
+        tau_interictal: the threshold where the simple model says interictal (module docstring,
+            "Two thresholds"); None: ``tau``.
 
     Returns:
         ``pred`` ``(n,) int64`` final class, ``routed`` ``(n,) bool`` (the complex model
@@ -347,15 +298,15 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
         sentinel = sentinel & (s_cls == 0)
     up = sentinel.tolist() if sentinel is not None else [False] * n
     if not uses_state(rule, probe, hold=hold) and sentinel is None:
-        routed = ~simple_is_final(zs, tau, rule)
+        routed = ~simple_is_final(zs, tau, rule, tau_interictal=tau_interictal)
         pred = np.where(routed, c_cls, s_cls).astype(np.int64)
         prev[order[1:]] = np.where(first[1:], 0, pred[order[:-1]])
         gap = _gaps(routed, order, first)
         return {"pred": pred, "routed": routed, "prev_cls": prev, "gap": gap, "held": held}
     # Sequential: each decision depends on the last. The rule without the probe is evaluated for
     # both values of prev at once (vectorised), then the walk only picks one per window.
-    final_if = {p: simple_is_final(zs, tau, rule, np.full(n, p)) if uses_prev(rule) else simple_is_final(zs, tau, rule)
-                for p in (0, 1)}
+    final_if = {p: simple_is_final(zs, tau, rule, np.full(n, p) if uses_prev(rule) else None,
+                                   tau_interictal=tau_interictal) for p in (0, 1)}
     routed = np.zeros(n, bool)
     pred = np.zeros(n, np.int64)
     # The complex model's unsure "interictal" answers (float64 differences of fixed-point logits are

@@ -59,7 +59,9 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
            complex_electrodes_line(m.get("complex_electrodes")),
            f"- simple model **{m['simple_model']}**, gate `{m.get('gate', 'confidence')}`, tau = {m['tau']:.3f} "
            + (f"(logit threshold {logit_threshold(m['tau']):.3f})" if m["tau"] < 1
-              else "(tau = 1: every window goes to the complex model; the simple path does not pay off here)"),
+              else "(tau = 1: every window goes to the complex model; the simple path does not pay off here)")
+           + ("" if m.get("tau_interictal") is None else f"; where it says interictal, tau = {m['tau_interictal']:.3f} "
+              f"(logit threshold {logit_threshold(m['tau_interictal']):.3f}; `train.gate_tau_interictal`)"),
            untrusted_line(m),
            unseen_line(m),
            ""]
@@ -211,7 +213,8 @@ def folds_markdown(m: dict) -> list[str]:
     rows = []
     for f in folds:
         t = f["test"]
-        rows.append([f["fold"], ", ".join(f["test_records"]), f["selected_electrode"], f["tau"], t["cascade"]["f1"],
+        tau = f["tau"] if f.get("tau_interictal") is None else f"{f['tau']:.3f} / {f['tau_interictal']:.3f}"
+        rows.append([f["fold"], ", ".join(f["test_records"]), f["selected_electrode"], tau, t["cascade"]["f1"],
                      t["complex_only"]["f1"], t.get("feature_baseline", {}).get("f1"), t["cascade"]["routing_rate"],
                      t["events"]["sensitivity"], t["events"]["fa_per_hour"]])
     st = m.get("fold_stats", {})

@@ -4,7 +4,8 @@ The deployed gate (:func:`qcascade.gate.cascade_decide`) routes a window when an
 conditions holds. Each routed window is counted once, under the first of :data:`REASONS` that
 holds for it, read from the state the gate saw (``prev_cls``, ``gap``, ``held``):
 
-* ``unsure``: the simple model is not confident, ``|z1 - z0| <= 2*atanh(tau)``;
+* ``unsure``: the simple model is not confident, ``|z1 - z0| <= 2*atanh(tau)`` (with a second
+  threshold, ``-2*atanh(tau_interictal) <= z1 - z0 <= 2*atanh(tau)``);
 * ``change``: ``confirm_changes``, a confident answer that changes the previous window's class;
 * ``ictal``: ``confirm_ictal_hold``, a confident "ictal", or any window after an ictal one;
 * ``hold``: the hold still runs (``held > 0``);
@@ -33,7 +34,8 @@ _COUNTS = ("windows", "ictal", "mended", "harmed")
 def routing_reasons(simple_logits: np.ndarray, complex_logits: np.ndarray, y: np.ndarray, tau: float,
                     decisions: Mapping[str, np.ndarray], *, rule: str, probe_every: int = 0,
                     sentinel: Optional[np.ndarray] = None, sentinel_every: int = 1,
-                    sentinel_interictal_only: bool = False, **_other_gate_args) -> dict:
+                    sentinel_interictal_only: bool = False, tau_interictal: Optional[float] = None,
+                    **_other_gate_args) -> dict:
     """Routed windows counted by their first reason.
 
     Args:
@@ -42,7 +44,7 @@ def routing_reasons(simple_logits: np.ndarray, complex_logits: np.ndarray, y: np
         tau: the deployed threshold.
         decisions: :func:`qcascade.gate.cascade_decide`'s output (``routed``, ``prev_cls``,
             ``gap``, ``held``, each ``(n,)``), or a :class:`~qcascade.artifacts.WindowScores` as a dict.
-        rule, probe_every, sentinel, sentinel_every, sentinel_interictal_only: the gate's arguments
+        rule, probe_every, sentinel, sentinel_every, sentinel_interictal_only, tau_interictal: the gate's arguments
             (:func:`qcascade.gate_args.gate_rule`); the others (hold, recordings) are read from ``decisions``.
 
     Returns:
@@ -62,7 +64,8 @@ def routing_reasons(simple_logits: np.ndarray, complex_logits: np.ndarray, y: np
     gap = np.asarray(decisions["gap"]).ravel()
     held = decisions.get("held")
     held = np.zeros(n, int) if held is None else np.asarray(held).ravel()
-    unsure = np.abs(d) <= logit_threshold(tau)
+    thr_i = logit_threshold(tau if tau_interictal is None else tau_interictal)
+    unsure = ~((d > logit_threshold(tau)) | (-d > thr_i))
     rule = check_rule(rule)
     conditions = {
         "unsure": unsure,

@@ -43,7 +43,7 @@ def step_calibrate(ctx) -> None:
     from qcascade.models.folding import fold_batchnorm
     from qcascade.steps_choose import (candidate_validation, choose_gate_variant, choose_simple, fit_gap, gate_candidates,
                                        unseen_training_seizures)
-    from qcascade.training.tau import calibrate_tau, logit_threshold, plot_tau_sweep
+    from qcascade.training.tau import calibrate_tau, calibrate_tau_interictal, logit_threshold, plot_tau_sweep
 
     sets = windows(ctx)
     va = sets["val"]
@@ -98,28 +98,34 @@ def step_calibrate(ctx) -> None:
                                       spec is not None, probe_every=probe_every)
     deployed = gate_choice["candidates"][gate_choice["chosen"]]
     tau, sweep = calibrated[gate_choice["chosen"]]
+    deployed_kw = gate_rule(deployed["rule"], va, deployed["probe_every"], deployed["recheck_tau"],
+                            up_val if deployed["sentinel"] else None, train.gate_sentinel_every, deployed["hold"],
+                            train.gate_sentinel_interictal_only, hold_max=deployed["hold_max"])
+    tau_i, tau_i_sweep = None, []
+    if train.gate_tau_interictal != "off":
+        tau_i, tau_i_sweep = calibrate_tau_interictal(zs, zc, va.y, tau, sweep, train.gate_tau_interictal,
+                                            grid=train.tau_grid(), **deployed_kw)
+        deployed_kw["tau_interictal"] = tau_i
     post = {}
     if is_longterm(ctx):  # k-of-n smoothing of the decisions, chosen on the validation hours
         from qcascade.gate import cascade_decide
 
-        dec = cascade_decide(zs, zc, tau, **gate_rule(deployed["rule"], va, deployed["probe_every"],
-                                                      deployed["recheck_tau"], up_val if deployed["sentinel"] else None,
-                                                      train.gate_sentinel_every, deployed["hold"],
-                                                      train.gate_sentinel_interictal_only,
-                                                      hold_max=deployed["hold_max"]))
+        dec = cascade_decide(zs, zc, tau, **deployed_kw)
         post = choose_postprocess(ctx, va.y, dec["pred"], va.record_ids, va.start_s)
     plot_tau_sweep(sweep, ctx.path("tau_sweep.png"), chosen_tau=tau, macs_complex=macs_c,
                    title=f"{ctx.unit}: validation tau sweep")
     dep = Deployment(selected_electrode=e, simple_model=simple_choice["chosen"], tau=tau, gate=deployed["rule"],
                      probe_every=deployed["probe_every"], recheck_tau=deployed["recheck_tau"], hold=deployed["hold"],
-                     hold_max=deployed["hold_max"], tau_reference_min_f1=train.tau_reference_min_f1,
+                     hold_max=deployed["hold_max"], tau_reference_min_f1=train.tau_reference_min_f1, tau_interictal=tau_i,
                      sentinel={**spec.as_dict(), "ops": ops} if deployed["sentinel"] else {},
                      logit_threshold=logit_threshold(tau), macs_simple=macs_s,
                      macs_complex=macs_c, bn_fold=fold_err, complex_only_val=ref_base, tau_sweep_val=sweep,
                      gate_variants={name: {"tau": t_r, "rule": r, "probe_every": p, "recheck_tau": c, "sentinel": g,
                                            "hold": h, "hold_max": train.gate_hold_max if h else 0}
                                     for (name, r, p, c, g, h), (t_r, _) in zip(variants, calibrated.values())},
-                     choices={"simple_model": simple_choice, "gate": gate_choice, "unseen_seizures": unseen},
+                     choices={"simple_model": simple_choice, "gate": gate_choice, "unseen_seizures": unseen,
+                              **({"tau_interictal": {"mode": train.gate_tau_interictal, "sweep": tau_i_sweep}}
+                                 if tau_i_sweep else {})},
                      postprocess=post)
     dep.fit_gap = fit_gap(ctx, tr, va, e, simple_f, complex_f, complex_only, dep, cands,
                           val_logits=(zs, zc, z_base), train_logits=train_logits)
@@ -204,7 +210,9 @@ def step_evaluate(ctx) -> None:
         test.update(evaluate_longterm(ctx, dep, te.y, pred, routed, te.record_ids, te.start_s))
     sweep = []
     for row in dep.tau_sweep_val:  # the same grid on test, for the accuracy-vs-cost curve
-        p, r = cascade_predict(zs, zc, row["tau"], **rule)
+        # (a second threshold above a smaller tau comes down with it)
+        p, r = cascade_predict(zs, zc, row["tau"], **{**rule, "tau_interictal": None if dep.tau_interictal is None
+                                                      else min(dep.tau_interictal, row["tau"])})
         m = window_metrics(te.y, None, p)
         sweep.append({"tau": row["tau"], "routing_rate": float(r.mean()), "f1": m["f1"],
                       "sensitivity": m["sensitivity"], "specificity": m["specificity"],
@@ -219,7 +227,8 @@ def step_evaluate(ctx) -> None:
                "input_scaling_reason": data.get("scaling_choice", {}).get("reason", "configured"),
                "selected_electrode": e, "soz_electrodes": onset_zone(ctx),
                "electrode_quality": selection(ctx).electrode_quality,
-               "simple_model": dep.simple_model, "tau": tau, "test": test, "tau_sweep": sweep,
+               "simple_model": dep.simple_model, "tau": tau, "tau_interictal": dep.tau_interictal,
+               "test": test, "tau_sweep": sweep,
                "tau_reference_trusted": all(r.get("reference_trusted", True) for r in dep.tau_sweep_val),
                "complex_only_val_f1": dep.complex_only_val.get("f1"),
                "candidates": cand, "bn_fold": dep.bn_fold,

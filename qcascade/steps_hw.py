@@ -259,7 +259,9 @@ def step_csim(ctx) -> None:
     def simulate(tau: float, out_json):
         # The prev_cls input of each simulated window: its predecessor's final class in the
         # QKeras cascade over the whole test recording (the windows simulated are a subset).
-        state = cascade_decide(full["simple"], full["complex"], tau, **rule)
+        # A probe tau below the deployed second threshold takes the second threshold down with it.
+        tau_i = None if rule.get("tau_interictal") is None else min(rule["tau_interictal"], tau)
+        state = cascade_decide(full["simple"], full["complex"], tau, **{**rule, "tau_interictal": tau_i})
         prev_all, gap_all, held_all = state["prev_cls"], state["gap"], state["held"]
         prev, gap, held = prev_all[idx], gap_all[idx], held_all[idx]
         cpp_input = None if not in_order else {
@@ -277,7 +279,7 @@ def step_csim(ctx) -> None:
                           tb_prev_cls=prev[:4] if not in_order else prev_all[raw_rows[:4]],
                           gate_probe=rule["probe_every"], gate_recheck=rule["recheck_tau"],
                           tb_gap=gap[:4] if not in_order else gap_all[raw_rows[:4]],
-                          gate_hold=rule["hold"], gate_hold_max=rule["hold_max"], tb_held=held[:4] if not in_order else held_all[raw_rows[:4]],
+                          gate_hold=rule["hold"], gate_hold_max=rule["hold_max"], gate_tau_interictal=tau_i, tb_held=held[:4] if not in_order else held_all[raw_rows[:4]],
                           tb_scale_reset=None if not in_order else raw_reset[:4], input_scaling=scaling, sentinel=sentinel)
         build_csim(top_dir, jobs=build_jobs())
         if not attached:  # the models' libraries do not depend on tau: attached after the first build

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from qcascade.errors import ConfigError, QCascadeError
+from qcascade.gate import logit_threshold
 from qcascade.hls import csim
 from qcascade.hls import toplevel as tl
 from test_toplevel import build_tiny_projects, toplevel_kwargs
@@ -72,6 +73,25 @@ def test_cpp_cascade_matches_keras_fast(tmp_path):
         edge = csim.run_cascade_binary(top, X)
         py = tl.gate_reference(edge["simple_logits"][:, 0], edge["simple_logits"][:, 1], edge_tau, "confidence")
         assert np.array_equal(py, ~edge["used_complex"])
+
+    # Two thresholds: where the simple model says interictal, 2*atanh(tau_i) < 2*atanh(tau), placed
+    # exactly on an observed C++ margin so the strict '>' is exercised on that side too.
+    d = cpp["simple_logits"][:, 1] - cpp["simple_logits"][:, 0]
+    below = np.sort(-d[(d < 0) & (-d <= logit_threshold(tau))])
+    assert len(below) >= 3
+    tau_i = float(np.tanh(below[len(below) // 2] / 2))
+    tl.generate_toplevel(top, gate_tau_interictal=tau_i, **toplevel_kwargs(projects, T, C, electrode=ELECTRODE, tau=tau))
+    assert tl.load_manifest(top)["gate"]["tau_interictal"] == tau_i
+    tl.build_csim(top, werror=True)
+    two = csim.run_cascade_binary(top, X)
+    py = tl.gate_reference(two["simple_logits"][:, 0], two["simple_logits"][:, 1], tau, "confidence",
+                           tau_interictal=tau_i)
+    assert np.array_equal(py, ~two["used_complex"])  # 100 %
+    assert two["used_complex"].sum() < routed.sum()  # it keeps more of the simple model's "interictal" answers
+    assert np.array_equal(two["used_complex"][d > 0], routed[d > 0])  # and none of its "ictal" ones
+    with pytest.raises(ConfigError, match="gate_tau_interictal"):
+        tl.generate_toplevel(top, gate_tau_interictal=min(1.0, tau + 0.01),
+                             **toplevel_kwargs(projects, T, C, electrode=ELECTRODE, tau=tau))
 
     # Rules that read the previous decision: the top level takes each window's prev_cls.
     prev = (np.random.default_rng(3).random(n) < 0.4).astype(int)

@@ -124,3 +124,36 @@ def test_config_gate_rule():
     assert TrainConfig.from_dict({"gate": "confidence"}).gate == "confidence"
     with pytest.raises(ConfigError, match="train.gate"):
         TrainConfig.from_dict({"gate": "hold"})
+
+
+@pytest.mark.parametrize("rule", GATE_RULES)
+def test_two_thresholds_match_a_sequential_reference(rule):
+    """``tau_interictal``: ``d > T`` or ``-d > T_i`` is confident; None is the one-threshold gate."""
+    rng = np.random.default_rng(2)
+    zs, zc = rng.normal(scale=2.5, size=(400, 2)), rng.normal(scale=2.5, size=(400, 2))
+    tau, tau_i = 0.6, 0.2
+    out = cascade_decide(zs, zc, tau, rule=rule, tau_interictal=tau_i)
+    thr, thr_i, last = logit_threshold(tau), logit_threshold(tau_i), 0
+    for i in range(400):
+        d = zs[i, 1] - zs[i, 0]
+        confident = d > thr or -d > thr_i
+        final = {"confidence": confident, "confirm_changes": confident and int(d > 0) == last,
+                 "confirm_ictal_hold": -d > thr_i and last == 0}[rule]
+        assert out["routed"][i] == (not final)
+        last = int(zs[i].argmax() if final else zc[i].argmax())
+    one = cascade_decide(zs, zc, tau, rule=rule)
+    assert out["routed"].sum() < one["routed"].sum()
+    for key in ("pred", "routed"):
+        assert np.array_equal(cascade_decide(zs, zc, tau, rule=rule, tau_interictal=tau)[key], one[key])
+        assert np.array_equal(cascade_decide(zs, zc, tau, rule=rule, tau_interictal=None)[key], one[key])
+    with pytest.raises(ValueError, match="tau_interictal"):
+        cascade_decide(zs, zc, tau, rule=rule, tau_interictal=0.7)
+
+
+def test_two_thresholds_only_move_the_interictal_side():
+    zs = logits([-3.0, -0.5, 0.5, 3.0])
+    zc = logits([5.0, 5.0, -5.0, -5.0])
+    assert cascade_predict(zs, zc, 0.5, rule="confidence")[1].tolist() == [False, True, True, False]
+    pred, routed = cascade_predict(zs, zc, 0.5, rule="confidence", tau_interictal=0.1)
+    assert routed.tolist() == [False, False, True, False]  # -0.5 < -2*atanh(0.1) = -0.2: final
+    assert pred.tolist() == [0, 0, 0, 1]

@@ -64,12 +64,16 @@ def test_settings_parse_and_name_an_unknown_key():
         parse_setting("x:sentinel_persist=0")
     with pytest.raises(ValueError, match="needs a name other than 'deployed'"):
         parse_setting("deployed:hold=0")
+    assert parse_setting("ti:tau_interictal=keep") == ("ti", {"tau_interictal": "keep"})
+    with pytest.raises(ValueError, match="tau_interictal must be one of off/keep/margin, got 'on'"):
+        parse_setting("x:tau_interictal=on")
 
 
 def test_the_deployed_setting_reproduces_the_run_and_others_change_it(tmp_path):
     unit = _run(tmp_path / "run")
     res = replay_unit(unit, {"deployed": {}, "nosen": {"sentinel": False}, "h0": {"hold": 0},
-                             "g8": {"hold_max": 8}, "g0": {"hold_max": 0}})
+                             "g8": {"hold_max": 8}, "g0": {"hold_max": 0}, "ti": {"tau_interictal": "margin"}})
+    assert res["ti"]["routing"] <= res["deployed"]["routing"]  # here the second threshold routes no more
     dep, nosen = res["deployed"], res["nosen"]
     # deploy.json from before the growing hold: the fixed hold, which hold_max 0 names explicitly.
     assert res["g0"]["f1"] == dep["f1"] and res["g0"]["routing"] == dep["routing"] and res["g8"]["n"] == dep["n"]

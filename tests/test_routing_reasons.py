@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from qcascade.gate import GATE_RULES, cascade_decide
+from qcascade.gate import GATE_RULES, cascade_decide, logit_threshold
 from qcascade.routing_reasons import REASONS, routing_reason_rows, routing_reasons, sum_routing_reasons
 
 
@@ -33,7 +33,9 @@ def test_a_hand_worked_sequence_under_confirm_changes_with_a_hold():
 @pytest.mark.parametrize("rule", GATE_RULES)
 @pytest.mark.parametrize("probe, with_sentinel, hold, interictal_only",
                          [(0, False, 0, False), (7, False, 0, False), (0, True, 2, True), (5, True, 3, False)])
-def test_the_reasons_partition_the_routed_windows_of_every_gate(rule, probe, with_sentinel, hold, interictal_only):
+@pytest.mark.parametrize("tau_interictal", [None, 0.2])
+def test_the_reasons_partition_the_routed_windows_of_every_gate(rule, probe, with_sentinel, hold, interictal_only,
+                                                                tau_interictal):
     rng = np.random.default_rng(11)
     n = 600
     y = (np.arange(n) % 100 >= 80).astype(int)
@@ -43,11 +45,14 @@ def test_the_reasons_partition_the_routed_windows_of_every_gate(rule, probe, wit
     start = np.tile(np.arange(n // 3, dtype=float), 3)
     kw = dict(rule=rule, record_ids=rec, start_s=start, probe_every=probe, hold=hold, hold_max=hold + 3,
               sentinel=rng.random(n) < 0.2 if with_sentinel else None, sentinel_every=3,
-              sentinel_interictal_only=interictal_only)
+              sentinel_interictal_only=interictal_only, tau_interictal=tau_interictal)
     dec = cascade_decide(zs, zc, 0.6, **kw)
     res = routing_reasons(zs, zc, y, 0.6, dec, **kw)
     by = res["by_reason"]
     assert set(by) == set(REASONS)
+    d = zs[:, 1] - zs[:, 0]
+    unsure = (d <= logit_threshold(0.6)) & (-d <= logit_threshold(0.6 if tau_interictal is None else tau_interictal))
+    assert by["unsure"]["windows"] == int((dec["routed"] & unsure).sum()) > 0
     assert res["n_routed"] == int(dec["routed"].sum()) == sum(c["windows"] for c in by.values()) > 0
     assert by["change"]["windows"] == 0 or rule == "confirm_changes"
     assert by["ictal"]["windows"] == 0 or rule == "confirm_ictal_hold"

@@ -189,3 +189,45 @@ def test_a_reference_that_misses_the_validation_seizure_itself_is_not_insured_ag
     assert all(r["reference_trusted"] is False for r in sweep)
     with pytest.raises(ValueError, match="reference_min_f1"):
         calibrate(zs, zc, y, 100, 10_000, reference_min_f1=1.5)
+
+
+def two_sided_val(missed_inside: bool):
+    """Validation windows whose weak "interictal" answers are all interictal (or hide two ictal ones)
+    and whose weak "ictal" answers are false alarms only the complex model rejects."""
+    y = np.array([0] * 40 + [1] * 10 + [0] * 10)
+    d = np.where(y == 1, 5.0, -5.0)
+    d[:10] = -0.3  # weak "interictal", truly interictal
+    d[50:55] = 0.3  # weak "ictal" false alarms
+    if missed_inside:
+        d[45:47] = -0.3  # weak "interictal" inside the seizure
+    zc = np.stack([np.zeros(len(y)), np.where(y == 1, 4.0, -4.0)], 1)
+    return np.stack([np.zeros(len(y)), d], 1), zc, y
+
+
+@pytest.mark.parametrize("mode", ["keep", "margin"])
+def test_second_threshold_drops_routing_that_changes_nothing(mode):
+    from qcascade.training.tau import calibrate_tau_interictal
+
+    zs, zc, y = two_sided_val(missed_inside=False)
+    kw = dict(rule="confidence")
+    tau, sweep = calibrate(zs, zc, y, 100, 10_000, **kw)
+    assert next(r for r in sweep if r["tau"] == tau)["routing_rate"] == pytest.approx(15 / 60)
+    tau_i, rows = calibrate_tau_interictal(zs, zc, y, tau, sweep, mode, **kw)
+    assert tau_i < tau and tau_i < np.tanh(0.15)  # the weak "interictal" windows stay with the simple model
+    chosen = next(r for r in rows if r["tau_interictal"] == tau_i)
+    assert chosen["routing_rate"] == pytest.approx(5 / 60) and chosen["f1"] == 1.0
+    assert all(r["tau_interictal"] <= tau for r in rows)
+
+
+def test_second_threshold_keeps_what_validation_needs():
+    from qcascade.training.tau import calibrate_tau_interictal
+
+    zs, zc, y = two_sided_val(missed_inside=True)
+    tau, sweep = calibrate(zs, zc, y, 100, 10_000, rule="confidence")
+    tau_i, rows = calibrate_tau_interictal(zs, zc, y, tau, sweep, "keep", rule="confidence")
+    assert tau_i >= np.tanh(0.15)  # lowering it would lose two of the ten ictal windows
+    assert not any(r["qualifies"] for r in rows if r["tau_interictal"] < np.tanh(0.15))
+    with pytest.raises(ValueError, match="mode"):
+        calibrate_tau_interictal(zs, zc, y, tau, sweep, "all", rule="confidence")
+    with pytest.raises(ValueError, match="not in the sweep"):
+        calibrate_tau_interictal(zs, zc, y, 0.123456, sweep, "keep", rule="confidence")

@@ -217,3 +217,45 @@ def test_earliest_of_top_is_the_default_and_records_what_decided(tiny_run, tmp_p
         assert lat[sel.selected_electrode] == min(t for t in lat.values() if t is not None)
     else:
         assert sel.selected_electrode == choice["selector_electrode"]
+
+
+def test_second_threshold_rerun_from_calibration_is_deployed_walked_and_reported(tiny_run, tmp_path):
+    """``train.gate_tau_interictal: keep``: the deployment records the second threshold and its
+    validation sweep, it is what calibrate_tau_interictal gives on the stored validation scores,
+    and walking the gate with it reproduces the stored test decisions."""
+    import shutil
+
+    from qcascade.artifacts import Deployment, ValidationScores, WindowScores
+    from qcascade.gate import cascade_decide
+    from qcascade.training.tau import calibrate_tau_interictal
+
+    run, _, _ = tiny_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    cfg = yaml.safe_load((copy / "config.yaml").read_text())
+    cfg["train"].update(gate_tau_interictal="keep")
+    (copy / "config.yaml").write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, str(ROOT / "train_qkeras.py"), "--config", str(copy / "config.yaml"),
+                           "--out", str(copy), "--from-step", "step_calibrate"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    unit = copy / "ID1"
+    dep, v, ws = Deployment.load(unit), ValidationScores.load(unit), WindowScores.load(unit)
+    assert dep.tau_interictal is not None and 0.0 <= dep.tau_interictal <= dep.tau
+    sweep = dep.choices["tau_interictal"]["sweep"]
+    assert dep.choices["tau_interictal"]["mode"] == "keep" and any(r["tau_interictal"] == dep.tau_interictal for r in sweep)
+    kw = dict(rule=dep.gate, probe_every=dep.probe_every, recheck_tau=dep.recheck_tau, hold=dep.hold,
+              hold_max=dep.hold_max)
+    if dep.sentinel:
+        kw.update(sentinel_every=dep.sentinel["every"], sentinel_interictal_only=dep.sentinel["interictal_only"])
+    again, _ = calibrate_tau_interictal(v.simple, v.complex, v.y, dep.tau, dep.tau_sweep_val, "keep",
+                                        record_ids=v.record_ids, start_s=v.start_s,
+                                        sentinel=v.sentinel if dep.sentinel else None, **kw)
+    assert again == dep.tau_interictal
+    dt = cascade_decide(ws.simple, ws.complex, dep.tau, record_ids=ws.record_ids, start_s=ws.start_s,
+                        sentinel=ws.sentinel if dep.sentinel else None, tau_interictal=dep.tau_interictal, **kw)
+    assert np.array_equal(dt["pred"], ws.pred) and np.array_equal(dt["routed"], ws.routed)
+    m = json.loads((unit / "metrics.json").read_text())
+    assert m["tau_interictal"] == dep.tau_interictal
+    assert f"where it says interictal, tau = {dep.tau_interictal:.3f}" in (unit / "report.md").read_text()

@@ -154,7 +154,8 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
     def final(z):
         return tl.gate_reference(z[:, 0], z[:, 1], tau, rule, prev, gaps, probe, up,
                                  int(spec["every"]) if spec else 1, helds,
-                                 bool(spec.get("interictal_only", False)) if spec else False)
+                                 bool(spec.get("interictal_only", False)) if spec else False,
+                                 man["gate"].get("tau_interictal"))
 
     k_conf = final(keras["simple"])
     k_dec = np.where(k_conf, keras["simple"].argmax(1), keras["complex"].argmax(1))

@@ -1,11 +1,12 @@
 """What the generated top-level folder holds and how to read it: the manifest, the testbench
 window file and the Python reference gate. A leaf shared by the generator (:mod:`.toplevel`),
-the C simulation (:mod:`.csim`) and the flow scripts (:mod:`.synth`).
+the C simulation (:mod:`.csim`) and the flow scripts (:mod:`.synth`); the window buffer's cost.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +22,30 @@ MANIFEST = "cascade_manifest.json"
 
 def gate_reference(z0: Any, z1: Any, tau: float, rule: str, prev_cls: Any = None, gap: Any = None,
                    probe_every: int = 0, sentinel: Any = None, sentinel_every: int = 1,
-                   held: Any = None, sentinel_interictal_only: bool = False) -> np.ndarray:
+                   held: Any = None, sentinel_interictal_only: bool = False,
+                   tau_interictal: float | None = None) -> np.ndarray:
     """Python reference gate: True where the simple model's answer is final.
 
-    ``rule``, ``prev_cls``, ``gap``, ``probe_every``, ``sentinel``, ``sentinel_every``, ``held`` and
-    ``sentinel_interictal_only`` as in
+    ``rule``, ``prev_cls``, ``gap``, ``probe_every``, ``sentinel``, ``sentinel_every``, ``held``,
+    ``sentinel_interictal_only`` and ``tau_interictal`` as in
     :func:`qcascade.gate.simple_is_final` (the one definition of the rules; this wrapper takes the
     two logit columns).
     """
     z = np.stack([np.asarray(z0, np.float64).ravel(), np.asarray(z1, np.float64).ravel()], 1)
     return simple_is_final(z, tau, rule, prev_cls, gap, probe_every, sentinel, sentinel_every, held,
-                           sentinel_interictal_only)
+                           sentinel_interictal_only, tau_interictal)
+
+def window_buffer_cost(n_times: int, n_chans: int, sample_bits: int) -> dict:
+    """Bits and a BRAM18K estimate of the window buffer (reshaped to one word per time step).
+
+    The estimate takes the best BRAM18K aspect ratio for an ``n_times`` deep,
+    ``n_chans*sample_bits`` wide memory; ``bram18k_lower_bound`` is ``ceil(bits / 18432)``.
+    """
+    width = n_chans * sample_bits
+    shapes = [(16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)]
+    best = min(math.ceil(n_times / d) * math.ceil(width / w) for d, w in shapes)
+    return {"bits": n_times * width, "word_bits": width, "depth": n_times, "bram18k_estimate": best,
+            "bram18k_lower_bound": math.ceil(n_times * width / 18432)}
 
 
 def load_manifest(top_dir: str | Path) -> dict:

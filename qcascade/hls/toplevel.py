@@ -37,7 +37,7 @@ from qcascade.hls import csim_build, scaling_hw, sentinel_hw, synth
 from qcascade.hls.csim_build import build_csim  # noqa: F401  (callers build from here)
 # Shared with csim/synth, which must not import this module; re-exported for existing callers.
 from qcascade.hls.manifest import (MANIFEST, TEMPLATES, gate_reference, load_manifest, side_inputs,  # noqa: F401
-                                   write_windows)
+                                   window_buffer_cost, write_windows)
 
 TOP_NAME = "cascade_top"
 TB_INPUT = "tb_data/cascade_input.f32"
@@ -67,20 +67,6 @@ GATE_FORMULAS = {
     "confirm_changes": "|z1 - z0| > 2*atanh(tau) and (z1 > z0) == prev_cls",
     "confirm_ictal_hold": "z0 - z1 > 2*atanh(tau) and prev_cls == 0",
 }
-# ---------------------------------------------------------------- gate and buffer arithmetic
-def window_buffer_cost(n_times: int, n_chans: int, sample_bits: int) -> dict:
-    """Bits and a BRAM18K estimate of the window buffer (reshaped to one word per time step).
-
-    The estimate takes the best BRAM18K aspect ratio for an ``n_times`` deep,
-    ``n_chans*sample_bits`` wide memory; ``bram18k_lower_bound`` is ``ceil(bits / 18432)``.
-    """
-    width = n_chans * sample_bits
-    shapes = [(16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)]
-    best = min(math.ceil(n_times / d) * math.ceil(width / w) for d, w in shapes)
-    return {"bits": n_times * width, "word_bits": width, "depth": n_times, "bram18k_estimate": best,
-            "bram18k_lower_bound": math.ceil(n_times * width / 18432)}
-
-
 # ---------------------------------------------------------------- hls4ml project introspection
 _TYPE = re.compile(r"ap_(u?)(fixed|int)<\s*(\d+)\s*(?:,\s*(-?\d+))?[^<>]*>\Z")
 
@@ -239,7 +225,8 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
                       gate_probe: int = 0, gate_recheck: float = 0.0, tb_gap: np.ndarray | None = None,
                       input_scaling: dict | None = None, tb_scale_reset: np.ndarray | None = None,
                       sentinel: dict | None = None, gate_hold: int = 0,
-                      tb_held: np.ndarray | None = None, gate_hold_max: int = 0) -> dict[str, Path]:
+                      tb_held: np.ndarray | None = None, gate_hold_max: int = 0,
+                      gate_tau_interictal: float | None = None) -> dict[str, Path]:
     """Write the cascade top level, testbench, model copies and build scripts into ``out_dir``.
 
     Args:
@@ -279,6 +266,8 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
         gate_hold_max: the growing hold's ceiling ``M`` (``qcascade.gate.hold_ceiling``; at most
             ``gate_hold``: the fixed hold): a window that restarts the hold loads
             ``min(M, max(H, held + 1))``.
+        gate_tau_interictal: the threshold where the simple model says interictal
+            (``qcascade.gate``, "Two thresholds"; at most ``tau``); None: ``tau``.
 
     Returns:
         The written files by role: ``cascade_top_h``, ``cascade_top_cpp``, ``cascade_tb_cpp``,
@@ -310,6 +299,8 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
 
     logit = simple["result"]["elem"]
     gate = quantize_threshold(check_number("tau", tau, 0.0, 1.0), logit["width"], logit["integer"])
+    tau_i = tau if gate_tau_interictal is None else check_number("gate_tau_interictal", gate_tau_interictal, 0.0, tau)
+    gate_i = quantize_threshold(tau_i, logit["width"], logit["integer"])
     if gate_rule not in GATE_RULES:
         raise ConfigError(f"gate_rule: must be one of {GATE_RULES}, got {gate_rule!r}")
     try:
@@ -323,7 +314,8 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
     has_gap = bool(probe) or sentinel is not None
     clogit = cplx["result"]["elem"]
     rq = quantize_recheck(recheck, clogit["width"], clogit["integer"])
-    gate.update(rule=gate_rule, uses_prev=with_prev, probe_every=probe, recheck_tau=recheck, hold=hold, hold_max=hold_max,
+    gate.update(tau_interictal=None if gate_tau_interictal is None else tau_i,
+                interictal={k: gate_i[k] for k in ("threshold", "raw", "value")}, rule=gate_rule, uses_prev=with_prev, probe_every=probe, recheck_tau=recheck, hold=hold, hold_max=hold_max,
                 recheck={k: rq[k] for k in ("threshold", "raw", "frac_bits", "value", "diff_width", "diff_int",
                                             "rounding")} if recheck else None,
                 has_gap=has_gap, sentinel=sentinel_hw.manifest_entry(sentinel, n_times, n_chans, cplx["input"]["elem"]))
@@ -339,13 +331,16 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
             "n_times": n_times, "n_chans": n_chans, "electrode": electrode, "tau": repr(float(tau)),
             "threshold": repr(gate["threshold"]), "thr_raw": gate["raw"], "frac_bits": gate["frac_bits"],
             "thr_value": repr(gate["value"]), "diff_width": gate["diff_width"], "diff_int": gate["diff_int"],
+            "tau_i": repr(float(tau_i)), "threshold_i": repr(gate_i["threshold"]), "thr_i_raw": gate_i["raw"],
+            "thr_i_value": repr(gate_i["value"]),
             "control_pragma": CONTROL_PRAGMAS[control], "buffer_bits": buffer["bits"],
             "buffer_bram": buffer["bram18k_estimate"], "tb_input": TB_INPUT, "gate_rule": gate_rule,
             "gate_formula": GATE_FORMULAS[gate_rule] + (f", and gap < {probe - 1} (probe every {probe})" if probe else "")
             + (f"; recheck: complex z0 - z1 < 2*atanh({recheck!r}) sets gap to {probe - 1}" if recheck else "")
             + (f", and not (sentinel up and gap >= {sentinel_subs['sentinel_every'] - 1}"
                + (" and z1 <= z0)" if sentinel_subs["sentinel_interictal_only"] else ")") if sentinel else "")
-            + (f", and held == 0 (hold {hold}" + (f", growing to {hold_max})" if hold_max > hold else ")") if hold else ""),
+            + (f", and held == 0 (hold {hold}" + (f", growing to {hold_max})" if hold_max > hold else ")") if hold else "")
+            + (f"; where z1 <= z0, 2*atanh({tau_i!r}) in place of 2*atanh(tau)" if tau_i != tau else ""),
             "recheck": int(bool(recheck)), "recheck_tau": repr(recheck), "recheck_threshold": repr(rq["threshold"]),
             "recheck_raw": rq["raw"], "recheck_frac_bits": rq["frac_bits"], "recheck_value": repr(rq["value"]),
             "recheck_diff_width": rq["diff_width"], "recheck_diff_int": rq["diff_int"],

@@ -27,7 +27,7 @@ from qcascade.gate import cascade_predict, logit_threshold
 
 log = logging.getLogger(__name__)
 
-__all__ = ["logit_threshold", "cascade_predict", "calibrate_tau", "choose_gate", "plot_tau_sweep", "DEFAULT_GRID",
+__all__ = ["logit_threshold", "cascade_predict", "calibrate_tau", "calibrate_tau_interictal", "choose_gate", "plot_tau_sweep", "DEFAULT_GRID",
            "GATE_CRITERION"]
 
 _TRAIN = TrainConfig()  # library defaults are the defaults the pipeline runs (train: section)
@@ -88,8 +88,8 @@ def calibrate_tau(
         reference_f1: ``"complex_only"`` holds the cascade's F1 to the reference's F1;
             ``"best"`` to the larger of that and the best cascade F1 over the grid (tau < 1), so
             a tau whose cascade is clearly better than complex-only on validation is not traded
-            for a little less routing (sensitivity stays held to the reference). Each row then
-            carries ``reference_f1``.
+            for a little less routing (sensitivity stays held to the reference). Each row
+            carries the ``reference_f1`` and ``reference_sensitivity`` it was held to.
         reference_min_f1: the reference's validation F1 below which it is not held to
             (``train.tau_reference_min_f1``; 0: always).
         **rule: the gate rule and window order (``rule``,
@@ -137,8 +137,8 @@ def calibrate_tau(
         r["meets_margin"] = bool(r["sensitivity"] >= ref["sensitivity"] - margin - 1e-12
                                  and (r["f1"] or 0.0) >= ref_f1 - margin - 1e-12)
         r["margin"] = margin
-        if reference_f1 == "best":
-            r["reference_f1"] = ref_f1
+        r["reference_sensitivity"] = ref["sensitivity"]
+        r["reference_f1"] = ref_f1
     ok_rows = [r for r in sweep if r["meets_margin"]]
     if (ref["f1"] or 0.0) < reference_min_f1:
         for r in sweep:
@@ -158,6 +158,75 @@ def calibrate_tau(
                     "(sens %.3f, F1 %.3f); falling back to tau=%.3g (routing rate %.3f)",
                     margin, ref["sensitivity"], ref_f1, best["tau"], best["routing_rate"])
     return best["tau"], sweep
+
+
+def calibrate_tau_interictal(
+    simple_logits_val: np.ndarray,
+    complex_logits_val: np.ndarray,
+    y_val: np.ndarray,
+    tau: float,
+    sweep: Sequence[dict],
+    mode: str,
+    grid: Optional[Sequence[float]] = None,
+    **rule,
+) -> tuple[float, list[dict]]:
+    """The second threshold, for windows the simple model calls interictal, given the calibrated ``tau``.
+
+    Sweeps ``tau_interictal`` over the grid values up to ``tau`` with ``tau`` kept on the ictal
+    side, and deploys the one with the least validation routing (ties: the higher F1, then the
+    larger value) among those that qualify:
+
+    * ``"keep"``: F1 and sensitivity at least those of ``tau``'s own cascade minus one validation
+      ictal window's share (``1 / n_ictal``): routing that changed nothing on validation goes;
+    * ``"margin"``: the criteria ``tau`` was held to (its sweep row's ``meets_margin``
+      reference and margin), so the second threshold may spend what is left of the margin.
+
+    ``tau`` itself always qualifies (it is the symmetric gate). Validation windows only.
+
+    Args:
+        simple_logits_val, complex_logits_val: ``(n, 2)`` validation logits.
+        y_val: ``(n,)`` validation labels.
+        tau: the calibrated threshold (:func:`calibrate_tau`).
+        sweep: :func:`calibrate_tau`'s sweep rows (``tau``'s row gives its F1, sensitivity,
+            margin and reference).
+        mode: ``"keep"`` or ``"margin"``.
+        grid: threshold values; default ``DEFAULT_GRID``.
+        **rule: the gate's other arguments, as in :func:`qcascade.gate.cascade_decide`.
+
+    Returns:
+        ``(tau_interictal, rows)``, one row per swept value: ``{"tau_interictal", "routing_rate",
+        "f1", "sensitivity", "qualifies"}``.
+    """
+    if mode not in ("keep", "margin"):
+        raise ValueError(f"calibrate_tau_interictal: mode must be 'keep' or 'margin', got {mode!r}")
+    rule = {k: v for k, v in rule.items() if k != "tau_interictal"}  # gate_rule()'s, swept here
+    y = np.asarray(y_val).astype(int).ravel()
+    if y.sum() == 0:
+        raise DataError("calibrate_tau_interictal: validation windows contain no ictal window")
+    row = next((r for r in sweep if abs(r["tau"] - tau) < 1e-12), None)
+    if row is None:
+        raise ValueError(f"calibrate_tau_interictal: tau={tau} is not in the sweep")
+    if mode == "keep":
+        slack = 1.0 / float(y.sum())
+        need_f1, need_sens = (row["f1"] or 0.0) - slack, row["sensitivity"] - slack
+    else:
+        need_f1 = row["reference_f1"] - row["margin"]
+        need_sens = row["reference_sensitivity"] - row["margin"]
+    rows = []
+    for t in (DEFAULT_GRID if grid is None else grid):
+        if t > tau + 1e-12:
+            continue
+        pred, routed = cascade_predict(simple_logits_val, complex_logits_val, tau, tau_interictal=float(t), **rule)
+        m = window_metrics(y, None, pred)
+        rows.append({"tau_interictal": float(t), "routing_rate": float(routed.mean()), "f1": m["f1"],
+                     "sensitivity": m["sensitivity"],
+                     "qualifies": bool(abs(t - tau) < 1e-12 or ((m["f1"] or 0.0) >= need_f1 - 1e-12
+                                                              and m["sensitivity"] >= need_sens - 1e-12))})
+    if not rows:
+        raise ValueError("calibrate_tau_interictal: no grid value at or below tau")
+    best = min((r for r in rows if r["qualifies"]),
+               key=lambda r: (r["routing_rate"], -(r["f1"] or 0.0), -r["tau_interictal"]))
+    return best["tau_interictal"], rows
 
 
 GATE_CRITERION = ("on validation windows, each variant at its own calibrated tau: (1) fewest seizures that the "
