@@ -26,7 +26,7 @@ def estimate_unit(unit_dir: Path, target_name: str, stride_s: float, safety: flo
     from qcascade.models import load_model
 
     from qcascade.artifacts import Deployment
-    from qcascade.hls.sentinel_hw import sentinel_cost
+    from qcascade.hls.sentinel_hw import deployed_sentinel_cost, sentinel_cost
 
     target = load_target(target_name)
     run_summary = json.loads((unit_dir / "hw_summary.json").read_text())
@@ -34,7 +34,8 @@ def estimate_unit(unit_dir: Path, target_name: str, stride_s: float, safety: flo
         raise ValueError(f"{unit_dir / 'hw_summary.json'}: the design scales its input in hardware; "
                          "bench_hardware does not re-size the scaling lanes, so it would leave them out")
     # The gate's sentinel runs in the top level on every window: its cycles and LUTs count on every target.
-    has_sentinel = bool(Deployment.load(unit_dir).sentinel)
+    sentinel = Deployment.load(unit_dir).sentinel
+    has_sentinel = bool(sentinel)
     extra_cycles = sentinel_cost(n_times, n_chans)["extra_cycles"] if has_sentinel else 0
     models = {n: load_model(unit_dir / "deploy" / f"{n}.h5") for n in ("simple", "complex")}
     cfgs = {}
@@ -63,7 +64,7 @@ def estimate_unit(unit_dir: Path, target_name: str, stride_s: float, safety: flo
     summary = hw_summary(tables, target=target, clock_ns=target.clock_period_ns, window_period_s=stride_s,
                          routing_rate=metrics["test"]["cascade"]["routing_rate"], n_times=n_times, n_chans=n_chans,
                          sample_bits=sample_bits,
-                         sentinel=sentinel_cost(n_times, n_chans, sample_bits) if has_sentinel else None)
+                         sentinel=deployed_sentinel_cost(sentinel, n_times, n_chans, sample_bits))
     summary["plan"] = plan
     return summary
 

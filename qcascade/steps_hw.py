@@ -332,7 +332,7 @@ def write_hw_summary(ctx) -> dict | None:
     """
     from qcascade.hls.design import fit_banner, hw_summary
     from qcascade.hls.power import find_power_report, parse_power_report
-    from qcascade.hls.sentinel_hw import sentinel_cost
+    from qcascade.hls.sentinel_hw import deployed_sentinel_cost
     from qcascade.hls.reports import parse_hls_dir
     from qcascade.hls.targets import load_target
     from qcascade.hls.toplevel import MANIFEST, load_manifest
@@ -359,9 +359,8 @@ def write_hw_summary(ctx) -> dict | None:
                          window_period_s=ctx.cfg.data.stride_s, routing_rate=routing, n_times=ctx.cfg.data.n_times,
                          n_chans=ctx.cfg.data.n_chans, sample_bits=sample_bits, vendor=vendor, power=power,
                          scale_lanes=hw_scale_lanes(ctx, tables),
-                         sentinel=sentinel_cost(ctx.cfg.data.n_times, ctx.cfg.data.n_chans, sample_bits,
-                                                stay=bool(sentinel.get("stay_code")),
-                                                own=bool(sentinel.get("own_code"))) if sentinel else None)
+                         sentinel=deployed_sentinel_cost(sentinel, ctx.cfg.data.n_times, ctx.cfg.data.n_chans,
+                                                         sample_bits))
     if summary["cascade"]["source"] == "ESTIMATE":
         summary["vendor_note"] = ("No Vitis HLS / Vivado reports in this run: numbers are an analytic ESTIMATE. "
                                   f"Run `qcascade synth --run {ctx.run_dir}` where `vitis-run` and `vivado` "

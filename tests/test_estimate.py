@@ -174,6 +174,11 @@ def test_cascade_counts_the_gate_sentinel_with_the_input_scaling():
     assert stay["extra_cycles"] == cost["extra_cycles"] and stay["lut"] == cost["lut"] + 29 + 8
     own = sentinel_hw.sentinel_cost(512, 128, own=True)  # a comparator and an 8-bit run counter, same pass
     assert own["extra_cycles"] == cost["extra_cycles"] and own["lut"] == cost["lut"] + 29 + 8
+    # A deployed sentinel's dict says which watches it has (the bench re-sizing once left the own watch out).
+    assert sentinel_hw.deployed_sentinel_cost({"stay_code": 0, "own_code": 28}, 512, 128)["lut"] == own["lut"]
+    assert sentinel_hw.deployed_sentinel_cost({"stay_code": 24, "own_code": 28}, 512, 128)["lut"] == own["lut"] + 37
+    assert sentinel_hw.deployed_sentinel_cost({"ratio": 2.5}, 512, 128) == cost
+    assert sentinel_hw.deployed_sentinel_cost({}, 512, 128) is None
     assert sentinel_hw.sizes(512, 128, 16, 48) == {"steps": 128, "ll_bits": 23, "step_bits": 17, "prod_bits": 29,
                                                    "count_bits": 8}  # 127 full-scale steps fit in 23 bits
     on = est.estimate_cascade(s, c, sentinel=cost, **kw)

@@ -132,3 +132,12 @@ def sentinel_cost(n_times: int, n_chans: int, sample_bits: int = 16, stay: bool 
     return {"source": "ESTIMATE", "dsp": 0, "bram_18k": 0, "lut": mux + datapath + mem, "extra_cycles": cycles,
             "ll_cycles": steps * n_chans, "update_cycles": n_chans,
             "note": "gate sentinel in the top level: cycles from the code, LUT rough, not synthesised"}
+
+
+def deployed_sentinel_cost(sentinel: dict | None, n_times: int, n_chans: int, sample_bits: int = 16) -> dict | None:
+    """:func:`sentinel_cost` of a deployed sentinel (``deploy.json``'s or the manifest's dict, with
+    its ``stay_code`` and ``own_code``); None without one."""
+    if not sentinel:
+        return None
+    return sentinel_cost(n_times, n_chans, sample_bits, stay=bool(sentinel.get("stay_code")),
+                         own=bool(sentinel.get("own_code")))
