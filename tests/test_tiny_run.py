@@ -132,6 +132,24 @@ def test_validation_logits_replay_the_deployed_gate_choice(tiny_run):
     assert "training seizures the electrode does not see" in (unit / "report.md").read_text()
 
 
+def _recalibrated(tiny_run, tmp_path, **train) -> Path:
+    """A copy of the tiny run with ``train`` settings, rerun from step_calibrate; its unit folder."""
+    import shutil
+
+    run, _, _ = tiny_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    cfg = yaml.safe_load((copy / "config.yaml").read_text())
+    cfg["train"].update(train)
+    (copy / "config.yaml").write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, str(ROOT / "train_qkeras.py"), "--config", str(copy / "config.yaml"),
+                           "--out", str(copy), "--from-step", "step_calibrate"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return copy / "ID1"
+
+
 @pytest.mark.parametrize("interictal_only", [False, True])
 def test_sentinel_rerun_from_calibration_records_and_replays_its_decisions(tiny_run, tmp_path, interictal_only):
     """The tiny run recalibrated with the gate's sentinel and a hold (probe off): the deployment
@@ -139,26 +157,13 @@ def test_sentinel_rerun_from_calibration_records_and_replays_its_decisions(tiny_
     the test file the hold's counter), and walking the deployed gate over them reproduces the
     validation choice and the test decisions. With ``train.gate_sentinel_interictal_only`` the
     deployment, the walk and the report carry it."""
-    import shutil
-
     from qcascade.artifacts import Deployment, ValidationScores, WindowScores
     from qcascade.evaluation import window_metrics
     from qcascade.gate import cascade_decide
     from qcascade.sentinel import sentinel_ops
 
-    run, _, _ = tiny_run
-    copy = tmp_path / "run"
-    shutil.copytree(run, copy)
-    cfg = yaml.safe_load((copy / "config.yaml").read_text())
-    cfg["train"].update(gate_sentinel_ratio=2.0, gate_probe_every=0, gate_hold=2,
-                        gate_sentinel_interictal_only=interictal_only)
-    (copy / "config.yaml").write_text(yaml.safe_dump(cfg))
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run([sys.executable, str(ROOT / "train_qkeras.py"), "--config", str(copy / "config.yaml"),
-                           "--out", str(copy), "--from-step", "step_calibrate"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    unit = copy / "ID1"
+    unit = _recalibrated(tiny_run, tmp_path, gate_sentinel_ratio=2.0, gate_probe_every=0, gate_hold=2,
+                         gate_sentinel_interictal_only=interictal_only)
     dep, v, ws = Deployment.load(unit), ValidationScores.load(unit), WindowScores.load(unit)
     assert dep.probe_every == 0 and dep.sentinel["ratio"] == 2.0 and dep.hold == 2 and dep.hold_max == 8
     assert dep.choices["gate"]["chosen"].endswith("+sentinel+hold2")
@@ -223,24 +228,11 @@ def test_second_threshold_rerun_from_calibration_is_deployed_walked_and_reported
     """``train.gate_tau_interictal: keep``: the deployment records the second threshold and its
     validation sweep, it is what calibrate_tau_interictal gives on the stored validation scores,
     and walking the gate with it reproduces the stored test decisions."""
-    import shutil
-
     from qcascade.artifacts import Deployment, ValidationScores, WindowScores
     from qcascade.gate import cascade_decide
     from qcascade.training.tau import calibrate_tau_interictal
 
-    run, _, _ = tiny_run
-    copy = tmp_path / "run"
-    shutil.copytree(run, copy)
-    cfg = yaml.safe_load((copy / "config.yaml").read_text())
-    cfg["train"].update(gate_tau_interictal="keep")
-    (copy / "config.yaml").write_text(yaml.safe_dump(cfg))
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run([sys.executable, str(ROOT / "train_qkeras.py"), "--config", str(copy / "config.yaml"),
-                           "--out", str(copy), "--from-step", "step_calibrate"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    unit = copy / "ID1"
+    unit = _recalibrated(tiny_run, tmp_path, gate_tau_interictal="keep")
     dep, v, ws = Deployment.load(unit), ValidationScores.load(unit), WindowScores.load(unit)
     assert dep.tau_interictal is not None and 0.0 <= dep.tau_interictal <= dep.tau
     sweep = dep.choices["tau_interictal"]["sweep"]
