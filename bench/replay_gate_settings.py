@@ -31,7 +31,7 @@ than ``B`` of the validation windows, the tau with the best validation F1 among 
 most ``B`` replaces it, ties to less routing; the cheapest tau where none does; round 38),
 ``reference_min_f1`` (``train.tau_reference_min_f1``; runs from before it have 0; round 38),
 ``tau_interictal`` (off/keep/margin: ``train.gate_tau_interictal``, the second threshold calibrated
-after tau; default the run's own; round 42)::
+after tau; default the run's own, off for runs from before it; round 42)::
 
     python -m bench.replay_gate_settings RUN/ID4/ID4 RUN/ID6/ID6 --why \\
         --settings every8:sentinel_every=8 hold0:hold=0 tol0:tolerance=0 grow8:hold_max=8
@@ -180,7 +180,8 @@ def replay_fold(fold_dir: Path, over: dict, train: TrainConfig) -> dict:
         probe, tau = _choose_probe(v, kw_val, (probe,) + over["probes"], calibrated, train)
         kw_val, kw_test = {**kw_val, "probe_every": probe}, {**kw_test, "probe_every": probe}
         sweep = calibrated(kw_val)[1]
-    mode = over.get("tau_interictal", train.gate_tau_interictal)
+    # A deployment from before the key (no tau_interictal) had one threshold, whatever today's default.
+    mode = over.get("tau_interictal", train.gate_tau_interictal if dep.get("tau_interictal") is not None else "off")
     if mode != "off":
         tau_i, _ = calibrate_tau_interictal(v["simple"], v["complex"], v["y"], tau, sweep, mode, grid=train.tau_grid(),
                                             **kw_val)

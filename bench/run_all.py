@@ -140,8 +140,18 @@ def _machine() -> str:
     return f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
 
 
-SECTIONS = ("streaming", "longterm", "training", "quick", "full", "swec-short", "swec-short-2sz", "stress", "stress-seed1",
-            "stress-seed2", "stress-seed3", "stress-seed4", "stress-seed5", "stress-seed6", "bonn", "hardware")
+# The stress cohorts drawn with other seeds, and the round in which each was held out and looked at.
+STRESS_SEEDS = {
+    "stress-seed1": "replayed on since round 34",
+    "stress-seed2": "looked at in round 36",
+    "stress-seed3": "looked at in rounds 37 and 38",
+    "stress-seed4": "held out in round 38, looked at in round 39",
+    "stress-seed5": "held out in round 40, looked at in round 41",
+    "stress-seed6": "held out in round 41, looked at in round 42",
+    "stress-seed7": "held out in round 42",
+}
+SECTIONS = ("streaming", "longterm", "training", "quick", "full", "swec-short", "swec-short-2sz", "stress",
+            *STRESS_SEEDS, "bonn", "hardware")
 STRESS_PATIENTS = None  # --stress-patients: restrict the stress section (development)
 BONN_DIR = ROOT.parent / "shared" / "data" / "bonn"  # the configs/bonn.yaml default (../shared/data/bonn)
 
@@ -180,30 +190,11 @@ def _section(name: str, hardware_run: Path | None = None) -> str:
     if name == "stress":  # issue 11's done-when on the stress cohort, all folds, resumable
         from bench.bench_stress import run as run_stress
         return "## Stress cohort: issue 11's done-when\n\n" + run_stress(STRESS_PATIENTS)
-    if name == "stress-seed1":  # the same on a cohort drawn with another seed (held out until round 34)
+    if name in STRESS_SEEDS:  # the same on cohorts drawn with other seeds, each held out for a round
         from bench.bench_stress import run as run_stress
-        return ("## Stress cohort, seed 1 (replayed on since round 34): issue 11's done-when\n\n"
-                + run_stress(STRESS_PATIENTS, work=ROOT / "bench" / "out" / "stress-seed1", seed=1))
-    if name == "stress-seed2":  # a third cohort, drawn after round 34 and held out for round 35
-        from bench.bench_stress import run as run_stress
-        return ("## Stress cohort, seed 2 (looked at in round 36): issue 11's done-when\n\n"
-                + run_stress(STRESS_PATIENTS, work=ROOT / "bench" / "out" / "stress-seed2", seed=2))
-    if name == "stress-seed3":  # a fourth, drawn in round 36, held out until round 37 chose the sentinel on it
-        from bench.bench_stress import run as run_stress
-        return ("## Stress cohort, seed 3 (looked at in rounds 37 and 38): issue 11's done-when\n\n"
-                + run_stress(STRESS_PATIENTS, work=ROOT / "bench" / "out" / "stress-seed3", seed=3))
-    if name == "stress-seed4":  # a fifth, drawn in round 38 and trained before anything was chosen on it
-        from bench.bench_stress import run as run_stress
-        return ("## Stress cohort, seed 4 (held out in round 38, looked at in round 39): issue 11's done-when\n\n"
-                + run_stress(STRESS_PATIENTS, work=ROOT / "bench" / "out" / "stress-seed4", seed=4))
-    if name == "stress-seed5":  # a sixth, drawn in round 40 and trained at that round's defaults before any replay
-        from bench.bench_stress import run as run_stress
-        return ("## Stress cohort, seed 5 (held out in round 40, looked at in round 41): issue 11's done-when\n\n"
-                + run_stress(STRESS_PATIENTS, work=ROOT / "bench" / "out" / "stress-seed5", seed=5))
-    if name == "stress-seed6":  # a seventh, drawn in round 41 and trained at that round's defaults before any replay
-        from bench.bench_stress import run as run_stress
-        return ("## Stress cohort, held out (seed 6): issue 11's done-when\n\n"
-                + run_stress(STRESS_PATIENTS, work=ROOT / "bench" / "out" / "stress-seed6", seed=6))
+        seed = int(name.removeprefix("stress-seed"))
+        return (f"## Stress cohort, seed {seed} ({STRESS_SEEDS[name]}): issue 11's done-when\n\n"
+                + run_stress(STRESS_PATIENTS, work=ROOT / "bench" / "out" / name, seed=seed))
     work = ROOT / "bench" / "out"
     if name == "bonn":
         return _bonn_section(work)
