@@ -19,7 +19,9 @@ from typing import Sequence
 
 import numpy as np
 
+from bench import exit_code
 from bench.replay_fold_choice import unit_fold_dirs
+from qcascade.errors import DataError
 from qcascade.gate import logit_threshold
 
 CELLS = (("interictal", 0), ("interictal", 1), ("ictal", 0), ("ictal", 1))  # (simple's class, label)
@@ -27,7 +29,10 @@ CELLS = (("interictal", 0), ("interictal", 1), ("ictal", 0), ("ictal", 1))  # (s
 
 def fold_counts(fold_dir: Path) -> dict:
     """``{"n": test windows, (simple_class, label): [unsure-routed, mended, harmed]}`` of one fold."""
-    dep = json.loads((fold_dir / "deploy" / "deploy.json").read_text())
+    path = fold_dir / "deploy" / "deploy.json"
+    if not path.is_file():
+        raise DataError(f"{path}: not found (fold not calibrated?)")
+    dep = json.loads(path.read_text())
     z = np.load(fold_dir / "test_logits.npz")
     d = z["simple"][:, 1] - z["simple"][:, 0]
     tau_i = dep.get("tau_interictal")
@@ -68,8 +73,13 @@ def markdown(total: dict) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("units", nargs="+", type=Path, help="finished unit folders (RUN/<ID>/<ID>)")
-    print(markdown(split(ap.parse_args(argv).units)))
-    return 0
+    units = ap.parse_args(argv).units
+
+    def run() -> int:
+        print(markdown(split(units)))
+        return 0
+
+    return exit_code(run)
 
 
 if __name__ == "__main__":

@@ -38,3 +38,13 @@ def test_unsure_windows_are_split_by_class_and_label_and_mended_or_harmed(tmp_pa
     assert set(CELLS) <= set(total)
     assert main([str(unit)]) == 0
     assert "| ictal | interictal | 0.1250 | 0.1250 | 0.0000 |" in capsys.readouterr().out
+
+
+def test_a_folder_that_is_not_a_finished_unit_is_named(tmp_path, capsys):
+    assert main([str(tmp_path / "nope")]) == 2
+    assert "nope: no val_logits.npz / test_logits.npz" in capsys.readouterr().err
+    unit = tmp_path / "ID1" / "ID1"
+    _fold(unit, [1.0], [1.0], [1], [False], tau=0.5)
+    (unit / "deploy" / "deploy.json").unlink()
+    assert main([str(unit)]) == 2
+    assert "deploy.json: not found" in capsys.readouterr().err
