@@ -4,8 +4,9 @@ For every fold of the given units (``test_logits.npz`` and ``deploy/deploy.json`
 windows the deployed gate routed while the simple model was not confident (the ``unsure`` reason
 of :mod:`qcascade.routing_reasons`) are counted by the simple model's class (``d = z1 - z0 > 0``:
 ictal) and the label, with how many of them the complex model mended (it is right, the simple
-model wrong) or harmed (the reverse). Shares are of all test windows of the units. Round 42 of
-docs/generalisation.md reads this to decide where a second threshold could save routing::
+model wrong) or harmed (the reverse). Shares are of all test windows of the units. It also gives
+the MACs ratio the units would reach if no interictal window were routed (:func:`label_bound`).
+Round 42 of docs/generalisation.md reads both::
 
     python -m bench.unsure_split RUN/ID1/ID1 RUN/ID2/ID2 ...
 """
@@ -61,6 +62,34 @@ def split(units: Sequence[Path]) -> dict:
     return total
 
 
+def label_bound(units: Sequence[Path]) -> dict:
+    """Deployed routing split by label, and the MACs ratio if no interictal window were routed.
+
+    Per unit (all folds pooled; its ``metrics.json`` gives the every-window and complex MACs): the
+    routing rate on all test windows and on ictal ones only. Overall, as ``bench.bench_stress``
+    counts it: mean complex-only MACs / mean cascade MACs over the units, deployed and with only the
+    ictal windows routed (a simple model never wrong or unsure on interictal windows, the same gate).
+    """
+    rows, c_sum, dep_sum, bound_sum = [], 0.0, 0.0, 0.0
+    for unit in units:
+        unit = Path(unit)
+        path = unit / "metrics.json"
+        if not path.is_file():
+            raise DataError(f"{path}: not found (unit not evaluated?)")
+        m = json.loads(path.read_text())["test"]["cascade"]
+        macs_c = m["avg_macs_per_window"] * m["macs_ratio_vs_complex"]
+        every = m["avg_macs_per_window"] - m["routing_rate"] * macs_c
+        z = [np.load(f / "test_logits.npz") for f in unit_fold_dirs(unit)]
+        routed = np.concatenate([np.asarray(a["routed"], bool) for a in z])
+        y = np.concatenate([np.asarray(a["y"]).astype(int) for a in z])
+        r_all, r_ictal = float(routed.mean()), float((routed & (y == 1)).mean())
+        rows.append({"unit": str(unit), "routing": r_all, "routing_ictal_windows": r_ictal})
+        c_sum += macs_c
+        dep_sum += every + r_all * macs_c
+        bound_sum += every + r_ictal * macs_c
+    return {"units": rows, "macs_ratio": c_sum / dep_sum, "macs_ratio_no_interictal_routing": c_sum / bound_sum}
+
+
 def markdown(total: dict) -> str:
     n = max(total["n"], 1)
     rows = ["| simple model says | label | unsure-routed | mended | harmed |", "|---|---|---|---|---|"]
@@ -77,6 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def run() -> int:
         print(markdown(split(units)))
+        b = label_bound(units)
+        routing = np.mean([r["routing"] for r in b["units"]])
+        ictal = np.mean([r["routing_ictal_windows"] for r in b["units"]])
+        print(f"\nMean routing {routing:.3f}, of it on ictal windows {ictal:.3f}. Overall MACs ratio "
+              f"{b['macs_ratio']:.1f}x; {b['macs_ratio_no_interictal_routing']:.1f}x if no interictal window were routed.")
         return 0
 
     return exit_code(run)

@@ -4,7 +4,9 @@ import json
 
 import numpy as np
 
-from bench.unsure_split import CELLS, main, split
+import pytest
+
+from bench.unsure_split import CELLS, label_bound, main, split
 
 
 def _fold(d, simple_d, complex_d, y, routed, tau, tau_i=None):
@@ -36,8 +38,16 @@ def test_unsure_windows_are_split_by_class_and_label_and_mended_or_harmed(tmp_pa
     assert total[("ictal", 0)] == [1, 1, 0]
     assert total[("ictal", 1)] == [1, 0, 1]
     assert set(CELLS) <= set(total)
+    (unit / "metrics.json").write_text(json.dumps({"test": {"cascade": {
+        "avg_macs_per_window": 100.0 + 0.875 * 1000.0, "macs_ratio_vs_complex": 1000.0 / 975.0, "routing_rate": 0.875}}}))
+    b = label_bound([unit])  # 7 of the 8 windows routed, 3 of them ictal
+    assert b["units"][0]["routing"] == 7 / 8 and b["units"][0]["routing_ictal_windows"] == 3 / 8
+    assert b["macs_ratio"] == pytest.approx(1000 / 975)
+    assert b["macs_ratio_no_interictal_routing"] == pytest.approx(1000 / (100 + 0.375 * 1000))
     assert main([str(unit)]) == 0
-    assert "| ictal | interictal | 0.1250 | 0.1250 | 0.0000 |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| ictal | interictal | 0.1250 | 0.1250 | 0.0000 |" in out
+    assert "2.1x if no interictal window were routed" in out
 
 
 def test_a_folder_that_is_not_a_finished_unit_is_named(tmp_path, capsys):
