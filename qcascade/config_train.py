@@ -51,6 +51,10 @@ class TrainConfig:
             model on routed windows only (``loss.complex_weights``). Default 1: every window
             counts fully, because the sequential gate rules route windows no per-window soft
             gate sees (ictal windows the simple model confidently calls interictal).
+        simple_interictal_weight: multiplies the class weight of interictal windows in the
+            simple model's cross-entropy (stages 1 and 3; the complex model's is unchanged), so
+            the simple model is pushed to be sure of interictal windows, where three quarters of
+            the routing goes (docs/generalisation.md, round 42). Default 1: no change.
         tau: confidence threshold of the training-time soft gate, in (0, 1). The deployed
             threshold is re-calibrated on validation windows (``tau.calibrate_tau``).
         gate_sharpness: ``k`` in ``r = sigmoid(k * (tau - |p1 - p0|))``.
@@ -208,6 +212,7 @@ class TrainConfig:
     a_routing: float = 0.05
     a_sparsity: float = 0.05
     complex_weight_floor: float = 1.0
+    simple_interictal_weight: float = 1.0
     tau: float = 0.5
     gate_sharpness: float = 10.0
     gate: GateSetting = DEFAULT_RULE
@@ -256,6 +261,8 @@ class TrainConfig:
             value = getattr(self, f.name)
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f"train.{f.name}: must be finite, got {value!r}")
+        if not 0.0 < self.simple_interictal_weight <= 100.0:
+            raise ConfigError(f"train.simple_interictal_weight: must be in (0, 100], got {self.simple_interictal_weight}")
         for name in ("epochs_stage1", "epochs_stage2", "epochs_stage3"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name}: must be >= 0, got {getattr(self, name)}")

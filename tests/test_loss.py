@@ -88,6 +88,20 @@ def test_simple_term_is_class_weighted_mean_ce():
     assert float(t["simple"]) == pytest.approx(float((w * ce).mean()), rel=1e-6)
 
 
+def test_simple_sample_weight_reweights_the_simple_term_only():
+    """``train.simple_interictal_weight``: its own weights for the simple CE; the complex CE keeps the class weights."""
+    zs = np.array([[0.0, 1.0], [0.0, 1.0], [2.0, 0.0], [0.5, 0.0]], np.float32)
+    zc = np.array([[0.0, 2.0], [1.0, 0.0], [0.0, 0.5], [2.0, 0.0]], np.float32)
+    w = np.array([2.0, 0.5, 2.0, 0.5], np.float32)
+    ws = np.where(Y == 0, 3.0, 1.0).astype(np.float32) * w
+    base = v0_cascade_loss_terms(tf.constant(Y), tf.constant(zs), tf.constant(zc), None, tf.constant(w))
+    more = v0_cascade_loss_terms(tf.constant(Y), tf.constant(zs), tf.constant(zc), None, tf.constant(w),
+                                 simple_sample_weight=tf.constant(ws))
+    assert float(more["simple"]) == pytest.approx(float((ws * weighted_ce(Y, zs).numpy()).mean()), rel=1e-6)
+    assert float(more["simple"]) > float(base["simple"])
+    assert float(more["complex"]) == pytest.approx(float(base["complex"]), rel=1e-6)
+
+
 def test_entropy_of_one_hot_is_zero_and_uniform_is_one_when_normalised():
     one_hot = np.zeros((3, 8), np.float32)
     one_hot[np.arange(3), [0, 3, 5]] = 1.0

@@ -169,6 +169,18 @@ def test_three_stages_train_anneal_freeze_and_snapshot():
     assert "sel_weights" not in out
 
 
+def test_simple_interictal_weight_reaches_the_simple_term_of_stage_1():
+    """``train.simple_interictal_weight``: stage 1 of the same seed and data gives another simple
+    loss from the first step (the interictal windows weigh more), and the run still learns."""
+    X, y = toy_data(256)
+    h = {}
+    for k in (1.0, 4.0):
+        tr = standin_trainer(TrainConfig(**FAST, lr_stage1=1e-2, simple_interictal_weight=k))
+        h[k] = tr.run_stage(1, X, y, verbose=0)
+    assert h[4.0]["simple"][0] > h[1.0]["simple"][0]
+    assert h[4.0]["total"][-1] < h[4.0]["total"][0]
+
+
 def test_same_seed_same_history_and_resume_matches_uninterrupted_run():
     cfg = TrainConfig(**FAST)
     X, y = toy_data(128)

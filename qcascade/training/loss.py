@@ -115,6 +115,7 @@ def cascade_loss_terms(
     global_batch_size: Optional[int] = None,
     complex_weight_floor: float = _TRAIN.complex_weight_floor,
     rule: str = DEFAULT_RULE,
+    simple_sample_weight: Optional[tf.Tensor] = None,
 ) -> dict[str, tf.Tensor]:
     """All cascade loss terms for one (local) batch.
 
@@ -131,6 +132,8 @@ def cascade_loss_terms(
             (pass the global size under a distribution strategy).
         complex_weight_floor: each window's complex CE is weighted by
             ``floor + (1 - floor) * r`` (see :func:`complex_weights`); 0 = routed windows only.
+        simple_sample_weight: ``(batch,)`` weights of the simple model's CE alone
+            (``train.simple_interictal_weight``); None: ``sample_weight``.
 
     Returns:
         Dict of scalar float32 tensors: ``simple``, ``complex``, ``routing``, ``sparsity``
@@ -138,7 +141,8 @@ def cascade_loss_terms(
     """
     gbs = tf.cast(tf.shape(y)[0] if global_batch_size is None else global_batch_size, tf.float32)
     r = soft_routing(simple_logits, tau, sharpness, rule)
-    l_simple = tf.reduce_sum(weighted_ce(y, simple_logits, sample_weight)) / gbs
+    w_simple = sample_weight if simple_sample_weight is None else simple_sample_weight
+    l_simple = tf.reduce_sum(weighted_ce(y, simple_logits, w_simple)) / gbs
     l_routing = tf.reduce_sum(r) / gbs
     if complex_logits is None:
         l_complex = tf.constant(0.0)

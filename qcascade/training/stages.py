@@ -208,7 +208,11 @@ class CascadeTrainer:
         y_np = np.asarray(y_train).astype(np.int32).ravel()
         X_t = ReleasableData(X_train)  # emptied after the stage (see ReleasableData)
         y_t = tf.convert_to_tensor(y_np)
-        w_t = tf.convert_to_tensor(class_weights(y_np, cfg.class_weighting)[y_np])
+        w_np = class_weights(y_np, cfg.class_weighting)[y_np]
+        w_t = tf.convert_to_tensor(w_np)
+        # The simple model's CE may weigh interictal windows more (train.simple_interictal_weight).
+        ws_t = None if cfg.simple_interictal_weight == 1.0 else tf.convert_to_tensor(
+            (w_np * np.where(y_np == 0, cfg.simple_interictal_weight, 1.0)).astype(w_np.dtype))
         gb = global_batch_for(len(y_np), cfg.batch_size, self.strategy.num_replicas_in_sync)
         variables = self._trainables(stage)
         opt = optimizer_for(self.strategy, lr, variables, cfg.weight_decay,
@@ -258,7 +262,8 @@ class CascadeTrainer:
                     weights = tf.tile(onehot[None, :], [tf.shape(x)[0], 1])
                 simple_logits = self.simple(channel, training=train_simple)
                 complex_logits = self.complex(aug(x, idx), training=train_complex) if stage > 1 else None
-                terms = cascade_loss_terms(yb, simple_logits, complex_logits, weights, wb, **loss_kw)
+                terms = cascade_loss_terms(yb, simple_logits, complex_logits, weights, wb, **loss_kw,
+                                           simple_sample_weight=None if ws_t is None else tf.gather(ws_t, idx))
             grads = tape.gradient(terms["total"], variables)
             pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
             if len(pairs) < len(variables):  # runs at trace time only
