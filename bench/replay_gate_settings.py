@@ -31,7 +31,10 @@ than ``B`` of the validation windows, the tau with the best validation F1 among 
 most ``B`` replaces it, ties to less routing; the cheapest tau where none does; round 38),
 ``reference_min_f1`` (``train.tau_reference_min_f1``; runs from before it have 0; round 38),
 ``tau_interictal`` (off/keep/margin: ``train.gate_tau_interictal``, the second threshold calibrated
-after tau; default the run's own, off for runs from before it; round 42)::
+after tau; default the run's own, off for runs from before it; round 42), ``smooth`` (``k``: the simple
+model's logits on validation and test become their mean over the window and the ``k - 1`` windows
+before it in the same recording, fewer at a recording's start; the gate, tau's calibration and the
+simple model's final class all read the mean; round 43)::
 
     python -m bench.replay_gate_settings RUN/ID4/ID4 RUN/ID6/ID6 --why \\
         --settings every8:sentinel_every=8 hold0:hold=0 tol0:tolerance=0 grow8:hold_max=8
@@ -58,7 +61,7 @@ from qcascade.training.tau import calibrate_tau, calibrate_tau_interictal
 KEYS = {"sentinel": "onoff", "sentinel_every": int, "interictal_only": "onoff", "hold": int, "hold_max": int,
         "tolerance": float, "margin": float,
         "reference_f1": str, "fuse": float, "sentinel_persist": int, "probes": "periods", "max_routing": float,
-        "reference_min_f1": float, "tau_interictal": ("off", "keep", "margin")}
+        "reference_min_f1": float, "tau_interictal": ("off", "keep", "margin"), "smooth": int}
 _KIND_NAMES = {int: "an integer", float: "a number", str: "a string"}
 
 
@@ -91,7 +94,7 @@ def parse_setting(text: str) -> tuple[str, dict]:
                 over[key] = kind(value)
             except ValueError:
                 raise ValueError(f"setting {text!r}: {key} must be {_KIND_NAMES[kind]}, got {value!r}") from None
-            if key in ("sentinel_every", "sentinel_persist") and over[key] < 1:
+            if key in ("sentinel_every", "sentinel_persist", "smooth") and over[key] < 1:
                 raise ValueError(f"setting {text!r}: {key} must be >= 1, got {over[key]}")
     if not name or name == "deployed":
         raise ValueError(f"setting {text!r}: needs a name other than 'deployed' before the colon")
@@ -137,6 +140,29 @@ def persisting(up: np.ndarray, record_ids: np.ndarray, start_s: np.ndarray, k: i
     return out
 
 
+def smoothed(logits: np.ndarray, record_ids: np.ndarray, start_s: np.ndarray, k: int) -> np.ndarray:
+    """``(n, 2)``: each window's logits averaged with those of the ``k - 1`` windows before it in the
+    same recording (fewer at a recording's start); ``k = 1``: the logits as they are."""
+    z = np.asarray(logits, np.float64)
+    if k < 1:
+        raise ValueError(f"smooth must be >= 1, got {k}")
+    if k == 1:
+        return z
+    from qcascade.gate import _sequence_order
+
+    order, first = _sequence_order(len(z), record_ids, start_s)
+    zs = z[order]
+    out = np.empty_like(zs)
+    since = 0  # windows of this recording before the current one
+    for j in range(len(zs)):
+        since = 0 if first[j] else since + 1
+        lo = j - min(since, k - 1)
+        out[j] = zs[lo:j + 1].mean(0)
+    res = np.empty_like(z)
+    res[order] = out
+    return res
+
+
 def _fused(z, a: float) -> dict:
     """The logits of ``z`` with both complex arrays' difference plus ``a`` times the simple model's.
 
@@ -159,6 +185,8 @@ def replay_fold(fold_dir: Path, over: dict, train: TrainConfig) -> dict:
     dep = json.loads((fold_dir / "deploy" / "deploy.json").read_text())
     a = float(over.get("fuse", 0.0))
     v, t = (_fused(np.load(fold_dir / name), a) for name in ("val_logits.npz", "test_logits.npz"))
+    for z in (v, t):
+        z["simple"] = smoothed(z["simple"], z["record_ids"], z["start_s"], int(over.get("smooth", 1)))
     kw_val, kw_test = _gate_kw(dep, v, over), _gate_kw(dep, t, over)
     every = int(dep["macs_simple"]) + (int(dep["sentinel"].get("ops", 0)) if kw_val["sentinel"] is not None else 0)
     ref = window_metrics(v["y"], None, v["complex_only"].argmax(1)) if a else dep["complex_only_val"]

@@ -22,7 +22,7 @@ import yaml
 from qcascade.errors import ConfigError
 from qcascade.hls.targets import load_target, resolve_part
 from qcascade.prior import EPOCHS as PRIOR_EPOCHS, MAX_EPOCHS as PRIOR_MAX_EPOCHS, MAX_WINDOWS as PRIOR_MAX_WINDOWS
-from qcascade.prior import MIN_WINDOWS as PRIOR_MIN_WINDOWS, OTHER_PATIENTS
+from qcascade.prior import MIN_WINDOWS as PRIOR_MIN_WINDOWS, OTHER_PATIENTS, OTHER_PATIENTS_DATASETS
 from qcascade.quant import QuantPolicy
 from qcascade.strict_yaml import check_fields, from_dict, load_yaml, to_dict
 from qcascade.config_data import DataConfig
@@ -108,6 +108,11 @@ class ModelConfig:
             that mixes its pooled outputs), is what the prior learned from other patients'
             seizures and what fine-tuning on two or three seizures forgets (docs/generalisation.md,
             round 25); ``[]`` fine-tunes every layer.
+        simple_prior: ``other_patients``: once its electrode is chosen, the simple model is trained
+            further on its training windows pooled with single-electrode windows of every other
+            patient of ``data.data_dir``, then kept frozen in stage 3 (``synthetic`` or
+            ``swec-short``, not pooled; :mod:`qcascade.simple_pool`; docs/generalisation.md,
+            round 43). ``none``: the patient's own windows only.
     """
 
     simple_model: Literal["A", "B", "C", "auto"] = "A"
@@ -128,6 +133,7 @@ class ModelConfig:
     complex_prior_frozen: tuple[str, ...] = ("block1_conv", "block1_bn", "block1_mix_conv", "block1_mix_bn")
     complex_prior_epochs: int = PRIOR_EPOCHS
     complex_prior_max_windows: int = PRIOR_MAX_WINDOWS
+    simple_prior: Literal["none", "other_patients"] = "none"
 
     def __post_init__(self):
         check_fields(self, "model")
@@ -241,6 +247,10 @@ class RunConfig:
         if self.data.split == "lopo" and not self.pooled:
             raise ConfigError("data.split: 'lopo' (leave-one-patient-out) needs pooled: true; "
                               "patient-specific cascades are split leave-one-seizure-out")
+        if self.model.simple_prior == OTHER_PATIENTS and (self.pooled or self.data.dataset not in OTHER_PATIENTS_DATASETS):
+            raise ConfigError(f"model.simple_prior: other_patients pools each patient's simple model with the other "
+                              f"patients of data.data_dir: needs data.dataset in {list(OTHER_PATIENTS_DATASETS)} and a "
+                              f"run per patient, got {self.data.dataset!r}" + (" pooled" if self.pooled else ""))
 
 
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> RunConfig:

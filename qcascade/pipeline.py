@@ -19,6 +19,7 @@ from qcascade.fold_pool import FoldPool, pool_workers, unit_folds
 from qcascade.folds import UnitContext
 from qcascade.prior import check_prior, check_prior_leak
 from qcascade.prior_other import prior_workers, train_other_patient_priors
+from qcascade.simple_pool import build_simple_pools
 from qcascade.rundir import (Step, check_out_dir, check_run_path, check_step_names, prepare_run_dir,
                              run_step_checked, run_steps)
 from qcascade.runlock import RunLock
@@ -115,6 +116,7 @@ def run_pipeline(cfg: RunConfig, run_dir: Path, *, force: bool = False, from_ste
             if {"step_train_complex", "step_folds"} & set(names[names.index(from_step) if from_step else 0:per_unit]):
                 # Before any fold: every fold of a patient starts stage 2 from that patient's prior.
                 train_other_patient_priors(cfg, run_dir, list(units))
+                build_simple_pools(cfg, run_dir, list(units))  # likewise for the simple model's pool
             with progress.bar(per_unit * len(units), desc=run_dir.name), \
                     _fold_pool(cfg, run_dir, units, steps, from_step, until_step) as pool:
                 for k, (unit, recordings) in enumerate(units.items()):

@@ -15,6 +15,7 @@ from qcascade.artifacts import Selection, save_selection, selection
 from qcascade.errors import RunDirError
 from qcascade.io_utils import atomic_save_keras, atomic_save_npy, atomic_save_npz, atomic_write_json
 from qcascade.prior import run_prior_dir
+from qcascade.simple_pool import OTHER_PATIENTS as SIMPLE_POOLED
 from qcascade.selector_prior import electrode_separability, prior_line_length
 from qcascade.steps_data import onset_zone, windows
 from qcascade.tensors import as_tensor
@@ -105,7 +106,8 @@ def get_trainer(ctx, load: str | None):
                 prior = ctx.cfg.model.selector_init_scale * electrode_separability(sets["train"], mask, raw)
                 selector.inner.electrode_logits.assign(prior.astype(np.float32))
             trainer = CascadeTrainer(selector, make_simple(), make_complex(), mask, ctx.cfg.train, strategy,
-                                     electrode_fn=lambda sel, X, m: deployed_electrode(sel.inner, X, m))
+                                     electrode_fn=lambda sel, X, m: deployed_electrode(sel.inner, X, m),
+                                     freeze_simple_stage3=ctx.cfg.model.simple_prior == SIMPLE_POOLED)
         if run_prior_dir(ctx.cfg, ctx.run_dir, ctx.unit) is not None:  # at build time: a resumed stage 3 keeps them frozen too
             from qcascade.prior import freeze_prior_layers
 
@@ -133,6 +135,8 @@ def _train_stage(ctx, stage: int, load: str | None) -> None:
         from qcascade.prior import load_prior_weights
 
         load_prior_weights(trainer.complex, prior)
+    if stage == 2 and ctx.cfg.model.simple_prior == SIMPLE_POOLED:
+        _refit_simple_pooled(ctx, trainer, sets["train"], sets.get("val_monitor", sets["val"]))
     epochs = getattr(ctx.cfg.train, f"epochs_stage{stage}")
     mon = sets.get("val_monitor", sets["val"])  # long-term: per-epoch metrics on a validation sample
     history = trainer.run_stage(stage, sets["train"].X, sets["train"].y, mon.X, mon.y, epochs=epochs)
@@ -146,6 +150,22 @@ def _train_stage(ctx, stage: int, load: str | None) -> None:
     atomic_write_json(ckpt / "state.json", trainer.state_dict())  # written last: marks completeness
     ctx.artifacts.trainer_stage = f"stage{stage}"
     atomic_write_json(ctx.path(f"history_stage{stage}.json"), history)
+
+
+def _refit_simple_pooled(ctx, trainer, train, val) -> None:
+    """``model.simple_prior: other_patients``: the stage-1 simple model trained further on its electrode's
+    windows pooled with the other patients' (:mod:`qcascade.simple_pool`), before stage 2 freezes it.
+    Rerun with stage 2 (from stage 1's weights), so an interrupted stage 2 repeats it exactly."""
+    from qcascade.models.folding import refresh_batchnorm
+    from qcascade.simple_pool import load_pool, refit_simple
+
+    e = trainer.electrode
+    X_pool, y_pool = load_pool(ctx.run_dir, ctx.unit)
+    own = np.ascontiguousarray(train.X[:, :, e:e + 1])
+    hist = refit_simple(trainer.simple, own, train.y, X_pool, y_pool, ctx.cfg.train, trainer.strategy,
+                        X_val=np.ascontiguousarray(val.X[:, :, e:e + 1]), y_val=val.y)
+    refresh_batchnorm(trainer.simple, own)  # deployed on this patient's windows, like every stage's
+    atomic_write_json(ctx.path("history_simple_pool.json"), hist)
 
 
 def _refresh_batchnorm(trainer, X: np.ndarray, stage: int) -> None:

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from bench.replay_gate_settings import detection_delays, main, parse_setting, persisting, replay_unit
+from bench.replay_gate_settings import detection_delays, main, parse_setting, persisting, replay_unit, smoothed
 from qcascade.config import config_to_yaml, load_config
 from qcascade.errors import DataError
 from qcascade.gate import cascade_decide
@@ -140,6 +140,29 @@ def test_sentinel_persist_keeps_runs_of_up_windows_per_recording():
     assert np.array_equal(persisting(up[perm], rec[perm], start[perm], 3), persisting(up, rec, start, 3)[perm])
     with pytest.raises(ValueError, match="sentinel_persist"):
         persisting(up, rec, start, 0)
+
+
+def test_smoothing_averages_the_last_windows_of_each_recording_only():
+    z = np.c_[np.zeros(6), [1.0, 3.0, 5.0, 7.0, 2.0, 4.0]]
+    rec = np.array(["a"] * 4 + ["b"] * 2)
+    start = np.r_[np.arange(4), np.arange(2)].astype(float)
+    # "a": 1, (1+3)/2, (1+3+5)/3, (3+5+7)/3; "b" starts again: 2, (2+4)/2.
+    assert np.allclose(smoothed(z, rec, start, 3)[:, 1], [1, 2, 3, 5, 2, 3])
+    assert np.allclose(smoothed(z, rec, start, 2)[:, 1], [1, 2, 4, 6, 2, 3])
+    assert np.array_equal(smoothed(z, rec, start, 1), z)
+    perm = np.random.default_rng(1).permutation(6)
+    assert np.allclose(smoothed(z[perm], rec[perm], start[perm], 3), smoothed(z, rec, start, 3)[perm])
+    with pytest.raises(ValueError, match="smooth"):
+        smoothed(z, rec, start, 0)
+
+
+def test_a_smoothing_replay_recalibrates_and_changes_the_decisions(tmp_path):
+    unit = _run(tmp_path / "run")
+    res = replay_unit(unit, {"deployed": {}, "same": {"smooth": 1}, "s3": {"smooth": 3}})
+    assert res["same"] == res["deployed"]
+    assert res["s3"]["taus"] != res["deployed"]["taus"] or res["s3"]["routing"] != res["deployed"]["routing"]
+    with pytest.raises(ValueError, match="smooth must be >= 1"):
+        parse_setting("s0:smooth=0")
 
 
 def test_sentinel_persist_setting_routes_fewer_sentinel_windows(tmp_path):

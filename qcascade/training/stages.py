@@ -114,12 +114,15 @@ class CascadeTrainer:
         electrode_fn: ``(selector, X, mask) -> int`` giving the deployed electrode
             (e.g. ``qcascade.models.selector.deployed_electrode``); default
             :func:`mean_weight_electrode`.
+        freeze_simple_stage3: stage 3 trains the complex model only (``model.simple_prior``).
     """
 
     def __init__(self, selector, simple, complex_model, mask: np.ndarray, cfg: TrainConfig,
                  strategy: Optional[tf.distribute.Strategy] = None,
-                 electrode_fn: Optional[Callable[..., int]] = None):
+                 electrode_fn: Optional[Callable[..., int]] = None, freeze_simple_stage3: bool = False):
         self.selector, self.simple, self.complex = selector, simple, complex_model
+        # model.simple_prior: fine-tuning on the patient's few seizures forgets the pooled training.
+        self.freeze_simple_stage3 = bool(freeze_simple_stage3)
         self.mask = np.asarray(mask, bool)
         self._mask_t = tf.constant(self.mask)
         self.n_active = int(self.mask.sum())
@@ -151,6 +154,8 @@ class CascadeTrainer:
     def _trainables(self, stage: int) -> list[tf.Variable]:
         joint = (self.simple, self.complex) if self.electrode is not None else (
             self.selector, self.simple, self.complex)
+        if self.freeze_simple_stage3:
+            joint = (self.complex,)
         models = {1: (self.selector, self.simple), 2: (self.complex,), 3: joint}[stage]
         skip = {id(self.temperature)} if self.temperature is not None else set()
         seen, out = set(skip), []
@@ -221,6 +226,8 @@ class CascadeTrainer:
         # deployed electrode (and is frozen in stage 2, its outputs precomputed).
         aug = augmenter_for(cfg, stage_seed(cfg.seed, stage)) if stage > 1 else None
         train_sel, train_simple, train_complex = stage in (1, 3), stage in (1, 3), stage in (2, 3)
+        if stage == 3 and self.freeze_simple_stage3:
+            train_sel = train_simple = False
         loss_kw = dict(a_simple=cfg.a_simple, a_complex=cfg.a_complex, a_routing=cfg.a_routing,
                        a_sparsity=cfg.a_sparsity, tau=cfg.tau, sharpness=cfg.gate_sharpness,
                        n_active=self.n_active, global_batch_size=gb,
@@ -288,7 +295,7 @@ class CascadeTrainer:
         if stage > 1 and cfg.restore_best and X_val is not None:
             # Stage 2 trains the complex model alone; stage 3 both.
             keep = {name: KeepBest([getattr(self, name)], _BEST_MONITOR[name], min_score=cfg.restore_best_min_f1)
-                    for name in (("complex",) if stage == 2 else ("simple", "complex"))}
+                    for name in (("complex",) if stage == 2 or self.freeze_simple_stage3 else ("simple", "complex"))}
         hist = run_epochs(self.strategy, replica_step, len(y_np), gb, epochs, stage_seed(cfg.seed, stage),
                           on_epoch_start=on_epoch_start, on_epoch_end=on_epoch_end,
                           callbacks=list(callbacks) + list(keep.values()), verbose=verbose,

@@ -1,0 +1,96 @@
+"""``model.simple_prior: other_patients``: the simple model's pool of other patients' electrodes."""
+
+import json
+
+import numpy as np
+import pytest
+
+from qcascade.config import load_config
+from qcascade.errors import ConfigError, RunDirError
+from qcascade.simple_pool import build_simple_pools, load_pool, recording_electrodes
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    from qcascade.data.synthetic import make_cohort, write_swec_short
+
+    root = tmp_path_factory.mktemp("pool_cohort")
+    write_swec_short(make_cohort(n_patients=3, n_seizures=2, seed=4, seizure_s=(20.0, 30.0), electrode_range=(24, 32)),
+                     root)
+    return root
+
+
+def _cfg(data_dir, **model):
+    return load_config(None, {"data": {"dataset": "swec-short", "data_dir": str(data_dir)},
+                              "model": {"simple_prior": "other_patients", **model}, "hls": {"enabled": False}})
+
+
+def test_electrodes_are_ranked_by_how_their_line_length_separates_the_recording():
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(60), np.ones(20)].astype(int)
+    ll = rng.random((80, 5))
+    ll[:, 2] += 2.0 * y            # separates perfectly
+    ll[:, 0] += 0.4 * y            # partly
+    ll[:, 4] += 5.0 * y            # best, but not a live electrode
+    ll[:, 3] -= 1.0 * y            # falls with the seizure: ranked last
+    mask = np.array([True, True, True, True, False])
+    assert recording_electrodes(ll, y, mask, 2) == [2, 0]
+    assert recording_electrodes(ll, y, mask, 4)[-1] == 3
+
+
+def test_the_option_is_refused_where_there_are_no_other_patients_to_pool(tmp_path):
+    with pytest.raises(ConfigError, match="simple_prior: other_patients .*'bonn'"):
+        load_config(None, {"data": {"dataset": "bonn", "data_dir": str(tmp_path)}, "model": {"simple_prior": "other_patients"}})
+    with pytest.raises(ConfigError, match="simple_prior"):
+        load_config(None, {"pooled": True, "data": {"split": "lopo"}, "model": {"simple_prior": "other_patients"}})
+    with pytest.raises(ConfigError, match="simple_prior: 'yes' is not one of"):
+        load_config(None, {"model": {"simple_prior": "yes"}})
+
+
+def test_each_pool_holds_the_other_patients_onset_electrodes_and_is_kept(cohort, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    assert build_simple_pools(load_config(None, {"data": {"dataset": "swec-short", "data_dir": str(cohort)}}),
+                              run, ["ID1"]) == {}  # off by default
+    cfg = _cfg(cohort)
+    paths = build_simple_pools(cfg, run, ["ID1", "ID2"])
+    truth = json.loads((cohort / "ground_truth.json").read_text())["patients"]
+    for unit in ("ID1", "ID2"):
+        info = json.loads((run / "simple_pool" / f"{unit}.json").read_text())
+        others = sorted({"ID1", "ID2", "ID3"} - {unit})
+        assert info["patients"] == others  # never the patient's own windows
+        for p in others:
+            zone = set(truth[p]["soz_electrodes"])
+            for rec in info["electrodes"][p].values():  # the onset zone first, then the seizure's spread
+                assert len(rec) == 3 and set(rec[:len(zone)]) <= zone and max(rec) - min(rec) <= 3, (p, rec, zone)
+        X, y = load_pool(run, unit)
+        assert X.shape == (info["windows"], 512, 1) and X.dtype == np.float32
+        assert int(y.sum()) == info["ictal_windows"] and 0 < y.mean() < 0.5
+    assert not (run / "simple_pool" / "scratch").exists()
+    stamp = paths["ID1"].stat().st_mtime_ns
+    build_simple_pools(cfg, run, ["ID1"])
+    assert paths["ID1"].stat().st_mtime_ns == stamp  # complete: kept
+    manifest = run / "simple_pool" / "ID1.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "patients": ["ID2"]}))
+    with pytest.raises(RunDirError, match="ID1.json: built from patients"):
+        build_simple_pools(cfg, run, ["ID1"])
+    with pytest.raises(RunDirError, match="ID3.npz: missing"):
+        load_pool(run, "ID3")
+
+
+def test_stage_3_trains_the_complex_model_only_when_the_simple_model_is_pooled():
+    from test_training import FAST, standin_trainer, toy_data
+
+    from qcascade.training import TrainConfig
+
+    X, y = toy_data(192)
+    tr = standin_trainer(TrainConfig(**FAST))
+    tr.freeze_simple_stage3 = True
+    for stage in (1, 2):
+        tr.run_stage(stage, X, y, X[:64], y[:64], verbose=0)
+    simple = [v.numpy().copy() for v in tr.simple.weights]
+    cplx = [v.numpy().copy() for v in tr.complex.weights]
+    hist = tr.run_stage(3, X, y, X[:64], y[:64], verbose=0)
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(simple, tr.simple.weights))
+    assert any(not np.array_equal(a, v.numpy()) for a, v in zip(cplx, tr.complex.weights))
+    assert "best_epoch_simple" not in hist
