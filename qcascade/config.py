@@ -156,6 +156,9 @@ class ModelConfig:
             raise ConfigError(f"model.complex_electrodes: applies to model.complex_block1: mixed only, got "
                               f"{self.complex_block1!r} (the shared bank has no electrode-specific weights to zero; "
                               "it reads every electrode)")
+        if self.simple_model == "auto" and self.simple_prior != "none":
+            raise ConfigError("model.simple_prior: applies to the simple model the cascade's stages train; "
+                              "simple_model: auto may deploy a candidate trained alone on the patient (name A, B or C)")
         if self.simple_model == "auto" and not self.train_candidates:
             raise ConfigError("model.simple_model: auto needs model.train_candidates: true (it chooses among them)")
         for key, lo, hi in (("complex_shared_filters", 1, 64), ("simple_a_filters", 2, 64),

@@ -43,6 +43,8 @@ def test_the_option_is_refused_where_there_are_no_other_patients_to_pool(tmp_pat
         load_config(None, {"data": {"dataset": "bonn", "data_dir": str(tmp_path)}, "model": {"simple_prior": "other_patients"}})
     with pytest.raises(ConfigError, match="simple_prior"):
         load_config(None, {"pooled": True, "data": {"split": "lopo"}, "model": {"simple_prior": "other_patients"}})
+    with pytest.raises(ConfigError, match="simple_prior: applies to .*simple_model: auto"):
+        load_config(None, {"model": {"simple_prior": "other_patients", "simple_model": "auto"}})
     with pytest.raises(ConfigError, match="simple_prior: 'yes' is not one of"):
         load_config(None, {"model": {"simple_prior": "yes"}})
 
@@ -94,3 +96,35 @@ def test_stage_3_trains_the_complex_model_only_when_the_simple_model_is_pooled()
     assert all(np.array_equal(a, v.numpy()) for a, v in zip(simple, tr.simple.weights))
     assert any(not np.array_equal(a, v.numpy()) for a, v in zip(cplx, tr.complex.weights))
     assert "best_epoch_simple" not in hist
+
+
+def test_a_run_refits_its_simple_model_on_the_pool_and_freezes_it_in_stage_3(cohort, tmp_path):
+    """The run builds ID1's pool from ID2 and ID3 (although it trains ID1 alone), stage 2 refits the
+    simple model on it, stage 3 leaves it as stage 2 saved it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    conf, out = tmp_path / "run.yaml", tmp_path / "run"
+    conf.write_text(yaml.safe_dump({
+        "data": {"dataset": "swec-short", "data_dir": str(cohort)},
+        "model": {"simple_prior": "other_patients", "train_candidates": False},
+        "train": {"folds": "first", "epochs_stage1": 1, "epochs_stage2": 1, "epochs_stage3": 1},
+        "hls": {"enabled": False}}))
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, str(root / "train_qkeras.py"), "--config", str(conf), "--out", str(out),
+                           "--patient", "ID1", "--until-step", "step_finetune"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert json.loads((out / "simple_pool" / "ID1.json").read_text())["patients"] == ["ID2", "ID3"]
+    assert not (out / "simple_pool" / "ID2.json").exists()
+    unit = out / "ID1"
+    hist = json.loads((unit / "history_simple_pool.json").read_text())
+    assert hist["pool_windows"] > hist["own_windows"] > 0 and len(hist["train_f1"]) == 1
+    ckpt = {s: np.load(unit / "checkpoints" / s / "simple.npz") for s in ("stage1", "stage2", "stage3")}
+    same = {s: all(np.array_equal(ckpt["stage2"][k], ckpt[s][k]) for k in ckpt["stage2"].files) for s in ckpt}
+    assert same == {"stage1": False, "stage2": True, "stage3": True}
