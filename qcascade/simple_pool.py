@@ -135,12 +135,12 @@ def build_simple_pools(cfg, run_dir: Path, units: Sequence[str]) -> dict[str, Pa
     if cfg.model.simple_prior != OTHER_PATIENTS:
         return {}
     from qcascade.cohort import discover_cohort
-    from qcascade.prior_other import prior_cohort_config  # every patient of the folder, no hardware
-    from qcascade.strict_yaml import to_dict
     from qcascade.config import load_config
+    from qcascade.strict_yaml import to_dict
 
-    tree = to_dict(prior_cohort_config(cfg))
-    tree["data"]["input_scaling"] = cfg.data.input_scaling  # scaled as the run scales its own windows
+    tree = to_dict(cfg)  # every patient of the folder, scaled as the run scales its own; no hardware
+    tree["data"]["patients"] = None
+    tree["hls"]["enabled"] = False
     pcfg = load_config(None, tree)
     cohort = discover_cohort(pcfg, Path(run_dir))
     out, todo = {}, []
