@@ -135,10 +135,10 @@ def _train_stage(ctx, stage: int, load: str | None) -> None:
         from qcascade.prior import load_prior_weights
 
         load_prior_weights(trainer.complex, prior)
-    if stage == 2 and ctx.cfg.model.simple_prior == SIMPLE_POOLED:
-        _refit_simple_pooled(ctx, trainer, sets["train"], sets.get("val_monitor", sets["val"]))
-    epochs = getattr(ctx.cfg.train, f"epochs_stage{stage}")
     mon = sets.get("val_monitor", sets["val"])  # long-term: per-epoch metrics on a validation sample
+    if stage == 2 and ctx.cfg.model.simple_prior == SIMPLE_POOLED:
+        _refit_simple_pooled(ctx, trainer, sets["train"], mon)
+    epochs = getattr(ctx.cfg.train, f"epochs_stage{stage}")
     history = trainer.run_stage(stage, sets["train"].X, sets["train"].y, mon.X, mon.y, epochs=epochs)
     from qcascade.models.folding import bn_sample
 
