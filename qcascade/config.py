@@ -113,6 +113,10 @@ class ModelConfig:
             patient of ``data.data_dir``, then kept frozen in stage 3 (``synthetic`` or
             ``swec-short``, not pooled; :mod:`qcascade.simple_pool`; docs/generalisation.md,
             round 43). ``none``: the patient's own windows only.
+        simple_prior_own_share: with ``simple_prior: other_patients``, the share of each class's
+            training weight the patient's own windows carry in that refit, the pool the rest (the
+            pool is about 95 % of the windows, and alone it sets the patient's background; round 44).
+            ``null``: every window weighs alike.
     """
 
     simple_model: Literal["A", "B", "C", "auto"] = "A"
@@ -134,6 +138,7 @@ class ModelConfig:
     complex_prior_epochs: int = PRIOR_EPOCHS
     complex_prior_max_windows: int = PRIOR_MAX_WINDOWS
     simple_prior: Literal["none", "other_patients"] = "none"
+    simple_prior_own_share: Optional[float] = None
 
     def __post_init__(self):
         check_fields(self, "model")
@@ -159,6 +164,11 @@ class ModelConfig:
         if self.simple_model == "auto" and self.simple_prior != "none":
             raise ConfigError("model.simple_prior: applies to the simple model the cascade's stages train; "
                               "simple_model: auto may deploy a candidate trained alone on the patient (name A, B or C)")
+        if self.simple_prior_own_share is not None:
+            if self.simple_prior == "none":
+                raise ConfigError("model.simple_prior_own_share: applies to model.simple_prior: other_patients only")
+            if not 0.0 < self.simple_prior_own_share < 1.0:
+                raise ConfigError(f"model.simple_prior_own_share: must be in (0, 1), got {self.simple_prior_own_share}")
         if self.simple_model == "auto" and not self.train_candidates:
             raise ConfigError("model.simple_model: auto needs model.train_candidates: true (it chooses among them)")
         for key, lo, hi in (("complex_shared_filters", 1, 64), ("simple_a_filters", 2, 64),

@@ -36,7 +36,8 @@ from qcascade.io_utils import atomic_save_npz, atomic_write_json
 log = logging.getLogger(__name__)
 
 __all__ = ["OTHER_PATIENTS", "POOL_DIR", "ELECTRODES_PER_RECORDING", "INTERICTAL_PER_ICTAL", "MIN_INTERICTAL",
-           "recording_electrodes", "patient_contribution", "build_simple_pools", "load_pool", "refit_simple"]
+           "recording_electrodes", "patient_contribution", "build_simple_pools", "load_pool", "own_share_weights",
+           "refit_simple"]
 
 #: ``model.simple_prior`` value: the simple model is refit on its windows pooled with the other patients'.
 OTHER_PATIENTS = "other_patients"
@@ -188,8 +189,24 @@ def load_pool(run_dir: Path, unit: str) -> tuple[np.ndarray, np.ndarray]:
         return z["X"], z["y"]
 
 
+def own_share_weights(y_own: np.ndarray, y_pool: np.ndarray, share: float) -> np.ndarray:
+    """Per-window factors on the class weights of ``concat(own, pool)``, ``(n_own + n_pool,)`` float32.
+
+    Within each class the patient's own windows carry ``share`` of the class's weight and the pool
+    the rest; a class's total weight is unchanged. A class that one side lacks keeps factor 1.
+    """
+    y_own, y_pool = np.asarray(y_own, np.int64), np.asarray(y_pool, np.int64)
+    f_own, f_pool = np.ones(len(y_own), np.float32), np.ones(len(y_pool), np.float32)
+    for c in (0, 1):
+        n_own, n_pool = int(np.sum(y_own == c)), int(np.sum(y_pool == c))
+        if n_own and n_pool:
+            f_own[y_own == c] = share * (n_own + n_pool) / n_own
+            f_pool[y_pool == c] = (1.0 - share) * (n_own + n_pool) / n_pool
+    return np.concatenate([f_own, f_pool])
+
+
 def refit_simple(simple, X_own: np.ndarray, y_own: np.ndarray, X_pool: np.ndarray, y_pool: np.ndarray, cfg,
-                 strategy, X_val=None, y_val=None, verbose: int = 0) -> dict:
+                 strategy, X_val=None, y_val=None, verbose: int = 0, own_share=None) -> dict:
     """Train ``simple`` further on its electrode's training windows pooled with ``X_pool``.
 
     Args:
@@ -198,6 +215,8 @@ def refit_simple(simple, X_own: np.ndarray, y_own: np.ndarray, X_pool: np.ndarra
         X_pool, y_pool: ``(m, n_times, 1)`` the other patients' windows (:func:`load_pool`).
         cfg: ``TrainConfig``: stage 1's epochs and learning rate, seed, batch size, class weighting.
         X_val, y_val: the patient's validation windows on the electrode (history only).
+        own_share: the share of each class's weight the patient's own windows carry
+            (:func:`own_share_weights`); None: every window weighs alike.
 
     Returns:
         The training history (per epoch), with the pool's size.
@@ -210,6 +229,7 @@ def refit_simple(simple, X_own: np.ndarray, y_own: np.ndarray, X_pool: np.ndarra
     hist = fit_classifier(simple, X, y, [(cfg.epochs_stage1, cfg.lr_stage1)], strategy=strategy,
                           batch_size=cfg.batch_size, phase_seeds=[stage_seed(cfg.seed, 1) + 7],
                           class_weighting=cfg.class_weighting, X_val=X_val, y_val=y_val, verbose=verbose,
-                          desc="simple model, pooled", restore_best=[False])
+                          desc="simple model, pooled", restore_best=[False],
+                          sample_weight=None if own_share is None else own_share_weights(y_own, y_pool, own_share))
     return {**hist, "own_windows": int(len(y_own)), "pool_windows": int(len(y_pool)),
-            "pool_ictal_windows": int(np.sum(y_pool))}
+            "pool_ictal_windows": int(np.sum(y_pool)), "own_share": own_share}

@@ -163,7 +163,8 @@ def _refit_simple_pooled(ctx, trainer, train, val) -> None:
     X_pool, y_pool = load_pool(ctx.run_dir, ctx.unit)
     own = np.ascontiguousarray(train.X[:, :, e:e + 1])
     hist = refit_simple(trainer.simple, own, train.y, X_pool, y_pool, ctx.cfg.train, trainer.strategy,
-                        X_val=np.ascontiguousarray(val.X[:, :, e:e + 1]), y_val=val.y)
+                        X_val=np.ascontiguousarray(val.X[:, :, e:e + 1]), y_val=val.y,
+                        own_share=ctx.cfg.model.simple_prior_own_share)
     refresh_batchnorm(trainer.simple, own)  # deployed on this patient's windows, like every stage's
     atomic_write_json(ctx.path("history_simple_pool.json"), hist)
 

@@ -7,7 +7,7 @@ import pytest
 
 from qcascade.config import load_config
 from qcascade.errors import ConfigError, RunDirError
-from qcascade.simple_pool import build_simple_pools, load_pool, recording_electrodes
+from qcascade.simple_pool import build_simple_pools, load_pool, own_share_weights, recording_electrodes
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +47,27 @@ def test_the_option_is_refused_where_there_are_no_other_patients_to_pool(tmp_pat
         load_config(None, {"model": {"simple_prior": "other_patients", "simple_model": "auto"}})
     with pytest.raises(ConfigError, match="simple_prior: 'yes' is not one of"):
         load_config(None, {"model": {"simple_prior": "yes"}})
+
+
+def test_own_share_splits_each_class_weight_between_the_patient_and_the_pool():
+    from qcascade.training.loop import class_weights
+
+    y_own = np.r_[np.zeros(30), np.ones(10)].astype(int)
+    y_pool = np.r_[np.zeros(600), np.ones(300)].astype(int)
+    f = own_share_weights(y_own, y_pool, 0.5)
+    y = np.r_[y_own, y_pool]
+    w = class_weights(y)[y] * f
+    own = np.arange(len(y)) < len(y_own)
+    for c in (0, 1):
+        assert np.isclose(w[own & (y == c)].sum(), w[~own & (y == c)].sum())  # half each
+        assert np.isclose(w[y == c].sum(), class_weights(y)[c] * np.sum(y == c))  # the class total kept
+    g = own_share_weights(y_own, y_pool, 0.2)
+    assert np.isclose(g[:len(y_own)][y_own == 1].sum(), 0.25 * g[len(y_own):][y_pool == 1].sum())
+    assert np.all(own_share_weights(y_own, np.zeros(50, int), 0.5)[:len(y_own)][y_own == 1] == 1.0)  # no pool ictal
+    with pytest.raises(ConfigError, match="simple_prior_own_share: applies to model.simple_prior: other_patients"):
+        load_config(None, {"model": {"simple_prior_own_share": 0.5}})
+    with pytest.raises(ConfigError, match=r"simple_prior_own_share: must be in \(0, 1\)"):
+        load_config(None, {"model": {"simple_prior": "other_patients", "simple_prior_own_share": 1.0}})
 
 
 def test_each_pool_holds_the_other_patients_onset_electrodes_and_is_kept(cohort, tmp_path):
@@ -111,7 +132,7 @@ def test_a_run_refits_its_simple_model_on_the_pool_and_freezes_it_in_stage_3(coh
     conf, out = tmp_path / "run.yaml", tmp_path / "run"
     conf.write_text(yaml.safe_dump({
         "data": {"dataset": "swec-short", "data_dir": str(cohort)},
-        "model": {"simple_prior": "other_patients", "train_candidates": False},
+        "model": {"simple_prior": "other_patients", "simple_prior_own_share": 0.5, "train_candidates": False},
         "train": {"folds": "first", "epochs_stage1": 1, "epochs_stage2": 1, "epochs_stage3": 1},
         "hls": {"enabled": False}}))
     root = Path(__file__).resolve().parents[1]
@@ -125,6 +146,7 @@ def test_a_run_refits_its_simple_model_on_the_pool_and_freezes_it_in_stage_3(coh
     unit = out / "ID1"
     hist = json.loads((unit / "history_simple_pool.json").read_text())
     assert hist["pool_windows"] > hist["own_windows"] > 0 and len(hist["train_f1"]) == 1
+    assert hist["own_share"] == 0.5
     ckpt = {s: np.load(unit / "checkpoints" / s / "simple.npz") for s in ("stage1", "stage2", "stage3")}
     same = {s: all(np.array_equal(ckpt["stage2"][k], ckpt[s][k]) for k in ckpt["stage2"].files) for s in ckpt}
     assert same == {"stage1": False, "stage2": True, "stage3": True}

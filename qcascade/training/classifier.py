@@ -36,6 +36,7 @@ def fit_classifier(
     weight_decay: float = 0.0,
     restore_best_min_f1: float = MIN_SCORE,
     after_phase: Optional[Callable[[int], None]] = None,
+    sample_weight: Optional[np.ndarray] = None,
 ) -> dict[str, list]:
     """Train a plain 2-class classifier with the custom loop (class-weighted CE).
 
@@ -60,6 +61,7 @@ def fit_classifier(
         after_phase: called with the phase index after each phase (and its best-epoch restore;
             also for a phase of 0 epochs), e.g. the BatchNorm refresh the cascade makes after
             each stage, so that the next phase validates with what the mirrored stage sees.
+        sample_weight: optional ``(n,)`` factor on each window's class weight.
 
     Returns:
         History ``{name: [per epoch]}`` over all phases (``loss``, ``train_f1``, ``windows_per_s``,
@@ -71,7 +73,12 @@ def fit_classifier(
     X_t = ReleasableData(X)
     y_np = np.asarray(y).astype(np.int32)
     y_t = tf.convert_to_tensor(y_np)
-    w_t = tf.convert_to_tensor(class_weights(y_np, class_weighting)[y_np])
+    w = class_weights(y_np, class_weighting)[y_np]
+    if sample_weight is not None:
+        if np.shape(sample_weight) != y_np.shape:
+            raise ValueError(f"sample_weight: shape {np.shape(sample_weight)}, expected {y_np.shape}")
+        w = (w * np.asarray(sample_weight, np.float32)).astype(np.float32)
+    w_t = tf.convert_to_tensor(w)
     gb = global_batch_for(len(y_np), batch_size, strategy.num_replicas_in_sync)
     predict = make_predict_fn(lambda x: model(x, training=False), X.shape[1:])
 
