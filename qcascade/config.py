@@ -112,8 +112,11 @@ class ModelConfig:
             further on its training windows pooled with single-electrode windows of every other
             patient of ``data.data_dir``, then kept frozen in stage 3 (``synthetic`` or
             ``swec-short``, not pooled; :mod:`qcascade.simple_pool`; docs/generalisation.md,
-            round 43). ``none``: the patient's own windows only.
-        simple_prior_own_share: with ``simple_prior: other_patients``, the share of each class's
+            round 43). ``choose``: per fold, the cascade's own simple model (trained as with ``none``)
+            or a copy of stage 1's refit on that pool, whichever the gate calibrated for it routes
+            less with on validation (:mod:`qcascade.simple_choice`; round 44). ``none``: the
+            patient's own windows only.
+        simple_prior_own_share: with ``simple_prior`` ``other_patients`` or ``choose``, the share of each class's
             training weight the patient's own windows carry in that refit, the pool the rest (the
             pool is about 95 % of the windows, and alone it sets the patient's background; round 44).
             ``null``: every window weighs alike.
@@ -137,7 +140,7 @@ class ModelConfig:
     complex_prior_frozen: tuple[str, ...] = ("block1_conv", "block1_bn", "block1_mix_conv", "block1_mix_bn")
     complex_prior_epochs: int = PRIOR_EPOCHS
     complex_prior_max_windows: int = PRIOR_MAX_WINDOWS
-    simple_prior: Literal["none", "other_patients"] = "none"
+    simple_prior: Literal["none", "other_patients", "choose"] = "none"
     simple_prior_own_share: Optional[float] = None
 
     def __post_init__(self):
@@ -166,7 +169,7 @@ class ModelConfig:
                               "simple_model: auto may deploy a candidate trained alone on the patient (name A, B or C)")
         if self.simple_prior_own_share is not None:
             if self.simple_prior == "none":
-                raise ConfigError("model.simple_prior_own_share: applies to model.simple_prior: other_patients only")
+                raise ConfigError("model.simple_prior_own_share: applies to model.simple_prior: other_patients or choose only")
             if not 0.0 < self.simple_prior_own_share < 1.0:
                 raise ConfigError(f"model.simple_prior_own_share: must be in (0, 1), got {self.simple_prior_own_share}")
         if self.simple_model == "auto" and not self.train_candidates:
@@ -260,8 +263,8 @@ class RunConfig:
         if self.data.split == "lopo" and not self.pooled:
             raise ConfigError("data.split: 'lopo' (leave-one-patient-out) needs pooled: true; "
                               "patient-specific cascades are split leave-one-seizure-out")
-        if self.model.simple_prior == OTHER_PATIENTS and (self.pooled or self.data.dataset not in OTHER_PATIENTS_DATASETS):
-            raise ConfigError(f"model.simple_prior: other_patients pools each patient's simple model with the other "
+        if self.model.simple_prior != "none" and (self.pooled or self.data.dataset not in OTHER_PATIENTS_DATASETS):
+            raise ConfigError(f"model.simple_prior: {self.model.simple_prior} pools each patient's simple model with the other "
                               f"patients of data.data_dir: needs data.dataset in {list(OTHER_PATIENTS_DATASETS)} and a "
                               f"run per patient, got {self.data.dataset!r}" + (" pooled" if self.pooled else ""))
 

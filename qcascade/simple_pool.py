@@ -35,12 +35,14 @@ from qcascade.io_utils import atomic_save_npz, atomic_write_json
 
 log = logging.getLogger(__name__)
 
-__all__ = ["OTHER_PATIENTS", "POOL_DIR", "ELECTRODES_PER_RECORDING", "INTERICTAL_PER_ICTAL", "MIN_INTERICTAL",
+__all__ = ["OTHER_PATIENTS", "CHOOSE", "POOL_DIR", "ELECTRODES_PER_RECORDING", "INTERICTAL_PER_ICTAL", "MIN_INTERICTAL",
            "recording_electrodes", "patient_contribution", "build_simple_pools", "load_pool", "own_share_weights",
            "refit_simple"]
 
 #: ``model.simple_prior`` value: the simple model is refit on its windows pooled with the other patients'.
 OTHER_PATIENTS = "other_patients"
+#: ``model.simple_prior`` value: per fold, the own or the pooled simple model (:mod:`qcascade.simple_choice`).
+CHOOSE = "choose"
 POOL_DIR = "simple_pool"
 ELECTRODES_PER_RECORDING = 3
 INTERICTAL_PER_ICTAL = 2
@@ -122,7 +124,7 @@ def _complete(run_dir: Path, unit: str, others: list[str]) -> bool:
 
 
 def build_simple_pools(cfg, run_dir: Path, units: Sequence[str]) -> dict[str, Path]:
-    """Write the missing pools of ``units`` (``model.simple_prior: other_patients``; else nothing).
+    """Write the missing pools of ``units`` (``model.simple_prior: other_patients`` or ``choose``; else nothing).
 
     Each patient of the data folder is windowed once, however many pools need it.
 
@@ -133,7 +135,7 @@ def build_simple_pools(cfg, run_dir: Path, units: Sequence[str]) -> dict[str, Pa
         DataError: the data folder has no patient besides a unit.
         RunDirError: a complete pool was built from other patients than the folder now holds.
     """
-    if cfg.model.simple_prior != OTHER_PATIENTS:
+    if cfg.model.simple_prior == "none":
         return {}
     from qcascade.cohort import discover_cohort
     from qcascade.config import load_config

@@ -20,6 +20,7 @@ from qcascade.prior import prior_summary
 from qcascade.steps_data import onset_zone, windows
 from qcascade.gate_args import deployed_gate, gate_rule, sentinel_on
 from qcascade.sentinel import sentinel_ops
+from qcascade.simple_pool import CHOOSE
 from qcascade.steps_fit import get_trainer, selected_electrode
 from qcascade.steps_longterm import choose_postprocess, evaluate_longterm, is_longterm
 
@@ -78,34 +79,63 @@ def step_calibrate(ctx) -> None:
                  ctx.unit, ctx.cfg.data.n_chans, train.gate_sentinel_electrodes)
     up_val = None if spec is None else sentinel_on(va, spec, ctx.cfg.quant)
     ops = 0 if spec is None else sentinel_ops(ctx.cfg.data.n_chans, ctx.cfg.data.n_times)
-    # A seizure in the training data that the electrode does not see says the test recording can
-    # hold one too, which validation (one seizure) may not show: those folds get a probe.
     tr = sets["train"]
-    train_logits = (_predict(simple_f, tr.X[:, :, e:e + 1]), _predict(complex_f, tr.X))
-    unseen = unseen_training_seizures(tr, *train_logits, train.gate_unseen_ratio)
-    probe_every = train.gate_probe_every or (train.gate_unseen_probe_every if unseen["unseen"] else 0)
-    unseen["probe_every"] = 0 if train.gate_probe_every else probe_every
-    variants = gate_candidates(train, probe_every, spec is not None)
-    calibrated = {name: calibrate_tau(
-        zs, zc, va.y, macs_s + (ops if sentinel else 0), macs_c, margin=train.tau_margin, grid=train.tau_grid(),
-        routing_tolerance=train.tau_routing_tolerance, reference_f1=train.tau_reference_f1,
-        margin_windows=train.tau_margin_windows, reference_min_f1=train.tau_reference_min_f1,
-        reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]},
-        **gate_rule(rule, va, probe, recheck, up_val if sentinel else None, train.gate_sentinel_every, hold,
-                    train.gate_sentinel_interictal_only, hold_max=train.gate_hold_max if hold else 0))
-        for name, rule, probe, recheck, sentinel, hold in variants}
-    gate_choice = choose_gate_variant(train, calibrated, variants, va, zs, zc, int(va.y.sum()), up_val,
-                                      spec is not None, probe_every=probe_every)
-    deployed = gate_choice["candidates"][gate_choice["chosen"]]
-    tau, sweep = calibrated[gate_choice["chosen"]]
-    deployed_kw = gate_rule(deployed["rule"], va, deployed["probe_every"], deployed["recheck_tau"],
-                            up_val if deployed["sentinel"] else None, train.gate_sentinel_every, deployed["hold"],
-                            train.gate_sentinel_interictal_only, hold_max=deployed["hold_max"])
-    tau_i, tau_i_sweep = None, []
-    if train.gate_tau_interictal != "off":
-        tau_i, tau_i_sweep = calibrate_tau_interictal(zs, zc, va.y, tau, sweep, train.gate_tau_interictal,
-                                            grid=train.tau_grid(), **deployed_kw)
-        deployed_kw["tau_interictal"] = tau_i
+    zc_train = _predict(complex_f, tr.X)
+
+    def gate_for(simple_model, z_simple) -> dict:
+        """Every gate variant calibrated on validation for one simple model, and the deployed one."""
+        # A seizure in the training data that the electrode does not see says the test recording can
+        # hold one too, which validation (one seizure) may not show: those folds get a probe.
+        train_logits = (_predict(simple_model, tr.X[:, :, e:e + 1]), zc_train)
+        unseen = unseen_training_seizures(tr, *train_logits, train.gate_unseen_ratio)
+        probe_every = train.gate_probe_every or (train.gate_unseen_probe_every if unseen["unseen"] else 0)
+        unseen["probe_every"] = 0 if train.gate_probe_every else probe_every
+        variants = gate_candidates(train, probe_every, spec is not None)
+        calibrated = {name: calibrate_tau(
+            z_simple, zc, va.y, macs_s + (ops if sentinel else 0), macs_c, margin=train.tau_margin,
+            grid=train.tau_grid(), routing_tolerance=train.tau_routing_tolerance, reference_f1=train.tau_reference_f1,
+            margin_windows=train.tau_margin_windows, reference_min_f1=train.tau_reference_min_f1,
+            reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]},
+            **gate_rule(rule, va, probe, recheck, up_val if sentinel else None, train.gate_sentinel_every, hold,
+                        train.gate_sentinel_interictal_only, hold_max=train.gate_hold_max if hold else 0))
+            for name, rule, probe, recheck, sentinel, hold in variants}
+        gate_choice = choose_gate_variant(train, calibrated, variants, va, z_simple, zc, int(va.y.sum()), up_val,
+                                          spec is not None, probe_every=probe_every)
+        deployed = gate_choice["candidates"][gate_choice["chosen"]]
+        tau, sweep = calibrated[gate_choice["chosen"]]
+        deployed_kw = gate_rule(deployed["rule"], va, deployed["probe_every"], deployed["recheck_tau"],
+                                up_val if deployed["sentinel"] else None, train.gate_sentinel_every, deployed["hold"],
+                                train.gate_sentinel_interictal_only, hold_max=deployed["hold_max"])
+        tau_i, tau_i_sweep = None, []
+        if train.gate_tau_interictal != "off":
+            tau_i, tau_i_sweep = calibrate_tau_interictal(z_simple, zc, va.y, tau, sweep, train.gate_tau_interictal,
+                                                          grid=train.tau_grid(), **deployed_kw)
+            deployed_kw["tau_interictal"] = tau_i
+        return {"train_logits": train_logits, "unseen": unseen, "variants": variants, "calibrated": calibrated,
+                "gate_choice": gate_choice, "deployed": deployed, "tau": tau, "sweep": sweep,
+                "deployed_kw": deployed_kw, "tau_i": tau_i, "tau_i_sweep": tau_i_sweep}
+
+    g = gate_for(simple_f, zs)
+    prior_choice = {}
+    if ctx.cfg.model.simple_prior == CHOOSE:
+        from qcascade.gate import cascade_decide
+        from qcascade.simple_choice import choose_between, pooled_simple_copy
+
+        pooled = pooled_simple_copy(ctx)
+        pooled_f = fold_batchnorm(pooled, ctx.cfg.quant)
+        zs_pooled = _predict(pooled_f, va.X[:, :, e:e + 1])
+        g_pooled = gate_for(pooled_f, zs_pooled)
+        prior_choice = choose_between(*(cascade_decide(z, zc, x["tau"], **x["deployed_kw"])["routed"].mean()
+                                        for z, x in ((zs, g), (zs_pooled, g_pooled))), g["tau"], g_pooled["tau"])
+        prior_choice["pooled_bn_fold_max_abs_logit_change"] = float(
+            np.max(np.abs(zs_pooled - _predict(pooled, va.X[:, :, e:e + 1]))))
+        log.info("%s: model.simple_prior: choose -> %s simple model (validation routing %s)", ctx.unit,
+                 prior_choice["chosen"], prior_choice["val_routing"])
+        if prior_choice["chosen"] == "pooled":
+            simple_f, zs, g = pooled_f, zs_pooled, g_pooled
+    train_logits, unseen, variants, calibrated = g["train_logits"], g["unseen"], g["variants"], g["calibrated"]
+    gate_choice, deployed, tau, sweep = g["gate_choice"], g["deployed"], g["tau"], g["sweep"]
+    deployed_kw, tau_i, tau_i_sweep = g["deployed_kw"], g["tau_i"], g["tau_i_sweep"]
     post = {}
     if is_longterm(ctx):  # k-of-n smoothing of the decisions, chosen on the validation hours
         from qcascade.gate import cascade_decide
@@ -124,6 +154,7 @@ def step_calibrate(ctx) -> None:
                                            "hold": h, "hold_max": train.gate_hold_max if h else 0}
                                     for (name, r, p, c, g, h), (t_r, _) in zip(variants, calibrated.values())},
                      choices={"simple_model": simple_choice, "gate": gate_choice, "unseen_seizures": unseen,
+                              **({"simple_prior": prior_choice} if prior_choice else {}),
                               **({"tau_interictal": {"mode": train.gate_tau_interictal, "sweep": tau_i_sweep}}
                                  if tau_i_sweep else {})},
                      postprocess=post)

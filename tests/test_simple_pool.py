@@ -41,6 +41,8 @@ def test_electrodes_are_ranked_by_how_their_line_length_separates_the_recording(
 def test_the_option_is_refused_where_there_are_no_other_patients_to_pool(tmp_path):
     with pytest.raises(ConfigError, match="simple_prior: other_patients .*'bonn'"):
         load_config(None, {"data": {"dataset": "bonn", "data_dir": str(tmp_path)}, "model": {"simple_prior": "other_patients"}})
+    with pytest.raises(ConfigError, match="simple_prior: choose .*'bonn'"):
+        load_config(None, {"data": {"dataset": "bonn", "data_dir": str(tmp_path)}, "model": {"simple_prior": "choose"}})
     with pytest.raises(ConfigError, match="simple_prior"):
         load_config(None, {"pooled": True, "data": {"split": "lopo"}, "model": {"simple_prior": "other_patients"}})
     with pytest.raises(ConfigError, match="simple_prior: applies to .*simple_model: auto"):
@@ -150,3 +152,47 @@ def test_a_run_refits_its_simple_model_on_the_pool_and_freezes_it_in_stage_3(coh
     ckpt = {s: np.load(unit / "checkpoints" / s / "simple.npz") for s in ("stage1", "stage2", "stage3")}
     same = {s: all(np.array_equal(ckpt["stage2"][k], ckpt[s][k]) for k in ckpt["stage2"].files) for s in ckpt}
     assert same == {"stage1": False, "stage2": True, "stage3": True}
+
+
+def test_the_choice_is_the_simple_model_that_routes_fewer_validation_windows_ties_to_the_own():
+    from qcascade.simple_choice import choose_between
+
+    assert choose_between(0.20, 0.05, 0.9, 0.1)["chosen"] == "pooled"
+    assert choose_between(0.05, 0.05, 0.1, 0.1)["chosen"] == "own"
+    c = choose_between(0.05, 0.20, 0.1, 0.9)
+    assert c["chosen"] == "own" and c["val_routing"] == {"own": 0.05, "pooled": 0.20} and c["tau"]["pooled"] == 0.9
+
+
+def test_a_run_that_chooses_calibrates_both_simple_models_and_deploys_the_one_it_names(cohort, tmp_path):
+    """``choose`` trains the cascade as without a pool (stage 3 fine-tunes the simple model), refits a
+    copy of stage 1's simple model on the pool at calibration, and deploys the one deploy.json names."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    conf, out = tmp_path / "run.yaml", tmp_path / "run"
+    conf.write_text(yaml.safe_dump({
+        "data": {"dataset": "swec-short", "data_dir": str(cohort)},
+        "model": {"simple_prior": "choose", "train_candidates": False},
+        "train": {"folds": "first", "epochs_stage1": 1, "epochs_stage2": 1, "epochs_stage3": 1},
+        "hls": {"enabled": False}}))
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, str(root / "train_qkeras.py"), "--config", str(conf), "--out", str(out),
+                           "--patient", "ID2", "--until-step", "step_calibrate"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    unit = out / "ID2"
+    assert json.loads((out / "simple_pool" / "ID2.json").read_text())["patients"] == ["ID1", "ID3"]
+    ckpt = {s: np.load(unit / "checkpoints" / s / "simple.npz") for s in ("stage2", "stage3", "simple_pooled")}
+    assert not all(np.array_equal(ckpt["stage2"][k], ckpt["stage3"][k]) for k in ckpt["stage2"].files)  # not frozen
+    assert json.loads((unit / "history_simple_pool.json").read_text())["pool_windows"] > 0
+    dep = json.loads((unit / "deploy" / "deploy.json").read_text())
+    choice = dep["choices"]["simple_prior"]
+    r = choice["val_routing"]
+    assert choice["chosen"] == ("pooled" if r["pooled"] < r["own"] else "own")
+    assert dep["tau"] == choice["tau"][choice["chosen"]]
+    assert choice["pooled_bn_fold_max_abs_logit_change"] < 0.1
