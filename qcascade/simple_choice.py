@@ -31,9 +31,9 @@ def pooled_simple_copy(ctx):
 
     Returns:
         The refit model ``(b, n_times, 1) -> (b, 2)`` logits (BatchNorm not folded; statistics
-        refreshed on the patient's own training windows, as every stage's are).
+        refreshed on a sample of the patient's own training windows, as every stage's are).
     """
-    from qcascade.models.folding import refresh_batchnorm
+    from qcascade.models.folding import bn_sample, refresh_batchnorm
 
     path = ctx.unit_dir / "checkpoints" / "simple_pooled" / "simple.npz"
     strategy = _strategy(ctx)
@@ -51,7 +51,8 @@ def pooled_simple_copy(ctx):
     hist = refit_simple(model, own, train.y, X_pool, y_pool, ctx.cfg.train, strategy,
                         X_val=np.ascontiguousarray(val.X[:, :, e:e + 1]), y_val=val.y,
                         own_share=ctx.cfg.model.simple_prior_own_share)
-    refresh_batchnorm(model, own)
+    # as stage 2 leaves the pooled simple model of ``other_patients`` (and every stage its models)
+    refresh_batchnorm(model, bn_sample(train.X)[:, :, e:e + 1])
     atomic_write_json(ctx.path("history_simple_pool.json"), hist)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_weights(model, path)  # last: marks the copy complete
