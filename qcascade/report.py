@@ -13,7 +13,7 @@ from pathlib import Path
 from qcascade.gate import logit_threshold
 from qcascade.io_utils import atomic_write_json, atomic_write_text
 from qcascade.report_settings import (complex_electrodes_line, prior_line, quality_line, scaling_line, sentinel_phrase,
-                                      unseen_line, untrusted_line)
+                                      simple_prior_line, unseen_line, untrusted_line)
 
 METRIC_KEYS = ("accuracy", "sensitivity", "specificity", "f1", "auc")
 
@@ -64,6 +64,7 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
               f"(logit threshold {logit_threshold(m['tau_interictal']):.3f}; `train.gate_tau_interictal`)"),
            untrusted_line(m),
            unseen_line(m),
+           simple_prior_line(m),
            ""]
     out += glance_markdown(m)
     rows = [[name] + [t[name].get(k) for k in METRIC_KEYS]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["quality_line", "prior_line", "scaling_line", "untrusted_line", "unseen_line"]
+__all__ = ["quality_line", "prior_line", "scaling_line", "untrusted_line", "unseen_line", "simple_prior_line"]
 
 
 def quality_line(q: dict | None) -> str:
@@ -71,6 +71,20 @@ def unseen_line(m: dict) -> str:
              if any(probes) else "no probe added (`train.gate_probe_every` set, or `gate_unseen_probe_every: 0`)")
     where = "; ".join(f"fold {k}: {', '.join(u['unseen'])}" for k, u in hit) if m.get("folds") else ", ".join(hit[0][1]["unseen"])
     return f"- training seizures the electrode does not see {what}: {where}; {probe}"
+
+
+def simple_prior_line(m: dict) -> str:
+    """Which folds deploy the simple model refit on the other patients' pool (``model.simple_prior: choose``);
+    empty for runs without the choice."""
+    folds = m.get("folds") or [{"fold": 0, "simple_prior": (m.get("choices") or {}).get("simple_prior")}]
+    recs = [(f["fold"], f["simple_prior"]) for f in folds if f.get("simple_prior")]
+    if not recs:
+        return ""
+    pooled = [f"{k} ({c['val_routing']['own']:.3f} -> {c['val_routing']['pooled']:.3f})" for k, c in recs
+              if c["chosen"] == "pooled"]
+    return (f"- simple model refit on the other patients' pool (`model.simple_prior: choose`): deployed in "
+            f"{len(pooled)} of {len(recs)} fold(s){': ' + ', '.join(pooled) if pooled else ''}; elsewhere the "
+            "cascade's own routed no more validation windows (validation routing own -> pooled)")
 
 
 def sentinel_phrase(s: dict | None) -> str:

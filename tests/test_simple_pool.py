@@ -196,3 +196,15 @@ def test_a_run_that_chooses_calibrates_both_simple_models_and_deploys_the_one_it
     assert choice["chosen"] == ("pooled" if r["pooled"] < r["own"] else "own")
     assert dep["tau"] == choice["tau"][choice["chosen"]]
     assert choice["pooled_bn_fold_max_abs_logit_change"] < 0.1
+
+
+def test_the_report_names_the_folds_that_deploy_the_pooled_simple_model():
+    from qcascade.report_settings import simple_prior_line
+    from qcascade.simple_choice import choose_between
+
+    assert simple_prior_line({"choices": {}}) == ""  # runs without the choice
+    folds = [{"fold": 0, "simple_prior": choose_between(0.1, 0.2, 0.0, 0.0)},
+             {"fold": 1, "simple_prior": choose_between(0.9, 0.05, 1.0, 0.1)}]
+    line = simple_prior_line({"folds": folds})
+    assert "deployed in 1 of 2 fold(s): 1 (0.900 -> 0.050)" in line
+    assert "deployed in 0 of 1" in simple_prior_line({"choices": {"simple_prior": choose_between(0.1, 0.2, 0.0, 0.0)}})
