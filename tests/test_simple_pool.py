@@ -25,6 +25,31 @@ def _cfg(data_dir, **model):
                               "model": {"simple_prior": "other_patients", **model}, "hls": {"enabled": False}})
 
 
+def _one_fold_run(cohort, tmp_path, model: dict, patient: str, until: str):
+    """``train_qkeras.py`` on one patient's first fold (1 epoch per stage, no hardware) up to ``until``;
+    returns the run folder."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    conf, out = tmp_path / "run.yaml", tmp_path / "run"
+    conf.write_text(yaml.safe_dump({
+        "data": {"dataset": "swec-short", "data_dir": str(cohort)},
+        "model": {**model, "train_candidates": False},
+        "train": {"folds": "first", "epochs_stage1": 1, "epochs_stage2": 1, "epochs_stage3": 1},
+        "hls": {"enabled": False}}))
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, str(root / "train_qkeras.py"), "--config", str(conf), "--out", str(out),
+                           "--patient", patient, "--until-step", until], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return out
+
+
 def test_electrodes_are_ranked_by_how_their_line_length_separates_the_recording():
     rng = np.random.default_rng(0)
     y = np.r_[np.zeros(60), np.ones(20)].astype(int)
@@ -124,25 +149,8 @@ def test_stage_3_trains_the_complex_model_only_when_the_simple_model_is_pooled()
 def test_a_run_refits_its_simple_model_on_the_pool_and_freezes_it_in_stage_3(cohort, tmp_path):
     """The run builds ID1's pool from ID2 and ID3 (although it trains ID1 alone), stage 2 refits the
     simple model on it, stage 3 leaves it as stage 2 saved it."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    import yaml
-
-    conf, out = tmp_path / "run.yaml", tmp_path / "run"
-    conf.write_text(yaml.safe_dump({
-        "data": {"dataset": "swec-short", "data_dir": str(cohort)},
-        "model": {"simple_prior": "other_patients", "simple_prior_own_share": 0.5, "train_candidates": False},
-        "train": {"folds": "first", "epochs_stage1": 1, "epochs_stage2": 1, "epochs_stage3": 1},
-        "hls": {"enabled": False}}))
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run([sys.executable, str(root / "train_qkeras.py"), "--config", str(conf), "--out", str(out),
-                           "--patient", "ID1", "--until-step", "step_finetune"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = _one_fold_run(cohort, tmp_path, {"simple_prior": "other_patients", "simple_prior_own_share": 0.5},
+                        "ID1", "step_finetune")
     assert json.loads((out / "simple_pool" / "ID1.json").read_text())["patients"] == ["ID2", "ID3"]
     assert not (out / "simple_pool" / "ID2.json").exists()
     unit = out / "ID1"
@@ -166,25 +174,7 @@ def test_the_choice_is_the_simple_model_that_routes_fewer_validation_windows_tie
 def test_a_run_that_chooses_calibrates_both_simple_models_and_deploys_the_one_it_names(cohort, tmp_path):
     """``choose`` trains the cascade as without a pool (stage 3 fine-tunes the simple model), refits a
     copy of stage 1's simple model on the pool at calibration, and deploys the one deploy.json names."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    import yaml
-
-    conf, out = tmp_path / "run.yaml", tmp_path / "run"
-    conf.write_text(yaml.safe_dump({
-        "data": {"dataset": "swec-short", "data_dir": str(cohort)},
-        "model": {"simple_prior": "choose", "train_candidates": False},
-        "train": {"folds": "first", "epochs_stage1": 1, "epochs_stage2": 1, "epochs_stage3": 1},
-        "hls": {"enabled": False}}))
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run([sys.executable, str(root / "train_qkeras.py"), "--config", str(conf), "--out", str(out),
-                           "--patient", "ID2", "--until-step", "step_calibrate"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = _one_fold_run(cohort, tmp_path, {"simple_prior": "choose"}, "ID2", "step_calibrate")
     unit = out / "ID2"
     assert json.loads((out / "simple_pool" / "ID2.json").read_text())["patients"] == ["ID1", "ID3"]
     ckpt = {s: np.load(unit / "checkpoints" / s / "simple.npz") for s in ("stage2", "stage3", "simple_pooled")}
