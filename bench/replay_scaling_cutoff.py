@@ -150,6 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="data.scaling_auto_spread values to replay (0: every fold causal)")
     ap.add_argument("--memory-windows", type=int, default=64, help="data.scaling_memory_windows of the runs")
     args = ap.parse_args(argv)
+    bad = [c for c in args.cutoffs if c != 0 and c < 1]
+    if bad:
+        ap.error(f"--cutoffs {bad}: data.scaling_auto_spread must be >= 1 (or 0: every fold causal)")
     return exit_code(lambda: _main(args))
 
 

@@ -8,7 +8,7 @@ import pytest
 from test_folds import _fake_fold
 
 from bench.bench_stress import patient_row
-from bench.replay_scaling_cutoff import format_cutoff, picks_causal, replay_cutoff
+from bench.replay_scaling_cutoff import format_cutoff, main, picks_causal, replay_cutoff
 from qcascade.errors import DataError
 from qcascade.folds import pool_folds
 
@@ -82,3 +82,12 @@ def test_runs_that_differ_on_a_shared_causal_fold_or_in_fold_plan_are_flagged(ru
     shutil.rmtree(causal / "P" / "fold2")
     with pytest.raises(DataError, match="test_logits"):
         replay_cutoff(cohort, auto, causal, [None])
+
+
+def test_the_command_prints_the_replay_and_refuses_a_cutoff_below_one(runs, capsys):
+    cohort, auto, causal = runs
+    assert main([str(auto), str(causal), "--cohort", str(cohort), "--cutoffs", "1.5"]) == 0
+    assert "| P | cct |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([str(auto), str(causal), "--cohort", str(cohort), "--cutoffs", "0.5"])
+    assert "must be >= 1" in capsys.readouterr().err
