@@ -119,6 +119,10 @@ def replay_cutoff(cohort: Path, run_auto: Path, run_causal: Path, cutoffs: Seque
     return out
 
 
+def _f1(v: Optional[float]) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
+
+
 def format_cutoff(res: dict) -> str:
     """Markdown: per cut-off, one row per patient and the cohort's summary line and failing cells."""
     same, differ = res["same_causal"]
@@ -127,16 +131,20 @@ def format_cutoff(res: dict) -> str:
     for label, r in res["cutoffs"].items():
         rows = r["rows"]
         lines += ["", f"**Cut-off {'as run (auto)' if label == 'auto' else ('every fold causal' if label == '0' else 'x' + label)}**", "",
-                  "| patient | folds (t/c) | simple-only F1 | complex-only F1 | cascade F1 | routing | MACs ratio | hidden |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| patient | folds (t/c) | simple-only F1 | complex-only F1 | cascade F1 | feature-baseline F1 | "
+                  "routing | MACs ratio | hidden |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for p, row in rows.items():
             lines.append(f"| {p} | {r['picks'][p]} | {row['simple_only_f1']:.3f} | {row['complex_only_f1']:.3f} | "
-                         f"{row['cascade_f1']:.3f} | {row['routing_rate']:.3f} | {row['macs_ratio']:.1f} | "
+                         f"{row['cascade_f1']:.3f} | {_f1(row['feature_baseline_f1'])} | {row['routing_rate']:.3f} | {row['macs_ratio']:.1f} | "
                          f"{row['hidden_vs_complex_only']} |")
         fails = sorted(f"{k}:{p}" for p, ch in r["evaluation"]["patients"].items() for k, v in ch.items() if v is False)
+        below = [p for p, x in rows.items() if x["feature_baseline_f1"] is not None
+                 and x["cascade_f1"] < x["feature_baseline_f1"]]
         lines.append(f"\nMean cascade F1 {np.mean([x['cascade_f1'] for x in rows.values()]):.3f}, overall MACs ratio "
                      f"{r['overall_macs_ratio']:.2f}, patients with a hidden event "
-                     f"{sum(1 for x in rows.values() if x['hidden_vs_complex_only'])}, failing cells {len(fails)}: "
+                     f"{sum(1 for x in rows.values() if x['hidden_vs_complex_only'])}, cascade below the feature baseline: "
+                     f"{', '.join(below) or 'none'}, failing cells {len(fails)}: "
                      f"{' '.join(fails) or 'none'}")
     return "\n".join(lines)
 

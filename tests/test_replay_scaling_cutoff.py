@@ -64,6 +64,10 @@ def test_each_cutoff_takes_the_causal_runs_folds_it_would_scale_causally(runs):
     assert res["same_causal"] == (1, [])
     text = format_cutoff(res)
     assert "| P | cct |" in text and "Cut-off x1.5" in text and "every fold causal" in text
+    row = res["cutoffs"]["1.5"]["rows"]["P"]
+    assert f"| {row['cascade_f1']:.3f} | {row['feature_baseline_f1']:.3f} |" in text
+    below = row["cascade_f1"] < row["feature_baseline_f1"]
+    assert f"cascade below the feature baseline: {'P' if below else 'none'}," in text.split("Cut-off x1.5")[1]
 
 
 def test_runs_that_differ_on_a_shared_causal_fold_or_in_fold_plan_are_flagged(runs):
