@@ -107,7 +107,8 @@ class DataConfig:
         scaling_memory_windows: ``causal_robust``: windows the running statistics average over
             (moving-average weight 1/this; a power of two, 1..4096).
         scaling_auto_spread: ``auto``: the amplitude spread (largest over smallest recording) from
-            which ``causal_robust`` is chosen; x3.0 lies between where it lost and won (docs/input_scaling.md).
+            which ``causal_robust`` is chosen; two or three training recordings understate a
+            patient's drift, so x1.5 (docs/input_scaling.md, rounds 45-46).
         long_term: ``swec-long`` only: see :class:`LongTermConfig`.
     """
 
@@ -126,7 +127,7 @@ class DataConfig:
     nan_policy: Literal["raise", "zero"] = "raise"
     input_scaling: Literal["train_stats", "causal_robust", "auto"] = "auto"
     scaling_memory_windows: int = 64
-    scaling_auto_spread: float = 3.0
+    scaling_auto_spread: float = 1.5
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     bonn: BonnConfig = field(default_factory=BonnConfig)
     long_term: LongTermConfig = field(default_factory=LongTermConfig)
