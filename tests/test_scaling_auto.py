@@ -69,6 +69,7 @@ def test_auto_is_the_default_and_falls_back_where_causal_robust_cannot_run():
 
 @pytest.mark.parametrize("test_gain, train_gains, want", [
     (1.0, (1.0, 5.0), "causal_robust"),
+    (1.0, (1.0, 2.0), "causal_robust"),  # x2 reaches the default cut-off, x1.5 (round 46)
     (8.0, (1.0, 1.2), "train_stats"),  # the loud test recording is not seen by the choice
 ])
 def test_run_records_the_fold_choice_from_training_recordings(tmp_path, test_gain, train_gains, want):
