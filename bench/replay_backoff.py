@@ -24,7 +24,6 @@ tau (and ``tau_interictal``) stay as deployed: the replay does not recalibrate t
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -32,6 +31,7 @@ import numpy as np
 
 from bench import exit_code
 from bench.replay_fold_choice import unit_fold_dirs
+from bench.replay_gate_hold import deployed_gate
 from qcascade.errors import DataError
 from qcascade.evaluation import hidden_events
 from qcascade.gate import MAX_PROBE, _sequence_order, check_probe, hold_ceiling, simple_is_final, uses_prev
@@ -105,15 +105,9 @@ def replay_unit(unit_dir: Path, periods: Sequence[int], reset: int = 4, counter:
     ys, co_cls, every, cx = [], [], [], []
     by = {b: {"pred": [], "routed": [], "hidden": 0} for b in periods}
     for d in unit_fold_dirs(Path(unit_dir)):
-        dep = json.loads((d / "deploy" / "deploy.json").read_text())
-        if dep.get("recheck_tau"):
-            raise DataError(f"{d / 'deploy' / 'deploy.json'}: the gate uses the recheck, which this replay does not model")
-        z = np.load(d / "test_logits.npz")
+        dep, z, kw = deployed_gate(d)
         sen = dep.get("sentinel")
-        kw = dict(rule=dep.get("gate", "confidence"), record_ids=z["record_ids"], start_s=z["start_s"],
-                  probe_every=int(dep.get("probe_every") or 0), sentinel=z["sentinel"] if sen else None,
-                  sentinel_every=int(sen["every"]) if sen else 1,
-                  sentinel_interictal_only=bool((sen or {}).get("interictal_only", False)),
+        kw.update(sentinel_interictal_only=bool((sen or {}).get("interictal_only", False)),
                   hold=int(dep.get("hold", 0)), hold_max=int(dep.get("hold_max", 0)),
                   tau_interictal=dep.get("tau_interictal"), reset=reset, counter=counter)
         pred, routed = backoff_walk(z["simple"], z["complex"], float(dep["tau"]), period=1, **kw)

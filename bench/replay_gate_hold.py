@@ -63,6 +63,24 @@ def _f1(y: np.ndarray, p: np.ndarray) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
 
 
+def deployed_gate(fold_dir: Path) -> tuple[dict, dict, dict]:
+    """``(deploy.json, test_logits.npz, gate keywords)`` of one fold: the keywords (rule, recordings, probe,
+    sentinel) of the walks here and in :mod:`bench.replay_backoff`.
+
+    Raises:
+        DataError: the fold's gate uses the recheck, which the walks do not model.
+    """
+    dep = json.loads((fold_dir / "deploy" / "deploy.json").read_text())
+    if dep.get("recheck_tau"):
+        raise DataError(f"{fold_dir / 'deploy' / 'deploy.json'}: the gate uses the recheck, which this replay does not model")
+    z = np.load(fold_dir / "test_logits.npz")
+    sen = dep.get("sentinel")
+    kw = dict(rule=dep.get("gate", "confidence"), record_ids=z["record_ids"], start_s=z["start_s"],
+              probe_every=int(dep.get("probe_every") or 0), sentinel=z["sentinel"] if sen else None,
+              sentinel_every=int(sen["every"]) if sen else 1)
+    return dep, z, kw
+
+
 def replay_unit(unit_dir: Path, holds: Sequence[int], sentinel_interictal_only: Optional[bool] = None) -> dict:
     """Pooled test F1 and routing of the cascade per hold, and complex-only F1, over a unit's folds.
 
@@ -75,14 +93,8 @@ def replay_unit(unit_dir: Path, holds: Sequence[int], sentinel_interictal_only: 
     """
     ys, complex_cls, by_hold = [], [], {h: ([], []) for h in holds}
     for d in unit_fold_dirs(Path(unit_dir)):
-        dep = json.loads((d / "deploy" / "deploy.json").read_text())
-        if dep.get("recheck_tau"):
-            raise DataError(f"{d / 'deploy' / 'deploy.json'}: the gate uses the recheck, which this replay does not model")
-        z = np.load(d / "test_logits.npz")
+        dep, z, kw = deployed_gate(d)
         sen = dep.get("sentinel")
-        kw = dict(rule=dep.get("gate", "confidence"), record_ids=z["record_ids"], start_s=z["start_s"],
-                  probe_every=int(dep.get("probe_every") or 0), sentinel=z["sentinel"] if sen else None,
-                  sentinel_every=int(sen["every"]) if sen else 1)
         deployed = int(dep.get("hold", 0))
         kw["hold_max"] = int(dep.get("hold_max", 0))  # every hold replayed grows to the deployed ceiling
         deployed_only = bool((sen or {}).get("interictal_only", False))

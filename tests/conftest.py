@@ -61,3 +61,15 @@ def policy():
     from qcascade.quant import QuantPolicy
 
     return QuantPolicy()
+
+
+@pytest.fixture
+def random_gate_inputs():
+    """Random ``(300, 2)`` simple and complex logits over three recordings of 100 windows given out of
+    time order, and a sentinel up on 40 % of them: ``(zs, zc, record_ids, start_s, sentinel)``."""
+    rng = np.random.default_rng(0)
+    n = 300
+    zs, zc = rng.standard_normal((n, 2)) * 2, rng.standard_normal((n, 2)) * 2
+    rec = np.repeat(["a", "b", "c"], 100)
+    start = np.tile(np.arange(100, dtype=float), 3)[rng.permutation(n)]
+    return zs, zc, rec, start, rng.random(n) < 0.4

@@ -18,13 +18,8 @@ def _logits(cls, margin=4.0):
 
 @pytest.mark.parametrize("counter", ["proposals", "gap"])
 @pytest.mark.parametrize("rule", ["confidence", "confirm_changes"])
-def test_period_one_is_the_deployed_gate(rule, counter):
-    rng = np.random.default_rng(0)
-    n = 300
-    zs, zc = rng.standard_normal((n, 2)) * 2, rng.standard_normal((n, 2)) * 2
-    rec = np.repeat(["a", "b", "c"], 100)
-    start = np.tile(np.arange(100, dtype=float), 3)[rng.permutation(n)]  # not in time order
-    sen = rng.random(n) < 0.3
+def test_period_one_is_the_deployed_gate(rule, counter, random_gate_inputs):
+    zs, zc, rec, start, sen = random_gate_inputs
     for probe, hold, tau_i in ((0, 0, None), (8, 2, 0.1), (0, 2, 0.05)):
         kw = dict(rule=rule, record_ids=rec, start_s=start, probe_every=probe, sentinel=sen, sentinel_every=4,
                   sentinel_interictal_only=True, hold=hold, hold_max=8 if hold else 0, tau_interictal=tau_i)

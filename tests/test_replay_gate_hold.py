@@ -18,13 +18,8 @@ def _logits(cls, margin=4.0):
 
 @pytest.mark.parametrize("interictal_only", [False, True])
 @pytest.mark.parametrize("rule", ["confidence", "confirm_changes"])
-def test_hold_zero_is_the_deployed_gate(rule, interictal_only):
-    rng = np.random.default_rng(0)
-    n = 300
-    zs, zc = rng.standard_normal((n, 2)) * 2, rng.standard_normal((n, 2)) * 2
-    rec = np.repeat(["a", "b", "c"], 100)
-    start = np.tile(np.arange(100, dtype=float), 3)[rng.permutation(n)]  # not in time order
-    sen = rng.random(n) < 0.4
+def test_hold_zero_is_the_deployed_gate(rule, interictal_only, random_gate_inputs):
+    zs, zc, rec, start, sen = random_gate_inputs
     for probe in (0, 8):
         want = cascade_decide(zs, zc, 0.2, rule=rule, record_ids=rec, start_s=start, probe_every=probe,
                               sentinel=sen, sentinel_every=4, hold=0, sentinel_interictal_only=interictal_only)
