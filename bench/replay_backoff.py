@@ -158,11 +158,21 @@ def _run(args) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Replay the gate with a backoff on rejected simple-model proposals.")
     ap.add_argument("units", nargs="+", help="finished unit folders (RUN/<patient>/<patient>)")
-    ap.add_argument("--periods", nargs="+", type=int, default=[1, 2, 4, 8])
-    ap.add_argument("--reset", type=int, default=4, help="simple-interictal windows in a row that end the doubt")
+    ap.add_argument("--periods", nargs="+", type=_positive, default=[1, 2, 4, 8])
+    ap.add_argument("--reset", type=_positive, default=4, help="simple-interictal windows in a row that end the doubt")
     ap.add_argument("--counter", choices=COUNTERS, default="proposals")
     args = ap.parse_args(argv)
     return exit_code(lambda: _run(args))

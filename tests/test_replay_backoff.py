@@ -108,3 +108,7 @@ def test_the_command_names_a_missing_unit_and_prints_no_table(tmp_path, capsys):
     assert main([str(tmp_path / "ok"), "--periods", "4"]) == 0
     text = capsys.readouterr().out
     assert "| B = 1 | B = 4 |" in text and "| all (" in text
+    for bad in (["--periods", "0"], ["--reset", "x"]):
+        with pytest.raises(SystemExit) as exc:
+            main([str(tmp_path / "ok"), *bad])
+        assert exc.value.code == 2 and "must be an integer >= 1" in capsys.readouterr().err
