@@ -68,9 +68,14 @@ def deployed_gate(fold_dir: Path) -> tuple[dict, dict, dict]:
     sentinel) of the walks here and in :mod:`bench.replay_backoff`.
 
     Raises:
-        DataError: the fold's gate uses the recheck, which the walks do not model.
+        DataError: its ``deploy.json`` is not JSON, or the fold's gate uses the recheck, which the
+            walks do not model.
     """
-    dep = json.loads((fold_dir / "deploy" / "deploy.json").read_text())
+    path = fold_dir / "deploy" / "deploy.json"
+    try:
+        dep = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: cannot be read as JSON ({e})") from None
     if dep.get("recheck_tau"):
         raise DataError(f"{fold_dir / 'deploy' / 'deploy.json'}: the gate uses the recheck, which this replay does not model")
     z = np.load(fold_dir / "test_logits.npz")

@@ -101,6 +101,14 @@ def test_replay_pools_the_folds_counts_macs_and_refuses_what_it_cannot_reproduce
         replay_unit(_unit(tmp_path / "tampered", tamper=True), [4])
 
 
+def test_a_broken_deploy_json_is_named(tmp_path, capsys):
+    unit = _unit(tmp_path / "broken")
+    (unit / "fold1" / "deploy" / "deploy.json").write_text("{not json")
+    assert main([str(unit)]) == 2
+    out = capsys.readouterr()
+    assert "fold1/deploy/deploy.json: cannot be read as JSON" in out.err and out.out == ""
+
+
 def test_the_command_names_a_missing_unit_and_prints_no_table(tmp_path, capsys):
     assert main([str(_unit(tmp_path / "ok")), str(tmp_path / "none")]) == 2
     out = capsys.readouterr()
