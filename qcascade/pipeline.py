@@ -23,7 +23,7 @@ from qcascade.simple_pool import build_simple_pools
 from qcascade.rundir import (Step, check_out_dir, check_run_path, check_step_names, prepare_run_dir,
                              run_step_checked, run_steps)
 from qcascade.runlock import RunLock
-from qcascade.runtime import limit_tf_threads
+from qcascade.runtime import limit_tf_threads, numpy_base_pages
 from qcascade import report
 from qcascade.steps_folds import step_folds
 from qcascade.steps_hw import step_convert, step_csim, write_hw_summary
@@ -83,6 +83,7 @@ def run_pipeline(cfg: RunConfig, run_dir: Path, *, force: bool = False, from_ste
     """
     from qcascade.validate import check_memory, check_synthetic_patients
 
+    numpy_base_pages()
     run_dir = Path(run_dir)
     steps = _steps_for(cfg)
     check_step_names([s.name for s in steps], from_step, until_step)
@@ -140,6 +141,7 @@ def rerun_steps(run_dir: Path, step_names: list[str], patients: list[str] | None
         raise RunDirError(f"{run_dir}: not a qcascade run directory (no config.yaml)")
     cfg = load_config(run_dir / "config.yaml", {"hls": {"strict": True}} if strict else None)
     limit_tf_threads(cfg.train.tf_threads)
+    numpy_base_pages()
     with RunLock(run_dir), progress.run_log(run_dir, buffered=True):
         by_patient = _discover(cfg, run_dir)
         units = {"pooled": [r for recs in by_patient.values() for r in recs]} if cfg.pooled else by_patient

@@ -155,13 +155,14 @@ def check_out(out: Path, force: bool) -> None:
 
 
 def _run(args) -> int:
-    from qcascade.runtime import limit_tf_threads
+    from qcascade.runtime import limit_tf_threads, numpy_base_pages
 
     out = Path(args.out)
     if not Path(args.data_dir).is_dir():
         raise DataError(f"{args.data_dir}: not a folder")
     check_out(out, args.force)
     limit_tf_threads(args.tf_threads)
+    numpy_base_pages()
     cfg = cohort_config(Path(args.data_dir), args.block1, args.seed, args.dataset)
     units = discover_units(cfg, out / "scratch", args.exclude_patient)
     model, int_bits, info = build_prior(cfg, units, out / "scratch", args, args.exclude_patient)

@@ -167,3 +167,29 @@ def test_tf_threads_reach_tensorflow_in_the_main_process_and_the_workers():
     with pytest.raises(ConfigError, match="train.tf_threads"):
         load_config(None, {"train": {"tf_threads": -1}})
     assert load_config().train.tf_threads == 1
+
+
+def test_numpy_arrays_use_base_pages_in_the_main_process_and_the_workers():
+    """NumPy's huge-page advice is off in the run's process and its spawned workers, unless the
+    user set NUMPY_MADVISE_HUGEPAGE (docs/evaluation.md, "Time")."""
+    code = ("import os\n"
+            "import numpy as np\n"  # imported before the call, as the CLI does
+            "from qcascade.runtime import numpy_base_pages\n"
+            "numpy_base_pages()\n"
+            "from multiprocessing import get_context\n"
+            "probe = 'import numpy as np; print(int(np.core.multiarray._get_madvise_hugepage()))'\n"
+            "child = get_context('spawn').Pool(1).apply(os.getenv, ('NUMPY_MADVISE_HUGEPAGE',))\n"
+            "import subprocess, sys\n"
+            "grandchild = subprocess.run([sys.executable, '-c', probe], capture_output=True, text=True).stdout.strip()\n"
+            "print(int(np.core.multiarray._get_madvise_hugepage()), child, grandchild)\n")
+    out = {}
+    for preset in (None, "1"):
+        env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+        if preset is not None:
+            env["NUMPY_MADVISE_HUGEPAGE"] = preset
+        proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        out[preset] = proc.stdout.split()[-3:]
+    assert out[None] == ["0", "0", "0"]
+    assert out["1"] == ["1", "1", "1"]  # the user's own setting is left alone
