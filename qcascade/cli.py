@@ -86,6 +86,9 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def _run_guarded(fn, args) -> int:
+    from qcascade.runtime import numpy_base_pages
+
+    numpy_base_pages()  # every subcommand (analyze too), before it builds any array
     _setup_logging(getattr(args, "verbose", False))
     try:
         return fn(args)

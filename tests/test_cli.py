@@ -73,3 +73,19 @@ def test_console_script_entry_point_runs():
     assert proc.returncode == 0
     for sub in ("analyze", "train", "convert", "csim", "synth", "report"):
         assert sub in proc.stdout
+
+
+def test_every_subcommand_runs_with_numpy_base_pages():
+    """The CLI's common guard turns NumPy's huge-page advice off before the subcommand runs
+    (docs/evaluation.md, "NumPy's huge-page advice off")."""
+    import os
+
+    code = ("import argparse\n"
+            "import numpy as np\n"
+            "from qcascade.cli import _run_guarded\n"
+            "_run_guarded(lambda a: print(int(np.core.multiarray._get_madvise_hugepage())) or 0, argparse.Namespace())\n")
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[-1] == "0"
