@@ -6,7 +6,7 @@ is the same in both, so for any margin and top-k that the recorded candidates co
 electrode is computable per fold. A fold whose electrode is the selector's is taken from run S,
 one whose electrode is run E's from run E, and the folds are pooled as the pipeline pools them::
 
-    python -m bench.replay_electrode_choice RUN_S/ID2/ID2 RUN_E/ID2/ID2 --margin-s 2
+    python -m bench.replay_electrode_choice RUN_S/ID2/ID2 RUN_E/ID2/ID2 --margin-s 2 --min-weight 0.25
 """
 
 from __future__ import annotations
@@ -25,8 +25,12 @@ from qcascade.folds import pool_folds
 from qcascade.onset_latency import earliest_of_top
 
 
-def fold_electrode(sel: dict, margin_s: float, top_k: int) -> int:
-    """The rule's electrode from one fold's recorded ``electrode_choice`` (top-k <= recorded)."""
+def fold_electrode(sel: dict, margin_s: float, top_k: int, min_weight: float = 0.0) -> int:
+    """The rule's electrode from one fold's recorded ``electrode_choice`` (top-k <= recorded).
+
+    The selector's weights are ``sel["mean_weights"]`` where recorded; without them only the
+    recorded order is known, and ``min_weight`` must be 0.
+    """
     c = sel.get("electrode_choice")
     if not c:
         raise DataError("selection.json has no electrode_choice: run E did not use earliest_of_top")
@@ -34,14 +38,21 @@ def fold_electrode(sel: dict, margin_s: float, top_k: int) -> int:
         raise DataError(f"top_k {top_k} > the {len(c['top'])} electrodes recorded")
     n = max(c["top"]) + 1
     w = np.zeros(n)
-    w[c["top"]] = np.linspace(1.0, 0.5, len(c["top"]))  # the recorded order is the selector's
+    if "mean_weights" in sel:
+        w[c["top"]] = np.asarray(sel["mean_weights"], np.float64)[c["top"]]
+    elif min_weight > 0:
+        raise DataError("selection.json has no mean_weights: a weight floor cannot be replayed")
+    else:
+        w[c["top"]] = np.linspace(1.0, 0.5, len(c["top"]))  # the recorded order is the selector's
     lat = np.full((1, n), np.inf)
     for e, t in zip(c["top"], c["median_latency_s"]):
         lat[0, e] = np.inf if t is None else t
-    return earliest_of_top(w, np.ones(n, bool), lat, top_k, margin_s)[0]
+    mask = np.zeros(n, bool)
+    mask[c["top"]] = True
+    return earliest_of_top(w, mask, lat, top_k, margin_s, min_weight)[0]
 
 
-def replay(unit_s: Path, unit_e: Path, margin_s: float, top_k: int) -> dict:
+def replay(unit_s: Path, unit_e: Path, margin_s: float, top_k: int, min_weight: float = 0.0) -> dict:
     """Pooled test metrics of the rule, beside runs S and E; per fold the electrode of each."""
     S, E = unit_fold_dirs(unit_s), unit_fold_dirs(unit_e)
     if len(S) != len(E):
@@ -49,7 +60,7 @@ def replay(unit_s: Path, unit_e: Path, margin_s: float, top_k: int) -> dict:
     chosen, rows = [], []
     for s, e in zip(S, E):
         sel_s, sel_e = (json.loads((d / "selection.json").read_text()) for d in (s, e))
-        rule = fold_electrode(sel_e, margin_s, top_k)
+        rule = fold_electrode(sel_e, margin_s, top_k, min_weight)
         if rule == sel_s["selected_electrode"]:
             chosen.append(s)
         elif rule == sel_e["selected_electrode"]:
@@ -72,12 +83,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("unit_e", type=Path, help="the same unit of the earliest_of_top run")
     ap.add_argument("--margin-s", type=float, default=2.0)
     ap.add_argument("--top-k", type=int, default=5)
+    ap.add_argument("--min-weight", type=float, default=0.0,
+                    help="model.electrode_choice_min_weight to replay (0: no weight floor, the rule before round 49)")
     args = ap.parse_args(argv)
     return exit_code(lambda: _run(args))
 
 
 def _run(args) -> int:
-    res = replay(args.unit_s, args.unit_e, args.margin_s, args.top_k)
+    res = replay(args.unit_s, args.unit_e, args.margin_s, args.top_k, args.min_weight)
     print("| run | simple-only F1 | complex-only F1 | cascade F1 | routing | hidden |\n|---|---|---|---|---|---|")
     for name, p in res["pooled"].items():
         print(f"| {name} | {p['simple_only']:.3f} | {p['complex_only']:.3f} | {p['cascade']:.3f} | "

@@ -137,13 +137,14 @@ def _read_spans(rec, spans: list[tuple[int, int]]) -> list[np.ndarray]:
 
 
 def earliest_of_top(weights: np.ndarray, mask: np.ndarray, latencies: np.ndarray, top_k: int,
-                    margin_s: float = 2.0) -> tuple[int, dict]:
+                    margin_s: float = 2.0, min_weight_ratio: float = 0.25) -> tuple[int, dict]:
     """The selector's electrode, unless one of its ``top_k`` rises clearly earlier.
 
     The selector's highest-weighted electrode is kept unless it has a finite median latency and
-    another of the ``top_k`` highest-weighted deployable electrodes has one at least ``margin_s``
-    earlier: then the earliest of those (ties: the higher weight). Why a selector electrode
-    without a finite latency is kept: docs/generalisation.md, round 22.
+    another of the ``top_k`` highest-weighted deployable electrodes, weighted at least
+    ``min_weight_ratio`` times the selector's electrode, has one at least ``margin_s`` earlier:
+    then the earliest of those (ties: the higher weight). Why a selector electrode without a
+    finite latency is kept: docs/generalisation.md, round 22; why the weight floor: round 49.
 
     Args:
         weights: ``(n_chans,)`` the selector's mean weights on training windows.
@@ -151,6 +152,8 @@ def earliest_of_top(weights: np.ndarray, mask: np.ndarray, latencies: np.ndarray
         latencies: ``(n_seizures, n_chans)`` from the training seizures (may have 0 rows).
         top_k: electrodes considered.
         margin_s: how much earlier another electrode must rise.
+        min_weight_ratio: in [0, 1]; an electrode the selector weights less than this times its
+            own electrode's weight cannot take its place (0: any of the ``top_k``).
 
     Returns:
         ``(electrode, info)``; ``info`` records the candidates, their median latencies and which
@@ -164,12 +167,18 @@ def earliest_of_top(weights: np.ndarray, mask: np.ndarray, latencies: np.ndarray
     med = np.median(latencies, axis=0) if n else np.full(len(w), NEVER)
     first = top[0]
     earlier = [e for e in top if np.isfinite(med[first]) and med[e] <= med[first] - margin_s]
+    too_light = [e for e in earlier if w[e] < min_weight_ratio * w[first]]
+    earlier = [e for e in earlier if e not in too_light]
     if earlier:
         chosen, rule = min(earlier, key=lambda e: (med[e], -w[e])), f"earliest_of_top: {margin_s:g} s earlier"
     else:
         chosen = first
         rule = ("selector (its electrode has no finite latency)" if not np.isfinite(med[first])
+                else f"selector (the top electrodes rising {margin_s:g} s earlier weigh less than "
+                     f"{min_weight_ratio:g} of its own)" if too_light
                 else f"selector (none of the top rises {margin_s:g} s earlier)")
     info = {"rule": rule, "top": top, "median_latency_s": [None if not np.isfinite(med[e]) else float(med[e]) for e in top],
-            "n_seizures": int(n), "selector_electrode": first, "electrode": int(chosen), "margin_s": float(margin_s)}
+            "n_seizures": int(n), "selector_electrode": first, "electrode": int(chosen), "margin_s": float(margin_s),
+            "weight_ratio": [float(w[e] / w[first]) if w[first] > 0 else None for e in top],
+            "min_weight_ratio": float(min_weight_ratio)}
     return int(chosen), info

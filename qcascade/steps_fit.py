@@ -260,7 +260,7 @@ def step_select_electrode(ctx) -> None:
         latencies = recording_latencies(prepared_data(ctx).splits["train"], SFREQ)
         m = ctx.cfg.model
         electrode, choice = earliest_of_top(weights, trainer.mask, latencies, m.electrode_choice_top_k,
-                                            m.electrode_choice_margin_s)
+                                            m.electrode_choice_margin_s, m.electrode_choice_min_weight)
         trainer.electrode = electrode
         log.info("%s: electrode %d (%s; the selector's: %d)", ctx.unit, electrode, choice["rule"],
                  choice["selector_electrode"])

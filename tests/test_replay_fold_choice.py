@@ -68,6 +68,17 @@ def test_electrode_rule_replay_takes_each_fold_from_the_run_that_deployed_the_ru
     want = pool_folds([e, s / "fold1"])["test"]
     assert res["pooled"]["rule"]["cascade"] == pytest.approx(want["cascade"]["f1"])
     assert replay_electrode(s, e, margin_s=3.5, top_k=2)["electrodes"][0] == (12, 15, 12)
+    # the weight floor (round 49): fold 0's earlier electrode weighs 10 % of the selector's own
+    sel = json.loads((e / "selection.json").read_text())
+    sel["mean_weights"] = [0.0] * 12 + [0.5, 0.0, 0.0, 0.05]
+    (e / "selection.json").write_text(json.dumps(sel))
+    sel1 = json.loads((e / "fold1" / "selection.json").read_text())
+    (e / "fold1" / "selection.json").write_text(json.dumps({**sel1, "mean_weights": [0.0] * 43 + [0.2, 0.0, 0.6]}))
+    assert replay_electrode(s, e, margin_s=2.0, top_k=2, min_weight=0.25)["electrodes"][0] == (12, 15, 12)
+    assert replay_electrode(s, e, margin_s=2.0, top_k=2, min_weight=0.05)["electrodes"][0] == (12, 15, 15)
+    (e / "fold1" / "selection.json").write_text(json.dumps(sel1))
+    with pytest.raises(DataError, match="no mean_weights"):
+        replay_electrode(s, e, margin_s=2.0, top_k=2, min_weight=0.25)  # fold 1 records no weights
     (s / "fold1" / "selection.json").write_text(json.dumps({"selected_electrode": 7}))
     with pytest.raises(DataError, match="neither run"):
         replay_electrode(s, e, margin_s=2.0, top_k=2)
