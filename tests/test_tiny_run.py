@@ -219,7 +219,10 @@ def test_earliest_of_top_is_the_default_and_records_what_decided(tiny_run, tmp_p
     if choice["rule"].startswith("earliest_of_top"):
         first = lat[choice["selector_electrode"]]
         assert lat[sel.selected_electrode] <= first - choice["margin_s"]
-        assert lat[sel.selected_electrode] == min(t for t in lat.values() if t is not None)
+        ratio = dict(zip(choice["top"], choice["weight_ratio"]))
+        assert ratio[sel.selected_electrode] >= choice["min_weight_ratio"] == cfg["model"]["electrode_choice_min_weight"]
+        assert lat[sel.selected_electrode] == min(t for e, t in lat.items()
+                                                  if t is not None and ratio[e] >= choice["min_weight_ratio"])
     else:
         assert sel.selected_electrode == choice["selector_electrode"]
 
