@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--margin-s", type=float, default=2.0)
     ap.add_argument("--top-k", type=int, default=5)
     ap.add_argument("--min-weight", type=float, default=0.0,
-                    help="model.electrode_choice_min_weight to replay (0: no weight floor, the rule before round 49)")
+                    help="model.electrode_choice_min_weight to replay (0: no weight floor, the default)")
     args = ap.parse_args(argv)
     return exit_code(lambda: _run(args))
 

@@ -91,7 +91,9 @@ class ModelConfig:
         electrode_choice_top_k: how many of the selector's electrodes ``earliest_of_top`` considers.
         electrode_choice_margin_s: how much earlier (seconds) ``earliest_of_top`` needs.
         electrode_choice_min_weight: in [0, 1]; ``earliest_of_top`` moves only to an electrode the
-            selector weights at least this times its own electrode (0: any of the top k; round 49).
+            selector weights at least this times its own electrode (0: any of the top k). 0.25 kept
+            seed 10's focal patients in their onset zones but lost on held-out seed 11, so it is off
+            (docs/generalisation.md, round 49).
         complex_prior: a folder written by ``python -m qcascade.prior_train`` (a complex model trained
             across other patients), ``other_patients``, or null. Stage 2 starts the complex model from it
             (weights and integer bits) instead of from random weights; the run must use its input shape,
@@ -138,7 +140,7 @@ class ModelConfig:
     electrode_choice: Literal["selector", "earliest_of_top"] = "earliest_of_top"
     electrode_choice_top_k: int = 5
     electrode_choice_margin_s: float = 2.0
-    electrode_choice_min_weight: float = 0.25
+    electrode_choice_min_weight: float = 0.0
     complex_prior: Optional[str] = None
     complex_prior_frozen: tuple[str, ...] = ("block1_conv", "block1_bn", "block1_mix_conv", "block1_mix_bn")
     complex_prior_epochs: int = PRIOR_EPOCHS

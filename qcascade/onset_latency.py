@@ -137,7 +137,7 @@ def _read_spans(rec, spans: list[tuple[int, int]]) -> list[np.ndarray]:
 
 
 def earliest_of_top(weights: np.ndarray, mask: np.ndarray, latencies: np.ndarray, top_k: int,
-                    margin_s: float = 2.0, min_weight_ratio: float = 0.25) -> tuple[int, dict]:
+                    margin_s: float = 2.0, min_weight_ratio: float = 0.0) -> tuple[int, dict]:
     """The selector's electrode, unless one of its ``top_k`` rises clearly earlier.
 
     The selector's highest-weighted electrode is kept unless it has a finite median latency and

@@ -89,21 +89,22 @@ def test_earliest_of_top_overrides_the_selector_only_for_a_clearly_earlier_elect
     assert earliest_of_top(w, mask, np.zeros((0, 5)), top_k=3)[0] == 1  # no seizure with a baseline
 
 
-def test_earliest_of_top_never_moves_to_an_electrode_the_selector_all_but_rejected():
-    """Seed 10's ID2 and ID4 (round 49): an off-zone electrode the selector weighs at 6 % and 0.01 %
-    of its own, rising before the onset, took the place of an onset-zone electrode."""
+def test_earliest_of_top_with_a_weight_floor_never_moves_to_an_electrode_the_selector_all_but_rejected():
+    """With ``min_weight_ratio`` (off by default): seed 10's ID2 (round 49), where an off-zone
+    electrode the selector weighs at 6 % of its own, rising before the onset, took the place of an
+    onset-zone electrode."""
     from qcascade.onset_latency import earliest_of_top
 
     w = np.array([0.514, 0.328, 0.088, 0.029, 0.017])  # ID2's top 5, in the selector's order
     mask = np.ones(5, bool)
     lat = np.array([[1.0, 1.0, 1.5, -1.5, 2.5]])
-    e, info = earliest_of_top(w, mask, lat, top_k=5, min_weight_ratio=0.0)
-    assert e == 3  # the rule before round 49
-    e, info = earliest_of_top(w, mask, lat, top_k=5)  # the default floor, 0.25
+    e, info = earliest_of_top(w, mask, lat, top_k=5)
+    assert e == 3  # the default: no floor
+    e, info = earliest_of_top(w, mask, lat, top_k=5, min_weight_ratio=0.25)
     assert e == 0 and "weigh less than 0.25" in info["rule"] and info["min_weight_ratio"] == 0.25
     assert info["weight_ratio"] == pytest.approx(list(w / w[0]))
     lat_heavy = np.array([[4.0, 1.0, 1.5, -1.5, 2.5]])  # electrode 1 (64 % of the top) rises 3 s earlier
-    e, info = earliest_of_top(w, mask, lat_heavy, top_k=5)
+    e, info = earliest_of_top(w, mask, lat_heavy, top_k=5, min_weight_ratio=0.25)
     assert e == 1 and info["rule"].startswith("earliest_of_top")  # the earlier, lighter 3 is passed over
     assert earliest_of_top(w, mask, lat_heavy, top_k=5, min_weight_ratio=0.7)[0] == 0
     assert earliest_of_top(w, mask, lat_heavy, top_k=5, min_weight_ratio=0.0)[0] == 3
