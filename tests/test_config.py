@@ -58,6 +58,8 @@ def test_unknown_keys_are_errors_naming_the_key(tmp_path, data, key):
     ({"hls": {"part": "xc; rm -rf /"}}, "hls.part"),
     ({"hls": {"reuse_factor": 0}}, "hls.reuse_factor"),
     ({"model": {"simple_model": "D"}}, "model.simple_model"),
+    ({"model": {"electrode_choice_min_weight": 1.5}}, "model.electrode_choice_min_weight"),
+    ({"model": {"electrode_choice_min_weight": -0.1}}, "model.electrode_choice_min_weight"),
     ({"pooled": "yes"}, "pooled"),
 ])
 def test_bad_values_are_errors_naming_the_key(tmp_path, data, key):
