@@ -91,9 +91,8 @@ class ModelConfig:
         electrode_choice_top_k: how many of the selector's electrodes ``earliest_of_top`` considers.
         electrode_choice_margin_s: how much earlier (seconds) ``earliest_of_top`` needs.
         electrode_choice_min_weight: in [0, 1]; ``earliest_of_top`` moves only to an electrode the
-            selector weights at least this times its own electrode (0: any of the top k). 0.25 kept
-            seed 10's focal patients in their onset zones but lost on held-out seed 11, so it is off
-            (docs/generalisation.md, round 49).
+            selector weights at least this times its own electrode (0: any of the top k; measured
+            and left off in round 49, docs/generalisation.md).
         complex_prior: a folder written by ``python -m qcascade.prior_train`` (a complex model trained
             across other patients), ``other_patients``, or null. Stage 2 starts the complex model from it
             (weights and integer bits) instead of from random weights; the run must use its input shape,
