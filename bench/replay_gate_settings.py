@@ -26,7 +26,7 @@ windows where it has been up for ``k`` windows in a row of the recording, as
 hold's ceiling, ``train.gate_hold_max``; runs from before it have 0, the fixed hold; round 36),
 ``probes`` (periods joined by ``/``, e.g. ``16/8/4``: each fold calibrates a tau for the deployed
 probe and for each of these, and keeps the one ``train.gate: auto``'s criterion picks on validation;
-round 37), ``max_routing`` (a routing budget ``B`` on validation: where the calibrated tau routes more
+round 37; with ``probe_criterion=cost``, the one ``train.gate_probe_choices`` picks: round 50), ``max_routing`` (a routing budget ``B`` on validation: where the calibrated tau routes more
 than ``B`` of the validation windows, the tau with the best validation F1 among those routing at
 most ``B`` replaces it, ties to less routing; the cheapest tau where none does; round 38),
 ``reference_min_f1`` (``train.tau_reference_min_f1``; runs from before it have 0; round 38),
@@ -61,7 +61,8 @@ from qcascade.training.tau import calibrate_tau, calibrate_tau_interictal
 KEYS = {"sentinel": "onoff", "sentinel_every": int, "interictal_only": "onoff", "hold": int, "hold_max": int,
         "tolerance": float, "margin": float,
         "reference_f1": str, "fuse": float, "sentinel_persist": int, "probes": "periods", "max_routing": float,
-        "reference_min_f1": float, "tau_interictal": ("off", "keep", "margin"), "smooth": int}
+        "reference_min_f1": float, "tau_interictal": ("off", "keep", "margin"), "smooth": int,
+        "probe_criterion": ("auto", "cost")}
 _KIND_NAMES = {int: "an integer", float: "a number", str: "a string"}
 
 
@@ -205,7 +206,8 @@ def replay_fold(fold_dir: Path, over: dict, train: TrainConfig) -> dict:
         tau = within_budget(tau, sweep, over["max_routing"])
     probe = kw_val["probe_every"]
     if "probes" in over:
-        probe, tau = _choose_probe(v, kw_val, (probe,) + over["probes"], calibrated, train)
+        probe, tau = _choose_probe(v, kw_val, (probe,) + over["probes"], calibrated, train,
+                                   over.get("probe_criterion", "auto"))
         kw_val, kw_test = {**kw_val, "probe_every": probe}, {**kw_test, "probe_every": probe}
         sweep = calibrated(kw_val)[1]
     # A deployment from before the key (no tau_interictal) had one threshold, whatever today's default.
@@ -232,28 +234,31 @@ def within_budget(tau: float, sweep: Sequence[dict], budget: float) -> float:
     return max(under, key=lambda r: ((r["f1"] or 0.0), -r["routing_rate"], -r["tau"]))["tau"]
 
 
-def _choose_probe(v, kw_val: dict, periods: tuple, calibrated, train: TrainConfig) -> tuple[int, float]:
-    """The probe period (and its tau) that ``train.gate: auto``'s criterion picks on validation.
-
-    Each period gets its own calibrated tau; :func:`qcascade.training.tau.choose_gate` then takes
-    the fewest hidden validation seizures, F1 within the margin of the best, the least routing.
-    """
+def _choose_probe(v, kw_val: dict, periods: tuple, calibrated, train: TrainConfig,
+                  criterion: str = "auto") -> tuple[int, float]:
+    """The probe period (and its tau) picked on validation, each period at its own calibrated tau:
+    ``auto``: ``train.gate: auto``'s criterion (fewest hidden validation seizures, F1 within the margin
+    of the best, the least routing); ``cost``: ``train.gate_probe_choices``' (:func:`choose_probe_period`)."""
+    from qcascade.steps_choose import choose_probe_period, probe_candidates
     from qcascade.training.tau import choose_gate
 
-    rows, taus = {}, {}
-    y = np.asarray(v["y"])
-    for p in dict.fromkeys(periods):
-        kw = {**kw_val, "probe_every": p}
-        tau, sweep = calibrated(kw)
-        row = next(r for r in sweep if r["tau"] == tau)
-        dec = cascade_decide(v["simple"], v["complex"], tau, **kw)
-        hid = hidden_events(y, dec["pred"], np.asarray(v["complex"]).argmax(1), v["start_s"], v["record_ids"])
-        rows[p] = {"f1": row["f1"], "routing_rate": row["routing_rate"],
-                   "hidden_val": hid["n_missed_but_reference_detected"]}
-        taus[p] = tau
-    margin = max(train.tau_margin, train.tau_margin_windows / float(max(int(y.sum()), 1)))
-    chosen, _ = choose_gate(rows, margin)
-    return int(chosen), taus[chosen]
+    va = _Windows(v["y"], v["start_s"], v["record_ids"])
+    rows = probe_candidates(periods, lambda p: calibrated({**kw_val, "probe_every": p}),
+                            lambda tau, p: cascade_decide(v["simple"], v["complex"], tau, **{**kw_val, "probe_every": p}),
+                            va, v["complex"])
+    if criterion == "cost":
+        chosen, _ = choose_probe_period(rows)
+    else:
+        margin = max(train.tau_margin, train.tau_margin_windows / float(max(int(np.sum(v["y"])), 1)))
+        chosen, _ = choose_gate(rows, margin)
+    return int(chosen), rows[chosen]["tau"]
+
+
+class _Windows:
+    """The fields of a validation window set that :func:`qcascade.steps_choose.hidden_on` reads."""
+
+    def __init__(self, y, start_s, record_ids):
+        self.y, self.start_s, self.record_ids = np.asarray(y), np.asarray(start_s), np.asarray(record_ids)
 
 
 def detection_delays(y: np.ndarray, pred: np.ndarray, start_s: np.ndarray, record_ids: np.ndarray) -> list:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
 from qcascade.errors import ConfigError
-from qcascade.gate import DEFAULT_HOLD, DEFAULT_HOLD_MAX, DEFAULT_RULE, MAX_HOLD, MAX_PROBE, GateSetting
-from qcascade.sentinel import MAX_PERSIST
+from qcascade.gate import DEFAULT_HOLD, DEFAULT_HOLD_MAX, DEFAULT_RULE, GateSetting
+from qcascade.config_gate import check_gate_keys
 from qcascade.strict_yaml import check_fields, from_dict
 
 __all__ = ["TrainConfig"]
@@ -136,6 +136,13 @@ class TrainConfig:
         gate_unseen_ratio: a training seizure counts as unseen when the simple model calls fewer
             than this fraction as many of its training windows ictal as the complex model does.
             Default 0.7.
+        gate_probe_choices: probe periods calibrated per fold besides the fold's own (``gate_probe_every``,
+            or ``gate_unseen_probe_every`` where it applies, or none), each at its own tau; the one with
+            the fewest hidden validation seizures among those whose tau meets the calibration's margin,
+            then the least validation routing, is deployed (``steps_choose.choose_probe_period``). With
+            ``tau_reference_f1: complex_only`` a frequent probe can replace a high tau on a fold whose
+            validation seizure the electrode does not see. Default ``[16, 8]`` (round 50 of
+            docs/generalisation.md); empty: the fold's own period, as before.
         temp_start: selector softmax temperature at the first epoch of stage 1.
         temp_end: temperature at the last epoch of stage 1 (geometric schedule), kept after.
         class_weighting: ``"balanced"`` or ``"none"``.
@@ -146,9 +153,10 @@ class TrainConfig:
         tau_routing_tolerance: when calibrating tau, the largest qualifying tau whose val
             routing rate is within this share of windows of the smallest qualifying rate wins
             (see ``tau.calibrate_tau``); 0 picks the smallest routing rate outright.
-        tau_reference_f1: ``"best"`` (default) holds the calibrated cascade's val F1 within
-            ``tau_margin`` of the better of complex-only and the best cascade F1 over the tau
-            grid; ``"complex_only"`` of complex-only alone (``tau.calibrate_tau``).
+        tau_reference_f1: ``"complex_only"`` (default since round 50 of docs/generalisation.md) holds
+            the calibrated cascade's val F1 within ``tau_margin`` of complex-only; ``"best"`` (the default
+            before) of the better of complex-only and the best cascade F1 over the tau grid
+            (``tau.calibrate_tau``).
         tau_reference_min_f1: where complex-only's own validation F1 is below this, the validation
             seizure cannot show what routing buys (the model that would be asked misses it too):
             the calibration deploys the tau with the least validation routing instead of holding
@@ -231,13 +239,14 @@ class TrainConfig:
     gate_tau_interictal: Literal["off", "keep", "margin"] = "keep"
     gate_unseen_probe_every: int = 32
     gate_unseen_ratio: float = 0.7
+    gate_probe_choices: tuple[int, ...] = (16, 8)
     temp_start: float = 1.0
     temp_end: float = 0.05
     class_weighting: Literal["balanced", "none"] = "balanced"
     tau_margin: float = 0.01
     tau_margin_windows: int = 1
     tau_routing_tolerance: float = 0.0
-    tau_reference_f1: Literal["best", "complex_only"] = "best"
+    tau_reference_f1: Literal["best", "complex_only"] = "complex_only"
     tau_reference_min_f1: float = 0.5
     tau_grid_size: int = 101
     deterministic_ops: bool = False
@@ -292,49 +301,7 @@ class TrainConfig:
             raise ConfigError(f"train.tau_reference_min_f1: must be in [0, 1], got {self.tau_reference_min_f1}")
         if not 0.0 <= self.tau_routing_tolerance < 1.0:
             raise ConfigError(f"train.tau_routing_tolerance: must be in [0, 1), got {self.tau_routing_tolerance}")
-        if not (self.gate_probe_every == 0 or 1 <= self.gate_probe_every <= MAX_PROBE):
-            raise ConfigError(f"train.gate_probe_every: must be 0 (off) or in [1, {MAX_PROBE}], "
-                              f"got {self.gate_probe_every}")
-        if not 0.0 <= self.gate_recheck_tau < 1.0:
-            raise ConfigError(f"train.gate_recheck_tau: must be 0 (off) or in (0, 1), got {self.gate_recheck_tau}")
-        if self.gate_recheck_tau and not self.gate_probe_every:
-            raise ConfigError("train.gate_recheck_tau: the recheck makes the next window a probe, so it needs "
-                              "train.gate_probe_every > 0; set gate_recheck_tau: 0 to turn it off too")
-        if self.gate_sentinel_ratio and not 1.0 < self.gate_sentinel_ratio <= 64.0:
-            raise ConfigError(f"train.gate_sentinel_ratio: must be 0 (off) or in (1, 64], got {self.gate_sentinel_ratio}")
-        if not 1 <= self.gate_sentinel_electrodes <= 1024:
-            raise ConfigError(f"train.gate_sentinel_electrodes: must be in [1, 1024], got {self.gate_sentinel_electrodes}")
-        m = self.gate_sentinel_memory
-        if not (1 <= m <= 2 ** 15 and m & (m - 1) == 0):
-            raise ConfigError(f"train.gate_sentinel_memory: must be a power of 2 in [1, 32768] (the hardware "
-                              f"averages with a shift), got {m}")
-        if not 0 <= self.gate_hold <= MAX_HOLD:
-            raise ConfigError(f"train.gate_hold: must be 0 (off) or in [1, {MAX_HOLD}], got {self.gate_hold}")
-        if not 0 <= self.gate_hold_max <= MAX_HOLD:
-            raise ConfigError(f"train.gate_hold_max: must be in [0, {MAX_HOLD}] (at most train.gate_hold: the fixed "
-                              f"hold), got {self.gate_hold_max}")
-        if not (self.gate_unseen_probe_every == 0 or 1 <= self.gate_unseen_probe_every <= MAX_PROBE):
-            raise ConfigError(f"train.gate_unseen_probe_every: must be 0 (off) or in [1, {MAX_PROBE}], "
-                              f"got {self.gate_unseen_probe_every}")
-        if not 0.0 < self.gate_unseen_ratio <= 1.0:
-            raise ConfigError(f"train.gate_unseen_ratio: must be in (0, 1], got {self.gate_unseen_ratio}")
-        if not 1 <= self.gate_sentinel_every <= MAX_PROBE:
-            raise ConfigError(f"train.gate_sentinel_every: must be in [1, {MAX_PROBE}], got {self.gate_sentinel_every}")
-        if self.gate_sentinel_stay_ratio and not 1.0 < self.gate_sentinel_stay_ratio < (self.gate_sentinel_ratio or 64.0):
-            raise ConfigError(f"train.gate_sentinel_stay_ratio: must be 0 (off) or in (1, train.gate_sentinel_ratio="
-                              f"{self.gate_sentinel_ratio}), got {self.gate_sentinel_stay_ratio}")
-        if self.gate_sentinel_stay_ratio and round(self.gate_sentinel_stay_ratio * 16) in (16, round(self.gate_sentinel_ratio * 16)):
-            raise ConfigError(f"train.gate_sentinel_stay_ratio: {self.gate_sentinel_stay_ratio} rounds (to 1/16) to 1 or "
-                              f"to train.gate_sentinel_ratio; the hardware compares in sixteenths")
-        if self.gate_sentinel_own_ratio and not 1.0 < self.gate_sentinel_own_ratio <= 3.0:
-            raise ConfigError(f"train.gate_sentinel_own_ratio: must be 0 (off) or in (1, 3], got "
-                              f"{self.gate_sentinel_own_ratio}")
-        if self.gate_sentinel_own_ratio and round(self.gate_sentinel_own_ratio * 16) == 16:
-            raise ConfigError(f"train.gate_sentinel_own_ratio: {self.gate_sentinel_own_ratio} rounds (to 1/16) to 1; "
-                              f"the hardware compares in sixteenths")
-        if not 1 <= self.gate_sentinel_persist <= MAX_PERSIST:
-            raise ConfigError(f"train.gate_sentinel_persist: must be in [1, {MAX_PERSIST}] (an 8-bit counter in the "
-                              f"top level), got {self.gate_sentinel_persist}")
+        check_gate_keys(self)
         if not 0.0 <= self.restore_best_min_f1 <= 1.0:
             raise ConfigError(f"train.restore_best_min_f1: must be in [0, 1], got {self.restore_best_min_f1}")
         if not 0.0 <= self.weight_decay < 1.0:

@@ -55,22 +55,29 @@ def untrusted_line(m: dict) -> str:
 
 
 def unseen_line(m: dict) -> str:
-    """Which folds' training data hold a seizure the simple model's electrode does not see, and the probe
-    that turned on there (``train.gate_unseen_probe_every``); empty for runs from before it."""
-    folds = m.get("folds") or [{"fold": 0, "unseen_seizures": (m.get("choices") or {}).get("unseen_seizures")}]
+    """Which folds' training data hold a seizure the simple model's electrode does not see, the probe
+    that turned on there (``train.gate_unseen_probe_every``) and, with ``train.gate_probe_choices``, the
+    period each fold deployed; empty for runs from before it."""
+    folds = m.get("folds") or [{"fold": 0, "unseen_seizures": (m.get("choices") or {}).get("unseen_seizures"),
+                                "probe_choice": (m.get("choices") or {}).get("probe")}]
     recs = [(f["fold"], f.get("unseen_seizures")) for f in folds]
     if all(u is None for _, u in recs):
         return ""
     hit = [(k, u) for k, u in recs if u and u["unseen"]]
     ratio = next(u["ratio"] for _, u in recs if u)
     what = f"(the simple model's ictal rate below {ratio:g} x the complex model's)"
+    chosen = [(f["fold"], f["probe_choice"]) for f in folds if f.get("probe_choice")]
+    choice = ("\n- probe period chosen per fold on validation (`train.gate_probe_choices`, the least routing that "
+              "hides no more validation seizures and meets the margin): "
+              + ", ".join(f"fold {k}: {c['chosen'] or 'none'} (of {'/'.join(p if p != '0' else 'none' for p in c['candidates'])})"
+                          for k, c in chosen)) if chosen else ""
     if not hit:
-        return f"- training seizures the electrode does not see {what}: none"
+        return f"- training seizures the electrode does not see {what}: none" + choice
     probes = sorted({u["probe_every"] for _, u in hit})
     probe = ("probe every " + "/".join(str(p) for p in probes) + " windows there (`train.gate_unseen_probe_every`)"
              if any(probes) else "no probe added (`train.gate_probe_every` set, or `gate_unseen_probe_every: 0`)")
     where = "; ".join(f"fold {k}: {', '.join(u['unseen'])}" for k, u in hit) if m.get("folds") else ", ".join(hit[0][1]["unseen"])
-    return f"- training seizures the electrode does not see {what}: {where}; {probe}"
+    return f"- training seizures the electrode does not see {what}: {where}; {probe}" + choice
 
 
 def simple_prior_line(m: dict) -> str:

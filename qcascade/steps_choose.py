@@ -15,7 +15,9 @@ kept together in ``deploy/deploy.json`` under ``choices`` (``simple_model``, ``g
   :func:`qcascade.training.tau.choose_gate` picks among those with the configured probe;
 * :func:`fit_gap`: F1 of each model on its training windows and on the validation windows;
 * :func:`unseen_training_seizures`: the training seizures the simple model's electrode does not see,
-  which turn on ``train.gate_unseen_probe_every``.
+  which turn on ``train.gate_unseen_probe_every``;
+* :func:`probe_candidates` / :func:`choose_probe_period` (``train.gate_probe_choices``): the probe
+  period deployed on this fold, each candidate period at its own calibrated tau.
 """
 
 from __future__ import annotations
@@ -281,3 +283,48 @@ def fit_gap(ctx, tr, va, electrode: int, simple_model, complex_model, complex_on
     out["gap"] = {k: (None if out["train"][k] is None or out["val"][k] is None else out["train"][k] - out["val"][k])
                   for k in out["train"]}
     return out
+
+
+PROBE_CRITERION = ("on validation windows, each probe period with the deployed rule at its own calibrated tau: "
+                   "(1) fewest seizures that the cascade's complex model detects on every window but the cascade "
+                   "misses; (2) of those, the periods whose tau meets the calibration's margin (all of them when "
+                   "none does); (3) lowest routing rate; (4) higher F1; (5) the fold's own period first, then the "
+                   "order of train.gate_probe_choices")
+
+
+def probe_candidates(periods, calibrate, decide, va, zc: np.ndarray) -> dict:
+    """Every probe period's validation numbers at its own calibrated tau.
+
+    Args:
+        periods: the fold's own period first (0: none), then ``train.gate_probe_choices``.
+        calibrate: ``probe_every -> (tau, sweep)`` (:func:`qcascade.training.tau.calibrate_tau` with
+            the deployed rule, sentinel and hold).
+        decide: ``(tau, probe_every) -> cascade_decide(...)`` on the validation windows.
+        va: the validation windows; zc: ``(n_val, 2)`` the cascade's complex logits on them.
+
+    Returns:
+        ``{period: {"tau", "f1", "routing_rate", "meets_margin", "hidden_val"}}`` in ``periods`` order.
+    """
+    rows = {}
+    for p in dict.fromkeys(int(p) for p in periods):
+        tau, sweep = calibrate(p)
+        row = next(r for r in sweep if r["tau"] == tau)
+        hidden = hidden_on(va, decide(tau, p)["pred"], np.asarray(zc).argmax(1))["n_missed_but_reference_detected"]
+        rows[p] = {"tau": tau, "f1": row["f1"], "routing_rate": row["routing_rate"],
+                   "meets_margin": bool(row.get("meets_margin", True)), "hidden_val": int(hidden)}
+    return rows
+
+
+def choose_probe_period(rows: dict) -> tuple[int, str]:
+    """``train.gate_probe_choices``: the period to deploy from :func:`probe_candidates`' rows
+    (:data:`PROBE_CRITERION`), and why."""
+    if not rows:
+        raise ValueError("choose_probe_period: no candidates")
+    order = list(rows)
+    fewest = min(rows[p]["hidden_val"] for p in order)
+    safe = [p for p in order if rows[p]["hidden_val"] == fewest]
+    safe = [p for p in safe if rows[p]["meets_margin"]] or safe
+    chosen = min(safe, key=lambda p: (rows[p]["routing_rate"], -(rows[p]["f1"] or 0.0), order.index(p)))
+    r = rows[chosen]
+    return chosen, (f"probe every {chosen or 'never'}: tau {r['tau']:g}, validation routing {r['routing_rate']:.3f}, "
+                    f"F1 {r['f1'] or 0.0:.3f}, hides {fewest} validation seizure(s), among {safe}")

@@ -42,7 +42,9 @@ def step_calibrate(ctx) -> None:
     from qcascade.models import load_model
     from qcascade.models.counting import count_macs
     from qcascade.models.folding import fold_batchnorm
-    from qcascade.steps_choose import (candidate_validation, choose_gate_variant, choose_simple, fit_gap, gate_candidates,
+    from qcascade.gate import cascade_decide, training_rule
+    from qcascade.steps_choose import (PROBE_CRITERION, candidate_validation, choose_gate_variant, choose_probe_period,
+                                       choose_simple, fit_gap, gate_candidates, probe_candidates,
                                        unseen_training_seizures)
     from qcascade.training.tau import calibrate_tau, calibrate_tau_interictal, logit_threshold, plot_tau_sweep
 
@@ -90,15 +92,32 @@ def step_calibrate(ctx) -> None:
         unseen = unseen_training_seizures(tr, *train_logits, train.gate_unseen_ratio)
         probe_every = train.gate_probe_every or (train.gate_unseen_probe_every if unseen["unseen"] else 0)
         unseen["probe_every"] = 0 if train.gate_probe_every else probe_every
+
+        def rule_kw(rule, probe, recheck, sentinel, hold) -> dict:
+            return gate_rule(rule, va, probe, recheck, up_val if sentinel else None, train.gate_sentinel_every, hold,
+                             train.gate_sentinel_interictal_only, hold_max=train.gate_hold_max if hold else 0)
+
+        def calibrate(rule, probe, recheck, sentinel, hold):
+            return calibrate_tau(
+                z_simple, zc, va.y, macs_s + (ops if sentinel else 0), macs_c, margin=train.tau_margin,
+                grid=train.tau_grid(), routing_tolerance=train.tau_routing_tolerance,
+                reference_f1=train.tau_reference_f1, margin_windows=train.tau_margin_windows,
+                reference_min_f1=train.tau_reference_min_f1,
+                reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]},
+                **rule_kw(rule, probe, recheck, sentinel, hold))
+
+        probe_choice = {}
+        if train.gate_probe_choices:  # the probe period is chosen first, with the rule training used
+            setting = lambda p: (training_rule(train.gate), p, train.gate_recheck_tau if p else 0.0,  # noqa: E731
+                                 spec is not None, train.gate_hold)
+            rows = probe_candidates([probe_every, *train.gate_probe_choices], lambda p: calibrate(*setting(p)),
+                                    lambda tau, p: cascade_decide(z_simple, zc, tau, **rule_kw(*setting(p))), va, zc)
+            probe_every, reason = choose_probe_period(rows)
+            probe_choice = {"candidates": {str(p): r for p, r in rows.items()}, "chosen": probe_every,
+                            "reason": reason, "criterion": PROBE_CRITERION}
         variants = gate_candidates(train, probe_every, spec is not None)
-        calibrated = {name: calibrate_tau(
-            z_simple, zc, va.y, macs_s + (ops if sentinel else 0), macs_c, margin=train.tau_margin,
-            grid=train.tau_grid(), routing_tolerance=train.tau_routing_tolerance, reference_f1=train.tau_reference_f1,
-            margin_windows=train.tau_margin_windows, reference_min_f1=train.tau_reference_min_f1,
-            reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]},
-            **gate_rule(rule, va, probe, recheck, up_val if sentinel else None, train.gate_sentinel_every, hold,
-                        train.gate_sentinel_interictal_only, hold_max=train.gate_hold_max if hold else 0))
-            for name, rule, probe, recheck, sentinel, hold in variants}
+        calibrated = {name: calibrate(rule, probe, recheck, sentinel, hold)
+                      for name, rule, probe, recheck, sentinel, hold in variants}
         gate_choice = choose_gate_variant(train, calibrated, variants, va, z_simple, zc, int(va.y.sum()), up_val,
                                           spec is not None, probe_every=probe_every)
         deployed = gate_choice["candidates"][gate_choice["chosen"]]
@@ -111,14 +130,14 @@ def step_calibrate(ctx) -> None:
             tau_i, tau_i_sweep = calibrate_tau_interictal(z_simple, zc, va.y, tau, sweep, train.gate_tau_interictal,
                                                           grid=train.tau_grid(), **deployed_kw)
             deployed_kw["tau_interictal"] = tau_i
-        return {"train_logits": train_logits, "unseen": unseen, "variants": variants, "calibrated": calibrated,
+        return {"train_logits": train_logits, "unseen": unseen, "probe_choice": probe_choice, "variants": variants,
+                "calibrated": calibrated,
                 "gate_choice": gate_choice, "deployed": deployed, "tau": tau, "sweep": sweep,
                 "deployed_kw": deployed_kw, "tau_i": tau_i, "tau_i_sweep": tau_i_sweep}
 
     g = gate_for(simple_f, zs)
     prior_choice = {}
     if ctx.cfg.model.simple_prior == CHOOSE:
-        from qcascade.gate import cascade_decide
         from qcascade.simple_choice import choose_between, pooled_simple_copy
 
         pooled = pooled_simple_copy(ctx)
@@ -138,8 +157,6 @@ def step_calibrate(ctx) -> None:
     deployed_kw, tau_i, tau_i_sweep = g["deployed_kw"], g["tau_i"], g["tau_i_sweep"]
     post = {}
     if is_longterm(ctx):  # k-of-n smoothing of the decisions, chosen on the validation hours
-        from qcascade.gate import cascade_decide
-
         dec = cascade_decide(zs, zc, tau, **deployed_kw)
         post = choose_postprocess(ctx, va.y, dec["pred"], va.record_ids, va.start_s)
     plot_tau_sweep(sweep, ctx.path("tau_sweep.png"), chosen_tau=tau, macs_complex=macs_c,
@@ -154,6 +171,7 @@ def step_calibrate(ctx) -> None:
                                            "hold": h, "hold_max": train.gate_hold_max if h else 0}
                                     for (name, r, p, c, g, h), (t_r, _) in zip(variants, calibrated.values())},
                      choices={"simple_model": simple_choice, "gate": gate_choice, "unseen_seizures": unseen,
+                              **({"probe": g["probe_choice"]} if g["probe_choice"] else {}),
                               **({"simple_prior": prior_choice} if prior_choice else {}),
                               **({"tau_interictal": {"mode": train.gate_tau_interictal, "sweep": tau_i_sweep}}
                                  if tau_i_sweep else {})},

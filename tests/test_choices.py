@@ -11,7 +11,8 @@ from qcascade.config_train import TrainConfig
 from qcascade.errors import ConfigError
 from qcascade.evaluation import hidden_events, sum_hidden
 from qcascade.gate import cascade_decide, check_probe, check_recheck, simple_is_final, training_rule
-from qcascade.steps_choose import choose_gate_variant, gate_candidates, pick_cheapest_within
+from qcascade.steps_choose import (choose_gate_variant, choose_probe_period, gate_candidates, pick_cheapest_within,
+                                   probe_candidates)
 from qcascade.training.tau import calibrate_tau, choose_gate
 
 
@@ -344,3 +345,51 @@ def test_report_names_every_sentinel_option_that_is_on():
     both = SentinelSpec(2.5, 2, 5, 4, interictal_only=True, persist=5, stay_ratio=1.25, own_ratio=1.75, own_electrode=3)
     text = "\n".join(hidden_markdown({**m, "sentinel": both.as_dict()}))
     assert ", staying up while as many stay over 1.25x, or electrode 3 alone over 1.75x, then one window in 4" in text
+
+
+# ----------------------------------------------------------------------------- the probe period per fold
+def _row(tau, f1, routing, meets=True, hidden=0):
+    return {"tau": tau, "f1": f1, "routing_rate": routing, "meets_margin": meets, "hidden_val": hidden}
+
+
+def test_probe_period_choice_is_cost_first_among_safe_periods_that_meet_the_margin():
+    rows = {32: _row(0.8, 0.97, 0.60), 16: _row(0.0, 0.80, 0.25, meets=False), 8: _row(0.0, 0.90, 0.34)}
+    assert choose_probe_period(rows)[0] == 8  # 16 routes least but misses the margin
+    rows[8]["hidden_val"] = 1  # hiding a validation seizure outranks every cost
+    assert choose_probe_period(rows)[0] == 32
+    no_margin = {p: {**r, "meets_margin": False, "hidden_val": 0} for p, r in rows.items()}
+    assert choose_probe_period(no_margin)[0] == 16  # none meets it: the cheapest of all
+    tie = {0: _row(0.0, 0.9, 0.1), 16: _row(0.0, 0.9, 0.1)}
+    assert choose_probe_period(tie)[0] == 0  # ties: the fold's own period first
+    with pytest.raises(ValueError, match="no candidates"):
+        choose_probe_period({})
+
+
+def test_a_frequent_probe_replaces_a_high_tau_where_the_electrode_misses_the_validation_seizure():
+    """One validation recording: the simple model is right on its own seizure (windows 40-59), and on
+    a seizure of the other zone (windows 200-239), which the complex model sees, it says interictal
+    more surely than on a third of the interictal windows. Held to complex-only, the fold's probe
+    (32) needs a tau that routes all of those too; a probe every 16 windows finds the far seizure at
+    tau 0, so the cost-first choice deploys it."""
+    n = 400
+    t = np.arange(n)
+    own, far = (t >= 40) & (t < 60), (t >= 200) & (t < 240)
+    y = (own | far).astype(int)
+    d = np.where(own, 4.0, np.where(far, -1.5, np.where(t % 3 == 0, -1.0, -4.0)))
+    zs, zc = logits(d), logits(np.where(y == 1, 3.0, -3.0))
+    va = SimpleNamespace(y=y, **one_recording(n))
+    kw = dict(rule="confirm_changes", record_ids=va.record_ids, start_s=va.start_s, hold=2, hold_max=8)
+
+    def calibrate(p):
+        return calibrate_tau(zs, zc, y, 1000, 50000, margin=0.1, reference={"sensitivity": 1.0, "f1": 1.0},
+                             reference_f1="complex_only", probe_every=p, **kw)
+
+    rows = probe_candidates([32, 16, 8], calibrate, lambda tau, p: cascade_decide(zs, zc, tau, probe_every=p, **kw),
+                            va, zc)
+    assert rows[32]["tau"] > 0.6 and rows[16]["tau"] == rows[8]["tau"] == 0.0
+    assert all(r["hidden_val"] == 0 and r["meets_margin"] for r in rows.values())
+    chosen, reason = choose_probe_period(rows)
+    assert chosen == 16 and rows[16]["routing_rate"] < rows[8]["routing_rate"] < rows[32]["routing_rate"]
+    assert "probe every 16" in reason
+    dec = cascade_decide(zs, zc, 0.0, probe_every=16, **kw)
+    assert dec["pred"][far].mean() > 0.6 and float(dec["routed"].mean()) == pytest.approx(rows[16]["routing_rate"])

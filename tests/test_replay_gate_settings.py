@@ -21,8 +21,9 @@ def _windows(rng, n, k):
 
 
 def _run(root, *, tamper_tau=False):
-    """A run folder (config.yaml) with one unit of two folds, calibrated and decided as step_calibrate does."""
-    cfg = load_config()
+    """A run folder (config.yaml) with one unit of two folds, calibrated and decided as step_calibrate does
+    (held to the best cascade F1, the default before round 50, under which these folds deploy a high tau)."""
+    cfg = load_config(None, {"train": {"tau_reference_f1": "best"}})
     root.mkdir(parents=True)
     (root / "config.yaml").write_text(config_to_yaml(cfg))
     train = cfg.train
@@ -190,6 +191,9 @@ def test_detection_delay_counts_from_onset_and_accepts_calls_in_the_start_tolera
 
 def test_probes_parse_as_periods():
     assert parse_setting("p:probes=16/8/4") == ("p", {"probes": (16, 8, 4)})
+    assert parse_setting("c:probes=16/8,probe_criterion=cost") == ("c", {"probes": (16, 8), "probe_criterion": "cost"})
+    with pytest.raises(ValueError, match="probe_criterion must be one of auto/cost"):
+        parse_setting("c:probes=16,probe_criterion=cheap")
     with pytest.raises(ValueError, match="probes must be periods joined by '/'"):
         parse_setting("p:probes=16;8")
     with pytest.raises(ValueError, match="periods must be >= 1"):
@@ -221,6 +225,7 @@ def test_the_probe_replaces_routing_everything_where_the_simple_model_hides_the_
     # A probe lands on the seizure's first window and confirm_changes keeps it: every period finds
     # it whole, so the longest (cheapest) is deployed.
     assert probe == 16 and tau < 1.0
+    assert _choose_probe(v, kw, (0, 16, 8), calibrated, train, "cost") == (probe, tau)  # train.gate_probe_choices'
     dec = cascade_decide(zs, zc, tau, **{**kw, "probe_every": probe})
     assert dec["routed"].mean() < 0.2 and dec["pred"][y == 1].all()
 

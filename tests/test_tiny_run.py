@@ -128,7 +128,10 @@ def test_validation_logits_replay_the_deployed_gate_choice(tiny_run):
 
     unseen = dep.choices["unseen_seizures"]
     assert unseen["per_seizure"] and set(unseen["per_seizure"]) <= set(json.loads((unit / "data.json").read_text())["records"]["train"])
-    assert dep.probe_every == unseen["probe_every"] == (TrainConfig().gate_unseen_probe_every if unseen["unseen"] else 0)
+    assert unseen["probe_every"] == (TrainConfig().gate_unseen_probe_every if unseen["unseen"] else 0)
+    # The fold's own period is the first candidate of train.gate_probe_choices (default 16, 8).
+    assert list(dep.choices["probe"]["candidates"])[0] == str(unseen["probe_every"])
+    assert dep.probe_every == dep.choices["probe"]["chosen"]
     assert "training seizures the electrode does not see" in (unit / "report.md").read_text()
 
 
@@ -162,8 +165,8 @@ def test_sentinel_rerun_from_calibration_records_and_replays_its_decisions(tiny_
     from qcascade.gate import cascade_decide
     from qcascade.sentinel import sentinel_ops
 
-    unit = _recalibrated(tiny_run, tmp_path, gate_sentinel_ratio=2.0, gate_probe_every=0, gate_hold=2,
-                         gate_sentinel_interictal_only=interictal_only)
+    unit = _recalibrated(tiny_run, tmp_path, gate_sentinel_ratio=2.0, gate_probe_every=0, gate_probe_choices=[],
+                         gate_hold=2, gate_sentinel_interictal_only=interictal_only)
     dep, v, ws = Deployment.load(unit), ValidationScores.load(unit), WindowScores.load(unit)
     assert dep.probe_every == 0 and dep.sentinel["ratio"] == 2.0 and dep.hold == 2 and dep.hold_max == 8
     assert dep.choices["gate"]["chosen"].endswith("+sentinel+hold2")
@@ -254,3 +257,31 @@ def test_second_threshold_rerun_from_calibration_is_deployed_walked_and_reported
     m = json.loads((unit / "metrics.json").read_text())
     assert m["tau_interictal"] == dep.tau_interictal
     assert f"where it says interictal, tau = {dep.tau_interictal:.3f}" in (unit / "report.md").read_text()
+
+
+def test_probe_choice_deploys_and_reports_the_chosen_period(tiny_run):
+    """``train.gate_probe_choices`` (default 16, 8, with the complex-only reference): every candidate
+    period is recorded at its own tau, the deployed probe and tau are the chosen candidate's, walking
+    the deployed gate reproduces the stored test decisions, and report.md names the choice."""
+    from qcascade.artifacts import Deployment, WindowScores
+    from qcascade.gate import cascade_decide
+    from qcascade.steps_choose import choose_probe_period
+
+    run, _, _ = tiny_run
+    unit = run / "ID1"
+    dep, ws = Deployment.load(unit), WindowScores.load(unit)
+    choice = dep.choices["probe"]
+    own = dep.choices["unseen_seizures"]["probe_every"]
+    assert list(choice["candidates"]) == [str(p) for p in dict.fromkeys([own, 16, 8])]
+    rows = {int(p): r for p, r in choice["candidates"].items()}
+    assert choose_probe_period(rows)[0] == choice["chosen"] == dep.probe_every
+    assert dep.tau == rows[dep.probe_every]["tau"] and dep.choices["gate"]["chosen"].startswith(
+        "confirm_changes" + (f"+probe{dep.probe_every}" if dep.probe_every else ""))
+    kw = dict(rule=dep.gate, probe_every=dep.probe_every, recheck_tau=dep.recheck_tau, hold=dep.hold,
+              hold_max=dep.hold_max, tau_interictal=dep.tau_interictal)
+    if dep.sentinel:
+        kw.update(sentinel=ws.sentinel, sentinel_every=dep.sentinel["every"],
+                  sentinel_interictal_only=dep.sentinel["interictal_only"])
+    dt = cascade_decide(ws.simple, ws.complex, dep.tau, record_ids=ws.record_ids, start_s=ws.start_s, **kw)
+    assert np.array_equal(dt["pred"], ws.pred) and np.array_equal(dt["routed"], ws.routed)
+    assert f"fold 0: {dep.probe_every or 'none'} (of " in (unit / "report.md").read_text()

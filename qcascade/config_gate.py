@@ -1,0 +1,58 @@
+"""Validation of the ``train.gate_*`` keys (:class:`qcascade.config_train.TrainConfig`): every key of the
+deployed gate that the C++ top level holds in a fixed-width counter or constant is checked against it."""
+
+from __future__ import annotations
+
+from qcascade.errors import ConfigError
+from qcascade.gate import MAX_HOLD, MAX_PROBE
+from qcascade.sentinel import MAX_PERSIST
+
+
+def check_gate_keys(self) -> None:
+    """ConfigError naming the key when a ``train.gate_*`` value is out of range (``self``: the TrainConfig)."""
+    if not (self.gate_probe_every == 0 or 1 <= self.gate_probe_every <= MAX_PROBE):
+        raise ConfigError(f"train.gate_probe_every: must be 0 (off) or in [1, {MAX_PROBE}], "
+                          f"got {self.gate_probe_every}")
+    if not 0.0 <= self.gate_recheck_tau < 1.0:
+        raise ConfigError(f"train.gate_recheck_tau: must be 0 (off) or in (0, 1), got {self.gate_recheck_tau}")
+    if self.gate_recheck_tau and not self.gate_probe_every:
+        raise ConfigError("train.gate_recheck_tau: the recheck makes the next window a probe, so it needs "
+                          "train.gate_probe_every > 0; set gate_recheck_tau: 0 to turn it off too")
+    if self.gate_sentinel_ratio and not 1.0 < self.gate_sentinel_ratio <= 64.0:
+        raise ConfigError(f"train.gate_sentinel_ratio: must be 0 (off) or in (1, 64], got {self.gate_sentinel_ratio}")
+    if not 1 <= self.gate_sentinel_electrodes <= 1024:
+        raise ConfigError(f"train.gate_sentinel_electrodes: must be in [1, 1024], got {self.gate_sentinel_electrodes}")
+    m = self.gate_sentinel_memory
+    if not (1 <= m <= 2 ** 15 and m & (m - 1) == 0):
+        raise ConfigError(f"train.gate_sentinel_memory: must be a power of 2 in [1, 32768] (the hardware "
+                          f"averages with a shift), got {m}")
+    if not 0 <= self.gate_hold <= MAX_HOLD:
+        raise ConfigError(f"train.gate_hold: must be 0 (off) or in [1, {MAX_HOLD}], got {self.gate_hold}")
+    if not 0 <= self.gate_hold_max <= MAX_HOLD:
+        raise ConfigError(f"train.gate_hold_max: must be in [0, {MAX_HOLD}] (at most train.gate_hold: the fixed "
+                          f"hold), got {self.gate_hold_max}")
+    if not (self.gate_unseen_probe_every == 0 or 1 <= self.gate_unseen_probe_every <= MAX_PROBE):
+        raise ConfigError(f"train.gate_unseen_probe_every: must be 0 (off) or in [1, {MAX_PROBE}], "
+                          f"got {self.gate_unseen_probe_every}")
+    if not 0.0 < self.gate_unseen_ratio <= 1.0:
+        raise ConfigError(f"train.gate_unseen_ratio: must be in (0, 1], got {self.gate_unseen_ratio}")
+    if not 1 <= self.gate_sentinel_every <= MAX_PROBE:
+        raise ConfigError(f"train.gate_sentinel_every: must be in [1, {MAX_PROBE}], got {self.gate_sentinel_every}")
+    if self.gate_sentinel_stay_ratio and not 1.0 < self.gate_sentinel_stay_ratio < (self.gate_sentinel_ratio or 64.0):
+        raise ConfigError(f"train.gate_sentinel_stay_ratio: must be 0 (off) or in (1, train.gate_sentinel_ratio="
+                          f"{self.gate_sentinel_ratio}), got {self.gate_sentinel_stay_ratio}")
+    if self.gate_sentinel_stay_ratio and round(self.gate_sentinel_stay_ratio * 16) in (16, round(self.gate_sentinel_ratio * 16)):
+        raise ConfigError(f"train.gate_sentinel_stay_ratio: {self.gate_sentinel_stay_ratio} rounds (to 1/16) to 1 or "
+                          f"to train.gate_sentinel_ratio; the hardware compares in sixteenths")
+    if self.gate_sentinel_own_ratio and not 1.0 < self.gate_sentinel_own_ratio <= 3.0:
+        raise ConfigError(f"train.gate_sentinel_own_ratio: must be 0 (off) or in (1, 3], got "
+                          f"{self.gate_sentinel_own_ratio}")
+    if self.gate_sentinel_own_ratio and round(self.gate_sentinel_own_ratio * 16) == 16:
+        raise ConfigError(f"train.gate_sentinel_own_ratio: {self.gate_sentinel_own_ratio} rounds (to 1/16) to 1; "
+                          f"the hardware compares in sixteenths")
+    if not 1 <= self.gate_sentinel_persist <= MAX_PERSIST:
+        raise ConfigError(f"train.gate_sentinel_persist: must be in [1, {MAX_PERSIST}] (an 8-bit counter in the "
+                          f"top level), got {self.gate_sentinel_persist}")
+    for p in self.gate_probe_choices:
+        if isinstance(p, bool) or not 1 <= p <= MAX_PROBE:
+            raise ConfigError(f"train.gate_probe_choices: every period must be in [1, {MAX_PROBE}], got {p!r}")
