@@ -152,6 +152,7 @@ STRESS_SEEDS = {
     "stress-seed10": "held out in round 48",
     "stress-seed11": "held out in round 49",
     "stress-seed12": "held out in round 49",
+    "stress-seed13": "held out in round 50",
 }
 SECTIONS = ("streaming", "longterm", "training", "quick", "full", "swec-short", "swec-short-2sz", "stress",
             *STRESS_SEEDS, "bonn", "hardware")
