@@ -143,6 +143,12 @@ class TrainConfig:
             ``tau_reference_f1: complex_only`` a frequent probe can replace a high tau on a fold whose
             validation seizure the electrode does not see. Default ``[16, 8]`` (round 50 of
             docs/generalisation.md); empty: the fold's own period, as before.
+        gate_unseen_free_simple: ``"choose"``: on a fold whose training seizures include ones the
+            electrode does not see (``gate_unseen_ratio``), the deployed simple architecture is also
+            trained alone without those seizures' ictal windows, its gate calibrated the same way, and
+            the one of the two that hides fewer validation seizures, then meets the margin, then costs
+            fewer MACs per validation window is deployed (:mod:`qcascade.simple_unseen_free`; round 51
+            of docs/generalisation.md). Not for long-term recordings. ``"off"``: the cascade's own.
         temp_start: selector softmax temperature at the first epoch of stage 1.
         temp_end: temperature at the last epoch of stage 1 (geometric schedule), kept after.
         class_weighting: ``"balanced"`` or ``"none"``.
@@ -240,6 +246,7 @@ class TrainConfig:
     gate_unseen_probe_every: int = 32
     gate_unseen_ratio: float = 0.7
     gate_probe_choices: tuple[int, ...] = (16, 8)
+    gate_unseen_free_simple: Literal["off", "choose"] = "choose"
     temp_start: float = 1.0
     temp_end: float = 0.05
     class_weighting: Literal["balanced", "none"] = "balanced"

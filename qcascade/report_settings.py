@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["quality_line", "prior_line", "scaling_line", "untrusted_line", "unseen_line", "simple_prior_line"]
+__all__ = ["quality_line", "prior_line", "scaling_line", "untrusted_line", "unseen_line", "unseen_free_line",
+           "simple_prior_line"]
 
 
 def quality_line(q: dict | None) -> str:
@@ -56,8 +57,12 @@ def untrusted_line(m: dict) -> str:
 
 def unseen_line(m: dict) -> str:
     """Which folds' training data hold a seizure the simple model's electrode does not see, the probe
-    that turned on there (``train.gate_unseen_probe_every``) and, with ``train.gate_probe_choices``, the
-    period each fold deployed; empty for runs from before it."""
+    that turned on there (``train.gate_unseen_probe_every``), with ``train.gate_probe_choices`` the
+    period each fold deployed, and :func:`unseen_free_line`; empty for runs from before it."""
+    return "\n".join(line for line in (_unseen_probe_line(m), unseen_free_line(m)) if line)
+
+
+def _unseen_probe_line(m: dict) -> str:
     folds = m.get("folds") or [{"fold": 0, "unseen_seizures": (m.get("choices") or {}).get("unseen_seizures"),
                                 "probe_choice": (m.get("choices") or {}).get("probe")}]
     recs = [(f["fold"], f.get("unseen_seizures")) for f in folds]
@@ -92,6 +97,25 @@ def simple_prior_line(m: dict) -> str:
     return (f"- simple model refit on the other patients' pool (`model.simple_prior: choose`): deployed in "
             f"{len(pooled)} of {len(recs)} fold(s){': ' + ', '.join(pooled) if pooled else ''}; elsewhere the "
             "cascade's own routed no more validation windows (validation routing own -> pooled)")
+
+
+def unseen_free_line(m: dict) -> str:
+    """Which folds deploy the simple model trained without the seizures its electrode does not see
+    (``train.gate_unseen_free_simple: choose``); empty where no fold made the choice."""
+    folds = m.get("folds") or [{"fold": 0, "unseen_free_simple": (m.get("choices") or {}).get("unseen_free_simple")}]
+    recs = [(f["fold"], f["unseen_free_simple"]) for f in folds if f.get("unseen_free_simple")]
+    if not recs:
+        return ""
+
+    def cost(c, name):
+        r = (c.get("candidates") or {}).get(name)
+        return f"{r['macs_per_window']:.0f}" if r else "-"
+
+    parts = [f"fold {k}: {c['chosen']} ({cost(c, 'own')} -> {cost(c, 'unseen_free')})" for k, c in recs]
+    free = sum(c["chosen"] == "unseen_free" for _, c in recs)
+    return (f"- simple model trained without the seizures its electrode does not see "
+            f"(`train.gate_unseen_free_simple: choose`): deployed in {free} of {len(recs)} such fold(s); "
+            "validation MACs per window own -> unseen-free: " + ", ".join(parts))
 
 
 def sentinel_phrase(s: dict | None) -> str:

@@ -21,6 +21,7 @@ from qcascade.steps_data import onset_zone, windows
 from qcascade.gate_args import deployed_gate, gate_rule, sentinel_on
 from qcascade.sentinel import sentinel_ops
 from qcascade.simple_pool import CHOOSE
+from qcascade.simple_unseen_free import CHOOSE as UNSEEN_FREE_CHOOSE
 from qcascade.steps_fit import get_trainer, selected_electrode
 from qcascade.steps_longterm import choose_postprocess, evaluate_longterm, is_longterm
 
@@ -152,6 +153,10 @@ def step_calibrate(ctx) -> None:
                  prior_choice["chosen"], prior_choice["val_routing"])
         if prior_choice["chosen"] == "pooled":
             simple_f, zs, g = pooled_f, zs_pooled, g_pooled
+    unseen_free = {}
+    if train.gate_unseen_free_simple == UNSEEN_FREE_CHOOSE and g["unseen"]["unseen"]:
+        simple_f, zs, g, unseen_free = _unseen_free_choice(ctx, va, e, simple_choice["chosen"], simple_f, zs, zc, g,
+                                                           gate_for, macs_s, macs_c, ops)
     train_logits, unseen, variants, calibrated = g["train_logits"], g["unseen"], g["variants"], g["calibrated"]
     gate_choice, deployed, tau, sweep = g["gate_choice"], g["deployed"], g["tau"], g["sweep"]
     deployed_kw, tau_i, tau_i_sweep = g["deployed_kw"], g["tau_i"], g["tau_i_sweep"]
@@ -173,6 +178,7 @@ def step_calibrate(ctx) -> None:
                      choices={"simple_model": simple_choice, "gate": gate_choice, "unseen_seizures": unseen,
                               **({"probe": g["probe_choice"]} if g["probe_choice"] else {}),
                               **({"simple_prior": prior_choice} if prior_choice else {}),
+                              **({"unseen_free_simple": unseen_free} if unseen_free else {}),
                               **({"tau_interictal": {"mode": train.gate_tau_interictal, "sweep": tau_i_sweep}}
                                  if tau_i_sweep else {})},
                      postprocess=post)
@@ -186,6 +192,32 @@ def step_calibrate(ctx) -> None:
     # from the files; reloading gives bit-identical logits, measured). Saves two QKeras model
     # loads and two predict traces per fold.
     ctx.artifacts.deployed = DeployedModels(simple_f, complex_f)
+
+
+def _unseen_free_choice(ctx, va, e: int, candidate: str, simple_f, zs, zc, g: dict, gate_for, macs_s: int, macs_c: int,
+                        ops: int):
+    """``train.gate_unseen_free_simple: choose`` (:mod:`qcascade.simple_unseen_free`): the simple model,
+    its validation logits and gate to deploy, and the choice record."""
+    from qcascade.models.folding import fold_batchnorm
+    from qcascade.simple_unseen_free import choose_unseen_free, gate_row, unseen_free_simple
+
+    if is_longterm(ctx):  # its training windows stream from disk
+        return simple_f, zs, g, {"chosen": "own", "skipped": "long-term recordings"}
+    model, record = unseen_free_simple(ctx, f"simple_{candidate}", e, g["unseen"]["unseen"])
+    info = {k: v for k, v in record.items() if k != "history"}
+    if model is None:
+        return simple_f, zs, g, {"chosen": "own", **info}
+    free_f = fold_batchnorm(model, ctx.cfg.quant)
+    zs_free = _predict(free_f, va.X[:, :, e:e + 1])
+    g_free = gate_for(free_f, zs_free)
+    rows = [gate_row(va, z, zc, x, macs_s + (ops if x["deployed"]["sentinel"] else 0), macs_c)
+            for z, x in ((zs, g), (zs_free, g_free))]
+    choice = {**choose_unseen_free(*rows), **info}
+    log.info("%s: train.gate_unseen_free_simple: choose -> %s (validation MACs/window %.0f own, %.0f unseen-free)",
+             ctx.unit, choice["chosen"], rows[0]["macs_per_window"], rows[1]["macs_per_window"])
+    if choice["chosen"] == "unseen_free":
+        return free_f, zs_free, g_free, choice
+    return simple_f, zs, g, choice
 
 
 def _gate_variants(dep: Deployment, zs: np.ndarray, zc: np.ndarray, te, z_only: np.ndarray, up=None) -> dict:
