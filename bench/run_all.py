@@ -153,6 +153,7 @@ STRESS_SEEDS = {
     "stress-seed11": "held out in round 49",
     "stress-seed12": "held out in round 49",
     "stress-seed13": "held out in round 50",
+    "stress-seed14": "held out in round 51",
 }
 SECTIONS = ("streaming", "longterm", "training", "quick", "full", "swec-short", "swec-short-2sz", "stress",
             *STRESS_SEEDS, "bonn", "hardware")
