@@ -17,6 +17,7 @@ import yaml
 from qcascade.config import load_config
 from qcascade.errors import ConfigError
 from qcascade.gate import cascade_decide
+from qcascade.gate_args import deployed_gate
 from qcascade.report_settings import unseen_free_line
 from qcascade.simple_unseen_free import choose_unseen_free, gate_row
 
@@ -146,12 +147,7 @@ def test_a_fold_that_chooses_the_unseen_free_model_deploys_it(forced_run):
     assert not np.allclose(folded_logits(unit / "checkpoints" / "stage3" / "simple.npz"), stored, atol=1e-3)
     np.testing.assert_allclose(load_model(unit / dep.simple_path).predict(x, verbose=0), stored, atol=1e-5)
     ws = WindowScores.load(unit)
-    kw = dict(rule=dep.gate, probe_every=dep.probe_every, recheck_tau=dep.recheck_tau, hold=dep.hold,
-              hold_max=dep.hold_max, tau_interictal=dep.tau_interictal)
-    if dep.sentinel:
-        kw.update(sentinel=ws.sentinel, sentinel_every=dep.sentinel["every"],
-                  sentinel_interictal_only=dep.sentinel["interictal_only"])
-    dt = cascade_decide(ws.simple, ws.complex, dep.tau, record_ids=ws.record_ids, start_s=ws.start_s, **kw)
+    dt = cascade_decide(ws.simple, ws.complex, dep.tau, **deployed_gate(dep, ws, cfg.quant, sentinel_up=ws.sentinel))
     assert np.array_equal(dt["pred"], ws.pred) and np.array_equal(dt["routed"], ws.routed)
     m = json.loads((unit / "metrics.json").read_text())
     assert (m["folds"][0]["unseen_free_simple"] if m.get("folds") else m["choices"]["unseen_free_simple"])["chosen"] \
