@@ -28,7 +28,7 @@ from qcascade.io_utils import atomic_write_json
 
 log = logging.getLogger(__name__)
 
-OFF, CHOOSE = "off", "choose"
+CHOOSE = "choose"
 #: the order :func:`choose_unseen_free` compares the two deployed gates in (on validation)
 CRITERION = ("fewest hidden validation seizures, then a tau that meets the calibration's margin, then the fewest "
              "MACs per validation window, then the higher validation F1, then the cascade's own")
@@ -46,7 +46,8 @@ def unseen_free_simple(ctx, name: str, electrode: int, unseen: list[str]):
 
     Returns:
         ``(model, record)``: the model ``(b, n_times, 1) -> (b, 2)`` logits, BatchNorm not folded, and
-        ``{"left_out", "ictal_windows_left_out", "history"}``.
+        ``{"name", "left_out", "ictal_windows_left_out", "history"}``; ``(None, record)`` with a
+        ``"skipped"`` reason when leaving those seizures out would leave no ictal training window.
     """
     from qcascade.steps_data import windows
     from qcascade.steps_fit import _strategy, load_weights, model_factory, save_weights
