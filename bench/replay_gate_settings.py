@@ -28,7 +28,8 @@ hold's ceiling, ``train.gate_hold_max``; runs from before it have 0, the fixed h
 probe and for each of these, and keeps the one ``train.gate: auto``'s criterion picks on validation;
 round 37; with ``probe_criterion=cost``, the one ``train.gate_probe_choices`` picks: round 50), ``max_routing`` (a routing budget ``B`` on validation: where the calibrated tau routes more
 than ``B`` of the validation windows, the tau with the best validation F1 among those routing at
-most ``B`` replaces it, ties to less routing; the cheapest tau where none does; round 38),
+most ``B`` replaces it, ties to less routing; the cheapest tau where none does; with ``probes``, on the
+chosen period's tau; round 38),
 ``reference_min_f1`` (``train.tau_reference_min_f1``; runs from before it have 0; round 38),
 ``tau_interictal`` (off/keep/margin: ``train.gate_tau_interictal``, the second threshold calibrated
 after tau; default the run's own, off for runs from before it; round 42), ``smooth`` (``k``: the simple
@@ -202,14 +203,14 @@ def replay_fold(fold_dir: Path, over: dict, train: TrainConfig) -> dict:
                              reference={"sensitivity": ref["sensitivity"], "f1": ref["f1"]}, **kw)
 
     tau, sweep = calibrated(kw_val)
-    if "max_routing" in over:
-        tau = within_budget(tau, sweep, over["max_routing"])
     probe = kw_val["probe_every"]
     if "probes" in over:
         probe, tau = _choose_probe(v, kw_val, (probe,) + over["probes"], calibrated, train,
                                    over.get("probe_criterion", "auto"))
         kw_val, kw_test = {**kw_val, "probe_every": probe}, {**kw_test, "probe_every": probe}
         sweep = calibrated(kw_val)[1]
+    if "max_routing" in over:  # on the chosen probe period's sweep
+        tau = within_budget(tau, sweep, over["max_routing"])
     # A deployment from before the key (no tau_interictal) had one threshold, whatever today's default.
     mode = over.get("tau_interictal", train.gate_tau_interictal if dep.get("tau_interictal") is not None else "off")
     if mode != "off":

@@ -248,3 +248,14 @@ def test_a_budget_replay_routes_at_most_what_the_deployed_gate_routes(tmp_path):
     assert res["b"]["taus"] != res["deployed"]["taus"]            # the budget binds on some fold
     assert res["b"]["routing"] <= res["deployed"]["routing"] + 1e-12
     assert all(t <= d for t, d in zip(res["b"]["taus"], res["deployed"]["taus"]))
+
+
+def test_a_budget_applies_to_the_tau_of_the_chosen_probe_period(tmp_path):
+    """With ``probes`` the budget binds on the chosen period's tau (it used to be set before the
+    probe choice, which recalibrated tau and dropped it)."""
+    unit = _run(tmp_path / "run")
+    probes = {"probes": (16, 8), "probe_criterion": "cost"}
+    res = replay_unit(unit, {"deployed": {}, "p": probes, "pb": {**probes, "max_routing": 0.05}})
+    assert res["pb"]["probes"] == res["p"]["probes"]
+    assert res["pb"]["taus"] != res["p"]["taus"] and all(b <= t for b, t in zip(res["pb"]["taus"], res["p"]["taus"]))
+    assert res["pb"]["routing"] <= res["p"]["routing"] + 1e-12
