@@ -154,6 +154,7 @@ STRESS_SEEDS = {
     "stress-seed12": "held out in round 49",
     "stress-seed13": "held out in round 50",
     "stress-seed14": "held out in round 51",
+    "stress-seed15": "held out in round 51, trained at its defaults",
 }
 SECTIONS = ("streaming", "longterm", "training", "quick", "full", "swec-short", "swec-short-2sz", "stress",
             *STRESS_SEEDS, "bonn", "hardware")
