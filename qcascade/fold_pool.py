@@ -79,9 +79,12 @@ def _watch_parent(parent_pid: int) -> None:
         time.sleep(1.0)
 
 
-def _init_worker(run_dir: str, parent_pid: int, verbose: bool) -> None:
-    """Logging of a worker: everything to ``run.log`` (appended line by line, as the main
-    process does), warnings also to the console; no progress bars."""
+def _init_worker(run_dir: str, parent_pid: int, verbose: bool, cwd: str) -> None:
+    """Working directory and logging of a worker: the run's working directory ``cwd`` (a spawned
+    process starts in its parent's current one, which the C simulation moves into an HLS project;
+    docs/evaluation.md, "Fold workers"), everything to ``run.log`` (appended line by line, as the
+    main process does), warnings also to the console; no progress bars."""
+    os.chdir(cwd)
     progress._state["verbose"] = bool(verbose)
     root = logging.getLogger()
     root.setLevel(logging.WARNING)
@@ -126,7 +129,8 @@ class FoldPool:
 
     Args:
         cfg: the resolved run config (``cfg.train.fold_workers`` processes).
-        run_dir: the run directory (locked by the main process).
+        run_dir: the run directory (locked by the main process); relative paths of the run are
+            relative to the working directory at construction, in every worker.
     """
 
     def __init__(self, cfg, run_dir: Path):
@@ -138,7 +142,7 @@ class FoldPool:
         # for a live worker, and here every task ends its worker.
         self._pool = ProcessPoolExecutor(
             cfg.train.fold_workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker, initargs=(str(self.run_dir), os.getpid(), progress.verbose()),
+            initializer=_init_worker, initargs=(str(self.run_dir), os.getpid(), progress.verbose(), os.getcwd()),
             max_tasks_per_child=1)
         self._futures: dict[tuple[str, int], tuple[Future, Optional[Fold], int]] = {}
         #: ``(unit, fold index) -> process id`` of the worker that trained each finished fold.

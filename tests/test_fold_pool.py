@@ -193,3 +193,29 @@ def test_numpy_arrays_use_base_pages_in_the_main_process_and_the_workers():
         out[preset] = proc.stdout.split()[-3:]
     assert out[None] == ["0", "0", "0"]
     assert out["1"] == ["1", "1", "1"]  # the user's own setting is left alone
+
+
+def test_workers_keep_the_run_s_working_directory_when_the_main_process_moves(tmp_path, monkeypatch):
+    """A relative run directory still works for workers started while the main process is in
+    another folder (hls4ml's compile() moves it into an HLS project while g++ builds): the
+    demo once stopped with BrokenProcessPool there."""
+    from qcascade.fold_pool import FoldPool
+    from qcascade.folds import Fold
+    from qcascade.progress import LOG_NAME
+    from qcascade.train_steps import TRAIN_STEPS
+
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(None, {"train": {"fold_workers": 1}, "hls": {"enabled": False}})
+    unit = Path("run") / "ID1"
+    folds = [None, Fold(1, {"test": []})]
+    for d in [unit, unit / "fold1"]:  # steps done: a worker only starts and returns
+        d.mkdir(parents=True)
+        log = StepLog.load(d / "steps.json")
+        for step in TRAIN_STEPS:
+            log.mark(step.name, 1.0, {})
+    with FoldPool(cfg, Path("run")) as pool:
+        (tmp_path / "hls_project").mkdir()
+        os.chdir(tmp_path / "hls_project")  # workers start after this
+        pool.submit("ID1", [], folds)
+        pool.wait("ID1", [0, 1])
+    assert (tmp_path / "run" / LOG_NAME).exists() and not (tmp_path / "hls_project" / "run").exists()
