@@ -2,9 +2,12 @@
 
 Both are judged per electrode against the patient's other electrodes, as in the PREP pipeline's
 bad-channel criteria (Bigdely-Shamlo et al. 2015): a statistic per 1-s window, its median over
-the training windows (so seizures and artefacts, which cover a minority of windows, do not
-move it), then a robust z-score across electrodes (median and MAD). An electrode is flagged
-when ``z > z_threshold``:
+the *interictal* training windows (so artefacts, which cover a minority of them, do not move it),
+then a robust z-score across electrodes (median and MAD). An electrode is flagged when
+``z > z_threshold``. Ictal windows are left out because training oversamples them (about half of
+the training windows are ictal), and a seizure with fast activity then lifts the median of its
+own onset zone: the zone was flagged "noisy" and could not be deployed (docs/generalisation.md,
+round 52).
 
 - **line noise**: power in the 1-Hz bin at 50 or 60 Hz over the median of the bins 3-8 Hz either
   side (log10), the larger of the two mains frequencies;
@@ -101,7 +104,7 @@ def window_statistics(X: np.ndarray, sfreq: float) -> tuple[np.ndarray, np.ndarr
 
 
 def assess_electrodes(X: np.ndarray, mask: np.ndarray, sfreq: float, z_threshold: float = 5.0,
-                      max_windows: int = 256) -> ElectrodeQuality:
+                      max_windows: int = 256, y: np.ndarray | None = None) -> ElectrodeQuality:
     """Flag live electrodes with mains interference or broadband noise on windows ``X``.
 
     Args:
@@ -110,6 +113,8 @@ def assess_electrodes(X: np.ndarray, mask: np.ndarray, sfreq: float, z_threshold
         sfreq: sampling rate, Hz.
         z_threshold: robust z-score above which an electrode is flagged.
         max_windows: evenly spaced windows used (bounds time and memory).
+        y: ``(n_windows,)`` labels (1 = ictal); given, only the windows labelled 0 are used
+            (all windows if none is).
 
     Returns:
         The :class:`ElectrodeQuality`; nothing is flagged with fewer than ``MIN_ELECTRODES`` live.
@@ -121,7 +126,10 @@ def assess_electrodes(X: np.ndarray, mask: np.ndarray, sfreq: float, z_threshold
     if len(live) < MIN_ELECTRODES:
         return ElectrodeQuality(z_line=zeros, z_noise=zeros,
                                 skipped=f"{len(live)} live electrode(s), fewer than {MIN_ELECTRODES}")
-    pick = np.unique(np.linspace(0, len(X) - 1, min(max_windows, len(X))).astype(int))
+    rows = np.arange(len(X)) if y is None else np.flatnonzero(np.asarray(y) == 0)
+    if not len(rows):
+        rows = np.arange(len(X))
+    pick = rows[np.unique(np.linspace(0, len(rows) - 1, min(max_windows, len(rows))).astype(int))]
     line_med = np.zeros(len(live))
     noise_med = np.zeros(len(live))
     for lo in range(0, len(live), 16):  # bounded temporaries: (windows, freqs, 16)

@@ -209,14 +209,14 @@ def deployable_mask(ctx) -> np.ndarray:
 
 
 def electrode_quality(ctx):
-    """The unit's :class:`~qcascade.electrode_quality.ElectrodeQuality` on its training windows
-    (computed once per process; deterministic, so a resumed run gets the same flags)."""
+    """The unit's :class:`~qcascade.electrode_quality.ElectrodeQuality` on its interictal training
+    windows (computed once per process; deterministic, so a resumed run gets the same flags)."""
     from qcascade.electrode_quality import assess_electrodes
 
     art = ctx.artifacts
     if art.electrode_quality is None:
         tr = windows(ctx)["train"]
-        art.electrode_quality = assess_electrodes(tr.X, tr.mask, ctx.cfg.data.sfreq)
+        art.electrode_quality = assess_electrodes(tr.X, tr.mask, ctx.cfg.data.sfreq, y=tr.y)
         q = art.electrode_quality
         if q.excluded:
             log.info("%s: not deployable: line noise %s, noisy %s", ctx.unit, q.line_noise, q.noisy)

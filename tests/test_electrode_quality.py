@@ -140,3 +140,47 @@ def test_report_names_the_excluded_electrodes():
     assert "broadband noise none" in _quality_line({"line_noise": [3, 9], "noisy": [], "skipped": None})
     assert "not judged" in _quality_line({"line_noise": [], "noisy": [], "skipped": "1 live electrode(s)"})
     assert "not checked" in _quality_line(None)
+
+
+def _mostly_ictal_windows(seed: int = 0):
+    """``(X, y, zone, noisy)``: 16 electrodes of 1/f^2 background; in 60 % of the windows (labelled
+    ictal, as training oversamples them) the zone carries a fast spike train; one electrode carries
+    white amplifier noise throughout."""
+    rng = np.random.default_rng(seed)
+    n_win, n_times, n_el = 120, 512, 16
+    X = np.cumsum(rng.normal(size=(n_win, n_times, n_el)), axis=1).astype(np.float32)
+    X -= X.mean(axis=1, keepdims=True)
+    y = (np.arange(n_win) % 5 < 3).astype(np.int64)
+    zone, noisy = [3, 4, 5], 12
+    spikes = np.zeros(n_times, np.float32)
+    spikes[::16] = 1.0  # 32 Hz spike train: energy up to Nyquist
+    for w in np.flatnonzero(y):
+        X[w, :, zone] += 40.0 * np.roll(spikes, int(rng.integers(16)))[None, :]
+    X[:, :, noisy] += 3.0 * rng.normal(size=(n_win, n_times)).astype(np.float32)
+    return X, y, zone, noisy
+
+
+def test_ictal_windows_do_not_flag_their_onset_zone():
+    """With most windows ictal the zone's fast activity flags it when every window counts; the
+    interictal windows alone flag only the noisy electrode."""
+    X, y, zone, noisy = _mostly_ictal_windows()
+    mask = np.ones(X.shape[-1], bool)
+    assert set(zone) <= set(assess_electrodes(X, mask, SFREQ).noisy)
+    q = assess_electrodes(X, mask, SFREQ, y=y)
+    assert q.noisy == [noisy] and q.line_noise == []
+    assert assess_electrodes(X, mask, SFREQ, y=np.ones_like(y)).noisy == assess_electrodes(X, mask, SFREQ).noisy
+
+
+def test_the_deployable_mask_is_judged_on_interictal_training_windows():
+    """``steps_fit.electrode_quality`` passes the training labels, so the onset zone stays deployable."""
+    from types import SimpleNamespace
+
+    from qcascade.steps_fit import electrode_quality
+
+    X, y, zone, noisy = _mostly_ictal_windows()
+    n = len(y)
+    train = WindowSet(X, y, np.ones(X.shape[-1], bool), np.array(["r"] * n), np.arange(n, dtype=float),
+                      np.array(["p"] * n))
+    ctx = SimpleNamespace(unit="p", cfg=SimpleNamespace(data=SimpleNamespace(sfreq=SFREQ, dataset="swec-short")),
+                          artifacts=SimpleNamespace(electrode_quality=None, data=SimpleNamespace(sets={"train": train})))
+    assert electrode_quality(ctx).excluded == [noisy]
