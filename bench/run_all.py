@@ -155,6 +155,7 @@ STRESS_SEEDS = {
     "stress-seed13": "held out in round 50",
     "stress-seed14": "held out in round 51",
     "stress-seed15": "held out in round 51, trained at its defaults",
+    "stress-seed16": "held out in round 52",
 }
 SECTIONS = ("streaming", "longterm", "training", "quick", "full", "swec-short", "swec-short-2sz", "stress",
             *STRESS_SEEDS, "bonn", "hardware")
