@@ -155,7 +155,7 @@ def train_other_patient_priors(cfg: RunConfig, run_dir: Path, units: Sequence[st
     workers = prior_workers(cfg, len(todo))
     t0 = time.perf_counter()
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
-                             initargs=(str(run_dir), os.getpid(), False), max_tasks_per_child=1) as pool:
+                             initargs=(str(run_dir), os.getpid(), False, os.getcwd()), max_tasks_per_child=1) as pool:
         futures = {unit: pool.submit(_train_one, pcfg, str(run_dir), unit, others, opts) for unit, others in todo.items()}
         for unit, fut in futures.items():
             info = fut.result()
