@@ -29,6 +29,7 @@ from qcascade.config_data import DataConfig
 from qcascade.config_train import TrainConfig
 
 COMPLEX_ELECTRODES = 16  # the default of model.complex_electrodes (docs/generalisation.md, round 35)
+SIMPLE_A_FIRST_STRIDES = (1, 2, 4, 8)  # the divisors of candidate A's first-block decimation (models/simple.py)
 _PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]{0,63}\Z")  # \Z: a trailing newline is not a part name
 # Keys added after runs existed: left out of config_hash at their default so old runs still resume.
 _HASH_OMIT_AT_DEFAULT = {("data", "nan_policy"): "raise", ("data", "bonn", "segments_per_set"): None,
@@ -38,7 +39,7 @@ _HASH_OMIT_AT_DEFAULT = {("data", "nan_policy"): "raise", ("data", "bonn", "segm
                                                  "train_seizures": None},
                          ("model", "complex_prior_epochs"): PRIOR_EPOCHS,
                          ("model", "complex_prior_max_windows"): PRIOR_MAX_WINDOWS,
-                         ("model", "complex_electrodes"): 0,
+                         ("model", "complex_electrodes"): 0, ("model", "simple_a_first_stride"): 2,
                          ("train", "gate_sentinel_interictal_only"): False, ("train", "gate_hold_max"): 0}
 
 
@@ -82,6 +83,9 @@ class ModelConfig:
             hybrid blocks read every electrode alike, and with them only 0 or the default is
             accepted (docs/generalisation.md, round 35).
         simple_a_filters: candidate A's conv widths are F, 2F, 4F; MACs grow with F^2 (8: 72 k).
+        simple_a_first_stride: the stride of candidate A's first conv (1, 2, 4 or 8); the pooling
+            after it decimates by the rest of 8, so later layers see the same 64 steps. 2: 72 kMACs
+            at 8 filters, 8: 49 k (docs/generalisation.md, round 53).
         electrode_choice: ``selector``: deploy the electrode the ChannelSelector weights most;
             ``earliest_of_top``: the selector's electrode, unless its line length rises after the
             onsets of the training seizures (median latency, :mod:`qcascade.onset_latency`) and
@@ -136,6 +140,7 @@ class ModelConfig:
     complex_shared_filters: int = 8
     complex_electrodes: int = COMPLEX_ELECTRODES
     simple_a_filters: int = 8
+    simple_a_first_stride: int = 2
     electrode_choice: Literal["selector", "earliest_of_top"] = "earliest_of_top"
     electrode_choice_top_k: int = 5
     electrode_choice_margin_s: float = 2.0
@@ -183,6 +188,9 @@ class ModelConfig:
                             ("electrode_choice_min_weight", 0.0, 1.0)):
             if not lo <= getattr(self, key) <= hi:
                 raise ConfigError(f"model.{key}: must be in [{lo}, {hi}]")
+        if self.simple_a_first_stride not in SIMPLE_A_FIRST_STRIDES:
+            raise ConfigError(f"model.simple_a_first_stride: must be one of {list(SIMPLE_A_FIRST_STRIDES)}, "
+                              f"got {self.simple_a_first_stride}")
 
     def complex_electrode_count(self) -> int:
         """How many electrodes the complex model reads (0: every electrode; the shared and hybrid
@@ -193,7 +201,9 @@ class ModelConfig:
         """Builder keywords of registered model ``name`` beyond its input shape."""
         if name == "complex":
             return {"block1": self.complex_block1, "shared_filters": self.complex_shared_filters}
-        return {"filters": self.simple_a_filters} if name == "simple_A" else {}
+        if name == "simple_A":
+            return {"filters": self.simple_a_filters, "first_stride": self.simple_a_first_stride}
+        return {}
 
 
 @dataclass(frozen=True)

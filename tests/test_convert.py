@@ -97,6 +97,19 @@ def test_conversion_agrees_with_qkeras(name, windows, policy, tmp_path):
     assert min(res["keras_class_counts"]) > 0, "decisions are trivially constant"
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("first_stride", [8])
+def test_simple_a_first_stride_conversion_agrees_with_qkeras(first_stride, windows, policy, tmp_path):
+    """Candidate A with its first decimation in the conv (``model.simple_a_first_stride``) converts too."""
+    X = model_inputs("simple_A", windows)
+    _, export, _ = trained_export_model("simple_A", policy, X, windows["y"], epochs=TRAIN_EPOCHS["simple_A"],
+                                        first_stride=first_stride)
+    assert export.get_layer("a1_conv").strides == (first_stride,)
+    res = convert_and_compare("simple_A", export, policy, X, tmp_path)
+    _check(res, policy, "simple_A")
+    assert min(res["keras_class_counts"]) > 0, "decisions are trivially constant"
+
+
 def test_smoke_simple_c_conversion(windows, policy, tmp_path):
     """Cheapest full path in the default run: train 1 epoch, fold, convert, g++, compare."""
     X = model_inputs("simple_C", windows)

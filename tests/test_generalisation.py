@@ -106,11 +106,13 @@ def test_bad_model_values_name_the_key():
         build_complex(QuantPolicy(), 64, 4, block1="wide")
     with pytest.raises(ConfigError, match="model.simple_a_filters"):
         ModelConfig(simple_a_filters=1)
+    with pytest.raises(ConfigError, match="model.simple_a_first_stride"):
+        load_config(None, {"model": {"simple_a_first_stride": 3}})
 
 
 def test_model_options_reach_only_their_model():
-    m = ModelConfig(simple_a_filters=8, complex_shared_filters=4)
-    assert m.model_options("simple_A") == {"filters": 8}
+    m = ModelConfig(simple_a_filters=8, simple_a_first_stride=8, complex_shared_filters=4)
+    assert m.model_options("simple_A") == {"filters": 8, "first_stride": 8}
     assert m.model_options("simple_B") == {} and m.model_options("simple_C") == {}
     assert m.model_options("complex")["shared_filters"] == 4
 

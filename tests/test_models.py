@@ -132,6 +132,27 @@ def test_simple_a_width_scales_every_conv(policy, filters):
     assert per["classifier"]["macs"] == 4 * filters * 2
 
 
+@pytest.mark.parametrize("first_stride", [1, 2, 4, 8])
+def test_simple_a_first_stride_moves_the_first_decimation_into_the_conv(policy, first_stride):
+    f = fold_batchnorm(build_model("simple_A", policy, n_chans=1, first_stride=first_stride), policy)
+    per = {r["name"]: r for r in count_macs(f)["per_layer"]}
+    assert per["a1_conv"]["macs"] == 512 // first_stride * 15 * 8
+    # the later layers see 64 steps whatever the stride
+    assert f.get_layer("a2_conv").input_shape[1] == 64 and per["a2_conv"]["macs"] == 32 * 7 * 8 * 16
+    assert ("a1_pool" in per) == (first_stride < 8)
+    X = np.random.default_rng(0).normal(size=(4, 512, 1)).astype(np.float32)
+    assert f.predict(X, verbose=0).shape == (4, 2)
+
+
+def test_simple_a_first_strides_are_the_divisors_of_its_decimation(policy):
+    from qcascade.config import SIMPLE_A_FIRST_STRIDES
+    from qcascade.models.simple import A_FIRST_DECIMATION
+
+    assert SIMPLE_A_FIRST_STRIDES == tuple(d for d in range(1, A_FIRST_DECIMATION + 1) if A_FIRST_DECIMATION % d == 0)
+    with pytest.raises(ValueError, match="first_stride"):
+        build_model("simple_A", policy, n_chans=1, first_stride=3)
+
+
 def test_count_macs_simple_a(policy):
     f = fold_batchnorm(build_model("simple_A", policy, n_chans=1, filters=16), policy)
     c = count_macs(f)

@@ -19,6 +19,7 @@ from qcascade.quant import QuantPolicy
 BN_MOMENTUM = 0.9  # 0.99 leaves moving statistics unmoved in short trainings (facts note)
 FIR_BANDS = (("delta", 0.5, 4.0), ("theta", 4.0, 8.0), ("alpha", 8.0, 13.0), ("beta", 13.0, 30.0),
              ("gamma", 30.0, 100.0))
+A_FIRST_DECIMATION = 8  # candidate A's first block: conv stride x pooling
 FIR_TAPS = 129  # 1-s windows cannot resolve 0.5 Hz anyway; 129 taps ~ 6 Hz transition at fs=512
 
 
@@ -104,19 +105,25 @@ def _constant(a: np.ndarray):
 
 
 def build_simple_a(policy: QuantPolicy, n_times: int = 512, n_chans: int = 1, *,
-                   int_bits: Mapping[str, int] | None = None, dropout: float = 0.2, filters: int = 8):
+                   int_bits: Mapping[str, int] | None = None, dropout: float = 0.2, filters: int = 8,
+                   first_stride: int = 2):
     """Small CNN: 3 x (conv-BN-ReLU) with pooling, GAP, dropout, Dense(2).
 
-    Shapes (n_times=512, filters=F): 512x1 -> conv k15 s2 -> 256xF -> pool4 -> 64xF -> conv k7 s2
-    -> 32x2F -> pool4 -> 8x2F -> conv k3 -> 8x4F -> GAP -> 4F -> Dense -> 2. MACs grow as F^2
-    (F=16: 225 k; F=8: 72 k).
+    Shapes (n_times=512, filters=F, first_stride=S): 512x1 -> conv k15 sS -> (512/S)xF ->
+    pool(8/S) -> 64xF -> conv k7 s2 -> 32x2F -> pool4 -> 8x2F -> conv k3 -> 8x4F -> GAP -> 4F ->
+    Dense -> 2. The first block decimates by 8 whatever S is; S only moves that decimation from
+    the pooling into the convolution (no ``a1_pool`` layer when S = 8). MACs grow as F^2 (S=2:
+    F=16: 225 k; F=8: 72 k; S=8, F=8: 49 k).
     """
     import tensorflow as tf
 
+    if first_stride < 1 or A_FIRST_DECIMATION % first_stride:
+        raise ValueError(f"first_stride must divide {A_FIRST_DECIMATION}, got {first_stride}")
     ctx = _Ctx(policy, "simple", int_bits)
     inp, x = model_input(policy, n_times, n_chans)
-    x = conv_bn_relu(x, ctx, "a1", filters, 15, strides=2)
-    x = tf.keras.layers.AveragePooling1D(4, name="a1_pool")(x)
+    x = conv_bn_relu(x, ctx, "a1", filters, 15, strides=first_stride)
+    if first_stride < A_FIRST_DECIMATION:
+        x = tf.keras.layers.AveragePooling1D(A_FIRST_DECIMATION // first_stride, name="a1_pool")(x)
     x = conv_bn_relu(x, ctx, "a2", 2 * filters, 7, strides=2)
     x = tf.keras.layers.AveragePooling1D(4, name="a2_pool")(x)
     x = conv_bn_relu(x, ctx, "a3", 4 * filters, 3)
