@@ -384,3 +384,48 @@ def test_real_models_through_stages_tau_and_baselines():
                          X, y, Xv, yv, cfg, strategy, verbose=0)
     assert list(base) == ["complex_only", "simple_A", "simple_C"]
     assert all(b.test_logits.shape == (64, 2) for b in base.values())
+
+
+def _variance_windows(n, seed, ictal_share=0.1):
+    """``(n, 512, 1)`` windows whose ictal ones have three times the amplitude, and ``(n,)`` labels."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < ictal_share).astype(np.int32)
+    X = (rng.normal(size=(n, 512, 1)) * np.where(y, 3.0, 1.0)[:, None, None]).astype(np.float32)
+    return X, y
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_candidate_c_trained_alone_points_the_right_way_on_few_windows(seed):
+    """Few windows give candidate C too few steps to turn round from a random direction
+    (validation AUC 0.02 on a stress patient); its head starts at the logistic regression."""
+    import tensorflow as tf
+
+    from qcascade import models
+    from qcascade.training.baselines import train_simple_alone
+
+    cfg = TrainConfig(**{**FAST, "epochs_stage1": 1, "epochs_stage3": 1, "seed": seed})
+    X, y = _variance_windows(96, seed)
+    Xt, yt = _variance_windows(200, seed + 100)
+    res = train_simple_alone("simple_C", lambda: models.build_model("simple_C"), 0, X, y, Xt, yt, cfg,
+                             tf.distribute.get_strategy(), verbose=0)
+    assert res.test_metrics["auc"] > 0.95, res.test_metrics
+
+
+def test_fit_linear_head_matches_the_logistic_regression_within_the_weight_range():
+    import tensorflow as tf
+    from sklearn.metrics import roc_auc_score
+
+    from qcascade import models
+    from qcascade.models.simple import fit_linear_head
+
+    X, y = _variance_windows(200, 5)
+    m = models.build_model("simple_C")
+    before = [w.copy() for w in m.get_layer("classifier").get_weights()]
+    assert not fit_linear_head(m, X, np.zeros_like(y))  # one class: left as built
+    np.testing.assert_array_equal(m.get_layer("classifier").get_weights()[0], before[0])
+    assert fit_linear_head(m, X, y)
+    kernel, bias = m.get_layer("classifier").get_weights()
+    np.testing.assert_allclose(kernel[:, 0], -kernel[:, 1]) and np.testing.assert_allclose(bias[0], -bias[1])
+    assert np.abs(kernel).max() <= 0.9 + 1e-6  # inside quant.weight_int_bits 0 (|w| < 1)
+    z = m(X, training=True).numpy()  # BN on batch statistics, as in the first training step
+    assert roc_auc_score(y, z[:, 1] - z[:, 0]) > 0.95

@@ -197,3 +197,41 @@ def build_simple_c(policy: QuantPolicy, n_times: int = 512, n_chans: int = 1, *,
     feats = L.Concatenate(name="features")([L.Concatenate(name="features_vp")([var, peak]), zc])
     feats = L.BatchNormalization(momentum=BN_MOMENTUM, name="feat_bn")(feats)
     return tf.keras.Model(inp, classifier_head(feats, ctx), name="simple_C")
+
+
+def fit_linear_head(model, X: np.ndarray, y: np.ndarray, feature_layer: str = "features") -> bool:
+    """Start a linear detector's ``classifier`` at the class-balanced logistic regression of its
+    standardised features (what its ``feat_bn`` gives at the start of training).
+
+    Candidate C is a linear model on three statistics. From random weights, a patient with few
+    training windows gets too few steps for the model to turn round when its initial direction
+    points the wrong way (validation AUC 0.02 on a patient whose statistics separate the classes;
+    docs/generalisation.md, round 53).
+
+    Args:
+        model: built, untrained model with a ``feature_layer`` ``(b, k)`` output, then
+            ``BatchNormalization`` and ``classifier`` ``Dense(k -> 2)``.
+        X: ``(n, n_times, 1)`` training windows; y: ``(n,)`` labels.
+
+    Returns:
+        False (nothing changed) when ``y`` holds one class only.
+    """
+    import tensorflow as tf
+    from sklearn.linear_model import LogisticRegression
+
+    y = np.asarray(y).astype(int)
+    if len(np.unique(y)) < 2:
+        return False
+    feats = tf.keras.Model(model.input, model.get_layer(feature_layer).output).predict(X, verbose=0, batch_size=512)
+    feats = feats.astype(np.float64)
+    std = (feats - feats.mean(0)) / (feats.std(0) + 1e-6)
+    reg = LogisticRegression(class_weight="balanced", max_iter=2000).fit(std, y)
+    w, b = reg.coef_[0], float(reg.intercept_[0])
+    # Trainable weights are quantized to |w| < 1 (quant.weight_int_bits 0): shrink w and b together,
+    # which keeps the decision boundary, rather than let the quantizer clip some weights only.
+    shrink = min(1.0, 0.9 / max(float(np.abs(w).max()) / 2, 1e-12))
+    w, b = w * shrink, b * shrink
+    # z1 - z0 = w . std + b, split evenly between the two logits
+    model.get_layer("classifier").set_weights([np.stack([-w / 2, w / 2], axis=1).astype(np.float32),
+                                               np.array([-b / 2, b / 2], np.float32)])
+    return True

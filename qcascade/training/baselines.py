@@ -104,6 +104,10 @@ def _train_and_test(name: str, factory: ModelFactory, X_train: np.ndarray, y_tra
     (augmentation, weight decay); every phase mirroring stage 2 or 3 keeps its best-on-validation
     weights when ``train.restore_best`` (as the cascade's stages 2 and 3 do)."""
     model = _build(factory, strategy, cfg)
+    if name == "simple_C":
+        from qcascade.models.simple import fit_linear_head
+
+        fit_linear_head(model, X_train, y_train)
     set_determinism(stage_seed(cfg.seed, stages[0]), cfg.deterministic_ops)
     schedule = [(getattr(cfg, f"epochs_stage{s}"), getattr(cfg, f"lr_stage{s}")) for s in stages]
     hist = fit_classifier(model, X_train, y_train, schedule, strategy=strategy, batch_size=cfg.batch_size,
