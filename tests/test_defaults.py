@@ -48,7 +48,8 @@ def test_augmentation_and_complex_block_defaults_are_the_config_defaults():
         "time_stretch": TRAIN.aug_time_stretch, "sign_flip": TRAIN.aug_sign_flip}
     got = _defaults(build_complex)
     assert {"block1": got["block1"], "shared_filters": got["shared_filters"]} == ModelConfig().model_options("complex")
-    assert {"filters": _defaults(build_simple_a)["filters"]} == ModelConfig().model_options("simple_A")
+    got = _defaults(build_simple_a)
+    assert {"filters": got["filters"], "first_stride": got["first_stride"]} == ModelConfig().model_options("simple_A")
 
 
 def _defaults(fn) -> dict:
