@@ -35,7 +35,10 @@ chosen period's tau; round 38),
 after tau; default the run's own, off for runs from before it; round 42), ``smooth`` (``k``: the simple
 model's logits on validation and test become their mean over the window and the ``k - 1`` windows
 before it in the same recording, fewer at a recording's start; the gate, tau's calibration and the
-simple model's final class all read the mean; round 43)::
+simple model's final class all read the mean; round 43), ``budget`` and ``budget_f1_loss``
+(``train.tau_routing_budget`` and its ``_max_f1_loss``: the cheaper tau where the calibrated one routes
+past the budget and the cheaper one hides no validation seizure; default the run's own, off for runs from
+before it; round 54; applied before ``max_routing``)::
 
     python -m bench.replay_gate_settings RUN/ID4/ID4 RUN/ID6/ID6 --why \\
         --settings every8:sentinel_every=8 hold0:hold=0 tol0:tolerance=0 grow8:hold_max=8
@@ -57,13 +60,14 @@ from qcascade.errors import DataError
 from qcascade.evaluation import hidden_events, sum_hidden, window_metrics
 from qcascade.gate import cascade_decide, logit_threshold
 from qcascade.routing_reasons import REASONS, routing_reasons
-from qcascade.training.tau import calibrate_tau, calibrate_tau_interictal
+from qcascade.steps_choose import apply_routing_budget
+from qcascade.training.tau import calibrate_tau, calibrate_tau_interictal, within_budget
 
 KEYS = {"sentinel": "onoff", "sentinel_every": int, "interictal_only": "onoff", "hold": int, "hold_max": int,
         "tolerance": float, "margin": float,
         "reference_f1": str, "fuse": float, "sentinel_persist": int, "probes": "periods", "max_routing": float,
         "reference_min_f1": float, "tau_interictal": ("off", "keep", "margin"), "smooth": int,
-        "probe_criterion": ("auto", "cost")}
+        "probe_criterion": ("auto", "cost"), "budget": float, "budget_f1_loss": float}
 _KIND_NAMES = {int: "an integer", float: "a number", str: "a string"}
 
 
@@ -209,6 +213,13 @@ def replay_fold(fold_dir: Path, over: dict, train: TrainConfig) -> dict:
                                    over.get("probe_criterion", "auto"))
         kw_val, kw_test = {**kw_val, "probe_every": probe}, {**kw_test, "probe_every": probe}
         sweep = calibrated(kw_val)[1]
+    # The run's own train.tau_routing_budget (deploy.json; runs from before it have none), or the setting's.
+    budget = dict((dep.get("choices") or {}).get("routing_budget") or {})
+    budget.update({k: over[o] for k, o in (("budget", "budget"), ("max_f1_loss", "budget_f1_loss")) if o in over})
+    if budget.get("budget"):
+        tau, _ = apply_routing_budget(tau, sweep, budget["budget"], budget.get("max_f1_loss", train.tau_routing_budget_max_f1_loss),
+                                      lambda x: cascade_decide(v["simple"], v["complex"], x, **kw_val),
+                                      _Windows(v["y"], v["start_s"], v["record_ids"]), v["complex_only_unfused"])
     if "max_routing" in over:  # on the chosen probe period's sweep
         tau = within_budget(tau, sweep, over["max_routing"])
     # A deployment from before the key (no tau_interictal) had one threshold, whatever today's default.
@@ -220,19 +231,6 @@ def replay_fold(fold_dir: Path, over: dict, train: TrainConfig) -> dict:
     dec = cascade_decide(t["simple"], t["complex"], tau, **kw_test)
     return {"tau": tau, "dep_tau": float(dep["tau"]), "dec": dec, "t": t, "macs_every": every, "probe": probe, "kw": kw_test,
             "macs_complex": float(dep["macs_complex"]), "logit_threshold": logit_threshold(tau)}
-
-
-def within_budget(tau: float, sweep: Sequence[dict], budget: float) -> float:
-    """``tau`` if its validation routing rate is at most ``budget``; else the tau of the sweep row with the
-    best validation F1 among those routing at most ``budget`` (ties: less routing, then the smaller tau), or
-    the least routing row's where none does (``max_routing``)."""
-    rows = {r["tau"]: r for r in sweep}
-    if rows[tau]["routing_rate"] <= budget + 1e-12:
-        return tau
-    under = [r for r in sweep if r["routing_rate"] <= budget + 1e-12]
-    if not under:
-        return min(sweep, key=lambda r: (r["routing_rate"], -(r["f1"] or 0.0), r["tau"]))["tau"]
-    return max(under, key=lambda r: ((r["f1"] or 0.0), -r["routing_rate"], -r["tau"]))["tau"]
 
 
 def _choose_probe(v, kw_val: dict, periods: tuple, calibrated, train: TrainConfig,

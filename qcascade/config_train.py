@@ -168,6 +168,12 @@ class TrainConfig:
             the calibration deploys the tau with the least validation routing instead of holding
             the cascade to that reference (``tau.calibrate_tau``; docs/generalisation.md, round 38).
             0: always hold it to the reference, as before.
+        tau_routing_budget: where the calibrated tau routes more than this share of the validation
+            windows, the tau with the best validation F1 among those within it is deployed instead,
+            unless that tau hides a validation seizure that complex-only detects or loses more than
+            ``tau_routing_budget_max_f1_loss`` of validation F1 (``steps_choose.apply_routing_budget``;
+            docs/calibration.md, "A routing budget"). 0: off.
+        tau_routing_budget_max_f1_loss: the validation F1 the budget's cheaper tau may lose.
         tau_grid_size: number of evenly spaced tau values in [0, 1] for calibration.
         deterministic_ops: call ``tf.config.experimental.enable_op_determinism()`` (global to
             the process, cannot be undone). Off by default: it once cut the complex model's
@@ -255,6 +261,8 @@ class TrainConfig:
     tau_routing_tolerance: float = 0.0
     tau_reference_f1: Literal["best", "complex_only"] = "complex_only"
     tau_reference_min_f1: float = 0.5
+    tau_routing_budget: float = 0.0
+    tau_routing_budget_max_f1_loss: float = 0.1
     tau_grid_size: int = 101
     deterministic_ops: bool = False
     folds: Literal["all", "first"] = "all"
@@ -306,6 +314,11 @@ class TrainConfig:
             raise ConfigError(f"train.tau_margin_windows: must be >= 0, got {self.tau_margin_windows}")
         if not 0.0 <= self.tau_reference_min_f1 <= 1.0:
             raise ConfigError(f"train.tau_reference_min_f1: must be in [0, 1], got {self.tau_reference_min_f1}")
+        if not 0.0 <= self.tau_routing_budget < 1.0:
+            raise ConfigError(f"train.tau_routing_budget: must be 0 (off) or in (0, 1), got {self.tau_routing_budget}")
+        if not 0.0 <= self.tau_routing_budget_max_f1_loss <= 1.0:
+            raise ConfigError(f"train.tau_routing_budget_max_f1_loss: must be in [0, 1], "
+                              f"got {self.tau_routing_budget_max_f1_loss}")
         if not 0.0 <= self.tau_routing_tolerance < 1.0:
             raise ConfigError(f"train.tau_routing_tolerance: must be in [0, 1), got {self.tau_routing_tolerance}")
         check_gate_keys(self)

@@ -311,6 +311,7 @@ def pool_folds(dirs: Sequence[Path]) -> dict:
                      "unseen_seizures": (m.get("choices") or {}).get("unseen_seizures"),
                      "simple_prior": (m.get("choices") or {}).get("simple_prior"),
                      "probe_choice": (m.get("choices") or {}).get("probe"),
+                     "routing_budget": (m.get("choices") or {}).get("routing_budget"),
                      "unseen_free_simple": (m.get("choices") or {}).get("unseen_free_simple"),
                      "timelines": m.get("timelines", []), "test": m["test"], "gate": m.get("gate"),
                      "probe_every": m.get("probe_every"), "recheck_tau": m.get("recheck_tau"),

@@ -13,7 +13,7 @@ from pathlib import Path
 from qcascade.gate import logit_threshold
 from qcascade.io_utils import atomic_write_json, atomic_write_text
 from qcascade.report_settings import (complex_electrodes_line, prior_line, quality_line, scaling_line, sentinel_phrase,
-                                      simple_prior_line, unseen_line, untrusted_line)
+                                      simple_prior_line, unseen_line, untrusted_line, budget_line)
 
 METRIC_KEYS = ("accuracy", "sensitivity", "specificity", "f1", "auc")
 
@@ -62,7 +62,7 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
               else "(tau = 1: every window goes to the complex model; the simple path does not pay off here)")
            + ("" if m.get("tau_interictal") is None else f"; where it says interictal, tau = {m['tau_interictal']:.3f} "
               f"(logit threshold {logit_threshold(m['tau_interictal']):.3f}; `train.gate_tau_interictal`)"),
-           untrusted_line(m),
+           untrusted_line(m), budget_line(m),
            unseen_line(m),
            simple_prior_line(m),
            ""]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["quality_line", "prior_line", "scaling_line", "untrusted_line", "unseen_line", "unseen_free_line",
-           "simple_prior_line"]
+__all__ = ["quality_line", "prior_line", "scaling_line", "untrusted_line", "budget_line", "unseen_line",
+           "unseen_free_line", "simple_prior_line"]
 
 
 def quality_line(q: dict | None) -> str:
@@ -53,6 +53,21 @@ def untrusted_line(m: dict) -> str:
     which = f"fold(s) {', '.join(low)} of {len(folds)}" if m.get("folds") else "this fold"
     return (f"- tau of {which}: the least validation routing, not held to complex-only, whose own validation F1 is "
             f"below `train.tau_reference_min_f1` (it misses the validation seizure too; docs/calibration.md)")
+
+
+def budget_line(m: dict) -> str:
+    """Where ``train.tau_routing_budget`` replaced the calibrated tau by a cheaper one, and where it was
+    refused; empty for runs without the budget."""
+    folds = m.get("folds") or [{"fold": 0, "routing_budget": (m.get("choices") or {}).get("routing_budget")}]
+    recs = [(f["fold"], f["routing_budget"]) for f in folds if f.get("routing_budget")]
+    if not recs:
+        return ""
+    over = [(k, b) for k, b in recs if "candidate_tau" in b]
+    done = [f"fold {k}: tau {b['calibrated_tau']:g} -> {b['tau']:g}" for k, b in over if b["applied"]]
+    kept = [f"fold {k}: {b['reason']}" for k, b in over if not b["applied"]]
+    return (f"- validation routing budget {recs[0][1]['budget']:g} (`train.tau_routing_budget`): exceeded on "
+            f"{len(over)} of {len(recs)} fold(s)" + (f"; cheaper tau deployed on {', '.join(done)}" if done else "")
+            + (f"; calibrated tau kept on {'; '.join(kept)}" if kept else ""))
 
 
 def unseen_line(m: dict) -> str:

@@ -44,7 +44,8 @@ def step_calibrate(ctx) -> None:
     from qcascade.models.counting import count_macs
     from qcascade.models.folding import fold_batchnorm
     from qcascade.gate import cascade_decide, training_rule
-    from qcascade.steps_choose import (PROBE_CRITERION, candidate_validation, choose_gate_variant, choose_probe_period,
+    from qcascade.steps_choose import (PROBE_CRITERION, apply_routing_budget, candidate_validation, choose_gate_variant,
+                                       choose_probe_period,
                                        choose_simple, fit_gap, gate_candidates, probe_candidates,
                                        unseen_training_seizures)
     from qcascade.training.tau import calibrate_tau, calibrate_tau_interictal, logit_threshold, plot_tau_sweep
@@ -126,6 +127,9 @@ def step_calibrate(ctx) -> None:
         deployed_kw = gate_rule(deployed["rule"], va, deployed["probe_every"], deployed["recheck_tau"],
                                 up_val if deployed["sentinel"] else None, train.gate_sentinel_every, deployed["hold"],
                                 train.gate_sentinel_interictal_only, hold_max=deployed["hold_max"])
+        # A tau that routes past the budget must buy a validation seizure a cheaper one would hide.
+        tau, budget = apply_routing_budget(tau, sweep, train.tau_routing_budget, train.tau_routing_budget_max_f1_loss,
+                                           lambda t: cascade_decide(z_simple, zc, t, **deployed_kw), va, z_base)
         tau_i, tau_i_sweep = None, []
         if train.gate_tau_interictal != "off":
             tau_i, tau_i_sweep = calibrate_tau_interictal(z_simple, zc, va.y, tau, sweep, train.gate_tau_interictal,
@@ -133,7 +137,7 @@ def step_calibrate(ctx) -> None:
             deployed_kw["tau_interictal"] = tau_i
         return {"train_logits": train_logits, "unseen": unseen, "probe_choice": probe_choice, "variants": variants,
                 "calibrated": calibrated,
-                "gate_choice": gate_choice, "deployed": deployed, "tau": tau, "sweep": sweep,
+                "gate_choice": gate_choice, "deployed": deployed, "tau": tau, "sweep": sweep, "budget": budget,
                 "deployed_kw": deployed_kw, "tau_i": tau_i, "tau_i_sweep": tau_i_sweep}
 
     g = gate_for(simple_f, zs)
@@ -177,6 +181,7 @@ def step_calibrate(ctx) -> None:
                                     for (name, r, p, c, g, h), (t_r, _) in zip(variants, calibrated.values())},
                      choices={"simple_model": simple_choice, "gate": gate_choice, "unseen_seizures": unseen,
                               **({"probe": g["probe_choice"]} if g["probe_choice"] else {}),
+                              **({"routing_budget": g["budget"]} if g["budget"] else {}),
                               **({"simple_prior": prior_choice} if prior_choice else {}),
                               **({"unseen_free_simple": unseen_free} if unseen_free else {}),
                               **({"tau_interictal": {"mode": train.gate_tau_interictal, "sweep": tau_i_sweep}}

@@ -20,7 +20,7 @@ def _windows(rng, n, k):
     return y, zs, zc, np.array([f"r{k}"] * n), np.arange(n, dtype=float), rng.random(n) < 0.3
 
 
-def _run(root, *, tamper_tau=False):
+def _run(root, *, tamper_tau=False, budget=0.0):
     """A run folder (config.yaml) with one unit of two folds, calibrated and decided as step_calibrate does
     (held to the best cascade F1, the default before round 50, under which these folds deploy a high tau)."""
     cfg = load_config(None, {"train": {"tau_reference_f1": "best"}})
@@ -35,10 +35,18 @@ def _run(root, *, tamper_tau=False):
         ty, tzs, tzc, trec, tstart, tsen = _windows(rng, 200, k)
         ref = {"sensitivity": 0.9, "f1": 0.85}
         kw = dict(rule="confirm_changes", sentinel_every=4, hold=2, sentinel_interictal_only=True)
-        tau, _ = calibrate_tau(vzs, vzc, vy, 1000, 50000, margin=train.tau_margin, grid=train.tau_grid(),
-                               routing_tolerance=train.tau_routing_tolerance, reference_f1=train.tau_reference_f1,
-                               margin_windows=train.tau_margin_windows, reference=ref, record_ids=vrec,
-                               start_s=vstart, sentinel=vsen, **kw)
+        tau, sweep = calibrate_tau(vzs, vzc, vy, 1000, 50000, margin=train.tau_margin, grid=train.tau_grid(),
+                                   routing_tolerance=train.tau_routing_tolerance, reference_f1=train.tau_reference_f1,
+                                   margin_windows=train.tau_margin_windows, reference=ref, record_ids=vrec,
+                                   start_s=vstart, sentinel=vsen, **kw)
+        choices = {}
+        if budget:  # as step_calibrate applies train.tau_routing_budget
+            from bench.replay_gate_settings import _Windows
+            from qcascade.steps_choose import apply_routing_budget
+
+            tau, rec = apply_routing_budget(tau, sweep, budget, 1.0, lambda t: cascade_decide(
+                vzs, vzc, t, record_ids=vrec, start_s=vstart, sentinel=vsen, **kw), _Windows(vy, vstart, vrec), vzc)
+            choices = {"routing_budget": rec}
         out = cascade_decide(tzs, tzc, tau, record_ids=trec, start_s=tstart, sentinel=tsen, **kw)
         atomic_save_npz(d / "val_logits.npz", simple=vzs, complex=vzc, complex_only=vzc, y=vy, record_ids=vrec,
                         start_s=vstart, sentinel=vsen)
@@ -48,7 +56,7 @@ def _run(root, *, tamper_tau=False):
         (d / "deploy" / "deploy.json").write_text(json.dumps(
             {"tau": tau + (0.01 if tamper_tau and k == 1 else 0.0), "gate": "confirm_changes", "probe_every": 0,
              "recheck_tau": 0.0, "hold": 2, "macs_simple": 1000, "macs_complex": 50000, "complex_only_val": ref,
-             "sentinel": {"every": 4, "interictal_only": True, "ops": 500}}))
+             "sentinel": {"every": 4, "interictal_only": True, "ops": 500}, "choices": choices}))
     return unit
 
 
@@ -231,7 +239,7 @@ def test_the_probe_replaces_routing_everything_where_the_simple_model_hides_the_
 
 
 def test_the_routing_budget_replaces_a_tau_that_routes_too_much_on_validation():
-    from bench.replay_gate_settings import within_budget
+    from qcascade.training.tau import within_budget
 
     sweep = [{"tau": 0.0, "routing_rate": 0.05, "f1": 0.50}, {"tau": 0.3, "routing_rate": 0.08, "f1": 0.70},
              {"tau": 0.5, "routing_rate": 0.08, "f1": 0.70}, {"tau": 0.7, "routing_rate": 0.30, "f1": 0.90},
@@ -259,3 +267,19 @@ def test_a_budget_applies_to_the_tau_of_the_chosen_probe_period(tmp_path):
     assert res["pb"]["probes"] == res["p"]["probes"]
     assert res["pb"]["taus"] != res["p"]["taus"] and all(b <= t for b, t in zip(res["pb"]["taus"], res["p"]["taus"]))
     assert res["pb"]["routing"] <= res["p"]["routing"] + 1e-12
+
+
+def test_a_run_made_with_the_routing_budget_replays_as_deployed_and_without_it_as_calibrated(tmp_path):
+    """train.tau_routing_budget: the replay reads the run's budget from deploy.json and reproduces the
+    deployed taus; ``budget=0`` gives back the calibrated taus (those of the same run made without it)."""
+    plain, budgeted = _run(tmp_path / "plain"), _run(tmp_path / "budget", budget=0.05)
+    recs = [json.loads((d / "deploy" / "deploy.json").read_text())["choices"]["routing_budget"]
+            for d in (budgeted, budgeted / "fold1")]
+    assert any(r["applied"] for r in recs)                         # it binds and finds the seizures on some fold
+    res = replay_unit(budgeted, {"deployed": {}, "off": {"budget": 0.0}})
+    assert res["deployed"]["taus"] == [r["tau"] for r in recs] != res["off"]["taus"]
+    assert res["off"]["taus"] == replay_unit(plain, {"deployed": {}})["deployed"]["taus"]
+    assert res["deployed"]["routing"] < res["off"]["routing"]
+    # On a run made without it, the setting applies it: the same taus as the run made with it.
+    assert replay_unit(plain, {"deployed": {}, "b": {"budget": 0.05, "budget_f1_loss": 1.0}})["b"]["taus"] == \
+        res["deployed"]["taus"]

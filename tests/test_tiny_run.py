@@ -285,3 +285,23 @@ def test_probe_choice_deploys_and_reports_the_chosen_period(tiny_run):
     dt = cascade_decide(ws.simple, ws.complex, dep.tau, record_ids=ws.record_ids, start_s=ws.start_s, **kw)
     assert np.array_equal(dt["pred"], ws.pred) and np.array_equal(dt["routed"], ws.routed)
     assert f"fold 0: {dep.probe_every or 'none'} (of " in (unit / "report.md").read_text()
+
+
+def test_routing_budget_rerun_records_its_choice_and_the_replay_reproduces_it(tiny_run, tmp_path):
+    """``train.tau_routing_budget`` rerun from step_calibrate: the deployment records the budget and why
+    the calibrated tau stays (the tiny run's validation is best at tau 0, which no tau routes less than;
+    tests/test_routing_budget.py and tests/test_replay_gate_settings.py cover a budget that binds), the
+    replay of the stored logits reproduces the deployment, and report.md says so."""
+    from bench.replay_gate_settings import replay_unit
+    from qcascade.artifacts import Deployment
+
+    unit = _recalibrated(tiny_run, tmp_path, tau_routing_budget=0.001, tau_routing_budget_max_f1_loss=1.0)
+    dep = Deployment.load(unit)
+    rec = dep.choices["routing_budget"]
+    assert rec["budget"] == 0.001 and rec["max_f1_loss"] == 1.0 and dep.tau == rec["tau"] == rec["calibrated_tau"]
+    calibrated = next(r for r in dep.tau_sweep_val if r["tau"] == rec["calibrated_tau"])
+    assert calibrated["routing_rate"] > 0.001 and not rec["applied"] and "no tau routes less" in rec["reason"]
+    res = replay_unit(unit, {"deployed": {}, "b": {"budget": 0.5}})  # "deployed" raises unless it reproduces
+    assert res["deployed"]["taus"] == [dep.tau] == res["b"]["taus"]
+    report = (unit / "report.md").read_text()
+    assert "validation routing budget 0.001 (`train.tau_routing_budget`): exceeded on 1 of 1 fold(s)" in report

@@ -27,7 +27,7 @@ from qcascade.gate import cascade_predict, logit_threshold
 
 log = logging.getLogger(__name__)
 
-__all__ = ["logit_threshold", "cascade_predict", "calibrate_tau", "calibrate_tau_interictal", "choose_gate", "plot_tau_sweep", "DEFAULT_GRID",
+__all__ = ["logit_threshold", "cascade_predict", "calibrate_tau", "calibrate_tau_interictal", "within_budget", "choose_gate", "plot_tau_sweep", "DEFAULT_GRID",
            "GATE_CRITERION"]
 
 _TRAIN = TrainConfig()  # library defaults are the defaults the pipeline runs (train: section)
@@ -232,6 +232,19 @@ def calibrate_tau_interictal(
 GATE_CRITERION = ("on validation windows, each variant at its own calibrated tau: (1) fewest seizures that the "
                   "cascade's complex model detects on every window but the cascade misses; (2) F1 within the tau "
                   "margin of the best such variant; (3) lowest routing rate; (4) the order of the candidates")
+
+
+def within_budget(tau: float, sweep: Sequence[dict], budget: float) -> float:
+    """``tau`` if its validation routing rate is at most ``budget``; else the tau of the sweep row with the
+    best validation F1 among those routing at most ``budget`` (ties: less routing, then the smaller tau), or
+    the least routing row's where none does (``train.tau_routing_budget``; round 38 of docs/generalisation.md)."""
+    rows = {r["tau"]: r for r in sweep}
+    if rows[tau]["routing_rate"] <= budget + 1e-12:
+        return tau
+    under = [r for r in sweep if r["routing_rate"] <= budget + 1e-12]
+    if not under:
+        return min(sweep, key=lambda r: (r["routing_rate"], -(r["f1"] or 0.0), r["tau"]))["tau"]
+    return max(under, key=lambda r: ((r["f1"] or 0.0), -r["routing_rate"], -r["tau"]))["tau"]
 
 
 def choose_gate(candidates: Mapping[str, Mapping], margin: float) -> tuple[str, str]:

@@ -1,0 +1,71 @@
+"""train.tau_routing_budget (steps_choose.apply_routing_budget): a cheaper tau where the calibrated one
+routes past the budget, unless the cheaper one hides a validation seizure or loses too much F1."""
+
+import numpy as np
+import pytest
+
+from qcascade.config_train import TrainConfig
+from qcascade.errors import ConfigError
+from qcascade.steps_choose import apply_routing_budget
+
+
+class _Windows:
+    def __init__(self, y):
+        self.y = np.asarray(y)
+        self.start_s = np.arange(len(y), dtype=float)
+        self.record_ids = np.array(["r0"] * len(y))
+
+
+# 200 validation windows, one seizure (windows 100-139) that complex-only detects.
+Y = ((np.arange(200) >= 100) & (np.arange(200) < 140)).astype(int)
+REF = 3.0 * np.c_[1 - 2 * Y, 2 * Y - 1]
+SWEEP = [{"tau": 0.0, "routing_rate": 0.04, "f1": 0.80}, {"tau": 0.5, "routing_rate": 0.09, "f1": 0.86},
+         {"tau": 0.9, "routing_rate": 0.35, "f1": 0.90}, {"tau": 1.0, "routing_rate": 1.0, "f1": 0.92}]
+
+
+def _decide(finds_seizure):
+    """``tau -> decisions``: the cascade finds the seizure (some of its windows) or misses all of it."""
+    def decide(tau):
+        pred = np.zeros(len(Y), np.int64)
+        if finds_seizure(tau):
+            pred[110:130] = 1
+        return {"pred": pred}
+    return decide
+
+
+def test_off_or_within_the_budget_keeps_the_calibrated_tau():
+    assert apply_routing_budget(0.9, SWEEP, 0.0, 0.1, _decide(lambda t: True), _Windows(Y), REF) == (0.9, {})
+    tau, rec = apply_routing_budget(0.5, SWEEP, 0.1, 0.1, _decide(lambda t: True), _Windows(Y), REF)
+    assert tau == 0.5 and rec["applied"] is False and rec["budget"] == 0.1 and "within the budget" in rec["reason"]
+
+
+def test_a_cheaper_tau_that_still_finds_the_validation_seizure_replaces_a_costly_one():
+    tau, rec = apply_routing_budget(0.9, SWEEP, 0.1, 0.1, _decide(lambda t: True), _Windows(Y), REF)
+    assert tau == 0.5 and rec["applied"] and rec["calibrated_tau"] == 0.9 and rec["hidden_val"] == 0
+    assert rec["routing_rate"] == {"calibrated": 0.35, "candidate": 0.09}
+
+
+def test_a_cheaper_tau_that_hides_the_validation_seizure_is_refused():
+    """The insurance a high tau bought: only it finds the seizure complex-only detects."""
+    tau, rec = apply_routing_budget(0.9, SWEEP, 0.1, 0.1, _decide(lambda t: t >= 0.9), _Windows(Y), REF)
+    assert tau == 0.9 and not rec["applied"] and rec["candidate_tau"] == 0.5 and rec["hidden_val"] == 1
+    assert "hides 1 validation seizure" in rec["reason"]
+
+
+def test_a_cheaper_tau_that_loses_too_much_validation_f1_is_refused():
+    tau, rec = apply_routing_budget(1.0, SWEEP, 0.1, 0.05, _decide(lambda t: True), _Windows(Y), REF)
+    assert tau == 1.0 and not rec["applied"] and "loses 0.060 of validation F1" in rec["reason"]
+    assert apply_routing_budget(1.0, SWEEP, 0.1, 0.06, _decide(lambda t: True), _Windows(Y), REF)[0] == 0.5
+
+
+def test_a_seizure_complex_only_misses_too_does_not_hold_the_budget_back():
+    ref_blind = np.c_[np.ones(len(Y)), -np.ones(len(Y))]
+    assert apply_routing_budget(0.9, SWEEP, 0.1, 0.1, _decide(lambda t: False), _Windows(Y), ref_blind)[0] == 0.5
+
+
+@pytest.mark.parametrize("field,value", [("tau_routing_budget", -0.1), ("tau_routing_budget", 1.0),
+                                         ("tau_routing_budget_max_f1_loss", 1.5),
+                                         ("tau_routing_budget_max_f1_loss", -0.01)])
+def test_bad_budget_values_name_the_key(field, value):
+    with pytest.raises(ConfigError, match=f"train.{field}"):
+        TrainConfig(**{field: value})
