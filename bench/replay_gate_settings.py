@@ -326,7 +326,8 @@ def replay_unit(unit_dir: Path, settings: dict) -> dict:
         why = {k: sum(w[k] for w in per_fold) for k in per_fold[0]}
         out[name] = {"f1": window_metrics(y, None, pred)["f1"],
                      "complex_only_f1": window_metrics(y, None, complex_only)["f1"], "routing": float(routed.mean()),
-                     "macs_ratio": float(complex_macs.mean() / macs.mean()),
+                     "macs_ratio": float(complex_macs.mean() / macs.mean()), "macs_mean": float(macs.mean()),
+                     "complex_macs_mean": float(complex_macs.mean()),
                      "hidden": hidden["n_missed_but_reference_detected"], "taus": [f["tau"] for f in folds],
                      "probes": [f["probe"] for f in folds],
                      "why": why, "n": int(len(y)),
@@ -344,6 +345,11 @@ def _run(args) -> int:
         cells = [f"{r['f1']:.3f} / {r['complex_only_f1']:.3f} / {r['routing']:.3f} / {r['macs_ratio']:.1f} / {r['hidden']}"
                  for r in res.values()]
         print(f"| {unit} | " + " | ".join(cells) + " |")
+    if len(results) > 1:  # bench_stress's overall ratio: mean complex-only MACs / mean cascade MACs over the units
+        print("| overall: MACs x / mean F1 / units with a hidden event | " + " | ".join(
+            f"{np.mean([r[s]['complex_macs_mean'] for r in results.values()]) / np.mean([r[s]['macs_mean'] for r in results.values()]):.2f}"
+            f" / {np.mean([r[s]['f1'] for r in results.values()]):.3f} / {sum(r[s]['hidden'] > 0 for r in results.values())}"
+            for s in settings) + " |")
     if args.why:
         print("\nDeployed routing by first reason (windows; share of all test windows; +windows it mended, -windows it "
               "harmed: the complex model's class differs from the simple model's and is right / wrong):\n")

@@ -62,7 +62,7 @@ def budget_line(m: dict) -> str:
     recs = [(f["fold"], f["routing_budget"]) for f in folds if f.get("routing_budget")]
     if not recs:
         return ""
-    over = [(k, b) for k, b in recs if "candidate_tau" in b]
+    over = [(k, b) for k, b in recs if b.get("exceeded")]
     done = [f"fold {k}: tau {b['calibrated_tau']:g} -> {b['tau']:g}" for k, b in over if b["applied"]]
     kept = [f"fold {k}: {b['reason']}" for k, b in over if not b["applied"]]
     return (f"- validation routing budget {recs[0][1]['budget']:g} (`train.tau_routing_budget`): exceeded on "

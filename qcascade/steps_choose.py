@@ -351,8 +351,8 @@ def apply_routing_budget(tau: float, sweep: list, budget: float, max_f1_loss: fl
         va: the validation windows; reference_logits: ``(n_val, 2)`` complex-only's logits on them.
 
     Returns:
-        ``(tau to deploy, record)``; the record is empty when the budget is off (``applied``: whether
-        the cheaper tau replaced ``tau``).
+        ``(tau to deploy, record)``; the record is empty when the budget is off (``exceeded``: ``tau``
+        routes past the budget; ``applied``: the cheaper tau replaced it).
     """
     from qcascade.training.tau import within_budget
 
@@ -361,10 +361,12 @@ def apply_routing_budget(tau: float, sweep: list, budget: float, max_f1_loss: fl
     rows = {r["tau"]: r for r in sweep}
     if rows[tau]["routing_rate"] <= budget + 1e-12:
         return tau, {"budget": budget, "max_f1_loss": max_f1_loss, "calibrated_tau": tau, "tau": tau, "applied": False,
+                     "exceeded": False,
                      "reason": f"tau {tau:g} routes {rows[tau]['routing_rate']:.3f} of validation, within the budget"}
     cheaper = within_budget(tau, sweep, budget)
     if cheaper == tau:  # the calibrated tau already routes the least
         return tau, {"budget": budget, "max_f1_loss": max_f1_loss, "calibrated_tau": tau, "tau": tau, "applied": False,
+                     "exceeded": True,
                      "reason": f"tau {tau:g} routes {rows[tau]['routing_rate']:.3f} of validation, no tau routes less"}
     hidden = hidden_on(va, decide(cheaper)["pred"], np.asarray(reference_logits).argmax(1))
     f1, f1_cheaper = rows[tau]["f1"] or 0.0, rows[cheaper]["f1"] or 0.0
@@ -376,7 +378,7 @@ def apply_routing_budget(tau: float, sweep: list, budget: float, max_f1_loss: fl
         why = ""
     chosen = tau if why else cheaper
     return chosen, {"budget": budget, "max_f1_loss": max_f1_loss, "calibrated_tau": tau, "candidate_tau": cheaper,
-                    "tau": chosen, "applied": not why,
+                    "tau": chosen, "applied": not why, "exceeded": True,
                     "routing_rate": {"calibrated": rows[tau]["routing_rate"], "candidate": rows[cheaper]["routing_rate"]},
                     "f1": {"calibrated": f1, "candidate": f1_cheaper},
                     "hidden_val": int(hidden["n_missed_but_reference_detected"]),

@@ -283,3 +283,15 @@ def test_a_run_made_with_the_routing_budget_replays_as_deployed_and_without_it_a
     # On a run made without it, the setting applies it: the same taus as the run made with it.
     assert replay_unit(plain, {"deployed": {}, "b": {"budget": 0.05, "budget_f1_loss": 1.0}})["b"]["taus"] == \
         res["deployed"]["taus"]
+
+
+def test_the_overall_row_is_mean_complex_only_macs_over_mean_cascade_macs(tmp_path, capsys):
+    """Two units: the overall ratio pools MACs the way bench_stress does (a ratio of means, not a mean of ratios)."""
+    a, b = _run(tmp_path / "a"), _run(tmp_path / "b", budget=0.05)
+    assert main([str(a), str(b), "--json", str(tmp_path / "r.json")]) == 0
+    res = json.loads((tmp_path / "r.json").read_text())
+    dep = [res[str(u)]["deployed"] for u in (a, b)]
+    want = np.mean([d["complex_macs_mean"] for d in dep]) / np.mean([d["macs_mean"] for d in dep])
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| overall"))
+    assert f"| {want:.2f} / {np.mean([d['f1'] for d in dep]):.3f} / 0 |" in line
+    assert want != pytest.approx(np.mean([d["macs_ratio"] for d in dep]))

@@ -36,12 +36,13 @@ def _decide(finds_seizure):
 def test_off_or_within_the_budget_keeps_the_calibrated_tau():
     assert apply_routing_budget(0.9, SWEEP, 0.0, 0.1, _decide(lambda t: True), _Windows(Y), REF) == (0.9, {})
     tau, rec = apply_routing_budget(0.5, SWEEP, 0.1, 0.1, _decide(lambda t: True), _Windows(Y), REF)
-    assert tau == 0.5 and rec["applied"] is False and rec["budget"] == 0.1 and "within the budget" in rec["reason"]
+    assert tau == 0.5 and rec["applied"] is False and rec["exceeded"] is False and rec["budget"] == 0.1
+    assert "within the budget" in rec["reason"]
 
 
 def test_a_cheaper_tau_that_still_finds_the_validation_seizure_replaces_a_costly_one():
     tau, rec = apply_routing_budget(0.9, SWEEP, 0.1, 0.1, _decide(lambda t: True), _Windows(Y), REF)
-    assert tau == 0.5 and rec["applied"] and rec["calibrated_tau"] == 0.9 and rec["hidden_val"] == 0
+    assert tau == 0.5 and rec["applied"] and rec["exceeded"] and rec["calibrated_tau"] == 0.9 and rec["hidden_val"] == 0
     assert rec["routing_rate"] == {"calibrated": 0.35, "candidate": 0.09}
 
 
@@ -69,3 +70,24 @@ def test_a_seizure_complex_only_misses_too_does_not_hold_the_budget_back():
 def test_bad_budget_values_name_the_key(field, value):
     with pytest.raises(ConfigError, match=f"train.{field}"):
         TrainConfig(**{field: value})
+
+
+def test_where_no_tau_routes_less_the_calibrated_one_stays_and_says_why():
+    sweep = [{"tau": 0.0, "routing_rate": 0.3, "f1": 0.8}, {"tau": 0.5, "routing_rate": 0.4, "f1": 0.85}]
+    tau, rec = apply_routing_budget(0.0, sweep, 0.1, 0.1, _decide(lambda t: True), _Windows(Y), REF)
+    assert tau == 0.0 and rec["exceeded"] and not rec["applied"] and "no tau routes less" in rec["reason"]
+
+
+def test_the_report_line_counts_exceeded_folds_and_names_the_changes():
+    from qcascade.report_settings import budget_line
+
+    folds = [{"fold": 0, "routing_budget": apply_routing_budget(0.9, SWEEP, 0.1, 0.1, _decide(lambda t: True),
+                                                               _Windows(Y), REF)[1]},
+             {"fold": 1, "routing_budget": apply_routing_budget(0.9, SWEEP, 0.1, 0.1, _decide(lambda t: t >= 0.9),
+                                                               _Windows(Y), REF)[1]},
+             {"fold": 2, "routing_budget": apply_routing_budget(0.5, SWEEP, 0.1, 0.1, _decide(lambda t: True),
+                                                               _Windows(Y), REF)[1]}]
+    line = budget_line({"folds": folds})
+    assert line.startswith("- validation routing budget 0.1 (`train.tau_routing_budget`): exceeded on 2 of 3 fold(s)")
+    assert "cheaper tau deployed on fold 0: tau 0.9 -> 0.5" in line and "calibrated tau kept on fold 1: tau 0.5 hides" in line
+    assert budget_line({"folds": [{"fold": 0, "routing_budget": None}]}) == ""
