@@ -157,6 +157,7 @@ STRESS_SEEDS = {
     "stress-seed15": "held out in round 51, trained at its defaults",
     "stress-seed16": "held out in round 52",
     "stress-seed17": "held out in round 53",
+    "stress-seed18": "held out in round 54",
 }
 SECTIONS = ("streaming", "longterm", "training", "quick", "full", "swec-short", "swec-short-2sz", "stress",
             *STRESS_SEEDS, "bonn", "hardware")
