@@ -158,6 +158,7 @@ STRESS_SEEDS = {
     "stress-seed16": "held out in round 52",
     "stress-seed17": "held out in round 53",
     "stress-seed18": "held out in round 54",
+    "stress-seed19": "held out in round 54, trained at its defaults",
 }
 SECTIONS = ("streaming", "longterm", "training", "quick", "full", "swec-short", "swec-short-2sz", "stress",
             *STRESS_SEEDS, "bonn", "hardware")
