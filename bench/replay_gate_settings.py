@@ -38,7 +38,10 @@ before it in the same recording, fewer at a recording's start; the gate, tau's c
 simple model's final class all read the mean; round 43), ``budget`` and ``budget_f1_loss``
 (``train.tau_routing_budget`` and its ``_max_f1_loss``: the cheaper tau where the calibrated one routes
 past the budget and the cheaper one hides no validation seizure; default the run's own, off for runs from
-before it; round 54; applied before ``max_routing``)::
+before it; round 54; applied before ``max_routing``), ``budget_fallback`` (off/least_routing:
+``train.tau_routing_budget_fallback``, where the budget's tau is refused the least-routing tau that hides no
+validation seizure and keeps its F1 within ``budget_f1_loss``; default the run's own, off for runs from before
+it; round 55)::
 
     python -m bench.replay_gate_settings RUN/ID4/ID4 RUN/ID6/ID6 --why \\
         --settings every8:sentinel_every=8 hold0:hold=0 tol0:tolerance=0 grow8:hold_max=8
@@ -60,14 +63,15 @@ from qcascade.errors import DataError
 from qcascade.evaluation import hidden_events, sum_hidden, window_metrics
 from qcascade.gate import cascade_decide, logit_threshold
 from qcascade.routing_reasons import REASONS, routing_reasons
-from qcascade.steps_choose import apply_routing_budget
+from qcascade.routing_budget import apply_routing_budget
 from qcascade.training.tau import calibrate_tau, calibrate_tau_interictal, within_budget
 
 KEYS = {"sentinel": "onoff", "sentinel_every": int, "interictal_only": "onoff", "hold": int, "hold_max": int,
         "tolerance": float, "margin": float,
         "reference_f1": str, "fuse": float, "sentinel_persist": int, "probes": "periods", "max_routing": float,
         "reference_min_f1": float, "tau_interictal": ("off", "keep", "margin"), "smooth": int,
-        "probe_criterion": ("auto", "cost"), "budget": float, "budget_f1_loss": float}
+        "probe_criterion": ("auto", "cost"), "budget": float, "budget_f1_loss": float,
+        "budget_fallback": ("off", "least_routing")}
 _KIND_NAMES = {int: "an integer", float: "a number", str: "a string"}
 
 
@@ -217,9 +221,11 @@ def replay_fold(fold_dir: Path, over: dict, train: TrainConfig) -> dict:
     budget = dict((dep.get("choices") or {}).get("routing_budget") or {})
     budget.update({k: over[o] for k, o in (("budget", "budget"), ("max_f1_loss", "budget_f1_loss")) if o in over})
     if budget.get("budget"):
+        fallback = over.get("budget_fallback", (budget.get("fallback") or {}).get("mode", "off"))
         tau, _ = apply_routing_budget(tau, sweep, budget["budget"], budget.get("max_f1_loss", train.tau_routing_budget_max_f1_loss),
                                       lambda x: cascade_decide(v["simple"], v["complex"], x, **kw_val),
-                                      _Windows(v["y"], v["start_s"], v["record_ids"]), v["complex_only_unfused"])
+                                      _Windows(v["y"], v["start_s"], v["record_ids"]), v["complex_only_unfused"],
+                                      fallback=fallback)
     if "max_routing" in over:  # on the chosen probe period's sweep
         tau = within_budget(tau, sweep, over["max_routing"])
     # A deployment from before the key (no tau_interictal) had one threshold, whatever today's default.

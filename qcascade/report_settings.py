@@ -63,10 +63,14 @@ def budget_line(m: dict) -> str:
     if not recs:
         return ""
     over = [(k, b) for k, b in recs if b.get("exceeded")]
+    fell_back = lambda b: bool((b.get("fallback") or {}).get("applied"))  # noqa: E731
     done = [f"fold {k}: tau {b['calibrated_tau']:g} -> {b['tau']:g}" for k, b in over if b["applied"]]
-    kept = [f"fold {k}: {b['reason']}" for k, b in over if not b["applied"]]
+    safe = [f"fold {k}: tau {b['calibrated_tau']:g} -> {b['tau']:g}" for k, b in over if fell_back(b)]
+    kept = [f"fold {k}: {b['reason']}" for k, b in over if not b["applied"] and not fell_back(b)]
     return (f"- validation routing budget {recs[0][1]['budget']:g} (`train.tau_routing_budget`): exceeded on "
             f"{len(over)} of {len(recs)} fold(s)" + (f"; cheaper tau deployed on {', '.join(done)}" if done else "")
+            + (f"; least-routing safe tau deployed (`train.tau_routing_budget_fallback`) on {', '.join(safe)}"
+               if safe else "")
             + (f"; calibrated tau kept on {'; '.join(kept)}" if kept else ""))
 
 

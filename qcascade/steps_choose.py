@@ -18,8 +18,9 @@ kept together in ``deploy/deploy.json`` under ``choices`` (``simple_model``, ``g
   which turn on ``train.gate_unseen_probe_every``;
 * :func:`probe_candidates` / :func:`choose_probe_period` (``train.gate_probe_choices``): the probe
   period deployed on this fold, each candidate period at its own calibrated tau;
-* :func:`apply_routing_budget` (``train.tau_routing_budget``): a cheaper tau than the calibrated one
-  where that one routes more than the budget and the cheaper one hides no validation seizure.
+* :mod:`qcascade.routing_budget` (``train.tau_routing_budget``, called after these): a cheaper tau
+  than the calibrated one where that one routes more than the budget and the cheaper one hides no
+  validation seizure.
 """
 
 from __future__ import annotations
@@ -330,58 +331,3 @@ def choose_probe_period(rows: dict) -> tuple[int, str]:
     r = rows[chosen]
     return chosen, (f"probe every {chosen or 'never'}: tau {r['tau']:g}, validation routing {r['routing_rate']:.3f}, "
                     f"F1 {r['f1'] or 0.0:.3f}, hides {fewest} validation seizure(s), among {safe}")
-
-
-def apply_routing_budget(tau: float, sweep: list, budget: float, max_f1_loss: float, decide, va,
-                         reference_logits: np.ndarray) -> tuple[float, dict]:
-    """``train.tau_routing_budget``: the tau to deploy instead of the calibrated ``tau``, and the record.
-
-    Where ``tau`` routes more than ``budget`` of the validation windows, the sweep's best-F1 tau
-    within the budget (:func:`qcascade.training.tau.within_budget`) replaces it, unless at that tau
-    the cascade hides a validation seizure that the reference detects, or its validation F1 is more
-    than ``max_f1_loss`` below ``tau``'s. A validation seizure that only a high tau finds is the
-    insurance the calibration bought; one that a cheaper tau finds too is not
-    (docs/calibration.md, "A routing budget").
-
-    Args:
-        tau: the calibrated tau; sweep: its validation sweep (rows of ``tau``, ``routing_rate``, ``f1``).
-        budget: the validation routing budget (0: off).
-        max_f1_loss: the largest validation F1 drop allowed for the cheaper tau.
-        decide: ``tau -> cascade_decide(...)`` on the validation windows with the deployed gate.
-        va: the validation windows; reference_logits: ``(n_val, 2)`` complex-only's logits on them.
-
-    Returns:
-        ``(tau to deploy, record)``; the record is empty when the budget is off (``exceeded``: ``tau``
-        routes past the budget; ``applied``: the cheaper tau replaced it).
-    """
-    from qcascade.training.tau import within_budget
-
-    if not budget:
-        return tau, {}
-    rows = {r["tau"]: r for r in sweep}
-    if rows[tau]["routing_rate"] <= budget + 1e-12:
-        return tau, {"budget": budget, "max_f1_loss": max_f1_loss, "calibrated_tau": tau, "tau": tau, "applied": False,
-                     "exceeded": False,
-                     "reason": f"tau {tau:g} routes {rows[tau]['routing_rate']:.3f} of validation, within the budget"}
-    cheaper = within_budget(tau, sweep, budget)
-    if cheaper == tau:  # the calibrated tau already routes the least
-        return tau, {"budget": budget, "max_f1_loss": max_f1_loss, "calibrated_tau": tau, "tau": tau, "applied": False,
-                     "exceeded": True,
-                     "reason": f"tau {tau:g} routes {rows[tau]['routing_rate']:.3f} of validation, no tau routes less"}
-    hidden = hidden_on(va, decide(cheaper)["pred"], np.asarray(reference_logits).argmax(1))
-    f1, f1_cheaper = rows[tau]["f1"] or 0.0, rows[cheaper]["f1"] or 0.0
-    if hidden["n_missed_but_reference_detected"]:
-        why = f"tau {cheaper:g} hides {hidden['n_missed_but_reference_detected']} validation seizure(s)"
-    elif f1 - f1_cheaper > max_f1_loss + 1e-12:
-        why = f"tau {cheaper:g} loses {f1 - f1_cheaper:.3f} of validation F1 (more than {max_f1_loss:g})"
-    else:
-        why = ""
-    chosen = tau if why else cheaper
-    return chosen, {"budget": budget, "max_f1_loss": max_f1_loss, "calibrated_tau": tau, "candidate_tau": cheaper,
-                    "tau": chosen, "applied": not why, "exceeded": True,
-                    "routing_rate": {"calibrated": rows[tau]["routing_rate"], "candidate": rows[cheaper]["routing_rate"]},
-                    "f1": {"calibrated": f1, "candidate": f1_cheaper},
-                    "hidden_val": int(hidden["n_missed_but_reference_detected"]),
-                    "reason": why or f"tau {tau:g} routes {rows[tau]['routing_rate']:.3f} of validation (budget "
-                                     f"{budget:g}); tau {cheaper:g} routes {rows[cheaper]['routing_rate']:.3f}, "
-                                     f"hides no validation seizure, F1 {f1:.3f} -> {f1_cheaper:.3f}"}

@@ -44,7 +44,8 @@ def step_calibrate(ctx) -> None:
     from qcascade.models.counting import count_macs
     from qcascade.models.folding import fold_batchnorm
     from qcascade.gate import cascade_decide, training_rule
-    from qcascade.steps_choose import (PROBE_CRITERION, apply_routing_budget, candidate_validation, choose_gate_variant,
+    from qcascade.routing_budget import apply_routing_budget
+    from qcascade.steps_choose import (PROBE_CRITERION, candidate_validation, choose_gate_variant,
                                        choose_probe_period,
                                        choose_simple, fit_gap, gate_candidates, probe_candidates,
                                        unseen_training_seizures)
@@ -129,7 +130,8 @@ def step_calibrate(ctx) -> None:
                                 train.gate_sentinel_interictal_only, hold_max=deployed["hold_max"])
         # A tau that routes past the budget must buy a validation seizure a cheaper one would hide.
         tau, budget = apply_routing_budget(tau, sweep, train.tau_routing_budget, train.tau_routing_budget_max_f1_loss,
-                                           lambda t: cascade_decide(z_simple, zc, t, **deployed_kw), va, z_base)
+                                           lambda t: cascade_decide(z_simple, zc, t, **deployed_kw), va, z_base,
+                                           fallback=train.tau_routing_budget_fallback)
         tau_i, tau_i_sweep = None, []
         if train.gate_tau_interictal != "off":
             tau_i, tau_i_sweep = calibrate_tau_interictal(z_simple, zc, va.y, tau, sweep, train.gate_tau_interictal,

@@ -20,7 +20,7 @@ def _windows(rng, n, k):
     return y, zs, zc, np.array([f"r{k}"] * n), np.arange(n, dtype=float), rng.random(n) < 0.3
 
 
-def _run(root, *, tamper_tau=False, budget=0.0):
+def _run(root, *, tamper_tau=False, budget=0.0, fallback="off", max_f1_loss=1.0):
     """A run folder (config.yaml) with one unit of two folds, calibrated and decided as step_calibrate does
     (held to the best cascade F1, the default before round 50, under which these folds deploy a high tau)."""
     cfg = load_config(None, {"train": {"tau_reference_f1": "best"}})
@@ -42,10 +42,11 @@ def _run(root, *, tamper_tau=False, budget=0.0):
         choices = {}
         if budget:  # as step_calibrate applies train.tau_routing_budget
             from bench.replay_gate_settings import _Windows
-            from qcascade.steps_choose import apply_routing_budget
+            from qcascade.routing_budget import apply_routing_budget
 
-            tau, rec = apply_routing_budget(tau, sweep, budget, 1.0, lambda t: cascade_decide(
-                vzs, vzc, t, record_ids=vrec, start_s=vstart, sentinel=vsen, **kw), _Windows(vy, vstart, vrec), vzc)
+            tau, rec = apply_routing_budget(tau, sweep, budget, max_f1_loss, lambda t: cascade_decide(
+                vzs, vzc, t, record_ids=vrec, start_s=vstart, sentinel=vsen, **kw), _Windows(vy, vstart, vrec), vzc,
+                fallback=fallback)
             choices = {"routing_budget": rec}
         out = cascade_decide(tzs, tzc, tau, record_ids=trec, start_s=tstart, sentinel=tsen, **kw)
         atomic_save_npz(d / "val_logits.npz", simple=vzs, complex=vzc, complex_only=vzc, y=vy, record_ids=vrec,
@@ -295,3 +296,33 @@ def test_the_overall_row_is_mean_complex_only_macs_over_mean_cascade_macs(tmp_pa
     line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| overall"))
     assert f"| {want:.2f} / {np.mean([d['f1'] for d in dep]):.3f} / 0 |" in line
     assert want != pytest.approx(np.mean([d["macs_ratio"] for d in dep]))
+
+
+def test_the_budget_fallback_is_read_from_the_run_or_the_setting(tmp_path, monkeypatch):
+    """train.tau_routing_budget_fallback: a run made with it replays with it (the mode is in every fold's
+    budget record), the ``budget_fallback`` setting overrides it, and a run from before it replays without."""
+    import bench.replay_gate_settings as replay
+
+    made_with = _run(tmp_path / "fb", budget=0.05, fallback="least_routing")
+    before = _run(tmp_path / "old", budget=0.05)
+    for d in (before, before / "fold1"):  # as round 54 wrote it: no fallback in the record
+        path = d / "deploy" / "deploy.json"
+        dep = json.loads(path.read_text())
+        del dep["choices"]["routing_budget"]["fallback"]
+        path.write_text(json.dumps(dep))
+    seen = []
+    real = replay.apply_routing_budget
+
+    def spy(*args, fallback="off", **kw):
+        seen.append(fallback)
+        return real(*args, fallback=fallback, **kw)
+
+    monkeypatch.setattr(replay, "apply_routing_budget", spy)
+    replay_unit(made_with, {"deployed": {}})
+    assert seen == ["least_routing"] * 2
+    seen.clear()
+    replay_unit(made_with, {"off": {"budget_fallback": "off"}})
+    replay_unit(before, {"deployed": {}, "on": {"budget_fallback": "least_routing"}})
+    assert seen == ["off"] * 4 + ["least_routing"] * 2
+    with pytest.raises(ValueError, match="budget_fallback must be one of off/least_routing"):
+        parse_setting("x:budget_fallback=cheapest")

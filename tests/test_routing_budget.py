@@ -1,12 +1,13 @@
-"""train.tau_routing_budget (steps_choose.apply_routing_budget): a cheaper tau where the calibrated one
-routes past the budget, unless the cheaper one hides a validation seizure or loses too much F1."""
+"""train.tau_routing_budget (routing_budget.apply_routing_budget): a cheaper tau where the calibrated one
+routes past the budget, unless the cheaper one hides a validation seizure or loses too much F1; with
+train.tau_routing_budget_fallback, the least-routing tau that does neither where the budget's is refused."""
 
 import numpy as np
 import pytest
 
 from qcascade.config_train import TrainConfig
 from qcascade.errors import ConfigError
-from qcascade.steps_choose import apply_routing_budget
+from qcascade.routing_budget import apply_routing_budget
 
 
 class _Windows:
@@ -91,3 +92,60 @@ def test_the_report_line_counts_exceeded_folds_and_names_the_changes():
     assert line.startswith("- validation routing budget 0.1 (`train.tau_routing_budget`): exceeded on 2 of 3 fold(s)")
     assert "cheaper tau deployed on fold 0: tau 0.9 -> 0.5" in line and "calibrated tau kept on fold 1: tau 0.5 hides" in line
     assert budget_line({"folds": [{"fold": 0, "routing_budget": None}]}) == ""
+
+
+# A costly calibrated tau (0.97, routing 0.8): the budget's tau 0.5 hides the seizure, 0.9 and 0.95 find it.
+SWEEP_FB = [{"tau": 0.0, "routing_rate": 0.04, "f1": 0.80}, {"tau": 0.5, "routing_rate": 0.09, "f1": 0.86},
+            {"tau": 0.9, "routing_rate": 0.25, "f1": 0.84}, {"tau": 0.95, "routing_rate": 0.30, "f1": 0.90},
+            {"tau": 0.97, "routing_rate": 0.80, "f1": 0.92}, {"tau": 1.0, "routing_rate": 1.0, "f1": 0.92}]
+
+
+def test_the_fallback_deploys_the_least_routing_tau_that_hides_no_seizure():
+    tau, rec = apply_routing_budget(0.97, SWEEP_FB, 0.1, 0.1, _decide(lambda t: t >= 0.9), _Windows(Y), REF,
+                                    fallback="least_routing")
+    assert tau == rec["tau"] == 0.9 and not rec["applied"] and rec["candidate_tau"] == 0.5 and rec["hidden_val"] == 1
+    assert rec["fallback"] == {"mode": "least_routing", "tau": 0.9, "applied": True, "routing_rate": 0.25, "f1": 0.84}
+    assert "fallback: tau 0.9 routes 0.250" in rec["reason"]
+    # Off (the default), the same fold keeps its calibrated tau, as before the key.
+    tau, rec = apply_routing_budget(0.97, SWEEP_FB, 0.1, 0.1, _decide(lambda t: t >= 0.9), _Windows(Y), REF)
+    assert tau == 0.97 and rec["fallback"] == {"mode": "off"}
+
+
+def test_the_fallback_keeps_the_validation_f1_within_the_allowed_loss():
+    """0.9 loses 0.08 of validation F1 against the calibrated tau: with 0.05 allowed, 0.95 is the least routing."""
+    tau, rec = apply_routing_budget(0.97, SWEEP_FB, 0.1, 0.05, _decide(lambda t: t >= 0.9), _Windows(Y), REF,
+                                    fallback="least_routing")
+    assert tau == 0.95 and rec["fallback"]["applied"]
+
+
+def test_the_fallback_keeps_the_calibrated_tau_where_every_cheaper_one_hides_the_seizure():
+    tau, rec = apply_routing_budget(0.97, SWEEP_FB, 0.1, 0.1, _decide(lambda t: t >= 0.97), _Windows(Y), REF,
+                                    fallback="least_routing")
+    assert tau == 0.97 and rec["fallback"] == {"mode": "least_routing", "tau": None, "applied": False}
+    assert "fallback: every tau routing less hides" in rec["reason"]
+
+
+def test_the_fallback_never_picks_a_tau_routing_as_much_as_the_calibrated_one():
+    from qcascade.routing_budget import least_routing_safe_tau
+
+    sweep = [{"tau": 0.0, "routing_rate": 0.5, "f1": 0.9}, {"tau": 0.5, "routing_rate": 0.5, "f1": 0.9}]
+    assert least_routing_safe_tau(0.5, sweep, 0.1, _decide(lambda t: True), _Windows(Y), REF.argmax(1)) is None
+
+
+def test_a_budget_the_fallback_does_not_know_is_an_error():
+    with pytest.raises(ValueError, match="fallback must be off or least_routing"):
+        apply_routing_budget(0.97, SWEEP_FB, 0.1, 0.1, _decide(lambda t: True), _Windows(Y), REF, fallback="cheapest")
+    from qcascade.config import load_config
+
+    with pytest.raises(ConfigError, match="tau_routing_budget_fallback"):
+        load_config(None, {"train": {"tau_routing_budget_fallback": "cheapest"}})
+
+
+def test_the_report_line_names_the_folds_the_fallback_changed():
+    from qcascade.report_settings import budget_line
+
+    rec = apply_routing_budget(0.97, SWEEP_FB, 0.1, 0.1, _decide(lambda t: t >= 0.9), _Windows(Y), REF,
+                               fallback="least_routing")[1]
+    line = budget_line({"folds": [{"fold": 0, "routing_budget": rec}]})
+    assert "least-routing safe tau deployed (`train.tau_routing_budget_fallback`) on fold 0: tau 0.97 -> 0.9" in line
+    assert "calibrated tau kept" not in line

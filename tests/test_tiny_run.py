@@ -295,10 +295,12 @@ def test_routing_budget_rerun_records_its_choice_and_the_replay_reproduces_it(ti
     from bench.replay_gate_settings import replay_unit
     from qcascade.artifacts import Deployment
 
-    unit = _recalibrated(tiny_run, tmp_path, tau_routing_budget=0.001, tau_routing_budget_max_f1_loss=1.0)
+    unit = _recalibrated(tiny_run, tmp_path, tau_routing_budget=0.001, tau_routing_budget_max_f1_loss=1.0,
+                         tau_routing_budget_fallback="least_routing")
     dep = Deployment.load(unit)
     rec = dep.choices["routing_budget"]
     assert rec["budget"] == 0.001 and rec["max_f1_loss"] == 1.0 and dep.tau == rec["tau"] == rec["calibrated_tau"]
+    assert rec["fallback"] == {"mode": "least_routing"}  # the config reaches it; nothing routes less, so it never ran
     calibrated = next(r for r in dep.tau_sweep_val if r["tau"] == rec["calibrated_tau"])
     assert calibrated["routing_rate"] > 0.001 and not rec["applied"] and "no tau routes less" in rec["reason"]
     res = replay_unit(unit, {"deployed": {}, "b": {"budget": 0.5}})  # "deployed" raises unless it reproduces
