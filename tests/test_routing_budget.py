@@ -106,7 +106,7 @@ def test_the_fallback_deploys_the_least_routing_tau_that_hides_no_seizure():
     assert tau == rec["tau"] == 0.9 and not rec["applied"] and rec["candidate_tau"] == 0.5 and rec["hidden_val"] == 1
     assert rec["fallback"] == {"mode": "least_routing", "tau": 0.9, "applied": True, "routing_rate": 0.25, "f1": 0.84}
     assert "fallback: tau 0.9 routes 0.250" in rec["reason"]
-    # Off (the default), the same fold keeps its calibrated tau, as before the key.
+    # Off (the function's default; the config's is least_routing), the fold keeps its calibrated tau, as before the key.
     tau, rec = apply_routing_budget(0.97, SWEEP_FB, 0.1, 0.1, _decide(lambda t: t >= 0.9), _Windows(Y), REF)
     assert tau == 0.97 and rec["fallback"] == {"mode": "off"}
 
