@@ -38,8 +38,8 @@ def apply_routing_budget(tau: float, sweep: list, budget: float, max_f1_loss: fl
 
     Returns:
         ``(tau to deploy, record)``; the record is empty when the budget is off (``exceeded``: ``tau``
-        routes past the budget; ``applied``: the cheaper tau replaced it; ``fallback``: what the
-        fallback found, when it ran).
+        routes past the budget; ``applied``: the budget's tau replaced it; ``fallback``: its mode
+        and, where it ran, the tau it found and whether that one replaced it).
     """
     from qcascade.training.tau import within_budget
 
