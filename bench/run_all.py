@@ -160,6 +160,7 @@ STRESS_SEEDS = {
     "stress-seed18": "held out in round 54",
     "stress-seed19": "held out in round 54, trained at its defaults",
     "stress-seed20": "held out in round 55, trained at round 54's defaults",
+    "stress-seed21": "drawn in round 55, trained at its defaults",
 }
 SECTIONS = ("streaming", "longterm", "training", "quick", "full", "swec-short", "swec-short-2sz", "stress",
             *STRESS_SEEDS, "bonn", "hardware")
