@@ -30,6 +30,7 @@ from typing import Mapping, Optional, Sequence
 from bench import exit_code
 from bench.bench_stress import _id_key, evaluate, patient_row, patient_state
 from qcascade.errors import DataError
+from qcascade.io_utils import atomic_write_json
 
 #: The conditions of round 53's and round 56's rules (``--min-ratio-gain`` and the F1 drops).
 DEFAULTS = {"min_ratio_gain": 0.4, "max_mean_f1_drop": 0.01, "max_patient_f1_drop": 0.03}
@@ -130,13 +131,11 @@ def markdown(base: Mapping[str, dict], new: Mapping[str, dict], result: Mapping,
 
 def _run(args) -> int:
     base, new = load_rows(args.data_dir, args.base), load_rows(args.data_dir, args.new)
-    noise = load_rows(args.data_dir, args.noise) if args.noise else None
-    if noise is not None and set(noise) != set(base):
-        raise DataError(f"{args.noise}: holds different patients from {args.base}")
+    noise = load_rows(args.data_dir, args.noise) if args.noise else None  # every cohort patient, as base
     result = compare(base, new, args.min_ratio_gain, args.max_mean_f1_drop, args.max_patient_f1_drop)
     print(markdown(base, new, result, noise))
     if args.json:
-        Path(args.json).write_text(json.dumps({k: v for k, v in result.items()}, indent=1, default=list))
+        atomic_write_json(args.json, result)
     return 0
 
 
