@@ -42,7 +42,10 @@ def load_rows(data_dir: Path, work: Path) -> dict:
     truth_path = Path(data_dir) / "ground_truth.json"
     if not truth_path.is_file():
         raise DataError(f"{truth_path}: not found (is {data_dir} a stress cohort folder?)")
-    truth = json.loads(truth_path.read_text())
+    try:
+        truth = json.loads(truth_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{truth_path}: not valid JSON ({exc})") from None
     rows = {}
     for pid, gt in sorted(truth["patients"].items(), key=lambda kv: _id_key(kv[0])):
         n = len(gt["recordings"])

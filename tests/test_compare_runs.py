@@ -107,3 +107,9 @@ def test_an_unfinished_patient_is_named(tmp_path, capsys):
 def test_a_folder_that_is_no_cohort_is_named(tmp_path):
     with pytest.raises(DataError, match="ground_truth.json: not found"):
         load_rows(tmp_path, tmp_path)
+
+
+def test_a_damaged_ground_truth_is_named(tmp_path):
+    (tmp_path / "ground_truth.json").write_text("{not json")
+    with pytest.raises(DataError, match="ground_truth.json: not valid JSON"):
+        load_rows(tmp_path, tmp_path)
