@@ -26,7 +26,7 @@ def estimate_unit(unit_dir: Path, target_name: str, stride_s: float, safety: flo
     from qcascade.models import load_model
 
     from qcascade.artifacts import Deployment
-    from qcascade.hls.sentinel_hw import deployed_sentinel_cost, sentinel_cost
+    from qcascade.hls.sentinel_hw import deployed_sentinel_cost
 
     target = load_target(target_name)
     run_summary = json.loads((unit_dir / "hw_summary.json").read_text())
@@ -36,7 +36,7 @@ def estimate_unit(unit_dir: Path, target_name: str, stride_s: float, safety: flo
     # The gate's sentinel runs in the top level on every window: its cycles and LUTs count on every target.
     sentinel = Deployment.load(unit_dir).sentinel
     has_sentinel = bool(sentinel)
-    extra_cycles = sentinel_cost(n_times, n_chans)["extra_cycles"] if has_sentinel else 0
+    extra_cycles = deployed_sentinel_cost(sentinel, n_times, n_chans)["extra_cycles"] if has_sentinel else 0
     models = {n: load_model(unit_dir / "deploy" / f"{n}.h5") for n in ("simple", "complex")}
     cfgs = {}
     for name in models:

@@ -78,3 +78,18 @@ def complex_electrode_mask(ctx) -> np.ndarray | None:
         log.info("%s: the complex model reads %d of %d live electrodes", ctx.unit, len(chosen), int(np.sum(tr.mask)))
         art.complex_electrodes = keep
     return art.complex_electrodes
+
+
+def sentinel_watch(ctx, electrode: int) -> list[int] | None:
+    """The electrodes the gate's sentinel reads (``train.gate_sentinel_watch``), or None for every electrode.
+
+    ``complex``: the complex model's electrodes (:func:`complex_electrode_mask`) and the simple
+    model's own ``electrode``, in increasing order; every electrode when the complex model reads
+    them all.
+    """
+    if ctx.cfg.train.gate_sentinel_watch == "all":
+        return None
+    keep = complex_electrode_mask(ctx)
+    if keep is None:
+        return None
+    return sorted({int(e) for e in np.flatnonzero(keep)} | {int(electrode)})

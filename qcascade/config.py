@@ -41,6 +41,7 @@ _HASH_OMIT_AT_DEFAULT = {("data", "nan_policy"): "raise", ("data", "bonn", "segm
                          ("model", "complex_prior_max_windows"): PRIOR_MAX_WINDOWS,
                          ("model", "complex_electrodes"): 0, ("model", "simple_a_first_stride"): 2,
                          ("train", "gate_sentinel_interictal_only"): False, ("train", "gate_hold_max"): 0,
+                         ("train", "gate_sentinel_watch"): "all",
                          ("train", "tau_routing_budget"): 0.0, ("train", "tau_routing_budget_max_f1_loss"): 0.1,
                          ("train", "tau_routing_budget_fallback"): "off"}
 

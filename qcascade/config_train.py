@@ -109,6 +109,12 @@ class TrainConfig:
             model calls ictal was confirmed by the complex model under ``confirm_changes``).
             True by default since round 29 (docs/generalisation.md); False: it routes every
             window while up, as before.
+        gate_sentinel_watch: which electrodes the sentinel reads. ``all``: every electrode;
+            ``complex``: only those the complex model reads (the fold's
+            ``complex_electrodes.json``, ``model.complex_electrodes``) plus the simple model's own,
+            since a window the sentinel routes is decided from those electrodes alone; every
+            electrode when the complex model reads them all. In the C++ top level too (a constant
+            list of electrodes).
         gate_hold: hold of the deployed gate (:mod:`qcascade.gate`): after a routed window that
             the complex model calls ictal and the simple model called interictal, the next
             ``gate_hold`` windows are routed too, so one interictal answer of the complex model
@@ -253,6 +259,7 @@ class TrainConfig:
     gate_sentinel_stay_ratio: float = 0.0
     gate_sentinel_own_ratio: float = 1.75
     gate_sentinel_interictal_only: bool = True
+    gate_sentinel_watch: Literal["all", "complex"] = "all"
     gate_hold: int = DEFAULT_HOLD
     gate_hold_max: int = DEFAULT_HOLD_MAX
     gate_tau_interictal: Literal["off", "keep", "margin"] = "keep"
@@ -369,15 +376,18 @@ class TrainConfig:
         """
         return from_dict(cls, d, path="train")
 
-    def sentinel_spec(self, n_chans: int | None = None, electrode: int | None = None):
+    def sentinel_spec(self, n_chans: int | None = None, electrode: int | None = None, watch=None):
         """The :class:`qcascade.sentinel.SentinelSpec` of the ``gate_sentinel_*`` keys, or None when off.
 
         With ``n_chans`` (the recordings' electrodes), also None when there are fewer electrodes than
         ``gate_sentinel_electrodes``: the sentinel could never be up (one-electrode data such as Bonn).
         ``electrode``: the simple model's, watched on its own with ``gate_sentinel_own_ratio``; None
-        (no electrode chosen yet) leaves that watch out of the spec.
+        (no electrode chosen yet) leaves that watch out of the spec. ``watch``: the electrodes the
+        sentinel reads (``gate_sentinel_watch: complex``, see :func:`qcascade.sentinel.watched_electrodes`);
+        None: every electrode. Also None when it holds fewer than ``gate_sentinel_electrodes``.
         """
-        if not self.gate_sentinel_ratio or (n_chans is not None and n_chans < self.gate_sentinel_electrodes):
+        n_read = n_chans if watch is None else len(watch)
+        if not self.gate_sentinel_ratio or (n_read is not None and n_read < self.gate_sentinel_electrodes):
             return None
         from qcascade.sentinel import SentinelSpec
 
@@ -385,7 +395,8 @@ class TrainConfig:
         return SentinelSpec(self.gate_sentinel_ratio, self.gate_sentinel_electrodes,
                             self.gate_sentinel_memory.bit_length() - 1, self.gate_sentinel_every,
                             self.gate_sentinel_interictal_only, self.gate_sentinel_persist,
-                            self.gate_sentinel_stay_ratio, own, electrode if own else None)
+                            self.gate_sentinel_stay_ratio, own, electrode if own else None,
+                            None if watch is None else sorted(int(w) for w in watch))
 
     def tau_grid(self) -> tuple[float, ...]:
         """The calibration grid: ``tau_grid_size`` evenly spaced values from 0 to 1 inclusive."""

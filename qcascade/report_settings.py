@@ -142,6 +142,7 @@ def sentinel_phrase(s: dict | None) -> str:
     if not s:
         return "off"
     return (f"up at {s['electrodes']} electrodes over {s['ratio']:g}x their baseline ({2 ** s['memory_shift']} windows)"
+            + (f" among the {len(s['watch'])} it reads (the complex model's and the simple model's)" if s.get("watch") else "")
             + (f" for {s['persist']} windows in a row" if (s.get("persist") or 1) > 1 else "")
             + (f", staying up while as many stay over {s['stay_ratio']:g}x" if s.get("stay_code") else "")
             + (f", or electrode {s['own_electrode']} alone over {s['own_ratio']:g}x" if s.get("own_code") else "")

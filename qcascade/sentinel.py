@@ -40,11 +40,16 @@ input_int_bits + 1>``), so the generated C++ top level computes exactly the same
   length still rises, and on too few electrodes for the sentinel (docs/generalisation.md, round 41).
 
 Dead electrodes (``L = 0`` throughout) never count: ``0 > ratio * 0`` is false.
+
+With ``watch`` (a sorted list of electrodes, ``train.gate_sentinel_watch: complex``), the sentinel
+reads only those electrodes: everything above runs over ``watch`` instead of every electrode, in the
+order of the list, and ``electrodes`` counts among them. The simple model's own electrode must be one
+of them when it is watched on its own.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -66,7 +71,7 @@ class SentinelSpec:
 
     def __init__(self, ratio: float, electrodes: int, memory_shift: int, every: int, interictal_only: bool = False,
                  persist: int = 1, stay_ratio: float = 0.0, own_ratio: float = 0.0,
-                 own_electrode: Optional[int] = None):
+                 own_electrode: Optional[int] = None, watch: Optional[Sequence[int]] = None):
         if not ratio > 1.0:
             raise ValueError(f"sentinel ratio must be > 1, got {ratio}")
         if electrodes < 1:
@@ -94,6 +99,15 @@ class SentinelSpec:
         self.own_electrode = None if own_electrode is None else int(own_electrode)
         if self.own_ratio and self.own_code <= RATIO_ONE:
             raise ValueError(f"sentinel own_ratio {own_ratio} rounds to {self.own_code}/{RATIO_ONE}, not above 1")
+        self.watch = None if watch is None else tuple(int(w) for w in watch)
+        if self.watch is not None:
+            if not self.watch or list(self.watch) != sorted(set(self.watch)) or self.watch[0] < 0:
+                raise ValueError(f"sentinel watch must be distinct electrodes >= 0 in increasing order, got {list(self.watch)}")
+            if len(self.watch) < self.electrodes:
+                raise ValueError(f"sentinel watch has {len(self.watch)} electrode(s), fewer than electrodes={electrodes}: "
+                                 "it could never be up")
+            if self.own_ratio and self.own_electrode not in self.watch:
+                raise ValueError(f"sentinel own_electrode {self.own_electrode} is not among the watched electrodes {list(self.watch)}")
         if self.stay_ratio and not RATIO_ONE < self.stay_code < self.ratio_code:
             raise ValueError(f"sentinel stay_ratio {stay_ratio} rounds to {self.stay_code}/{RATIO_ONE}, not between "
                              f"1 and the ratio's {self.ratio_code}/{RATIO_ONE}")
@@ -112,24 +126,36 @@ class SentinelSpec:
         """``round(own_ratio * RATIO_ONE)``; 0: the simple model's electrode is not watched on its own."""
         return int(round(self.own_ratio * RATIO_ONE))
 
+    def n_watched(self, n_chans: int) -> int:
+        """How many electrodes the sentinel reads in ``n_chans``-electrode windows."""
+        return n_chans if self.watch is None else len(self.watch)
+
+    @property
+    def own_column(self) -> Optional[int]:
+        """The own electrode's position among the watched electrodes (its number without ``watch``)."""
+        if self.own_electrode is None or self.watch is None:
+            return self.own_electrode
+        return self.watch.index(self.own_electrode)
+
     def as_dict(self) -> dict:
         return {"ratio": self.ratio, "ratio_code": self.ratio_code, "electrodes": self.electrodes,
                 "memory_shift": self.memory_shift, "every": self.every,
                 "warmup": WARMUP, "interictal_only": self.interictal_only, "persist": self.persist,
                 "stay_ratio": self.stay_ratio, "stay_code": self.stay_code,
-                "own_ratio": self.own_ratio, "own_code": self.own_code, "own_electrode": self.own_electrode}
+                "own_ratio": self.own_ratio, "own_code": self.own_code, "own_electrode": self.own_electrode,
+                "watch": None if self.watch is None else list(self.watch)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "SentinelSpec":
         """The spec of an :meth:`as_dict` (a deployment's ``sentinel``). Deployments written before
-        ``interictal_only``, ``persist``, ``stay_ratio`` or ``own_ratio`` existed routed every up
-        window, counted every up window, did not stay up and did not watch the simple model's
-        electrode on its own."""
+        ``interictal_only``, ``persist``, ``stay_ratio``, ``own_ratio`` or ``watch`` existed routed every
+        up window, counted every up window, did not stay up, did not watch the simple model's
+        electrode on its own and read every electrode."""
         own = d.get("own_electrode")
         return cls(d["ratio"], d["electrodes"], d["memory_shift"], d["every"],
                    interictal_only=bool(d.get("interictal_only", False)), persist=int(d.get("persist", 1)),
                    stay_ratio=float(d.get("stay_ratio", 0.0)), own_ratio=float(d.get("own_ratio", 0.0)),
-                   own_electrode=None if own is None else int(own))
+                   own_electrode=None if own is None else int(own), watch=d.get("watch"))
 
 
 def input_codes(X: np.ndarray, width: int, integer: int) -> np.ndarray:
@@ -153,7 +179,8 @@ def sentinel_walk(L: np.ndarray, spec: SentinelSpec, first: np.ndarray) -> tuple
     """The sentinel over windows in time order.
 
     Args:
-        L: ``(n, n_chans)`` line lengths (:func:`line_lengths`), windows in time order.
+        L: ``(n, n_watched)`` line lengths (:func:`line_lengths`) of the watched electrodes (every
+            electrode without ``spec.watch``), windows in time order.
         spec: the constants.
         first: ``(n,)`` bool, a recording's first window.
 
@@ -169,9 +196,11 @@ def sentinel_walk(L: np.ndarray, spec: SentinelSpec, first: np.ndarray) -> tuple
     B = np.zeros(L.shape[1:], np.int64)
     age = run = own_run = 0
     held = False
-    e = spec.own_electrode
+    e = spec.own_column
+    if spec.watch is not None and L.shape[1] != len(spec.watch):
+        raise ValueError(f"sentinel: {L.shape[1]} line lengths per window for {len(spec.watch)} watched electrodes")
     if spec.own_code and not 0 <= e < L.shape[1]:
-        raise ValueError(f"sentinel own_electrode {e} is not one of the {L.shape[1]} electrodes")
+        raise ValueError(f"sentinel own_electrode {spec.own_electrode} is not one of the {L.shape[1]} electrodes")
     for i in range(n):
         if first[i]:
             B = L[i].copy()
@@ -206,10 +235,13 @@ def sentinel_up(X: np.ndarray, record_ids: Optional[np.ndarray], start_s: Option
 
     n = len(X)
     order, first = _sequence_order(n, record_ids, start_s)
-    L = np.empty((n, X.shape[2]), np.int64)
+    if spec.watch is not None and spec.watch[-1] >= X.shape[2]:
+        raise ValueError(f"sentinel watch electrode {spec.watch[-1]} is not one of the {X.shape[2]} electrodes")
+    cols = slice(None) if spec.watch is None else list(spec.watch)
+    L = np.empty((n, spec.n_watched(X.shape[2])), np.int64)
     for lo in range(0, n, 256):  # codes of a batch at a time: int32 copies of the windows are large
         # Only every SAMPLE_STRIDE-th sample enters the line length, so only those are coded.
-        codes = input_codes(X[lo:lo + 256, ::SAMPLE_STRIDE], input_bits, input_int_bits)
+        codes = input_codes(np.asarray(X[lo:lo + 256, ::SAMPLE_STRIDE])[:, :, cols], input_bits, input_int_bits)
         L[lo:lo + 256] = line_lengths(codes, stride=1)
     up_sorted, _ = sentinel_walk(L[order], spec, first)
     up = np.zeros(n, bool)
@@ -219,5 +251,6 @@ def sentinel_up(X: np.ndarray, record_ids: Optional[np.ndarray], start_s: Option
 
 def sentinel_ops(n_chans: int, n_times: int) -> int:
     """Operations per window, counted like MACs: one subtract-absolute-accumulate per sample read
-    and electrode, one multiply-compare and one baseline update per electrode."""
+    and electrode, one multiply-compare and one baseline update per electrode (``n_chans``: the
+    electrodes the sentinel reads, :meth:`SentinelSpec.n_watched`)."""
     return n_chans * (len(range(0, n_times, SAMPLE_STRIDE)) - 1) + 2 * n_chans

@@ -19,6 +19,7 @@ from qcascade.io_utils import atomic_save_keras, atomic_write_json
 from qcascade.prior import prior_summary
 from qcascade.steps_data import onset_zone, windows
 from qcascade.gate_args import deployed_gate, gate_rule, sentinel_on
+from qcascade.complex_electrodes import sentinel_watch
 from qcascade.sentinel import sentinel_ops
 from qcascade.simple_pool import CHOOSE
 from qcascade.simple_unseen_free import CHOOSE as UNSEEN_FREE_CHOOSE
@@ -78,12 +79,14 @@ def step_calibrate(ctx) -> None:
     # Every gate variant is calibrated the same way, so the report can compare them at their own
     # taus; the configured one (or the one train.gate: auto picks) is deployed.
     train = ctx.cfg.train
-    spec = train.sentinel_spec(ctx.cfg.data.n_chans, electrode=e)
+    watch = sentinel_watch(ctx, e) if train.gate_sentinel_ratio else None
+    spec = train.sentinel_spec(ctx.cfg.data.n_chans, electrode=e, watch=watch)
     if spec is None and train.gate_sentinel_ratio:
-        log.info("%s: the gate's sentinel is off: %d electrode(s), fewer than train.gate_sentinel_electrodes (%d)",
-                 ctx.unit, ctx.cfg.data.n_chans, train.gate_sentinel_electrodes)
+        log.info("%s: the gate's sentinel is off: it would read %d electrode(s), fewer than "
+                 "train.gate_sentinel_electrodes (%d)", ctx.unit, ctx.cfg.data.n_chans if watch is None else len(watch),
+                 train.gate_sentinel_electrodes)
     up_val = None if spec is None else sentinel_on(va, spec, ctx.cfg.quant)
-    ops = 0 if spec is None else sentinel_ops(ctx.cfg.data.n_chans, ctx.cfg.data.n_times)
+    ops = 0 if spec is None else sentinel_ops(spec.n_watched(ctx.cfg.data.n_chans), ctx.cfg.data.n_times)
     tr = sets["train"]
     zc_train = _predict(complex_f, tr.X)
 

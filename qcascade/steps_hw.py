@@ -142,10 +142,11 @@ def hw_scale_lanes(ctx, tables: dict[str, list[dict]]) -> dict | None:
 
 def _sentinel_cycles(ctx) -> int:
     """Cycles of the gate's sentinel in the top level on every window (0 without it)."""
-    from qcascade.hls.sentinel_hw import sentinel_cost
+    from qcascade.hls.sentinel_hw import deployed_sentinel_cost
 
     d = ctx.cfg.data
-    return sentinel_cost(d.n_times, d.n_chans)["extra_cycles"] if deployment(ctx).sentinel else 0
+    cost = deployed_sentinel_cost(deployment(ctx).sentinel, d.n_times, d.n_chans)
+    return cost["extra_cycles"] if cost else 0
 
 
 def _layer_tables(ctx) -> dict[str, list[dict]] | None:

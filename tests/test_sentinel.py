@@ -270,9 +270,10 @@ def _recordings(T: int, C: int, n: int = 24, seed: int = 0):
     return X.astype(np.float32), record_ids, start_s
 
 
-@pytest.mark.parametrize("interictal_only,persist,stay,own", [(False, 1, 0.0, 0.0), (True, 1, 0.0, 0.0), (True, 2, 0.0, 0.0),
-                                                           (True, 2, 1.25, 0.0), (True, 2, 0.0, 1.5)])
-def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path, interictal_only, persist, stay, own):
+@pytest.mark.parametrize("interictal_only,persist,stay,own,watch", [
+    (False, 1, 0.0, 0.0, None), (True, 1, 0.0, 0.0, None), (True, 2, 0.0, 0.0, None), (True, 2, 1.25, 0.0, None),
+    (True, 2, 0.0, 1.5, None), (True, 1, 0.0, 1.5, (1, 2, 6, 7))])
+def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path, interictal_only, persist, stay, own, watch):
     """The generated design with the sentinel, fed two recordings in time order with the gate state
     kept inside the design: its sentinel bit equals qcascade.sentinel's on every window, and its
     decisions equal qcascade.gate.cascade_decide walked on the design's own logits with that sentinel.
@@ -280,7 +281,9 @@ def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path, intericta
     With ``interictal_only`` the design routes like the Python gate with it, and not like the gate without.
     With ``persist`` 2 the design's run counter drops the first window of every burst, as the Python walk does.
     With a stay ratio the design's sentinel stays up after a burst where the Python walk's does.
-    With an own ratio the design's sentinel is also up where the simple model's electrode alone rose."""
+    With an own ratio the design's sentinel is also up where the simple model's electrode alone rose.
+    With a watch list the design reads only those electrodes, like the Python sentinel: a burst on
+    three electrodes of which it watches two does not raise it."""
     from test_toplevel import build_tiny_projects, toplevel_kwargs
 
     from qcascade.hls import csim
@@ -291,8 +294,10 @@ def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path, intericta
     # windows the simple model calls ictal (which interictal_only does not route).
     projects = build_tiny_projects(tmp_path / "prj", T, C, swap_simple_classes=True)
     X, rid, start = _recordings(T, C)
+    if watch:  # a burst on three electrodes of which the list holds two: seen only without the list
+        X[6:9, :, 5:8] *= 6.0
     spec = SentinelSpec(ratio=2.5, electrodes=3, memory_shift=2, every=3, interictal_only=interictal_only,
-                        persist=persist, stay_ratio=stay, own_ratio=own, own_electrode=1 if own else None)
+                        persist=persist, stay_ratio=stay, own_ratio=own, own_electrode=1 if own else None, watch=watch)
     top = tmp_path / "top"
     kw = toplevel_kwargs(projects, T, C, electrode=1, tau=0.6)
     tl.generate_toplevel(top, sentinel=spec.as_dict(), tb_windows=X[:4], **kw)
@@ -302,6 +307,10 @@ def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path, intericta
     assert f"SENTINEL_PERSIST = {persist};" in header
     assert f"SENTINEL_STAY_CODE = {round(stay * 16)};" in header
     assert f"SENTINEL_OWN_CODE = {round(own * 16)};" in header
+    assert f"SENTINEL_N_WATCH = {len(watch) if watch else C};" in header
+    assert f"QCASCADE_SENTINEL_WATCH_ALL {int(watch is None)}" in header
+    if watch:
+        assert "sentinel_watch_list[SENTINEL_N_WATCH] = {1, 2, 6, 7};" in (top / "cascade_top.cpp").read_text()
     man = tl.load_manifest(top)
     assert man["gate"]["sentinel"]["ratio_code"] == 40 and man["gate"]["has_gap"] and man["gate"]["uses_prev"]
     tl.build_csim(top, werror=True, jobs=2)
@@ -311,7 +320,12 @@ def test_cpp_top_level_computes_the_python_sentinel_and_gate(tmp_path, intericta
     up = sentinel_up(X, rid, start, spec, 16, 5)
     assert 2 <= up.sum() < len(X) // 2
     assert np.array_equal(cpp["sentinel"], up)
-    if own:  # more windows than without the own electrode, every one of those among them
+    if watch:  # as the sentinel on those electrodes' columns, and unlike the one reading every electrode
+        columns = SentinelSpec(2.5, 3, 2, 3, interictal_only, persist, own_ratio=own, own_electrode=0)
+        assert np.array_equal(up, sentinel_up(X[:, :, list(watch)], rid, start, columns, 16, 5))
+        every = SentinelSpec(2.5, 3, 2, 3, interictal_only, persist, own_ratio=own, own_electrode=1)
+        assert np.any(sentinel_up(X, rid, start, every, 16, 5)[6:9] & ~up[6:9])
+    elif own:  # more windows than without the own electrode, every one of those among them
         bare = sentinel_up(X, rid, start, SentinelSpec(2.5, 3, 2, 3, interictal_only, persist), 16, 5)
         assert up.sum() > bare.sum() and not np.any(bare & ~up)
     if persist > 1 and not stay and not own:  # fewer windows than without the run counter, all of them up without it too
@@ -386,3 +400,44 @@ def test_sentinel_is_off_where_there_are_fewer_electrodes_than_it_counts():
     # Without the unit's flag only sentinel variants qualify, and none was calibrated.
     with pytest.raises(ValueError, match="no candidates"):
         choose_gate_variant(train, calibrated, variants, va, zs, zs, int(y.sum()))
+
+
+def test_watch_reads_only_the_listed_electrodes_and_is_checked():
+    """With ``watch`` the sentinel is the one on those electrodes' columns (the own electrode named by
+    its number, found among them); the spec refuses lists it could not use, survives ``as_dict``, and
+    a deployment written before the key reads every electrode. The hardware cost counts the watched
+    electrodes' cycles."""
+    from qcascade.hls.sentinel_hw import deployed_sentinel_cost, sentinel_cost
+
+    X, rid, start = _recordings(64, 8)
+    X[6:9, :, 5:8] *= 6.0  # a burst on three electrodes of which the list below holds one
+    spec = SentinelSpec(2.5, 3, 2, 3, own_ratio=1.5, own_electrode=3, watch=[0, 1, 2, 3, 6])
+    assert spec.own_column == 3 and spec.n_watched(8) == 5 and SentinelSpec(2.5, 2, 2, 3).n_watched(8) == 8
+    columns = SentinelSpec(2.5, 3, 2, 3, own_ratio=1.5, own_electrode=3)
+    up = sentinel_up(X, rid, start, spec, 16, 5)
+    assert up[10:13].all() and np.array_equal(up, sentinel_up(X[:, :, [0, 1, 2, 3, 6]], rid, start, columns, 16, 5))
+    assert not up[6:9].any() and sentinel_up(X, rid, start, columns, 16, 5)[6:9].all()
+    assert vars(SentinelSpec.from_dict(spec.as_dict())) == vars(spec) and spec.as_dict()["watch"] == [0, 1, 2, 3, 6]
+    old = {k: v for k, v in spec.as_dict().items() if k != "watch"}
+    assert SentinelSpec.from_dict(old).watch is None
+    for bad, match in (([3, 0, 1], "increasing"), ([1, 1, 2], "increasing"), ([3, 4], "fewer than electrodes"),
+                       ([0, 1, 4], "own_electrode 3")):
+        with pytest.raises(ValueError, match=match):
+            SentinelSpec(2.5, 3, 2, 3, own_ratio=1.5, own_electrode=3, watch=bad)
+    with pytest.raises(ValueError, match="electrode 9"):
+        sentinel_up(X, rid, start, SentinelSpec(2.5, 2, 2, 3, watch=[0, 9]), 16, 5)
+    cost = deployed_sentinel_cost(spec.as_dict(), 512, 128)
+    assert cost["extra_cycles"] == sentinel_cost(512, 5)["extra_cycles"] == 128 * 5 + 5
+    assert cost["lut"] < deployed_sentinel_cost({**spec.as_dict(), "watch": None}, 512, 128)["lut"]
+
+
+def test_config_watch_key_gives_the_spec_of_the_listed_electrodes():
+    """``train.gate_sentinel_watch`` takes ``all`` or ``complex``; the spec gets the list it is given,
+    and none when the list has fewer electrodes than the sentinel counts."""
+    cfg = load_config(overrides={"train": {"gate_sentinel_watch": "complex"}})
+    assert cfg.train.gate_sentinel_watch == "complex" and load_config().train.gate_sentinel_watch == "all"
+    with pytest.raises(ConfigError, match="gate_sentinel_watch"):
+        load_config(overrides={"train": {"gate_sentinel_watch": "some"}})
+    spec = cfg.train.sentinel_spec(128, electrode=40, watch=[40, 7, 12])
+    assert spec.watch == (7, 12, 40) and spec.own_column == 2
+    assert cfg.train.sentinel_spec(128, electrode=40, watch=[40]) is None

@@ -159,18 +159,25 @@ def test_sentinel_rerun_from_calibration_records_and_replays_its_decisions(tiny_
     records both and counts the sentinel's operations, both score files keep where it was up (and
     the test file the hold's counter), and walking the deployed gate over them reproduces the
     validation choice and the test decisions. With ``train.gate_sentinel_interictal_only`` the
-    deployment, the walk and the report carry it."""
+    deployment, the walk and the report carry it; that run also sets ``train.gate_sentinel_watch:
+    complex``, so the sentinel reads the complex model's electrodes and the simple model's, and
+    counts only their operations."""
     from qcascade.artifacts import Deployment, ValidationScores, WindowScores
     from qcascade.evaluation import window_metrics
     from qcascade.gate import cascade_decide
     from qcascade.sentinel import sentinel_ops
 
     unit = _recalibrated(tiny_run, tmp_path, gate_sentinel_ratio=2.0, gate_probe_every=0, gate_probe_choices=[],
-                         gate_hold=2, gate_sentinel_interictal_only=interictal_only)
+                         gate_hold=2, gate_sentinel_interictal_only=interictal_only,
+                         gate_sentinel_watch="complex" if interictal_only else "all")
     dep, v, ws = Deployment.load(unit), ValidationScores.load(unit), WindowScores.load(unit)
+    complex_electrodes = json.loads((unit / "complex_electrodes.json").read_text())["electrodes"]
+    watch = sorted(set(complex_electrodes) | {dep.selected_electrode}) if interictal_only else None
+    assert dep.sentinel["watch"] == watch and (watch is None or 16 <= len(watch) <= 17)
     assert dep.probe_every == 0 and dep.sentinel["ratio"] == 2.0 and dep.hold == 2 and dep.hold_max == 8
     assert dep.choices["gate"]["chosen"].endswith("+sentinel+hold2")
-    assert dep.sentinel["ops"] == sentinel_ops(128, 512) and dep.macs_every_window == dep.macs_simple + dep.sentinel["ops"]
+    assert dep.sentinel["ops"] == sentinel_ops(len(watch) if watch else 128, 512)
+    assert dep.macs_every_window == dep.macs_simple + dep.sentinel["ops"]
     assert v.sentinel.dtype == bool and ws.sentinel.shape == ws.y.shape and ws.sentinel.any()
     assert dep.sentinel["interictal_only"] is interictal_only
     kw = dict(rule=dep.gate, sentinel_every=dep.sentinel["every"], hold=dep.hold, hold_max=dep.hold_max,
@@ -189,6 +196,7 @@ def test_sentinel_rerun_from_calibration_records_and_replays_its_decisions(tiny_
     assert reasons["n_routed"] == int(ws.routed.sum()) == sum(c["windows"] for c in reasons["by_reason"].values())
     report = (unit / "report.md").read_text()
     assert "sentinel up at 2 electrodes over 2x" in report and ", hold 2, growing to 8." in report
+    assert (f"among the {len(watch)} it reads" in report) if watch else "it reads" not in report
     assert "Routed test windows by their first reason" in report
     assert ("that the simple model calls interictal" in report) is interictal_only
 

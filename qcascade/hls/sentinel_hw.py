@@ -61,7 +61,9 @@ def template_values(sentinel: dict | None, n_times: int, n_chans: int, input_ele
                 **{f"sentinel_{k}": 0 for k in ("stride", "steps", "ratio_code", "ratio_one", "electrodes",
                                                  "memory_shift", "warmup", "every", "ll_bits", "step_bits",
                                                  "prod_bits", "count_bits", "code_bits", "interictal_only", "persist",
-                                                 "stay_code", "own_code", "own_electrode")}}
+                                                 "stay_code", "own_code", "own_electrode", "own_index", "n_watch",
+                                                 "watch_all")},
+                "sentinel_watch_decl": ""}
     spec = spec_of(sentinel)
     if not input_elem["signed"]:
         raise ConfigError(f"sentinel: model input type {input_elem['text']} must be signed")
@@ -71,7 +73,10 @@ def template_values(sentinel: dict | None, n_times: int, n_chans: int, input_ele
         raise ConfigError(f"sentinel: own_electrode {spec.own_electrode} is not one of the {n_chans} electrodes")
     if spec.own_code and electrode is not None and spec.own_electrode != electrode:
         raise ConfigError(f"sentinel: own_electrode {spec.own_electrode} is not the simple model's electrode {electrode}")
-    sz = sizes(n_times, n_chans, input_elem["width"], _largest_code(spec))
+    if spec.watch is not None and spec.watch[-1] >= n_chans:
+        raise ConfigError(f"sentinel: watched electrode {spec.watch[-1]} is not one of the {n_chans} electrodes")
+    n_watch = spec.n_watched(n_chans)
+    sz = sizes(n_times, n_watch, input_elem["width"], _largest_code(spec))
     return {"sentinel": 1, "sentinel_param": ", ap_uint<1> sentinel_reset", "sentinel_pragma": SENTINEL_PRAGMAS[control],
             "sentinel_arg": ", ap_uint<1>(reset)", "sentinel_stride": SAMPLE_STRIDE, "sentinel_steps": sz["steps"],
             "sentinel_ratio_code": spec.ratio_code, "sentinel_ratio_one": RATIO_ONE,
@@ -81,7 +86,11 @@ def template_values(sentinel: dict | None, n_times: int, n_chans: int, input_ele
             "sentinel_count_bits": sz["count_bits"], "sentinel_code_bits": input_elem["width"],
             "sentinel_interictal_only": int(spec.interictal_only), "sentinel_persist": spec.persist,
             "sentinel_stay_code": spec.stay_code, "sentinel_own_code": spec.own_code,
-            "sentinel_own_electrode": spec.own_electrode or 0}
+            "sentinel_own_electrode": spec.own_electrode or 0, "sentinel_own_index": spec.own_column or 0,
+            "sentinel_n_watch": n_watch, "sentinel_watch_all": int(spec.watch is None),
+            "sentinel_watch_decl": "" if spec.watch is None else
+            ("static const ap_uint<16> sentinel_watch_list[SENTINEL_N_WATCH] = {"
+             + ", ".join(str(w) for w in spec.watch) + "};")}
 
 
 def _largest_code(spec: SentinelSpec) -> int:
@@ -95,8 +104,8 @@ def manifest_entry(sentinel: dict | None, n_times: int, n_chans: int, input_elem
         return None
     spec = spec_of(sentinel)
     return {**spec.as_dict(), "sample_stride": SAMPLE_STRIDE, "input_bits": input_elem["width"],
-            "input_int_bits": input_elem["integer"] - 1,
-            **sizes(n_times, n_chans, input_elem["width"], _largest_code(spec))}
+            "input_int_bits": input_elem["integer"] - 1, "n_watched": spec.n_watched(n_chans),
+            **sizes(n_times, spec.n_watched(n_chans), input_elem["width"], _largest_code(spec))}
 
 
 # ---------------------------------------------------------------- cost ESTIMATE (not synthesised)
@@ -107,7 +116,8 @@ COST_RULE = ("gate sentinel in the top level: one pass over the window buffer af
              "line lengths, baselines and last samples as LUTRAM")
 
 
-def sentinel_cost(n_times: int, n_chans: int, sample_bits: int = 16, stay: bool = False, own: bool = False) -> dict:
+def sentinel_cost(n_times: int, n_chans: int, sample_bits: int = 16, stay: bool = False, own: bool = False,
+                  n_watch: int | None = None) -> dict:
     """ESTIMATE of the sentinel in the top level (cycles from the code, LUT rough, nothing synthesised).
 
     Cycles: ``steps * n_chans`` for the line lengths (one electrode a cycle from the buffer word of
@@ -118,10 +128,13 @@ def sentinel_cost(n_times: int, n_chans: int, sample_bits: int = 16, stay: bool 
     baselines, last samples) as LUTRAM (one LUT per bit of width and 64 words). ``stay`` (a stay
     ratio) adds a second comparator and counter in the same pass: LUT, not cycles; so does ``own``
     (the simple model's electrode watched on its own: a comparator and an 8-bit run counter).
+    ``n_watch``: the electrodes it reads (default every one): cycles, counter and arrays follow it;
+    the multiplexer still selects from the window buffer's ``n_chans`` words.
     """
     steps = len(range(0, n_times, SAMPLE_STRIDE))
-    sz = sizes(n_times, n_chans, sample_bits, 3 * RATIO_ONE)
     mux = sample_bits * math.ceil(n_chans / 4)
+    n_chans = n_chans if n_watch is None else int(n_watch)
+    sz = sizes(n_times, n_chans, sample_bits, 3 * RATIO_ONE)
     datapath = 2 * (sample_bits + 1) + 2 * sz["ll_bits"] + 2 * sz["prod_bits"] + 4 * (sz["ll_bits"] + 2)
     if stay:
         datapath += sz["prod_bits"] + sz["count_bits"]
@@ -136,8 +149,10 @@ def sentinel_cost(n_times: int, n_chans: int, sample_bits: int = 16, stay: bool 
 
 def deployed_sentinel_cost(sentinel: dict | None, n_times: int, n_chans: int, sample_bits: int = 16) -> dict | None:
     """:func:`sentinel_cost` of a deployed sentinel (``deploy.json``'s or the manifest's dict, with
-    its ``stay_code`` and ``own_code``); None without one."""
+    its ``stay_code``, ``own_code`` and ``watch``: the electrodes it reads, every one of the
+    ``n_chans`` without it); None without one."""
     if not sentinel:
         return None
-    return sentinel_cost(n_times, n_chans, sample_bits, stay=bool(sentinel.get("stay_code")),
+    n_watch = len(sentinel["watch"]) if sentinel.get("watch") else None
+    return sentinel_cost(n_times, n_chans, sample_bits, n_watch=n_watch, stay=bool(sentinel.get("stay_code")),
                          own=bool(sentinel.get("own_code")))
