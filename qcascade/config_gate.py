@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from qcascade.errors import ConfigError
 from qcascade.gate import MAX_HOLD, MAX_PROBE
-from qcascade.sentinel import MAX_PERSIST
+from qcascade.sentinel import MAX_PERSIST, SentinelSpec
 
 
 def check_gate_keys(self) -> None:
@@ -56,3 +56,24 @@ def check_gate_keys(self) -> None:
     for p in self.gate_probe_choices:
         if isinstance(p, bool) or not 1 <= p <= MAX_PROBE:
             raise ConfigError(f"train.gate_probe_choices: every period must be in [1, {MAX_PROBE}], got {p!r}")
+
+
+def sentinel_spec(self, n_chans: int | None = None, electrode: int | None = None, watch=None):
+    """The :class:`qcascade.sentinel.SentinelSpec` of the ``gate_sentinel_*`` keys (``self``: the TrainConfig), or None when off.
+
+    With ``n_chans`` (the recordings' electrodes), also None when there are fewer electrodes than
+    ``gate_sentinel_electrodes``: the sentinel could never be up (one-electrode data such as Bonn).
+    ``electrode``: the simple model's, watched on its own with ``gate_sentinel_own_ratio``; None
+    (no electrode chosen yet) leaves that watch out of the spec. ``watch``: the electrodes the
+    sentinel reads (``gate_sentinel_watch: complex``, see :func:`qcascade.complex_electrodes.sentinel_watch`);
+    None: every electrode. Also None when it holds fewer than ``gate_sentinel_electrodes``.
+    """
+    n_read = n_chans if watch is None else len(watch)
+    if not self.gate_sentinel_ratio or (n_read is not None and n_read < self.gate_sentinel_electrodes):
+        return None
+    own = self.gate_sentinel_own_ratio if electrode is not None else 0.0
+    return SentinelSpec(self.gate_sentinel_ratio, self.gate_sentinel_electrodes,
+                        self.gate_sentinel_memory.bit_length() - 1, self.gate_sentinel_every,
+                        self.gate_sentinel_interictal_only, self.gate_sentinel_persist,
+                        self.gate_sentinel_stay_ratio, own, electrode if own else None,
+                        None if watch is None else sorted(int(w) for w in watch))

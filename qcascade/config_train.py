@@ -377,26 +377,10 @@ class TrainConfig:
         return from_dict(cls, d, path="train")
 
     def sentinel_spec(self, n_chans: int | None = None, electrode: int | None = None, watch=None):
-        """The :class:`qcascade.sentinel.SentinelSpec` of the ``gate_sentinel_*`` keys, or None when off.
+        """The gate's :class:`qcascade.sentinel.SentinelSpec`, or None (:func:`qcascade.config_gate.sentinel_spec`)."""
+        from qcascade.config_gate import sentinel_spec
 
-        With ``n_chans`` (the recordings' electrodes), also None when there are fewer electrodes than
-        ``gate_sentinel_electrodes``: the sentinel could never be up (one-electrode data such as Bonn).
-        ``electrode``: the simple model's, watched on its own with ``gate_sentinel_own_ratio``; None
-        (no electrode chosen yet) leaves that watch out of the spec. ``watch``: the electrodes the
-        sentinel reads (``gate_sentinel_watch: complex``, see :func:`qcascade.sentinel.watched_electrodes`);
-        None: every electrode. Also None when it holds fewer than ``gate_sentinel_electrodes``.
-        """
-        n_read = n_chans if watch is None else len(watch)
-        if not self.gate_sentinel_ratio or (n_read is not None and n_read < self.gate_sentinel_electrodes):
-            return None
-        from qcascade.sentinel import SentinelSpec
-
-        own = self.gate_sentinel_own_ratio if electrode is not None else 0.0
-        return SentinelSpec(self.gate_sentinel_ratio, self.gate_sentinel_electrodes,
-                            self.gate_sentinel_memory.bit_length() - 1, self.gate_sentinel_every,
-                            self.gate_sentinel_interictal_only, self.gate_sentinel_persist,
-                            self.gate_sentinel_stay_ratio, own, electrode if own else None,
-                            None if watch is None else sorted(int(w) for w in watch))
+        return sentinel_spec(self, n_chans, electrode, watch)
 
     def tau_grid(self) -> tuple[float, ...]:
         """The calibration grid: ``tau_grid_size`` evenly spaced values from 0 to 1 inclusive."""
