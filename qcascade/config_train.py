@@ -109,12 +109,12 @@ class TrainConfig:
             model calls ictal was confirmed by the complex model under ``confirm_changes``).
             True by default since round 29 (docs/generalisation.md); False: it routes every
             window while up, as before.
-        gate_sentinel_watch: which electrodes the sentinel reads. ``all``: every electrode;
-            ``complex``: only those the complex model reads (the fold's
+        gate_sentinel_watch: which electrodes the sentinel reads. ``complex`` (the default since
+            round 57 of docs/generalisation.md): only those the complex model reads (the fold's
             ``complex_electrodes.json``, ``model.complex_electrodes``) plus the simple model's own,
-            since a window the sentinel routes is decided from those electrodes alone; every
-            electrode when the complex model reads them all. In the C++ top level too (a constant
-            list of electrodes).
+            since a window the sentinel routes is decided from those electrodes alone, and every
+            electrode when the complex model reads them all; ``all``: every electrode, as until
+            then. In the C++ top level too (a constant list of electrodes).
         gate_hold: hold of the deployed gate (:mod:`qcascade.gate`): after a routed window that
             the complex model calls ictal and the simple model called interictal, the next
             ``gate_hold`` windows are routed too, so one interictal answer of the complex model
@@ -259,7 +259,7 @@ class TrainConfig:
     gate_sentinel_stay_ratio: float = 0.0
     gate_sentinel_own_ratio: float = 1.75
     gate_sentinel_interictal_only: bool = True
-    gate_sentinel_watch: Literal["all", "complex"] = "all"
+    gate_sentinel_watch: Literal["all", "complex"] = "complex"
     gate_hold: int = DEFAULT_HOLD
     gate_hold_max: int = DEFAULT_HOLD_MAX
     gate_tau_interictal: Literal["off", "keep", "margin"] = "keep"
