@@ -62,9 +62,13 @@ def test_quick_profile_ends_with_hls_projects_csim_and_report(tmp_path):
     assert (unit / "hls" / "cascade_top" / "tb_data" / "cascade_expected.txt").exists()
     # The default gate has the sentinel: the top level computes it like Python, on every window.
     sentinel = json.loads((unit / "deploy" / "deploy.json").read_text())["sentinel"]
-    assert sentinel["ratio"] == 3.0 and sentinel["interictal_only"] is True  # round 29's default
+    assert sentinel["ratio"] == 2.5 and sentinel["interictal_only"] is True  # rounds 37 and 29's defaults
+    # Round 57's default: it reads the complex model's electrodes and the simple model's, from a list.
+    assert sentinel["watch"] == sorted(set(json.loads((unit / "complex_electrodes.json").read_text())["electrodes"])
+                                       | {m["selected_electrode"]})
     header = (unit / "hls" / "cascade_top" / "cascade_top.h").read_text()
     assert "#define QCASCADE_GATE_SENTINEL_INTERICTAL_ONLY 1" in header
+    assert "#define QCASCADE_SENTINEL_WATCH_ALL 0" in header and f"SENTINEL_N_WATCH = {len(sentinel['watch'])};" in header
     assert cs["cascade"]["sentinel_agreement_cpp_vs_python"] == 1.0 and cs["closed_loop"]["sentinel_agreement"] == 1.0
     # The per-target bench re-sizes the same design, the sentinel's cycles and LUTs included.
     from bench.bench_hardware import estimate_unit
