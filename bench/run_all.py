@@ -161,7 +161,7 @@ STRESS_SEEDS = {
     "stress-seed19": "held out in round 54, trained at its defaults",
     "stress-seed20": "held out in round 55, trained at round 54's defaults",
     "stress-seed21": "drawn in round 55, trained at its defaults",
-    "stress-seed22": "drawn in round 56, trained at round 55's defaults; rule 4 judged on it in round 57",
+    "stress-seed22": "drawn in round 56, trained at round 55's defaults; rules 4 and 5 judged on it in round 57",
 }
 SECTIONS = ("streaming", "longterm", "training", "quick", "full", "swec-short", "swec-short-2sz", "stress",
             *STRESS_SEEDS, "bonn", "hardware")
