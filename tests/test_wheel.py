@@ -27,14 +27,15 @@ def test_wheel_in_a_fresh_venv_runs_quick_outside_the_checkout(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
     py = venv / "bin" / "python"
+    # Without the caller's PYTHONPATH: a checkout on it (its egg-info) makes pip skip the install as satisfied.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TF_CPP_MIN_LOG_LEVEL")}
     inst = subprocess.run([str(py), "-m", "pip", "install", "-q", str(wheel)], capture_output=True, text=True,
-                          timeout=3600)
+                          timeout=3600, env=env)
     if inst.returncode != 0 and OFFLINE.search(inst.stderr):
         pytest.skip(f"no package index reachable: {OFFLINE.search(inst.stderr).group(0)}")
     assert inst.returncode == 0, inst.stderr[-3000:]
     work = tmp_path / "elsewhere"  # neither the checkout nor its parent: nothing found by relative paths
     work.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TF_CPP_MIN_LOG_LEVEL")}
     out = tmp_path / "wheelrun"
     run = subprocess.run([str(venv / "bin" / "qcascade"), "train", "--quick", "--out", str(out)], cwd=work, env=env,
                          capture_output=True, text=True, timeout=3600)
