@@ -41,6 +41,7 @@ _HASH_OMIT_AT_DEFAULT = {("data", "nan_policy"): "raise", ("data", "bonn", "segm
                          ("model", "complex_prior_max_windows"): PRIOR_MAX_WINDOWS,
                          ("model", "complex_electrodes"): 0, ("model", "simple_a_first_stride"): 2,
                          ("train", "gate_sentinel_interictal_only"): False, ("train", "gate_hold_max"): 0,
+                         ("model", "electrode_choice_min_seizures"): 1,
                          ("train", "gate_sentinel_watch"): "all",
                          ("train", "tau_routing_budget"): 0.0, ("train", "tau_routing_budget_max_f1_loss"): 0.1,
                          ("train", "tau_routing_budget_fallback"): "off"}
@@ -100,6 +101,9 @@ class ModelConfig:
         electrode_choice_min_weight: in [0, 1]; ``earliest_of_top`` moves only to an electrode the
             selector weights at least this times its own electrode (0: any of the top k; measured
             and left off in round 49, docs/generalisation.md).
+        electrode_choice_min_seizures: ``earliest_of_top`` leaves the selector's electrode only where the
+            latencies come from at least this many training seizures (1: any; docs/generalisation.md,
+            round 58).
         complex_prior: a folder written by ``python -m qcascade.prior_train`` (a complex model trained
             across other patients), ``other_patients``, or null. Stage 2 starts the complex model from it
             (weights and integer bits) instead of from random weights; the run must use its input shape,
@@ -148,6 +152,7 @@ class ModelConfig:
     electrode_choice_top_k: int = 5
     electrode_choice_margin_s: float = 2.0
     electrode_choice_min_weight: float = 0.0
+    electrode_choice_min_seizures: int = 1
     complex_prior: Optional[str] = None
     complex_prior_frozen: tuple[str, ...] = ("block1_conv", "block1_bn", "block1_mix_conv", "block1_mix_bn")
     complex_prior_epochs: int = PRIOR_EPOCHS
@@ -188,7 +193,7 @@ class ModelConfig:
             raise ConfigError("model.simple_model: auto needs model.train_candidates: true (it chooses among them)")
         for key, lo, hi in (("complex_shared_filters", 1, 64), ("simple_a_filters", 2, 64),
                             ("electrode_choice_top_k", 1, 128), ("electrode_choice_margin_s", 0.0, 30.0),
-                            ("electrode_choice_min_weight", 0.0, 1.0)):
+                            ("electrode_choice_min_weight", 0.0, 1.0), ("electrode_choice_min_seizures", 1, 64)):
             if not lo <= getattr(self, key) <= hi:
                 raise ConfigError(f"model.{key}: must be in [{lo}, {hi}]")
         if self.simple_a_first_stride not in SIMPLE_A_FIRST_STRIDES:

@@ -137,14 +137,17 @@ def _read_spans(rec, spans: list[tuple[int, int]]) -> list[np.ndarray]:
 
 
 def earliest_of_top(weights: np.ndarray, mask: np.ndarray, latencies: np.ndarray, top_k: int,
-                    margin_s: float = 2.0, min_weight_ratio: float = 0.0) -> tuple[int, dict]:
+                    margin_s: float = 2.0, min_weight_ratio: float = 0.0,
+                    min_seizures: int = 1) -> tuple[int, dict]:
     """The selector's electrode, unless one of its ``top_k`` rises clearly earlier.
 
     The selector's highest-weighted electrode is kept unless it has a finite median latency and
     another of the ``top_k`` highest-weighted deployable electrodes, weighted at least
     ``min_weight_ratio`` times the selector's electrode, has one at least ``margin_s`` earlier:
-    then the earliest of those (ties: the higher weight). Why a selector electrode without a
-    finite latency is kept: docs/generalisation.md, round 22; why the weight floor: round 49.
+    then the earliest of those (ties: the higher weight). With latencies from fewer than
+    ``min_seizures`` training seizures the selector's electrode is kept. Why a selector electrode
+    without a finite latency is kept: docs/generalisation.md, round 22; why the weight floor:
+    round 49; why a seizure count: round 58.
 
     Args:
         weights: ``(n_chans,)`` the selector's mean weights on training windows.
@@ -154,6 +157,8 @@ def earliest_of_top(weights: np.ndarray, mask: np.ndarray, latencies: np.ndarray
         margin_s: how much earlier another electrode must rise.
         min_weight_ratio: in [0, 1]; an electrode the selector weights less than this times its
             own electrode's weight cannot take its place (0: any of the ``top_k``).
+        min_seizures: the fewest training seizures (rows of ``latencies``) the latency may rest on
+            (1: any).
 
     Returns:
         ``(electrode, info)``; ``info`` records the candidates, their median latencies and which
@@ -165,20 +170,24 @@ def earliest_of_top(weights: np.ndarray, mask: np.ndarray, latencies: np.ndarray
         raise ValueError("earliest_of_top: no deployable electrode")
     n = latencies.shape[0] if np.ndim(latencies) == 2 else 0
     med = np.median(latencies, axis=0) if n else np.full(len(w), NEVER)
+    if isinstance(min_seizures, bool) or int(min_seizures) != min_seizures or min_seizures < 1:
+        raise ValueError(f"earliest_of_top: min_seizures must be an integer >= 1, got {min_seizures!r}")
     first = top[0]
-    earlier = [e for e in top if np.isfinite(med[first]) and med[e] <= med[first] - margin_s]
+    few = n < min_seizures
+    earlier = [] if few else [e for e in top if np.isfinite(med[first]) and med[e] <= med[first] - margin_s]
     too_light = [e for e in earlier if w[e] < min_weight_ratio * w[first]]
     earlier = [e for e in earlier if e not in too_light]
     if earlier:
         chosen, rule = min(earlier, key=lambda e: (med[e], -w[e])), f"earliest_of_top: {margin_s:g} s earlier"
     else:
         chosen = first
-        rule = ("selector (its electrode has no finite latency)" if not np.isfinite(med[first])
+        rule = (f"selector (latencies from {n} training seizure(s), fewer than {int(min_seizures)})" if few
+                else "selector (its electrode has no finite latency)" if not np.isfinite(med[first])
                 else f"selector (the top electrodes rising {margin_s:g} s earlier weigh less than "
                      f"{min_weight_ratio:g} of its own)" if too_light
                 else f"selector (none of the top rises {margin_s:g} s earlier)")
     info = {"rule": rule, "top": top, "median_latency_s": [None if not np.isfinite(med[e]) else float(med[e]) for e in top],
             "n_seizures": int(n), "selector_electrode": first, "electrode": int(chosen), "margin_s": float(margin_s),
             "weight_ratio": [float(w[e] / w[first]) if w[first] > 0 else None for e in top],
-            "min_weight_ratio": float(min_weight_ratio)}
+            "min_weight_ratio": float(min_weight_ratio), "min_seizures": int(min_seizures)}
     return int(chosen), info

@@ -260,7 +260,8 @@ def step_select_electrode(ctx) -> None:
         latencies = recording_latencies(prepared_data(ctx).splits["train"], SFREQ)
         m = ctx.cfg.model
         electrode, choice = earliest_of_top(weights, trainer.mask, latencies, m.electrode_choice_top_k,
-                                            m.electrode_choice_margin_s, m.electrode_choice_min_weight)
+                                            m.electrode_choice_margin_s, m.electrode_choice_min_weight,
+                                            m.electrode_choice_min_seizures)
         trainer.electrode = electrode
         log.info("%s: electrode %d (%s; the selector's: %d)", ctx.unit, electrode, choice["rule"],
                  choice["selector_electrode"])

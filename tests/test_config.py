@@ -60,6 +60,7 @@ def test_unknown_keys_are_errors_naming_the_key(tmp_path, data, key):
     ({"model": {"simple_model": "D"}}, "model.simple_model"),
     ({"model": {"electrode_choice_min_weight": 1.5}}, "model.electrode_choice_min_weight"),
     ({"model": {"electrode_choice_min_weight": -0.1}}, "model.electrode_choice_min_weight"),
+    ({"model": {"electrode_choice_min_seizures": 0}}, "model.electrode_choice_min_seizures"),
     ({"train": {"gate_probe_choices": [16, 0]}}, "train.gate_probe_choices"),
     ({"train": {"gate_probe_choices": [70000]}}, "train.gate_probe_choices"),
     ({"train": {"gate_probe_choices": 8}}, "train.gate_probe_choices"),

@@ -110,6 +110,26 @@ def test_earliest_of_top_with_a_weight_floor_never_moves_to_an_electrode_the_sel
     assert earliest_of_top(w, mask, lat_heavy, top_k=5, min_weight_ratio=0.0)[0] == 3
 
 
+def test_earliest_of_top_with_a_seizure_count_keeps_the_selector_on_one_training_seizure():
+    """With ``min_seizures`` (1 by default): seed 22's ID2 (round 58), whose one training seizure
+    had an off-zone electrode weighted 0.0004 of the selector's rising 4.5 s before the onset."""
+    from qcascade.onset_latency import earliest_of_top
+
+    w = np.array([0.478, 0.391, 0.129, 0.0016, 0.0002])  # ID2's top 5, in the selector's order
+    mask = np.ones(5, bool)
+    one = np.array([[0.0, 0.0, 2.0, np.inf, -4.5]])
+    assert earliest_of_top(w, mask, one, top_k=5)[0] == 4  # the default: any seizure count
+    e, info = earliest_of_top(w, mask, one, top_k=5, min_seizures=2)
+    assert e == 0 and info["min_seizures"] == 2 and info["n_seizures"] == 1
+    assert info["rule"] == "selector (latencies from 1 training seizure(s), fewer than 2)"
+    two = np.vstack([one, [[0.5, 0.0, 2.0, np.inf, -3.0]]])  # a second seizure: the early riser again
+    e, info = earliest_of_top(w, mask, two, top_k=5, min_seizures=2)
+    assert e == 4 and info["rule"].startswith("earliest_of_top")
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="min_seizures"):
+            earliest_of_top(w, mask, two, top_k=5, min_seizures=bad)
+
+
 def test_recording_latencies_reads_each_seizure_with_enough_baseline():
     from qcascade.data.swec import Recording
     from qcascade.onset_latency import earliest_of_top, recording_latencies
