@@ -10,7 +10,9 @@ routing, the MACs ratio against complex-only and the seizures complex-only detec
 cascade misses. The ``deployed`` setting must reproduce every fold's tau and decisions, or the
 replay refuses the unit (naming the file).
 
-``--why`` splits the deployed routing by its first reason (:mod:`qcascade.routing_reasons`, which
+``--inside`` lists, per setting, the seizures complex-only calls ictal on at least one of their
+windows and the cascade on none (:func:`bench.seizure_windows.missed_inside`). ``--why`` splits
+the deployed routing by its first reason (:mod:`qcascade.routing_reasons`, which
 ``report.md`` also shows per run).
 
 Settings are ``name:key=value,key=value``; keys: ``sentinel`` (on/off), ``sentinel_every``,
@@ -58,6 +60,7 @@ import numpy as np
 
 from bench import exit_code
 from bench.replay_fold_choice import unit_fold_dirs
+from bench.seizure_windows import detection_delays, missed_inside
 from qcascade.config_train import TrainConfig
 from qcascade.errors import DataError
 from qcascade.evaluation import hidden_events, sum_hidden, window_metrics
@@ -266,24 +269,6 @@ class _Windows:
         self.y, self.start_s, self.record_ids = np.asarray(y), np.asarray(start_s), np.asarray(record_ids)
 
 
-def detection_delays(y: np.ndarray, pred: np.ndarray, start_s: np.ndarray, record_ids: np.ndarray) -> list:
-    """Per seizure (a run of ictal windows in a recording), seconds from its onset to the first
-    ictal decision between 30 s before the onset (SzCORE's start tolerance) and its last window,
-    0 when that decision comes before the onset; None when there is none."""
-    y, pred = np.asarray(y, bool), np.asarray(pred, bool)
-    rec, start = np.asarray(record_ids).astype(str), np.asarray(start_s, np.float64)
-    out = []
-    for r in np.unique(rec):
-        k = np.flatnonzero(rec == r)
-        k = k[np.argsort(start[k])]
-        yy, pp, ss = y[k], pred[k], start[k]
-        edges = np.flatnonzero(np.diff(np.r_[0, yy.astype(int), 0]))
-        for on, off in zip(edges[::2], edges[1::2]):
-            hit = pp & (ss >= ss[on] - 30.0) & (ss <= ss[off - 1])
-            out.append(float(max(0.0, ss[hit].min() - ss[on])) if hit.any() else None)
-    return out
-
-
 def why_routed(fold: dict) -> dict:
     """Routed test windows of a replayed fold counted by their first reason
     (:func:`qcascade.routing_reasons.routing_reasons`), flattened: ``<reason>``, ``<reason>_mended``,
@@ -328,13 +313,16 @@ def replay_unit(unit_dir: Path, settings: dict) -> dict:
         complex_only = np.concatenate([f["t"]["complex_only"].argmax(1) for f in folds])
         hidden = sum_hidden([hidden_events(f["t"]["y"], f["dec"]["pred"], f["t"]["complex_only_unfused"].argmax(1),
                                            f["t"]["start_s"], f["t"]["record_ids"]) for f in folds])
+        inside = [m for f in folds for m in missed_inside(f["t"]["y"], f["dec"]["pred"],
+                                                          f["t"]["complex_only_unfused"].argmax(1),
+                                                          f["t"]["start_s"], f["t"]["record_ids"])]
         per_fold = [why_routed(f) for f in folds]
         why = {k: sum(w[k] for w in per_fold) for k in per_fold[0]}
         out[name] = {"f1": window_metrics(y, None, pred)["f1"],
                      "complex_only_f1": window_metrics(y, None, complex_only)["f1"], "routing": float(routed.mean()),
                      "macs_ratio": float(complex_macs.mean() / macs.mean()), "macs_mean": float(macs.mean()),
                      "complex_macs_mean": float(complex_macs.mean()),
-                     "hidden": hidden["n_missed_but_reference_detected"], "taus": [f["tau"] for f in folds],
+                     "hidden": hidden["n_missed_but_reference_detected"], "missed_inside": inside, "taus": [f["tau"] for f in folds],
                      "probes": [f["probe"] for f in folds],
                      "why": why, "n": int(len(y)),
                      "delays_s": [d for f in folds for d in detection_delays(f["t"]["y"], f["dec"]["pred"],
@@ -378,6 +366,16 @@ def _run(args) -> int:
                 cells.append(f"{np.mean(got):.2f} / {len(r['delays_s']) - len(got)}" if got else
                              f"- / {len(r['delays_s'])}")
             print(f"| {unit} | " + " | ".join(cells) + " |")
+    if args.inside:
+        print("\nSeizures complex-only calls ictal on at least one of their windows and the cascade on none "
+              "(bench.seizure_windows.missed_inside; SzCORE's hidden count can miss them): count, then record "
+              "(complex-only ictal windows / seizure windows)\n")
+        print("| unit | " + " | ".join(settings) + " |")
+        print("|---" * (len(settings) + 1) + "|")
+        for unit, res in results.items():
+            cells = [f"{len(r['missed_inside'])}" + "".join(f"; {m['record']} ({m['reference_ictal']}/{m['n_windows']})"
+                                                           for m in r["missed_inside"]) for r in res.values()]
+            print(f"| {unit} | " + " | ".join(cells) + " |")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0
@@ -389,6 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--settings", nargs="*", default=[], type=_setting_arg, help="name:key=value,... (see the module docstring)")
     ap.add_argument("--why", action="store_true", help="split the deployed routing by reason")
     ap.add_argument("--delays", action="store_true", help="also the test seizures' detection delays per setting")
+    ap.add_argument("--inside", action="store_true",
+                    help="also the seizures complex-only calls ictal inside and the cascade does not, per setting")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
     return exit_code(lambda: _run(args))

@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from bench.replay_gate_settings import detection_delays, main, parse_setting, persisting, replay_unit, smoothed
+from bench.replay_gate_settings import main, parse_setting, persisting, replay_unit, smoothed
+from bench.seizure_windows import detection_delays, missed_inside
 from qcascade.config import config_to_yaml, load_config
 from qcascade.errors import DataError
 from qcascade.gate import cascade_decide
@@ -196,6 +197,43 @@ def test_detection_delay_counts_from_onset_and_accepts_calls_in_the_start_tolera
     y2, p2, s2, r2 = (np.r_[a, a][perm] for a in (y, pred, start, rec))
     r2 = np.where(perm < 200, "a", "b")
     assert sorted(detection_delays(y2, p2, s2, r2)) == [0.0, 0.0, 3.0, 3.0]
+
+
+def test_missed_inside_counts_seizures_seen_inside_by_the_reference_and_not_by_the_cascade():
+    """A cascade "ictal" 10 s before the onset finds the seizure for SzCORE, not inside it (round 58)."""
+    start = np.arange(20, dtype=float)
+    y = np.zeros(20, int)
+    y[10:15] = 1
+    rec = np.array(["a"] * 20)
+    ref = np.zeros(20, int)
+    ref[12] = 1
+    near = np.zeros(20, int)
+    near[0] = 1  # outside the seizure, inside SzCORE's 30-s start tolerance
+    (m,) = missed_inside(y, near, ref, start, rec)
+    assert m == {"record": "a", "onset_s": 10.0, "n_windows": 5, "reference_ictal": 1}
+    inside = near.copy()
+    inside[14] = 1
+    assert missed_inside(y, inside, ref, start, rec) == []
+    assert missed_inside(y, near, np.zeros(20, int), start, rec) == []  # the reference misses it too
+    # two recordings, shuffled order: each seizure is judged within its own recording
+    y2, p2, r2, s2 = np.r_[y, y], np.r_[near, inside], np.r_[rec, ["b"] * 20], np.r_[start, start]
+    ref2 = np.r_[ref, ref]
+    order = np.random.default_rng(0).permutation(40)
+    got = missed_inside(y2[order], p2[order], ref2[order], s2[order], r2[order])
+    assert [g["record"] for g in got] == ["a"]
+
+
+def test_the_inside_option_prints_the_missed_seizures_of_the_stored_decisions(tmp_path, capsys):
+    from bench.replay_fold_choice import unit_fold_dirs
+
+    unit = _run(tmp_path / "run")
+    stored = [m for d in unit_fold_dirs(unit) for z in [np.load(d / "test_logits.npz")]
+              for m in missed_inside(z["y"], z["pred"], z["complex_only"].argmax(1), z["start_s"], z["record_ids"])]
+    assert replay_unit(unit, {"deployed": {}})["deployed"]["missed_inside"] == stored
+    assert main([str(unit), "--settings", "f:fuse=0.5", "--inside"]) == 0
+    out = capsys.readouterr().out
+    row = [line for line in out.splitlines() if line.startswith(f"| {unit} | ") and line.count("|") == 4]
+    assert "| unit | deployed | f |" in out and row and row[-1].split(" | ")[1].split(";")[0] == str(len(stored))
 
 
 def test_probes_parse_as_periods():
