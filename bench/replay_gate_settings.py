@@ -65,6 +65,7 @@ from qcascade.config_train import TrainConfig
 from qcascade.errors import DataError
 from qcascade.evaluation import hidden_events, sum_hidden, window_metrics
 from qcascade.gate import cascade_decide, logit_threshold
+from qcascade.gate_fixed import fused_difference
 from qcascade.routing_reasons import REASONS, routing_reasons
 from qcascade.routing_budget import apply_routing_budget
 from qcascade.training.tau import calibrate_tau, calibrate_tau_interictal, within_budget
@@ -131,7 +132,8 @@ def _gate_kw(dep: dict, z, over: dict) -> dict:
             "sentinel_every": int(over.get("sentinel_every", sen.get("every", 1))),
             "sentinel_interictal_only": with_sentinel and bool(over.get("interictal_only", sen.get("interictal_only", False))),
             "hold": int(over.get("hold", dep.get("hold", 0))),
-            "hold_max": int(over.get("hold_max", dep.get("hold_max", 0)))}
+            "hold_max": int(over.get("hold_max", dep.get("hold_max", 0))),
+            "fuse": 0.0 if "fuse" in over else float(dep.get("fuse") or 0.0)}  # the setting's fuses the arrays
 
 
 def persisting(up: np.ndarray, record_ids: np.ndarray, start_s: np.ndarray, k: int) -> np.ndarray:
@@ -184,12 +186,9 @@ def _fused(z, a: float) -> dict:
     """
     out = {k: np.asarray(z[k]) for k in z.files}
     out["complex_only_unfused"] = out["complex_only"]
-    if a:
-        zs = out["simple"].astype(np.float64)
-        for key in ("complex", "complex_only"):
-            zc = out[key].astype(np.float64)
-            d = zc[:, 1] - zc[:, 0] + a * (zs[:, 1] - zs[:, 0])
-            out[key] = np.stack([-d / 2, d / 2], axis=1)
+    for key in ("complex", "complex_only") if a else ():
+        d = fused_difference(out["simple"], out[key], a)
+        out[key] = np.stack([-d / 2, d / 2], axis=1)
     return out
 
 
@@ -202,7 +201,9 @@ def replay_fold(fold_dir: Path, over: dict, train: TrainConfig) -> dict:
         z["simple"] = smoothed(z["simple"], z["record_ids"], z["start_s"], int(over.get("smooth", 1)))
     kw_val, kw_test = _gate_kw(dep, v, over), _gate_kw(dep, t, over)
     every = int(dep["macs_simple"]) + (int(dep["sentinel"].get("ops", 0)) if kw_val["sentinel"] is not None else 0)
-    ref = window_metrics(v["y"], None, v["complex_only"].argmax(1)) if a else dep["complex_only_val"]
+    a_ref = a or kw_val["fuse"]  # a fused deployment calibrated against the fused complex-only (step_calibrate)
+    ref = window_metrics(v["y"], None, (fused_difference(v["simple"], v["complex_only"], 0.0 if a else a_ref) > 0)
+                         .astype(int)) if a_ref else dep["complex_only_val"]
 
     def calibrated(kw):
         return calibrate_tau(v["simple"], v["complex"], v["y"], every, dep["macs_complex"],

@@ -129,6 +129,8 @@ class Deployment:
             before it existed: the reference was always held to).
         tau_interictal: the gate's threshold where the simple model says interictal
             (``train.gate_tau_interictal``; None: ``tau`` on both sides, and in older files).
+        fuse: the gate's late fusion ``a`` (``train.gate_fuse``; :mod:`qcascade.gate`; 0: off, and in
+            older files).
         sentinel: the gate's sentinel constants (:meth:`qcascade.sentinel.SentinelSpec.as_dict`) and
             ``"ops"`` per window; empty when off.
         choices: ``{"simple_model": {...}, "gate": {...}}``: the candidates, criterion and choice of
@@ -157,6 +159,7 @@ class Deployment:
     hold_max: int = 0
     tau_reference_min_f1: float = 0.0
     tau_interictal: Optional[float] = None
+    fuse: float = 0.0
     sentinel: dict = field(default_factory=dict)
     choices: dict = field(default_factory=dict)
     fit_gap: dict = field(default_factory=dict)

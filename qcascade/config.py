@@ -42,7 +42,7 @@ _HASH_OMIT_AT_DEFAULT = {("data", "nan_policy"): "raise", ("data", "bonn", "segm
                          ("model", "complex_electrodes"): 0, ("model", "simple_a_first_stride"): 2,
                          ("train", "gate_sentinel_interictal_only"): False, ("train", "gate_hold_max"): 0,
                          ("model", "electrode_choice_min_seizures"): 1,
-                         ("train", "gate_sentinel_watch"): "all",
+                         ("train", "gate_sentinel_watch"): "all", ("train", "gate_fuse"): 0.0,
                          ("train", "tau_routing_budget"): 0.0, ("train", "tau_routing_budget_max_f1_loss"): 0.1,
                          ("train", "tau_routing_budget_fallback"): "off"}
 

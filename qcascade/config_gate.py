@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from qcascade.errors import ConfigError
 from qcascade.gate import MAX_HOLD, MAX_PROBE
+from qcascade.gate_fixed import MAX_FUSE_SHIFT, fuse_shift
 from qcascade.sentinel import MAX_PERSIST, SentinelSpec
 
 
@@ -53,6 +54,11 @@ def check_gate_keys(self) -> None:
     if not 1 <= self.gate_sentinel_persist <= MAX_PERSIST:
         raise ConfigError(f"train.gate_sentinel_persist: must be in [1, {MAX_PERSIST}] (an 8-bit counter in the "
                           f"top level), got {self.gate_sentinel_persist}")
+    try:
+        fuse_shift(self.gate_fuse)
+    except ValueError:
+        raise ConfigError(f"train.gate_fuse: must be 0 (off) or 1/2**k for k in [0, {MAX_FUSE_SHIFT}] (the top "
+                          f"level shifts), got {self.gate_fuse!r}") from None
     for p in self.gate_probe_choices:
         if isinstance(p, bool) or not 1 <= p <= MAX_PROBE:
             raise ConfigError(f"train.gate_probe_choices: every period must be in [1, {MAX_PROBE}], got {p!r}")

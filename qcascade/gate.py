@@ -60,6 +60,13 @@ simple model is confident when ``d > T`` or ``-d > T_i`` with ``T_i = 2 * atanh(
 keep more of its "interictal" answers than of its "ictal" ones (``confirm_ictal_hold``: ``-d > T_i``).
 None: ``T`` on both sides, the rules above. The C++ top level has the second constant.
 
+**Fusion** (``fuse = a``, ``a = 2**-k``; ``TrainConfig.gate_fuse``): a routed window is decided on
+``d_c = (z1 - z0)_complex + a * (z1 - z0)_simple`` instead of the complex model's difference
+alone, and the recheck and the hold read that decision too. The simple model's confident answer
+weighs in against a short false alarm of the complex model, which ``confirm_changes`` would
+otherwise turn into a routed stretch (docs/generalisation.md, round 59). In the C++ top level it is
+one shift and one add. 0: off, the complex model alone.
+
 The generated C++ top level (``qcascade.hls.toplevel``) implements the same rules with the
 fixed-point threshold of :func:`quantize_threshold`; training (the loss, tau calibration),
 evaluation and the report import them from here. This module depends on numpy only.
@@ -72,7 +79,7 @@ from typing import Literal, Optional, get_args
 import numpy as np
 
 # The thresholds, float and fixed point, live with the C++ constants' rounding; re-exported here.
-from qcascade.gate_fixed import logit_threshold, quantize_recheck, quantize_threshold
+from qcascade.gate_fixed import fused_difference, logit_threshold, quantize_recheck, quantize_threshold
 
 __all__ = ["GATE_RULES", "GateRule", "GateSetting", "DEFAULT_RULE", "AUTO", "MAX_PROBE", "MAX_HOLD", "DEFAULT_HOLD",
            "DEFAULT_HOLD_MAX", "check_rule", "check_probe", "check_recheck", "check_hold", "check_tau_interictal",
@@ -240,7 +247,7 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
                    recheck_tau: float = 0.0, sentinel: Optional[np.ndarray] = None,
                    sentinel_every: int = 1, hold: int = 0, hold_max: int = 0,
                    sentinel_interictal_only: bool = False,
-                   tau_interictal: Optional[float] = None) -> dict[str, np.ndarray]:
+                   tau_interictal: Optional[float] = None, fuse: float = 0.0) -> dict[str, np.ndarray]:
     """Hard-gated cascade decisions.
 
     Args:
@@ -265,6 +272,8 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
             ``train.gate_hold_max`` (default :data:`DEFAULT_HOLD_MAX`).
         tau_interictal: the threshold where the simple model says interictal (module docstring,
             "Two thresholds"); None: ``tau``.
+        fuse: late fusion (module docstring, "Fusion"): a routed window is decided on
+            :func:`qcascade.gate_fixed.fused_difference`, and so are the recheck and the hold; 0: off.
 
     Returns:
         ``pred`` ``(n,) int64`` final class, ``routed`` ``(n,) bool`` (the complex model
@@ -278,7 +287,10 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
     zc = np.asarray(complex_logits, np.float64)
     if zs.shape != zc.shape or zs.ndim != 2 or zs.shape[1] != 2:
         raise ValueError(f"expected two (n, 2) logit arrays, got {zs.shape} and {zc.shape}")
-    s_cls, c_cls = zs.argmax(1), zc.argmax(1)  # ties -> class 0, like the C++ `z1 > z0`
+    # The complex path's answer, fused with the simple model's where fuse > 0: a difference, so the
+    # recheck below reads -d_c as z0 - z1. Ties -> class 0, like the C++ `d > 0`.
+    d_c = fused_difference(zs, zc, fuse)
+    s_cls, c_cls = zs.argmax(1), (d_c > 0).astype(np.int64)
     n = len(zs)
     prev = np.zeros(n, np.int64)
     gap = np.zeros(n, np.int64)
@@ -311,7 +323,7 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
     pred = np.zeros(n, np.int64)
     # The complex model's unsure "interictal" answers (float64 differences of fixed-point logits are
     # exact, so this strict comparison is the C++ one against quantize_recheck's constant).
-    unsure = ((zc[:, 1] <= zc[:, 0]) & (zc[:, 0] - zc[:, 1] < logit_threshold(recheck))).tolist() if recheck \
+    unsure = ((d_c <= 0) & (-d_c < logit_threshold(recheck))).tolist() if recheck \
         else [False] * n
     # Windows that restart the hold if routed: the complex model may say ictal where the simple did not.
     s_ictal = (s_cls == 1).tolist()

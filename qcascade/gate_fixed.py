@@ -11,7 +11,10 @@ import math
 
 import numpy as np
 
-__all__ = ["logit_threshold", "quantize_threshold", "quantize_recheck"]
+__all__ = ["logit_threshold", "quantize_threshold", "quantize_recheck", "MAX_FUSE_SHIFT", "fuse_shift", "fused_difference"]
+
+#: Largest shift of the late fusion: ``fuse`` is 1, 1/2, ..., 1/2**MAX_FUSE_SHIFT.
+MAX_FUSE_SHIFT = 8
 
 
 def logit_threshold(tau: float) -> float:
@@ -85,3 +88,35 @@ def quantize_recheck(recheck_tau: float, width: int, integer: int) -> dict:
     return {"recheck_tau": float(recheck_tau), "threshold": thr, "raw": int(raw), "frac_bits": frac,
             "value": math.ldexp(raw, -frac), "diff_width": q["diff_width"], "diff_int": q["diff_int"],
             "rounding": "ceil to the logit LSB; exact for the strict '<' comparison"}
+
+
+def fuse_shift(fuse) -> int:
+    """The shift ``k`` with ``fuse == 2**-k`` (the top level's ``>> k``); -1 for 0 (no fusion).
+
+    Raises:
+        ValueError: ``fuse`` is neither 0 nor a power of two in [2**-MAX_FUSE_SHIFT, 1].
+    """
+    if isinstance(fuse, bool) or not isinstance(fuse, (int, float, np.floating, np.integer)):
+        raise ValueError(f"fuse must be 0 or 1/2**k for k in [0, {MAX_FUSE_SHIFT}], got {fuse!r}")
+    if float(fuse) == 0.0:
+        return -1
+    for k in range(MAX_FUSE_SHIFT + 1):
+        if float(fuse) == math.ldexp(1.0, -k):
+            return k
+    raise ValueError(f"fuse must be 0 or 1/2**k for k in [0, {MAX_FUSE_SHIFT}] (a shift in the top level), "
+                     f"got {fuse!r}")
+
+
+def fused_difference(simple_logits: np.ndarray, complex_logits: np.ndarray, fuse: float) -> np.ndarray:
+    """``(n,)`` the logit difference a routed window is decided on: ``(z1 - z0)_complex + fuse * (z1 - z0)_simple``.
+
+    Both arrays are ``(n, 2)``. For fixed-point logits and ``fuse = 2**-k`` (what the top level can
+    shift by: :func:`fuse_shift`) every value is exact in float64, as is the top level's sum in its
+    wider fixed-point type, so both decide alike. Other values serve replays (``bench.replay_gate_settings``).
+    """
+    zc = np.asarray(complex_logits, np.float64)
+    d = zc[:, 1] - zc[:, 0]
+    if float(fuse):
+        zs = np.asarray(simple_logits, np.float64)
+        d = d + float(fuse) * (zs[:, 1] - zs[:, 0])
+    return d

@@ -61,11 +61,10 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
            + (f"(logit threshold {logit_threshold(m['tau']):.3f})" if m["tau"] < 1
               else "(tau = 1: every window goes to the complex model; the simple path does not pay off here)")
            + ("" if m.get("tau_interictal") is None else f"; where it says interictal, tau = {m['tau_interictal']:.3f} "
-              f"(logit threshold {logit_threshold(m['tau_interictal']):.3f}; `train.gate_tau_interictal`)"),
-           untrusted_line(m), budget_line(m),
-           unseen_line(m),
-           simple_prior_line(m),
-           ""]
+              f"(logit threshold {logit_threshold(m['tau_interictal']):.3f}; `train.gate_tau_interictal`)")
+           + (f"; a routed window decides on the complex logit difference + {m['fuse']:g} x the simple one "
+              "(`train.gate_fuse`)" if m.get("fuse") else ""),
+           untrusted_line(m), budget_line(m), unseen_line(m), simple_prior_line(m), ""]
     out += glance_markdown(m)
     rows = [[name] + [t[name].get(k) for k in METRIC_KEYS]
             for name in ("simple_only", "complex_only", "cascade_complex", "cascade", "feature_baseline") if name in t]

@@ -24,6 +24,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 
 from qcascade.gate import check_rule, logit_threshold
+from qcascade.gate_fixed import fused_difference
 
 __all__ = ["REASONS", "routing_reasons", "sum_routing_reasons", "routing_reason_rows"]
 
@@ -35,7 +36,7 @@ def routing_reasons(simple_logits: np.ndarray, complex_logits: np.ndarray, y: np
                     decisions: Mapping[str, np.ndarray], *, rule: str, probe_every: int = 0,
                     sentinel: Optional[np.ndarray] = None, sentinel_every: int = 1,
                     sentinel_interictal_only: bool = False, tau_interictal: Optional[float] = None,
-                    **_other_gate_args) -> dict:
+                    fuse: float = 0.0, **_other_gate_args) -> dict:
     """Routed windows counted by their first reason.
 
     Args:
@@ -44,7 +45,7 @@ def routing_reasons(simple_logits: np.ndarray, complex_logits: np.ndarray, y: np
         tau: the deployed threshold.
         decisions: :func:`qcascade.gate.cascade_decide`'s output (``routed``, ``prev_cls``,
             ``gap``, ``held``, each ``(n,)``), or a :class:`~qcascade.artifacts.WindowScores` as a dict.
-        rule, probe_every, sentinel, sentinel_every, sentinel_interictal_only, tau_interictal: the gate's arguments
+        rule, probe_every, sentinel, sentinel_every, sentinel_interictal_only, tau_interictal, fuse: the gate's arguments
             (:func:`qcascade.gate_args.gate_rule`); the others (hold, recordings) are read from ``decisions``.
 
     Returns:
@@ -59,7 +60,7 @@ def routing_reasons(simple_logits: np.ndarray, complex_logits: np.ndarray, y: np
     routed = np.asarray(decisions["routed"], bool).ravel()
     n = len(routed)
     d = zs[:, 1] - zs[:, 0]
-    s_cls, c_cls = (d > 0).astype(int), (zc[:, 1] > zc[:, 0]).astype(int)
+    s_cls, c_cls = (d > 0).astype(int), (fused_difference(zs, zc, fuse) > 0).astype(int)
     prev = np.asarray(decisions["prev_cls"]).ravel()
     gap = np.asarray(decisions["gap"]).ravel()
     held = decisions.get("held")

@@ -227,7 +227,8 @@ def choose_gate_variant(train, calibrated: dict, variants: list, va, zs, zc, n_i
         dec = cascade_decide(zs, zc, tau, **gate_rule(rule, va, probe, recheck, sentinel_up if with_sentinel else None,
                                                       train.gate_sentinel_every, hold,
                                                       train.gate_sentinel_interictal_only,
-                                                      hold_max=train.gate_hold_max if hold else 0))
+                                                      hold_max=train.gate_hold_max if hold else 0,
+                                                      fuse=train.gate_fuse))
         rows[name] = {"rule": rule, "probe_every": probe, "recheck_tau": recheck, "sentinel": with_sentinel, "hold": hold,
                       "hold_max": train.gate_hold_max if hold else 0,
                       "tau": tau, "f1": row["f1"],

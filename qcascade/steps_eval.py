@@ -45,6 +45,7 @@ def step_calibrate(ctx) -> None:
     from qcascade.models.counting import count_macs
     from qcascade.models.folding import fold_batchnorm
     from qcascade.gate import cascade_decide, training_rule
+    from qcascade.gate_fixed import fused_difference
     from qcascade.routing_budget import apply_routing_budget
     from qcascade.steps_choose import (PROBE_CRITERION, candidate_validation, choose_gate_variant,
                                        choose_probe_period,
@@ -101,7 +102,13 @@ def step_calibrate(ctx) -> None:
 
         def rule_kw(rule, probe, recheck, sentinel, hold) -> dict:
             return gate_rule(rule, va, probe, recheck, up_val if sentinel else None, train.gate_sentinel_every, hold,
-                             train.gate_sentinel_interictal_only, hold_max=train.gate_hold_max if hold else 0)
+                             train.gate_sentinel_interictal_only, hold_max=train.gate_hold_max if hold else 0,
+                             fuse=train.gate_fuse)
+
+        # With fusion every window routed decides as the fused complex path, so that (at tau 1: all
+        # routed) is the reference; hidden seizures are still counted against the unfused models.
+        ref = ref_base if not train.gate_fuse else window_metrics(
+            va.y, None, (fused_difference(z_simple, z_base, train.gate_fuse) > 0).astype(np.int64))
 
         def calibrate(rule, probe, recheck, sentinel, hold):
             return calibrate_tau(
@@ -109,7 +116,7 @@ def step_calibrate(ctx) -> None:
                 grid=train.tau_grid(), routing_tolerance=train.tau_routing_tolerance,
                 reference_f1=train.tau_reference_f1, margin_windows=train.tau_margin_windows,
                 reference_min_f1=train.tau_reference_min_f1,
-                reference={"sensitivity": ref_base["sensitivity"], "f1": ref_base["f1"]},
+                reference={"sensitivity": ref["sensitivity"], "f1": ref["f1"]},
                 **rule_kw(rule, probe, recheck, sentinel, hold))
 
         probe_choice = {}
@@ -130,7 +137,7 @@ def step_calibrate(ctx) -> None:
         tau, sweep = calibrated[gate_choice["chosen"]]
         deployed_kw = gate_rule(deployed["rule"], va, deployed["probe_every"], deployed["recheck_tau"],
                                 up_val if deployed["sentinel"] else None, train.gate_sentinel_every, deployed["hold"],
-                                train.gate_sentinel_interictal_only, hold_max=deployed["hold_max"])
+                                train.gate_sentinel_interictal_only, hold_max=deployed["hold_max"], fuse=train.gate_fuse)
         # A tau that routes past the budget must buy a validation seizure a cheaper one would hide.
         tau, budget = apply_routing_budget(tau, sweep, train.tau_routing_budget, train.tau_routing_budget_max_f1_loss,
                                            lambda t: cascade_decide(z_simple, zc, t, **deployed_kw), va, z_base,
@@ -178,6 +185,7 @@ def step_calibrate(ctx) -> None:
     dep = Deployment(selected_electrode=e, simple_model=simple_choice["chosen"], tau=tau, gate=deployed["rule"],
                      probe_every=deployed["probe_every"], recheck_tau=deployed["recheck_tau"], hold=deployed["hold"],
                      hold_max=deployed["hold_max"], tau_reference_min_f1=train.tau_reference_min_f1, tau_interictal=tau_i,
+                     fuse=train.gate_fuse,
                      sentinel={**spec.as_dict(), "ops": ops} if deployed["sentinel"] else {},
                      logit_threshold=logit_threshold(tau), macs_simple=macs_s,
                      macs_complex=macs_c, bn_fold=fold_err, complex_only_val=ref_base, tau_sweep_val=sweep,
@@ -243,7 +251,7 @@ def _gate_variants(dep: Deployment, zs: np.ndarray, zc: np.ndarray, te, z_only: 
                                                                  v.get("recheck_tau", 0.0), up if with_sentinel else None,
                                                                  dep.sentinel.get("every", 1), v.get("hold", 0),
                                                                  bool(dep.sentinel.get("interictal_only", False)),
-                                                                 hold_max=v.get("hold_max", 0)))
+                                                                 hold_max=v.get("hold_max", 0), fuse=dep.fuse))
         m = window_metrics(te.y, None, p)
         eff = cascade_efficiency(r, dep.macs_simple + (dep.sentinel.get("ops", 0) if with_sentinel else 0),
                                  dep.macs_complex)
@@ -328,7 +336,7 @@ def step_evaluate(ctx) -> None:
                    "decision_agreement": float(np.mean(zc.argmax(1) == z_only.argmax(1))) if len(zc) else 1.0,
                    "trained_separately": bool(base.get("complex_only", {}).get("trained_separately", True))},
                "gate": rule["rule"], "probe_every": rule["probe_every"], "recheck_tau": rule["recheck_tau"],
-               "hold": rule["hold"], "hold_max": rule["hold_max"],
+               "hold": rule["hold"], "hold_max": rule["hold_max"], "fuse": rule["fuse"],
                "sentinel": dep.sentinel,
                "gate_variants": _gate_variants(dep, zs, zc, te, z_only, up),
                "choices": dep.choices, "fit_gap": dep.fit_gap, "complex_prior": prior_summary(ctx),

@@ -232,3 +232,38 @@ def test_hold_gate_in_cpp_matches_python(built, tmp_path, rule, hold, hold_max):
     proc = subprocess.run([str(exe), str(top / "csim_data" / "bad.f32"), str(top / "csim_data" / "bad.txt"), "-1", "-"],
                           cwd=top, capture_output=True, text=True)
     assert proc.returncode == 2 and "more than the hold's ceiling" in proc.stderr
+
+
+def test_fused_gate_in_cpp_matches_python(built, tmp_path):
+    """Late fusion (train.gate_fuse = 2**-k) in the generated C++: a routed window is decided on the complex
+    difference plus the simple one shifted, and the recheck and the hold read that answer; the closed loop
+    decides like the Python walk on every window."""
+    import shutil
+
+    from qcascade.gate_fixed import fused_difference
+
+    man = tl.load_manifest(built["top"])
+    prj = {r: {"prj": man[r]["source_dir"], "project": man[r]["project"], "namespace": man[r]["namespace"]}
+           for r in ("simple", "complex")}
+    tau, probe, hold, hold_max = built["tau"], 5, 2, 4
+    X, zs, zc = built["X"][:60], built["zs"][:60], built["zc"][:60]
+    tau_c = float(np.tanh(np.median(np.abs(zc[:, 0] - zc[:, 1])) / 2))
+    # The largest shift whose fusion still flips a complex answer on these windows (the test must see one).
+    flips = {k: int(((fused_difference(zs, zc, 2.0 ** -k) > 0) != (zc[:, 1] > zc[:, 0])).sum()) for k in range(4)}
+    k = max(s for s, n in flips.items() if n)
+    top = tmp_path / "top_fuse"
+    gate = dict(gate_rule="confirm_changes", gate_probe=probe, gate_recheck=tau_c, gate_hold=hold, gate_hold_max=hold_max)
+    tl.generate_toplevel(top, gate_fuse=2.0 ** -k, **gate, **toplevel_kwargs(prj, T, C, electrode=ELECTRODE, tau=tau))
+    header, entry = (top / "cascade_top.h").read_text(), tl.load_manifest(top)["gate"]["fuse"]
+    assert "#define QCASCADE_GATE_FUSE 1\n" in header and f"#define QCASCADE_GATE_FUSE_SHIFT {k}\n" in header
+    assert entry["shift"] == k and entry["fuse"] == 2.0 ** -k
+    shutil.copytree(built["top"] / "csim_build", top / "csim_build", dirs_exist_ok=True)  # reuse model objects
+    tl.build_csim(top, jobs=2, werror=True)
+    res = tb.closed_loop(top, X, tau=tau, rule="confirm_changes", keras_simple=zs, keras_complex=zc)
+    assert res["agreement_with_python_on_cpp_logits"] == 1.0
+    assert res["agreement_with_keras_cascade"] >= 0.9
+    kw = dict(rule="confirm_changes", probe_every=probe, recheck_tau=tau_c, hold=hold, hold_max=hold_max)
+    fused, plain = cascade_decide(zs, zc, tau, fuse=2.0 ** -k, **kw), cascade_decide(zs, zc, tau, **kw)
+    assert (fused["pred"] != plain["pred"]).any()  # so the closed loop compared decisions the fusion changed
+    with pytest.raises(tl.ConfigError, match="gate_fuse"):
+        tl.generate_toplevel(tmp_path / "bad", gate_fuse=0.3, **toplevel_kwargs(prj, T, C, electrode=ELECTRODE, tau=tau))

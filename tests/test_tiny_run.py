@@ -267,6 +267,32 @@ def test_second_threshold_rerun_from_calibration_is_deployed_walked_and_reported
     assert f"where it says interictal, tau = {dep.tau_interictal:.3f}" in (unit / "report.md").read_text()
 
 
+def test_fused_rerun_from_calibration_is_deployed_walked_and_reported(tiny_run, tmp_path):
+    """``train.gate_fuse: 0.25``: the deployment and metrics record it, tau is calibrated against the fused
+    complex-only's validation F1, walking the deployed gate with the fusion reproduces the stored test
+    decisions (and the walk without it does not need to), and report.md names it."""
+    from qcascade.artifacts import Deployment, ValidationScores, WindowScores
+    from qcascade.evaluation import window_metrics
+    from qcascade.gate import cascade_decide
+    from qcascade.gate_args import deployed_gate
+    from qcascade.gate_fixed import fused_difference
+
+    unit = _recalibrated(tiny_run, tmp_path, gate_fuse=0.25)
+    dep, v, ws = Deployment.load(unit), ValidationScores.load(unit), WindowScores.load(unit)
+    assert dep.fuse == 0.25
+    ref = window_metrics(v.y, None, (fused_difference(v.simple, v.complex_only, 0.25) > 0).astype(int))
+    for row in dep.tau_sweep_val:  # held to the fused complex-only (its F1, or a better row's with "best")
+        assert row["reference_sensitivity"] == pytest.approx(ref["sensitivity"])
+        assert row["reference_f1"] >= (ref["f1"] or 0.0) - 1e-12
+    kw = deployed_gate(dep, ws, None, ws.sentinel if dep.sentinel else None)
+    assert kw["fuse"] == 0.25
+    dt = cascade_decide(ws.simple, ws.complex, dep.tau, **kw)
+    assert np.array_equal(dt["pred"], ws.pred) and np.array_equal(dt["routed"], ws.routed)
+    m = json.loads((unit / "metrics.json").read_text())
+    assert m["fuse"] == 0.25
+    assert "`train.gate_fuse`" in (unit / "report.md").read_text()
+
+
 def test_probe_choice_deploys_and_reports_the_chosen_period(tiny_run):
     """``train.gate_probe_choices`` (default 16, 8, with the complex-only reference): every candidate
     period is recorded at its own tau, the deployed probe and tau are the chosen candidate's, walking

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from qcascade.errors import QCascadeError
+from qcascade.gate_fixed import fused_difference
 from qcascade.hls import manifest as tl
 from qcascade.io_utils import atomic_write_json
 from qcascade.hls.csim_build import (BUILD, CSIM_EXE, build_csim, csim_commands,  # noqa: F401  (re-exported)
@@ -158,7 +159,9 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
                                  man["gate"].get("tau_interictal"))
 
     k_conf = final(keras["simple"])
-    k_dec = np.where(k_conf, keras["simple"].argmax(1), keras["complex"].argmax(1))
+    fuse = float((man["gate"].get("fuse") or {}).get("fuse", 0.0))  # a routed window's fused answer
+    k_dec = np.where(k_conf, keras["simple"].argmax(1),
+                     (fused_difference(keras["simple"], keras["complex"], fuse) > 0).astype(np.int64))
     py_conf = final(cpp["simple_logits"])
     result["cascade"] = {
         "n_windows": int(len(X)),

@@ -31,9 +31,9 @@ from qcascade.errors import ConfigError
 # The checks live in one module; re-exported for the callers that import them from here.
 from qcascade.hls.identifiers import check_identifier, check_int, check_number, check_part, check_token  # noqa: F401
 from qcascade.io_utils import atomic_write_json, atomic_write_text
-from qcascade.gate import (GATE_RULES, check_hold, hold_ceiling, check_probe, check_recheck, quantize_recheck, quantize_threshold,
-                           uses_state)
+from qcascade.gate import GATE_RULES, check_hold, hold_ceiling, check_probe, check_recheck, quantize_threshold, uses_state
 from qcascade.hls import csim_build, scaling_hw, sentinel_hw, synth
+from qcascade.hls.gate_hw import GATE_FORMULAS, fuse_values, gate_formula  # noqa: F401
 from qcascade.hls.csim_build import build_csim  # noqa: F401  (callers build from here)
 # Shared with csim/synth, which must not import this module; re-exported for existing callers.
 from qcascade.hls.manifest import (MANIFEST, TEMPLATES, gate_reference, load_manifest, side_inputs,  # noqa: F401
@@ -62,11 +62,6 @@ HOLD_PRAGMAS = {  # the hold's prev_hold input, like prev_cls
     "s_axilite": "\n    #pragma HLS INTERFACE s_axilite port=prev_hold bundle=control",
 }
 # What the generated header says the rule is (qcascade.gate documents each).
-GATE_FORMULAS = {
-    "confidence": "|z1 - z0| > 2*atanh(tau)",
-    "confirm_changes": "|z1 - z0| > 2*atanh(tau) and (z1 > z0) == prev_cls",
-    "confirm_ictal_hold": "z0 - z1 > 2*atanh(tau) and prev_cls == 0",
-}
 # ---------------------------------------------------------------- hls4ml project introspection
 _TYPE = re.compile(r"ap_(u?)(fixed|int)<\s*(\d+)\s*(?:,\s*(-?\d+))?[^<>]*>\Z")
 
@@ -226,7 +221,7 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
                       input_scaling: dict | None = None, tb_scale_reset: np.ndarray | None = None,
                       sentinel: dict | None = None, gate_hold: int = 0,
                       tb_held: np.ndarray | None = None, gate_hold_max: int = 0,
-                      gate_tau_interictal: float | None = None) -> dict[str, Path]:
+                      gate_tau_interictal: float | None = None, gate_fuse: float = 0.0) -> dict[str, Path]:
     """Write the cascade top level, testbench, model copies and build scripts into ``out_dir``.
 
     Args:
@@ -268,6 +263,7 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
             ``min(M, max(H, held + 1))``.
         gate_tau_interictal: the threshold where the simple model says interictal
             (``qcascade.gate``, "Two thresholds"; at most ``tau``); None: ``tau``.
+        gate_fuse: the late fusion ``2**-k`` (``qcascade.gate``, "Fusion"; :mod:`qcascade.hls.gate_hw`); 0: off.
 
     Returns:
         The written files by role: ``cascade_top_h``, ``cascade_top_cpp``, ``cascade_tb_cpp``,
@@ -313,8 +309,8 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
     with_prev = uses_state(gate_rule, probe, sentinel is not None, hold)
     has_gap = bool(probe) or sentinel is not None
     clogit = cplx["result"]["elem"]
-    rq = quantize_recheck(recheck, clogit["width"], clogit["integer"])
-    gate.update(tau_interictal=None if gate_tau_interictal is None else tau_i,
+    fuse_subs, fuse_entry, rq = fuse_values(gate_fuse, logit, clogit, recheck)
+    gate.update(fuse=fuse_entry, tau_interictal=None if gate_tau_interictal is None else tau_i,
                 interictal={k: gate_i[k] for k in ("threshold", "raw", "value")}, rule=gate_rule, uses_prev=with_prev, probe_every=probe, recheck_tau=recheck, hold=hold, hold_max=hold_max,
                 recheck={k: rq[k] for k in ("threshold", "raw", "frac_bits", "value", "diff_width", "diff_int",
                                             "rounding")} if recheck else None,
@@ -335,12 +331,8 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
             "thr_i_value": repr(gate_i["value"]),
             "control_pragma": CONTROL_PRAGMAS[control], "buffer_bits": buffer["bits"],
             "buffer_bram": buffer["bram18k_estimate"], "tb_input": TB_INPUT, "gate_rule": gate_rule,
-            "gate_formula": GATE_FORMULAS[gate_rule] + (f", and gap < {probe - 1} (probe every {probe})" if probe else "")
-            + (f"; recheck: complex z0 - z1 < 2*atanh({recheck!r}) sets gap to {probe - 1}" if recheck else "")
-            + (f", and not (sentinel up and gap >= {sentinel_subs['sentinel_every'] - 1}"
-               + (" and z1 <= z0)" if sentinel_subs["sentinel_interictal_only"] else ")") if sentinel else "")
-            + (f", and held == 0 (hold {hold}" + (f", growing to {hold_max})" if hold_max > hold else ")") if hold else "")
-            + (f"; where z1 <= z0, 2*atanh({tau_i!r}) in place of 2*atanh(tau)" if tau_i != tau else ""),
+            "gate_formula": gate_formula(gate_rule, probe, recheck, sentinel_subs if sentinel else None, hold, hold_max,
+                                         tau, tau_i, gate_fuse),
             "recheck": int(bool(recheck)), "recheck_tau": repr(recheck), "recheck_threshold": repr(rq["threshold"]),
             "recheck_raw": rq["raw"], "recheck_frac_bits": rq["frac_bits"], "recheck_value": repr(rq["value"]),
             "recheck_diff_width": rq["diff_width"], "recheck_diff_int": rq["diff_int"],
@@ -353,7 +345,7 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
             "simple_logit_bits": logit["width"], "complex_logit_bits": cplx["result"]["elem"]["width"],
             "result_bits": 8 * math.ceil((2 + 2 * logit["width"] + 2 * cplx["result"]["elem"]["width"]
                                           + (1 if sentinel else 0)) / 8),
-            **scale_subs, **sentinel_subs}
+            **scale_subs, **sentinel_subs, **fuse_subs}
     paths = {role: _render(f"{name}.in", out_dir / name, subs) for role, name in
              (("cascade_top_h", "cascade_top.h"), ("cascade_top_cpp", "cascade_top.cpp"),
               ("cascade_tb_cpp", "cascade_tb.cpp"), ("input_scaling_h", "input_scaling.h"))}
