@@ -164,6 +164,7 @@ STRESS_SEEDS = {
     "stress-seed22": "drawn in round 56, trained at round 55's defaults; rules 4 and 5 judged on it in round 57",
     "stress-seed23": "drawn in round 58, trained at round 57's defaults; rule 6 undecided on it",
     "stress-seed24": "drawn in round 58, trained at round 57's defaults; rule 7 failed on it",
+    "stress-seed25": "drawn in round 59, trained at round 57's defaults, rerun from calibration with round 59's fusion; rule 8 passed on it",
 }
 SECTIONS = ("streaming", "longterm", "training", "quick", "full", "swec-short", "swec-short-2sz", "stress",
             *STRESS_SEEDS, "bonn", "hardware")

@@ -134,8 +134,9 @@ class TrainConfig:
             round 42 of docs/generalisation.md (chosen on seven stress seeds, checked on an
             eighth; docs/calibration.md, "Two thresholds").
         gate_fuse: late fusion (:mod:`qcascade.gate`, "Fusion"): a routed window is decided on the complex
-            model's logit difference plus this times the simple model's, tau calibrated on the same; 0 (off,
-            the default) or 1/2**k (a shift in the top level). Complex-only stays unfused. docs/calibration.md.
+            model's logit difference plus this times the simple model's, tau calibrated on the same; 1/2**k
+            (a shift in the top level; default 1/4, round 59 of docs/generalisation.md) or 0 (off, as before).
+            Complex-only stays unfused. docs/calibration.md.
         gate_unseen_probe_every: the probe period ``P`` deployed on a fold whose training data hold a
             seizure the simple model's electrode does not see (``gate_unseen_ratio``), when
             ``gate_probe_every`` is 0: such a patient can have a test seizure that no electrode's
@@ -266,7 +267,7 @@ class TrainConfig:
     gate_hold: int = DEFAULT_HOLD
     gate_hold_max: int = DEFAULT_HOLD_MAX
     gate_tau_interictal: Literal["off", "keep", "margin"] = "keep"
-    gate_fuse: float = 0.0
+    gate_fuse: float = 0.25
     gate_unseen_probe_every: int = 32
     gate_unseen_ratio: float = 0.7
     gate_probe_choices: tuple[int, ...] = (16, 8)

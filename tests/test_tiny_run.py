@@ -117,7 +117,7 @@ def test_validation_logits_replay_the_deployed_gate_choice(tiny_run):
     sentinel = dict(sentinel=v.sentinel, sentinel_every=dep.sentinel["every"],
                     sentinel_interictal_only=dep.sentinel["interictal_only"]) if dep.sentinel else {}
     dec = cascade_decide(v.simple, v.complex, dep.tau, rule=dep.gate, probe_every=dep.probe_every,
-                         recheck_tau=dep.recheck_tau, hold=dep.hold, hold_max=dep.hold_max, record_ids=v.record_ids,
+                         recheck_tau=dep.recheck_tau, hold=dep.hold, hold_max=dep.hold_max, fuse=dep.fuse, record_ids=v.record_ids,
                          start_s=v.start_s,
                          **sentinel)
     chosen = dep.choices["gate"]["candidates"][dep.choices["gate"]["chosen"]]
@@ -181,7 +181,7 @@ def test_sentinel_rerun_from_calibration_records_and_replays_its_decisions(tiny_
     assert v.sentinel.dtype == bool and ws.sentinel.shape == ws.y.shape and ws.sentinel.any()
     assert dep.sentinel["interictal_only"] is interictal_only
     kw = dict(rule=dep.gate, sentinel_every=dep.sentinel["every"], hold=dep.hold, hold_max=dep.hold_max,
-              sentinel_interictal_only=interictal_only)
+              sentinel_interictal_only=interictal_only, fuse=dep.fuse)
     dv = cascade_decide(v.simple, v.complex, dep.tau, record_ids=v.record_ids, start_s=v.start_s, sentinel=v.sentinel, **kw)
     chosen = dep.choices["gate"]["candidates"][dep.choices["gate"]["chosen"]]
     assert window_metrics(v.y, None, dv["pred"])["f1"] == pytest.approx(chosen["f1"])
@@ -252,7 +252,7 @@ def test_second_threshold_rerun_from_calibration_is_deployed_walked_and_reported
     sweep = dep.choices["tau_interictal"]["sweep"]
     assert dep.choices["tau_interictal"]["mode"] == "keep" and any(r["tau_interictal"] == dep.tau_interictal for r in sweep)
     kw = dict(rule=dep.gate, probe_every=dep.probe_every, recheck_tau=dep.recheck_tau, hold=dep.hold,
-              hold_max=dep.hold_max)
+              hold_max=dep.hold_max, fuse=dep.fuse)
     if dep.sentinel:
         kw.update(sentinel_every=dep.sentinel["every"], sentinel_interictal_only=dep.sentinel["interictal_only"])
     again, _ = calibrate_tau_interictal(v.simple, v.complex, v.y, dep.tau, dep.tau_sweep_val, "keep",
@@ -267,17 +267,17 @@ def test_second_threshold_rerun_from_calibration_is_deployed_walked_and_reported
     assert f"where it says interictal, tau = {dep.tau_interictal:.3f}" in (unit / "report.md").read_text()
 
 
-def test_fused_rerun_from_calibration_is_deployed_walked_and_reported(tiny_run, tmp_path):
-    """``train.gate_fuse: 0.25``: the deployment and metrics record it, tau is calibrated against the fused
-    complex-only's validation F1, walking the deployed gate with the fusion reproduces the stored test
-    decisions (and the walk without it does not need to), and report.md names it."""
+def test_fusion_is_deployed_walked_and_reported_and_a_rerun_turns_it_off(tiny_run, tmp_path):
+    """``train.gate_fuse`` (default 1/4): the deployment and metrics record it, tau is calibrated against the
+    fused complex-only's validation F1, walking the deployed gate with the fusion reproduces the stored test
+    decisions, and report.md names it; rerun from calibration with ``gate_fuse: 0``, all of it is unfused."""
     from qcascade.artifacts import Deployment, ValidationScores, WindowScores
     from qcascade.evaluation import window_metrics
     from qcascade.gate import cascade_decide
     from qcascade.gate_args import deployed_gate
     from qcascade.gate_fixed import fused_difference
 
-    unit = _recalibrated(tiny_run, tmp_path, gate_fuse=0.25)
+    unit = tiny_run[0] / "ID1"
     dep, v, ws = Deployment.load(unit), ValidationScores.load(unit), WindowScores.load(unit)
     assert dep.fuse == 0.25
     ref = window_metrics(v.y, None, (fused_difference(v.simple, v.complex_only, 0.25) > 0).astype(int))
@@ -291,6 +291,12 @@ def test_fused_rerun_from_calibration_is_deployed_walked_and_reported(tiny_run, 
     m = json.loads((unit / "metrics.json").read_text())
     assert m["fuse"] == 0.25
     assert "`train.gate_fuse`" in (unit / "report.md").read_text()
+    off = _recalibrated(tiny_run, tmp_path, gate_fuse=0.0)
+    dep, ws = Deployment.load(off), WindowScores.load(off)
+    assert dep.fuse == 0.0 and json.loads((off / "metrics.json").read_text())["fuse"] == 0.0
+    dt = cascade_decide(ws.simple, ws.complex, dep.tau, **deployed_gate(dep, ws, None, ws.sentinel if dep.sentinel else None))
+    assert np.array_equal(dt["pred"], ws.pred) and np.array_equal(dt["routed"], ws.routed)
+    assert "`train.gate_fuse`" not in (off / "report.md").read_text()
 
 
 def test_probe_choice_deploys_and_reports_the_chosen_period(tiny_run):
@@ -312,7 +318,7 @@ def test_probe_choice_deploys_and_reports_the_chosen_period(tiny_run):
     assert dep.tau == rows[dep.probe_every]["tau"] and dep.choices["gate"]["chosen"].startswith(
         "confirm_changes" + (f"+probe{dep.probe_every}" if dep.probe_every else ""))
     kw = dict(rule=dep.gate, probe_every=dep.probe_every, recheck_tau=dep.recheck_tau, hold=dep.hold,
-              hold_max=dep.hold_max, tau_interictal=dep.tau_interictal)
+              hold_max=dep.hold_max, tau_interictal=dep.tau_interictal, fuse=dep.fuse)
     if dep.sentinel:
         kw.update(sentinel=ws.sentinel, sentinel_every=dep.sentinel["every"],
                   sentinel_interictal_only=dep.sentinel["interictal_only"])
