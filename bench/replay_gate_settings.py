@@ -43,7 +43,9 @@ past the budget and the cheaper one hides no validation seizure; default the run
 before it; round 54; applied before ``max_routing``), ``budget_fallback`` (off/least_routing:
 ``train.tau_routing_budget_fallback``, where the budget's tau is refused the least-routing tau that hides no
 validation seizure and keeps its F1 within ``budget_f1_loss``; default the run's own, off for runs from before
-it; round 55)::
+it; round 55), ``weak_gap`` and ``weak_max_f1`` (``train.gate_weak_simple_gap`` / ``_max_f1`` on a fold deployed
+without a probe: where the simple model trails, the probe of ``train.gate_unseen_probe_every`` and
+``train.gate_probe_choices``' choice; round 60)::
 
     python -m bench.replay_gate_settings RUN/ID4/ID4 RUN/ID6/ID6 --why \\
         --settings every8:sentinel_every=8 hold0:hold=0 tol0:tolerance=0 grow8:hold_max=8
@@ -59,6 +61,7 @@ from typing import Sequence
 import numpy as np
 
 from bench import exit_code
+from bench.replay_arrays import persisting, smoothed
 from bench.replay_fold_choice import unit_fold_dirs
 from bench.seizure_windows import detection_delays, missed_inside
 from qcascade.config_train import TrainConfig
@@ -75,7 +78,7 @@ KEYS = {"sentinel": "onoff", "sentinel_every": int, "interictal_only": "onoff", 
         "reference_f1": str, "fuse": float, "sentinel_persist": int, "probes": "periods", "max_routing": float,
         "reference_min_f1": float, "tau_interictal": ("off", "keep", "margin"), "smooth": int,
         "probe_criterion": ("auto", "cost"), "budget": float, "budget_f1_loss": float,
-        "budget_fallback": ("off", "least_routing")}
+        "budget_fallback": ("off", "least_routing"), "weak_gap": float, "weak_max_f1": float}
 _KIND_NAMES = {int: "an integer", float: "a number", str: "a string"}
 
 
@@ -136,48 +139,6 @@ def _gate_kw(dep: dict, z, over: dict) -> dict:
             "fuse": 0.0 if "fuse" in over else float(dep.get("fuse") or 0.0)}  # the setting's fuses the arrays
 
 
-def persisting(up: np.ndarray, record_ids: np.ndarray, start_s: np.ndarray, k: int) -> np.ndarray:
-    """``(n,)`` bool: the sentinel up on this window and on the ``k - 1`` windows before it in the
-    same recording (``k = 1``: ``up`` as it is). An artefact shorter than ``k`` windows never counts."""
-    if k < 1:
-        raise ValueError(f"sentinel_persist must be >= 1, got {k}")
-    up = np.asarray(up, bool)
-    if k == 1:
-        return up
-    from qcascade.gate import _sequence_order
-
-    order, first = _sequence_order(len(up), record_ids, start_s)
-    run = np.zeros(len(up), int)
-    for j, i in enumerate(order):
-        run[j] = 0 if not up[i] else (1 if first[j] else run[j - 1] + 1)
-    out = np.zeros(len(up), bool)
-    out[order] = run >= k
-    return out
-
-
-def smoothed(logits: np.ndarray, record_ids: np.ndarray, start_s: np.ndarray, k: int) -> np.ndarray:
-    """``(n, 2)``: each window's logits averaged with those of the ``k - 1`` windows before it in the
-    same recording (fewer at a recording's start); ``k = 1``: the logits as they are."""
-    z = np.asarray(logits, np.float64)
-    if k < 1:
-        raise ValueError(f"smooth must be >= 1, got {k}")
-    if k == 1:
-        return z
-    from qcascade.gate import _sequence_order
-
-    order, first = _sequence_order(len(z), record_ids, start_s)
-    zs = z[order]
-    out = np.empty_like(zs)
-    since = 0  # windows of this recording before the current one
-    for j in range(len(zs)):
-        since = 0 if first[j] else since + 1
-        lo = j - min(since, k - 1)
-        out[j] = zs[lo:j + 1].mean(0)
-    res = np.empty_like(z)
-    res[order] = out
-    return res
-
-
 def _fused(z, a: float) -> dict:
     """The logits of ``z`` with both complex arrays' difference plus ``a`` times the simple model's.
 
@@ -197,6 +158,7 @@ def replay_fold(fold_dir: Path, over: dict, train: TrainConfig) -> dict:
     dep = json.loads((fold_dir / "deploy" / "deploy.json").read_text())
     a = float(over.get("fuse", 0.0))
     v, t = (_fused(np.load(fold_dir / name), a) for name in ("val_logits.npz", "test_logits.npz"))
+    weak = _weak_simple(dep, v, over, train)
     for z in (v, t):
         z["simple"] = smoothed(z["simple"], z["record_ids"], z["start_s"], int(over.get("smooth", 1)))
     kw_val, kw_test = _gate_kw(dep, v, over), _gate_kw(dep, t, over)
@@ -214,11 +176,13 @@ def replay_fold(fold_dir: Path, over: dict, train: TrainConfig) -> dict:
                              reference_min_f1=float(over.get("reference_min_f1", dep.get("tau_reference_min_f1", 0.0))),
                              reference={"sensitivity": ref["sensitivity"], "f1": ref["f1"]}, **kw)
 
+    if weak:  # the fold's own period is the unseen-seizure probe's, then train.gate_probe_choices' choice
+        kw_val, kw_test = ({**kw, "probe_every": train.gate_unseen_probe_every} for kw in (kw_val, kw_test))
     tau, sweep = calibrated(kw_val)
     probe = kw_val["probe_every"]
-    if "probes" in over:
-        probe, tau = _choose_probe(v, kw_val, (probe,) + over["probes"], calibrated, train,
-                                   over.get("probe_criterion", "auto"))
+    if "probes" in over or weak:
+        probe, tau = _choose_probe(v, kw_val, (probe,) + over.get("probes", tuple(train.gate_probe_choices)), calibrated,
+                                   train, over.get("probe_criterion", "cost" if weak else "auto"))
         kw_val, kw_test = {**kw_val, "probe_every": probe}, {**kw_test, "probe_every": probe}
         sweep = calibrated(kw_val)[1]
     # The run's own train.tau_routing_budget (deploy.json; runs from before it have none), or the setting's.
@@ -241,6 +205,17 @@ def replay_fold(fold_dir: Path, over: dict, train: TrainConfig) -> dict:
     dec = cascade_decide(t["simple"], t["complex"], tau, **kw_test)
     return {"tau": tau, "dep_tau": float(dep["tau"]), "dec": dec, "t": t, "macs_every": every, "probe": probe, "kw": kw_test,
             "macs_complex": float(dep["macs_complex"]), "logit_threshold": logit_threshold(tau)}
+
+
+def _weak_simple(dep: dict, v, over: dict, train: TrainConfig) -> bool:
+    """``weak_gap``: this fold, deployed without a probe, has a simple model that trails complex-only on
+    validation (:func:`qcascade.steps_choose.weak_simple_model` on the stored, unsmoothed logits)."""
+    from qcascade.steps_choose import weak_simple_model
+
+    if not over.get("weak_gap") or int(dep.get("probe_every") or 0):
+        return False
+    return weak_simple_model(v["y"], v["simple"], dep["complex_only_val"]["f1"], over["weak_gap"],
+                             over.get("weak_max_f1", train.gate_weak_simple_max_f1))["weak"]
 
 
 def _choose_probe(v, kw_val: dict, periods: tuple, calibrated, train: TrainConfig,

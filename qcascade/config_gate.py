@@ -37,6 +37,13 @@ def check_gate_keys(self) -> None:
                           f"got {self.gate_unseen_probe_every}")
     if not 0.0 < self.gate_unseen_ratio <= 1.0:
         raise ConfigError(f"train.gate_unseen_ratio: must be in (0, 1], got {self.gate_unseen_ratio}")
+    if not 0.0 <= self.gate_weak_simple_gap <= 1.0:
+        raise ConfigError(f"train.gate_weak_simple_gap: must be 0 (off) or in (0, 1], got {self.gate_weak_simple_gap}")
+    if not 0.0 < self.gate_weak_simple_max_f1 <= 1.0:
+        raise ConfigError(f"train.gate_weak_simple_max_f1: must be in (0, 1], got {self.gate_weak_simple_max_f1}")
+    if self.gate_weak_simple_gap and not (self.gate_unseen_probe_every or self.gate_probe_every):
+        raise ConfigError("train.gate_weak_simple_gap: turns on train.gate_unseen_probe_every, which is 0; set "
+                          "gate_weak_simple_gap: 0 too, or give the probe a period")
     if not 1 <= self.gate_sentinel_every <= MAX_PROBE:
         raise ConfigError(f"train.gate_sentinel_every: must be in [1, {MAX_PROBE}], got {self.gate_sentinel_every}")
     if self.gate_sentinel_stay_ratio and not 1.0 < self.gate_sentinel_stay_ratio < (self.gate_sentinel_ratio or 64.0):

@@ -95,6 +95,13 @@ def _unseen_probe_line(m: dict) -> str:
               "hides no more validation seizures and meets the margin): "
               + ", ".join(f"fold {k}: {c['chosen'] or 'none'} (of {'/'.join(p if p != '0' else 'none' for p in c['candidates'])})"
                           for k, c in chosen)) if chosen else ""
+    weak = [(f["fold"], f["unseen_seizures"]["weak_simple"]) for f in folds
+            if (f.get("unseen_seizures") or {}).get("weak_simple", {}).get("weak")]
+    if weak:  # train.gate_weak_simple_*: the same probe, for a simple model that trails on validation
+        w = weak[0][1]
+        choice += (f"\n- simple model trailing complex-only on validation (F1 under {w['max_f1']:g} and {w['gap']:g} "
+                   "under complex-only's; `train.gate_weak_simple_gap`), given the probe: " + ", ".join(
+                       f"fold {k}: {u['simple_val_f1']:.2f} vs {u['complex_only_val_f1']:.2f}" for k, u in weak))
     if not hit:
         return f"- training seizures the electrode does not see {what}: none" + choice
     probes = sorted({u["probe_every"] for _, u in hit})

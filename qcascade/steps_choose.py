@@ -16,6 +16,8 @@ kept together in ``deploy/deploy.json`` under ``choices`` (``simple_model``, ``g
 * :func:`fit_gap`: F1 of each model on its training windows and on the validation windows;
 * :func:`unseen_training_seizures`: the training seizures the simple model's electrode does not see,
   which turn on ``train.gate_unseen_probe_every``;
+* :func:`weak_simple_model` (``train.gate_weak_simple_*``): a simple model that trails complex-only on
+  validation, which turns on the same probe;
 * :func:`probe_candidates` / :func:`choose_probe_period` (``train.gate_probe_choices``): the probe
   period deployed on this fold, each candidate period at its own calibrated tau;
 * :mod:`qcascade.routing_budget` (``train.tau_routing_budget``, called after these): a cheaper tau
@@ -200,6 +202,32 @@ def unseen_training_seizures(tr, zs: np.ndarray, zc: np.ndarray, ratio: float) -
         s, c = float(ps[k].mean()), float(pc[k].mean())
         per[r] = {"simple": s, "complex": c, "unseen": bool(s < ratio * c)}
     return {"ratio": ratio, "per_seizure": per, "unseen": [r for r, v in per.items() if v["unseen"]]}
+
+
+def weak_simple_model(y: np.ndarray, zs: np.ndarray, complex_only_f1: float | None, gap: float, max_f1: float) -> dict:
+    """Whether the deployed simple model trails complex-only on the validation windows.
+
+    Such a fold's validation recording shows seizures its electrode barely sees, so a test seizure can
+    be one the simple model calls interictal with confidence throughout, while validation (where the
+    gate may have routed its seizure on the simple model's flips) asks for no probe (docs/calibration.md,
+    "A simple model that trails on validation").
+
+    Args:
+        y: ``(n_val,)`` validation labels.
+        zs: ``(n_val, 2)`` logits of the simple model on them.
+        complex_only_f1: complex-only's validation F1 (unfused); None: no validation seizure.
+        gap: ``train.gate_weak_simple_gap``; 0: off.
+        max_f1: ``train.gate_weak_simple_max_f1``.
+
+    Returns:
+        ``{"simple_val_f1", "complex_only_val_f1", "gap", "max_f1", "weak"}``; ``weak`` when ``gap`` is on,
+        the simple model's F1 is below ``max_f1`` and at least ``gap`` below complex-only's.
+    """
+    from qcascade.evaluation import window_metrics
+
+    s = window_metrics(np.asarray(y), None, np.asarray(zs).argmax(1))["f1"]
+    weak = bool(gap and s is not None and complex_only_f1 is not None and s < max_f1 and complex_only_f1 - s >= gap)
+    return {"simple_val_f1": s, "complex_only_val_f1": complex_only_f1, "gap": gap, "max_f1": max_f1, "weak": weak}
 
 
 def choose_gate_variant(train, calibrated: dict, variants: list, va, zs, zc, n_ictal_val: int,

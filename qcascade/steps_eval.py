@@ -50,7 +50,7 @@ def step_calibrate(ctx) -> None:
     from qcascade.steps_choose import (PROBE_CRITERION, candidate_validation, choose_gate_variant,
                                        choose_probe_period,
                                        choose_simple, fit_gap, gate_candidates, probe_candidates,
-                                       unseen_training_seizures)
+                                       unseen_training_seizures, weak_simple_model)
     from qcascade.training.tau import calibrate_tau, calibrate_tau_interictal, logit_threshold, plot_tau_sweep
 
     sets = windows(ctx)
@@ -97,7 +97,10 @@ def step_calibrate(ctx) -> None:
         # hold one too, which validation (one seizure) may not show: those folds get a probe.
         train_logits = (_predict(simple_model, tr.X[:, :, e:e + 1]), zc_train)
         unseen = unseen_training_seizures(tr, *train_logits, train.gate_unseen_ratio)
-        probe_every = train.gate_probe_every or (train.gate_unseen_probe_every if unseen["unseen"] else 0)
+        unseen["weak_simple"] = weak_simple_model(va.y, z_simple, ref_base["f1"], train.gate_weak_simple_gap,
+                                                  train.gate_weak_simple_max_f1)
+        probe_every = train.gate_probe_every or (train.gate_unseen_probe_every
+                                                 if unseen["unseen"] or unseen["weak_simple"]["weak"] else 0)
         unseen["probe_every"] = 0 if train.gate_probe_every else probe_every
 
         def rule_kw(rule, probe, recheck, sentinel, hold) -> dict:

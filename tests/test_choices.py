@@ -317,6 +317,27 @@ def test_unseen_training_seizures_are_those_the_simple_model_misses_and_the_comp
                                     0.6)["unseen"] == []  # 0.6 is not below 0.6 x 1.0
 
 
+@pytest.mark.parametrize("simple_hits,complex_f1,gap,max_f1,weak", [
+    (2, 0.95, 0.3, 0.5, True),    # F1 1/3: under 0.5 and 0.62 under complex-only's
+    (2, 0.60, 0.3, 0.5, False),   # 0.27 under: not the gap
+    (6, 1.00, 0.3, 0.5, False),   # F1 0.75: over the ceiling, whatever the gap
+    (6, 1.00, 0.2, 0.8, True),    # the ceiling raised
+    (2, 0.95, 0.0, 0.5, False),   # gap 0: off
+    (2, None, 0.3, 0.5, False),   # no validation seizure: complex-only has no F1
+])
+def test_weak_simple_model_is_one_under_the_ceiling_and_the_gap_under_complex_only(simple_hits, complex_f1, gap,
+                                                                                    max_f1, weak):
+    from qcascade.steps_choose import weak_simple_model
+
+    y = np.r_[np.zeros(20, int), np.ones(10, int)]
+    calls = np.zeros(30, bool)
+    calls[20:20 + simple_hits] = True  # no false alarms: F1 = 2h / (10 + h)
+    out = weak_simple_model(y, logits(np.where(calls, 3.0, -3.0)), complex_f1, gap, max_f1)
+    assert out["simple_val_f1"] == pytest.approx(2 * simple_hits / (10 + simple_hits))
+    assert out["weak"] is weak and out["complex_only_val_f1"] == complex_f1
+    assert (out["gap"], out["max_f1"]) == (gap, max_f1)
+
+
 def test_the_gate_choice_names_the_probe_the_fold_deploys():
     n = 120
     y = np.zeros(n, int)

@@ -364,3 +364,20 @@ def test_the_budget_fallback_is_read_from_the_run_or_the_setting(tmp_path, monke
     assert seen == ["off"] * 4 + ["least_routing"] * 2
     with pytest.raises(ValueError, match="budget_fallback must be one of off/least_routing"):
         parse_setting("x:budget_fallback=cheapest")
+
+
+def test_weak_simple_gives_only_the_trailing_fold_the_unseen_probe_and_its_choice(tmp_path):
+    """``weak_gap``/``weak_max_f1`` (``train.gate_weak_simple_*``): here the simple models score validation F1
+    0.706 and 0.731 against complex-only's stored 0.85, so a ceiling of 0.72 makes fold 0 alone trail."""
+    from qcascade.config_train import TrainConfig
+
+    unit = _run(tmp_path / "run")
+    res = replay_unit(unit, {"deployed": {}, "w": {"weak_gap": 0.1, "weak_max_f1": 0.72},
+                             "wide": {"weak_gap": 0.2, "weak_max_f1": 1.0}, "both": {"weak_gap": 0.1, "weak_max_f1": 1.0}})
+    dep, w = res["deployed"], res["w"]
+    periods = (TrainConfig().gate_unseen_probe_every, *TrainConfig().gate_probe_choices)
+    assert dep["probes"] == [0, 0] and w["probes"][0] in periods and w["probes"][1] == 0
+    assert w["taus"][1] == dep["taus"][1]
+    assert res["wide"] == dep  # 0.144 and 0.119 under complex-only: neither trails by 0.2
+    assert all(p in periods for p in res["both"]["probes"])
+    assert parse_setting("w:weak_gap=0.3,weak_max_f1=0.5") == ("w", {"weak_gap": 0.3, "weak_max_f1": 0.5})

@@ -125,3 +125,19 @@ def test_the_report_names_the_training_seizures_the_electrode_does_not_see_and_t
     assert "fold 1: P_Sz2, P_Sz4" in line and "fold 0" not in line
     off = {**hit, "probe_every": 0}
     assert "no probe added" in unseen_line({"choices": {"unseen_seizures": off}})
+
+
+def test_the_report_names_the_folds_whose_simple_model_trails_on_validation():
+    from qcascade.report_settings import unseen_line
+
+    weak = {"simple_val_f1": 0.22, "complex_only_val_f1": 0.98, "gap": 0.3, "max_f1": 0.5, "weak": True}
+    fine = {**weak, "simple_val_f1": 0.93, "weak": False}
+    folds = [{"fold": 0, "unseen_seizures": {"ratio": 0.7, "per_seizure": {}, "unseen": [], "probe_every": 32,
+                                             "weak_simple": weak}},
+             {"fold": 1, "unseen_seizures": {"ratio": 0.7, "per_seizure": {}, "unseen": [], "probe_every": 0,
+                                             "weak_simple": fine}}]
+    line = unseen_line({"folds": folds})
+    assert "simple model trailing complex-only on validation (F1 under 0.5 and 0.3 under complex-only's" in line
+    assert "fold 0: 0.22 vs 0.98" in line and "fold 1" not in line.split("trailing")[1]
+    folds[0]["unseen_seizures"]["weak_simple"] = {**weak, "weak": False}
+    assert "trailing" not in unseen_line({"folds": folds})

@@ -128,7 +128,11 @@ def test_validation_logits_replay_the_deployed_gate_choice(tiny_run):
 
     unseen = dep.choices["unseen_seizures"]
     assert unseen["per_seizure"] and set(unseen["per_seizure"]) <= set(json.loads((unit / "data.json").read_text())["records"]["train"])
-    assert unseen["probe_every"] == (TrainConfig().gate_unseen_probe_every if unseen["unseen"] else 0)
+    weak = unseen["weak_simple"]  # train.gate_weak_simple_*: scored on the deployed validation logits
+    assert weak["simple_val_f1"] == pytest.approx(dep.fit_gap["val"]["simple"])
+    assert weak["complex_only_val_f1"] == pytest.approx(dep.fit_gap["val"]["complex_only"])
+    assert weak["gap"] == TrainConfig().gate_weak_simple_gap
+    assert unseen["probe_every"] == (TrainConfig().gate_unseen_probe_every if unseen["unseen"] or weak["weak"] else 0)
     # The fold's own period is the first candidate of train.gate_probe_choices (default 16, 8).
     assert list(dep.choices["probe"]["candidates"])[0] == str(unseen["probe_every"])
     assert dep.probe_every == dep.choices["probe"]["chosen"]

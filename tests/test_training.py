@@ -98,11 +98,18 @@ def test_config_defaults_and_round_trip():
     ("seed", 1.5), ("batch_size", True), ("deterministic_ops", 1), ("tau", float("nan")),
     ("tau_margin", 1.0), ("tau_routing_tolerance", -0.1), ("complex_weight_floor", 1.5), ("tau_reference_f1", "test"), ("tau_grid_size", 1), ("gate", "hold"), ("tau_margin_windows", -1),
     ("tau_reference_min_f1", 1.5), ("gate_unseen_probe_every", -1), ("gate_unseen_probe_every", 70000),
-    ("gate_unseen_ratio", 0.0), ("gate_unseen_ratio", 1.5),
+    ("gate_unseen_ratio", 0.0), ("gate_unseen_ratio", 1.5), ("gate_weak_simple_gap", -0.1),
+    ("gate_weak_simple_gap", 1.5), ("gate_weak_simple_max_f1", 0.0), ("gate_weak_simple_max_f1", 1.2),
 ])
 def test_config_rejects_bad_values_naming_the_field(field, value):
     with pytest.raises(ConfigError, match=f"train.{field}"):
         TrainConfig(**{field: value})
+
+
+def test_weak_simple_probe_needs_a_probe_period():
+    with pytest.raises(ConfigError, match="train.gate_weak_simple_gap.*gate_unseen_probe_every"):
+        TrainConfig(gate_weak_simple_gap=0.3, gate_unseen_probe_every=0)
+    assert TrainConfig(gate_weak_simple_gap=0.3, gate_unseen_probe_every=0, gate_probe_every=16).gate_weak_simple_gap == 0.3
 
 
 def test_config_unknown_key():
