@@ -148,7 +148,7 @@ class TrainConfig:
             Default 0.7.
         gate_weak_simple_gap, gate_weak_simple_max_f1: a fold whose simple model scores validation F1 under
             ``_max_f1`` and at least ``_gap`` under complex-only's also gets ``gate_unseen_probe_every``
-            (``steps_choose.weak_simple_model``; gap 0: off; docs/calibration.md).
+            (``steps_choose.weak_simple_model``; default 0.3 and 0.5, round 60; gap 0: off; docs/calibration.md).
         gate_probe_choices: probe periods calibrated per fold besides the fold's own (``gate_probe_every``,
             or ``gate_unseen_probe_every`` where it applies, or none), each at its own tau; the one with
             the fewest hidden validation seizures among those whose tau meets the calibration's margin,
@@ -273,7 +273,7 @@ class TrainConfig:
     gate_fuse: float = 0.25
     gate_unseen_probe_every: int = 32
     gate_unseen_ratio: float = 0.7
-    gate_weak_simple_gap: float = 0.0
+    gate_weak_simple_gap: float = 0.3
     gate_weak_simple_max_f1: float = 0.5
     gate_probe_choices: tuple[int, ...] = (16, 8)
     gate_unseen_free_simple: Literal["off", "choose"] = "choose"
