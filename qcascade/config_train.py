@@ -87,7 +87,7 @@ class TrainConfig:
             (3 until round 37). Recordings with fewer electrodes (Bonn's one) get no sentinel: it
             could never be up.
         gate_sentinel_memory: the baseline's memory in windows (a power of 2: a shift in hardware).
-        gate_sentinel_every: the probe period while the sentinel is up.
+        gate_sentinel_every: the probe period while the sentinel is up. Default 8 (4 until round 60).
         gate_sentinel_persist: the sentinel counts as up only after its electrodes have been
             above their baselines for this many windows in a row, so that an artefact shorter
             than that (movement: a few seconds) costs no complex-model window. Default 5 (round 34
@@ -261,7 +261,7 @@ class TrainConfig:
     gate_sentinel_ratio: float = 2.5
     gate_sentinel_electrodes: int = 2
     gate_sentinel_memory: int = 32
-    gate_sentinel_every: int = 4
+    gate_sentinel_every: int = 8
     gate_sentinel_persist: int = 5
     gate_sentinel_stay_ratio: float = 0.0
     gate_sentinel_own_ratio: float = 1.75
