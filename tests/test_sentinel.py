@@ -243,8 +243,8 @@ def test_config_gives_the_spec_with_or_without_the_hardware_flow():
     cfg = load_config(overrides={"train": {"gate_sentinel_ratio": 2.5, "gate_sentinel_memory": 32},
                                  "hls": {"enabled": False}})
     spec = cfg.train.sentinel_spec()
-    # The default since round 37: 2 electrodes over 2.5x (ratio code 2.5 * 16).
-    assert (spec.ratio_code, spec.memory_shift, spec.electrodes, spec.every) == (40, 5, 2, 4)
+    # The default since round 37: 2 electrodes over 2.5x (ratio code 2.5 * 16); one window in 8 while up since round 60.
+    assert (spec.ratio_code, spec.memory_shift, spec.electrodes, spec.every) == (40, 5, 2, 8)
     assert vars(load_config().train.sentinel_spec()) == vars(spec)  # on by default (round 17)
     assert load_config(overrides={"train": {"gate_sentinel_ratio": 0}}).train.sentinel_spec() is None
     # The simple model's own electrode over 1.75x: the default since round 41, once an electrode is chosen.
