@@ -34,6 +34,7 @@ _PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]{0,63}\Z")  # \Z: a trailing newlin
 # Keys added after runs existed: left out of config_hash at their default so old runs still resume.
 _HASH_OMIT_AT_DEFAULT = {("data", "nan_policy"): "raise", ("data", "bonn", "segments_per_set"): None,
                          ("data", "scaling_auto_spread"): 3.0, ("data", "carve_validation_below"): 3,
+                         ("data", "scaling_auto_one_recording"): "train_stats",
                          ("data", "long_term"): {"interictal_per_ictal": 4, "segment_s": 3600.0,
                                                  "smoothing": "auto", "split": "loso_hours",
                                                  "train_seizures": None},

@@ -109,6 +109,10 @@ class DataConfig:
         scaling_auto_spread: ``auto``: the amplitude spread (largest over smallest recording) from
             which ``causal_robust`` is chosen; two or three training recordings understate a
             patient's drift, so x1.5 (docs/input_scaling.md, rounds 45-46).
+        scaling_auto_one_recording: ``auto``, where fewer than two of the fold's training and
+            validation recordings have non-ictal windows (a two-seizure patient trains on one): no
+            spread can be measured, and recordings at least ``scaling_memory_windows`` windows long
+            get this scaling, ``train_stats`` or ``causal_robust`` (docs/input_scaling.md, round 61).
         long_term: ``swec-long`` only: see :class:`LongTermConfig`.
     """
 
@@ -128,6 +132,7 @@ class DataConfig:
     input_scaling: Literal["train_stats", "causal_robust", "auto"] = "auto"
     scaling_memory_windows: int = 64
     scaling_auto_spread: float = 1.5
+    scaling_auto_one_recording: Literal["train_stats", "causal_robust"] = "train_stats"
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     bonn: BonnConfig = field(default_factory=BonnConfig)
     long_term: LongTermConfig = field(default_factory=LongTermConfig)

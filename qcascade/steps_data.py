@@ -85,7 +85,8 @@ def _scaling_choice(d, splits) -> dict:
     fs = int(d.sfreq)
     choice = choose_input_scaling(list(splits["train"]) + list(splits["val"]), n_times=d.n_times,
                                   stride=int(round(d.stride_s * fs)), ictal_overlap=d.ictal_overlap,
-                                  min_spread=d.scaling_auto_spread, memory_windows=d.scaling_memory_windows)
+                                  min_spread=d.scaling_auto_spread, memory_windows=d.scaling_memory_windows,
+                                  one_recording=d.scaling_auto_one_recording)
     log.info("data.input_scaling: auto -> %s (%s)", choice["input_scaling"], choice["reason"])
     return choice
 

@@ -27,9 +27,9 @@ def recording(rid, n_windows, gain, seed=0):
     return Recording("P", rid, None, 512, n, 3, spans, (rid,), data=data)
 
 
-def choose(recs, min_spread=3.0, memory=64):
+def choose(recs, min_spread=3.0, memory=64, one_recording="train_stats"):
     return choose_input_scaling(recs, n_times=512, stride=512, ictal_overlap=0.5, min_spread=min_spread,
-                                memory_windows=memory)
+                                memory_windows=memory, one_recording=one_recording)
 
 
 def test_amplitude_reads_the_quiet_live_electrodes_only():
@@ -54,6 +54,20 @@ def test_auto_chooses_causal_for_long_recordings_that_drift(gains, n_windows, me
     assert set(got["amplitude_by_recording"]) == {r.record_id for r in recs}
 
 
+@pytest.mark.parametrize("gains, n_windows, want, reason", [
+    ((4.0,), 80, "causal_robust", "no drift to measure (data.scaling_auto_one_recording: causal_robust)"),
+    ((4.0,), 40, "train_stats", "shorter than the scaling memory"),  # one short recording has no past either
+    ((1.0, 1.2), 80, "train_stats", "< x3"),  # two recordings: the spread decides, as before
+    ((1.0, 4.0), 80, "causal_robust", ">= x3"),
+])
+def test_one_recording_gets_the_configured_scaling_where_it_is_long_enough(gains, n_windows, want, reason):
+    recs = [recording(f"P_Sz{k}", n_windows, g, seed=k) for k, g in enumerate(gains)]
+    got = choose(recs, one_recording="causal_robust")
+    assert got["input_scaling"] == want and reason in got["reason"]
+    with pytest.raises(ValueError, match="one_recording"):
+        choose(recs, one_recording="auto")
+
+
 def test_auto_is_the_default_and_falls_back_where_causal_robust_cannot_run():
     assert load_config().data.input_scaling == "auto"
     for bad in ({"n_times": 480}, {"dataset": "swec-long", "data_dir": "/nonexistent"}):  # causal_robust refuses both...
@@ -65,6 +79,8 @@ def test_auto_is_the_default_and_falls_back_where_causal_robust_cannot_run():
     assert got["input_scaling"] == "train_stats" and "480 is not a power of two" in got["reason"]
     with pytest.raises(ConfigError, match="scaling_auto_spread"):
         load_config(overrides={"data": {"input_scaling": "auto", "scaling_auto_spread": 0.5}})
+    with pytest.raises(ConfigError, match="scaling_auto_one_recording"):
+        load_config(overrides={"data": {"scaling_auto_one_recording": "auto"}})
 
 
 @pytest.mark.parametrize("test_gain, train_gains, want", [
@@ -87,6 +103,23 @@ def test_run_records_the_fold_choice_from_training_recordings(tmp_path, test_gai
     assert info["records"]["test"] == ["ID1_Sz3"]
     assert "ID1_Sz3" not in info["scaling_choice"]["amplitude_by_recording"]
     assert info["scaling_choice"]["amplitude_spread"] == pytest.approx(max(train_gains) / min(train_gains), rel=0.1)
+
+
+@pytest.mark.parametrize("one_recording", ["train_stats", "causal_robust"])
+def test_a_two_seizure_patient_gets_the_one_recording_scaling(tmp_path, one_recording):
+    data, fs = tmp_path / "data", 512
+    rng = np.random.default_rng(0)
+    for k, gain in enumerate((1.0, 6.0), start=1):  # fold 0 trains on Sz1 (validation carved from it), tests Sz2
+        write_mat(data / "ID1" / f"Sz{k}.mat", {"EEG": rng.normal(size=(370 * fs, 4)) * 30.0 * gain}, "5")
+    cfg = tmp_path / "auto.yaml"
+    cfg.write_text(f"data: {{input_scaling: auto, scaling_auto_one_recording: {one_recording}}}\n")
+    out = tmp_path / "run"
+    assert train_entry(["--dataset", "swec-short", "--data-dir", str(data), "--out", str(out), "--config", str(cfg),
+                        "--until-step", "step_prepare_data"]) == 0
+    info = json.loads((out / "ID1" / "data.json").read_text())
+    assert info["records"]["test"] == ["ID1_Sz2"] and info["records"]["train"] == ["ID1_Sz1"]
+    assert info["input_scaling"] == one_recording == info["scaling_choice"]["input_scaling"]
+    assert info["scaling_choice"]["amplitude_spread"] is None and "no drift to measure" in info["scaling_choice"]["reason"]
 
 
 def test_report_says_which_scaling_each_fold_used():

@@ -48,16 +48,18 @@ def amplitude_spread(values: Iterable[Optional[float]]) -> Optional[float]:
 
 
 def choose_input_scaling(records: Sequence, *, n_times: int, stride: int, ictal_overlap: float,
-                         min_spread: float, memory_windows: int) -> dict:
+                         min_spread: float, memory_windows: int, one_recording: str = "train_stats") -> dict:
     """``data.input_scaling: auto``: ``causal_robust`` where the gain drifts between recordings.
 
     ``causal_robust`` when the amplitude spread of ``records`` is at least ``min_spread`` and the
     recordings are long enough to scale from their own past (median length at least
-    ``memory_windows`` windows); ``train_stats`` otherwise.
+    ``memory_windows`` windows); ``train_stats`` otherwise. Where fewer than two recordings have
+    non-ictal windows, no spread can be measured: long enough recordings get ``one_recording``.
 
     Args:
         records: the recordings the choice may see (a fold's training and validation recordings,
             never its test recording).
+        one_recording: ``train_stats`` or ``causal_robust`` (``data.scaling_auto_one_recording``).
 
     Returns:
         ``{"input_scaling", "amplitude_spread", "amplitude_by_recording", "median_windows",
@@ -66,11 +68,14 @@ def choose_input_scaling(records: Sequence, *, n_times: int, stride: int, ictal_
     amp = {r.record_id: recording_amplitude(r, n_times, stride, ictal_overlap) for r in records}
     spread = amplitude_spread(amp.values())
     n_win = float(np.median([max(0, (r.n_samples - n_times) // stride + 1) for r in records])) if records else 0.0
-    if spread is None:
-        choice, reason = "train_stats", "fewer than two recordings with non-ictal windows: no drift to measure"
-    elif n_win < memory_windows:
+    if one_recording not in ("train_stats", "causal_robust"):
+        raise ValueError(f"one_recording must be train_stats or causal_robust, got {one_recording!r}")
+    if n_win < memory_windows:
         choice, reason = "train_stats", (f"recordings of {n_win:g} windows (median) are shorter than the scaling "
                                          f"memory of {memory_windows}: no past to scale from")
+    elif spread is None:
+        choice, reason = one_recording, ("fewer than two recordings with non-ictal windows: no drift to measure "
+                                         f"(data.scaling_auto_one_recording: {one_recording})")
     elif spread >= min_spread:
         choice, reason = "causal_robust", f"amplitude spread x{spread:g} >= x{min_spread:g}"
     else:
