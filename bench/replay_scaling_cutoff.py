@@ -37,7 +37,8 @@ def picks_causal(choice: dict, cutoff: Optional[float], memory_windows: int) -> 
     Args:
         choice: the fold's ``data.json`` ``scaling_choice`` from the ``auto`` run.
         cutoff: the cut-off; None: the ``auto`` run's own choice; 0: every fold (``causal_robust``
-            set by hand, which also scales folds whose spread cannot be measured).
+            set by hand, which also scales folds whose spread cannot be measured). A fold with no
+            spread follows the run's ``data.scaling_auto_one_recording`` (``one_recording``) at any cut-off.
         memory_windows: ``data.scaling_memory_windows`` of the run.
     """
     if cutoff is None:
@@ -45,7 +46,11 @@ def picks_causal(choice: dict, cutoff: Optional[float], memory_windows: int) -> 
     if cutoff == 0:
         return True
     spread = choice.get("amplitude_spread")
-    return spread is not None and choice.get("median_windows", 0) >= memory_windows and spread >= cutoff
+    if choice.get("median_windows", 0) < memory_windows:
+        return False
+    if spread is None:  # one recording: data.scaling_auto_one_recording decides (train_stats before it existed)
+        return choice.get("one_recording", "train_stats") == "causal_robust"
+    return spread >= cutoff
 
 
 def unit_dir(run: Path, patient: str) -> Path:

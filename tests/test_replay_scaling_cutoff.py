@@ -48,6 +48,10 @@ def test_the_rule_is_autos_own_with_another_cutoff():
     assert picks_causal(CHOICES[1], 1.5, 64) is True and picks_causal(CHOICES[1], 2.5, 64) is False
     assert picks_causal(CHOICES[2], 1.0, 64) is False and picks_causal(CHOICES[2], 0, 64) is True
     assert picks_causal({**CHOICES[1], "median_windows": 30}, 1.5, 64) is False  # no past to scale from
+    one = {**CHOICES[2], "amplitude_spread": None, "median_windows": 300}
+    assert picks_causal(one, 1.5, 64) is False  # runs from before data.scaling_auto_one_recording
+    assert picks_causal({**one, "one_recording": "causal_robust"}, 1.5, 64) is True
+    assert picks_causal({**one, "one_recording": "causal_robust", "median_windows": 30}, 1.5, 64) is False
 
 
 def test_each_cutoff_takes_the_causal_runs_folds_it_would_scale_causally(runs):

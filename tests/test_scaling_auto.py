@@ -63,7 +63,7 @@ def test_auto_chooses_causal_for_long_recordings_that_drift(gains, n_windows, me
 def test_one_recording_gets_the_configured_scaling_where_it_is_long_enough(gains, n_windows, want, reason):
     recs = [recording(f"P_Sz{k}", n_windows, g, seed=k) for k, g in enumerate(gains)]
     got = choose(recs, one_recording="causal_robust")
-    assert got["input_scaling"] == want and reason in got["reason"]
+    assert got["input_scaling"] == want and reason in got["reason"] and got["one_recording"] == "causal_robust"
     with pytest.raises(ValueError, match="one_recording"):
         choose(recs, one_recording="auto")
 

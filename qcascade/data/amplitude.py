@@ -63,7 +63,7 @@ def choose_input_scaling(records: Sequence, *, n_times: int, stride: int, ictal_
 
     Returns:
         ``{"input_scaling", "amplitude_spread", "amplitude_by_recording", "median_windows",
-        "min_spread", "reason"}``.
+        "min_spread", "one_recording", "reason"}``.
     """
     amp = {r.record_id: recording_amplitude(r, n_times, stride, ictal_overlap) for r in records}
     spread = amplitude_spread(amp.values())
@@ -81,4 +81,4 @@ def choose_input_scaling(records: Sequence, *, n_times: int, stride: int, ictal_
     else:
         choice, reason = "train_stats", f"amplitude spread x{spread:g} < x{min_spread:g}"
     return {"input_scaling": choice, "amplitude_spread": spread, "amplitude_by_recording": amp,
-            "median_windows": n_win, "min_spread": float(min_spread), "reason": reason}
+            "median_windows": n_win, "min_spread": float(min_spread), "one_recording": one_recording, "reason": reason}
