@@ -10,7 +10,9 @@ Bonn (its segments carry no patient or electrode label). Features of each 512-sa
 * ``log_ll``: log10 line length (mean absolute difference) of the scaled window;
 * ``log_sd``: log10 standard deviation of the scaled window;
 * ``delta, theta, alpha, beta, gamma``: fraction of 0.5-40 Hz power in 0.5-4, 4-8, 8-13, 13-30, 30-40 Hz;
-* ``kurtosis``: excess kurtosis (spiky windows are large).
+* ``kurtosis``: excess kurtosis (spiky windows are large);
+* ``log_ll_per_sd``: ``log_ll - log_sd``, how fast the window is whatever its amplitude (a slow discharge
+  raises the amplitude more than the line length, and the gate's sentinel reads line length).
 
 Groups: generated ictal windows on the onset-zone electrodes (Bonn E was selected where all sites
 were ictal), generated seizure-free windows on live, non-noisy electrodes away from artefacts (Bonn
@@ -27,7 +29,7 @@ import sys
 
 import numpy as np
 
-FEATURES = ("log_ll", "log_sd", "delta", "theta", "alpha", "beta", "gamma", "kurtosis")
+FEATURES = ("log_ll", "log_sd", "delta", "theta", "alpha", "beta", "gamma", "kurtosis", "log_ll_per_sd")
 _BANDS = {"delta": (0.5, 4), "theta": (4, 8), "alpha": (8, 13), "beta": (13, 30), "gamma": (30, 40)}
 FS, N = 512, 512
 
@@ -56,7 +58,8 @@ def window_features(w: np.ndarray) -> np.ndarray:
     f = np.fft.rfftfreq(N, 1 / FS)
     total = spec[:, (f >= 0.5) & (f < 40)].sum(axis=1) + 1e-30
     bands = [spec[:, (f >= lo) & (f < hi)].sum(axis=1) / total for lo, hi in _BANDS.values()]
-    return np.column_stack([np.log10(ll + 1e-12), np.log10(sd + 1e-12), *bands, kurtosis(w, axis=1)])
+    log_ll, log_sd = np.log10(ll + 1e-12), np.log10(sd + 1e-12)
+    return np.column_stack([log_ll, log_sd, *bands, kurtosis(w, axis=1), log_ll - log_sd])
 
 
 def bonn_features(data_dir) -> dict[str, np.ndarray]:
