@@ -112,7 +112,8 @@ class DataConfig:
         scaling_auto_one_recording: ``auto``, where fewer than two of the fold's training and
             validation recordings have non-ictal windows (a two-seizure patient trains on one): no
             spread can be measured, and recordings at least ``scaling_memory_windows`` windows long
-            get this scaling, ``train_stats`` or ``causal_robust`` (docs/input_scaling.md, round 61).
+            get this scaling: ``causal_robust`` (the default since rule 11, round 62) or ``train_stats``
+            (docs/input_scaling.md).
         long_term: ``swec-long`` only: see :class:`LongTermConfig`.
     """
 
@@ -132,7 +133,7 @@ class DataConfig:
     input_scaling: Literal["train_stats", "causal_robust", "auto"] = "auto"
     scaling_memory_windows: int = 64
     scaling_auto_spread: float = 1.5
-    scaling_auto_one_recording: Literal["train_stats", "causal_robust"] = "train_stats"
+    scaling_auto_one_recording: Literal["train_stats", "causal_robust"] = "causal_robust"
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     bonn: BonnConfig = field(default_factory=BonnConfig)
     long_term: LongTermConfig = field(default_factory=LongTermConfig)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from qcascade.cli import train_entry
-from qcascade.config import load_config
+from qcascade.config import config_hash, load_config
 from qcascade.data import Recording
 from qcascade.data.amplitude import amplitude_spread, choose_input_scaling, recording_amplitude
 from qcascade.data.matwrite import write_mat
@@ -81,6 +81,14 @@ def test_auto_is_the_default_and_falls_back_where_causal_robust_cannot_run():
         load_config(overrides={"data": {"input_scaling": "auto", "scaling_auto_spread": 0.5}})
     with pytest.raises(ConfigError, match="scaling_auto_one_recording"):
         load_config(overrides={"data": {"scaling_auto_one_recording": "auto"}})
+    assert load_config().data.scaling_auto_one_recording == "causal_robust"  # rule 11 (round 62)
+
+
+def test_runs_from_before_the_one_recording_default_do_not_resume_silently():
+    """Runs made before round 62 scaled two-seizure folds with ``train_stats`` and hashed the key only
+    away from that value, so resuming one at today's default is refused, not silently rescaled."""
+    old = load_config(overrides={"data": {"scaling_auto_one_recording": "train_stats"}})
+    assert config_hash(old) != config_hash(load_config())
 
 
 @pytest.mark.parametrize("test_gain, train_gains, want", [
