@@ -131,6 +131,7 @@ class Deployment:
             (``train.gate_tau_interictal``; None: ``tau`` on both sides, and in older files).
         fuse: the gate's late fusion ``a`` (``train.gate_fuse``; :mod:`qcascade.gate`; 0: off, and in
             older files).
+        ictal_every: the gate's ictal stride (``train.gate_ictal_every``; 1: off, and in older files).
         sentinel: the gate's sentinel constants (:meth:`qcascade.sentinel.SentinelSpec.as_dict`) and
             ``"ops"`` per window; empty when off.
         choices: ``{"simple_model": {...}, "gate": {...}}``: the candidates, criterion and choice of
@@ -160,6 +161,7 @@ class Deployment:
     tau_reference_min_f1: float = 0.0
     tau_interictal: Optional[float] = None
     fuse: float = 0.0
+    ictal_every: int = 1
     sentinel: dict = field(default_factory=dict)
     choices: dict = field(default_factory=dict)
     fit_gap: dict = field(default_factory=dict)

@@ -4,7 +4,7 @@ deployed gate that the C++ top level holds in a fixed-width counter or constant 
 from __future__ import annotations
 
 from qcascade.errors import ConfigError
-from qcascade.gate import MAX_HOLD, MAX_PROBE
+from qcascade.gate import MAX_HOLD, MAX_PROBE, check_ictal_every
 from qcascade.gate_fixed import MAX_FUSE_SHIFT, fuse_shift
 from qcascade.sentinel import MAX_PERSIST, SentinelSpec
 
@@ -32,6 +32,10 @@ def check_gate_keys(self) -> None:
     if not 0 <= self.gate_hold_max <= MAX_HOLD:
         raise ConfigError(f"train.gate_hold_max: must be in [0, {MAX_HOLD}] (at most train.gate_hold: the fixed "
                           f"hold), got {self.gate_hold_max}")
+    try:
+        check_ictal_every(self.gate_ictal_every, self.gate_hold, self.gate_hold_max)
+    except ValueError as exc:
+        raise ConfigError(f"train.gate_ictal_every: {exc}") from None
     if not (self.gate_unseen_probe_every == 0 or 1 <= self.gate_unseen_probe_every <= MAX_PROBE):
         raise ConfigError(f"train.gate_unseen_probe_every: must be 0 (off) or in [1, {MAX_PROBE}], "
                           f"got {self.gate_unseen_probe_every}")

@@ -115,17 +115,17 @@ class TrainConfig:
             since a window the sentinel routes is decided from those electrodes alone, and every
             electrode when the complex model reads them all; ``all``: every electrode, as until
             then. In the C++ top level too (a constant list of electrodes).
-        gate_hold: hold of the deployed gate (:mod:`qcascade.gate`): after a routed window that
-            the complex model calls ictal and the simple model called interictal, the next
-            ``gate_hold`` windows are routed too, so one interictal answer of the complex model
-            inside a seizure the electrode cannot see does not hand the rest of it to the simple
-            model. Default 2 (docs/generalisation.md, rounds 26-27); 0: off; at most 255 (an 8-bit
-            counter in the C++ top level).
-        gate_hold_max: the growing hold's ceiling (:mod:`qcascade.gate`): each window in a row on
-            which the complex model confirms a seizure against the simple model holds it one
-            window longer, from ``gate_hold`` up to this many, so a seizure the complex model has
-            followed for a while survives a dip of its answer. Default 8 (docs/generalisation.md,
-            round 36); at most ``gate_hold`` (e.g. 0): the fixed hold, as before; at most 255.
+        gate_hold: hold of the deployed gate (:mod:`qcascade.gate`): after a routed window that the complex
+            model calls ictal and the simple model called interictal, the next ``gate_hold`` windows are
+            routed too, so one interictal answer of the complex model inside a seizure the electrode cannot
+            see does not hand the rest of it to the simple model. Default 2 (docs/generalisation.md, rounds
+            26-27); 0: off; at most 255 (an 8-bit counter in the C++ top level).
+        gate_hold_max: the growing hold's ceiling (:mod:`qcascade.gate`): each window in a row on which the
+            complex model confirms a seizure against the simple model holds it one window longer, from
+            ``gate_hold`` up to this many. Default 8 (round 36); at most ``gate_hold``: the fixed hold.
+        gate_ictal_every: the ictal stride ``K`` (:mod:`qcascade.gate`): where the hold has grown, the complex
+            model decides one window in ``K`` of the seizure and the windows between keep its ictal state.
+            1: off (the default); needs ``gate_hold_max > gate_hold > 0``. In the C++ top level too.
         gate_tau_interictal: a second threshold for windows the simple model calls interictal
             (:mod:`qcascade.gate`, "Two thresholds"), calibrated on validation after tau
             (:func:`qcascade.training.tau.calibrate_tau_interictal`): ``"keep"`` lowers it as far
@@ -269,6 +269,7 @@ class TrainConfig:
     gate_sentinel_watch: Literal["all", "complex"] = "complex"
     gate_hold: int = DEFAULT_HOLD
     gate_hold_max: int = DEFAULT_HOLD_MAX
+    gate_ictal_every: int = 1
     gate_tau_interictal: Literal["off", "keep", "margin"] = "keep"
     gate_fuse: float = 0.25
     gate_unseen_probe_every: int = 32

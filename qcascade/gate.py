@@ -55,6 +55,15 @@ count at ``min(M, max(H, held + 1))``, so each one in a row holds the seizure a 
 ``M`` (the same C++ counter). ``M <= H`` (e.g. 0): the fixed hold. Why these rules, and not the
 textbook one: docs/calibration.md.
 
+**Ictal stride** (``ictal_every = K > 1``, with a growing hold; ``TrainConfig.gate_ictal_every``): while
+the final class is ictal (``prev == 1``) and the hold has grown past ``H`` (``held > H``: the complex
+model said ictal against the simple model on routed windows in a row), a window that follows fewer than
+``K - 1`` unrouted windows (``gap < K - 1``) keeps the ictal state without either model deciding it, and
+leaves ``held`` as it was. Inside a seizure the simple model misses, the complex model then decides one
+window in ``K`` instead of every one; the seizure's end is seen at most ``K - 1`` windows late. An isolated
+false alarm of the complex model never grows the hold, so it is not carried. The C++ top level reads the
+same ``gap`` and ``held`` counters. 1: off.
+
 **Two thresholds** (``tau_interictal = tau_i <= tau``; ``TrainConfig.gate_tau_interictal``): the
 simple model is confident when ``d > T`` or ``-d > T_i`` with ``T_i = 2 * atanh(tau_i)``, so it may
 keep more of its "interictal" answers than of its "ictal" ones (``confirm_ictal_hold``: ``-d > T_i``).
@@ -83,6 +92,7 @@ from qcascade.gate_fixed import fused_difference, logit_threshold, quantize_rech
 
 __all__ = ["GATE_RULES", "GateRule", "GateSetting", "DEFAULT_RULE", "AUTO", "MAX_PROBE", "MAX_HOLD", "DEFAULT_HOLD",
            "DEFAULT_HOLD_MAX", "check_rule", "check_probe", "check_recheck", "check_hold", "check_tau_interictal",
+           "check_ictal_every",
            "hold_ceiling", "uses_prev",
            "uses_state", "training_rule",
            "logit_threshold", "quantize_threshold", "quantize_recheck", "simple_is_final", "cascade_decide",
@@ -142,6 +152,18 @@ def hold_ceiling(hold: int, hold_max) -> int:
     if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or not 0 <= m <= MAX_HOLD:
         raise ValueError(f"hold_max must be an integer in [0, {MAX_HOLD}] (at most hold: the fixed hold), got {m!r}")
     return max(check_hold(hold), int(m)) if hold else 0
+
+
+def check_ictal_every(ictal_every, hold: int = 0, hold_max: int = 0) -> int:
+    """``ictal_every`` as an int if it is 1 (off) or in [2, :data:`MAX_PROBE`] with a growing hold
+    (``hold_max > hold > 0``: only a grown hold lets a window be carried), else ValueError."""
+    if isinstance(ictal_every, bool) or not isinstance(ictal_every, (int, np.integer)) \
+            or not 1 <= ictal_every <= MAX_PROBE:
+        raise ValueError(f"ictal_every must be 1 (off) or an integer in [2, {MAX_PROBE}], got {ictal_every!r}")
+    if ictal_every > 1 and not hold_ceiling(hold, hold_max) > check_hold(hold) > 0:
+        raise ValueError(f"ictal_every={ictal_every} needs a growing hold (hold_max > hold > 0), got hold={hold}, "
+                         f"hold_max={hold_max}: it carries the ictal state only where the hold has grown")
+    return int(ictal_every)
 
 
 def check_recheck(recheck_tau, probe_every) -> float:
@@ -247,7 +269,8 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
                    recheck_tau: float = 0.0, sentinel: Optional[np.ndarray] = None,
                    sentinel_every: int = 1, hold: int = 0, hold_max: int = 0,
                    sentinel_interictal_only: bool = False,
-                   tau_interictal: Optional[float] = None, fuse: float = 0.0) -> dict[str, np.ndarray]:
+                   tau_interictal: Optional[float] = None, fuse: float = 0.0,
+                   ictal_every: int = 1) -> dict[str, np.ndarray]:
     """Hard-gated cascade decisions.
 
     Args:
@@ -274,6 +297,7 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
             "Two thresholds"); None: ``tau``.
         fuse: late fusion (module docstring, "Fusion"): a routed window is decided on
             :func:`qcascade.gate_fixed.fused_difference`, and so are the recheck and the hold; 0: off.
+        ictal_every: the ictal stride ``K`` (module docstring); 1: off. Needs a growing hold.
 
     Returns:
         ``pred`` ``(n,) int64`` final class, ``routed`` ``(n,) bool`` (the complex model
@@ -299,6 +323,7 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
     recheck = check_recheck(recheck_tau, probe)
     hold = check_hold(hold)
     ceiling = hold_ceiling(hold, hold_max)
+    stride = check_ictal_every(ictal_every, hold, hold_max)
     order, first = _sequence_order(n, record_ids, start_s)
     if sentinel is not None:
         sentinel = np.asarray(sentinel, bool).ravel()
@@ -309,7 +334,7 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
     if sentinel is not None and sentinel_interictal_only:
         sentinel = sentinel & (s_cls == 0)
     up = sentinel.tolist() if sentinel is not None else [False] * n
-    if not uses_state(rule, probe, hold=hold) and sentinel is None:
+    if not uses_state(rule, probe, hold=hold) and sentinel is None:  # (no hold: no stride either)
         routed = ~simple_is_final(zs, tau, rule, tau_interictal=tau_interictal)
         pred = np.where(routed, c_cls, s_cls).astype(np.int64)
         prev[order[1:]] = np.where(first[1:], 0, pred[order[:-1]])
@@ -333,13 +358,15 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
         if first[pos]:
             last, g, h = 0, 0, 0
         prev[i], gap[i], held[i] = last, g, h
-        r = (not final_if[last][i] or (probe > 0 and g >= probe - 1) or (up[i] and g >= sentinel_every - 1)
-             or h > 0)
+        carried = last == 1 and h > hold and g < stride - 1  # never with stride 1: g >= 0
+        r = not carried and (not final_if[last][i] or (probe > 0 and g >= probe - 1)
+                             or (up[i] and g >= sentinel_every - 1) or h > 0)
         routed[i] = r
         # Saturates like the C++ 16-bit counter; every period is <= MAX_PROBE, so no decision changes.
         g = min(g + 1, MAX_PROBE) if not r else probe - 1 if unsure[i] else 0
-        h = min(ceiling, max(hold, h + 1)) if r and c_ictal[i] and not s_ictal[i] else max(h - 1, 0)
-        last = int(c_cls[i] if r else s_cls[i])
+        if not carried:
+            h = min(ceiling, max(hold, h + 1)) if r and c_ictal[i] and not s_ictal[i] else max(h - 1, 0)
+        last = 1 if carried else int(c_cls[i] if r else s_cls[i])
         pred[i] = last
     return {"pred": pred, "routed": routed, "prev_cls": prev, "gap": gap, "held": held}
 

@@ -280,7 +280,8 @@ def step_csim(ctx) -> None:
                           tb_prev_cls=prev[:4] if not in_order else prev_all[raw_rows[:4]],
                           gate_probe=rule["probe_every"], gate_recheck=rule["recheck_tau"],
                           tb_gap=gap[:4] if not in_order else gap_all[raw_rows[:4]],
-                          gate_hold=rule["hold"], gate_hold_max=rule["hold_max"], gate_tau_interictal=tau_i, gate_fuse=rule["fuse"], tb_held=held[:4] if not in_order else held_all[raw_rows[:4]],
+                          gate_hold=rule["hold"], gate_hold_max=rule["hold_max"], gate_tau_interictal=tau_i, gate_fuse=rule["fuse"], gate_ictal_every=rule["ictal_every"],
+                          tb_held=held[:4] if not in_order else held_all[raw_rows[:4]],
                           tb_scale_reset=None if not in_order else raw_reset[:4], input_scaling=scaling, sentinel=sentinel)
         build_csim(top_dir, jobs=build_jobs())
         if not attached:  # the models' libraries do not depend on tau: attached after the first build

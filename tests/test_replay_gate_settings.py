@@ -381,3 +381,12 @@ def test_weak_simple_gives_only_the_trailing_fold_the_unseen_probe_and_its_choic
     assert res["wide"] == dep  # 0.144 and 0.119 under complex-only: neither trails by 0.2
     assert all(p in periods for p in res["both"]["probes"])
     assert parse_setting("w:weak_gap=0.3,weak_max_f1=0.5") == ("w", {"weak_gap": 0.3, "weak_max_f1": 0.5})
+
+
+def test_the_ictal_stride_setting_routes_less_and_needs_the_growing_hold(tmp_path):
+    unit = _run(tmp_path / "run")
+    res = replay_unit(unit, {"deployed": {}, "g8": {"hold_max": 8}, "k2": {"hold_max": 8, "ictal_every": 2},
+                             "fixed": {"ictal_every": 2}})  # the run's fixed hold: no stride
+    assert res["k2"]["routing"] < res["g8"]["routing"]
+    assert res["fixed"]["routing"] == res["deployed"]["routing"] and res["fixed"]["f1"] == res["deployed"]["f1"]
+    assert parse_setting("k:ictal_every=2") == ("k", {"ictal_every": 2})

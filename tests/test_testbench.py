@@ -267,3 +267,43 @@ def test_fused_gate_in_cpp_matches_python(built, tmp_path):
     assert (fused["pred"] != plain["pred"]).any()  # so the closed loop compared decisions the fusion changed
     with pytest.raises(tl.ConfigError, match="gate_fuse"):
         tl.generate_toplevel(tmp_path / "bad", gate_fuse=0.3, **toplevel_kwargs(prj, T, C, electrode=ELECTRODE, tau=tau))
+
+
+def test_ictal_stride_in_cpp_matches_python(built, tmp_path):
+    """The ictal stride (train.gate_ictal_every) in the generated C++: where the hold has grown past H, a
+    window with gap < K - 1 keeps the ictal state unrouted and the hold count as it was; the closed loop and
+    loaded states decide like the Python gate."""
+    import shutil
+
+    from qcascade.gate import simple_is_final
+
+    man = tl.load_manifest(built["top"])
+    prj = {r: {"prj": man[r]["source_dir"], "project": man[r]["project"], "namespace": man[r]["namespace"]}
+           for r in ("simple", "complex")}
+    tau, probe, hold, hold_max, k = built["tau"], 1, 1, 6, 3  # a probe on every window: only the stride skips
+    X, zs, zc = built["X"][:60], built["zs"][:60], built["zc"][:60]
+    kw = dict(rule="confirm_changes", probe_every=probe, hold=hold, hold_max=hold_max)
+    strided, plain = cascade_decide(zs, zc, tau, ictal_every=k, **kw), cascade_decide(zs, zc, tau, **kw)
+    assert strided["routed"].sum() < plain["routed"].sum()  # the stride skipped windows on these logits
+    top = tmp_path / "top_stride"
+    tl.generate_toplevel(top, gate_rule="confirm_changes", gate_probe=probe, gate_hold=hold, gate_hold_max=hold_max,
+                         gate_ictal_every=k, **toplevel_kwargs(prj, T, C, electrode=ELECTRODE, tau=tau))
+    assert f"#define QCASCADE_GATE_ICTAL_EVERY {k}\n" in (top / "cascade_top.h").read_text()
+    assert tl.load_manifest(top)["gate"]["ictal_every"] == k
+    shutil.copytree(built["top"] / "csim_build", top / "csim_build", dirs_exist_ok=True)  # reuse model objects
+    tl.build_csim(top, jobs=2, werror=True)
+    res = tb.closed_loop(top, X, tau=tau, rule="confirm_changes", keras_simple=zs, keras_complex=zc)
+    assert res["agreement_with_python_on_cpp_logits"] == 1.0
+    # Loaded states: ictal, the hold above and at H, gap below and at K - 1.
+    prev = np.array([1, 1, 1, 1, 0, 1, 1, 0])
+    held = np.array([2, 5, 1, 3, 3, 6, 2, 0])
+    gaps = np.array([0, 1, 0, 2, 0, 0, 5, 0])
+    carried = tl.carried_reference(prev, gaps, held, hold, k)
+    assert carried.tolist() == [True, True, False, False, False, True, False, False]
+    cpp = csim.run_cascade_binary(top, X[:8], prev_cls=prev, gap=gaps, held=held)
+    final = simple_is_final(cpp["simple_logits"], tau, "confirm_changes", prev, gaps, probe, held=held)
+    assert np.array_equal(~final & ~carried, cpp["used_complex"])
+    assert (cpp["cls"][carried] == 1).all()
+    with pytest.raises(tl.ConfigError, match="gate_ictal_every"):
+        tl.generate_toplevel(tmp_path / "bad", gate_rule="confirm_changes", gate_hold=2, gate_hold_max=2,
+                             gate_ictal_every=2, **toplevel_kwargs(prj, T, C, electrode=ELECTRODE, tau=tau))

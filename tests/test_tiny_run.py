@@ -303,6 +303,24 @@ def test_fusion_is_deployed_walked_and_reported_and_a_rerun_turns_it_off(tiny_ru
     assert "`train.gate_fuse`" not in (off / "report.md").read_text()
 
 
+def test_ictal_stride_rerun_from_calibration_is_deployed_walked_and_reported(tiny_run, tmp_path):
+    """``train.gate_ictal_every: 2``: the deployment and metrics record it, walking the deployed gate with the
+    stride reproduces the stored test decisions, and report.md names it."""
+    from qcascade.artifacts import Deployment, WindowScores
+    from qcascade.gate import cascade_decide
+    from qcascade.gate_args import deployed_gate
+
+    unit = _recalibrated(tiny_run, tmp_path, gate_ictal_every=2)
+    dep, ws = Deployment.load(unit), WindowScores.load(unit)
+    assert dep.ictal_every == 2 and dep.hold_max > dep.hold > 0
+    kw = deployed_gate(dep, ws, None, ws.sentinel if dep.sentinel else None)
+    assert kw["ictal_every"] == 2
+    dt = cascade_decide(ws.simple, ws.complex, dep.tau, **kw)
+    assert np.array_equal(dt["pred"], ws.pred) and np.array_equal(dt["routed"], ws.routed)
+    assert json.loads((unit / "metrics.json").read_text())["ictal_every"] == 2
+    assert "`train.gate_ictal_every`" in (unit / "report.md").read_text()
+
+
 def test_probe_choice_deploys_and_reports_the_chosen_period(tiny_run):
     """``train.gate_probe_choices`` (default 16, 8, with the complex-only reference): every candidate
     period is recorded at its own tau, the deployed probe and tau are the chosen candidate's, walking

@@ -158,11 +158,15 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
                                  bool(spec.get("interictal_only", False)) if spec else False,
                                  man["gate"].get("tau_interictal"))
 
-    k_conf = final(keras["simple"])
+    # The ictal stride's windows: neither model decides, the state stays ictal.
+    every = int(man["gate"].get("ictal_every", 1))
+    carried = tl.carried_reference(prev, gaps, helds, int(man["gate"].get("hold", 0)), every) if every > 1 \
+        else np.zeros(len(X), bool)
+    k_conf = final(keras["simple"]) | carried
     fuse = float((man["gate"].get("fuse") or {}).get("fuse", 0.0))  # a routed window's fused answer
-    k_dec = np.where(k_conf, keras["simple"].argmax(1),
-                     (fused_difference(keras["simple"], keras["complex"], fuse) > 0).astype(np.int64))
-    py_conf = final(cpp["simple_logits"])
+    k_dec = np.where(carried, 1, np.where(k_conf, keras["simple"].argmax(1),
+                     (fused_difference(keras["simple"], keras["complex"], fuse) > 0).astype(np.int64)))
+    py_conf = final(cpp["simple_logits"]) | carried
     result["cascade"] = {
         "n_windows": int(len(X)),
         "decision_agreement": float(np.mean(cpp["cls"] == k_dec)),
@@ -184,7 +188,7 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
         for name, km, hm in (("simple", simple_keras, simple_hls), ("complex", complex_keras, complex_hls)):
             bad = np.flatnonzero(keras[name].argmax(1) != hls[name].argmax(1))
             if name == "simple":  # a gate flip is a mismatch too, even with equal argmax
-                h_conf = final(hls[name])
+                h_conf = final(hls[name]) | carried
                 bad = np.union1d(bad, np.flatnonzero(k_conf != h_conf))
             if bad.size:
                 xin = Xs if name == "simple" else X
