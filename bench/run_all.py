@@ -169,6 +169,7 @@ STRESS_SEEDS = {
     "stress-seed27": "drawn in round 60, trained at round 60's first defaults, rerun from calibration with the sentinel every 8; rule 10 passed on it",
     "stress-seed28": "drawn in round 61, trained at round 60's final defaults; no rule judged on it",
     "stress-seed29": "drawn in round 62, trained at round 60's final defaults; no rule judged on it",
+    "stress-seed32": "drawn in round 63, trained at round 62's defaults; rule 12 failed on it",
 }
 SECTIONS = ("streaming", "longterm", "training", "quick", "full", "swec-short", "swec-short-2sz", "stress",
             *STRESS_SEEDS, "bonn", "hardware")
