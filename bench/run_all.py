@@ -170,6 +170,7 @@ STRESS_SEEDS = {
     "stress-seed28": "drawn in round 61, trained at round 60's final defaults; no rule judged on it",
     "stress-seed29": "drawn in round 62, trained at round 60's final defaults; no rule judged on it",
     "stress-seed32": "drawn in round 63, trained at round 62's defaults; rule 12 failed on it",
+    "stress-seed33": "drawn in round 63, trained at round 62's defaults; rule 13 passed on it",
 }
 SECTIONS = ("streaming", "longterm", "training", "quick", "full", "swec-short", "swec-short-2sz", "stress",
             *STRESS_SEEDS, "bonn", "hardware")

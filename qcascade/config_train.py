@@ -140,8 +140,8 @@ class TrainConfig:
         gate_unseen_probe_every: the probe period ``P`` deployed on a fold whose training data hold a
             seizure the simple model's electrode does not see (``gate_unseen_ratio``), when
             ``gate_probe_every`` is 0: such a patient can have a test seizure that no electrode's
-            line length shows and the simple model calls interictal with confidence. Default 32
-            (costs at most 1/32 of the windows, on those folds only); 0: off
+            line length shows and the simple model calls interictal with confidence. Default 16 since
+            round 63 (32 before; costs at most 1/16 of the windows, on those folds only); 0: off
             (docs/calibration.md, "Seizures the electrode does not see"; round 39).
         gate_unseen_ratio: a training seizure counts as unseen when the simple model calls fewer
             than this fraction as many of its training windows ictal as the complex model does.
@@ -272,7 +272,7 @@ class TrainConfig:
     gate_ictal_every: int = 1
     gate_tau_interictal: Literal["off", "keep", "margin"] = "keep"
     gate_fuse: float = 0.25
-    gate_unseen_probe_every: int = 32
+    gate_unseen_probe_every: int = 16
     gate_unseen_ratio: float = 0.7
     gate_weak_simple_gap: float = 0.3
     gate_weak_simple_max_f1: float = 0.5

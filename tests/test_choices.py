@@ -414,3 +414,21 @@ def test_a_frequent_probe_replaces_a_high_tau_where_the_electrode_misses_the_val
     assert "probe every 16" in reason
     dec = cascade_decide(zs, zc, 0.0, probe_every=16, **kw)
     assert dec["pred"][far].mean() > 0.6 and float(dec["routed"].mean()) == pytest.approx(rows[16]["routing_rate"])
+
+
+def test_a_short_seizure_between_two_probes_32_apart_is_found_by_the_default_16():
+    """The default probe period of a fold whose training data show a seizure its electrode misses is 16
+    (round 63 of docs/generalisation.md): a 25-window far-zone seizure the simple model calls interictal,
+    placed between two probes 32 windows apart, gets no probe at 32 and is found at 16."""
+    from qcascade.config_train import TrainConfig
+
+    assert TrainConfig().gate_unseen_probe_every == 16
+    n = 200
+    t = np.arange(n)
+    far = (t >= 100) & (t < 125)  # probes every 32 fall on windows 95 and 127, every 16 on 111
+    zs, zc = logits(np.full(n, -5.0)), logits(np.where(far, 4.0, -4.0))
+    kw = dict(rule="confirm_changes", hold=2, hold_max=8)
+    at32 = cascade_decide(zs, zc, 0.0, probe_every=32, **kw)
+    at16 = cascade_decide(zs, zc, 0.0, probe_every=TrainConfig().gate_unseen_probe_every, **kw)
+    assert at32["pred"][far].sum() == 0 and not at32["routed"][far].any()
+    assert at16["routed"][111] and at16["pred"][far][11:].all()  # from the probe on, the complex model keeps it
