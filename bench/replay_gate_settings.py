@@ -46,7 +46,8 @@ validation seizure and keeps its F1 within ``budget_f1_loss``; default the run's
 it; round 55), ``weak_gap`` and ``weak_max_f1`` (``train.gate_weak_simple_gap`` / ``_max_f1`` on a fold deployed
 without a probe: where the simple model trails, the probe of ``train.gate_unseen_probe_every`` and
 ``train.gate_probe_choices``' choice; round 60), ``ictal_every`` (``train.gate_ictal_every``, the ictal stride; default the
-run's own, 1 for runs from before it; round 63)::
+run's own, 1 for runs from before it; round 63), ``ictal_after`` (ceiling/grown: ``train.gate_ictal_after``; default
+the run's own, ``grown`` for runs from before it; round 65)::
 
     python -m bench.replay_gate_settings RUN/ID4/ID4 RUN/ID6/ID6 --why \\
         --settings every8:sentinel_every=8 hold0:hold=0 tol0:tolerance=0 grow8:hold_max=8
@@ -79,7 +80,8 @@ KEYS = {"sentinel": "onoff", "sentinel_every": int, "interictal_only": "onoff", 
         "reference_f1": str, "fuse": float, "sentinel_persist": int, "probes": "periods", "max_routing": float,
         "reference_min_f1": float, "tau_interictal": ("off", "keep", "margin"), "smooth": int,
         "probe_criterion": ("auto", "cost"), "budget": float, "budget_f1_loss": float, "ictal_every": int,
-        "budget_fallback": ("off", "least_routing"), "weak_gap": float, "weak_max_f1": float}
+        "budget_fallback": ("off", "least_routing"), "weak_gap": float, "weak_max_f1": float,
+        "ictal_after": ("ceiling", "grown")}
 _KIND_NAMES = {int: "an integer", float: "a number", str: "a string"}
 
 
@@ -139,7 +141,9 @@ def _gate_kw(dep: dict, z, over: dict) -> dict:
             "hold_max": int(over.get("hold_max", dep.get("hold_max", 0))),
             "fuse": 0.0 if "fuse" in over else float(dep.get("fuse") or 0.0),  # the setting's fuses the arrays
             "ictal_every": int(over.get("ictal_every", dep.get("ictal_every", 1)))
-            if int(over.get("hold_max", dep.get("hold_max", 0))) > int(over.get("hold", dep.get("hold", 0))) > 0 else 1}
+            if int(over.get("hold_max", dep.get("hold_max", 0))) > int(over.get("hold", dep.get("hold", 0))) > 0 else 1,
+            # Deployments from before the key carried from the grown hold (round 63).
+            "ictal_after": str(over.get("ictal_after", dep.get("ictal_after", "grown")))}
 
 
 def _fused(z, a: float) -> dict:

@@ -132,6 +132,7 @@ class Deployment:
         fuse: the gate's late fusion ``a`` (``train.gate_fuse``; :mod:`qcascade.gate`; 0: off, and in
             older files).
         ictal_every: the gate's ictal stride (``train.gate_ictal_every``; 1: off, and in older files).
+        ictal_after: from which hold the stride carries (``train.gate_ictal_after``; ``"grown"`` in older files).
         sentinel: the gate's sentinel constants (:meth:`qcascade.sentinel.SentinelSpec.as_dict`) and
             ``"ops"`` per window; empty when off.
         choices: ``{"simple_model": {...}, "gate": {...}}``: the candidates, criterion and choice of
@@ -162,6 +163,7 @@ class Deployment:
     tau_interictal: Optional[float] = None
     fuse: float = 0.0
     ictal_every: int = 1
+    ictal_after: str = "grown"
     sentinel: dict = field(default_factory=dict)
     choices: dict = field(default_factory=dict)
     fit_gap: dict = field(default_factory=dict)

@@ -46,7 +46,8 @@ _HASH_OMIT_AT_DEFAULT = {("data", "nan_policy"): "raise", ("data", "bonn", "segm
                          ("train", "gate_sentinel_watch"): "all", ("train", "gate_fuse"): 0.0,
                          ("train", "tau_routing_budget"): 0.0, ("train", "tau_routing_budget_max_f1_loss"): 0.1,
                          ("train", "tau_routing_budget_fallback"): "off", ("train", "gate_weak_simple_gap"): 0.0,
-                         ("train", "gate_weak_simple_max_f1"): 0.5, ("train", "gate_ictal_every"): 1}
+                         ("train", "gate_weak_simple_max_f1"): 0.5, ("train", "gate_ictal_every"): 1,
+                         ("train", "gate_ictal_after"): "ceiling"}
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,5 @@
-"""The ``train:`` section of the run config (:class:`TrainConfig`), beside the other sections.
-
-It lives here, below both :mod:`qcascade.config` and :mod:`qcascade.training`, so the config
-loader imports no training code (and no TensorFlow).
-"""
+"""The ``train:`` section of the run config (:class:`TrainConfig`). It lives below both :mod:`qcascade.config`
+and :mod:`qcascade.training`, so the config loader imports no training code (and no TensorFlow)."""
 
 from __future__ import annotations
 
@@ -126,6 +123,8 @@ class TrainConfig:
         gate_ictal_every: the ictal stride ``K`` (:mod:`qcascade.gate`): where the hold has grown, the complex
             model decides one window in ``K`` of the seizure and the windows between keep its ictal state.
             1: off (the default); needs ``gate_hold_max > gate_hold > 0``. In the C++ top level too.
+        gate_ictal_after: from which hold the stride carries: ``"ceiling"`` (``gate_hold_max``; round 65) or
+            ``"grown"`` (past ``gate_hold``; round 63, whose rule 12 failed).
         gate_tau_interictal: a second threshold for windows the simple model calls interictal
             (:mod:`qcascade.gate`, "Two thresholds"), calibrated on validation after tau
             (:func:`qcascade.training.tau.calibrate_tau_interictal`): ``"keep"`` lowers it as far
@@ -270,6 +269,7 @@ class TrainConfig:
     gate_hold: int = DEFAULT_HOLD
     gate_hold_max: int = DEFAULT_HOLD_MAX
     gate_ictal_every: int = 1
+    gate_ictal_after: Literal["ceiling", "grown"] = "ceiling"
     gate_tau_interictal: Literal["off", "keep", "margin"] = "keep"
     gate_fuse: float = 0.25
     gate_unseen_probe_every: int = 16
@@ -332,8 +332,7 @@ class TrainConfig:
         if not 0.0 < self.tau < 1.0:
             raise ConfigError(f"train.tau: must be in (0, 1), got {self.tau}")
         if self.temp_end > self.temp_start:
-            raise ConfigError(
-                f"train.temp_end: must be <= temp_start ({self.temp_start}), got {self.temp_end}")
+            raise ConfigError(f"train.temp_end: must be <= temp_start ({self.temp_start}), got {self.temp_end}")
         if not 0.0 <= self.tau_margin < 1.0:
             raise ConfigError(f"train.tau_margin: must be in [0, 1), got {self.tau_margin}")
         if self.tau_margin_windows < 0:

@@ -56,13 +56,15 @@ count at ``min(M, max(H, held + 1))``, so each one in a row holds the seizure a 
 textbook one: docs/calibration.md.
 
 **Ictal stride** (``ictal_every = K > 1``, with a growing hold; ``TrainConfig.gate_ictal_every``): while
-the final class is ictal (``prev == 1``) and the hold has grown past ``H`` (``held > H``: the complex
-model said ictal against the simple model on routed windows in a row), a window that follows fewer than
+the final class is ictal (``prev == 1``) and the hold has reached its ceiling (``held == M``: the complex
+model said ictal against the simple model on ``M - H + 1`` routed windows in a row; ``ictal_after``
+``"ceiling"``) or grown past ``H`` (``held > H``, two such windows; ``"grown"``), a window that follows fewer than
 ``K - 1`` unrouted windows (``gap < K - 1``) keeps the ictal state without either model deciding it, and
 leaves ``held`` as it was. Inside a seizure the simple model misses, the complex model then decides one
 window in ``K`` instead of every one; the seizure's end is seen at most ``K - 1`` windows late. An isolated
-false alarm of the complex model never grows the hold, so it is not carried. The C++ top level reads the
-same ``gap`` and ``held`` counters. 1: off.
+false alarm of the complex model never grows the hold, so it is not carried. From ``"ceiling"`` a dip of
+the complex model meets the hold it would meet without the stride; from ``"grown"`` a shorter one (rounds 63
+and 65 of docs/generalisation.md). The C++ top level compares ``held`` with :func:`ictal_min_held`. 1: off.
 
 **Two thresholds** (``tau_interictal = tau_i <= tau``; ``TrainConfig.gate_tau_interictal``): the
 simple model is confident when ``d > T`` or ``-d > T_i`` with ``T_i = 2 * atanh(tau_i)``, so it may
@@ -92,8 +94,7 @@ from qcascade.gate_fixed import fused_difference, logit_threshold, quantize_rech
 
 __all__ = ["GATE_RULES", "GateRule", "GateSetting", "DEFAULT_RULE", "AUTO", "MAX_PROBE", "MAX_HOLD", "DEFAULT_HOLD",
            "DEFAULT_HOLD_MAX", "check_rule", "check_probe", "check_recheck", "check_hold", "check_tau_interictal",
-           "check_ictal_every",
-           "hold_ceiling", "uses_prev",
+           "check_ictal_every", "ICTAL_AFTER", "ictal_min_held", "hold_ceiling", "uses_prev",
            "uses_state", "training_rule",
            "logit_threshold", "quantize_threshold", "quantize_recheck", "simple_is_final", "cascade_decide",
            "cascade_predict"]
@@ -116,6 +117,10 @@ MAX_HOLD = 255
 DEFAULT_HOLD = 2
 #: The growing hold's ceiling unless ``train.gate_hold_max`` says otherwise (0: the fixed hold).
 DEFAULT_HOLD_MAX = 8
+#: The type of ``train.gate_ictal_after``: from which hold the ictal stride carries windows.
+IctalAfter = Literal["ceiling", "grown"]
+#: Its choices (module docstring, "Ictal stride").
+ICTAL_AFTER: tuple[str, ...] = get_args(IctalAfter)
 
 
 def check_rule(rule: str) -> str:
@@ -154,6 +159,14 @@ def hold_ceiling(hold: int, hold_max) -> int:
     return max(check_hold(hold), int(m)) if hold else 0
 
 
+def ictal_min_held(hold: int, hold_max: int, ictal_after: str = "ceiling") -> int:
+    """The least ``held`` on which the ictal stride carries a window: the ceiling ``M`` (``"ceiling"``) or
+    ``H + 1`` (``"grown"``); ValueError for another ``ictal_after``. The C++ ``QCASCADE_GATE_ICTAL_MIN_HELD``."""
+    if ictal_after not in ICTAL_AFTER:
+        raise ValueError(f"ictal_after must be one of {ICTAL_AFTER}, got {ictal_after!r}")
+    return hold_ceiling(hold, hold_max) if ictal_after == "ceiling" else check_hold(hold) + 1
+
+
 def check_ictal_every(ictal_every, hold: int = 0, hold_max: int = 0) -> int:
     """``ictal_every`` as an int if it is 1 (off) or in [2, :data:`MAX_PROBE`] with a growing hold
     (``hold_max > hold > 0``: only a grown hold lets a window be carried), else ValueError."""
@@ -167,10 +180,8 @@ def check_ictal_every(ictal_every, hold: int = 0, hold_max: int = 0) -> int:
 
 
 def check_recheck(recheck_tau, probe_every) -> float:
-    """``recheck_tau`` as a float if it is 0 (off) or in (0, 1) with a probe, else ValueError.
-
-    The recheck makes the next window a probe, so it needs ``probe_every > 0``.
-    """
+    """``recheck_tau`` as a float if it is 0 (off) or in (0, 1) with a probe (the recheck makes the next
+    window a probe, so it needs ``probe_every > 0``), else ValueError."""
     if isinstance(recheck_tau, bool) or not isinstance(recheck_tau, (int, float, np.floating, np.integer)) \
             or not 0.0 <= float(recheck_tau) < 1.0:
         raise ValueError(f"recheck_tau must be 0 (off) or a number in (0, 1), got {recheck_tau!r}")
@@ -181,11 +192,9 @@ def check_recheck(recheck_tau, probe_every) -> float:
 
 
 def uses_state(rule: str, probe_every: int = 0, sentinel: bool = False, hold: int = 0) -> bool:
-    """Whether the gate carries state across windows (previous class, the probe's gap, the hold).
-
-    The C++ top level then has the ``prev_load``/``prev_cls`` (and, with a probe or the sentinel,
-    ``prev_gap``; with a hold, ``prev_hold``) inputs and keeps the state itself between windows.
-    """
+    """Whether the gate carries state across windows (previous class, the probe's gap, the hold): the C++
+    top level then has the ``prev_load``/``prev_cls`` (and, with a probe or the sentinel, ``prev_gap``; with a
+    hold, ``prev_hold``) inputs and keeps the state itself between windows."""
     return uses_prev(rule) or check_probe(probe_every) > 0 or bool(sentinel) or check_hold(hold) > 0
 
 
@@ -270,7 +279,7 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
                    sentinel_every: int = 1, hold: int = 0, hold_max: int = 0,
                    sentinel_interictal_only: bool = False,
                    tau_interictal: Optional[float] = None, fuse: float = 0.0,
-                   ictal_every: int = 1) -> dict[str, np.ndarray]:
+                   ictal_every: int = 1, ictal_after: str = "ceiling") -> dict[str, np.ndarray]:
     """Hard-gated cascade decisions.
 
     Args:
@@ -298,6 +307,7 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
         fuse: late fusion (module docstring, "Fusion"): a routed window is decided on
             :func:`qcascade.gate_fixed.fused_difference`, and so are the recheck and the hold; 0: off.
         ictal_every: the ictal stride ``K`` (module docstring); 1: off. Needs a growing hold.
+        ictal_after: from which hold it carries, ``"ceiling"`` or ``"grown"`` (:func:`ictal_min_held`).
 
     Returns:
         ``pred`` ``(n,) int64`` final class, ``routed`` ``(n,) bool`` (the complex model
@@ -324,6 +334,7 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
     hold = check_hold(hold)
     ceiling = hold_ceiling(hold, hold_max)
     stride = check_ictal_every(ictal_every, hold, hold_max)
+    min_held = ictal_min_held(hold, hold_max, ictal_after)
     order, first = _sequence_order(n, record_ids, start_s)
     if sentinel is not None:
         sentinel = np.asarray(sentinel, bool).ravel()
@@ -358,7 +369,7 @@ def cascade_decide(simple_logits: np.ndarray, complex_logits: np.ndarray, tau: f
         if first[pos]:
             last, g, h = 0, 0, 0
         prev[i], gap[i], held[i] = last, g, h
-        carried = last == 1 and h > hold and g < stride - 1  # never with stride 1: g >= 0
+        carried = last == 1 and h >= min_held and g < stride - 1  # never with stride 1: g >= 0
         r = not carried and (not final_if[last][i] or (probe > 0 and g >= probe - 1)
                              or (up[i] and g >= sentinel_every - 1) or h > 0)
         routed[i] = r

@@ -64,7 +64,7 @@ def metrics_markdown(m: dict, unit_dir: Path) -> str:
               f"(logit threshold {logit_threshold(m['tau_interictal']):.3f}; `train.gate_tau_interictal`)")
            + (f"; a routed window decides on the complex logit difference + {m['fuse']:g} x the simple one "
               "(`train.gate_fuse`)" if m.get("fuse") else "") + (f"; inside a seizure the complex model confirmed, it "
-           f"decides one window in {m['ictal_every']} (`train.gate_ictal_every`)" if m.get("ictal_every", 1) > 1 else ""),
+           f"decides one window in {m['ictal_every']} (`train.gate_ictal_every`, from `{m.get('ictal_after', 'grown')}`)" if m.get("ictal_every", 1) > 1 else ""),
            untrusted_line(m), budget_line(m), unseen_line(m), simple_prior_line(m), ""]
     out += glance_markdown(m)
     rows = [[name] + [t[name].get(k) for k in METRIC_KEYS]

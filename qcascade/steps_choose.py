@@ -256,7 +256,8 @@ def choose_gate_variant(train, calibrated: dict, variants: list, va, zs, zc, n_i
                                                       train.gate_sentinel_every, hold,
                                                       train.gate_sentinel_interictal_only,
                                                       hold_max=train.gate_hold_max if hold else 0,
-                                                      fuse=train.gate_fuse, ictal_every=train.gate_ictal_every))
+                                                      fuse=train.gate_fuse, ictal_every=train.gate_ictal_every,
+                                                      ictal_after=train.gate_ictal_after))
         rows[name] = {"rule": rule, "probe_every": probe, "recheck_tau": recheck, "sentinel": with_sentinel, "hold": hold,
                       "hold_max": train.gate_hold_max if hold else 0,
                       "tau": tau, "f1": row["f1"],

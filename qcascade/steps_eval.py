@@ -106,7 +106,8 @@ def step_calibrate(ctx) -> None:
         def rule_kw(rule, probe, recheck, sentinel, hold) -> dict:
             return gate_rule(rule, va, probe, recheck, up_val if sentinel else None, train.gate_sentinel_every, hold,
                              train.gate_sentinel_interictal_only, hold_max=train.gate_hold_max if hold else 0,
-                             fuse=train.gate_fuse, ictal_every=train.gate_ictal_every)
+                             fuse=train.gate_fuse, ictal_every=train.gate_ictal_every,
+                             ictal_after=train.gate_ictal_after)
 
         # With fusion every window routed decides as the fused complex path, so that (at tau 1: all
         # routed) is the reference; hidden seizures are still counted against the unfused models.
@@ -141,7 +142,8 @@ def step_calibrate(ctx) -> None:
         deployed_kw = gate_rule(deployed["rule"], va, deployed["probe_every"], deployed["recheck_tau"],
                                 up_val if deployed["sentinel"] else None, train.gate_sentinel_every, deployed["hold"],
                                 train.gate_sentinel_interictal_only, hold_max=deployed["hold_max"], fuse=train.gate_fuse,
-                                ictal_every=train.gate_ictal_every)
+                                ictal_every=train.gate_ictal_every,
+                                ictal_after=train.gate_ictal_after)
         # A tau that routes past the budget must buy a validation seizure a cheaper one would hide.
         tau, budget = apply_routing_budget(tau, sweep, train.tau_routing_budget, train.tau_routing_budget_max_f1_loss,
                                            lambda t: cascade_decide(z_simple, zc, t, **deployed_kw), va, z_base,
@@ -189,7 +191,7 @@ def step_calibrate(ctx) -> None:
     dep = Deployment(selected_electrode=e, simple_model=simple_choice["chosen"], tau=tau, gate=deployed["rule"],
                      probe_every=deployed["probe_every"], recheck_tau=deployed["recheck_tau"], hold=deployed["hold"],
                      hold_max=deployed["hold_max"], tau_reference_min_f1=train.tau_reference_min_f1, tau_interictal=tau_i,
-                     fuse=train.gate_fuse, ictal_every=deployed_kw["ictal_every"],
+                     fuse=train.gate_fuse, ictal_every=deployed_kw["ictal_every"], ictal_after=train.gate_ictal_after,
                      sentinel={**spec.as_dict(), "ops": ops} if deployed["sentinel"] else {},
                      logit_threshold=logit_threshold(tau), macs_simple=macs_s,
                      macs_complex=macs_c, bn_fold=fold_err, complex_only_val=ref_base, tau_sweep_val=sweep,
@@ -256,7 +258,8 @@ def _gate_variants(dep: Deployment, zs: np.ndarray, zc: np.ndarray, te, z_only: 
                                                                  dep.sentinel.get("every", 1), v.get("hold", 0),
                                                                  bool(dep.sentinel.get("interictal_only", False)),
                                                                  hold_max=v.get("hold_max", 0), fuse=dep.fuse,
-                                                                 ictal_every=dep.ictal_every))
+                                                                 ictal_every=dep.ictal_every,
+                                                                 ictal_after=dep.ictal_after))
         m = window_metrics(te.y, None, p)
         eff = cascade_efficiency(r, dep.macs_simple + (dep.sentinel.get("ops", 0) if with_sentinel else 0),
                                  dep.macs_complex)
@@ -342,6 +345,7 @@ def step_evaluate(ctx) -> None:
                    "trained_separately": bool(base.get("complex_only", {}).get("trained_separately", True))},
                "gate": rule["rule"], "probe_every": rule["probe_every"], "recheck_tau": rule["recheck_tau"],
                "hold": rule["hold"], "hold_max": rule["hold_max"], "fuse": rule["fuse"], "ictal_every": rule["ictal_every"],
+               "ictal_after": rule["ictal_after"],
                "sentinel": dep.sentinel,
                "gate_variants": _gate_variants(dep, zs, zc, te, z_only, up),
                "choices": dep.choices, "fit_gap": dep.fit_gap, "complex_prior": prior_summary(ctx),

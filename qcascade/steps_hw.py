@@ -281,6 +281,7 @@ def step_csim(ctx) -> None:
                           gate_probe=rule["probe_every"], gate_recheck=rule["recheck_tau"],
                           tb_gap=gap[:4] if not in_order else gap_all[raw_rows[:4]],
                           gate_hold=rule["hold"], gate_hold_max=rule["hold_max"], gate_tau_interictal=tau_i, gate_fuse=rule["fuse"], gate_ictal_every=rule["ictal_every"],
+                          gate_ictal_after=rule["ictal_after"],
                           tb_held=held[:4] if not in_order else held_all[raw_rows[:4]],
                           tb_scale_reset=None if not in_order else raw_reset[:4], input_scaling=scaling, sentinel=sentinel)
         build_csim(top_dir, jobs=build_jobs())

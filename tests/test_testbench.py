@@ -269,10 +269,12 @@ def test_fused_gate_in_cpp_matches_python(built, tmp_path):
         tl.generate_toplevel(tmp_path / "bad", gate_fuse=0.3, **toplevel_kwargs(prj, T, C, electrode=ELECTRODE, tau=tau))
 
 
-def test_ictal_stride_in_cpp_matches_python(built, tmp_path):
-    """The ictal stride (train.gate_ictal_every) in the generated C++: where the hold has grown past H, a
-    window with gap < K - 1 keeps the ictal state unrouted and the hold count as it was; the closed loop and
-    loaded states decide like the Python gate."""
+@pytest.mark.parametrize("after, expected", [("ceiling", [False] * 5 + [True, False, False]),
+                                             ("grown", [True, True, False, False, False, True, False, False])])
+def test_ictal_stride_in_cpp_matches_python(built, tmp_path, after, expected):
+    """The ictal stride (train.gate_ictal_every) in the generated C++: where the hold has reached its ceiling
+    (or grown past H: train.gate_ictal_after), a window with gap < K - 1 keeps the ictal state unrouted and
+    the hold count as it was; the closed loop and loaded states decide like the Python gate."""
     import shutil
 
     from qcascade.gate import simple_is_final
@@ -283,13 +285,18 @@ def test_ictal_stride_in_cpp_matches_python(built, tmp_path):
     tau, probe, hold, hold_max, k = built["tau"], 1, 1, 6, 3  # a probe on every window: only the stride skips
     X, zs, zc = built["X"][:60], built["zs"][:60], built["zc"][:60]
     kw = dict(rule="confirm_changes", probe_every=probe, hold=hold, hold_max=hold_max)
-    strided, plain = cascade_decide(zs, zc, tau, ictal_every=k, **kw), cascade_decide(zs, zc, tau, **kw)
+    strided = cascade_decide(zs, zc, tau, ictal_every=k, ictal_after=after, **kw)
+    plain = cascade_decide(zs, zc, tau, **kw)
     assert strided["routed"].sum() < plain["routed"].sum()  # the stride skipped windows on these logits
     top = tmp_path / "top_stride"
     tl.generate_toplevel(top, gate_rule="confirm_changes", gate_probe=probe, gate_hold=hold, gate_hold_max=hold_max,
-                         gate_ictal_every=k, **toplevel_kwargs(prj, T, C, electrode=ELECTRODE, tau=tau))
+                         gate_ictal_every=k, gate_ictal_after=after,
+                         **toplevel_kwargs(prj, T, C, electrode=ELECTRODE, tau=tau))
+    min_held = hold_max if after == "ceiling" else hold + 1
     assert f"#define QCASCADE_GATE_ICTAL_EVERY {k}\n" in (top / "cascade_top.h").read_text()
+    assert f"#define QCASCADE_GATE_ICTAL_MIN_HELD {min_held}\n" in (top / "cascade_top.h").read_text()
     assert tl.load_manifest(top)["gate"]["ictal_every"] == k
+    assert tl.load_manifest(top)["gate"]["ictal_min_held"] == min_held
     shutil.copytree(built["top"] / "csim_build", top / "csim_build", dirs_exist_ok=True)  # reuse model objects
     tl.build_csim(top, jobs=2, werror=True)
     res = tb.closed_loop(top, X, tau=tau, rule="confirm_changes", keras_simple=zs, keras_complex=zc)
@@ -298,8 +305,8 @@ def test_ictal_stride_in_cpp_matches_python(built, tmp_path):
     prev = np.array([1, 1, 1, 1, 0, 1, 1, 0])
     held = np.array([2, 5, 1, 3, 3, 6, 2, 0])
     gaps = np.array([0, 1, 0, 2, 0, 0, 5, 0])
-    carried = tl.carried_reference(prev, gaps, held, hold, k)
-    assert carried.tolist() == [True, True, False, False, False, True, False, False]
+    carried = tl.carried_reference(prev, gaps, held, min_held, k)
+    assert carried.tolist() == expected
     cpp = csim.run_cascade_binary(top, X[:8], prev_cls=prev, gap=gaps, held=held)
     final = simple_is_final(cpp["simple_logits"], tau, "confirm_changes", prev, gaps, probe, held=held)
     assert np.array_equal(~final & ~carried, cpp["used_complex"])

@@ -160,7 +160,9 @@ def run_csim(*, simple_keras: Any, complex_keras: Any, simple_hls: Any, complex_
 
     # The ictal stride's windows: neither model decides, the state stays ictal.
     every = int(man["gate"].get("ictal_every", 1))
-    carried = tl.carried_reference(prev, gaps, helds, int(man["gate"].get("hold", 0)), every) if every > 1 \
+    # Manifests from before train.gate_ictal_after carried from the grown hold, H + 1.
+    min_held = int(man["gate"].get("ictal_min_held", int(man["gate"].get("hold", 0)) + 1))
+    carried = tl.carried_reference(prev, gaps, helds, min_held, every) if every > 1 \
         else np.zeros(len(X), bool)
     k_conf = final(keras["simple"]) | carried
     fuse = float((man["gate"].get("fuse") or {}).get("fuse", 0.0))  # a routed window's fused answer

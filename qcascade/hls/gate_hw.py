@@ -22,7 +22,8 @@ GATE_FORMULAS = {
 
 
 def gate_formula(rule: str, probe: int, recheck: float, sentinel_subs: dict | None, hold: int, hold_max: int,
-                 tau: float, tau_i: float, fuse: float, ictal_every: int = 1) -> str:
+                 tau: float, tau_i: float, fuse: float, ictal_every: int = 1,
+                 ictal_min_held: int = 0) -> str:
     """The deployed gate in one line, for the generated header's comment."""
     text = GATE_FORMULAS[rule] + (f", and gap < {probe - 1} (probe every {probe})" if probe else "")
     text += f"; recheck: complex z0 - z1 < 2*atanh({recheck!r}) sets gap to {probe - 1}" if recheck else ""
@@ -34,7 +35,7 @@ def gate_formula(rule: str, probe: int, recheck: float, sentinel_subs: dict | No
     text += f"; where z1 <= z0, 2*atanh({tau_i!r}) in place of 2*atanh(tau)" if tau_i != tau else ""
     k = fuse_shift(fuse)
     text += (f"; a routed window decides on (z1 - z0)_complex + ((z1 - z0)_simple >> {k})" if k >= 0 else "")
-    text += (f"; prev_cls == 1 and held > {hold} and gap < {ictal_every - 1} keeps the ictal state unrouted "
+    text += (f"; prev_cls == 1 and held >= {ictal_min_held} and gap < {ictal_every - 1} keeps the ictal state unrouted "
              f"(ictal stride {ictal_every})" if ictal_every > 1 else "")
     return text
 

@@ -35,12 +35,13 @@ def gate_reference(z0: Any, z1: Any, tau: float, rule: str, prev_cls: Any = None
     return simple_is_final(z, tau, rule, prev_cls, gap, probe_every, sentinel, sentinel_every, held,
                            sentinel_interictal_only, tau_interictal)
 
-def carried_reference(prev_cls: Any, gap: Any, held: Any, hold: int, ictal_every: int) -> np.ndarray:
+def carried_reference(prev_cls: Any, gap: Any, held: Any, min_held: int, ictal_every: int) -> np.ndarray:
     """``(n,)`` bool: the ictal stride keeps the ictal state on these windows (:mod:`qcascade.gate`,
-    "Ictal stride"), read from each window's loaded state (``prev_cls``, ``gap``, ``held``, each ``(n,)``)."""
+    "Ictal stride"), read from each window's loaded state (``prev_cls``, ``gap``, ``held``, each ``(n,)``);
+    ``min_held``: :func:`qcascade.gate.ictal_min_held`."""
     if ictal_every > 1 and (prev_cls is None or gap is None or held is None):
         raise ValueError("the ictal stride needs each window's prev_cls, gap and held")
-    return ((np.asarray(prev_cls).ravel() == 1) & (np.asarray(held).ravel() > hold)
+    return ((np.asarray(prev_cls).ravel() == 1) & (np.asarray(held).ravel() >= min_held)
             & (np.asarray(gap).ravel() < ictal_every - 1))
 
 

@@ -170,7 +170,8 @@ def closed_loop(top_dir: str | Path, X: np.ndarray, *, tau: float, rule: str,
     walk = {"rule": rule, "probe_every": probe, "recheck_tau": recheck, "hold": int(man["gate"].get("hold", 0)),
             "hold_max": int(man["gate"].get("hold_max", 0)), "tau_interictal": man["gate"].get("tau_interictal"),
             "fuse": float((man["gate"].get("fuse") or {}).get("fuse", 0.0)),
-            "ictal_every": int(man["gate"].get("ictal_every", 1))}
+            "ictal_every": int(man["gate"].get("ictal_every", 1)),
+            "ictal_after": str(man["gate"].get("ictal_after", "grown"))}
     if spec:
         walk.update(sentinel=np.asarray(sentinel, bool), sentinel_every=int(spec["every"]),
                     sentinel_interictal_only=bool(spec.get("interictal_only", False)))

@@ -31,7 +31,7 @@ from qcascade.errors import ConfigError
 # The checks live in one module; re-exported for the callers that import them from here.
 from qcascade.hls.identifiers import check_identifier, check_int, check_number, check_part, check_token  # noqa: F401
 from qcascade.io_utils import atomic_write_json, atomic_write_text
-from qcascade.gate import GATE_RULES, check_hold, check_ictal_every, hold_ceiling, check_probe, check_recheck, quantize_threshold, uses_state
+from qcascade.gate import GATE_RULES, check_hold, check_ictal_every, hold_ceiling, ictal_min_held, check_probe, check_recheck, quantize_threshold, uses_state
 from qcascade.hls import csim_build, scaling_hw, sentinel_hw, synth
 from qcascade.hls.gate_hw import GATE_FORMULAS, fuse_values, gate_formula  # noqa: F401
 from qcascade.hls.csim_build import build_csim  # noqa: F401  (callers build from here)
@@ -222,7 +222,7 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
                       sentinel: dict | None = None, gate_hold: int = 0,
                       tb_held: np.ndarray | None = None, gate_hold_max: int = 0,
                       gate_tau_interictal: float | None = None, gate_fuse: float = 0.0,
-                      gate_ictal_every: int = 1) -> dict[str, Path]:
+                      gate_ictal_every: int = 1, gate_ictal_after: str = "ceiling") -> dict[str, Path]:
     """Write the cascade top level, testbench, model copies and build scripts into ``out_dir``.
 
     Args:
@@ -266,6 +266,7 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
             (``qcascade.gate``, "Two thresholds"; at most ``tau``); None: ``tau``.
         gate_fuse: the late fusion ``2**-k`` (``qcascade.gate``, "Fusion"; :mod:`qcascade.hls.gate_hw`); 0: off.
         gate_ictal_every: the ictal stride ``K`` (``qcascade.gate``, "Ictal stride"; needs a growing hold); 1: off.
+        gate_ictal_after: from which hold it carries (``qcascade.gate.ictal_min_held``): ``"ceiling"`` or ``"grown"``.
 
     Returns:
         The written files by role: ``cascade_top_h``, ``cascade_top_cpp``, ``cascade_tb_cpp``,
@@ -307,15 +308,17 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
         hold = check_hold(gate_hold)
         hold_max = hold_ceiling(hold, gate_hold_max)
         ictal_every = check_ictal_every(gate_ictal_every, hold, hold_max)
+        ictal_min = ictal_min_held(hold, hold_max, gate_ictal_after)
     except ValueError as exc:
-        raise ConfigError(f"gate_probe / gate_recheck / gate_hold / gate_hold_max / gate_ictal_every: {exc}") from None
+        raise ConfigError(f"gate_probe / gate_recheck / gate_hold / gate_hold_max / gate_ictal_every / gate_ictal_after: "
+                          f"{exc}") from None
     with_prev = uses_state(gate_rule, probe, sentinel is not None, hold)
     has_gap = bool(probe) or sentinel is not None or ictal_every > 1
     clogit = cplx["result"]["elem"]
     fuse_subs, fuse_entry, rq = fuse_values(gate_fuse, logit, clogit, recheck)
     gate.update(fuse=fuse_entry, tau_interictal=None if gate_tau_interictal is None else tau_i,
                 interictal={k: gate_i[k] for k in ("threshold", "raw", "value")}, rule=gate_rule, uses_prev=with_prev, probe_every=probe, recheck_tau=recheck, hold=hold, hold_max=hold_max,
-                ictal_every=ictal_every,
+                ictal_every=ictal_every, ictal_after=gate_ictal_after, ictal_min_held=ictal_min,
                 recheck={k: rq[k] for k in ("threshold", "raw", "frac_bits", "value", "diff_width", "diff_int",
                                             "rounding")} if recheck else None,
                 has_gap=has_gap, sentinel=sentinel_hw.manifest_entry(sentinel, n_times, n_chans, cplx["input"]["elem"]))
@@ -336,14 +339,15 @@ def generate_toplevel(out_dir: str | Path, *, simple_prj: str | Path, simple_pro
             "control_pragma": CONTROL_PRAGMAS[control], "buffer_bits": buffer["bits"],
             "buffer_bram": buffer["bram18k_estimate"], "tb_input": TB_INPUT, "gate_rule": gate_rule,
             "gate_formula": gate_formula(gate_rule, probe, recheck, sentinel_subs if sentinel else None, hold, hold_max,
-                                         tau, tau_i, gate_fuse, ictal_every),
+                                         tau, tau_i, gate_fuse, ictal_every, ictal_min),
             "recheck": int(bool(recheck)), "recheck_tau": repr(recheck), "recheck_threshold": repr(rq["threshold"]),
             "recheck_raw": rq["raw"], "recheck_frac_bits": rq["frac_bits"], "recheck_value": repr(rq["value"]),
             "recheck_diff_width": rq["diff_width"], "recheck_diff_int": rq["diff_int"],
             "gate_rule_id": GATE_RULES.index(gate_rule), "probe_every": probe,
             "uses_prev": int(with_prev), "prev_pragma": PREV_PRAGMAS[control] + (GAP_PRAGMAS[control] if has_gap else "")
             + (HOLD_PRAGMAS[control] if hold else ""),
-            "has_gap": int(has_gap), "hold": hold, "hold_max": hold_max, "ictal_every": ictal_every, "hold_param": ", qcascade::gate_hold_t prev_hold" if hold else "",
+            "has_gap": int(has_gap), "hold": hold, "hold_max": hold_max, "ictal_every": ictal_every,
+            "ictal_min_held": ictal_min, "hold_param": ", qcascade::gate_hold_t prev_hold" if hold else "",
             "hold_arg": ", gate_hold_t((unsigned char)hold_byte)" if hold else "",
             "tb_expected": TB_EXPECTED,
             "simple_logit_bits": logit["width"], "complex_logit_bits": cplx["result"]["elem"]["width"],
