@@ -172,6 +172,7 @@ STRESS_SEEDS = {
     "stress-seed32": "drawn in round 63, trained at round 62's defaults; rule 12 failed on it",
     "stress-seed33": "drawn in round 63, trained at round 62's defaults; rule 13 passed on it",
     "stress-seed34": "drawn in round 64, trained at round 63's defaults; no rule judged on it",
+    "stress-seed35": "drawn in round 65, trained at round 64's defaults; rule 14 passed on it",
 }
 SECTIONS = ("streaming", "longterm", "training", "quick", "full", "swec-short", "swec-short-2sz", "stress",
             *STRESS_SEEDS, "bonn", "hardware")

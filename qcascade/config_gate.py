@@ -35,7 +35,9 @@ def check_gate_keys(self) -> None:
     try:
         check_ictal_every(self.gate_ictal_every, self.gate_hold, self.gate_hold_max)
     except ValueError as exc:
-        raise ConfigError(f"train.gate_ictal_every: {exc}") from None
+        # The default stride rides on the hold: turning the hold off turns it off too. A stride asked for is checked.
+        if self.gate_ictal_every != type(self).__dataclass_fields__["gate_ictal_every"].default:
+            raise ConfigError(f"train.gate_ictal_every: {exc}; set gate_ictal_every: 1 to turn it off") from None
     if not (self.gate_unseen_probe_every == 0 or 1 <= self.gate_unseen_probe_every <= MAX_PROBE):
         raise ConfigError(f"train.gate_unseen_probe_every: must be 0 (off) or in [1, {MAX_PROBE}], "
                           f"got {self.gate_unseen_probe_every}")

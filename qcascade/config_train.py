@@ -120,9 +120,10 @@ class TrainConfig:
         gate_hold_max: the growing hold's ceiling (:mod:`qcascade.gate`): each window in a row on which the
             complex model confirms a seizure against the simple model holds it one window longer, from
             ``gate_hold`` up to this many. Default 8 (round 36); at most ``gate_hold``: the fixed hold.
-        gate_ictal_every: the ictal stride ``K`` (:mod:`qcascade.gate`): where the hold has grown, the complex
-            model decides one window in ``K`` of the seizure and the windows between keep its ictal state.
-            1: off (the default); needs ``gate_hold_max > gate_hold > 0``. In the C++ top level too.
+        gate_ictal_every: the ictal stride ``K`` (:mod:`qcascade.gate`): where the hold is full (``gate_ictal_after``),
+            the complex model decides one window in ``K`` of the seizure and the windows between keep it ictal.
+            Default 2 (round 65); 1: off. Needs ``gate_hold_max > gate_hold > 0``: without a growing hold the
+            default has no stride, and another value is an error. In the C++ top level too.
         gate_ictal_after: from which hold the stride carries: ``"ceiling"`` (``gate_hold_max``; round 65) or
             ``"grown"`` (past ``gate_hold``; round 63, whose rule 12 failed).
         gate_tau_interictal: a second threshold for windows the simple model calls interictal
@@ -268,7 +269,7 @@ class TrainConfig:
     gate_sentinel_watch: Literal["all", "complex"] = "complex"
     gate_hold: int = DEFAULT_HOLD
     gate_hold_max: int = DEFAULT_HOLD_MAX
-    gate_ictal_every: int = 1
+    gate_ictal_every: int = 2
     gate_ictal_after: Literal["ceiling", "grown"] = "ceiling"
     gate_tau_interictal: Literal["off", "keep", "margin"] = "keep"
     gate_fuse: float = 0.25

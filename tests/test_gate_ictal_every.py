@@ -136,9 +136,19 @@ def test_config_gate_ictal_every(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("train: {gate_ictal_every: 2}\n")
     assert load_config(path).train.gate_ictal_every == 2
-    path.write_text("train: {gate_ictal_every: 2, gate_hold_max: 0}\n")
-    with pytest.raises(ConfigError, match="train.gate_ictal_every.*growing hold"):
+    path.write_text("train: {gate_ictal_every: 3, gate_hold_max: 0}\n")
+    with pytest.raises(ConfigError, match="train.gate_ictal_every.*growing hold.*gate_ictal_every: 1"):
         load_config(path)
+    # The default stride (2, round 65) rides on the hold: a config that turns the hold off runs without it.
+    path.write_text("train: {gate_hold: 0}\n")
+    train = load_config(path).train
+    assert train.gate_ictal_every == 2 and train.gate_ictal_after == "ceiling"
+
+    class One:
+        record_ids, start_s = np.array(["r"]), np.array([0.0])
+
+    assert gate_rule("confirm_changes", One, hold=train.gate_hold, hold_max=train.gate_hold_max,
+                     ictal_every=train.gate_ictal_every)["ictal_every"] == 1
     path.write_text("train: {gate_ictal_every: 0}\n")
     with pytest.raises(ConfigError, match="train.gate_ictal_every"):
         load_config(path)
